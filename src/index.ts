@@ -1,0 +1,36 @@
+/**
+ * stepcache: cached steps for machine-learning pipelines.
+ *
+ * @example
+ * import { step, pipeline, createRunner } from 'stepcache';
+ * const double = step(function double({ x }: { x: number }) { return 2 * x; });
+ * const p = pipeline('demo', (p, { x = 1 }: { x?: number }) => ({ y: p.call(double, { x }) }));
+ * const run = await createRunner().run(p, { x: 21 });
+ * await run.output('y'); // 42
+ *
+ * @packageDocumentation
+ */
+export { step, named, withOptions, DEFAULT_OUTPUT } from './step/step';
+export type { Step, AnyStep, Handle, OutputFormat, OutputSpecFor, AnyOutputSpec, StepHandles, StepInput, StepOutput } from './step/step';
+export { pipeline, compilePipeline } from './pipeline/pipeline';
+export type { Pipeline, AnyPipeline, PipelineBuilder, PipelineOutputs, PipelineParams, PipelineOutputValues, PipelineGraph, GraphNode, OutputRef, PipelineDefinitionError, Wired, CallArgs } from './pipeline/pipeline';
+export { createRunner } from './runner/runner';
+export type { Runner, RunnerOptions, Run, RunParams } from './runner/runner';
+export { consoleLogger, silentLogger } from './runner/logger';
+export type { Logger } from './runner/logger';
+export { decideCache, resolveSettings, mergeSettings, validateSettings, SETTINGS_LAYERS, DEFAULT_CACHE_SETTINGS } from './settings/settings';
+export type { CacheSettings, ResolvedCacheSettings, SettingsLayer, SettingsLayerName, SettingSource, CacheLookup, CacheDecision } from './settings/settings';
+export { computeStepKey, KEY_FORMAT_VERSION } from './cache/key';
+export type { StepKeyParts, UnencodableParameter } from './cache/key';
+export { encodeCanonical } from './encoding/canonical';
+export type { Unencodable } from './encoding/canonical';
+export { keyHashFunction, createContentHasher } from './hash/hashers';
+export { createFileArtifactStore } from './store/artifact-store';
+export type { ArtifactStore, ArtifactRef, ArtifactLoadError } from './store/artifact-store';
+export { createKeyvMetadataStore, createSqliteMetadataStore } from './store/metadata-store';
+export type { MetadataStore } from './store/metadata-store';
+export type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from './store/records';
+export { serializeOutput, deserializeOutput, artifactDigest } from './store/serialize';
+export type { ArtifactDescriptor, ArtifactKind } from './store/serialize';
+export { StepcacheError } from './errors';
+export type { StepcacheErrorCode, StepcacheErrorDetails } from './errors';

@@ -1,0 +1,509 @@
+/**
+ * The runner: the one part of stepcache with effects. It compiles a pipeline into its DAG,
+ * decides for each step whether to serve it from the cache or execute it, stores what executes,
+ * and records the run.
+ *
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
+import * as TE from 'fp-ts/TaskEither';
+import type Keyv from 'keyv';
+import { StepcacheError, toError, type StepcacheErrorCode } from '../errors';
+import { computeStepKey } from '../cache/key';
+import { keyHashFunction } from '../hash/hashers';
+import { compilePipeline, type GraphNode, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
+import { decideCache, preview, type CacheDecision, type SettingsLayer } from '../settings/settings';
+import { DEFAULT_OUTPUT } from '../step/step';
+import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
+import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
+import type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from '../store/records';
+import { artifactDigest, deserializeOutput, findNonJson, formatId, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
+import { consoleLogger, type Logger } from './logger';
+
+// model
+
+/**
+ * How to make a runner. Everything is optional: by default the embedded store lives in
+ * `./.stepcache` (or `$STEPCACHE_DIR`), with metadata in SQLite and artifacts as files.
+ *
+ * @example
+ * const runner = createRunner({ dir: '/tmp/my-cache', logger: silentLogger, concurrency: 2 });
+ */
+export interface RunnerOptions {
+  /** The store directory. @default process.env.STEPCACHE_DIR ?? './.stepcache' */
+  readonly dir?: string;
+  /** A keyv instance of any backend, or a metadata store, instead of `<dir>/metadata.sqlite`. */
+  readonly metadata?: Keyv | MetadataStore;
+  /** An artifact store instead of `<dir>/artifacts`. */
+  readonly artifacts?: ArtifactStore;
+  /** Where log lines go. @default consoleLogger */
+  readonly logger?: Logger;
+  /** How many steps may run at once. @default 1 */
+  readonly concurrency?: number;
+}
+
+/**
+ * A finished run: its record, plus typed access to the pipeline's outputs.
+ * Outputs are loaded (and verified) only when asked for.
+ *
+ * @example
+ * const run = await runner.run(trainingPipeline, { gamma: 0.002 });
+ * run.steps.svc_trainer?.status; // 'executed' | 'cached' | 'failed' | 'skipped'
+ * const model = await run.output('model');
+ */
+export type Run<V> = RunRecord & {
+  /** Loads one of the pipeline's outputs. */
+  output<K extends keyof V & string>(name: K): Promise<V[K]>;
+};
+
+/** The parameters argument of `runner.run`: optional when every parameter is. */
+export type RunParams<P> = {} extends P ? [params?: P] : [params: P];
+
+/**
+ * Runs pipelines against one store.
+ *
+ * @example
+ * const runner = createRunner();
+ * const run = await runner.run(trainingPipeline, { gamma: 0.002 });
+ * await runner.close();
+ */
+export interface Runner {
+  /** Runs a pipeline; rejects with a {@link StepcacheError} (with `.run` when a step failed). */
+  run<P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>>;
+  /** `run` as an fp-ts TaskEither. */
+  runTask<P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): TE.TaskEither<StepcacheError, Run<PipelineOutputValues<Pipeline<P, O>>>>;
+  /** A recorded run by id. */
+  getRun(id: string): Promise<RunRecord | undefined>;
+  /** Every recorded run, most recent first. */
+  listRuns(): Promise<RunRecord[]>;
+  /** Closes the stores. */
+  close(): Promise<void>;
+}
+
+// run state
+
+interface NodeState {
+  status: StepStatus | 'pending';
+  key?: string;
+  descriptors?: Readonly<Record<string, ArtifactDescriptor>>;
+  /** Loaded or produced output values, shared by every consumer. */
+  readonly values: Map<string, Promise<E.Either<StepcacheError, unknown>>>;
+  startedAt?: string;
+  durationMs: number;
+  cachedFrom?: string;
+  reason?: string;
+  error?: StepcacheError;
+  repair?: Promise<E.Either<StepcacheError, void>>;
+}
+
+interface Context {
+  readonly graph: PipelineGraph;
+  readonly pipeline: Pipeline<never, PipelineOutputs | void>;
+  readonly runId: string;
+  readonly states: NodeState[];
+  readonly hashKey: (bytes: Uint8Array) => string;
+  readonly metadata: MetadataStore;
+  readonly artifacts: ArtifactStore;
+  readonly logger: Logger;
+  /** Entries fetched in one batch at the start: the latest entry of every step. */
+  readonly prefetched: ReadonlyMap<string, CacheEntry>;
+}
+
+const failure = (code: StepcacheErrorCode, message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
+  new StepcacheError(code, message, { step, ...(cause === undefined ? {} : { cause }), ...(field === undefined ? {} : { field }) });
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
+
+const layersOf = (ctx: Context, node: GraphNode): SettingsLayer[] => [
+  { layer: 'pipeline', settings: ctx.pipeline.defaults },
+  { layer: 'step', settings: node.step.settings },
+  { layer: 'runtime', settings: ctx.pipeline.runtime },
+];
+
+const formatOf = (node: GraphNode, output: string) => node.step.outputSpec?.[output] ?? 'auto';
+
+const describeDecision = (decision: Exclude<CacheDecision, { _tag: 'UseCache' }>, hadEntry: boolean): string =>
+  decision.reason === 'cache-disabled'
+    ? `caching is disabled by the ${decision.decidedBy === 'default' ? 'default' : `${decision.decidedBy} settings`}`
+    : hadEntry
+      ? 'the cached artifacts are missing'
+      : 'no cached execution has this key';
+
+// keys
+
+interface KeyResult {
+  readonly key: string;
+  readonly inputDigests: readonly string[];
+}
+
+const keyOf = (ctx: Context, node: GraphNode): E.Either<StepcacheError, KeyResult> => {
+  const inputs: Record<string, string> = {};
+  const inputDigests: string[] = [];
+  for (const [field, ref] of Object.entries(node.inputs)) {
+    const descriptor = ctx.states[ref.node]?.descriptors?.[ref.output];
+    if (descriptor === undefined) return E.left(failure('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${node.name} has no artifact.`, node.name));
+    inputs[field] = artifactDigest(descriptor);
+    inputDigests.push(inputs[field]);
+  }
+  const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(formatOf(node, o))]));
+  const key = computeStepKey(ctx.hashKey, { step: node.name, code: node.step.fn.toString(), parameters: node.parameters, inputs, outputs, settings: {} });
+  return E.isRight(key)
+    ? E.right({ key: key.right, inputDigests })
+    : E.left(
+        failure(
+          'UNENCODABLE_VALUE',
+          `Parameter ${key.left.field}${key.left.path} of step ${node.name} cannot be part of a cache key: it is ${key.left.reason}.`,
+          node.name,
+          undefined,
+          key.left.field,
+        ),
+      );
+};
+
+const currentDigests = (ctx: Context, node: GraphNode): string[] =>
+  Object.values(node.inputs).map((ref) => {
+    const d = ctx.states[ref.node]?.descriptors?.[ref.output];
+    return d === undefined ? '' : artifactDigest(d);
+  });
+
+// loading values
+
+const loadOutput = (ctx: Context, index: number, output: string): Promise<E.Either<StepcacheError, unknown>> => {
+  const state = ctx.states[index] as NodeState;
+  const node = ctx.graph.nodes[index] as GraphNode;
+  const known = state.values.get(output);
+  if (known) return known;
+  const loading = (async (): Promise<E.Either<StepcacheError, unknown>> => {
+    const descriptor = state.descriptors?.[output];
+    if (descriptor === undefined) return E.left(failure('ARTIFACT_UNAVAILABLE', `Step ${node.name} has no output ${output}.`, node.name));
+    const bytes = await ctx.artifacts.get({ id: descriptor.id, size: descriptor.size });
+    const value = E.isLeft(bytes) ? bytes : deserializeOutput(bytes.right, descriptor, formatOf(node, output));
+    if (E.isRight(value)) return value;
+    const what = E.isLeft(bytes) ? `Artifact ${bytes.left.location} (output ${output} of step ${node.name}) ${bytes.left.message}` : `Artifact ${ctx.artifacts.locate(descriptor.id)} (output ${output} of step ${node.name}) cannot be decoded: ${value.left.message}`;
+    ctx.logger.warn(`${what}; re-running ${node.name} to repair it.`);
+    state.values.delete(output);
+    const repaired = await repair(ctx, index);
+    if (E.isLeft(repaired)) return repaired;
+    return (state.values.get(output) ?? Promise.resolve(E.left(failure('ARTIFACT_UNAVAILABLE', `Step ${node.name} did not produce output ${output}.`, node.name))));
+  })();
+  state.values.set(output, loading);
+  return loading;
+};
+
+const loadInputs = async (ctx: Context, node: GraphNode): Promise<E.Either<StepcacheError, Record<string, unknown>>> => {
+  const entries = Object.entries(node.inputs);
+  const values = await Promise.all(entries.map(([, ref]) => loadOutput(ctx, ref.node, ref.output)));
+  const args: Record<string, unknown> = { ...node.parameters };
+  for (let i = 0; i < entries.length; i++) {
+    const value = values[i] as E.Either<StepcacheError, unknown>;
+    if (E.isLeft(value)) return value;
+    args[(entries[i] as [string, unknown])[0]] = value.right;
+  }
+  return E.right(args);
+};
+
+const repair = (ctx: Context, index: number): Promise<E.Either<StepcacheError, void>> => {
+  const state = ctx.states[index] as NodeState;
+  const node = ctx.graph.nodes[index] as GraphNode;
+  state.repair ??= (async () => {
+    const inputs = await loadInputs(ctx, node);
+    if (E.isLeft(inputs)) return inputs;
+    const key = keyOf(ctx, node);
+    if (E.isLeft(key)) return key;
+    const executed = await execute(ctx, node, key.right.key, inputs.right);
+    if (E.isLeft(executed)) return executed;
+    state.reason = 'its cached artifacts were damaged or missing';
+    return E.right(undefined);
+  })();
+  return state.repair;
+};
+
+// executing
+
+const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError, Record<string, unknown>> => {
+  if (node.step.outputSpec === undefined) return E.right({ [DEFAULT_OUTPUT]: result });
+  if (typeof result !== 'object' || result === null) {
+    return E.left(failure('STEP_FAILED', `Step ${node.name} declares outputs ${node.outputNames.join(', ')} but returned ${result === null ? 'null' : typeof result}.`, node.name));
+  }
+  const missing = node.outputNames.filter((o) => !(o in result));
+  if (missing.length > 0) {
+    return E.left(failure('STEP_FAILED', `Step ${node.name} declares output${missing.length > 1 ? 's' : ''} ${missing.join(', ')} but did not return ${missing.length > 1 ? 'them' : 'it'}.`, node.name, undefined, missing[0]));
+  }
+  return E.right(Object.fromEntries(node.outputNames.map((o) => [o, (result as Record<string, unknown>)[o]])));
+};
+
+const execute = async (ctx: Context, node: GraphNode, key: string, args: Record<string, unknown>): Promise<E.Either<StepcacheError, void>> => {
+  const state = ctx.states[node.index] as NodeState;
+  const started = performance.now();
+  const result = await TE.tryCatch(async () => node.step.fn(args as never), toError)();
+  if (E.isLeft(result)) {
+    return E.left(failure('STEP_FAILED', `Step ${node.name} failed: ${result.left.message}`, node.name, result.left));
+  }
+  const outputs = splitOutputs(node, result.right);
+  if (E.isLeft(outputs)) return outputs;
+  const descriptors: Record<string, ArtifactDescriptor> = {};
+  for (const [name, value] of Object.entries(outputs.right)) {
+    const serialized = serializeOutput(value, formatOf(node, name));
+    if (E.isLeft(serialized)) {
+      const where = node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
+      return E.left(failure('UNENCODABLE_VALUE', `${where}${serialized.left.path === '' ? '' : ` at ${serialized.left.path}`} cannot be stored: it is ${serialized.left.reason}.`, node.name, undefined, name));
+    }
+    const stored = await TE.tryCatch(() => ctx.artifacts.put(serialized.right.bytes), toError)();
+    if (E.isLeft(stored)) return E.left(failure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
+    const { kind, dtype, format } = serialized.right;
+    descriptors[name] = Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.right.bytes.byteLength, format });
+    state.values.set(name, Promise.resolve(E.right(value)));
+  }
+  const durationMs = performance.now() - started;
+  const entry: CacheEntry = { key, pipeline: ctx.graph.pipeline, step: node.name, runId: ctx.runId, createdAt: Date.now(), durationMs, outputs: descriptors };
+  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry), toError)();
+  if (E.isLeft(recorded)) return E.left(failure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
+  state.key = key;
+  state.descriptors = descriptors;
+  state.durationMs = durationMs;
+  delete state.cachedFrom;
+  return E.right(undefined);
+};
+
+const lookup = async (ctx: Context, key: string): Promise<CacheEntry | undefined> =>
+  ctx.prefetched.get(key) ?? (await ctx.metadata.getEntries([key]))[0];
+
+const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
+  const state = ctx.states[node.index] as NodeState;
+  state.startedAt = new Date().toISOString();
+  ctx.logger.info(`Step ${node.name} has started.`);
+  const fail = (error: StepcacheError): void => {
+    state.status = 'failed';
+    state.error = error;
+    ctx.logger.error(error.message);
+  };
+  for (let attempt = 0; ; attempt++) {
+    const key = keyOf(ctx, node);
+    if (E.isLeft(key)) return fail(key.left);
+    const entry = await lookup(ctx, key.right.key);
+    const intact =
+      entry !== undefined &&
+      node.outputNames.every((o) => entry.outputs[o] !== undefined) &&
+      (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
+    const decision = decideCache(layersOf(ctx, node), intact ? { _tag: 'Hit' } : { _tag: 'Miss' });
+    if (decision._tag === 'UseCache' && entry !== undefined) {
+      state.status = 'cached';
+      state.key = key.right.key;
+      state.descriptors = entry.outputs;
+      state.cachedFrom = entry.runId;
+      state.durationMs = 0;
+      ctx.logger.info(`Using cached version of ${node.name}.`);
+      return;
+    }
+    const inputs = await loadInputs(ctx, node);
+    if (E.isLeft(inputs)) return fail(inputs.left);
+    const changed = currentDigests(ctx, node).some((d, i) => d !== key.right.inputDigests[i]);
+    if (changed && attempt < 3) continue; // an upstream artifact was repaired with new content: the key changed
+    if (decision._tag === 'Execute') state.reason = describeDecision(decision, entry !== undefined);
+    const executed = await execute(ctx, node, key.right.key, inputs.right);
+    if (E.isLeft(executed)) return fail(executed.left);
+    state.status = 'executed';
+    ctx.logger.info(`Step ${node.name} has finished in ${seconds(state.durationMs)}.`);
+    return;
+  }
+};
+
+// scheduling
+
+const schedule = (ctx: Context, concurrency: number): Promise<void> => {
+  const { nodes } = ctx.graph;
+  const waiting = nodes.map((n) => n.upstream.length);
+  const dependents: number[][] = nodes.map(() => []);
+  for (const n of nodes) for (const u of n.upstream) (dependents[u] as number[]).push(n.index);
+  const ready = nodes.filter((n) => n.upstream.length === 0).map((n) => n.index);
+  let active = 0;
+  let finished = 0;
+  return new Promise((resolve) => {
+    const skip = (index: number, because: string): void => {
+      const state = ctx.states[index] as NodeState;
+      if (state.status !== 'pending') return;
+      state.status = 'skipped';
+      state.reason = `upstream step ${because} did not complete`;
+      finished++;
+      ctx.logger.info(`Step ${(nodes[index] as GraphNode).name} was skipped because ${because} did not complete.`);
+      for (const d of dependents[index] as number[]) skip(d, because);
+    };
+    const settle = (index: number): void => {
+      const state = ctx.states[index] as NodeState;
+      for (const d of dependents[index] as number[]) {
+        if (state.status === 'failed') skip(d, (nodes[index] as GraphNode).name);
+        else if (--(waiting[d] as number) === 0 && (ctx.states[d] as NodeState).status === 'pending') {
+          const at = ready.findIndex((r) => r > d);
+          ready.splice(at === -1 ? ready.length : at, 0, d);
+        }
+      }
+    };
+    const pump = (): void => {
+      if (finished === nodes.length) return resolve();
+      while (active < concurrency && ready.length > 0) {
+        const index = ready.shift() as number;
+        active++;
+        void resolveNode(ctx, nodes[index] as GraphNode).then(() => {
+          active--;
+          finished++;
+          settle(index);
+          pump();
+        });
+      }
+    };
+    pump();
+  });
+};
+
+// records
+
+const recordableParameters = (params: unknown): Record<string, unknown> => {
+  if (typeof params !== 'object' || params === null) return {};
+  return Object.fromEntries(
+    Object.entries(params).map(([k, v]) => [k, findNonJson(v, '', new Set()) === undefined ? v : preview(v)]),
+  );
+};
+
+const stepRecord = (node: GraphNode, state: NodeState): StepRunRecord => ({
+  name: node.name,
+  status: state.status === 'pending' ? 'skipped' : state.status,
+  durationMs: state.durationMs,
+  ...(state.key === undefined ? {} : { key: state.key }),
+  ...(state.startedAt === undefined ? {} : { startedAt: state.startedAt }),
+  ...(state.cachedFrom === undefined ? {} : { cachedFrom: state.cachedFrom }),
+  ...(state.descriptors === undefined ? {} : { outputs: state.descriptors }),
+  ...(state.reason === undefined ? {} : { reason: state.reason }),
+  ...(state.error === undefined ? {} : { error: state.error.message }),
+});
+
+const newRunId = (): string => `${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 18)}-${randomBytes(4).toString('hex')}`;
+
+// the runner
+
+const isMetadataStore = (x: Keyv | MetadataStore): x is MetadataStore => typeof (x as MetadataStore).getEntries === 'function';
+
+/**
+ * Creates a runner over a store: the embedded default (`./.stepcache`, or `$STEPCACHE_DIR`),
+ * or the stores given in the options. Nothing is opened until the first run.
+ *
+ * @example
+ * const runner = createRunner();
+ * const first = await runner.run(trainingPipeline);   // executes every step
+ * const second = await runner.run(trainingPipeline);  // every step cached
+ * second.steps.svc_trainer?.status; // 'cached'
+ */
+export const createRunner = (options: RunnerOptions = {}): Runner => {
+  const dir = path.resolve(options.dir ?? process.env['STEPCACHE_DIR'] ?? '.stepcache');
+  const logger = options.logger ?? consoleLogger;
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new StepcacheError('INVALID_OPTIONS', `Invalid option concurrency: got ${preview(concurrency)}, expected a whole number of at least 1.`, { field: 'concurrency' });
+  }
+  let stores: Promise<{ metadata: MetadataStore; artifacts: ArtifactStore }> | undefined;
+  const open = () =>
+    (stores ??= (async () => {
+      if (options.metadata === undefined || options.artifacts === undefined) await fs.promises.mkdir(dir, { recursive: true });
+      const metadata =
+        options.metadata === undefined
+          ? createSqliteMetadataStore(path.join(dir, 'metadata.sqlite'))
+          : isMetadataStore(options.metadata)
+            ? options.metadata
+            : createKeyvMetadataStore(options.metadata);
+      const artifacts = options.artifacts ?? createFileArtifactStore(path.join(dir, 'artifacts'));
+      return { metadata, artifacts };
+    })());
+
+  const runPipeline = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
+    if (typeof p !== 'object' || p === null || (p as { _tag?: unknown })._tag !== 'Pipeline') {
+      throw new StepcacheError('INVALID_PIPELINE', `runner.run takes a pipeline made with pipeline(name, definition), got ${typeof p}.`);
+    }
+    if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
+      throw new StepcacheError('INVALID_OPTIONS', `The parameters of pipeline ${p.name} must be an object, got ${preview(params)}.`, { field: 'params' });
+    }
+    const graph = compilePipeline(p, (params ?? {}) as P);
+    if (E.isLeft(graph)) {
+      const e = graph.left;
+      throw new StepcacheError('INVALID_PIPELINE', e.message, { ...('step' in e ? { step: e.step } : {}), ...('field' in e ? { field: e.field } : {}), ...(e._tag === 'DefinitionThrew' ? { cause: e.cause } : {}) });
+    }
+    const { metadata, artifacts } = await open().catch((e: unknown) => {
+      stores = undefined;
+      throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not be opened: ${toError(e).message}`, { cause: e });
+    });
+    const nodes = graph.right.nodes;
+    const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
+      f().catch((e: unknown) => {
+        throw new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
+      });
+    const latestKeys = await storeCall('be read', () => metadata.getLatestKeys(p.name, nodes.map((n) => n.name)));
+    const prefetchedEntries = await storeCall('be read', () => metadata.getEntries(latestKeys.filter((k): k is string => k !== undefined)));
+    const prefetched = new Map(prefetchedEntries.filter((e): e is CacheEntry => e !== undefined).map((e) => [e.key, e]));
+    const ctx: Context = {
+      graph: graph.right,
+      pipeline: p as unknown as Pipeline<never, PipelineOutputs | void>,
+      runId: newRunId(),
+      states: nodes.map(() => ({ status: 'pending', values: new Map(), durationMs: 0 })),
+      hashKey: await keyHashFunction(),
+      metadata,
+      artifacts,
+      logger,
+      prefetched,
+    };
+    const startedAt = new Date();
+    const started = performance.now();
+    const record = (status: RunRecord['status']): RunRecord => ({
+      id: ctx.runId,
+      pipeline: p.name,
+      parameters: recordableParameters(params),
+      status,
+      startedAt: startedAt.toISOString(),
+      steps: Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n, ctx.states[n.index] as NodeState)])),
+      outputs: Object.fromEntries(Object.entries(graph.right.outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
+      ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - started }),
+    });
+    logger.info(`Initiating a new run for the pipeline: ${p.name}.`);
+    await storeCall('record the run', () => metadata.putRun(record('running')));
+    await schedule(ctx, concurrency);
+    const failed = nodes.filter((n) => (ctx.states[n.index] as NodeState).status === 'failed');
+    const final = record(failed.length > 0 ? 'failed' : 'completed');
+    await storeCall('record the run', () => metadata.putRun(final));
+    if (failed.length > 0) {
+      const first = ctx.states[(failed[0] as GraphNode).index] as NodeState;
+      logger.error(`Pipeline run ${ctx.runId} failed: ${failed.map((n) => n.name).join(', ')}.`);
+      const error = first.error as StepcacheError;
+      throw new StepcacheError(error.code, error.message, { ...(error.step === undefined ? {} : { step: error.step }), ...(error.field === undefined ? {} : { field: error.field }), cause: error.cause ?? error, run: final });
+    }
+    logger.info(`Pipeline run ${ctx.runId} has finished in ${seconds(final.durationMs ?? 0)}.`);
+    const output = async (name: string): Promise<unknown> => {
+      const ref = graph.right.outputs[name];
+      if (ref === undefined) {
+        throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${p.name} has no output ${JSON.stringify(name)}; its outputs are: ${Object.keys(graph.right.outputs).join(', ') || '(none)'}.`, { field: name });
+      }
+      const value = await loadOutput(ctx, ref.node, ref.output);
+      if (E.isLeft(value)) throw value.left;
+      return value.right;
+    };
+    return Object.freeze({ ...final, output }) as Run<PipelineOutputValues<Pipeline<P, O>>>;
+  };
+
+  const run = <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>) => runPipeline(p, params[0] as P);
+
+  return Object.freeze({
+    run,
+    runTask: <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>) =>
+      TE.tryCatch(
+        () => run(p, ...params),
+        (e) => (e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', toError(e).message, { cause: e })),
+      ),
+    getRun: async (id: string) => (await open()).metadata.getRun(id),
+    listRuns: async () => (await open()).metadata.listRuns(),
+    close: async () => {
+      if (stores === undefined) return;
+      const { metadata } = await stores;
+      stores = undefined;
+      await metadata.close();
+    },
+  });
+};

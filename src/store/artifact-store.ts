@@ -1,0 +1,164 @@
+/**
+ * The artifact store: content-addressed bytes. The embedded implementation keeps one file per
+ * content hash under `<dir>/artifacts/`, written atomically (temporary file, then rename), and
+ * verifies the hash of every file it loads, hashing while it reads and writes so that
+ * verification costs little more than the I/O itself.
+ *
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
+import { createContentHasher } from '../hash/hashers';
+import { EMPTY_ARTIFACT_ID } from './serialize';
+
+// model
+
+/**
+ * Why stored bytes could not be loaded.
+ *
+ * @example
+ * const e: ArtifactLoadError = { _tag: 'ArtifactMissing', id: 'ab12', location: '/x/ab/ab12', message: 'file is missing' };
+ */
+export interface ArtifactLoadError {
+  readonly _tag: 'ArtifactMissing' | 'ArtifactTruncated' | 'ArtifactCorrupted' | 'ArtifactUnreadable';
+  readonly id: string;
+  /** Where the artifact lives (a file path for the embedded store). */
+  readonly location: string;
+  readonly message: string;
+}
+
+/** A stored artifact's identity and size. */
+export interface ArtifactRef {
+  readonly id: string;
+  readonly size: number;
+}
+
+/**
+ * Where artifact bytes live. Implementations must write atomically and verify on load.
+ *
+ * @example
+ * const store: ArtifactStore = createFileArtifactStore('/tmp/artifacts');
+ * const ref = await store.put(new Uint8Array([1, 2, 3]));
+ * await store.get(ref); // Right(Buffer [1, 2, 3])
+ */
+export interface ArtifactStore {
+  /** Stores bytes under their content hash; returns the hash. */
+  put(bytes: Uint8Array): Promise<string>;
+  /** Loads bytes and verifies them against their id and size. */
+  get(ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>>;
+  /** Whether each artifact is present with the expected size (cheap: no content is read). */
+  present(refs: readonly ArtifactRef[]): Promise<boolean[]>;
+  /** Removes an artifact; removing a missing one is not an error. */
+  remove(id: string): Promise<void>;
+  /** A human-readable location for messages. */
+  locate(id: string): string;
+}
+
+// the embedded file store
+
+const CHUNK = 8 * 1024 * 1024;
+
+const writeAll = async (handle: fs.promises.FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+};
+
+/**
+ * The embedded artifact store: files named by content hash in two-character shards.
+ *
+ * @example
+ * const store = createFileArtifactStore('.stepcache/artifacts');
+ */
+export const createFileArtifactStore = (dir: string): ArtifactStore => {
+  const tmpDir = path.join(dir, 'tmp');
+  const fileOf = (id: string): string => {
+    if (!/^[0-9a-f]{8,128}$/.test(id)) throw new Error(`Invalid artifact id ${JSON.stringify(id)}`);
+    return path.join(dir, id.slice(0, 2), id);
+  };
+  let ready: Promise<void> | undefined;
+  const ensureDirs = (): Promise<void> => (ready ??= fs.promises.mkdir(tmpDir, { recursive: true }).then(() => undefined));
+
+  const put = async (bytes: Uint8Array): Promise<string> => {
+    if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
+    await ensureDirs();
+    const hasher = await createContentHasher();
+    const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
+    const handle = await fs.promises.open(tmp, 'wx');
+    try {
+      for (let offset = 0; offset < bytes.byteLength; offset += CHUNK) {
+        const chunk = bytes.subarray(offset, Math.min(offset + CHUNK, bytes.byteLength));
+        const written = writeAll(handle, chunk, offset); // runs on the thread pool...
+        hasher.update(chunk); // ...while this hashes on the main thread
+        await written;
+      }
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      await fs.promises.rm(tmp, { force: true });
+      throw e;
+    }
+    await handle.close();
+    const id = hasher.digest();
+    const target = fileOf(id);
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    await fs.promises.rename(tmp, target);
+    return id;
+  };
+
+  const get = async (ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>> => {
+    if (ref.id === EMPTY_ARTIFACT_ID) return E.right(Buffer.alloc(0));
+    const location = fileOf(ref.id);
+    const fail = (tag: ArtifactLoadError['_tag'], message: string) => E.left({ _tag: tag, id: ref.id, location, message });
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(location, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' ? fail('ArtifactMissing', 'file is missing') : fail('ArtifactUnreadable', `cannot be opened (${code ?? String(e)})`);
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size !== ref.size) return fail(size < ref.size ? 'ArtifactTruncated' : 'ArtifactCorrupted', `has ${size} bytes, expected ${ref.size}`);
+      const hasher = await createContentHasher();
+      const buffer = Buffer.allocUnsafeSlow(size);
+      let offset = 0;
+      let next = handle.read(buffer, 0, Math.min(CHUNK, size), 0);
+      while (offset < size) {
+        const { bytesRead } = await next;
+        if (bytesRead === 0) return fail('ArtifactTruncated', `ended after ${offset} of ${size} bytes`);
+        const start = offset;
+        offset += bytesRead;
+        if (offset < size) next = handle.read(buffer, offset, Math.min(CHUNK, size - offset), offset); // read ahead...
+        hasher.update(buffer.subarray(start, offset)); // ...while hashing what arrived
+      }
+      const actual = hasher.digest();
+      if (actual !== ref.id) return fail('ArtifactCorrupted', `content hash is ${actual}, expected ${ref.id}`);
+      return E.right(buffer);
+    } catch (e) {
+      return fail('ArtifactUnreadable', `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    } finally {
+      await handle.close();
+    }
+  };
+
+  const present = async (refs: readonly ArtifactRef[]): Promise<boolean[]> =>
+    refs.map((ref) => {
+      if (ref.id === EMPTY_ARTIFACT_ID) return true;
+      try {
+        return fs.statSync(fileOf(ref.id)).size === ref.size;
+      } catch {
+        return false;
+      }
+    });
+
+  const remove = async (id: string): Promise<void> => {
+    if (id === EMPTY_ARTIFACT_ID) return;
+    await fs.promises.rm(fileOf(id), { force: true });
+  };
+
+  return Object.freeze({ put, get, present, remove, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
+};

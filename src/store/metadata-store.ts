@@ -1,0 +1,106 @@
+/**
+ * The metadata store: cache entries, the latest entry of each step, and run records.
+ * The embedded default is keyv over SQLite (`<dir>/metadata.sqlite`); any keyv instance
+ * (Redis, PostgreSQL, ...) can stand in for it.
+ *
+ * @packageDocumentation
+ */
+import Keyv from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+import * as E from 'fp-ts/Either';
+import type * as t from 'io-ts';
+import { CacheEntryCodec, RunRecordCodec, type CacheEntry, type RunRecord } from './records';
+
+// model
+
+/**
+ * Where cache entries and runs are recorded.
+ *
+ * @example
+ * const metadata = createKeyvMetadataStore(new Keyv());
+ * await metadata.putEntry(entry);
+ */
+export interface MetadataStore {
+  /** Entries by key, `undefined` where absent or unreadable. */
+  getEntries(keys: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
+  /** The key of the most recent entry of each step of a pipeline. */
+  getLatestKeys(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<string | undefined>>;
+  /** Records an entry and makes it the latest of its step. */
+  putEntry(entry: CacheEntry): Promise<void>;
+  putRun(run: RunRecord): Promise<void>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  /** All runs, most recent first. */
+  listRuns(): Promise<RunRecord[]>;
+  close(): Promise<void>;
+}
+
+// keys
+
+const entryKey = (key: string): string => `entry:${key}`;
+const latestKey = (pipeline: string, step: string): string => `latest:${pipeline}:${step}`;
+const runKey = (id: string): string => `run:${id}`;
+
+const decodeOr = <A>(codec: t.Type<A, unknown, unknown>, value: unknown): A | undefined => {
+  if (value === undefined || value === null) return undefined;
+  const decoded = codec.decode(value);
+  return E.isRight(decoded) ? decoded.right : undefined;
+};
+
+// implementations
+
+/**
+ * A metadata store over any keyv instance.
+ *
+ * @example
+ * import Keyv from 'keyv';
+ * const metadata = createKeyvMetadataStore(new Keyv({ namespace: 'team' }));
+ */
+export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
+  let lastError: unknown;
+  keyv.on('error', (e: unknown) => {
+    lastError = e;
+  });
+  void lastError;
+  return Object.freeze({
+    getEntries: async (keys: readonly string[]) => {
+      if (keys.length === 0) return [];
+      const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await keyv.getMany(keys.map(entryKey));
+      return values.map((v: unknown) => decodeOr(CacheEntryCodec, v));
+    },
+    getLatestKeys: async (pipeline: string, steps: readonly string[]) => {
+      if (steps.length === 0) return [];
+      const values: unknown[] = await keyv.getMany(steps.map((s) => latestKey(pipeline, s)));
+      return values.map((v) => (typeof v === 'string' ? v : undefined));
+    },
+    putEntry: async (entry: CacheEntry) => {
+      await keyv.set(entryKey(entry.key), entry);
+      await keyv.set(latestKey(entry.pipeline, entry.step), entry.key);
+    },
+    putRun: async (run: RunRecord) => {
+      await keyv.set(runKey(run.id), run);
+    },
+    getRun: async (id: string) => decodeOr(RunRecordCodec, await keyv.get(runKey(id))),
+    listRuns: async () => {
+      const runs: RunRecord[] = [];
+      if (keyv.iterator === undefined) return runs;
+      for await (const [key, value] of keyv.iterator(undefined)) {
+        if (typeof key !== 'string' || !key.startsWith('run:')) continue;
+        const run = decodeOr(RunRecordCodec, value);
+        if (run) runs.push(run);
+      }
+      return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    },
+    close: async () => {
+      await keyv.disconnect();
+    },
+  });
+};
+
+/**
+ * The embedded default: keyv over SQLite in one file.
+ *
+ * @example
+ * const metadata = createSqliteMetadataStore('.stepcache/metadata.sqlite');
+ */
+export const createSqliteMetadataStore = (file: string): MetadataStore =>
+  createKeyvMetadataStore(new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 }), namespace: 'stepcache' }));

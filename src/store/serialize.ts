@@ -1,0 +1,215 @@
+/**
+ * How step outputs become bytes and back: JSON-compatible values as JSON, typed arrays,
+ * `Buffer`s and `ArrayBuffer`s as their raw bytes, `undefined` as nothing, and custom
+ * types through an io-ts codec that is checked again on load.
+ *
+ * @packageDocumentation
+ */
+import * as E from 'fp-ts/Either';
+import type * as t from 'io-ts';
+import { PathReporter } from 'io-ts/PathReporter';
+import { isPlainObject, typedArrayName, type Unencodable } from '../encoding/canonical';
+
+// model
+
+/** How an artifact's bytes are to be read. */
+export type ArtifactKind = 'json' | 'bytes' | 'none';
+
+/**
+ * Everything needed to find, verify and decode a stored output.
+ *
+ * @example
+ * const d: ArtifactDescriptor = { id: '9f0c...', kind: 'bytes', dtype: 'Float64Array', size: 80, format: 'auto' };
+ */
+export interface ArtifactDescriptor {
+  /** The content hash of the bytes (XXH3-128, hex); also the file name. */
+  readonly id: string;
+  readonly kind: ArtifactKind;
+  /** For `bytes`: which class to rebuild (`Float64Array`, `Buffer`, `ArrayBuffer`, ...). */
+  readonly dtype?: string;
+  /** The number of bytes. */
+  readonly size: number;
+  /** `'auto'` or `'codec:<codec name>'`. */
+  readonly format: string;
+}
+
+/** An output turned into bytes, before it is stored. */
+export interface SerializedOutput {
+  readonly kind: ArtifactKind;
+  readonly dtype?: string;
+  readonly format: string;
+  readonly bytes: Uint8Array;
+}
+
+/** Why stored bytes could not be turned back into a value. */
+export interface UndecodableArtifact {
+  readonly _tag: 'UndecodableArtifact';
+  readonly message: string;
+}
+
+/** The empty artifact's id: `undefined` outputs have no bytes and no file. */
+export const EMPTY_ARTIFACT_ID = 'none';
+
+// helpers
+
+/**
+ * The identity of an artifact as a cache-key input: its content hash and how to read it,
+ * so that equal bytes of different element types never collide.
+ *
+ * @example
+ * artifactDigest({ id: 'ab', kind: 'bytes', dtype: 'Float32Array', size: 4, format: 'auto' }); // 'bytes/Float32Array/ab'
+ */
+export const artifactDigest = (d: ArtifactDescriptor): string => `${d.kind}/${d.dtype ?? ''}/${d.id}`;
+
+/**
+ * The format id of an output declaration, as it enters the cache key.
+ *
+ * @example
+ * formatId('auto'); // 'auto'
+ */
+export const formatId = (format: 'auto' | t.Mixed): string => (format === 'auto' ? 'auto' : `codec:${format.name}`);
+
+/**
+ * The first part of a value that JSON cannot store faithfully, or `undefined` when it can.
+ *
+ * @example
+ * findNonJson({ a: [1, NaN] }, '', new Set()); // { path: '.a[1]', reason: 'NaN, which JSON cannot store; ...' }
+ */
+export const findNonJson = (value: unknown, path: string, ancestors: Set<object>): Unencodable | undefined => {
+  const no = (reason: string): Unencodable => ({ _tag: 'Unencodable', path, reason });
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      if (!Number.isFinite(value)) return no(`${value}, which JSON cannot store; use a Float64Array or an io-ts codec`);
+      if (Object.is(value, -0)) return no('-0, which JSON stores as 0; use a Float64Array or an io-ts codec');
+      return undefined;
+    case 'undefined':
+      return no('undefined, which JSON drops; use null or leave the key out');
+    case 'object':
+      break;
+    default:
+      return no(`a ${typeof value}, which JSON cannot store; give the output an io-ts codec`);
+  }
+  if (value === null) return undefined;
+  if (ancestors.has(value)) return no('a reference back to an enclosing object (a cycle)');
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        if (!(i in value)) return { _tag: 'Unencodable', path: `${path}[${i}]`, reason: 'a hole in a sparse array' };
+        const bad = findNonJson(value[i], `${path}[${i}]`, ancestors);
+        if (bad) return bad;
+      }
+      return undefined;
+    }
+    if (!isPlainObject(value)) {
+      const name: unknown = Object.getPrototypeOf(value)?.constructor?.name;
+      return no(`${typeof name === 'string' && name !== '' ? `an instance of class ${name}` : 'an object with a custom prototype'}; give the output an io-ts codec`);
+    }
+    for (const key of Object.keys(value)) {
+      const bad = findNonJson(value[key], /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
+      if (bad) return bad;
+    }
+    return undefined;
+  } finally {
+    ancestors.delete(value);
+  }
+};
+
+const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, SerializedOutput> => {
+  if (value === undefined) return E.right({ kind: 'none', format, bytes: new Uint8Array(0) });
+  const dtype = typedArrayName(value);
+  if (dtype !== undefined) {
+    const view = value as ArrayBufferView;
+    return E.right({ kind: 'bytes', dtype, format, bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) });
+  }
+  if (value instanceof ArrayBuffer) return E.right({ kind: 'bytes', dtype: 'ArrayBuffer', format, bytes: new Uint8Array(value) });
+  const bad = findNonJson(value, '', new Set());
+  if (bad) return E.left(bad);
+  return E.right({ kind: 'json', format, bytes: Buffer.from(JSON.stringify(value), 'utf8') });
+};
+
+// serialization
+
+/**
+ * Turns an output value into bytes according to its declared format, or says which part of it
+ * cannot be stored faithfully.
+ *
+ * @example
+ * serializeOutput(new Float64Array([1, 2]), 'auto'); // Right({ kind: 'bytes', dtype: 'Float64Array', ... })
+ * serializeOutput({ x: NaN }, 'auto'); // Left({ path: '.x', reason: 'NaN, which JSON cannot store; ...' })
+ */
+export const serializeOutput = (value: unknown, format: 'auto' | t.Mixed): E.Either<Unencodable, SerializedOutput> => {
+  if (format === 'auto') return serializeAuto(value, 'auto');
+  let encoded: unknown;
+  try {
+    encoded = format.encode(value);
+  } catch (e) {
+    return E.left({ _tag: 'Unencodable', path: '', reason: `rejected by codec ${format.name}: ${e instanceof Error ? e.message : String(e)}` });
+  }
+  return serializeAuto(encoded, formatId(format));
+};
+
+const TYPED_ARRAYS: Readonly<Record<string, { new (buffer: ArrayBuffer, byteOffset: number, length: number): ArrayBufferView; BYTES_PER_ELEMENT: number }>> = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+};
+
+const rebuildBytes = (bytes: Buffer, dtype: string | undefined): E.Either<UndecodableArtifact, unknown> => {
+  if (dtype === 'Buffer') return E.right(bytes);
+  if (dtype === 'ArrayBuffer') {
+    return E.right(bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  }
+  const Ctor = dtype === undefined ? undefined : TYPED_ARRAYS[dtype];
+  if (Ctor === undefined) return E.left({ _tag: 'UndecodableArtifact', message: `unknown element type ${String(dtype)}` });
+  if (bytes.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) {
+    return E.left({ _tag: 'UndecodableArtifact', message: `${bytes.byteLength} bytes is not a whole number of ${dtype} elements` });
+  }
+  const aligned = bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? bytes : Buffer.from(bytes);
+  return E.right(new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / Ctor.BYTES_PER_ELEMENT));
+};
+
+/**
+ * JSON.parse defines every key, `__proto__` included, as an own data property
+ * (it never calls the `__proto__` setter), so a stored value cannot reach a prototype.
+ * Nothing is ever evaluated.
+ */
+const parseJsonSafely = (text: string): unknown => JSON.parse(text);
+
+/**
+ * Turns verified bytes back into the value they were made from, checking it with the
+ * output's codec when it has one.
+ *
+ * @example
+ * deserializeOutput(Buffer.from('[1,2]'), { id: 'x', kind: 'json', size: 5, format: 'auto' }, 'auto'); // Right([1, 2])
+ */
+export const deserializeOutput = (
+  bytes: Buffer,
+  descriptor: ArtifactDescriptor,
+  format: 'auto' | t.Mixed,
+): E.Either<UndecodableArtifact, unknown> => {
+  let raw: E.Either<UndecodableArtifact, unknown>;
+  switch (descriptor.kind) {
+    case 'none':
+      raw = E.right(undefined);
+      break;
+    case 'bytes':
+      raw = rebuildBytes(bytes, descriptor.dtype);
+      break;
+    case 'json':
+      try {
+        raw = E.right(parseJsonSafely(bytes.toString('utf8')));
+      } catch (e) {
+        raw = E.left({ _tag: 'UndecodableArtifact', message: `not valid JSON (${e instanceof Error ? e.message : String(e)})` });
+      }
+      break;
+  }
+  if (format === 'auto' || E.isLeft(raw)) return raw;
+  const decoded = format.decode(raw.right);
+  if (E.isLeft(decoded)) {
+    return E.left({ _tag: 'UndecodableArtifact', message: `codec ${format.name} no longer accepts the stored value: ${PathReporter.report(decoded).slice(0, 3).join('; ')}` });
+  }
+  return E.right(decoded.right);
+};
