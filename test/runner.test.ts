@@ -1,0 +1,478 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
+import * as t from 'io-ts';
+import Keyv from 'keyv';
+import { createRunner, pipeline, step, silentLogger, StepcacheError, type Runner } from '../src';
+import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
+
+let dir: string;
+const runners: Runner[] = [];
+const runnerFor = (options: Parameters<typeof createRunner>[0] = {}): Runner => {
+  const r = createRunner({ dir, logger: silentLogger, ...options });
+  runners.push(r);
+  return r;
+};
+
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((r) => r.close()));
+  removeDir(dir);
+});
+
+// a two-step pipeline in the shape of the seed
+
+const calls = { loader: 0, trainer: 0 };
+const loader = step(function training_data_loader() {
+  calls.loader++;
+  return { X_train: [[1, 2], [3, 4]], y_train: [0, 1] };
+}).outputs({ X_train: 'auto', y_train: 'auto' });
+const trainer = step(function svc_trainer({ X_train, y_train, gamma }: { X_train: number[][]; y_train: number[]; gamma: number }) {
+  calls.trainer++;
+  return { weights: X_train.map((row, i) => row.map((v) => v * gamma + (y_train[i] ?? 0))) };
+});
+const makePipeline = (tr = trainer, defaults = {}) =>
+  pipeline(
+    'training_pipeline',
+    (p, { gamma = 0.002 }: { gamma?: number }) => {
+      const { X_train, y_train } = p.call(loader);
+      return { model: p.call(tr, { X_train, y_train, gamma }) };
+    },
+    defaults,
+  );
+
+beforeEach(() => {
+  calls.loader = 0;
+  calls.trainer = 0;
+});
+
+describe('caching across runs', () => {
+  it('executes every step on the first run and serves all of them from cache on the second', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    const first = await runner.run(makePipeline(), { gamma: 0.002 });
+    expect(first.steps.training_data_loader?.status).toBe('executed');
+    expect(first.steps.svc_trainer?.status).toBe('executed');
+    log.clear();
+    const second = await runner.run(makePipeline(), { gamma: 0.002 });
+    expect(second.steps.training_data_loader?.status).toBe('cached');
+    expect(second.steps.svc_trainer?.status).toBe('cached');
+    expect(calls).toEqual({ loader: 1, trainer: 1 });
+    expect(await second.output('model')).toEqual({ weights: [[0.002, 0.004], [1.006, 1.008]] });
+    expect(log.lines).toEqual(
+      expect.arrayContaining([
+        'Step training_data_loader has started.',
+        'Using cached version of training_data_loader.',
+        'Step svc_trainer has started.',
+        'Using cached version of svc_trainer.',
+      ]),
+    );
+  });
+
+  it('logs the seed lines in order, with durations in seconds', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    await runner.run(makePipeline());
+    await runner.run(makePipeline(), { gamma: 0.5 });
+    const trainerLines = log.lines.filter((l) => l.includes('svc_trainer') || l.includes('training_data_loader'));
+    expect(trainerLines.slice(-4)).toEqual([
+      'Step training_data_loader has started.',
+      'Using cached version of training_data_loader.',
+      'Step svc_trainer has started.',
+      expect.stringMatching(/^Step svc_trainer has finished in \d+\.\d{3}s\.$/),
+    ]);
+  });
+
+  it('re-runs only the step whose parameter changed', async () => {
+    const runner = runnerFor();
+    await runner.run(makePipeline(), { gamma: 0.002 });
+    const changed = await runner.run(makePipeline(), { gamma: 0.0001 });
+    expect(changed.steps.training_data_loader?.status).toBe('cached');
+    expect(changed.steps.svc_trainer?.status).toBe('executed');
+    expect(calls).toEqual({ loader: 1, trainer: 2 });
+    const back = await runner.run(makePipeline(), { gamma: 0.002 });
+    expect(back.steps.svc_trainer?.status).toBe('cached');
+  });
+
+  it('re-runs a step whose code changed, under the same name', async () => {
+    const runner = runnerFor();
+    await runner.run(makePipeline());
+    const edited = step(function svc_trainer({ X_train, gamma }: { X_train: number[][]; y_train: number[]; gamma: number }) {
+      return { weights: X_train.map((row) => row.map((v) => v * gamma * 2)) };
+    });
+    const run = await runner.run(makePipeline(edited));
+    expect(run.steps.training_data_loader?.status).toBe('cached');
+    expect(run.steps.svc_trainer?.status).toBe('executed');
+    expect(await run.output('model')).toEqual({ weights: [[0.004, 0.008], [0.012, 0.016]] });
+  });
+
+  it('keeps downstream steps cached when an upstream step re-executes with byte-identical outputs', async () => {
+    const runner = runnerFor();
+    await runner.run(makePipeline());
+    const uncachedLoader = loader.withOptions({ enableCache: false });
+    const p = pipeline('training_pipeline', (p) => {
+      const { X_train, y_train } = p.call(uncachedLoader);
+      return { model: p.call(trainer, { X_train, y_train, gamma: 0.002 }) };
+    });
+    const run = await runner.run(p);
+    expect(run.steps.training_data_loader?.status).toBe('executed');
+    expect(run.steps.svc_trainer?.status).toBe('cached');
+    expect(calls).toEqual({ loader: 2, trainer: 1 });
+  });
+
+  it('re-runs downstream steps when an upstream output changes', async () => {
+    const runner = runnerFor();
+    let offset = 0;
+    const source = step(function source() {
+      return [offset];
+    }).withOptions({ enableCache: false });
+    const sink = step(function sink({ xs }: { xs: number[] }) {
+      return xs[0];
+    });
+    const p = pipeline('changing', (p) => ({ y: p.call(sink, { xs: p.call(source) }) }));
+    await runner.run(p);
+    offset = 1;
+    const run = await runner.run(p);
+    expect(run.steps.sink?.status).toBe('executed');
+    expect(await run.output('y')).toBe(1);
+  });
+
+  it('shares the cache between runner instances on the same store directory', async () => {
+    await runnerFor().run(makePipeline());
+    await runners[0]?.close();
+    const again = await runnerFor().run(makePipeline());
+    expect(again.steps.svc_trainer?.status).toBe('cached');
+  });
+
+  it('executes a step whose cached artifact file disappeared', async () => {
+    const runner = runnerFor();
+    const first = await runner.run(makePipeline());
+    const id = first.steps.svc_trainer?.outputs?.['output']?.id as string;
+    fs.rmSync(path.join(dir, 'artifacts', id.slice(0, 2), id));
+    const run = await runner.run(makePipeline());
+    expect(run.steps.training_data_loader?.status).toBe('cached');
+    expect(run.steps.svc_trainer?.status).toBe('executed');
+    expect(await run.output('model')).toEqual({ weights: [[0.002, 0.004], [1.006, 1.008]] });
+  });
+});
+
+describe('settings precedence in real runs', () => {
+  it('a step setting turns caching off for that step only', async () => {
+    const runner = runnerFor();
+    await runner.run(makePipeline());
+    const run = await runner.run(makePipeline(trainer.withOptions({ enableCache: false })));
+    expect(run.steps.training_data_loader?.status).toBe('cached');
+    expect(run.steps.svc_trainer?.status).toBe('executed');
+    expect(run.steps.svc_trainer?.reason).toBe('caching is disabled by the step settings');
+  });
+
+  it('a step setting beats the pipeline default', async () => {
+    const runner = runnerFor();
+    const p = makePipeline(trainer.withOptions({ enableCache: true }), { enableCache: false });
+    await runner.run(p);
+    const run = await runner.run(p);
+    expect(run.steps.training_data_loader?.status).toBe('executed');
+    expect(run.steps.svc_trainer?.status).toBe('cached');
+  });
+
+  it('the runtime withOptions on the pipeline beats every step setting', async () => {
+    const runner = runnerFor();
+    const p = makePipeline(trainer.withOptions({ enableCache: true }));
+    await runner.run(p);
+    const run = await runner.run(p.withOptions({ enableCache: false }));
+    expect(run.steps.training_data_loader?.status).toBe('executed');
+    expect(run.steps.svc_trainer?.status).toBe('executed');
+    expect(run.steps.svc_trainer?.reason).toBe('caching is disabled by the runtime settings');
+  });
+});
+
+describe('failures', () => {
+  const makeFailing = (shouldFail: { value: boolean }) => {
+    const a = step(function a() {
+      return 1;
+    });
+    const b = step(function b({ x }: { x: number }) {
+      if (shouldFail.value) throw new Error('division by zero');
+      return x + 1;
+    });
+    const c = step(function c({ y }: { y: number }) {
+      return y * 10;
+    });
+    const independent = step(function independent() {
+      return 'ok';
+    });
+    return pipeline('failing', (p) => {
+      const x = p.call(a);
+      const y = p.call(b, { x });
+      return { z: p.call(c, { y }), w: p.call(independent) };
+    });
+  };
+
+  it('fails the run naming the step, skips downstream steps, keeps what completed, and resumes from cache', async () => {
+    const shouldFail = { value: true };
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    const error = await runner.run(makeFailing(shouldFail)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StepcacheError);
+    const e = error as StepcacheError;
+    expect(e.code).toBe('STEP_FAILED');
+    expect(e.step).toBe('b');
+    expect(e.message).toContain('Step b failed: division by zero');
+    expect((e.cause as Error).message).toBe('division by zero');
+    expect(e.run?.status).toBe('failed');
+    expect(e.run?.steps['a']?.status).toBe('executed');
+    expect(e.run?.steps['b']?.status).toBe('failed');
+    expect(e.run?.steps['b']?.error).toContain('division by zero');
+    expect(e.run?.steps['c']?.status).toBe('skipped');
+    expect(e.run?.steps['independent']?.status).toBe('executed');
+    expect(log.lines).toContain('Step c was skipped because b did not complete.');
+    const recorded = await runner.getRun(e.run?.id as string);
+    expect(recorded?.status).toBe('failed');
+
+    shouldFail.value = false;
+    const resumed = await runner.run(makeFailing(shouldFail));
+    expect(resumed.steps['a']?.status).toBe('cached');
+    expect(resumed.steps['independent']?.status).toBe('cached');
+    expect(resumed.steps['b']?.status).toBe('executed');
+    expect(resumed.steps['c']?.status).toBe('executed');
+    expect(await resumed.output('z')).toBe(20);
+  });
+
+  it('fails with a clear error when a step does not return its declared outputs', async () => {
+    const bad = step(function bad() {
+      return { a: 1 } as { a: number; b: number };
+    }).outputs({ a: 'auto', b: 'auto' });
+    const error = await runnerFor()
+      .run(pipeline('bad_outputs', (p) => void p.call(bad)))
+      .catch((e: StepcacheError) => e);
+    expect(error).toBeInstanceOf(StepcacheError);
+    expect((error as StepcacheError).message).toBe('Step bad declares output b but did not return it.');
+    expect((error as StepcacheError).field).toBe('b');
+  });
+
+  it('refuses an output that cannot be stored faithfully, naming the step, output and path', async () => {
+    const nan = step(function make_stats() {
+      return { mean: [1, NaN] };
+    });
+    const error = (await runnerFor()
+      .run(pipeline('nan', (p) => void p.call(nan)))
+      .catch((e: unknown) => e)) as StepcacheError;
+    expect(error.code).toBe('UNENCODABLE_VALUE');
+    expect(error.step).toBe('make_stats');
+    expect(error.message).toMatch(/^The output of step make_stats at \.mean\[1\] cannot be stored: it is NaN/);
+  });
+
+  it('refuses a parameter that cannot be part of a key, naming the step and field', async () => {
+    const s = step(function uses_callback({ f }: { f: () => number }) {
+      return f();
+    });
+    const error = (await runnerFor()
+      .run(pipeline('callback', (p) => void p.call(s, { f: () => 1 })))
+      .catch((e: unknown) => e)) as StepcacheError;
+    expect(error.code).toBe('UNENCODABLE_VALUE');
+    expect(error.field).toBe('f');
+    expect(error.message).toContain('Parameter f of step uses_callback cannot be part of a cache key: it is a function');
+  });
+
+  it('rejects an invalid pipeline before anything runs or is recorded', async () => {
+    const runner = runnerFor();
+    const twice = pipeline('twice', (p) => {
+      p.call(loader);
+      p.call(loader);
+    });
+    await expect(runner.run(twice)).rejects.toMatchObject({ code: 'INVALID_PIPELINE', step: 'training_data_loader' });
+    expect(calls.loader).toBe(0);
+    expect(await runner.listRuns()).toEqual([]);
+  });
+
+  it('rejects a request for an output the pipeline does not have', async () => {
+    const run = await runnerFor().run(makePipeline());
+    await expect(run.output('nope' as 'model')).rejects.toMatchObject({ code: 'UNKNOWN_OUTPUT', message: expect.stringContaining('its outputs are: model') });
+  });
+
+  it('offers a TaskEither for fp-ts users', async () => {
+    const runner = runnerFor();
+    const ok = await runner.runTask(makePipeline(), { gamma: 1 })();
+    expect(E.isRight(ok) && ok.right.steps.svc_trainer?.status).toBe('executed');
+    const bad = await runner.runTask(pipeline('bad', (p) => void p.call(step((_: {}) => 1)))) ();
+    expect(E.isLeft(bad) && bad.left.code).toBe('INVALID_PIPELINE');
+  });
+});
+
+describe('artifacts', () => {
+  it('does not read a cached step\'s artifacts unless an executing step or the caller needs them', async () => {
+    const artifacts = countingArtifactStore(path.join(dir, 'artifacts'));
+    const runner = runnerFor({ artifacts });
+    await runner.run(makePipeline());
+    expect(artifacts.gets).toEqual([]); // executed values are handed over in memory
+    const cached = await runner.run(makePipeline());
+    expect(artifacts.gets).toEqual([]);
+    await cached.output('model');
+    expect(artifacts.gets).toHaveLength(1);
+    artifacts.gets.length = 0;
+    await runner.run(makePipeline(), { gamma: 3 }); // the trainer executes: it needs the loader's two outputs
+    expect(artifacts.gets).toHaveLength(2);
+  });
+
+  it('stores typed arrays as raw bytes and JSON values as JSON', async () => {
+    const s = step(function make_arrays() {
+      return { big: new Float64Array([1.5, -0, NaN, Infinity]), labels: new Uint8Array([1, 2, 3]), meta: { n: 4 } };
+    }).outputs({ big: 'auto', labels: 'auto', meta: 'auto' });
+    const p = pipeline('arrays', (p) => p.call(s));
+    const runner = runnerFor();
+    const run = await runner.run(p);
+    const outputs = run.steps.make_arrays?.outputs ?? {};
+    expect(outputs['big']).toMatchObject({ kind: 'bytes', dtype: 'Float64Array', size: 32 });
+    expect(outputs['labels']).toMatchObject({ kind: 'bytes', dtype: 'Uint8Array', size: 3 });
+    expect(outputs['meta']).toMatchObject({ kind: 'json' });
+    const bigFile = path.join(dir, 'artifacts', outputs['big']!.id.slice(0, 2), outputs['big']!.id);
+    expect(fs.readFileSync(bigFile)).toEqual(Buffer.from(new Float64Array([1.5, -0, NaN, Infinity]).buffer));
+    const again = await runner.run(p);
+    expect(again.steps.make_arrays?.status).toBe('cached');
+    const big = await again.output('big');
+    expect(big).toBeInstanceOf(Float64Array);
+    expect(Array.from(big)).toEqual([1.5, -0, NaN, Infinity]);
+    expect(Object.is(big[1], -0)).toBe(true);
+    expect(await again.output('labels')).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
+  it('writes artifacts atomically under content-hash names and leaves no temporary files', async () => {
+    await runnerFor().run(makePipeline());
+    const files = filesBelow(path.join(dir, 'artifacts'));
+    expect(files.length).toBe(3);
+    for (const f of files) expect(path.basename(f)).toMatch(/^[0-9a-f]{32}$/);
+    expect(fs.existsSync(path.join(dir, 'metadata.sqlite'))).toBe(true);
+  });
+
+  it('repairs a corrupted artifact that a downstream step needs: warns naming step and file, re-executes, stays correct', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    const first = await runner.run(makePipeline());
+    const id = first.steps.training_data_loader?.outputs?.['X_train']?.id as string;
+    const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
+    const bytes = fs.readFileSync(file);
+    bytes[1] = bytes[1] === 0x31 ? 0x32 : 0x31; // same size, different content
+    fs.writeFileSync(file, bytes);
+    const run = await runner.run(makePipeline(), { gamma: 1 });
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]).toContain(file);
+    expect(log.warnings[0]).toContain('training_data_loader');
+    expect(calls.loader).toBe(2);
+    expect(await run.output('model')).toEqual({ weights: [[1, 2], [4, 5]] });
+    expect(fs.readFileSync(file).toString()).toBe('[[1,2],[3,4]]');
+  });
+
+  it('stores custom types through an io-ts codec and validates them on load', async () => {
+    class Model {
+      constructor(readonly weights: number[]) {}
+      predict(x: number): number {
+        return (this.weights[0] ?? 0) * x;
+      }
+    }
+    const ModelCodec = new t.Type<Model, { weights: number[] }, unknown>(
+      'Model',
+      (u): u is Model => u instanceof Model,
+      (u, c) => (typeof u === 'object' && u !== null && Array.isArray((u as { weights?: unknown }).weights) ? t.success(new Model((u as { weights: number[] }).weights)) : t.failure(u, c)),
+      (m) => ({ weights: m.weights }),
+    );
+    const fit = step(function fit() {
+      return { model: new Model([3]) };
+    }).outputs({ model: ModelCodec });
+    const p = pipeline('codec', (p) => p.call(fit));
+    const runner = runnerFor();
+    await runner.run(p);
+    const run = await runner.run(p);
+    expect(run.steps.fit?.status).toBe('cached');
+    const model = await run.output('model');
+    expect(model).toBeInstanceOf(Model);
+    expect(model.predict(2)).toBe(6);
+  });
+
+  it('stores nothing for a step that returns undefined and still caches it', async () => {
+    let sideEffects = 0;
+    const s = step(function side_effect() {
+      sideEffects++;
+    });
+    const p = pipeline('void', (p) => ({ done: p.call(s) }));
+    const runner = runnerFor();
+    await runner.run(p);
+    const run = await runner.run(p);
+    expect(run.steps.side_effect?.status).toBe('cached');
+    expect(sideEffects).toBe(1);
+    expect(await run.output('done')).toBeUndefined();
+  });
+});
+
+describe('stores and records', () => {
+  it('records every run with parameters, statuses, keys, durations and where cached outputs came from', async () => {
+    const runner = runnerFor();
+    const first = await runner.run(makePipeline(), { gamma: 0.25 });
+    const second = await runner.run(makePipeline(), { gamma: 0.25 });
+    const record = await runner.getRun(second.id);
+    expect(record).toMatchObject({
+      id: second.id,
+      pipeline: 'training_pipeline',
+      parameters: { gamma: 0.25 },
+      status: 'completed',
+      outputs: { model: { step: 'svc_trainer', output: 'output' } },
+    });
+    expect(record?.steps['svc_trainer']).toMatchObject({ status: 'cached', cachedFrom: first.id, key: first.steps.svc_trainer?.key });
+    expect(first.steps.svc_trainer?.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(typeof record?.durationMs).toBe('number');
+    expect(Date.parse(record?.endedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(record?.startedAt ?? ''));
+    expect((await runner.listRuns()).map((r) => r.id)).toEqual([second.id, first.id].sort().reverse());
+  });
+
+  it('uses STEPCACHE_DIR when no directory is given', async () => {
+    const saved = process.env['STEPCACHE_DIR'];
+    process.env['STEPCACHE_DIR'] = path.join(dir, 'from-env');
+    try {
+      const runner = createRunner({ logger: silentLogger });
+      runners.push(runner);
+      await runner.run(makePipeline());
+      expect(fs.existsSync(path.join(dir, 'from-env', 'metadata.sqlite'))).toBe(true);
+      expect(filesBelow(path.join(dir, 'from-env', 'artifacts')).length).toBe(3);
+    } finally {
+      if (saved === undefined) delete process.env['STEPCACHE_DIR'];
+      else process.env['STEPCACHE_DIR'] = saved;
+    }
+  });
+
+  it('accepts a keyv instance of another backend for metadata', async () => {
+    const keyv = new Keyv();
+    const runner = runnerFor({ metadata: keyv });
+    await runner.run(makePipeline());
+    const run = await runner.run(makePipeline());
+    expect(run.steps.svc_trainer?.status).toBe('cached');
+    expect(fs.existsSync(path.join(dir, 'metadata.sqlite'))).toBe(false);
+  });
+
+  it('runs independent steps concurrently when allowed', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const started: string[] = [];
+    const waits = step(async function waits() {
+      started.push('waits');
+      await gate;
+      return 1;
+    });
+    const releases = step(function releases() {
+      started.push('releases');
+      release();
+      return 2;
+    });
+    const p = pipeline('concurrent', (p) => ({ a: p.call(waits), b: p.call(releases) }));
+    const run = await runnerFor({ concurrency: 2 }).run(p);
+    expect(started).toEqual(['waits', 'releases']);
+    expect(run.status).toBe('completed');
+  });
+
+  it('rejects an invalid concurrency naming the option', () => {
+    expect(() => createRunner({ concurrency: 0 })).toThrow(/concurrency/);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * Helpers shared by the end-to-end tests: temporary stores, a collecting logger and an
+ * artifact store wrapper that counts reads.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createFileArtifactStore, type ArtifactStore, type Logger } from '../../src';
+
+/** A fresh temporary directory; removed by `removeDir`. */
+export const tempDir = (prefix = 'stepcache-test-'): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+
+/** Removes a directory tree. */
+export const removeDir = (dir: string): void => fs.rmSync(dir, { recursive: true, force: true });
+
+/** A logger that keeps every line, with its level. */
+export interface CollectingLogger extends Logger {
+  readonly lines: string[];
+  readonly warnings: string[];
+  readonly errors: string[];
+  clear(): void;
+}
+
+/** Makes a {@link CollectingLogger}. */
+export const collectingLogger = (): CollectingLogger => {
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  const errors: string[] = [];
+  return {
+    lines,
+    warnings,
+    errors,
+    info: (m) => void lines.push(m),
+    warn: (m) => void warnings.push(m),
+    error: (m) => void errors.push(m),
+    clear: () => {
+      lines.length = 0;
+      warnings.length = 0;
+      errors.length = 0;
+    },
+  };
+};
+
+/** An artifact store over files that counts how often content is loaded. */
+export const countingArtifactStore = (dir: string): ArtifactStore & { readonly gets: string[] } => {
+  const inner = createFileArtifactStore(dir);
+  const gets: string[] = [];
+  return {
+    gets,
+    put: (bytes) => inner.put(bytes),
+    get: (ref) => {
+      gets.push(ref.id);
+      return inner.get(ref);
+    },
+    present: (refs) => inner.present(refs),
+    remove: (id) => inner.remove(id),
+    locate: (id) => inner.locate(id),
+  };
+};
+
+/** All files below a directory, relative to it. */
+export const filesBelow = (dir: string): string[] => {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+};
