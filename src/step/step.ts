@@ -154,7 +154,7 @@ const make = <I, R, S extends AnyOutputSpec | undefined>(props: {
  */
 export function step<F extends (input: never) => unknown>(
   fn: F,
-): Step<Parameters<F> extends [] ? {} : Parameters<F>[0], Awaited<ReturnType<F>>> {
+): Step<Parameters<F> extends [] ? Record<string, never> : Parameters<F>[0], Awaited<ReturnType<F>>> {
   if (typeof fn !== 'function') {
     throw new StepcacheError('INVALID_STEP', `step() takes a function, got ${typeof fn}.`);
   }
