@@ -379,7 +379,10 @@ const stepRecord = (node: GraphNode, state: NodeState): StepRunRecord => ({
   ...(state.error === undefined ? {} : { error: state.error.message }),
 });
 
-const newRunId = (): string => `${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 18)}-${randomBytes(4).toString('hex')}`;
+let runSequence = 0;
+/** Run ids sort by start time (then by order within a process), and are unique across processes. */
+const newRunId = (): string =>
+  `${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 18)}-${(runSequence++ % 46656).toString(36).padStart(3, '0')}${randomBytes(3).toString('hex')}`;
 
 // the runner
 

@@ -88,7 +88,7 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
         const run = decodeOr(RunRecordCodec, value);
         if (run) runs.push(run);
       }
-      return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+      return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id));
     },
     close: async () => {
       await keyv.disconnect();
