@@ -134,6 +134,18 @@ const describeDecision = (decision: Exclude<CacheDecision, { _tag: 'UseCache' }>
 
 // keys
 
+/** Code fingerprints by function: a function's text never changes, so it is hashed once. */
+const fingerprints = new WeakMap<object, string>();
+
+const codeFingerprint = (ctx: Context, fn: object): string => {
+  let fingerprint = fingerprints.get(fn);
+  if (fingerprint === undefined) {
+    fingerprint = ctx.hashKey(new TextEncoder().encode(Function.prototype.toString.call(fn)));
+    fingerprints.set(fn, fingerprint);
+  }
+  return fingerprint;
+};
+
 interface KeyResult {
   readonly key: string;
   readonly inputDigests: readonly string[];
@@ -149,7 +161,7 @@ const keyOf = (ctx: Context, node: GraphNode): E.Either<StepcacheError, KeyResul
     inputDigests.push(inputs[field]);
   }
   const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(formatOf(node, o))]));
-  const key = computeStepKey(ctx.hashKey, { step: node.name, code: node.step.fn.toString(), parameters: node.parameters, inputs, outputs, settings: {} });
+  const key = computeStepKey(ctx.hashKey, { step: node.name, code: codeFingerprint(ctx, node.step.fn), parameters: node.parameters, inputs, outputs, settings: {} });
   return E.isRight(key)
     ? E.right({ key: key.right, inputDigests })
     : E.left(
@@ -462,7 +474,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       parameters: recordableParameters(params),
       status,
       startedAt: startedAt.toISOString(),
-      steps: Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n, ctx.states[n.index] as NodeState)])),
+      // The record written when the run starts stays small; the final one has every step.
+      steps: status === 'running' ? {} : Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n, ctx.states[n.index] as NodeState)])),
       outputs: Object.fromEntries(Object.entries(graph.right.outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
       ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - started }),
     });

@@ -46,6 +46,17 @@ const decodeOr = <A>(codec: t.Type<A, unknown, unknown>, value: unknown): A | un
   return E.isRight(decoded) ? decoded.right : undefined;
 };
 
+/**
+ * Some keyv adapters match the rows of a batch read to the keys with a linear search per key,
+ * so one huge batch costs O(n²); batches of a few dozen keep it linear.
+ */
+const BATCH = 64;
+const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<unknown[]> => {
+  const batches: Promise<unknown[]>[] = [];
+  for (let i = 0; i < keys.length; i += BATCH) batches.push(keyv.getMany(keys.slice(i, i + BATCH)));
+  return (await Promise.all(batches)).flat();
+};
+
 // implementations
 
 /**
@@ -64,12 +75,12 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
   return Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
-      const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await keyv.getMany(keys.map(entryKey));
+      const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
       return values.map((v: unknown) => decodeOr(CacheEntryCodec, v));
     },
     getLatestKeys: async (pipeline: string, steps: readonly string[]) => {
       if (steps.length === 0) return [];
-      const values: unknown[] = await keyv.getMany(steps.map((s) => latestKey(pipeline, s)));
+      const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
       return values.map((v) => (typeof v === 'string' ? v : undefined));
     },
     putEntry: async (entry: CacheEntry) => {
@@ -102,5 +113,18 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
  * @example
  * const metadata = createSqliteMetadataStore('.stepcache/metadata.sqlite');
  */
-export const createSqliteMetadataStore = (file: string): MetadataStore =>
-  createKeyvMetadataStore(new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 }), namespace: 'stepcache' }));
+export const createSqliteMetadataStore = (file: string): MetadataStore => {
+  const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
+  // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
+  // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash.
+  void sqlite.query('PRAGMA journal_mode=WAL').then(() => sqlite.query('PRAGMA synchronous=NORMAL')).catch(() => undefined);
+  return createKeyvMetadataStore(
+    new Keyv({
+      store: sqlite,
+      namespace: 'stepcache',
+      // Every record is plain JSON: skip the default serializer's Buffer revival, which is several times slower.
+      serialize: JSON.stringify,
+      deserialize: JSON.parse,
+    }),
+  );
+};
