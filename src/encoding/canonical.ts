@@ -121,7 +121,10 @@ class ByteWriter {
   }
 
   string(s: string): void {
-    this.bytes(textEncoder.encode(s));
+    this.reserve(4 + s.length * 3); // UTF-8 needs at most 3 bytes per UTF-16 code unit
+    const { written } = textEncoder.encodeInto(s, this.buffer.subarray(this.length + 4));
+    this.view.setUint32(this.length, written);
+    this.length += 4 + written;
   }
 
   utf16(s: string): void {
