@@ -285,9 +285,11 @@ const lookup = async (ctx: Context, key: string): Promise<CacheEntry | undefined
 
 const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
   const state = ctx.states[node.index] as NodeState;
+  const began = performance.now();
   state.startedAt = new Date().toISOString();
   ctx.logger.info(`Step ${node.name} has started.`);
   const fail = (error: StepcacheError): void => {
+    state.durationMs = performance.now() - began;
     state.status = 'failed';
     state.error = error;
     ctx.logger.error(error.message);
@@ -306,7 +308,7 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
       state.key = key.right.key;
       state.descriptors = entry.outputs;
       state.cachedFrom = entry.runId;
-      state.durationMs = 0;
+      state.durationMs = performance.now() - began;
       ctx.logger.info(`Using cached version of ${node.name}.`);
       return;
     }
@@ -318,6 +320,7 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
     const executed = await execute(ctx, node, key.right.key, inputs.right);
     if (E.isLeft(executed)) return fail(executed.left);
     state.status = 'executed';
+    state.durationMs = performance.now() - began;
     ctx.logger.info(`Step ${node.name} has finished in ${seconds(state.durationMs)}.`);
     return;
   }

@@ -21,7 +21,7 @@ export interface CacheSettings {
    * Whether a step may be served from the cache.
    * @default true
    */
-  readonly enableCache?: boolean;
+  readonly enableCache?: boolean | undefined;
 }
 
 /** The fully resolved settings: every field has a value. */
@@ -124,8 +124,9 @@ export const decideCache = (layers: readonly SettingsLayer[], lookup: CacheLooku
  * mergeSettings({ enableCache: false }, {}); // { enableCache: false }
  */
 export const mergeSettings = (earlier: CacheSettings, later: CacheSettings): CacheSettings => {
-  const merged: { enableCache?: boolean } = { ...earlier };
-  if (later.enableCache !== undefined) merged.enableCache = later.enableCache;
+  const merged: { enableCache?: boolean } = {};
+  const enableCache = later.enableCache ?? earlier.enableCache;
+  if (enableCache !== undefined) merged.enableCache = enableCache;
   return Object.freeze(merged);
 };
 
