@@ -11,7 +11,7 @@ import { encodeCanonical } from '../encoding/canonical';
 // model
 
 /** Bumped whenever the key layout changes, so old entries can never match new keys. */
-export const KEY_FORMAT_VERSION = 1;
+export const KEY_FORMAT_VERSION = 2;
 
 /**
  * Everything a step key is made of.

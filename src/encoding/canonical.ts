@@ -216,7 +216,7 @@ const writeObject = (w: ByteWriter, value: object, path: string, ancestors: Set<
     w.byte(TAG.object);
     w.u32(keys.length);
     for (const key of keys) {
-      w.string(key);
+      write(w, key, propertyPath(path, key), ancestors); // tagged, so lone surrogates stay distinct
       write(w, value[key], propertyPath(path, key), ancestors);
     }
     return;
@@ -248,7 +248,7 @@ const writeObject = (w: ByteWriter, value: object, path: string, ancestors: Set<
       parts.push([kw.result(), vw.result()]);
       i++;
     }
-    parts.sort((a, b) => compareBytes(a[0], b[0]));
+    parts.sort((a, b) => compareBytes(a[0], b[0]) || compareBytes(a[1], b[1]));
     w.byte(isMap ? TAG.map : TAG.set);
     w.u32(parts.length);
     for (const [k, v] of parts) {

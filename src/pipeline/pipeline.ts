@@ -162,6 +162,11 @@ class DefinitionFailure {
   constructor(readonly error: PipelineDefinitionError) {}
 }
 
+/** Sets an own property even for names like `__proto__`, whose assignment would call a setter. */
+const defineOwn = (target: object, key: string, value: unknown): void => {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+};
+
 const isHandle = (x: unknown): x is Handle<unknown> =>
   typeof x === 'object' && x !== null && (x as { _tag?: unknown })._tag === 'Handle';
 
@@ -180,7 +185,9 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
   const scope = {};
   const nodes: GraphNode[] = [];
   const byName = new Map<string, GraphNode>();
+  let firstError: PipelineDefinitionError | undefined;
   const fail = (error: PipelineDefinitionError): never => {
+    firstError ??= error; // kept even if the definition catches what is thrown
     throw new DefinitionFailure(error);
   };
 
@@ -224,10 +231,10 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
               message: `Input ${field} of step ${name} is a handle from another pipeline (output ${value.output} of ${value.step}); handles can only be used in the pipeline definition that created them.`,
             });
           }
-          inputs[field] = Object.freeze({ node: source.index, step: source.name, output: value.output });
+          defineOwn(inputs, field, Object.freeze({ node: source.index, step: source.name, output: value.output }));
           upstream.add(source.index);
         } else {
-          parameters[field] = value;
+          defineOwn(parameters, field, value);
         }
       }
       const outputNames = s.outputSpec === undefined ? [DEFAULT_OUTPUT] : Object.keys(s.outputSpec);
@@ -252,11 +259,12 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
   try {
     returned = pipe.definition(builder, params);
   } catch (e) {
-    if (e instanceof DefinitionFailure) return E.left(e.error);
+    if (firstError !== undefined) return E.left(firstError);
     const cause = toError(e);
     return E.left({ _tag: 'DefinitionThrew', pipeline: pipe.name, cause, message: `The definition of pipeline ${pipe.name} threw: ${cause.message}` });
   }
 
+  if (firstError !== undefined) return E.left(firstError);
   const outputs: Record<string, OutputRef> = {};
   if (returned !== undefined) {
     if (typeof returned !== 'object' || returned === null || isHandle(returned)) {

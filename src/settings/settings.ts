@@ -148,7 +148,7 @@ export const validateSettings = (input: unknown, where: string): E.Either<{ read
     return E.left({ field: '', message: `Options of ${where} must be an object like { enableCache: false }, got ${preview(input)}.` });
   }
   for (const key of Object.keys(input)) {
-    if (!(key in ALLOWED)) {
+    if (!Object.prototype.hasOwnProperty.call(ALLOWED, key)) {
       return E.left({
         field: key,
         message: `Unknown option ${key} of ${where}; known options: ${Object.keys(ALLOWED).join(', ')}.`,

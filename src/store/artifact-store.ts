@@ -96,17 +96,17 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
         hasher.update(chunk); // ...while this hashes on the main thread
         await written;
       }
+      await handle.close();
+      const id = hasher.digest();
+      const target = fileOf(id);
+      await fs.promises.mkdir(path.dirname(target), { recursive: true });
+      await fs.promises.rename(tmp, target);
+      return id;
     } catch (e) {
       await handle.close().catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
       throw e;
     }
-    await handle.close();
-    const id = hasher.digest();
-    const target = fileOf(id);
-    await fs.promises.mkdir(path.dirname(target), { recursive: true });
-    await fs.promises.rename(tmp, target);
-    return id;
   };
 
   const get = async (ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>> => {

@@ -108,6 +108,7 @@ export const findNonJson = (value: unknown, path: string, ancestors: Set<object>
       const name: unknown = Object.getPrototypeOf(value)?.constructor?.name;
       return no(`${typeof name === 'string' && name !== '' ? `an instance of class ${name}` : 'an object with a custom prototype'}; give the output an io-ts codec`);
     }
+    if (Object.getOwnPropertySymbols(value).length > 0) return no('an object with symbol keys, which JSON drops; use string keys');
     for (const key of Object.keys(value)) {
       const bad = findNonJson(value[key], /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
       if (bad) return bad;

@@ -1,0 +1,92 @@
+/**
+ * The values a code fingerprint is made of. Plain, frozen data: a fingerprint can be stored
+ * with a cache entry and compared with a later one.
+ *
+ * @packageDocumentation
+ */
+
+// model
+
+/**
+ * Where a function was called from, as a V8 stack trace reports it: an absolute file path
+ * (or whatever the engine printed, like `<anonymous>` for `eval`), a 1-based line and a
+ * 1-based column.
+ *
+ * @example
+ * const site: CallSite = { file: '/project/pipeline.ts', line: 12, column: 17 };
+ */
+export interface CallSite {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+/**
+ * What a {@link FingerprintPart} stands for.
+ *
+ * - `source`: the step's own function (its source, or only its text when the fingerprint is shallow).
+ * - `function`, `variable`, `class`, `enum`: a declaration the step uses, directly or through other declarations.
+ * - `module`: a relatively imported file the step uses declarations of (or all of it, when it uses the module as a whole).
+ * - `package`: an npm package the step imports, by name and installed version.
+ * - `builtin`: a Node built-in module, by name.
+ *
+ * @example
+ * const kind: FingerprintPartKind = 'function';
+ */
+export type FingerprintPartKind = 'function' | 'variable' | 'class' | 'enum' | 'module' | 'package' | 'builtin' | 'source';
+
+/**
+ * One thing a code fingerprint covers, with its own hash, so that two fingerprints can be compared
+ * part by part (see `diffFingerprints`).
+ *
+ * @example
+ * const part: FingerprintPart = { name: 'normalize', kind: 'function', file: '/project/helpers.ts', hash: '9f1c…' };
+ * const pkg: FingerprintPart = { name: 'fp-ts', kind: 'package', version: '2.16.11', hash: '04ab…' };
+ */
+export interface FingerprintPart {
+  /** The declared name (names, comma-separated, for a destructuring declaration); a module's path relative to the step's file; a package's name. */
+  readonly name: string;
+  readonly kind: FingerprintPartKind;
+  /** The absolute path of the file that declares it (declarations, modules and the step's source). */
+  readonly file?: string;
+  /** A package's installed version (`'unresolved'` when it cannot be found). */
+  readonly version?: string;
+  /** The hex digest of what the part stands for. */
+  readonly hash: string;
+}
+
+/**
+ * The code fingerprint of a step's function: a digest of the code that runs when the step runs,
+ * as far as it can be read from the source files.
+ *
+ * @example
+ * const fp: CodeFingerprint = fingerprintFunction(fn, site, hashKey);
+ * if (fp.shallow) console.warn(`Only the text of ${fn.name} is fingerprinted: ${fp.reason}`);
+ * for (const name of fp.capturedVariables) console.warn(`${name} is captured from an enclosing function; pass it as a parameter.`);
+ */
+export interface CodeFingerprint {
+  /** The hex digest over every part (kind, name and hash; not file paths, so moving a project keeps its fingerprints). */
+  readonly hash: string;
+  /** True when only the function's own text could be fingerprinted. */
+  readonly shallow: boolean;
+  /** Why the fingerprint is shallow. */
+  readonly reason?: string;
+  /** The file that defines the step's function, when found. */
+  readonly file?: string;
+  /** Every declaration, module, package and built-in the fingerprint covers, sorted: the step's own source first. */
+  readonly parts: readonly FingerprintPart[];
+  /** Names the function uses from an enclosing function or block scope: their values are not part of the fingerprint. */
+  readonly capturedVariables: readonly string[];
+}
+
+/**
+ * The parts that differ between two fingerprints, by name (and file, when two parts share a name).
+ *
+ * @example
+ * const d: FingerprintDiff = { changed: ['normalize'], added: [], removed: [] };
+ */
+export interface FingerprintDiff {
+  readonly changed: string[];
+  readonly added: string[];
+  readonly removed: string[];
+}

@@ -1,0 +1,549 @@
+/**
+ * Modules: each source file parsed once (per path, modification time and size) into an index of
+ * its module-level declarations, imports and exports; import specifiers resolved to files,
+ * packages and built-ins.
+ *
+ * @packageDocumentation
+ * @internal
+ */
+import * as fs from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import * as path from 'node:path';
+import type * as TS from 'typescript';
+import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isTypeOnly, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
+
+// model
+
+/** The kind of a module-level declaration. */
+export type DeclarationKind = 'function' | 'variable' | 'class' | 'enum';
+
+/**
+ * A module-level declaration: every statement that declares its names (a `var` may be declared
+ * twice, a function and a namespace may merge), plus the top-level statements that change it
+ * (`CONFIG.x = 2`, `Object.assign(CONFIG, …)`, `REGISTRY.push(…)`).
+ *
+ * @internal
+ * @example
+ * const d: Declaration = index.bindings.get('normalize')!.declaration;
+ */
+export interface Declaration {
+  readonly module: ModuleIndex;
+  names: string[];
+  kind: DeclarationKind;
+  readonly nodes: TS.Node[];
+  readonly attached: TS.Node[];
+  /** Cached canonical text and free names, and the text's digest per hash function. */
+  text?: string;
+  free?: FreeNames;
+  readonly digests: WeakMap<object, string>;
+}
+
+/**
+ * What a module-level name is bound to.
+ *
+ * @internal
+ * @example
+ * const b: Binding = { _tag: 'Import', specifier: './helpers', imported: 'normalize' };
+ */
+export type Binding =
+  | { readonly _tag: 'Local'; readonly declaration: Declaration }
+  | { readonly _tag: 'Import'; readonly specifier: string; readonly imported: string };
+
+/**
+ * What an exported name refers to. `imported` is `'*'` for the module as a whole.
+ *
+ * @internal
+ * @example
+ * const e: ExportTarget = { _tag: 'Reexport', specifier: './impl', imported: 'normalize' };
+ */
+export type ExportTarget =
+  | { readonly _tag: 'Local'; readonly name: string }
+  | { readonly _tag: 'Reexport'; readonly specifier: string; readonly imported: string }
+  | { readonly _tag: 'Declaration'; readonly declaration: Declaration };
+
+/**
+ * One parsed source file.
+ *
+ * @internal
+ * @example
+ * const index = loadModule('/project/helpers.ts');
+ * index?.bindings.has('normalize');
+ */
+export interface ModuleIndex {
+  readonly file: string;
+  readonly sourceFile: TS.SourceFile;
+  readonly bindings: ReadonlyMap<string, Binding>;
+  readonly exports: ReadonlyMap<string, ExportTarget>;
+  readonly starExports: readonly string[];
+  readonly declarations: readonly Declaration[];
+  /** Cached canonical text of the whole file, and its digest per hash function. */
+  wholeText?: string;
+  readonly digests: WeakMap<object, string>;
+}
+
+// files
+
+const SCRIPT_EXTENSIONS = ['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs'];
+const TS_FIRST = ['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs', '.json'];
+const JS_FIRST = ['.js', '.jsx', '.mjs', '.cjs', '.ts', '.tsx', '.mts', '.cts', '.json'];
+
+/**
+ * Whether a file is JavaScript or TypeScript source (declaration files are not: they do not run).
+ *
+ * @internal
+ * @example
+ * isScript('/p/a.ts'); // true
+ */
+export const isScript = (file: string): boolean => SCRIPT_EXTENSIONS.includes(path.extname(file).toLowerCase()) && !/\.d\.[cm]?ts$/i.test(file);
+
+const scriptKind = (file: string): TS.ScriptKind => {
+  const K = typescript().ScriptKind;
+  switch (path.extname(file).toLowerCase()) {
+    case '.tsx':
+      return K.TSX;
+    case '.jsx':
+      return K.JSX;
+    case '.js':
+    case '.mjs':
+    case '.cjs':
+      return K.JS;
+    default:
+      return K.TS;
+  }
+};
+
+const statOf = (file: string): fs.Stats | undefined => {
+  try {
+    const stats = fs.statSync(file, { throwIfNoEntry: false });
+    return stats?.isFile() === true ? stats : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The file a relative (or absolute) specifier names, tried the way Node and TypeScript do:
+ * as written, with each script extension, and as a directory's `index`; `./a.js` also finds
+ * `./a.ts`. TypeScript extensions are tried first from a TypeScript file.
+ *
+ * @internal
+ * @example
+ * resolveFile('/p/pipeline.ts', './helpers'); // '/p/helpers.ts'
+ */
+export const resolveFile = (from: string, specifier: string): string | undefined => {
+  const base = specifier.startsWith('file:') ? new URL(specifier).pathname : path.resolve(path.dirname(from), specifier);
+  const order = /\.[cm]?tsx?$/i.test(from) ? TS_FIRST : JS_FIRST;
+  const candidates = [base, ...order.map((ext) => base + ext)];
+  const js = /\.([cm]?)js(x?)$/i.exec(base);
+  if (js !== null) candidates.push(`${base.slice(0, -js[0].length)}.${js[1] ?? ''}ts${js[2] ?? ''}`);
+  candidates.push(...order.map((ext) => path.join(base, `index${ext}`)));
+  return candidates.find((c) => statOf(c) !== undefined);
+};
+
+/**
+ * How an import specifier is resolved: a relative file, a Node built-in or an npm package.
+ *
+ * @internal
+ * @example
+ * specifierKind('node:fs'); // 'builtin'
+ */
+export const specifierKind = (specifier: string): 'relative' | 'builtin' | 'package' =>
+  specifier.startsWith('.') || specifier.startsWith('file:') || path.isAbsolute(specifier) ? 'relative' : specifier.startsWith('node:') || isBuiltin(specifier) ? 'builtin' : 'package';
+
+/**
+ * The package name of a bare specifier: `fp-ts/Either` is `fp-ts`, `@scope/a/b` is `@scope/a`.
+ *
+ * @internal
+ * @example
+ * packageName('@keyv/sqlite/dist'); // '@keyv/sqlite'
+ */
+export const packageName = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+
+const readVersion = (packageJson: string, name: string | undefined): string | undefined => {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { name?: unknown; version?: unknown };
+    if (name !== undefined && parsed.name !== name) return undefined;
+    return typeof parsed.version === 'string' ? parsed.version : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const versions = new Map<string, string>();
+
+/**
+ * The installed version of package `name` as seen from `from`: the `version` of the package.json
+ * that `require.resolve('<name>/package.json')` finds from that file, else the nearest
+ * `node_modules/<name>/package.json` up the directories, else the package.json above the
+ * package's resolved entry point; `'unresolved'` when none is found. Cached for the process:
+ * code already loaded keeps running its version even when another one is installed meanwhile.
+ *
+ * @internal
+ * @example
+ * packageVersion('/p/pipeline.ts', 'fp-ts'); // '2.16.11'
+ */
+export const packageVersion = (from: string, name: string): string => {
+  const key = `${path.dirname(from)}\0${name}`;
+  const cached = versions.get(key);
+  if (cached !== undefined) return cached;
+  const find = (): string | undefined => {
+    const req = createRequire(from);
+    try {
+      const found = readVersion(req.resolve(`${name}/package.json`), undefined);
+      if (found !== undefined) return found;
+    } catch {
+      // not exported, or not installed: look further
+    }
+    for (let dir = path.dirname(from); ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'node_modules', name, 'package.json');
+      if (statOf(candidate) !== undefined) return readVersion(candidate, undefined);
+      if (path.dirname(dir) === dir) break;
+    }
+    try {
+      for (let dir = path.dirname(req.resolve(name)); ; dir = path.dirname(dir)) {
+        const version = readVersion(path.join(dir, 'package.json'), name);
+        if (version !== undefined) return version;
+        if (path.dirname(dir) === dir) break;
+      }
+    } catch {
+      // not installed
+    }
+    return undefined;
+  };
+  const version = find() ?? 'unresolved';
+  versions.set(key, version);
+  return version;
+};
+
+const dataFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly digests: WeakMap<object, string> }>();
+
+/**
+ * The digest of a non-script file's bytes (a JSON module), cached per path, modification time and size.
+ *
+ * @internal
+ * @example
+ * dataDigest('/p/labels.json', hashKey);
+ */
+export const dataDigest = (file: string, hash: (bytes: Uint8Array) => string): string | undefined => {
+  const stats = statOf(file);
+  if (stats === undefined) return undefined;
+  let entry = dataFiles.get(file);
+  if (entry === undefined || entry.mtimeMs !== stats.mtimeMs || entry.size !== stats.size) {
+    entry = { mtimeMs: stats.mtimeMs, size: stats.size, digests: new WeakMap() };
+    dataFiles.set(file, entry);
+  }
+  let digest = entry.digests.get(hash);
+  if (digest === undefined) {
+    digest = hash(fs.readFileSync(file));
+    entry.digests.set(hash, digest);
+  }
+  return digest;
+};
+
+// indexing
+
+interface RequireCall {
+  readonly specifier: string;
+  readonly member: string | undefined;
+}
+
+/** `require('x')`, `require('x').y`, `await import('x')`, possibly parenthesised or cast. */
+const requireCall = (expression: TS.Expression): RequireCall | undefined => {
+  const ts = typescript();
+  let e = unwrap(expression);
+  if (ts.isAwaitExpression(e)) e = unwrap(e.expression);
+  if (ts.isPropertyAccessExpression(e) && ts.isIdentifier(e.name)) {
+    const inner = requireCall(e.expression);
+    return inner !== undefined && inner.member === undefined ? { specifier: inner.specifier, member: e.name.text } : undefined;
+  }
+  if (!ts.isCallExpression(e) || e.arguments.length !== 1) return undefined;
+  const [arg] = e.arguments;
+  const callee = e.expression;
+  const isLoader = (ts.isIdentifier(callee) && callee.text === 'require') || callee.kind === ts.SyntaxKind.ImportKeyword;
+  return isLoader && arg !== undefined && ts.isStringLiteralLike(arg) ? { specifier: arg.text, member: undefined } : undefined;
+};
+
+const kindOfInitializer = (initializer: TS.Expression | undefined): DeclarationKind => {
+  const ts = typescript();
+  if (initializer === undefined || !isCodeExpression(initializer)) return 'variable';
+  return ts.isClassExpression(unwrap(initializer)) ? 'class' : 'function';
+};
+
+/** `exports.x`, `module.exports.x`: the exported name; `module.exports`: `'='`. */
+const commonJsExport = (target: TS.Expression): string | undefined => {
+  const ts = typescript();
+  const e = unwrap(target);
+  const isModuleExports = (n: TS.Node): boolean =>
+    ts.isPropertyAccessExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'module' && ts.isIdentifier(n.name) && n.name.text === 'exports';
+  if (isModuleExports(e)) return '=';
+  if (ts.isPropertyAccessExpression(e) && ts.isIdentifier(e.name)) {
+    const object = unwrap(e.expression);
+    if ((ts.isIdentifier(object) && object.text === 'exports') || isModuleExports(object)) return e.name.text;
+  }
+  return undefined;
+};
+
+/** The root name of `a.b[c].d`, `a`, `(a as T).b`. */
+const rootName = (expression: TS.Node): string | undefined => {
+  const ts = typescript();
+  let e = unwrap(expression);
+  while (ts.isPropertyAccessExpression(e) || ts.isElementAccessExpression(e)) e = unwrap(e.expression);
+  return ts.isIdentifier(e) ? e.text : undefined;
+};
+
+const MUTATING_FUNCTIONS = new Set(['Object.assign', 'Object.defineProperty', 'Object.defineProperties', 'Object.setPrototypeOf', 'Reflect.set', 'Reflect.defineProperty']);
+
+/** The module-level names a top-level statement may change: assignment targets, objects whose methods it calls, `Object.assign` targets. */
+const mutatedNames = (statement: TS.Node): Set<string> => {
+  const ts = typescript();
+  const names = new Set<string>();
+  const add = (n: TS.Node | undefined): void => {
+    const name = n === undefined ? undefined : rootName(n);
+    if (name !== undefined) names.add(name);
+  };
+  const visit = (n: TS.Node): void => {
+    if (isFunctionWithBody(n) || ts.isClassLike(n)) return;
+    if (ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment) add(n.left);
+    else if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken)) add(n.operand);
+    else if (ts.isDeleteExpression(n)) add(n.expression);
+    else if (ts.isCallExpression(n)) {
+      const callee = unwrap(n.expression);
+      if (ts.isPropertyAccessExpression(callee) || ts.isElementAccessExpression(callee)) {
+        const text = ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) ? `${callee.expression.text}.${callee.name.text}` : '';
+        if (MUTATING_FUNCTIONS.has(text)) add(n.arguments[0]);
+        else add(callee.expression);
+      }
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(statement);
+  return names;
+};
+
+const buildIndex = (file: string, text: string): ModuleIndex => {
+  const ts = typescript();
+  const sourceFile = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, scriptKind(file));
+  const bindings = new Map<string, Binding>();
+  const exports = new Map<string, ExportTarget>();
+  const starExports: string[] = [];
+  const declarations: Declaration[] = [];
+  const index: ModuleIndex = { file, sourceFile, bindings, exports, starExports, declarations, digests: new WeakMap() };
+  const newDeclaration = (kind: DeclarationKind): Declaration => {
+    const d: Declaration = { module: index, names: [], kind, nodes: [], attached: [], digests: new WeakMap() };
+    declarations.push(d);
+    return d;
+  };
+  /** Declares local names at a node, merging with earlier declarations of the same names. */
+  const declare = (names: readonly string[], kind: DeclarationKind, node: TS.Node): void => {
+    const existing = [...new Set(names.map((n) => bindings.get(n)).flatMap((b) => (b?._tag === 'Local' ? [b.declaration] : [])))];
+    const target = existing[0] ?? newDeclaration(kind);
+    for (const other of existing.slice(1)) {
+      target.nodes.push(...other.nodes.filter((n) => !target.nodes.includes(n)));
+      for (const n of other.names) if (!target.names.includes(n)) target.names.push(n);
+      declarations.splice(declarations.indexOf(other), 1);
+    }
+    if (target.kind === 'variable') target.kind = kind;
+    if (!target.nodes.includes(node)) target.nodes.push(node);
+    for (const n of names) if (!target.names.includes(n)) target.names.push(n);
+    for (const n of target.names) bindings.set(n, { _tag: 'Local', declaration: target });
+  };
+  const exportOnly = (name: string, kind: DeclarationKind, node: TS.Node): void => {
+    const d = newDeclaration(kind);
+    d.names.push(name);
+    d.nodes.push(node);
+    exports.set(name, { _tag: 'Declaration', declaration: d });
+  };
+  const isExported = (node: TS.Node): boolean => ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+  const isDefault = (node: TS.Node): boolean => ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.DefaultKeyword);
+  const others: TS.Statement[] = [];
+
+  for (const statement of sourceFile.statements) {
+    if (isTypeOnly(statement)) continue;
+    if (ts.isImportDeclaration(statement)) {
+      const specifier = ts.isStringLiteralLike(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
+      const clause = statement.importClause;
+      if (specifier === undefined || clause === undefined) continue;
+      if (clause.name !== undefined) bindings.set(clause.name.text, { _tag: 'Import', specifier, imported: 'default' });
+      const named = clause.namedBindings;
+      if (named !== undefined && ts.isNamespaceImport(named)) bindings.set(named.name.text, { _tag: 'Import', specifier, imported: '*' });
+      else if (named !== undefined) {
+        for (const s of named.elements) if (!s.isTypeOnly) bindings.set(s.name.text, { _tag: 'Import', specifier, imported: (s.propertyName ?? s.name).text });
+      }
+    } else if (ts.isImportEqualsDeclaration(statement)) {
+      const ref = statement.moduleReference;
+      if (ts.isExternalModuleReference(ref) && ts.isStringLiteralLike(ref.expression)) bindings.set(statement.name.text, { _tag: 'Import', specifier: ref.expression.text, imported: '*' });
+      else declare([statement.name.text], 'variable', statement);
+    } else if (ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement)) {
+      const kind = ts.isFunctionDeclaration(statement) ? 'function' : 'class';
+      if (statement.name === undefined) {
+        exportOnly('default', kind, statement);
+        continue;
+      }
+      declare([statement.name.text], kind, statement);
+      if (isExported(statement)) exports.set(isDefault(statement) ? 'default' : statement.name.text, { _tag: 'Local', name: statement.name.text });
+    } else if (ts.isEnumDeclaration(statement)) {
+      declare([statement.name.text], 'enum', statement);
+      if (isExported(statement)) exports.set(statement.name.text, { _tag: 'Local', name: statement.name.text });
+    } else if (ts.isModuleDeclaration(statement)) {
+      if (!ts.isIdentifier(statement.name)) continue;
+      declare([statement.name.text], 'variable', statement);
+      if (isExported(statement)) exports.set(statement.name.text, { _tag: 'Local', name: statement.name.text });
+    } else if (ts.isVariableStatement(statement)) {
+      for (const d of statement.declarationList.declarations) {
+        const loaded = d.initializer === undefined ? undefined : requireCall(d.initializer);
+        const name = d.name;
+        if (loaded !== undefined && ts.isIdentifier(name)) {
+          bindings.set(name.text, { _tag: 'Import', specifier: loaded.specifier, imported: loaded.member ?? '*' });
+        } else if (
+          loaded !== undefined &&
+          loaded.member === undefined &&
+          ts.isObjectBindingPattern(name) &&
+          name.elements.every((e) => ts.isIdentifier(e.name) && e.dotDotDotToken === undefined && e.initializer === undefined && (e.propertyName === undefined || ts.isIdentifier(e.propertyName)))
+        ) {
+          for (const e of name.elements) {
+            const local = (e.name as TS.Identifier).text;
+            bindings.set(local, { _tag: 'Import', specifier: loaded.specifier, imported: e.propertyName === undefined ? local : (e.propertyName as TS.Identifier).text });
+          }
+        } else {
+          const names = bindingNames(name);
+          declare(names, kindOfInitializer(d.initializer), d);
+          if (isExported(statement)) for (const n of names) exports.set(n, { _tag: 'Local', name: n });
+        }
+      }
+    } else if (ts.isExportDeclaration(statement)) {
+      const specifier = statement.moduleSpecifier !== undefined && ts.isStringLiteralLike(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
+      const clause = statement.exportClause;
+      if (clause === undefined) {
+        if (specifier !== undefined) starExports.push(specifier);
+      } else if (ts.isNamespaceExport(clause)) {
+        if (specifier !== undefined) exports.set(clause.name.text, { _tag: 'Reexport', specifier, imported: '*' });
+      } else {
+        for (const s of clause.elements) {
+          if (s.isTypeOnly) continue;
+          const local = (s.propertyName ?? s.name).text;
+          exports.set(s.name.text, specifier === undefined ? { _tag: 'Local', name: local } : { _tag: 'Reexport', specifier, imported: local });
+        }
+      }
+    } else if (ts.isExportAssignment(statement)) {
+      const e = unwrap(statement.expression);
+      if (ts.isIdentifier(e)) exports.set('default', { _tag: 'Local', name: e.text });
+      else exportOnly('default', kindOfInitializer(statement.expression), statement);
+    } else {
+      const assignment = ts.isExpressionStatement(statement) ? unwrap(statement.expression) : undefined;
+      const exported = assignment !== undefined && ts.isBinaryExpression(assignment) && assignment.operatorToken.kind === ts.SyntaxKind.EqualsToken ? commonJsExport(assignment.left) : undefined;
+      if (assignment !== undefined && ts.isBinaryExpression(assignment) && exported !== undefined) {
+        const value = unwrap(assignment.right);
+        if (exported === '=' && ts.isObjectLiteralExpression(value)) {
+          for (const p of value.properties) {
+            const name = p.name !== undefined && (ts.isIdentifier(p.name) || ts.isStringLiteralLike(p.name)) ? p.name.text : undefined;
+            if (name === undefined) continue;
+            if (ts.isShorthandPropertyAssignment(p)) exports.set(name, { _tag: 'Local', name });
+            else if (ts.isPropertyAssignment(p) && ts.isIdentifier(unwrap(p.initializer))) exports.set(name, { _tag: 'Local', name: (unwrap(p.initializer) as TS.Identifier).text });
+            else exportOnly(name, ts.isPropertyAssignment(p) ? kindOfInitializer(p.initializer) : 'function', p);
+          }
+        } else {
+          const name = exported === '=' ? 'default' : exported;
+          if (ts.isIdentifier(value)) exports.set(name, { _tag: 'Local', name: value.text });
+          else exportOnly(name, kindOfInitializer(assignment.right), statement);
+        }
+        continue;
+      }
+      const vars = hoistedVarNames(statement);
+      if (vars.length > 0) declare(vars, 'variable', statement);
+      others.push(statement);
+    }
+  }
+  // Top-level statements that change a module-level declaration belong to it.
+  for (const statement of others) {
+    for (const name of mutatedNames(statement)) {
+      const b = bindings.get(name);
+      if (b?._tag === 'Local' && !b.declaration.nodes.includes(statement) && !b.declaration.attached.includes(statement)) b.declaration.attached.push(statement);
+    }
+  }
+  return index;
+};
+
+// cache
+
+const modules = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly index: ModuleIndex }>();
+
+/**
+ * The index of a script file, parsed at most once per (path, modification time, size);
+ * `undefined` when the file does not exist or is not a script.
+ *
+ * @internal
+ * @example
+ * loadModule('/project/pipeline.ts')?.bindings.get('normalize');
+ */
+export const loadModule = (file: string): ModuleIndex | undefined => {
+  if (!isScript(file)) return undefined;
+  const stats = statOf(file);
+  if (stats === undefined) return undefined;
+  const cached = modules.get(file);
+  if (cached !== undefined && cached.mtimeMs === stats.mtimeMs && cached.size === stats.size) return cached.index;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const index = buildIndex(file, text);
+  modules.set(file, { mtimeMs: stats.mtimeMs, size: stats.size, index });
+  return index;
+};
+
+// declarations
+
+const mergeFree = (all: readonly FreeNames[]): FreeNames => {
+  if (all.length === 1 && all[0] !== undefined) return all[0];
+  const names = new Map<string, NameUse>();
+  for (const f of all) {
+    for (const [name, use] of f.names) {
+      const previous = names.get(name);
+      if (previous === null) continue;
+      names.set(name, use === null ? null : new Set([...(previous ?? []), ...use]));
+    }
+  }
+  return { names, loads: all.flatMap((f) => f.loads) };
+};
+
+/**
+ * The canonical text of a declaration or other fingerprinted node: a `let`/`const`/`var`
+ * declaration keeps its keyword.
+ *
+ * @internal
+ * @example
+ * nodeText(variableDeclaration); // '( const ) (VariableDeclaration …)'
+ */
+export const nodeText = (node: TS.Node): string => {
+  const out: string[] = [];
+  const ts = typescript();
+  if (ts.isVariableDeclaration(node) && ts.isVariableDeclarationList(node.parent)) out.push('(', declarationKeyword(node.parent.flags), ')');
+  canonicalText(node, out);
+  return out.join(' ');
+};
+
+/**
+ * The canonical text and the free names of a declaration, computed once.
+ *
+ * @internal
+ * @example
+ * declarationInfo(d).free.names.has('SCALE');
+ */
+export const declarationInfo = (d: Declaration): { readonly text: string; readonly free: FreeNames } => {
+  if (d.text === undefined || d.free === undefined) {
+    const nodes = [...d.nodes, ...d.attached];
+    d.text = nodes.map(nodeText).join('\n');
+    d.free = mergeFree(nodes.map((n) => freeNames(n)));
+  }
+  return { text: d.text, free: d.free };
+};
+
+/**
+ * The canonical text of a whole module, computed once.
+ *
+ * @internal
+ * @example
+ * wholeModuleText(index).length;
+ */
+export const wholeModuleText = (index: ModuleIndex): string => (index.wholeText ??= nodeText(index.sourceFile));

@@ -1,0 +1,274 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
+import fc from 'fast-check';
+import { createFileArtifactStore, type ArtifactLoadError, type ArtifactStore } from '../src/store/artifact-store';
+import { createContentHasher } from '../src/hash/hashers';
+import { EMPTY_ARTIFACT_ID } from '../src/store/serialize';
+
+let dir: string;
+let store: ArtifactStore;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-'));
+  store = createFileArtifactStore(dir);
+});
+
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const filesBelow = (root: string): string[] =>
+  fs.existsSync(root) ? (fs.readdirSync(root, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(root, f)).isFile()).sort() : [];
+
+const contentId = async (bytes: Uint8Array): Promise<string> => {
+  const h = await createContentHasher();
+  h.update(bytes);
+  return h.digest();
+};
+
+const loaded = async (id: string, size: number): Promise<Buffer> => {
+  const r = await store.get({ id, size });
+  if (E.isLeft(r)) throw new Error(`expected bytes, got ${r.left._tag}: ${r.left.message}`);
+  return r.right;
+};
+
+const failure = async (id: string, size: number): Promise<ArtifactLoadError> => {
+  const r = await store.get({ id, size });
+  if (E.isRight(r)) throw new Error(`expected a failure, got ${r.right.length} bytes`);
+  return r.left;
+};
+
+describe('put / get', () => {
+  it('round-trips empty data without writing a file', async () => {
+    const id = await store.put(new Uint8Array(0));
+    expect(id).toBe(EMPTY_ARTIFACT_ID);
+    expect((await loaded(id, 0)).length).toBe(0);
+    expect(filesBelow(dir)).toEqual([]);
+  });
+
+  it('round-trips small data', async () => {
+    const bytes = new Uint8Array([1, 2, 3, 250]);
+    const id = await store.put(bytes);
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    const back = await loaded(id, bytes.length);
+    expect(Buffer.isBuffer(back)).toBe(true);
+    expect(back.equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('round-trips data larger than several read/write chunks (20 MB)', async () => {
+    const bytes = randomBytes(20_000_000);
+    const id = await store.put(bytes);
+    expect(id).toBe(await contentId(bytes));
+    expect(fs.statSync(store.locate(id)).size).toBe(bytes.length);
+    const back = await loaded(id, bytes.length);
+    expect(back.length).toBe(bytes.length);
+    expect(back.equals(bytes)).toBe(true);
+  });
+
+  it('stores the bytes a view covers, not its whole buffer', async () => {
+    const whole = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const id = await store.put(whole.subarray(2, 5));
+    expect([...(await loaded(id, 3))]).toEqual([1, 2, 3]);
+    expect(id).toBe(await contentId(new Uint8Array([1, 2, 3])));
+  });
+
+  it('the id is the content hash: same bytes give the same id, different bytes another (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.uint8Array({ minLength: 1, maxLength: 64 }), async (a, b) => {
+        const idA = await store.put(a);
+        expect(idA).toBe(await contentId(a));
+        expect(await store.put(Uint8Array.from(a))).toBe(idA);
+        const idB = await store.put(b);
+        expect(idA === idB).toBe(Buffer.from(a).equals(Buffer.from(b)));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('names files by id only, in two-character shards, with no user strings', async () => {
+    const ids = await Promise.all([new Uint8Array([1]), Buffer.from('secret user string'), new Uint8Array([2, 3])].map((b) => store.put(b)));
+    const expected = ids.map((id) => path.join(id.slice(0, 2), id)).sort();
+    expect(filesBelow(dir)).toEqual(expected);
+    for (const id of ids) expect(store.locate(id)).toBe(path.join(dir, id.slice(0, 2), id));
+    expect(filesBelow(dir).join('\n')).not.toContain('secret');
+  });
+
+  it('leaves no temporary files behind', async () => {
+    await Promise.all([store.put(randomBytes(1000)), store.put(randomBytes(10)), store.put(new Uint8Array([7]))]);
+    const tmp = path.join(dir, 'tmp');
+    expect(filesBelow(tmp)).toEqual([]);
+    expect(filesBelow(dir).filter((f) => f.endsWith('.part') || f.startsWith('tmp'))).toEqual([]);
+  });
+
+  it('a put that fails after writing leaves no temporary file behind', async () => {
+    const bytes = Buffer.from('cannot be renamed into place');
+    const id = await contentId(bytes);
+    // a non-empty directory where the artifact file should go makes the final rename fail
+    fs.mkdirSync(path.join(dir, id.slice(0, 2), id, 'blocker'), { recursive: true });
+    await expect(store.put(bytes)).rejects.toThrow();
+    expect(filesBelow(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('concurrent puts of the same bytes give one id and one file', async () => {
+    const bytes = randomBytes(100_000);
+    const ids = await Promise.all([store.put(bytes), store.put(bytes), store.put(Buffer.from(bytes))]);
+    expect(new Set(ids).size).toBe(1);
+    expect(filesBelow(dir)).toHaveLength(1);
+    expect((await loaded(ids[0] as string, bytes.length)).equals(bytes)).toBe(true);
+  });
+
+  it('stores the same content in two stores under the same id', async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-'));
+    try {
+      const bytes = Buffer.from('same everywhere');
+      expect(await createFileArtifactStore(other).put(bytes)).toBe(await store.put(bytes));
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('get verifies what it loads', () => {
+  it('a truncated file gives Left ArtifactTruncated', async () => {
+    const bytes = randomBytes(5000);
+    const id = await store.put(bytes);
+    fs.truncateSync(store.locate(id), 4000);
+    const e = await failure(id, bytes.length);
+    expect(e._tag).toBe('ArtifactTruncated');
+    expect(e.id).toBe(id);
+    expect(e.location).toBe(store.locate(id));
+    expect(e.message).toMatch(/4000/);
+  });
+
+  it('a file with a flipped byte gives Left ArtifactCorrupted', async () => {
+    const bytes = randomBytes(5000);
+    const id = await store.put(bytes);
+    const file = store.locate(id);
+    const onDisk = fs.readFileSync(file);
+    onDisk[1234] = (onDisk[1234] as number) ^ 0x01;
+    fs.writeFileSync(file, onDisk);
+    const e = await failure(id, bytes.length);
+    expect(e._tag).toBe('ArtifactCorrupted');
+    expect(e.message).toContain(id);
+  });
+
+  it('a flipped byte past the first chunk of a large file gives Left ArtifactCorrupted', async () => {
+    const bytes = randomBytes(9 * 1024 * 1024 + 17);
+    const id = await store.put(bytes);
+    const fd = fs.openSync(store.locate(id), 'r+');
+    try {
+      fs.writeSync(fd, Buffer.from([(bytes[bytes.length - 3] as number) ^ 0x80]), 0, 1, bytes.length - 3);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect((await failure(id, bytes.length))._tag).toBe('ArtifactCorrupted');
+  });
+
+  it('a file longer than expected gives Left ArtifactCorrupted', async () => {
+    const bytes = Buffer.from('abc');
+    const id = await store.put(bytes);
+    fs.appendFileSync(store.locate(id), 'd');
+    expect((await failure(id, bytes.length))._tag).toBe('ArtifactCorrupted');
+  });
+
+  it('a deleted file gives Left ArtifactMissing', async () => {
+    const id = await store.put(Buffer.from('gone soon'));
+    fs.rmSync(store.locate(id));
+    const e = await failure(id, 9);
+    expect(e._tag).toBe('ArtifactMissing');
+    expect(e.location).toBe(store.locate(id));
+  });
+
+  it('an id that was never stored gives Left ArtifactMissing', async () => {
+    expect((await failure('0123456789abcdef0123456789abcdef', 3))._tag).toBe('ArtifactMissing');
+  });
+
+  it('random bytes written over an artifact never make get throw nor return other bytes (property)', async () => {
+    const original = Buffer.from('the original artifact bytes, 40 of them.');
+    const id = await store.put(original);
+    const file = store.locate(id);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 80 }),
+          fc.uint8Array({ minLength: original.length, maxLength: original.length }),
+          fc.tuple(fc.nat({ max: original.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+            const copy = Buffer.from(original);
+            copy[i] = (copy[i] as number) ^ x;
+            return copy;
+          }),
+          fc.constant(Buffer.from(original)),
+        ),
+        async (garbage) => {
+          fs.writeFileSync(file, garbage);
+          const r = await store.get({ id, size: original.length });
+          if (E.isRight(r)) expect(r.right.equals(original)).toBe(true);
+          else expect(['ArtifactTruncated', 'ArtifactCorrupted']).toContain(r.left._tag);
+          expect(E.isRight(r)).toBe(Buffer.from(garbage).equals(original));
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+});
+
+describe('present', () => {
+  it('is true for the right size, false for a wrong size or a missing file, true for the empty artifact', async () => {
+    const id = await store.put(Buffer.from('12345'));
+    expect(await store.present([{ id, size: 5 }, { id, size: 4 }, { id, size: 6 }, { id: 'ffffffffffffffffffffffffffffffff', size: 5 }, { id: EMPTY_ARTIFACT_ID, size: 0 }])).toEqual([
+      true,
+      false,
+      false,
+      false,
+      true,
+    ]);
+    fs.rmSync(store.locate(id));
+    expect(await store.present([{ id, size: 5 }])).toEqual([false]);
+  });
+
+  it('is false for invalid ids instead of throwing', async () => {
+    expect(await store.present([{ id: '../../etc/passwd', size: 1 }])).toEqual([false]);
+  });
+});
+
+describe('remove', () => {
+  it('removes an artifact and is idempotent', async () => {
+    const id = await store.put(Buffer.from('to remove'));
+    await store.remove(id);
+    expect(fs.existsSync(store.locate(id))).toBe(false);
+    await expect(store.remove(id)).resolves.toBeUndefined();
+    await expect(store.remove(EMPTY_ARTIFACT_ID)).resolves.toBeUndefined();
+    expect((await failure(id, 9))._tag).toBe('ArtifactMissing');
+  });
+
+  it('removes only the artifact asked for', async () => {
+    const keep = await store.put(Buffer.from('keep'));
+    const drop = await store.put(Buffer.from('drop'));
+    await store.remove(drop);
+    expect((await loaded(keep, 4)).toString()).toBe('keep');
+  });
+});
+
+describe('invalid ids are rejected', () => {
+  const invalid = ['../../etc/passwd', 'ABCDEF0123456789', 'abc', '', 'abcdefgh', `a/${'0'.repeat(10)}`, '0'.repeat(129), 'none2'];
+
+  it.each(invalid.map((id) => [id]))('get, remove and locate reject %p', async (id) => {
+    await expect(store.get({ id, size: 1 })).rejects.toThrow(/Invalid artifact id/);
+    await expect(store.remove(id)).rejects.toThrow(/Invalid artifact id/);
+    expect(() => store.locate(id)).toThrow(/Invalid artifact id/);
+  });
+
+  it('a rejected id touches nothing outside the store', async () => {
+    const outside = path.join(dir, '..', `${path.basename(dir)}-victim`);
+    fs.writeFileSync(outside, 'x');
+    try {
+      await expect(store.remove(`../${path.basename(outside)}`)).rejects.toThrow();
+      expect(fs.existsSync(outside)).toBe(true);
+    } finally {
+      fs.rmSync(outside, { force: true });
+    }
+  });
+});
