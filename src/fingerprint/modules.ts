@@ -9,12 +9,19 @@
 import * as fs from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type * as TS from 'typescript';
 import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isTypeOnly, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
 
 // model
 
-/** The kind of a module-level declaration. */
+/**
+ * The kind of a module-level declaration.
+ *
+ * @internal
+ * @example
+ * const kind: DeclarationKind = 'function';
+ */
 export type DeclarationKind = 'function' | 'variable' | 'class' | 'enum';
 
 /**
@@ -131,7 +138,12 @@ const statOf = (file: string): fs.Stats | undefined => {
  * resolveFile('/p/pipeline.ts', './helpers'); // '/p/helpers.ts'
  */
 export const resolveFile = (from: string, specifier: string): string | undefined => {
-  const base = specifier.startsWith('file:') ? new URL(specifier).pathname : path.resolve(path.dirname(from), specifier);
+  let base: string;
+  try {
+    base = specifier.startsWith('file:') ? fileURLToPath(specifier) : path.resolve(path.dirname(from), specifier);
+  } catch {
+    return undefined;
+  }
   const order = /\.[cm]?tsx?$/i.test(from) ? TS_FIRST : JS_FIRST;
   const candidates = [base, ...order.map((ext) => base + ext)];
   const js = /\.([cm]?)js(x?)$/i.exec(base);
@@ -175,7 +187,8 @@ const versions = new Map<string, string>();
  * The installed version of package `name` as seen from `from`: the `version` of the package.json
  * that `require.resolve('<name>/package.json')` finds from that file, else the nearest
  * `node_modules/<name>/package.json` up the directories, else the package.json above the
- * package's resolved entry point; `'unresolved'` when none is found. Cached for the process:
+ * package's resolved entry point, else the nearest package.json when it is that package's
+ * (a package importing itself by name); `'unresolved'` when none is found. Cached for the process:
  * code already loaded keeps running its version even when another one is installed meanwhile.
  *
  * @internal
@@ -208,7 +221,12 @@ export const packageVersion = (from: string, name: string): string => {
     } catch {
       // not installed
     }
-    return undefined;
+    // A package importing itself by name.
+    for (let dir = path.dirname(from); ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'package.json');
+      if (statOf(candidate) !== undefined) return readVersion(candidate, name);
+      if (path.dirname(dir) === dir) return undefined;
+    }
   };
   const version = find() ?? 'unresolved';
   versions.set(key, version);

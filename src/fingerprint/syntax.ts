@@ -131,7 +131,13 @@ export const skipsChild = (parent: TS.Node, child: TS.Node): boolean => {
   return isTypeOnly(child);
 };
 
-/** Whether the array of `parent` holds only type syntax (type parameters, type arguments). */
+/**
+ * Whether the array of `parent` holds only type syntax (type parameters, type arguments).
+ *
+ * @internal
+ * @example
+ * skipsArray(call, call.typeArguments!); // true for `f<number>(x)`
+ */
 export const skipsArray = (parent: TS.Node, array: TS.NodeArray<TS.Node>): boolean => {
   const p = parent as { readonly typeParameters?: unknown; readonly typeArguments?: unknown };
   return array === p.typeParameters || array === p.typeArguments;
@@ -226,7 +232,13 @@ const leafText = (node: TS.Node): string | undefined => {
   }
 };
 
-/** `var`, `let`, `const`, `using` or `await using`, from a declaration list's flags. */
+/**
+ * `var`, `let`, `const`, `using` or `await using`, from a declaration list's flags.
+ *
+ * @internal
+ * @example
+ * declarationKeyword(statement.declarationList.flags); // 'const'
+ */
 export const declarationKeyword = (flags: TS.NodeFlags): string => {
   const F = typescript().NodeFlags;
   switch (flags & F.BlockScoped) {
@@ -297,7 +309,13 @@ export const bindingNames = (name: TS.BindingName, out: string[] = []): string[]
   return out;
 };
 
-/** Whether the node is a function with a body of its own (its parameters and `var`s live in its scope). */
+/**
+ * Whether the node is a function with a body of its own (its parameters and `var`s live in its scope).
+ *
+ * @internal
+ * @example
+ * isFunctionWithBody(arrowFunction); // true
+ */
 export const isFunctionWithBody = (node: TS.Node): node is TS.FunctionLikeDeclaration => {
   const K = typescript().SyntaxKind;
   switch (node.kind) {

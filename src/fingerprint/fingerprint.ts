@@ -1,0 +1,552 @@
+/**
+ * Code fingerprints that follow the code: a step's function, and transitively every module-level
+ * function, constant, class and enum it uses, in its own file and in the files it imports
+ * relatively; npm packages by name and installed version, Node built-ins by name.
+ *
+ * What counts. Each declaration is hashed from a canonical text of its syntax tree (kinds,
+ * names, literal values, operators), so whitespace, comments, semicolons, trailing commas,
+ * quote style and redundant parentheses do not count. Type syntax does not count either:
+ * annotations, `as`/`satisfies`/`!`, type arguments and parameters, interfaces, type aliases,
+ * `declare`, overload signatures and `import type` are left out, and interfaces and type aliases
+ * are never dependencies. (With `emitDecoratorMetadata`, types on decorated members do reach
+ * run time; changing them does not change the fingerprint.)
+ *
+ * What is followed. Names are resolved by a syntactic scope analysis of each file (no type
+ * checker): a parameter or local that shadows a module-level name is not a reference to it.
+ * A namespace import read as `h.x` contributes only the export `x`; used any other way it
+ * contributes the whole module. Top-level statements that change a module-level value
+ * (`CONFIG.x = 1`, `Object.assign(CONFIG, …)`) count as part of it. A function or class
+ * declared in an enclosing function is fingerprinted too; any other name from an enclosing
+ * function or block is reported in `capturedVariables`.
+ *
+ * The digest over the parts leaves file paths out, so a project moved or cloned elsewhere keeps
+ * its fingerprints.
+ *
+ * @packageDocumentation
+ */
+import * as path from 'node:path';
+import type * as TS from 'typescript';
+import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind } from './model';
+import {
+  dataDigest,
+  declarationInfo,
+  isScript,
+  loadModule,
+  nodeText,
+  packageName,
+  packageVersion,
+  resolveFile,
+  specifierKind,
+  wholeModuleText,
+  type Declaration,
+  type ModuleIndex,
+} from './modules';
+import { codeDeclarationIn, freeNames, isTypeOnly, scopeDeclarations, typescript, unwrap, type DynamicLoad, type NameUse } from './syntax';
+
+// utils
+
+type Hash = (bytes: Uint8Array) => string;
+
+/** The version of the fingerprint format: a new version changes every fingerprint once. */
+const FORMAT = 'stepcache-code-fingerprint 1';
+
+const encoder = new TextEncoder();
+
+const digestOf = (hash: Hash, text: string): string => hash(encoder.encode(text));
+
+const memoDigest = (cache: WeakMap<object, string>, hash: Hash, text: () => string): string => {
+  let d = cache.get(hash);
+  if (d === undefined) {
+    d = digestOf(hash, text());
+    cache.set(hash, d);
+  }
+  return d;
+};
+
+const nodeDigests = new WeakMap<TS.Node, WeakMap<object, string>>();
+
+const digestOfNode = (hash: Hash, node: TS.Node): string => {
+  let cache = nodeDigests.get(node);
+  if (cache === undefined) {
+    cache = new WeakMap();
+    nodeDigests.set(node, cache);
+  }
+  return memoDigest(cache, hash, () => `source\n${nodeText(node)}`);
+};
+
+const framed = (s: string): string => `${s.length}:${s}`;
+
+const KIND_ORDER: readonly FingerprintPartKind[] = ['source', 'function', 'class', 'enum', 'variable', 'module', 'package', 'builtin'];
+
+const compareParts = (a: FingerprintPart, b: FingerprintPart): number =>
+  KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || ((a.file ?? '') < (b.file ?? '') ? -1 : (a.file ?? '') > (b.file ?? '') ? 1 : 0);
+
+/** The digest over every part: kind, name and hash, sorted and length-framed. File paths are left out. */
+const totalDigest = (hash: Hash, parts: readonly FingerprintPart[], shallow: boolean): string => {
+  const lines = parts.map((p) => framed(p.kind) + framed(p.name) + framed(p.hash)).sort();
+  return digestOf(hash, `${FORMAT}\nshallow=${String(shallow)}\n${lines.join('\n')}`);
+};
+
+// locating the step's function
+
+type CallLike = TS.CallExpression | TS.NewExpression;
+
+interface Located {
+  readonly module: ModuleIndex;
+  /** The node fingerprinted as the step's source: a function, or a module-level declaration's first node. */
+  readonly node: TS.Node;
+  readonly declaration?: Declaration;
+  readonly name: string;
+  /** The function itself, when the node is one or declares one (for the cross-checks). */
+  readonly fn: TS.SignatureDeclaration | undefined;
+}
+
+type Location = { readonly _tag: 'Found'; readonly located: Located } | { readonly _tag: 'NotFound'; readonly reason: string };
+
+const notFound = (reason: string): Location => ({ _tag: 'NotFound', reason });
+
+const isCallLike = (node: TS.Node): node is CallLike => {
+  const ts = typescript();
+  return ts.isCallExpression(node) || ts.isNewExpression(node);
+};
+
+/** The function a fingerprinted node is or declares. */
+const functionOf = (node: TS.Node): TS.SignatureDeclaration | undefined => {
+  const ts = typescript();
+  const inner = unwrap(node);
+  if (ts.isFunctionDeclaration(inner) || ts.isFunctionExpression(inner) || ts.isArrowFunction(inner) || ts.isMethodDeclaration(inner)) return inner;
+  if (ts.isVariableDeclaration(inner) || ts.isPropertyAssignment(inner)) return inner.initializer === undefined ? undefined : functionOf(inner.initializer);
+  if (ts.isExportAssignment(inner)) return functionOf(inner.expression);
+  if (ts.isExpressionStatement(inner) && ts.isBinaryExpression(inner.expression)) return functionOf(inner.expression.right);
+  return undefined;
+};
+
+/** The `name` JavaScript gives a function written at this place. */
+const expectedName = (fn: TS.SignatureDeclaration): string => {
+  const ts = typescript();
+  if (ts.isFunctionDeclaration(fn)) return fn.name?.text ?? 'default';
+  if (ts.isMethodDeclaration(fn)) return ts.isIdentifier(fn.name) || ts.isStringLiteralLike(fn.name) ? fn.name.text : '';
+  if (ts.isFunctionExpression(fn) && fn.name !== undefined) return fn.name.text;
+  let parent = fn.parent;
+  while (parent !== undefined && unwrap(parent) !== parent) parent = parent.parent;
+  if (parent === undefined) return '';
+  if (ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name)) return parent.name.text;
+  if (ts.isPropertyAssignment(parent) && (ts.isIdentifier(parent.name) || ts.isStringLiteralLike(parent.name))) return parent.name.text;
+  if (ts.isExportAssignment(parent)) return 'default';
+  return '';
+};
+
+/** The `length` JavaScript gives the function: parameters before the first with a default or a rest. */
+const expectedLength = (fn: TS.SignatureDeclaration): number => {
+  let n = 0;
+  for (const p of fn.parameters) {
+    if (isTypeOnly(p)) continue;
+    if (p.initializer !== undefined || p.dotDotDotToken !== undefined) break;
+    n++;
+  }
+  return n;
+};
+
+/** Follows an import to the module-level declaration it names, through re-exports. */
+const importedDeclaration = (from: ModuleIndex, specifier: string, name: string, depth = 0): { readonly module: ModuleIndex; readonly declaration: Declaration } | undefined => {
+  if (depth > 32 || specifierKind(specifier) !== 'relative') return undefined;
+  const file = resolveFile(from.file, specifier);
+  const target = file === undefined ? undefined : loadModule(file);
+  if (target === undefined) return undefined;
+  const exported = target.exports.get(name);
+  const local = (n: string) => {
+    const b = target.bindings.get(n);
+    if (b?._tag === 'Local') return { module: target, declaration: b.declaration };
+    return b?._tag === 'Import' ? importedDeclaration(target, b.specifier, b.imported, depth + 1) : undefined;
+  };
+  if (exported?._tag === 'Declaration') return { module: target, declaration: exported.declaration };
+  if (exported?._tag === 'Local') return local(exported.name);
+  if (exported?._tag === 'Reexport') return importedDeclaration(target, exported.specifier, exported.imported, depth + 1);
+  for (const star of target.starExports) {
+    const found = importedDeclaration(target, star, name, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return local(name);
+};
+
+const fromDeclaration = (module: ModuleIndex, declaration: Declaration): Located => {
+  const node = declaration.nodes[0] as TS.Node;
+  return { module, node, declaration, name: declaration.names.join(', '), fn: functionOf(node) };
+};
+
+/** What the first argument of a call names: a function written there, or a declaration it names. */
+const argumentOf = (index: ModuleIndex, call: CallLike, where: string): Location => {
+  const ts = typescript();
+  const first = call.arguments?.[0];
+  if (first === undefined) return notFound(`the call at ${where} passes no function`);
+  const arg = unwrap(first);
+  if (ts.isArrowFunction(arg) || ts.isFunctionExpression(arg)) return { _tag: 'Found', located: { module: index, node: arg, name: arg.name?.text ?? '', fn: arg } };
+  if (ts.isIdentifier(arg)) {
+    for (let scope: TS.Node | undefined = call.parent; scope !== undefined && !ts.isSourceFile(scope); scope = scope.parent) {
+      if (scopeDeclarations(scope)?.has(arg.text) !== true) continue;
+      const code = codeDeclarationIn(scope, arg.text);
+      return code === undefined
+        ? notFound(`the function passed at ${where} is ${arg.text}, a variable of an enclosing function`)
+        : { _tag: 'Found', located: { module: index, node: code, name: arg.text, fn: functionOf(code) } };
+    }
+    const b = index.bindings.get(arg.text);
+    if (b?._tag === 'Local') return { _tag: 'Found', located: fromDeclaration(index, b.declaration) };
+    const imported = b?._tag === 'Import' ? importedDeclaration(index, b.specifier, b.imported) : undefined;
+    if (imported !== undefined) return { _tag: 'Found', located: fromDeclaration(imported.module, imported.declaration) };
+    return notFound(`the function passed at ${where} is ${arg.text}, whose source cannot be found`);
+  }
+  if (ts.isPropertyAccessExpression(arg) && ts.isIdentifier(arg.expression) && ts.isIdentifier(arg.name)) {
+    const b = index.bindings.get(arg.expression.text);
+    const imported = b?._tag === 'Import' && b.imported === '*' ? importedDeclaration(index, b.specifier, arg.name.text) : undefined;
+    if (imported !== undefined) return { _tag: 'Found', located: fromDeclaration(imported.module, imported.declaration) };
+  }
+  return notFound(`the function passed at ${where} is computed at run time (${ts.SyntaxKind[arg.kind] ?? 'expression'}), not written in the source`);
+};
+
+/** Whether a located function can be the step's function: same name and same number of parameters. */
+const mismatch = (located: Located, fn: Function): string | undefined => {
+  if (located.fn === undefined) return undefined;
+  const name = expectedName(located.fn);
+  if (name !== fn.name) return `the function there is named ${JSON.stringify(name)}, the step's ${JSON.stringify(fn.name)}`;
+  const length = expectedLength(located.fn);
+  if (length !== fn.length) return `the function there takes ${length} parameters, the step's ${fn.length}`;
+  return undefined;
+};
+
+const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
+
+const identifiersOf = (text: string): Set<string> => new Set(text.match(IDENTIFIER) ?? []);
+
+/** How alike two texts are, by the identifiers they use (Jaccard index). */
+const similarity = (a: Set<string>, b: Set<string>): number => {
+  let common = 0;
+  for (const x of a) if (b.has(x)) common++;
+  const union = a.size + b.size - common;
+  return union === 0 ? 0 : common / union;
+};
+
+/**
+ * Finds the step's function from the call site of `step()`: the first argument of the call
+ * whose callee is at the reported position, else of the calls on that line, cross-checked with
+ * the function's name, parameter count and, between several candidates, its text.
+ */
+const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
+  const ts = typescript();
+  const sf = index.sourceFile;
+  const starts = sf.getLineStarts();
+  const lineStart = starts[site.line - 1];
+  const where = `${site.file}:${site.line}:${site.column}`;
+  if (lineStart === undefined || site.line < 1) return notFound(`${where} is past the end of the file, which must have changed since it was loaded`);
+  const lineEnd = starts[site.line] ?? sf.text.length;
+  const pos = Math.min(lineStart + Math.max(site.column - 1, 0), lineEnd);
+
+  // The call whose callee is at the position (V8 reports the callee's position).
+  const contains = (c: TS.Node): TS.Node | undefined => (c.getStart(sf) <= pos && pos < c.end ? c : undefined);
+  const inArray = (children: TS.NodeArray<TS.Node>): TS.Node | undefined => {
+    let lo = 0;
+    let hi = children.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((children[mid] as TS.Node).end <= pos) lo = mid + 1;
+      else hi = mid;
+    }
+    const c = children[lo];
+    return c === undefined ? undefined : contains(c);
+  };
+  let primary: CallLike | undefined;
+  for (let node: TS.Node | undefined = sf; node !== undefined; ) {
+    node = ts.forEachChild(node, contains, inArray);
+    if (node !== undefined && isCallLike(node) && (node.getStart(sf) === pos || (node.expression.getStart(sf) <= pos && pos <= node.expression.end))) primary = node;
+  }
+  let rejected: string | undefined;
+  if (primary !== undefined) {
+    const found = argumentOf(index, primary, where);
+    if (found._tag === 'Found') {
+      const wrong = mismatch(found.located, fn);
+      if (wrong === undefined) return found;
+      rejected = `the function at ${where} is not the step's function (${wrong}); the file may have changed since it was loaded`;
+    } else rejected = found.reason;
+  }
+
+  // Otherwise every call on the line that passes a matching function.
+  const calls: CallLike[] = [];
+  const visit = (n: TS.Node): void => {
+    if (n.end <= lineStart || n.pos >= lineEnd) return;
+    if (isCallLike(n) && n !== primary && (n.arguments?.length ?? 0) > 0) {
+      const start = n.getStart(sf);
+      if (start >= lineStart && start < lineEnd) calls.push(n);
+    }
+    ts.forEachChild(n, visit);
+  };
+  ts.forEachChild(sf, visit);
+  const matching = calls.flatMap((c) => {
+    const found = argumentOf(index, c, where);
+    return found._tag === 'Found' && mismatch(found.located, fn) === undefined ? [found.located] : [];
+  });
+  if (matching.length === 1 && matching[0] !== undefined) return { _tag: 'Found', located: matching[0] };
+  if (matching.length === 0) return notFound(rejected ?? `no call at ${where} passes a function written in the source`);
+  const own = identifiersOf(Function.prototype.toString.call(fn));
+  const scored = matching.map((l) => ({ l, score: similarity(own, identifiersOf(l.module.sourceFile.text.slice(l.node.getStart(l.module.sourceFile), l.node.end))) })).sort((a, b) => b.score - a.score);
+  const [best, second] = scored;
+  if (best !== undefined && (second === undefined || best.score > second.score)) return { _tag: 'Found', located: best.l };
+  return notFound(`several calls on line ${site.line} of ${site.file} could define the step's function`);
+};
+
+// the closure of a step's code
+
+interface ModuleUse {
+  readonly name: string;
+  whole: boolean;
+  readonly digest?: string;
+}
+
+/** Collects the parts a located function depends on, transitively. */
+const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[] } => {
+  const ts = typescript();
+  const parts: FingerprintPart[] = [];
+  const captured = new Set<string>();
+  const seen = new Set<object>();
+  const seenExports = new Set<string>();
+  const moduleUses = new Map<string, ModuleUse>();
+  const packages = new Map<string, { readonly version: string; readonly uses: Set<string> }>();
+  const builtins = new Map<string, Set<string>>();
+  const work: (() => void)[] = [];
+
+  const relativeName = (file: string): string => {
+    const rel = path.relative(baseDir, file).split(path.sep).join('/');
+    return rel.startsWith('.') ? rel : `./${rel}`;
+  };
+
+  const addDeclaration = (d: Declaration): void => {
+    if (seen.has(d)) return;
+    seen.add(d);
+    parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
+    work.push(() => {
+      const { free } = declarationInfo(d);
+      for (const [name, use] of free.names) resolveModuleName(d.module, name, use);
+      for (const load of free.loads) addLoad(d.module, load);
+    });
+  };
+
+  /** A function or class declared inside a function (a local helper): its code is fingerprinted too. */
+  const addNestedCode = (index: ModuleIndex, node: TS.Node, name: string, kind: FingerprintPartKind): void => {
+    if (seen.has(node)) return;
+    seen.add(node);
+    parts.push({ name, kind, file: index.file, hash: digestOfNode(hash, node) });
+    work.push(() => resolveFreeNames(index, node));
+  };
+
+  const resolveFreeNames = (index: ModuleIndex, node: TS.Node): void => {
+    const free = freeNames(node);
+    for (const [name, use] of free.names) {
+      let inScope = false;
+      for (let scope: TS.Node | undefined = node.parent; scope !== undefined && !ts.isSourceFile(scope); scope = scope.parent) {
+        if (scopeDeclarations(scope)?.has(name) !== true) continue;
+        inScope = true;
+        const code = codeDeclarationIn(scope, name);
+        if (code === undefined) captured.add(name);
+        else addNestedCode(index, code, name, ts.isClassDeclaration(code) || (ts.isVariableDeclaration(code) && code.initializer !== undefined && ts.isClassExpression(unwrap(code.initializer))) ? 'class' : 'function');
+        break;
+      }
+      if (!inScope) resolveModuleName(index, name, use);
+    }
+    for (const load of free.loads) addLoad(index, load);
+  };
+
+  const resolveModuleName = (index: ModuleIndex, name: string, use: NameUse): void => {
+    const b = index.bindings.get(name);
+    if (b === undefined) {
+      // `exports.x` in a CommonJS module reads its own export x; any other unknown name is a global.
+      if (name === 'exports' && use !== null) for (const member of use) resolveExport(index, member);
+      return;
+    }
+    if (b._tag === 'Local') addDeclaration(b.declaration);
+    else addImport(index, b.specifier, b.imported, use);
+  };
+
+  const addLoad = (index: ModuleIndex, load: DynamicLoad): void => addImport(index, load.specifier, load.member ?? '*', null);
+
+  const addImport = (index: ModuleIndex, specifier: string, imported: string, use: NameUse): void => {
+    const kind = specifierKind(specifier);
+    if (kind === 'builtin') {
+      const name = specifier.replace(/^node:/, '');
+      const uses = builtins.get(name) ?? new Set<string>();
+      uses.add(imported);
+      builtins.set(name, uses);
+      return;
+    }
+    if (kind === 'package') {
+      const name = packageName(specifier);
+      const entry = packages.get(name) ?? { version: packageVersion(index.file, name), uses: new Set<string>() };
+      entry.uses.add(`${specifier}#${imported}`);
+      packages.set(name, entry);
+      return;
+    }
+    const file = resolveFile(index.file, specifier);
+    if (file === undefined) {
+      const key = `unresolved:${specifier}`;
+      if (!moduleUses.has(key)) moduleUses.set(key, { name: specifier, whole: false, digest: digestOf(hash, `unresolved module\n${specifier}`) });
+      return;
+    }
+    if (!isScript(file)) {
+      if (!moduleUses.has(file)) moduleUses.set(file, { name: relativeName(file), whole: true, digest: dataDigest(file, hash) ?? digestOf(hash, `unreadable\n${file}`) });
+      return;
+    }
+    const target = loadModule(file);
+    if (target === undefined) return;
+    if (!moduleUses.has(file)) moduleUses.set(file, { name: relativeName(file), whole: false });
+    if (imported !== '*') resolveExport(target, imported);
+    else if (use === null) addWholeModule(target);
+    else for (const member of use) resolveExport(target, member);
+  };
+
+  const hasExport = (index: ModuleIndex, name: string, depth: number): boolean =>
+    depth < 32 &&
+    (index.exports.has(name) ||
+      index.starExports.some((s) => {
+        const file = specifierKind(s) === 'relative' ? resolveFile(index.file, s) : undefined;
+        const target = file === undefined ? undefined : loadModule(file);
+        return target !== undefined && hasExport(target, name, depth + 1);
+      }));
+
+  const resolveExport = (index: ModuleIndex, name: string): void => {
+    const key = `${index.file}\0${name}`;
+    if (seenExports.has(key)) return;
+    seenExports.add(key);
+    const exported = index.exports.get(name);
+    if (exported?._tag === 'Local') return resolveModuleName(index, exported.name, null);
+    if (exported?._tag === 'Reexport') return addImport(index, exported.specifier, exported.imported, null);
+    if (exported?._tag === 'Declaration') return addDeclaration(exported.declaration);
+    const star = index.starExports.find((s) => {
+      const file = specifierKind(s) === 'relative' ? resolveFile(index.file, s) : undefined;
+      const target = file === undefined ? undefined : loadModule(file);
+      return target !== undefined && hasExport(target, name, 0);
+    });
+    if (star !== undefined) return addImport(index, star, name, null);
+    if (index.bindings.has(name)) return resolveModuleName(index, name, null);
+    addWholeModule(index);
+  };
+
+  const addWholeModule = (index: ModuleIndex): void => {
+    const use = moduleUses.get(index.file);
+    if (use === undefined) moduleUses.set(index.file, { name: relativeName(index.file), whole: true });
+    else use.whole = true;
+    if (seen.has(index)) return;
+    seen.add(index);
+    for (const d of index.declarations) addDeclaration(d);
+    for (const b of index.bindings.values()) if (b._tag === 'Import') addImport(index, b.specifier, b.imported, null);
+  };
+
+  // The step's own source.
+  if (root.declaration !== undefined) {
+    const d = root.declaration;
+    seen.add(d);
+    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
+    work.push(() => {
+      const { free } = declarationInfo(d);
+      for (const [name, use] of free.names) resolveModuleName(d.module, name, use);
+      for (const load of free.loads) addLoad(d.module, load);
+    });
+  } else {
+    seen.add(root.node);
+    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: digestOfNode(hash, root.node) });
+    work.push(() => resolveFreeNames(root.module, root.node));
+  }
+  for (let task = work.shift(); task !== undefined; task = work.shift()) task();
+
+  for (const [file, use] of moduleUses) {
+    const index = use.digest === undefined ? loadModule(file) : undefined;
+    const digest = use.digest ?? (use.whole && index !== undefined ? memoDigest(index.digests, hash, () => `whole module\n${wholeModuleText(index)}`) : digestOf(hash, `module\n${use.name}`));
+    parts.push({ name: use.name, kind: 'module', ...(file.startsWith('unresolved:') ? {} : { file }), hash: digest });
+  }
+  for (const [name, { version, uses }] of packages) {
+    parts.push({ name, kind: 'package', version, hash: digestOf(hash, `package\n${name}@${version}\n${[...uses].sort().join('\n')}`) });
+  }
+  for (const [name, uses] of builtins) parts.push({ name, kind: 'builtin', hash: digestOf(hash, `builtin\n${name}\n${[...uses].sort().join('\n')}`) });
+  return { parts, captured: [...captured].sort() };
+};
+
+// fingerprints
+
+const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Object.freeze(parts.sort(compareParts).map((p) => Object.freeze(p)));
+
+/**
+ * The code fingerprint of a step's function. `site` is where `step()` was called (see
+ * `callSiteOf`); the function is found there in its source file, and the fingerprint covers its
+ * source and, transitively, every module-level function, constant, class and enum it uses, in
+ * its file and in the files it imports relatively, plus the packages (name and installed
+ * version) and built-ins it imports. Whitespace, comments and type syntax do not count.
+ *
+ * When the source cannot be found or read (no site, a notebook cell, `eval`, `new Function`,
+ * a function computed at run time, a file changed since it was loaded), only the function's text
+ * is fingerprinted and the result is `shallow`, with a `reason`.
+ *
+ * Each file is parsed once per process (per path, modification time and size); the canonical
+ * text and digest of each declaration are cached, so fingerprinting many steps of one file is cheap.
+ * Never throws.
+ *
+ * @example
+ * import { keyHashFunction } from '../hash/hashers';
+ * const hashKey = await keyHashFunction();
+ * const define = <F extends Function>(fn: F) => ({ fn, site: callSiteOf(new Error(), 1) });
+ * const s = define(function double({ x }: { x: number }) { return 2 * x; });
+ * const fp = fingerprintFunction(s.fn, s.site, hashKey);
+ * fp.shallow; // false: this file is on disk
+ * fp.parts[0]; // { name: 'double', kind: 'source', file: __filename, hash: '…' }
+ */
+export function fingerprintFunction(fn: Function, site: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  const text = Function.prototype.toString.call(fn);
+  const shallow = (reason: string): CodeFingerprint => {
+    const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `text\n${text}`) }]);
+    return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]) });
+  };
+  if (site === undefined) return shallow('the place where the step was defined is unknown');
+  try {
+    const index = loadModule(site.file);
+    if (index === undefined) {
+      return shallow(
+        isScript(site.file)
+          ? `its source file ${site.file} does not exist (a notebook cell, eval or new Function)`
+          : `${site.file} is not a JavaScript or TypeScript source file (a notebook cell, eval, new Function or generated code)`,
+      );
+    }
+    const location = locate(index, site, fn);
+    if (location._tag === 'NotFound') return shallow(location.reason);
+    const { located } = location;
+    const { parts, captured } = collectParts(located, path.dirname(site.file), hash);
+    const frozen = freezeParts(parts);
+    return Object.freeze({ hash: totalDigest(hash, frozen, false), shallow: false, file: located.module.file, parts: frozen, capturedVariables: Object.freeze(captured) });
+  } catch (e) {
+    return shallow(`its source could not be analysed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * The parts that changed, appeared or disappeared between two fingerprints' parts, matched by
+ * kind, name and file (a name is followed by its file when two parts share it). Use it to say
+ * which function, constant, module or package made a step's code fingerprint change.
+ *
+ * @example
+ * const d = diffFingerprints(before.parts, after.parts);
+ * d.changed; // ['normalize']: normalize's code changed
+ * d.added;   // ['fp-ts']: the step now imports fp-ts
+ */
+export function diffFingerprints(before: readonly FingerprintPart[], after: readonly FingerprintPart[]): FingerprintDiff {
+  const key = (p: FingerprintPart): string => `${p.kind === 'source' ? 'source' : 'part'}\0${p.name}\0${p.file ?? ''}`;
+  const label = (p: FingerprintPart): string => {
+    const sameName = [...before, ...after].filter((q) => q.name === p.name && key(q) !== key(p));
+    return sameName.length > 0 && p.file !== undefined ? `${p.name} (${p.file})` : p.name;
+  };
+  const old = new Map(before.map((p) => [key(p), p]));
+  const now = new Map(after.map((p) => [key(p), p]));
+  const changed: string[] = [];
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const [k, p] of now) {
+    const q = old.get(k);
+    if (q === undefined) added.push(label(p));
+    else if (q.hash !== p.hash) changed.push(label(p));
+  }
+  for (const [k, p] of old) if (!now.has(k)) removed.push(label(p));
+  return { changed: changed.sort(), added: added.sort(), removed: removed.sort() };
+}

@@ -1,0 +1,16 @@
+/**
+ * Code fingerprints that follow the code. A step's fingerprint covers its function's source and,
+ * transitively, the module-level functions, constants, classes and enums it uses, in its own file
+ * and in the files it imports relatively; the npm packages it imports count by name and installed
+ * version, Node built-ins by name. Whitespace, comments and type syntax do not count.
+ *
+ * @example
+ * import { callSiteOf, fingerprintFunction } from './fingerprint';
+ * const site = callSiteOf(new Error(), 1); // inside step(): the caller's position
+ * const fp = fingerprintFunction(fn, site, hashKey);
+ *
+ * @packageDocumentation
+ */
+export { callSiteOf } from './callsite';
+export { fingerprintFunction, diffFingerprints } from './fingerprint';
+export type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind } from './model';
