@@ -1,0 +1,420 @@
+/**
+ * The benchmark behind `npm run bench`: what a cached step costs, and what storing and loading a
+ * large artifact costs next to plain file I/O. Every figure is measured side by side with its
+ * baseline in the same run (the two alternate within each repetition, A first then B first), and
+ * the table reports medians over repetitions, their ratio and the goal.
+ *
+ * 1. Cached step: {@link STEP_COUNT}-step pipelines (a chain, and independent steps) served entirely
+ *    from the cache, per step, in this process and in a fresh child process; next to plain calls
+ *    of the same step functions. Goal: at most 0.1 ms per cached step.
+ * 2. Big hit: a cached run plus loading (and verifying) its 80 MB Float64Array output, next to
+ *    `fs.promises.readFile` of the same artifact file. Goal: at most 1.1x.
+ * 3. Big miss: a run that executes the step and stores its 80 MB output, next to
+ *    `fs.promises.writeFile` of the same bytes to a new file in the store directory. Goal: at most 1.3x.
+ *
+ * The exit code is 0 whatever the verdicts (the table is a report); it is 1 only when the
+ * benchmark itself cannot run or a run does not behave as expected (for instance a step that
+ * should have been cached executed).
+ *
+ * Environment: `BENCH_REPS` (7 to 11, default 11) sets the number of repetitions.
+ *
+ * @packageDocumentation
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createRunner, pipeline, silentLogger, step, type Run, type RunRecord, type Runner } from '../src/index';
+import { isChildResult } from './cached-child';
+import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, timeAsync, type Paired, type Row } from './measure';
+import { SHAPES, STEP_COUNT, type ShapeName } from './pipelines';
+
+/** Repetitions of every measurement. */
+export const REPS = Math.min(11, Math.max(7, Math.round(Number(process.env['BENCH_REPS'] ?? 11)) || 11));
+
+/** Elements of the big Float64Array output (80 MB). */
+export const BIG_LENGTH = 10_000_000;
+
+/** The goal for the cost of one cached step, in milliseconds. */
+export const CACHED_STEP_GOAL_MS = 0.1;
+/** The goal for a big cached hit, as a multiple of a raw read of the artifact file. */
+export const BIG_HIT_GOAL = 1.1;
+/** The goal for a big miss, as a multiple of a raw write of the same bytes. */
+export const BIG_MISS_GOAL = 1.3;
+
+/** How many CPUs other processes may use during the big measurements before the report warns. */
+const BUSY_CPUS = 0.25;
+
+/** Milliseconds of CPU time spent so far: by every process on the machine, and by this one. */
+const cpuTimes = (): { readonly all: number; readonly own: number; readonly at: number } => {
+  const all = os.cpus().reduce((sum, c) => sum + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0);
+  const own = process.cpuUsage();
+  return { all, own: (own.user + own.system) / 1000, at: performance.now() };
+};
+
+/** How many CPUs other processes kept busy on average since `since`, not counting `childCpuMs` of our own children. */
+const otherCpus = (since: ReturnType<typeof cpuTimes>, childCpuMs = 0): number => {
+  const now = cpuTimes();
+  return Math.max(0, now.all - since.all - (now.own - since.own) - childCpuMs) / (now.at - since.at);
+};
+
+const REPO = path.resolve(__dirname, '..');
+const CHILD = path.join(__dirname, 'cached-child.ts');
+const MB = 1_000_000;
+
+// checks
+
+const fail = (message: string): never => {
+  throw new Error(`benchmark: ${message}`);
+};
+
+const expectStatuses = (run: RunRecord, status: 'cached' | 'executed', count: number, what: string): void => {
+  const statuses = Object.values(run.steps).map((s) => s.status);
+  const matching = statuses.filter((s) => s === status).length;
+  if (statuses.length !== count || matching !== count) {
+    fail(`${what}: expected ${count} ${status} steps, got ${statuses.length} steps of which ${matching} ${status}`);
+  }
+};
+
+// 1. cached steps
+
+interface CachedStepResult {
+  /** Per-step milliseconds of cached runs (a) and of plain calls (b), in this process. */
+  readonly inProcess: Paired;
+  /** Per-step milliseconds of cached runs right after a forced full garbage collection, in this process. */
+  readonly afterGc: readonly number[];
+  /** Per-step milliseconds of the first (cached) run (a) and of the first plain calls (b) in a fresh process. */
+  readonly child: Paired;
+  /** The size of a cached run's record as JSON, which every run adds to the metadata store. */
+  readonly recordBytes: number;
+  /** How many CPUs other processes kept busy on average during these measurements. */
+  readonly others: number;
+}
+
+/** The node flags this process runs with (the TypeScript loader, `--expose-gc`), without profiling flags. */
+const childExecArgv = (): string[] => process.execArgv.filter((a) => !/^--(cpu|heap)-prof/.test(a) && a !== '--prof');
+
+const runChild = (dir: string, shape: ShapeName, order: 'run-first' | 'plain-first'): Promise<{ runMs: number; plainMs: number; cpuMs: number }> =>
+  new Promise((resolve, reject) => {
+    execFile(process.execPath, [...childExecArgv(), CHILD, dir, shape, order], { cwd: REPO, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`the child process failed: ${error.message}\n${stderr}`));
+      const line = stdout.trim().split('\n').pop() ?? '';
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        return reject(new Error(`the child process printed no result: ${JSON.stringify(stdout)}\n${stderr}`));
+      }
+      if (!isChildResult(parsed)) return reject(new Error(`the child process printed ${line}`));
+      if (parsed.cached !== parsed.steps) return reject(new Error(`in the child process, ${parsed.steps - parsed.cached} of ${parsed.steps} steps were not cached`));
+      resolve({ runMs: parsed.runMs, plainMs: parsed.plainMs, cpuMs: parsed.cpuMs });
+    });
+  });
+
+/** How many passes of a plain computation take about `targetMs` (at least 1). */
+const calibrate = (plain: () => number, targetMs: number): number => {
+  let passes = 1;
+  for (;;) {
+    const started = performance.now();
+    let sink = 0;
+    for (let i = 0; i < passes; i++) sink += plain();
+    const ms = performance.now() - started;
+    if (!Number.isFinite(sink) || ms >= targetMs || passes >= 1 << 20) return passes;
+    passes *= 2;
+  }
+};
+
+/** Untimed cached runs after the executing one, so that the in-process figure is the warm steady state. */
+const WARM_CACHED_RUNS = 3;
+
+const measureCachedSteps = async (runner: Runner, dir: string, shapeName: ShapeName): Promise<CachedStepResult> => {
+  const shape = SHAPES[shapeName];
+  const first = await runner.run(shape.pipeline);
+  expectStatuses(first, 'executed', STEP_COUNT, `the first run of the ${shape.label}`);
+  for (let i = 0; i < WARM_CACHED_RUNS; i++) expectStatuses(await runner.run(shape.pipeline), 'cached', STEP_COUNT, `a warm-up run of the ${shape.label}`);
+  const passes = calibrate(shape.plain, 2);
+  let sink = 0;
+
+  let recordBytes = 0;
+  const cachedRun = async (): Promise<number> => {
+    let run: RunRecord | undefined;
+    const ms = await timeAsync(async () => {
+      run = await runner.run(shape.pipeline);
+    });
+    const record = run ?? fail('no run');
+    expectStatuses(record, 'cached', STEP_COUNT, `a cached run of the ${shape.label}`);
+    recordBytes = Buffer.byteLength(JSON.stringify(record));
+    return ms / STEP_COUNT;
+  };
+  const plainCalls = async (): Promise<number> => {
+    const started = performance.now();
+    for (let i = 0; i < passes; i++) sink += shape.plain();
+    return (performance.now() - started) / (passes * STEP_COUNT);
+  };
+  // No forced collection between these samples: a forced full collection deoptimizes the
+  // runner's optimized code (see the after-GC figure), which a long-lived process does not do
+  // before every run. The garbage a run makes is collected as it would be, within the runs.
+  const window = cpuTimes();
+  let childCpuMs = 0;
+  const inProcess = await interleave(REPS, false, cachedRun, plainCalls);
+
+  // Diagnostic: the same cached run right after a forced full collection.
+  const afterGc: number[] = [];
+  if (gcExposed()) {
+    for (let rep = 0; rep < REPS; rep++) {
+      collectGarbage();
+      afterGc.push(await cachedRun());
+    }
+  }
+
+  const child: Paired = { a: [], b: [] };
+  for (let rep = 0; rep < REPS; rep++) {
+    const r = await runChild(dir, shapeName, rep % 2 === 0 ? 'run-first' : 'plain-first');
+    child.a.push(r.runMs / STEP_COUNT);
+    child.b.push(r.plainMs / STEP_COUNT);
+    childCpuMs += r.cpuMs;
+  }
+  const others = otherCpus(window, childCpuMs);
+  if (!Number.isFinite(sink)) fail('the plain computation went wrong');
+  return { inProcess, afterGc, child, recordBytes, others };
+};
+
+// 2 and 3. a big artifact
+
+/** Where the embedded store keeps an artifact: `<dir>/artifacts/<first two characters>/<id>`, or found by scanning. */
+const artifactFile = (dir: string, id: string, size: number): string => {
+  const artifacts = path.join(dir, 'artifacts');
+  const expected = path.join(artifacts, id.slice(0, 2), id);
+  if (fs.existsSync(expected) && fs.statSync(expected).size === size) return expected;
+  for (const entry of fs.readdirSync(artifacts, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name === id) return path.join(entry.parentPath, entry.name);
+  }
+  return fail(`artifact ${id} not found under ${artifacts}`);
+};
+
+const outputFileOf = (dir: string, run: RunRecord, stepName: string): string => {
+  const descriptor = run.steps[stepName]?.outputs?.['output'] ?? fail(`step ${stepName} recorded no output`);
+  return artifactFile(dir, descriptor.id, descriptor.size);
+};
+
+const sameBytes = (x: Float64Array, y: Float64Array): boolean =>
+  Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+
+interface BigHitResult {
+  /** Milliseconds of a cached run plus loading its output (a), and of a raw read of the artifact file (b). */
+  readonly paired: Paired;
+  /** Of (a), the milliseconds spent in `runner.run`; the rest is `run.output('x')`. */
+  readonly runMs: readonly number[];
+}
+
+const measureBigHit = async (root: string, data: Float64Array): Promise<BigHitResult> => {
+  const dir = path.join(root, 'big-hit');
+  const big = step(function big_output(): Float64Array {
+    return data;
+  });
+  const p = pipeline('bench_big_hit', (p) => ({ x: p.call(big) }));
+  const runner = createRunner({ dir, logger: silentLogger });
+  try {
+    const first = await runner.run(p);
+    expectStatuses(first, 'executed', 1, 'the first run of the big pipeline');
+    const file = outputFileOf(dir, first, 'big_output');
+    // Flush the new artifact to disk now, so that its write-back does not land in a measurement.
+    const fd = fs.openSync(file, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    const check = await (await runner.run(p)).output('x');
+    if (!(check instanceof Float64Array) || !sameBytes(check, data)) fail('the loaded output differs from what the step returned');
+
+    const runMs: number[] = [];
+    const hit = async (): Promise<number> => {
+      let run: Run<{ readonly x: Float64Array }> | undefined;
+      let x: Float64Array | undefined;
+      let ran = 0;
+      const ms = await timeAsync(async () => {
+        const started = performance.now();
+        run = await runner.run(p);
+        ran = performance.now() - started;
+        x = await run.output('x');
+      });
+      expectStatuses(run ?? fail('no run'), 'cached', 1, 'a cached run of the big pipeline');
+      if (x?.length !== BIG_LENGTH) fail('the loaded output has the wrong length');
+      runMs.push(ran);
+      return ms;
+    };
+    const rawRead = async (): Promise<number> => {
+      let bytes: Buffer | undefined;
+      const ms = await timeAsync(async () => {
+        bytes = await fs.promises.readFile(file);
+      });
+      if (bytes?.byteLength !== data.byteLength) fail('the raw read has the wrong length');
+      return ms;
+    };
+    await hit(); // warm-up, unmeasured
+    await rawRead();
+    runMs.length = 0;
+    // Every sample allocates 80 MB: collect the previous one's before each.
+    return { paired: await interleave(REPS, true, hit, rawRead), runMs };
+  } finally {
+    await runner.close();
+  }
+};
+
+const measureBigMiss = async (root: string, data: Float64Array): Promise<Paired> => {
+  const dir = path.join(root, 'big-miss');
+  const big = step(function big_output(_input: { rep: number }): Float64Array {
+    return data;
+  });
+  const p = pipeline('bench_big_miss', (p, { rep }: { rep: number }) => ({ x: p.call(big, { rep }) }));
+  const runner = createRunner({ dir, logger: silentLogger });
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let runs = 0;
+  let rawFiles = 0;
+  try {
+    // Every sample writes a fresh file: the raw write a new one, the store a new artifact (its
+    // identical predecessor is removed after each sample, unmeasured, as the raw file is).
+    const miss = async (): Promise<number> => {
+      let run: RunRecord | undefined;
+      const rep = runs++;
+      const ms = await timeAsync(async () => {
+        run = await runner.run(p, { rep });
+      });
+      const executed = run ?? fail('no run');
+      expectStatuses(executed, 'executed', 1, 'a missing run of the big pipeline');
+      await fs.promises.rm(outputFileOf(dir, executed, 'big_output'));
+      return ms;
+    };
+    const rawWrite = async (): Promise<number> => {
+      const file = path.join(dir, `raw-write-${rawFiles++}.bin`);
+      const ms = await timeAsync(() => fs.promises.writeFile(file, bytes));
+      if (fs.statSync(file).size !== bytes.byteLength) fail('the raw write has the wrong length');
+      await fs.promises.rm(file);
+      return ms;
+    };
+    await miss(); // warm-up (also creates the store), unmeasured
+    await rawWrite();
+    return await interleave(REPS, true, miss, rawWrite);
+  } finally {
+    await runner.close();
+  }
+};
+
+// the report
+
+const cachedRows = (label: string, r: CachedStepResult): Row[] =>
+  (
+    [
+      ['in process', r.inProcess],
+      ['fresh process', r.child],
+    ] as const
+  ).map(([where, samples]) => {
+    const s = median(samples.a);
+    const b = median(samples.b);
+    return {
+      measure: `cached step, ${label}, ${where} (per step)`,
+      stepcache: formatMs(s),
+      baseline: formatMs(b),
+      ratio: s / b,
+      goal: `<= ${CACHED_STEP_GOAL_MS} ms/step`,
+      pass: s <= CACHED_STEP_GOAL_MS,
+    };
+  });
+
+const ratioRow = (measure: string, samples: Paired, goal: number): Row => {
+  const s = median(samples.a);
+  const b = median(samples.b);
+  return { measure, stepcache: formatMs(s), baseline: formatMs(b), ratio: s / b, goal: `<= ${goal}x baseline`, pass: s / b <= goal };
+};
+
+const spread = (name: string, samples: readonly number[], unit: (ms: number) => string): string => {
+  const sorted = [...samples].sort((x, y) => x - y);
+  return `${name}: min ${unit(sorted[0] ?? Number.NaN)}, median ${unit(median(sorted))}, max ${unit(sorted[sorted.length - 1] ?? Number.NaN)}`;
+};
+
+const main = async (): Promise<void> => {
+  const started = performance.now();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-'));
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(`stepcache benchmark: node ${process.version}, ${os.cpus().length} CPUs (load average ${load}), ${REPS} repetitions, gc ${gcExposed() ? 'exposed' : 'NOT exposed (run with --expose-gc)'}`);
+  console.log(`stores in ${root}\n`);
+  try {
+    const stepsDir = path.join(root, 'steps');
+    const runner = createRunner({ dir: stepsDir, logger: silentLogger });
+    let chain: CachedStepResult;
+    let independent: CachedStepResult;
+    try {
+      console.log(`measuring the ${SHAPES.chain.label} ...`);
+      chain = await measureCachedSteps(runner, stepsDir, 'chain');
+      console.log(`measuring ${SHAPES.independent.label} ...`);
+      independent = await measureCachedSteps(runner, stepsDir, 'independent');
+    } finally {
+      await runner.close();
+    }
+
+    const data = new Float64Array(BIG_LENGTH);
+    for (let i = 0; i < data.length; i++) data[i] = Math.random();
+    const bigStart = cpuTimes();
+    console.log(`measuring a big hit (${(data.byteLength / MB).toFixed(0)} MB) ...`);
+    const hit = await measureBigHit(root, data);
+    console.log(`measuring a big miss (${(data.byteLength / MB).toFixed(0)} MB) ...\n`);
+    const miss = await measureBigMiss(root, data);
+    const others = otherCpus(bigStart);
+
+    const rows: Row[] = [
+      ...cachedRows(SHAPES.chain.label, chain),
+      ...cachedRows(SHAPES.independent.label, independent),
+      ratioRow('big hit: cached run + output(x), 80 MB (vs readFile)', hit.paired, BIG_HIT_GOAL),
+      ratioRow('big miss: executing run storing 80 MB (vs writeFile)', miss, BIG_MISS_GOAL),
+    ];
+    console.log(renderTable(rows));
+
+    const throughput = (ms: number): string => `${formatMs(ms)} (${(data.byteLength / MB / (ms / 1000)).toFixed(0)} MB/s)`;
+    console.log('\nspread over repetitions (min, median, max)');
+    for (const [label, r] of [
+      [SHAPES.chain.label, chain],
+      [SHAPES.independent.label, independent],
+    ] as const) {
+      console.log(`  ${spread(`${label}, cached run per step, in process`, r.inProcess.a, formatMs)}`);
+      console.log(`  ${spread(`${label}, cached run per step, fresh process`, r.child.a, formatMs)}`);
+    }
+    console.log(`  ${spread('big hit, stepcache', hit.paired.a, throughput)}`);
+    console.log(`  ${spread('big hit, readFile', hit.paired.b, throughput)}`);
+    console.log(`  ${spread('big miss, stepcache', miss.a, throughput)}`);
+    console.log(`  ${spread('big miss, writeFile', miss.b, throughput)}`);
+
+    console.log('\nnotes (medians)');
+    for (const [label, r] of [
+      [SHAPES.chain.label, chain],
+      [SHAPES.independent.label, independent],
+    ] as const) {
+      const afterGc = r.afterGc.length > 0 ? `; right after a forced full GC ${formatMs(median(r.afterGc) * STEP_COUNT)}` : '';
+      console.log(`  ${label}: whole cached run ${formatMs(median(r.inProcess.a) * STEP_COUNT)} in process${afterGc}; ${formatMs(median(r.child.a) * STEP_COUNT)} as the first run of a fresh process`);
+      console.log(`  ${label}: every cached run adds a run record of ${(r.recordBytes / 1000).toFixed(0)} kB (as JSON) to the metadata store`);
+    }
+    const runPart = median(hit.runMs);
+    console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
+
+    const cpus = os.cpus().length;
+    console.log(`  other processes kept ${chain.others.toFixed(2)} and ${independent.others.toFixed(2)} of ${cpus} CPUs busy during the cached-step measurements, ${others.toFixed(2)} during the big hit and miss`);
+    if (Math.max(chain.others, independent.others, others) > BUSY_CPUS) {
+      console.log(
+        '\nnote: the machine was busy with other work, which skews these figures (most of all the big hit and miss, which hash on the main thread while the thread pool reads or writes and so need two free cores); re-run on an idle machine for stable figures.',
+      );
+    }
+
+    const missed = rows.filter((r) => !r.pass);
+    console.log(`\n${missed.length === 0 ? 'all goals met' : `${missed.length} of ${rows.length} goals missed: ${missed.map((r) => r.measure).join('; ')}`}`);
+    console.log(`benchmark took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+};
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
