@@ -147,15 +147,34 @@ const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
   return a.length - b.length;
 };
 
-const propertyPath = (path: string, key: string): string =>
-  /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+/** One step into a value: a property, an index, or a Map/Set entry's key or value. */
+type Segment = string | number | { readonly entry: number; readonly part: 'key' | 'value' };
+
+/** Where the walk is: built as a stack of segments, rendered only when a value is refused. */
+interface Walk {
+  readonly path: Segment[];
+  readonly ancestors: Set<object>;
+}
+
+const renderPath = (path: readonly Segment[]): string =>
+  path
+    .map((segment) =>
+      typeof segment === 'number'
+        ? `[${segment}]`
+        : typeof segment === 'object'
+          ? `<${segment.part} ${segment.entry}>`
+          : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(segment)
+            ? `.${segment}`
+            : `[${JSON.stringify(segment)}]`,
+    )
+    .join('');
 
 class Refusal {
   constructor(readonly error: Unencodable) {}
 }
 
-const refuse = (path: string, reason: string): never => {
-  throw new Refusal({ _tag: 'Unencodable', path, reason });
+const refuse = (walk: Walk, reason: string): never => {
+  throw new Refusal({ _tag: 'Unencodable', path: renderPath(walk.path), reason });
 };
 
 const describeInstance = (value: object): string => {
@@ -163,7 +182,13 @@ const describeInstance = (value: object): string => {
   return typeof name === 'string' && name !== '' ? `an instance of class ${name}` : 'an object with a custom prototype';
 };
 
-const write = (w: ByteWriter, value: unknown, path: string, ancestors: Set<object>): void => {
+const writeAt = (w: ByteWriter, value: unknown, walk: Walk, segment: Segment): void => {
+  walk.path.push(segment);
+  write(w, value, walk);
+  walk.path.pop();
+};
+
+const write = (w: ByteWriter, value: unknown, walk: Walk): void => {
   switch (typeof value) {
     case 'undefined':
       return w.byte(TAG.undefined);
@@ -183,41 +208,41 @@ const write = (w: ByteWriter, value: unknown, path: string, ancestors: Set<objec
       w.byte(TAG.lonelySurrogateString);
       return w.utf16(value);
     case 'function':
-      return refuse(path, `a function (${value.name || 'anonymous'}); pass the data it computes instead`);
+      return refuse(walk, `a function (${value.name || 'anonymous'}); pass the data it computes instead`);
     case 'symbol':
-      return refuse(path, `a symbol (${String(value)}), which has no stable identity across runs`);
+      return refuse(walk, `a symbol (${String(value)}), which has no stable identity across runs`);
     case 'object':
       break;
   }
   if (value === null) return w.byte(TAG.null);
-  if (ancestors.has(value)) return refuse(path, 'a reference back to an enclosing object (a cycle)');
-  ancestors.add(value);
+  if (walk.ancestors.has(value)) return refuse(walk, 'a reference back to an enclosing object (a cycle)');
+  walk.ancestors.add(value);
   try {
-    writeObject(w, value, path, ancestors);
+    writeObject(w, value, walk);
   } finally {
-    ancestors.delete(value);
+    walk.ancestors.delete(value);
   }
 };
 
-const writeObject = (w: ByteWriter, value: object, path: string, ancestors: Set<object>): void => {
+const writeObject = (w: ByteWriter, value: object, walk: Walk): void => {
   if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return refuse(path, describeInstance(value));
+    if (Object.getPrototypeOf(value) !== Array.prototype) return refuse(walk, describeInstance(value));
     w.byte(TAG.array);
     w.u32(value.length);
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) w.byte(TAG.hole);
-      else write(w, value[i], `${path}[${i}]`, ancestors);
+      else writeAt(w, value[i], walk, i);
     }
     return;
   }
   if (isPlainObject(value)) {
-    if (Object.getOwnPropertySymbols(value).length > 0) return refuse(path, 'an object with symbol keys');
+    if (Object.getOwnPropertySymbols(value).length > 0) return refuse(walk, 'an object with symbol keys');
     const keys = Object.keys(value).sort();
     w.byte(TAG.object);
     w.u32(keys.length);
     for (const key of keys) {
-      write(w, key, propertyPath(path, key), ancestors); // tagged, so lone surrogates stay distinct
-      write(w, value[key], propertyPath(path, key), ancestors);
+      write(w, key, walk); // tagged, so lone surrogates stay distinct
+      writeAt(w, value[key], walk, key);
     }
     return;
   }
@@ -242,9 +267,9 @@ const writeObject = (w: ByteWriter, value: object, path: string, ancestors: Set<
     let i = 0;
     for (const [k, v] of isMap ? value.entries() : [...value].map((x) => [x, undefined] as const)) {
       const kw = new ByteWriter();
-      write(kw, k, `${path}<key ${i}>`, ancestors);
+      writeAt(kw, k, walk, { entry: i, part: 'key' });
       const vw = new ByteWriter();
-      if (isMap) write(vw, v, `${path}<value ${i}>`, ancestors);
+      if (isMap) writeAt(vw, v, walk, { entry: i, part: 'value' });
       parts.push([kw.result(), vw.result()]);
       i++;
     }
@@ -257,7 +282,7 @@ const writeObject = (w: ByteWriter, value: object, path: string, ancestors: Set<
     }
     return;
   }
-  return refuse(path, `${describeInstance(value)}; give it an io-ts codec or pass plain data`);
+  return refuse(walk, `${describeInstance(value)}; give it an io-ts codec or pass plain data`);
 };
 
 // encoding
@@ -274,7 +299,7 @@ const writeObject = (w: ByteWriter, value: object, path: string, ancestors: Set<
 export const encodeCanonical = (value: unknown): E.Either<Unencodable, Uint8Array> => {
   const w = new ByteWriter();
   try {
-    write(w, value, '', new Set());
+    write(w, value, { path: [], ancestors: new Set() });
   } catch (e) {
     if (e instanceof Refusal) return E.left(e.error);
     throw e;

@@ -455,9 +455,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       f().catch((e: unknown) => {
         throw new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
       });
-    const latestKeys = await storeCall('be read', () => metadata.getLatestKeys(p.name, nodes.map((n) => n.name)));
-    const prefetchedEntries = await storeCall('be read', () => metadata.getEntries(latestKeys.filter((k): k is string => k !== undefined)));
-    const prefetched = new Map(prefetchedEntries.filter((e): e is CacheEntry => e !== undefined).map((e) => [e.key, e]));
+    const latest = await storeCall('be read', () => metadata.getLatestEntries(p.name, nodes.map((n) => n.name)));
+    const prefetched = new Map(latest.filter((e): e is CacheEntry => e !== undefined).map((e) => [e.key, e]));
     const ctx: Context = {
       graph: graph.right,
       pipeline: p as unknown as Pipeline<never, PipelineOutputs | void>,
@@ -483,8 +482,11 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - started }),
     });
     logger.info(`Initiating a new run for the pipeline: ${p.name}.`);
-    await storeCall('record the run', () => metadata.putRun(record('running')));
+    // The start record is written while the first steps run; it must land before the final one.
+    const startRecorded = storeCall('record the run', () => metadata.putRun(record('running')));
+    startRecorded.catch(() => undefined);
     await schedule(ctx, concurrency);
+    await startRecorded;
     const failed = nodes.filter((n) => (ctx.states[n.index] as NodeState).status === 'failed');
     const final = record(failed.length > 0 ? 'failed' : 'completed');
     await storeCall('record the run', () => metadata.putRun(final));

@@ -59,6 +59,9 @@ export interface ArtifactStore {
 // the embedded file store
 
 const CHUNK = 8 * 1024 * 1024;
+const READS_IN_FLIGHT = 3;
+/** Artifact ids are hex content hashes: never a user string, never a path. */
+const VALID_ID = /^[0-9a-f]{8,128}$/;
 
 const writeAll = async (handle: fs.promises.FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
   let done = 0;
@@ -77,7 +80,7 @@ const writeAll = async (handle: fs.promises.FileHandle, bytes: Uint8Array, posit
 export const createFileArtifactStore = (dir: string): ArtifactStore => {
   const tmpDir = path.join(dir, 'tmp');
   const fileOf = (id: string): string => {
-    if (!/^[0-9a-f]{8,128}$/.test(id)) throw new Error(`Invalid artifact id ${JSON.stringify(id)}`);
+    if (!VALID_ID.test(id)) throw new Error(`Invalid artifact id ${JSON.stringify(id)}`);
     return path.join(dir, id.slice(0, 2), id);
   };
   let ready: Promise<void> | undefined;
@@ -125,15 +128,24 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
       if (size !== ref.size) return fail(size < ref.size ? 'ArtifactTruncated' : 'ArtifactCorrupted', `has ${size} bytes, expected ${ref.size}`);
       const hasher = await createContentHasher();
       const buffer = Buffer.allocUnsafeSlow(size);
-      let offset = 0;
-      let next = handle.read(buffer, 0, Math.min(CHUNK, size), 0);
-      while (offset < size) {
-        const { bytesRead } = await next;
-        if (bytesRead === 0) return fail('ArtifactTruncated', `ended after ${offset} of ${size} bytes`);
-        const start = offset;
-        offset += bytesRead;
-        if (offset < size) next = handle.read(buffer, offset, Math.min(CHUNK, size - offset), offset); // read ahead...
-        hasher.update(buffer.subarray(start, offset)); // ...while hashing what arrived
+      // Keep a few reads in flight on the thread pool while the main thread hashes what arrived.
+      const inFlight: Promise<{ readonly offset: number; readonly wanted: number; readonly bytesRead: number }>[] = [];
+      let requested = 0;
+      const requestNext = (): void => {
+        const offset = requested;
+        const wanted = Math.min(CHUNK, size - offset);
+        requested += wanted;
+        inFlight.push(handle.read(buffer, offset, wanted, offset).then(({ bytesRead }) => ({ offset, wanted, bytesRead })));
+      };
+      while (inFlight.length < READS_IN_FLIGHT && requested < size) requestNext();
+      while (inFlight.length > 0) {
+        const { offset, wanted, bytesRead } = await (inFlight.shift() as (typeof inFlight)[number]);
+        if (bytesRead < wanted) {
+          await Promise.allSettled(inFlight);
+          return fail('ArtifactTruncated', `ended after ${offset + bytesRead} of ${size} bytes`);
+        }
+        if (requested < size) requestNext();
+        hasher.update(buffer.subarray(offset, offset + bytesRead));
       }
       const actual = hasher.digest();
       if (actual !== ref.id) return fail('ArtifactCorrupted', `content hash is ${actual}, expected ${ref.id}`);
@@ -148,11 +160,8 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
   const present = async (refs: readonly ArtifactRef[]): Promise<boolean[]> =>
     refs.map((ref) => {
       if (ref.id === EMPTY_ARTIFACT_ID) return true;
-      try {
-        return fs.statSync(fileOf(ref.id)).size === ref.size;
-      } catch {
-        return false;
-      }
+      if (!VALID_ID.test(ref.id)) return false;
+      return fs.statSync(path.join(dir, ref.id.slice(0, 2), ref.id), { throwIfNoEntry: false })?.size === ref.size;
     });
 
   const remove = async (id: string): Promise<void> => {

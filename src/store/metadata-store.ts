@@ -23,8 +23,8 @@ import { CacheEntryCodec, RunRecordCodec, type CacheEntry, type RunRecord } from
 export interface MetadataStore {
   /** Entries by key, `undefined` where absent or unreadable. */
   getEntries(keys: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
-  /** The key of the most recent entry of each step of a pipeline. */
-  getLatestKeys(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<string | undefined>>;
+  /** The most recent entry of each step of a pipeline, `undefined` where there is none. */
+  getLatestEntries(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /** Records an entry and makes it the latest of its step. */
   putEntry(entry: CacheEntry): Promise<void>;
   putRun(run: RunRecord): Promise<void>;
@@ -45,6 +45,9 @@ const decodeOr = <A>(codec: t.Type<A, unknown, unknown>, value: unknown): A | un
   const decoded = codec.decode(value);
   return E.isRight(decoded) ? decoded.right : undefined;
 };
+
+/** Cache entries are read on every run, a thousand at a time: check them with the codec's guard, which builds nothing. */
+const entryOrUndefined = (value: unknown): CacheEntry | undefined => (CacheEntryCodec.is(value) ? value : undefined);
 
 /**
  * Some keyv adapters match the rows of a batch read to the keys with a linear search per key,
@@ -76,16 +79,19 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
       const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
-      return values.map((v: unknown) => decodeOr(CacheEntryCodec, v));
+      return values.map(entryOrUndefined);
     },
-    getLatestKeys: async (pipeline: string, steps: readonly string[]) => {
+    getLatestEntries: async (pipeline: string, steps: readonly string[]) => {
       if (steps.length === 0) return [];
       const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
-      return values.map((v) => (typeof v === 'string' ? v : undefined));
+      return values.map(entryOrUndefined);
     },
     putEntry: async (entry: CacheEntry) => {
-      await keyv.set(entryKey(entry.key), entry);
-      await keyv.set(latestKey(entry.pipeline, entry.step), entry.key);
+      // The latest entry of a step is kept whole, so one batched read at the start of a run finds it.
+      await keyv.setMany([
+        { key: entryKey(entry.key), value: entry },
+        { key: latestKey(entry.pipeline, entry.step), value: entry },
+      ]);
     },
     putRun: async (run: RunRecord) => {
       await keyv.set(runKey(run.id), run);
