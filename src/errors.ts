@@ -19,6 +19,8 @@ import type { RunRecord } from './store/records';
  * - `ARTIFACT_UNAVAILABLE`: an artifact could not be loaded and could not be recomputed.
  * - `STORE_UNAVAILABLE`: the metadata or artifact store could not be opened or written.
  * - `UNKNOWN_OUTPUT`: `run.output(name)` was asked for an output the pipeline does not return.
+ * - `UNKNOWN_RUN`: no run with that id is recorded.
+ * - `UNKNOWN_STEP`: the run has no step of that name.
  *
  * @example
  * import type { StepcacheErrorCode } from 'stepcache';
@@ -32,7 +34,9 @@ export type StepcacheErrorCode =
   | 'STEP_FAILED'
   | 'ARTIFACT_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
-  | 'UNKNOWN_OUTPUT';
+  | 'UNKNOWN_OUTPUT'
+  | 'UNKNOWN_RUN'
+  | 'UNKNOWN_STEP';
 
 /** Extra, optional context of a {@link StepcacheError}. */
 export interface StepcacheErrorDetails {

@@ -45,10 +45,10 @@ describe('examples/iris.ts', () => {
       { training_data_loader: 'executed', svc_trainer: 'executed' },
     ]);
     // and for the reasons the guide gives
-    expect(runs[1]?.steps['svc_trainer']?.reason).toBe('no cached execution has this key');
+    expect(runs[1]?.steps['svc_trainer']?.reason).toBe('parameter gamma changed (0.002 -> 0.0001)');
     expect(runs[2]?.steps['svc_trainer']?.reason).toBe('caching is disabled by the step settings');
-    expect(runs[3]?.steps['training_data_loader']?.reason).toBe('caching is disabled by the runtime settings');
-    expect(runs[3]?.steps['svc_trainer']?.reason).toBe('caching is disabled by the runtime settings');
+    expect(runs[3]?.steps['training_data_loader']?.reason).toBe('caching is disabled by the runtime options');
+    expect(runs[3]?.steps['svc_trainer']?.reason).toBe('caching is disabled by the runtime options');
     expect(runs.map((r) => r.parameters)).toEqual([{}, { gamma: 0.0001 }, {}, {}]);
   });
 

@@ -77,10 +77,11 @@ describe('caching across runs', () => {
     await runner.run(makePipeline());
     await runner.run(makePipeline(), { gamma: 0.5 });
     const trainerLines = log.lines.filter((l) => l.includes('svc_trainer') || l.includes('training_data_loader'));
-    expect(trainerLines.slice(-4)).toEqual([
+    expect(trainerLines.slice(-5)).toEqual([
       'Step training_data_loader has started.',
       'Using cached version of training_data_loader.',
       'Step svc_trainer has started.',
+      'svc_trainer: re-running because parameter gamma changed (0.002 -> 0.5)',
       expect.stringMatching(/^Step svc_trainer has finished in \d+\.\d{3}s\.$/),
     ]);
   });
@@ -184,7 +185,7 @@ describe('settings precedence in real runs', () => {
     const run = await runner.run(p.withOptions({ enableCache: false }));
     expect(run.steps.training_data_loader?.status).toBe('executed');
     expect(run.steps.svc_trainer?.status).toBe('executed');
-    expect(run.steps.svc_trainer?.reason).toBe('caching is disabled by the runtime settings');
+    expect(run.steps.svc_trainer?.reason).toBe('caching is disabled by the runtime options');
   });
 });
 

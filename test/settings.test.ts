@@ -29,7 +29,7 @@ const manyLayersArb: fc.Arbitrary<SettingsLayer[]> = fc
   .array(fc.tuple(fc.integer({ min: 0, max: SETTINGS_LAYERS.length - 1 }), settingsArb), { maxLength: 8 })
   .map((xs) => xs.sort((a, b) => a[0] - b[0]).map(([i, settings]) => ({ layer: SETTINGS_LAYERS[i] as SettingsLayerName, settings })));
 
-const lookupArb: fc.Arbitrary<CacheLookup> = fc.constantFrom<CacheLookup>({ _tag: 'Hit' }, { _tag: 'Miss' });
+const lookupArb: fc.Arbitrary<CacheLookup> = fc.constantFrom<CacheLookup>({ _tag: 'Hit', ageMs: 0 }, { _tag: 'Miss' });
 
 const allUndefinedLayersArb: fc.Arbitrary<SettingsLayer[]> = fc.array(
   fc.record({ layer: fc.constantFrom(...SETTINGS_LAYERS), settings: fc.constantFrom<CacheSettings>({}, { enableCache: undefined }) }),
@@ -39,8 +39,8 @@ const allUndefinedLayersArb: fc.Arbitrary<SettingsLayer[]> = fc.array(
 const bothLayerArbs = fc.oneof(layersArb, manyLayersArb);
 
 describe('SETTINGS_LAYERS', () => {
-  it('lists pipeline < step < runtime', () => {
-    expect(SETTINGS_LAYERS).toEqual(['pipeline', 'step', 'runtime']);
+  it('lists pipeline < step < runtime < runtime for one step', () => {
+    expect(SETTINGS_LAYERS).toEqual(['pipeline', 'step', 'runtime', 'runtimeStep']);
   });
 
   it('defaults to caching enabled', () => {
@@ -70,7 +70,8 @@ describe('resolveSettings: laws', () => {
     fc.assert(
       fc.property(bothLayerArbs, fc.constantFrom(...SETTINGS_LAYERS), fc.boolean(), (layers, layer, value) => {
         const r = resolveSettings([...layers, { layer, settings: { enableCache: value } }]);
-        expect(r).toEqual({ settings: { enableCache: value }, sources: { enableCache: layer } });
+        expect(r.settings.enableCache).toBe(value);
+        expect(r.sources.enableCache).toBe(layer);
       }),
     );
   });
@@ -156,7 +157,7 @@ describe('decideCache: laws', () => {
   it('all-undefined layers and a Hit use the cache, decided by the default', () => {
     fc.assert(
       fc.property(allUndefinedLayersArb, (layers) => {
-        expect(decideCache(layers, { _tag: 'Hit' })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
+        expect(decideCache(layers, { _tag: 'Hit', ageMs: 0 })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
       }),
     );
   });

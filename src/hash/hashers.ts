@@ -23,14 +23,15 @@ const loadKeyHasher = (): Promise<IHasher> => (keyHasher ??= createBLAKE3(256));
  * const hashKey = await keyHashFunction();
  * hashKey(new Uint8Array([1, 2, 3])); // 64 hex characters
  */
-export const keyHashFunction = async (): Promise<(bytes: Uint8Array) => string> => {
-  const hasher = await loadKeyHasher();
-  return (bytes) => {
+export const keyHashFunction = (): Promise<(bytes: Uint8Array) => string> =>
+  // One function per process: caches keyed by it (code fingerprints) then live as long as the process.
+  (keyHash ??= loadKeyHasher().then((hasher) => (bytes: Uint8Array) => {
     hasher.init();
     hasher.update(bytes);
     return hasher.digest('hex');
-  };
-};
+  }));
+
+let keyHash: Promise<(bytes: Uint8Array) => string> | undefined;
 
 /**
  * A fresh incremental content hasher (XXH3-128). Each stream gets its own

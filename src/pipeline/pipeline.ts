@@ -7,7 +7,7 @@
  */
 import * as E from 'fp-ts/Either';
 import { StepcacheError, toError } from '../errors';
-import { mergeSettings, validateSettings, type CacheSettings } from '../settings/settings';
+import { mergePipelineSettings, validatePipelineSettings, type PipelineSettings } from '../settings/settings';
 import { DEFAULT_OUTPUT, NAME_PATTERN, type AnyOutputSpec, type AnyStep, type Handle, type Step, type StepHandles } from '../step/step';
 
 // model
@@ -48,12 +48,12 @@ export interface Pipeline<P, O extends PipelineOutputs | void> {
   readonly _tag: 'Pipeline';
   readonly name: string;
   readonly definition: (p: PipelineBuilder, params: P) => O;
-  /** Pipeline defaults (the lowest precedence layer). */
-  readonly defaults: CacheSettings;
-  /** Runtime overrides (the highest precedence layer). */
-  readonly runtime: CacheSettings;
+  /** Pipeline defaults (the lowest precedence layer; `steps` holds defaults for single steps). */
+  readonly defaults: PipelineSettings;
+  /** Runtime overrides (above every step setting; `steps` holds overrides for single steps, above all). */
+  readonly runtime: PipelineSettings;
   /** A copy whose runtime settings are merged with these; they override every step setting. */
-  withOptions(settings: CacheSettings): Pipeline<P, O>;
+  withOptions(settings: PipelineSettings): Pipeline<P, O>;
 }
 
 /** A pipeline of any type. */
@@ -117,16 +117,16 @@ export type PipelineDefinitionError =
 const makePipeline = <P, O extends PipelineOutputs | void>(props: {
   readonly name: string;
   readonly definition: (p: PipelineBuilder, params: P) => O;
-  readonly defaults: CacheSettings;
-  readonly runtime: CacheSettings;
+  readonly defaults: PipelineSettings;
+  readonly runtime: PipelineSettings;
 }): Pipeline<P, O> =>
   Object.freeze({
     _tag: 'Pipeline' as const,
     ...props,
-    withOptions: (settings: CacheSettings) => {
-      const valid = validateSettings(settings, `pipeline ${props.name} (withOptions)`);
+    withOptions: (settings: PipelineSettings) => {
+      const valid = validatePipelineSettings(settings, `pipeline ${props.name} (withOptions)`);
       if (valid._tag === 'Left') throw new StepcacheError('INVALID_OPTIONS', valid.left.message, { field: valid.left.field });
-      return makePipeline({ ...props, runtime: mergeSettings(props.runtime, valid.right) });
+      return makePipeline({ ...props, runtime: mergePipelineSettings(props.runtime, valid.right) });
     },
   });
 
@@ -143,7 +143,7 @@ const makePipeline = <P, O extends PipelineOutputs | void>(props: {
 export function pipeline<P = {}, O extends PipelineOutputs | void = void>(
   name: string,
   definition: (p: PipelineBuilder, params: P) => O,
-  defaults: CacheSettings = {},
+  defaults: PipelineSettings = {},
 ): Pipeline<P, O> {
   if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
     throw new StepcacheError('INVALID_PIPELINE', `Invalid pipeline name ${JSON.stringify(name)}: use letters, digits, "_", "." or "-", starting with a letter or "_".`, { field: 'name' });
@@ -151,7 +151,7 @@ export function pipeline<P = {}, O extends PipelineOutputs | void = void>(
   if (typeof definition !== 'function') {
     throw new StepcacheError('INVALID_PIPELINE', `The definition of pipeline ${name} must be a function (p, params) => outputs.`, { field: 'definition' });
   }
-  const valid = validateSettings(defaults, `pipeline ${name}`);
+  const valid = validatePipelineSettings(defaults, `pipeline ${name}`);
   if (valid._tag === 'Left') throw new StepcacheError('INVALID_OPTIONS', valid.left.message, { field: valid.left.field });
   return makePipeline({ name, definition, defaults: valid.right, runtime: Object.freeze({}) });
 }

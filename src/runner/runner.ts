@@ -12,16 +12,18 @@ import * as E from 'fp-ts/Either';
 import * as TE from 'fp-ts/TaskEither';
 import type Keyv from 'keyv';
 import { StepcacheError, toError, type StepcacheErrorCode } from '../errors';
-import { computeStepKey } from '../cache/key';
+import { diffComponents } from '../cache/components';
+import { describeReason, type ExecutionReason, type StepExplanation } from '../cache/reasons';
 import { keyHashFunction } from '../hash/hashers';
-import { compilePipeline, type GraphNode, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
-import { decideCache, preview, type CacheDecision, type SettingsLayer } from '../settings/settings';
+import { compilePipeline, type AnyPipeline, type GraphNode, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
+import { decideCache, mergeSettings, preview, resolveSettings, type CacheDecision, type CacheSettings, type SettingsLayer } from '../settings/settings';
 import { DEFAULT_OUTPUT } from '../step/step';
 import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from '../store/records';
-import { artifactDigest, deserializeOutput, findNonJson, formatId, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
+import { artifactDigest, deserializeOutput, findNonJson, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
 import { consoleLogger, type Logger } from './logger';
+import { stepKeyOf, type StepKey } from './step-key';
 
 // model
 
@@ -75,12 +77,43 @@ export interface Runner {
   run<P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>>;
   /** `run` as an fp-ts TaskEither. */
   runTask<P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): TE.TaskEither<StepcacheError, Run<PipelineOutputValues<Pipeline<P, O>>>>;
+  /** Why a step of a run executed, was cached, failed or was skipped. */
+  explain(run: RunRecord | string, step: string): Promise<StepExplanation>;
+  /**
+   * A dry run: which steps would be served from cache and which would execute, and why, as far as
+   * can be known before any step runs (a step whose upstream executes may or may not be cached,
+   * depending on whether its input's content changes). Executes nothing; writes nothing.
+   */
+  plan<P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Plan>;
   /** A recorded run by id. */
   getRun(id: string): Promise<RunRecord | undefined>;
   /** Every recorded run, most recent first. */
   listRuns(): Promise<RunRecord[]>;
   /** Closes the stores. */
   close(): Promise<void>;
+}
+
+/**
+ * What a dry run expects of one step.
+ *
+ * @example
+ * const planned: PlannedStep = { name: 'svc_trainer', expected: 'execute', reason: { _tag: 'NeverCached' }, message: 'it was never cached before' };
+ */
+export type PlannedStep =
+  | { readonly name: string; readonly expected: 'cached'; readonly cachedFrom: string; readonly message: string }
+  | { readonly name: string; readonly expected: 'execute'; readonly reason: ExecutionReason; readonly message: string }
+  | { readonly name: string; readonly expected: 'depends'; readonly upstream: readonly string[]; readonly message: string };
+
+/**
+ * The result of `runner.plan`: the expectation for every step, in pipeline order.
+ *
+ * @example
+ * const plan = await runner.plan(trainingPipeline, { gamma: 0.01 });
+ * plan.steps.svc_trainer?.expected; // 'execute'
+ */
+export interface Plan {
+  readonly pipeline: string;
+  readonly steps: Readonly<Record<string, PlannedStep>>;
 }
 
 // run state
@@ -94,6 +127,7 @@ interface NodeState {
   startedAt?: string;
   durationMs: number;
   cachedFrom?: string;
+  why?: ExecutionReason;
   reason?: string;
   error?: StepcacheError;
   repair?: Promise<E.Either<StepcacheError, void>>;
@@ -101,15 +135,17 @@ interface NodeState {
 
 interface Context {
   readonly graph: PipelineGraph;
-  readonly pipeline: Pipeline<never, PipelineOutputs | void>;
+  readonly pipeline: AnyPipeline;
   readonly runId: string;
   readonly states: NodeState[];
   readonly hashKey: (bytes: Uint8Array) => string;
   readonly metadata: MetadataStore;
   readonly artifacts: ArtifactStore;
   readonly logger: Logger;
-  /** Entries fetched in one batch at the start: the latest entry of every step. */
+  /** Entries fetched in one batch at the start: the latest entry of every step, by key. */
   readonly prefetched: ReadonlyMap<string, CacheEntry>;
+  /** The same entries by step name: what a miss is compared with. */
+  readonly latestByStep: ReadonlyMap<string, CacheEntry>;
 }
 
 const failure = (code: StepcacheErrorCode, message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
@@ -117,63 +153,43 @@ const failure = (code: StepcacheErrorCode, message: string, step: string, cause?
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
 
-const layersOf = (ctx: Context, node: GraphNode): SettingsLayer[] => [
-  { layer: 'pipeline', settings: ctx.pipeline.defaults },
+const NO_SETTINGS: CacheSettings = Object.freeze({});
+
+const layersOf = (pipe: AnyPipeline, node: GraphNode): SettingsLayer[] => [
+  { layer: 'pipeline', settings: mergeSettings(pipe.defaults, pipe.defaults.steps?.[node.name] ?? NO_SETTINGS) },
   { layer: 'step', settings: node.step.settings },
-  { layer: 'runtime', settings: ctx.pipeline.runtime },
+  { layer: 'runtime', settings: pipe.runtime },
+  { layer: 'runtimeStep', settings: pipe.runtime.steps?.[node.name] ?? NO_SETTINGS },
 ];
 
 const formatOf = (node: GraphNode, output: string) => node.step.outputSpec?.[output] ?? 'auto';
 
-const describeDecision = (decision: Exclude<CacheDecision, { _tag: 'UseCache' }>, hadEntry: boolean): string =>
-  decision.reason === 'cache-disabled'
-    ? `caching is disabled by the ${decision.decidedBy === 'default' ? 'default' : `${decision.decidedBy} settings`}`
-    : hadEntry
-      ? 'the cached artifacts are missing'
-      : 'no cached execution has this key';
+const whyExecuting = (ctx: Context, node: GraphNode, decision: Exclude<CacheDecision, { _tag: 'UseCache' }>, key: StepKey, sameKeyEntry: CacheEntry | undefined): ExecutionReason => {
+  switch (decision.reason) {
+    case 'cache-disabled':
+      return { _tag: 'CacheDisabled', decidedBy: decision.decidedBy };
+    case 'refresh':
+      return { _tag: 'Refresh', decidedBy: decision.decidedBy };
+    case 'expired':
+      return { _tag: 'Expired', decidedBy: decision.decidedBy, ageMs: decision.ageMs, expiresAfterMs: decision.expiresAfterMs };
+    case 'no-entry': {
+      if (sameKeyEntry !== undefined) return { _tag: 'ArtifactsMissing' };
+      const latest = ctx.latestByStep.get(node.name);
+      if (latest === undefined) return { _tag: 'NeverCached' };
+      const changes = diffComponents(latest.components, key.components());
+      return { _tag: 'KeyChanged', changes: changes.length > 0 ? changes : [{ _tag: 'KeyFormat' }] };
+    }
+  }
+};
 
 // keys
 
-/** Code fingerprints by function: a function's text never changes, so it is hashed once. */
-const fingerprints = new WeakMap<object, string>();
-
-const codeFingerprint = (ctx: Context, fn: object): string => {
-  let fingerprint = fingerprints.get(fn);
-  if (fingerprint === undefined) {
-    fingerprint = ctx.hashKey(new TextEncoder().encode(Function.prototype.toString.call(fn)));
-    fingerprints.set(fn, fingerprint);
-  }
-  return fingerprint;
-};
-
-interface KeyResult {
-  readonly key: string;
-  readonly inputDigests: readonly string[];
-}
-
-const keyOf = (ctx: Context, node: GraphNode): E.Either<StepcacheError, KeyResult> => {
-  const inputs: Record<string, string> = {};
-  const inputDigests: string[] = [];
-  for (const [field, ref] of Object.entries(node.inputs)) {
-    const descriptor = ctx.states[ref.node]?.descriptors?.[ref.output];
-    if (descriptor === undefined) return E.left(failure('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${node.name} has no artifact.`, node.name));
-    inputs[field] = artifactDigest(descriptor);
-    inputDigests.push(inputs[field]);
-  }
-  const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(formatOf(node, o))]));
-  const key = computeStepKey(ctx.hashKey, { step: node.name, code: codeFingerprint(ctx, node.step.fn), parameters: node.parameters, inputs, outputs, settings: {} });
-  return E.isRight(key)
-    ? E.right({ key: key.right, inputDigests })
-    : E.left(
-        failure(
-          'UNENCODABLE_VALUE',
-          `Parameter ${key.left.field}${key.left.path} of step ${node.name} cannot be part of a cache key: it is ${key.left.reason}.`,
-          node.name,
-          undefined,
-          key.left.field,
-        ),
-      );
-};
+const keyOf = (ctx: Context, node: GraphNode): Promise<E.Either<StepcacheError, StepKey>> =>
+  stepKeyOf(
+    { hashKey: ctx.hashKey, logger: ctx.logger, descriptorOf: (index, output) => ctx.states[index]?.descriptors?.[output] },
+    node,
+    resolveSettings(layersOf(ctx.pipeline, node)).settings,
+  );
 
 const currentDigests = (ctx: Context, node: GraphNode): string[] =>
   Object.values(node.inputs).map((ref) => {
@@ -197,7 +213,7 @@ const loadOutput = (ctx: Context, index: number, output: string): Promise<E.Eith
     const what = E.isLeft(bytes) ? `Artifact ${bytes.left.location} (output ${output} of step ${node.name}) ${bytes.left.message}` : `Artifact ${ctx.artifacts.locate(descriptor.id)} (output ${output} of step ${node.name}) cannot be decoded: ${value.left.message}`;
     ctx.logger.warn(`${what}; re-running ${node.name} to repair it.`);
     state.values.delete(output);
-    const repaired = await repair(ctx, index);
+    const repaired = await repair(ctx, index, what);
     if (E.isLeft(repaired)) return repaired;
     return (state.values.get(output) ?? Promise.resolve(E.left(failure('ARTIFACT_UNAVAILABLE', `Step ${node.name} did not produce output ${output}.`, node.name))));
   })();
@@ -217,17 +233,18 @@ const loadInputs = async (ctx: Context, node: GraphNode): Promise<E.Either<Stepc
   return E.right(args);
 };
 
-const repair = (ctx: Context, index: number): Promise<E.Either<StepcacheError, void>> => {
+const repair = (ctx: Context, index: number, detail?: string): Promise<E.Either<StepcacheError, void>> => {
   const state = ctx.states[index] as NodeState;
   const node = ctx.graph.nodes[index] as GraphNode;
   state.repair ??= (async () => {
     const inputs = await loadInputs(ctx, node);
     if (E.isLeft(inputs)) return inputs;
-    const key = keyOf(ctx, node);
+    const key = await keyOf(ctx, node);
     if (E.isLeft(key)) return key;
-    const executed = await execute(ctx, node, key.right.key, inputs.right);
+    const executed = await execute(ctx, node, key.right, inputs.right);
     if (E.isLeft(executed)) return executed;
-    state.reason = 'its cached artifacts were damaged or missing';
+    state.why = { _tag: 'Repaired', detail: detail ?? 'an artifact could not be loaded' };
+    state.reason = describeReason(state.why);
     return E.right(undefined);
   })();
   return state.repair;
@@ -247,7 +264,8 @@ const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError
   return E.right(Object.fromEntries(node.outputNames.map((o) => [o, (result as Record<string, unknown>)[o]])));
 };
 
-const execute = async (ctx: Context, node: GraphNode, key: string, args: Record<string, unknown>): Promise<E.Either<StepcacheError, void>> => {
+const execute = async (ctx: Context, node: GraphNode, stepKey: StepKey, args: Record<string, unknown>): Promise<E.Either<StepcacheError, void>> => {
+  const key = stepKey.key;
   const state = ctx.states[node.index] as NodeState;
   const started = performance.now();
   const result = await TE.tryCatch(async () => node.step.fn(args as never), toError)();
@@ -270,8 +288,9 @@ const execute = async (ctx: Context, node: GraphNode, key: string, args: Record<
     state.values.set(name, Promise.resolve(E.right(value)));
   }
   const durationMs = performance.now() - started;
-  const entry: CacheEntry = { key, pipeline: ctx.graph.pipeline, step: node.name, runId: ctx.runId, createdAt: Date.now(), durationMs, outputs: descriptors };
-  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry), toError)();
+  const entry: CacheEntry = { key, pipeline: ctx.graph.pipeline, step: node.name, runId: ctx.runId, createdAt: Date.now(), durationMs, outputs: descriptors, components: stepKey.components() };
+  const ttlMs = resolveSettings(layersOf(ctx.pipeline, node)).settings.expiresAfter;
+  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs }), toError)();
   if (E.isLeft(recorded)) return E.left(failure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
   state.key = key;
   state.descriptors = descriptors;
@@ -282,6 +301,23 @@ const execute = async (ctx: Context, node: GraphNode, key: string, args: Record<
 
 const lookup = async (ctx: Context, key: string): Promise<CacheEntry | undefined> =>
   ctx.prefetched.get(key) ?? (await ctx.metadata.getEntries([key]))[0];
+
+/** What the cache says about a node, from its key: the decision, and the entry it would be served from. */
+interface Assessment {
+  readonly key: StepKey;
+  readonly entry: CacheEntry | undefined;
+  readonly decision: CacheDecision;
+}
+
+const assess = async (ctx: Context, node: GraphNode): Promise<E.Either<StepcacheError, Assessment>> => {
+  const key = await keyOf(ctx, node);
+  if (E.isLeft(key)) return key;
+  const entry = await lookup(ctx, key.right.key);
+  const intact =
+    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
+  const decision = decideCache(layersOf(ctx.pipeline, node), intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' });
+  return E.right({ key: key.right, entry, decision });
+};
 
 const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
   const state = ctx.states[node.index] as NodeState;
@@ -295,17 +331,12 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
     ctx.logger.error(error.message);
   };
   for (let attempt = 0; ; attempt++) {
-    const key = keyOf(ctx, node);
-    if (E.isLeft(key)) return fail(key.left);
-    const entry = await lookup(ctx, key.right.key);
-    const intact =
-      entry !== undefined &&
-      node.outputNames.every((o) => entry.outputs[o] !== undefined) &&
-      (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
-    const decision = decideCache(layersOf(ctx, node), intact ? { _tag: 'Hit' } : { _tag: 'Miss' });
+    const assessed = await assess(ctx, node);
+    if (E.isLeft(assessed)) return fail(assessed.left);
+    const { key, entry, decision } = assessed.right;
     if (decision._tag === 'UseCache' && entry !== undefined) {
       state.status = 'cached';
-      state.key = key.right.key;
+      state.key = key.key;
       state.descriptors = entry.outputs;
       state.cachedFrom = entry.runId;
       state.durationMs = performance.now() - began;
@@ -314,10 +345,14 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
     }
     const inputs = await loadInputs(ctx, node);
     if (E.isLeft(inputs)) return fail(inputs.left);
-    const changed = currentDigests(ctx, node).some((d, i) => d !== key.right.inputDigests[i]);
+    const changed = currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i]);
     if (changed && attempt < 3) continue; // an upstream artifact was repaired with new content: the key changed
-    if (decision._tag === 'Execute') state.reason = describeDecision(decision, entry !== undefined);
-    const executed = await execute(ctx, node, key.right.key, inputs.right);
+    if (decision._tag === 'Execute') {
+      state.why = whyExecuting(ctx, node, decision, key, entry);
+      state.reason = describeReason(state.why);
+      ctx.logger.info(`${node.name}: ${state.why._tag === 'NeverCached' ? 'running' : 're-running'} because ${state.reason}`);
+    }
+    const executed = await execute(ctx, node, key, inputs.right);
     if (E.isLeft(executed)) return fail(executed.left);
     state.status = 'executed';
     state.durationMs = performance.now() - began;
@@ -391,6 +426,7 @@ const stepRecord = (node: GraphNode, state: NodeState): StepRunRecord => ({
   ...(state.cachedFrom === undefined ? {} : { cachedFrom: state.cachedFrom }),
   ...(state.descriptors === undefined ? {} : { outputs: state.descriptors }),
   ...(state.reason === undefined ? {} : { reason: state.reason }),
+  ...(state.why === undefined ? {} : { why: state.why }),
   ...(state.error === undefined ? {} : { error: state.error.message }),
 });
 
@@ -400,6 +436,8 @@ const newRunId = (): string =>
   `${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 18)}-${(runSequence++ % 46656).toString(36).padStart(3, '0')}${randomBytes(3).toString('hex')}`;
 
 // the runner
+
+const planExecute = (name: string, reason: ExecutionReason): PlannedStep => ({ name, expected: 'execute', reason, message: describeReason(reason) });
 
 const isMetadataStore = (x: Keyv | MetadataStore): x is MetadataStore => typeof (x as MetadataStore).getEntries === 'function';
 
@@ -434,7 +472,36 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       return { metadata, artifacts };
     })());
 
-  const runPipeline = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
+  const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
+    f().catch((e: unknown) => {
+      throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
+    });
+
+  const openStores = () =>
+    open().catch((e: unknown) => {
+      stores = undefined;
+      throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not be opened: ${toError(e).message}`, { cause: e });
+    });
+
+  /** The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
+  const contextFor = async (p: Pipeline<never, PipelineOutputs | void> | AnyPipeline | object, graph: PipelineGraph, runId: string): Promise<Context> => {
+    const { metadata, artifacts } = await openStores();
+    const latest = (await storeCall('be read', () => metadata.getLatestEntries(graph.pipeline, graph.nodes.map((n) => n.name)))).filter((e): e is CacheEntry => e !== undefined);
+    return {
+      graph,
+      pipeline: p as AnyPipeline,
+      runId,
+      states: graph.nodes.map(() => ({ status: 'pending', values: new Map(), durationMs: 0 })),
+      hashKey: await keyHashFunction(),
+      metadata,
+      artifacts,
+      logger,
+      prefetched: new Map(latest.map((e) => [e.key, e])),
+      latestByStep: new Map(latest.map((e) => [e.step, e])),
+    };
+  };
+
+  const compileOrThrow = <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): PipelineGraph => {
     if (typeof p !== 'object' || p === null || (p as { _tag?: unknown })._tag !== 'Pipeline') {
       throw new StepcacheError('INVALID_PIPELINE', `runner.run takes a pipeline made with pipeline(name, definition), got ${typeof p}.`);
     }
@@ -446,28 +513,63 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       const e = graph.left;
       throw new StepcacheError('INVALID_PIPELINE', e.message, { ...('step' in e ? { step: e.step } : {}), ...('field' in e ? { field: e.field } : {}), ...(e._tag === 'DefinitionThrew' ? { cause: e.cause } : {}) });
     }
-    const { metadata, artifacts } = await open().catch((e: unknown) => {
-      stores = undefined;
-      throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not be opened: ${toError(e).message}`, { cause: e });
-    });
+    return graph.right;
+  };
+
+  const planPipeline = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): Promise<Plan> => {
+    const graph = compileOrThrow(p, params);
+    const ctx = await contextFor(p, graph, 'plan');
+    const steps: Record<string, PlannedStep> = {};
+    for (const node of graph.nodes) {
+      const notCached = node.upstream.map((u) => graph.nodes[u] as GraphNode).filter((u) => steps[u.name]?.expected !== 'cached');
+      if (notCached.length > 0) {
+        const upstream = notCached.map((u) => u.name);
+        const decision = decideCache(layersOf(ctx.pipeline, node), { _tag: 'Miss' });
+        steps[node.name] =
+          decision._tag === 'Execute' && decision.reason !== 'no-entry'
+            ? planExecute(node.name, decision.reason === 'cache-disabled' ? { _tag: 'CacheDisabled', decidedBy: decision.decidedBy } : { _tag: 'Refresh', decidedBy: decision.decidedBy })
+            : { name: node.name, expected: 'depends', upstream, message: `cached only if ${upstream.join(' and ')} ${upstream.length > 1 ? 'reproduce their' : 'reproduces its'} outputs byte for byte` };
+        continue;
+      }
+      const assessed = await assess(ctx, node);
+      if (E.isLeft(assessed)) throw assessed.left;
+      const { key, entry, decision } = assessed.right;
+      if (decision._tag === 'UseCache' && entry !== undefined) {
+        (ctx.states[node.index] as NodeState).descriptors = entry.outputs;
+        steps[node.name] = { name: node.name, expected: 'cached', cachedFrom: entry.runId, message: `cached from run ${entry.runId}` };
+      } else if (decision._tag === 'Execute') {
+        steps[node.name] = planExecute(node.name, whyExecuting(ctx, node, decision, key, entry));
+      }
+    }
+    return Object.freeze({ pipeline: graph.pipeline, steps: Object.freeze(steps) });
+  };
+
+  const explainStep = async (run: RunRecord | string, step: string): Promise<StepExplanation> => {
+    const record = typeof run === 'string' ? await storeCall('be read', async () => (await openStores()).metadata.getRun(run)) : run;
+    if (record === undefined) throw new StepcacheError('UNKNOWN_RUN', `There is no run ${JSON.stringify(run)} in the store in ${dir}.`, { field: 'run' });
+    const s = record.steps[step];
+    if (s === undefined) {
+      throw new StepcacheError('UNKNOWN_STEP', `Run ${record.id} of pipeline ${record.pipeline} has no step ${JSON.stringify(step)}; its steps are: ${Object.keys(record.steps).join(', ') || '(none)'}.`, { step, field: 'step' });
+    }
+    switch (s.status) {
+      case 'cached':
+        return { step, status: 'cached', cachedFrom: s.cachedFrom ?? '', message: `served from the cache, made by run ${s.cachedFrom ?? '(unknown)'}` };
+      case 'failed':
+        return { step, status: 'failed', error: s.error ?? '', message: s.error ?? 'it failed' };
+      case 'skipped':
+        return { step, status: 'skipped', message: s.reason ?? 'an upstream step did not complete' };
+      case 'executed': {
+        const reason = (s.why ?? { _tag: 'NeverCached' }) as ExecutionReason;
+        return { step, status: 'executed', reason, message: s.reason ?? describeReason(reason) };
+      }
+    }
+  };
+
+  const runPipeline = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
+    const graph = { right: compileOrThrow(p, params) };
+    const ctx = await contextFor(p, graph.right, newRunId());
+    const { metadata } = ctx;
     const nodes = graph.right.nodes;
-    const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
-      f().catch((e: unknown) => {
-        throw new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
-      });
-    const latest = await storeCall('be read', () => metadata.getLatestEntries(p.name, nodes.map((n) => n.name)));
-    const prefetched = new Map(latest.filter((e): e is CacheEntry => e !== undefined).map((e) => [e.key, e]));
-    const ctx: Context = {
-      graph: graph.right,
-      pipeline: p as unknown as Pipeline<never, PipelineOutputs | void>,
-      runId: newRunId(),
-      states: nodes.map(() => ({ status: 'pending', values: new Map(), durationMs: 0 })),
-      hashKey: await keyHashFunction(),
-      metadata,
-      artifacts,
-      logger,
-      prefetched,
-    };
     const startedAt = new Date();
     const started = performance.now();
     const record = (status: RunRecord['status']): RunRecord => ({
@@ -518,6 +620,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
         () => run(p, ...params),
         (e) => (e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', toError(e).message, { cause: e })),
       ),
+    explain: explainStep,
+    plan: <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>) => planPipeline(p, params[0] as P),
     getRun: async (id: string) => (await open()).metadata.getRun(id),
     listRuns: async () => (await open()).metadata.listRuns(),
     close: async () => {

@@ -1,6 +1,6 @@
 /**
- * Cache settings, their validation at the edge, and the one pure function that
- * resolves them by precedence: pipeline defaults < step settings < runtime options,
+ * Cache settings, their validation at the edge, and the one pure function that resolves them by
+ * precedence: pipeline defaults < step settings < runtime options < runtime options for one step,
  * and above all of them, a changed cache key.
  *
  * @packageDocumentation
@@ -11,10 +11,11 @@ import * as t from 'io-ts';
 // model
 
 /**
- * Settings that decide whether a step may be served from the cache.
+ * A step's cache policy. Every field may be set at any precedence layer; `undefined` means
+ * "not set here".
  *
  * @example
- * const settings: CacheSettings = { enableCache: false };
+ * const policy: CacheSettings = { version: '2', files: ['data/labels.csv'], expiresAfter: '7d' };
  */
 export interface CacheSettings {
   /**
@@ -22,21 +23,82 @@ export interface CacheSettings {
    * @default true
    */
   readonly enableCache?: boolean | undefined;
+  /**
+   * A manual code version that replaces the code fingerprint: bump it when the step's behaviour
+   * changes; leave it when only its text does.
+   * @example { version: '2024-06-refit' }
+   */
+  readonly version?: string | undefined;
+  /**
+   * Extra functions or values the result depends on, by name: functions are fingerprinted like
+   * step code, values are hashed canonically.
+   * @example { dependsOn: { tokenizer, vocabulary } }
+   */
+  readonly dependsOn?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Paths (relative to the working directory) whose contents go into the key.
+   * @example { files: ['data/train.csv'] }
+   */
+  readonly files?: readonly string[] | undefined;
+  /**
+   * Inputs that do not go into the key (a logger handle, a progress sink).
+   * @example { ignoredInputs: ['progress'] }
+   */
+  readonly ignoredInputs?: readonly string[] | undefined;
+  /**
+   * Entries older than this are misses: milliseconds, or a duration like `'90s'`, `'30m'`, `'12h'`, `'7d'`.
+   * @example { expiresAfter: '1h' }
+   */
+  readonly expiresAfter?: number | string | undefined;
+  /**
+   * A function of the step's input whose result (a string) goes into the key: an ETag, a table's
+   * last-modified time, anything external the step reads.
+   * @example { cacheKey: async () => (await fetchHead(url)).etag }
+   */
+  readonly cacheKey?: ((input: never) => string | Promise<string>) | undefined;
+  /**
+   * Execute even on a hit, and overwrite the entry.
+   * @default false
+   */
+  readonly refresh?: boolean | undefined;
 }
 
-/** The fully resolved settings: every field has a value. */
-export type ResolvedCacheSettings = { readonly [K in keyof CacheSettings]-?: Exclude<CacheSettings[K], undefined> };
+/** The names of the settings. */
+export type CacheSettingName = keyof CacheSettings;
+
+/** Every setting's name, in a fixed order. */
+export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 'version', 'dependsOn', 'files', 'ignoredInputs', 'expiresAfter', 'cacheKey', 'refresh'];
+
+/** The resolved settings: defaults filled in where they exist. */
+export type ResolvedCacheSettings = Omit<CacheSettings, 'enableCache' | 'refresh' | 'expiresAfter'> & {
+  readonly enableCache: boolean;
+  readonly refresh: boolean;
+  /** In milliseconds. */
+  readonly expiresAfter?: number | undefined;
+};
 
 /**
- * The places settings come from, lowest precedence first.
+ * Settings given for a whole pipeline (as its defaults, or at run time), optionally with
+ * settings for single steps by name.
  *
  * @example
- * const order: readonly SettingsLayerName[] = SETTINGS_LAYERS; // ['pipeline', 'step', 'runtime']
+ * trainingPipeline.withOptions({ enableCache: true, steps: { svc_trainer: { refresh: true } } });
  */
-export type SettingsLayerName = 'pipeline' | 'step' | 'runtime';
+export interface PipelineSettings extends CacheSettings {
+  readonly steps?: Readonly<Record<string, CacheSettings>> | undefined;
+}
+
+/**
+ * The places settings come from, lowest precedence first: the pipeline's defaults, the step's own
+ * settings, the runtime options of the pipeline, and the runtime options for that one step.
+ *
+ * @example
+ * const order: readonly SettingsLayerName[] = SETTINGS_LAYERS;
+ */
+export type SettingsLayerName = 'pipeline' | 'step' | 'runtime' | 'runtimeStep';
 
 /** The layers in precedence order, lowest first. */
-export const SETTINGS_LAYERS: readonly SettingsLayerName[] = ['pipeline', 'step', 'runtime'];
+export const SETTINGS_LAYERS: readonly SettingsLayerName[] = ['pipeline', 'step', 'runtime', 'runtimeStep'];
 
 /**
  * One layer of settings; a field left `undefined` leaves the decision to lower layers.
@@ -52,20 +114,20 @@ export interface SettingsLayer {
 /** Where a resolved setting came from: a layer, or the built-in default. */
 export type SettingSource = SettingsLayerName | 'default';
 
-/** The default of every setting. */
-export const DEFAULT_CACHE_SETTINGS: ResolvedCacheSettings = { enableCache: true };
+/** The defaults of the settings that have one. */
+export const DEFAULT_CACHE_SETTINGS: Pick<ResolvedCacheSettings, 'enableCache' | 'refresh'> = Object.freeze({ enableCache: true, refresh: false });
 
 /**
- * What the cache knows about a step's key: an intact entry exists for it, or not.
+ * What the cache knows about a step's key: an intact entry exists for it (and how old it is), or not.
  *
  * @example
- * const lookup: CacheLookup = { _tag: 'Miss' };
+ * const lookup: CacheLookup = { _tag: 'Hit', ageMs: 1200 };
  */
-export type CacheLookup = { readonly _tag: 'Hit' } | { readonly _tag: 'Miss' };
+export type CacheLookup = { readonly _tag: 'Hit'; readonly ageMs: number } | { readonly _tag: 'Miss' };
 
 /**
- * The decision for one step, and which layer made it.
- * `decidedBy: 'key'` means the key itself decided: no intact entry exists for it.
+ * The decision for one step, and which layer made it. `decidedBy: 'key'` means the key itself
+ * decided: no intact entry exists for it.
  *
  * @example
  * const d: CacheDecision = { _tag: 'UseCache', decidedBy: 'default' };
@@ -73,7 +135,28 @@ export type CacheLookup = { readonly _tag: 'Hit' } | { readonly _tag: 'Miss' };
 export type CacheDecision =
   | { readonly _tag: 'UseCache'; readonly decidedBy: SettingSource }
   | { readonly _tag: 'Execute'; readonly reason: 'cache-disabled'; readonly decidedBy: SettingSource }
+  | { readonly _tag: 'Execute'; readonly reason: 'refresh'; readonly decidedBy: SettingSource }
+  | { readonly _tag: 'Execute'; readonly reason: 'expired'; readonly decidedBy: SettingSource; readonly ageMs: number; readonly expiresAfterMs: number }
   | { readonly _tag: 'Execute'; readonly reason: 'no-entry'; readonly decidedBy: 'key' };
+
+// durations
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Milliseconds of a duration given as a number of milliseconds or a string like `'30m'`;
+ * `undefined` for anything else.
+ *
+ * @example
+ * durationMs('1.5h'); // 5400000
+ */
+export const durationMs = (value: unknown): number | undefined => {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = DURATION.exec(value.trim());
+  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined;
+};
 
 // resolution
 
@@ -85,35 +168,50 @@ export type CacheDecision =
  * resolveSettings([
  *   { layer: 'pipeline', settings: { enableCache: false } },
  *   { layer: 'step', settings: { enableCache: true } },
- * ]); // { settings: { enableCache: true }, sources: { enableCache: 'step' } }
+ * ]).sources.enableCache; // 'step'
  */
 export const resolveSettings = (
   layers: readonly SettingsLayer[],
-): { readonly settings: ResolvedCacheSettings; readonly sources: { readonly [K in keyof CacheSettings]-?: SettingSource } } => {
-  let enableCache: boolean = DEFAULT_CACHE_SETTINGS.enableCache;
-  let source: SettingSource = 'default';
+): { readonly settings: ResolvedCacheSettings; readonly sources: { readonly [K in CacheSettingName]: SettingSource } } => {
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, SettingSource> = {};
+  for (const name of CACHE_SETTING_NAMES) sources[name] = 'default';
   for (const { layer, settings } of layers) {
-    if (settings.enableCache !== undefined) {
-      enableCache = settings.enableCache;
-      source = layer;
+    for (const name of CACHE_SETTING_NAMES) {
+      const value = settings[name];
+      if (value !== undefined) {
+        values[name] = value;
+        sources[name] = layer;
+      }
     }
   }
-  return { settings: { enableCache }, sources: { enableCache: source } };
+  const expiresAfter = durationMs(values['expiresAfter']);
+  const resolved = {
+    ...values,
+    enableCache: (values['enableCache'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.enableCache,
+    refresh: (values['refresh'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.refresh,
+    expiresAfter,
+  } as ResolvedCacheSettings;
+  return { settings: resolved, sources: sources as { readonly [K in CacheSettingName]: SettingSource } };
 };
 
 /**
- * The precedence rule as one pure function: from the settings layers and the key lookup,
- * whether the step runs or is served from cache, and who decided.
- * A miss always executes, whatever the settings; a hit is used only when caching is enabled.
+ * The precedence rule as one pure function: from the settings layers and the key lookup, whether
+ * the step runs or is served from cache, and who decided. Caching disabled, then refresh, then a
+ * miss, then expiry; only what is left is a hit. A miss always executes, whatever the settings.
  *
  * @example
- * decideCache([{ layer: 'runtime', settings: { enableCache: false } }], { _tag: 'Hit' });
+ * decideCache([{ layer: 'runtime', settings: { enableCache: false } }], { _tag: 'Hit', ageMs: 0 });
  * // { _tag: 'Execute', reason: 'cache-disabled', decidedBy: 'runtime' }
  */
 export const decideCache = (layers: readonly SettingsLayer[], lookup: CacheLookup): CacheDecision => {
   const { settings, sources } = resolveSettings(layers);
   if (!settings.enableCache) return { _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache };
+  if (settings.refresh) return { _tag: 'Execute', reason: 'refresh', decidedBy: sources.refresh };
   if (lookup._tag === 'Miss') return { _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' };
+  if (settings.expiresAfter !== undefined && lookup.ageMs > settings.expiresAfter) {
+    return { _tag: 'Execute', reason: 'expired', decidedBy: sources.expiresAfter, ageMs: lookup.ageMs, expiresAfterMs: settings.expiresAfter };
+  }
   return { _tag: 'UseCache', decidedBy: sources.enableCache };
 };
 
@@ -121,50 +219,141 @@ export const decideCache = (layers: readonly SettingsLayer[], lookup: CacheLooku
  * Merges two settings objects: fields of `later` that are defined win.
  *
  * @example
- * mergeSettings({ enableCache: false }, {}); // { enableCache: false }
+ * mergeSettings({ enableCache: false }, { version: '2' }); // { enableCache: false, version: '2' }
  */
 export const mergeSettings = (earlier: CacheSettings, later: CacheSettings): CacheSettings => {
-  const merged: { enableCache?: boolean } = {};
-  const enableCache = later.enableCache ?? earlier.enableCache;
-  if (enableCache !== undefined) merged.enableCache = enableCache;
-  return Object.freeze(merged);
+  const merged: Record<string, unknown> = {};
+  for (const name of CACHE_SETTING_NAMES) {
+    const value = later[name] ?? earlier[name];
+    if (value !== undefined) merged[name] = value;
+  }
+  return Object.freeze(merged) as CacheSettings;
+};
+
+/**
+ * Merges pipeline-level settings, step by step for the per-step part.
+ *
+ * @example
+ * mergePipelineSettings({ steps: { a: { refresh: true } } }, { steps: { a: { version: '2' } } });
+ * // { steps: { a: { refresh: true, version: '2' } } }
+ */
+export const mergePipelineSettings = (earlier: PipelineSettings, later: PipelineSettings): PipelineSettings => {
+  const merged = mergeSettings(earlier, later) as PipelineSettings & { steps?: Record<string, CacheSettings> };
+  const names = new Set([...Object.keys(earlier.steps ?? {}), ...Object.keys(later.steps ?? {})]);
+  if (names.size === 0) return merged;
+  const steps: Record<string, CacheSettings> = {};
+  for (const name of names) steps[name] = mergeSettings(earlier.steps?.[name] ?? {}, later.steps?.[name] ?? {});
+  return Object.freeze({ ...merged, steps: Object.freeze(steps) });
 };
 
 // validation at the edge
 
-const CacheSettingsCodec = t.partial({ enableCache: t.union([t.boolean, t.undefined]) });
+const optional = <C extends t.Mixed>(codec: C) => t.union([codec, t.undefined]);
 
-const ALLOWED: Record<keyof CacheSettings, string> = { enableCache: 'true or false' };
+const DurationCodec = new t.Type<number | string, number | string, unknown>(
+  'Duration',
+  (u): u is number | string => durationMs(u) !== undefined,
+  (u, c) => (durationMs(u) !== undefined ? t.success(u as number | string) : t.failure(u, c)),
+  t.identity,
+);
+
+const NonEmptyString = new t.Type<string, string, unknown>(
+  'NonEmptyString',
+  (u): u is string => typeof u === 'string' && u.length > 0,
+  (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
+
+const FunctionCodec = new t.Type<(input: never) => string | Promise<string>, unknown, unknown>(
+  'Function',
+  (u): u is (input: never) => string => typeof u === 'function',
+  (u, c) => (typeof u === 'function' ? t.success(u as (input: never) => string) : t.failure(u, c)),
+  t.identity,
+);
+
+const PlainRecord = new t.Type<Record<string, unknown>, unknown, unknown>(
+  'Record',
+  (u): u is Record<string, unknown> => typeof u === 'object' && u !== null && !Array.isArray(u),
+  (u, c) => (typeof u === 'object' && u !== null && !Array.isArray(u) ? t.success(u as Record<string, unknown>) : t.failure(u, c)),
+  t.identity,
+);
+
+const FIELDS: { readonly [K in CacheSettingName]: { readonly codec: t.Mixed; readonly allowed: string } } = {
+  enableCache: { codec: optional(t.boolean), allowed: 'true or false' },
+  version: { codec: optional(NonEmptyString), allowed: 'a non-empty string' },
+  dependsOn: { codec: optional(PlainRecord), allowed: 'an object of named functions or values, like { tokenizer }' },
+  files: { codec: optional(t.readonlyArray(NonEmptyString)), allowed: 'an array of file paths' },
+  ignoredInputs: { codec: optional(t.readonlyArray(NonEmptyString)), allowed: 'an array of input names' },
+  expiresAfter: { codec: optional(DurationCodec), allowed: "a number of milliseconds (0 or more) or a duration like '90s', '30m', '12h', '7d'" },
+  cacheKey: { codec: optional(FunctionCodec), allowed: 'a function of the step input returning a string' },
+  refresh: { codec: optional(t.boolean), allowed: 'true or false' },
+};
+
+/** An invalid setting: which field, and a message naming what it allows. */
+export interface InvalidSetting {
+  readonly field: string;
+  readonly message: string;
+}
+
+const describeValue = (value: unknown): string => (typeof value === 'function' ? 'a function' : preview(value));
+
+const validateFields = (input: unknown, where: string, extra: readonly string[]): E.Either<InvalidSetting, Record<string, unknown>> => {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return E.left({ field: '', message: `Options of ${where} must be an object like { enableCache: false }, got ${describeValue(input)}.` });
+  }
+  const known = [...CACHE_SETTING_NAMES, ...extra];
+  for (const key of Object.keys(input)) {
+    if (!known.includes(key)) {
+      return E.left({ field: key, message: `Unknown option ${key} of ${where}; known options: ${known.join(', ')}.` });
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of CACHE_SETTING_NAMES) {
+    const value = (input as Record<string, unknown>)[name];
+    const field = FIELDS[name];
+    if (E.isLeft(field.codec.decode(value))) {
+      return E.left({ field: name, message: `Invalid option ${name} of ${where}: got ${describeValue(value)}, expected ${field.allowed}.` });
+    }
+    if (value !== undefined) out[name] = value;
+  }
+  return E.right(out);
+};
 
 /**
- * Validates user-supplied settings, naming the field at fault and what it allows.
+ * Validates user-supplied step settings, naming the field at fault and what it allows.
  *
  * @example
  * validateSettings({ enableCache: 'yes' }, 'step svc_trainer');
- * // Left('Invalid option enableCache of step svc_trainer: got "yes", expected true or false.')
+ * // Left({ field: 'enableCache', message: 'Invalid option enableCache of step svc_trainer: got "yes", expected true or false.' })
  */
-export const validateSettings = (input: unknown, where: string): E.Either<{ readonly field: string; readonly message: string }, CacheSettings> => {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return E.left({ field: '', message: `Options of ${where} must be an object like { enableCache: false }, got ${preview(input)}.` });
+export const validateSettings = (input: unknown, where: string): E.Either<InvalidSetting, CacheSettings> => {
+  const fields = validateFields(input, where, []);
+  return E.isLeft(fields) ? fields : E.right(Object.freeze(fields.right) as CacheSettings);
+};
+
+/**
+ * Validates pipeline-level settings (defaults or runtime options), including per-step settings
+ * under `steps`.
+ *
+ * @example
+ * validatePipelineSettings({ steps: { svc_trainer: { refresh: 'yes' } } }, 'pipeline training_pipeline');
+ * // Left({ field: 'steps.svc_trainer.refresh', ... })
+ */
+export const validatePipelineSettings = (input: unknown, where: string): E.Either<InvalidSetting, PipelineSettings> => {
+  const fields = validateFields(input, where, ['steps']);
+  if (E.isLeft(fields)) return fields;
+  const steps: unknown = (input as { steps?: unknown }).steps;
+  if (steps === undefined) return E.right(Object.freeze(fields.right) as PipelineSettings);
+  if (typeof steps !== 'object' || steps === null || Array.isArray(steps)) {
+    return E.left({ field: 'steps', message: `Invalid option steps of ${where}: got ${describeValue(steps)}, expected an object of settings by step name.` });
   }
-  for (const key of Object.keys(input)) {
-    if (!Object.prototype.hasOwnProperty.call(ALLOWED, key)) {
-      return E.left({
-        field: key,
-        message: `Unknown option ${key} of ${where}; known options: ${Object.keys(ALLOWED).join(', ')}.`,
-      });
-    }
+  const perStep: Record<string, CacheSettings> = {};
+  for (const [name, settings] of Object.entries(steps)) {
+    const valid = validateSettings(settings, `step ${name} in ${where}`);
+    if (E.isLeft(valid)) return E.left({ field: `steps.${name}${valid.left.field === '' ? '' : `.${valid.left.field}`}`, message: valid.left.message });
+    perStep[name] = valid.right;
   }
-  const decoded = CacheSettingsCodec.decode(input);
-  if (E.isLeft(decoded)) {
-    const first = decoded.left[0];
-    const field = (first?.context.find((c) => c.key !== '')?.key ?? '') as keyof CacheSettings;
-    return E.left({
-      field,
-      message: `Invalid option ${field} of ${where}: got ${preview(first?.value)}, expected ${ALLOWED[field] ?? 'a valid value'}.`,
-    });
-  }
-  return E.right(mergeSettings({}, decoded.right as CacheSettings));
+  return E.right(Object.freeze({ ...fields.right, steps: Object.freeze(perStep) }) as PipelineSettings);
 };
 
 /**

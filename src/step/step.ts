@@ -6,6 +6,7 @@
  */
 import type * as t from 'io-ts';
 import { StepcacheError } from '../errors';
+import { callSiteOf, type CallSite } from '../fingerprint';
 import { mergeSettings, validateSettings, type CacheSettings } from '../settings/settings';
 
 // model
@@ -73,6 +74,8 @@ export interface Step<I, R, S extends AnyOutputSpec | undefined = undefined> {
   readonly settings: CacheSettings;
   /** Declared named outputs, or `undefined` for a single output. */
   readonly outputSpec: S;
+  /** Where `step()` was called: the code fingerprint reads the step's source from there. */
+  readonly site: CallSite | undefined;
   /** A copy with another name. */
   named(name: string): Step<I, R, S>;
   /** A copy with these settings merged over the current ones (defined fields win). */
@@ -113,6 +116,7 @@ const make = <I, R, S extends AnyOutputSpec | undefined>(props: {
   readonly fn: (input: I) => R | PromiseLike<R>;
   readonly settings: CacheSettings;
   readonly outputSpec: S;
+  readonly site: CallSite | undefined;
 }): Step<I, R, S> => {
   const self: Step<I, R, S> = Object.freeze({
     _tag: 'Step' as const,
@@ -159,7 +163,7 @@ export function step<F extends (input: never) => unknown>(
     throw new StepcacheError('INVALID_STEP', `step() takes a function, got ${typeof fn}.`);
   }
   const name = fn.name === '' ? undefined : checkName(fn.name, 'step name');
-  return make({ name, fn: fn as never, settings: Object.freeze({}), outputSpec: undefined });
+  return make({ name, fn: fn as never, settings: Object.freeze({}), outputSpec: undefined, site: callSiteOf(new Error(), 1) });
 }
 
 // combinators (data-last, for pipe)

@@ -25,8 +25,8 @@ export interface MetadataStore {
   getEntries(keys: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /** The most recent entry of each step of a pipeline, `undefined` where there is none. */
   getLatestEntries(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
-  /** Records an entry and makes it the latest of its step. */
-  putEntry(entry: CacheEntry): Promise<void>;
+  /** Records an entry and makes it the latest of its step; `ttlMs` lets stores that can expire it do so. */
+  putEntry(entry: CacheEntry, options?: { readonly ttlMs?: number | undefined }): Promise<void>;
   putRun(run: RunRecord): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** All runs, most recent first. */
@@ -86,10 +86,11 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
       const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
       return values.map(entryOrUndefined);
     },
-    putEntry: async (entry: CacheEntry) => {
-      // The latest entry of a step is kept whole, so one batched read at the start of a run finds it.
+    putEntry: async (entry: CacheEntry, options: { readonly ttlMs?: number | undefined } = {}) => {
+      // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
+      // it never expires, so a later miss can still say what changed.
       await keyv.setMany([
-        { key: entryKey(entry.key), value: entry },
+        { key: entryKey(entry.key), value: entry, ...(options.ttlMs === undefined ? {} : { ttl: options.ttlMs }) },
         { key: latestKey(entry.pipeline, entry.step), value: entry },
       ]);
     },

@@ -18,17 +18,21 @@ export const ArtifactDescriptorCodec = t.intersection([
  * A cache entry: a step key and the artifacts its execution produced.
  * @internal
  */
-export const CacheEntryCodec = t.type({
-  key: t.string,
-  pipeline: t.string,
-  step: t.string,
-  /** The run whose execution produced the outputs. */
-  runId: t.string,
-  /** Milliseconds since the epoch. */
-  createdAt: t.number,
-  durationMs: t.number,
-  outputs: t.record(t.string, ArtifactDescriptorCodec),
-});
+export const CacheEntryCodec = t.intersection([
+  t.type({
+    key: t.string,
+    pipeline: t.string,
+    step: t.string,
+    /** The run whose execution produced the outputs. */
+    runId: t.string,
+    /** Milliseconds since the epoch. */
+    createdAt: t.number,
+    durationMs: t.number,
+    outputs: t.record(t.string, ArtifactDescriptorCodec),
+  }),
+  /** What the key was made of (see `KeyComponents`); read defensively, only to explain misses. */
+  t.partial({ components: t.unknown }),
+]);
 
 /**
  * What happened to a step in a run.
@@ -51,6 +55,8 @@ export const StepRunRecordCodec = t.intersection([
     cachedFrom: t.string,
     outputs: t.record(t.string, ArtifactDescriptorCodec),
     reason: t.string,
+    /** Why the step executed, as an `ExecutionReason`. */
+    why: t.unknown,
     error: t.string,
   }),
 ]);

@@ -1,0 +1,188 @@
+/**
+ * The cache key of one step in one run: its code (fingerprint or manual version), parameters,
+ * input contents, output formats, and the cache policy's extra components (dependencies, files,
+ * the cache-key function's result), together with the readable components kept for explaining
+ * misses.
+ *
+ * @packageDocumentation
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
+import { parameterComponent, type KeyComponents } from '../cache/components';
+import { computeStepKey } from '../cache/key';
+import { encodeCanonical } from '../encoding/canonical';
+import { StepcacheError, toError } from '../errors';
+import { fingerprintFunction, type CodeFingerprint } from '../fingerprint';
+import { createContentHasher } from '../hash/hashers';
+import type { GraphNode } from '../pipeline/pipeline';
+import type { ResolvedCacheSettings } from '../settings/settings';
+import { artifactDigest, formatId, type ArtifactDescriptor } from '../store/serialize';
+import type { Logger } from './logger';
+
+// model
+
+/** A step's key, the input digests it was computed from, and its readable components. */
+export interface StepKey {
+  readonly key: string;
+  readonly inputDigests: readonly string[];
+  /** Computed on demand: only executed steps store them. */
+  readonly components: () => KeyComponents;
+}
+
+/** What computing keys needs from the run. */
+export interface KeyEnvironment {
+  readonly hashKey: (bytes: Uint8Array) => string;
+  readonly logger: Logger;
+  /** The descriptor of an upstream output, once known. */
+  readonly descriptorOf: (node: number, output: string) => ArtifactDescriptor | undefined;
+}
+
+// code fingerprints
+
+const fingerprints = new WeakMap<object, CodeFingerprint>();
+const warned = new Set<string>();
+
+/**
+ * The code fingerprint of a step function, computed once per function per process; warns once
+ * per step when the fingerprint is shallow or the function captures variables it cannot see.
+ *
+ * @example
+ * codeFingerprintOf(env, node).hash; // '3b9f…'
+ */
+export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFingerprint => {
+  const fn = node.step.fn;
+  let fingerprint = fingerprints.get(fn);
+  if (fingerprint === undefined) {
+    fingerprint = fingerprintFunction(fn, node.step.site, env.hashKey);
+    fingerprints.set(fn, fingerprint);
+  }
+  const once = `${node.name}\0${fingerprint.hash}`;
+  if (!warned.has(once)) {
+    warned.add(once);
+    if (fingerprint.shallow) {
+      env.logger.warn(`Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
+    }
+    for (const name of fingerprint.capturedVariables) {
+      env.logger.warn(`Step ${node.name} uses ${name} from an enclosing function, whose value cannot be fingerprinted; pass ${name} as a parameter so that a change to it re-runs the step.`);
+    }
+  }
+  return fingerprint;
+};
+
+// policy components
+
+const dependencyDigests = (env: KeyEnvironment, node: GraphNode, dependsOn: Readonly<Record<string, unknown>>): E.Either<StepcacheError, Record<string, string>> => {
+  const digests: Record<string, string> = {};
+  for (const [name, value] of Object.entries(dependsOn)) {
+    if (typeof value === 'function') {
+      let fingerprint = fingerprints.get(value);
+      if (fingerprint === undefined) {
+        fingerprint = fingerprintFunction(value, undefined, env.hashKey);
+        fingerprints.set(value, fingerprint);
+      }
+      digests[name] = fingerprint.hash;
+      continue;
+    }
+    const encoded = encodeCanonical(value);
+    if (E.isLeft(encoded)) {
+      return E.left(new StepcacheError('UNENCODABLE_VALUE', `dependsOn.${name}${encoded.left.path} of step ${node.name} cannot be part of a cache key: it is ${encoded.left.reason}.`, { step: node.name, field: `dependsOn.${name}` }));
+    }
+    digests[name] = env.hashKey(encoded.right);
+  }
+  return E.right(digests);
+};
+
+const fileDigests = async (files: readonly string[]): Promise<Record<string, string>> => {
+  const digests: Record<string, string> = {};
+  await Promise.all(
+    files.map(async (file) => {
+      try {
+        const bytes = await fs.promises.readFile(path.resolve(file));
+        const hasher = await createContentHasher();
+        hasher.update(bytes);
+        digests[file] = hasher.digest();
+      } catch (e) {
+        digests[file] = `unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
+      }
+    }),
+  );
+  return digests;
+};
+
+const userCacheKey = async (node: GraphNode, cacheKey: (input: never) => string | Promise<string>): Promise<E.Either<StepcacheError, string>> => {
+  try {
+    const value: unknown = await cacheKey(node.parameters as never);
+    if (typeof value === 'string') return E.right(value);
+    return E.left(new StepcacheError('INVALID_OPTIONS', `The cacheKey function of step ${node.name} must return a string, got ${typeof value}.`, { step: node.name, field: 'cacheKey' }));
+  } catch (e) {
+    return E.left(new StepcacheError('STEP_FAILED', `The cacheKey function of step ${node.name} failed: ${toError(e).message}`, { step: node.name, field: 'cacheKey', cause: e }));
+  }
+};
+
+// the key
+
+/**
+ * Computes a step's key from what is known in the run: its upstream outputs' descriptors must be known.
+ *
+ * @example
+ * const key = await stepKeyOf(env, node, settings);
+ * if (key._tag === 'Right') key.right.key; // 64 hex characters
+ */
+export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings): Promise<E.Either<StepcacheError, StepKey>> => {
+  const ignored = settings.ignoredInputs ?? [];
+  const inputs: Record<string, string> = {};
+  const inputDigests: string[] = [];
+  for (const [field, ref] of Object.entries(node.inputs)) {
+    const descriptor = env.descriptorOf(ref.node, ref.output);
+    if (descriptor === undefined) return E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${node.name} has no artifact.`, { step: node.name, field }));
+    const digest = artifactDigest(descriptor);
+    inputDigests.push(digest);
+    if (!ignored.includes(field)) inputs[field] = digest;
+  }
+  const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(node.step.outputSpec?.[o] ?? 'auto')]));
+  const fingerprint = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
+  const code = settings.version === undefined ? `fingerprint:${(fingerprint as CodeFingerprint).hash}` : `version:${settings.version}`;
+
+  const policy: Record<string, unknown> = {};
+  let dependsOn: Record<string, string> = {};
+  if (settings.dependsOn !== undefined) {
+    const digests = dependencyDigests(env, node, settings.dependsOn);
+    if (E.isLeft(digests)) return digests;
+    dependsOn = digests.right;
+    policy['dependsOn'] = dependsOn;
+  }
+  let files: Record<string, string> = {};
+  if (settings.files !== undefined && settings.files.length > 0) {
+    files = await fileDigests(settings.files);
+    policy['files'] = files;
+  }
+  let cacheKey: string | undefined;
+  if (settings.cacheKey !== undefined) {
+    const value = await userCacheKey(node, settings.cacheKey);
+    if (E.isLeft(value)) return value;
+    cacheKey = value.right;
+    policy['cacheKey'] = cacheKey;
+  }
+
+  const key = computeStepKey(env.hashKey, { step: node.name, code, parameters: node.parameters, inputs, outputs, settings: policy });
+  if (E.isLeft(key)) {
+    const { field, path: inner, reason } = key.left;
+    return E.left(new StepcacheError('UNENCODABLE_VALUE', `Parameter ${field}${inner} of step ${node.name} cannot be part of a cache key: it is ${reason}.`, { step: node.name, field }));
+  }
+  const components = (): KeyComponents => ({
+    code,
+    ...(fingerprint === undefined ? {} : { codeParts: fingerprint.parts }),
+    parameters: Object.fromEntries(Object.entries(node.parameters).map(([name, value]) => [name, parameterComponent(env.hashKey, value)])),
+    inputs: Object.fromEntries(
+      Object.entries(node.inputs)
+        .filter(([field]) => field in inputs)
+        .map(([field, ref]) => [field, { digest: inputs[field] as string, step: ref.step, output: ref.output }]),
+    ),
+    outputs,
+    dependsOn,
+    files,
+    ...(cacheKey === undefined ? {} : { cacheKey }),
+  });
+  return E.right({ key: key.right, inputDigests, components });
+};
