@@ -119,12 +119,57 @@ const scriptKind = (file: string): TS.ScriptKind => {
   }
 };
 
+/** While tracking: every file consulted, with its state then (`mtimeMs:size`, or `absent`). */
+let consulted: Map<string, string> | undefined;
+
+const stateOf = (stats: fs.Stats | undefined): string => (stats === undefined ? 'absent' : `${stats.mtimeMs}:${stats.size}`);
+
 const statOf = (file: string): fs.Stats | undefined => {
+  let stats: fs.Stats | undefined;
   try {
-    const stats = fs.statSync(file, { throwIfNoEntry: false });
-    return stats?.isFile() === true ? stats : undefined;
+    const found = fs.statSync(file, { throwIfNoEntry: false });
+    stats = found?.isFile() === true ? found : undefined;
   } catch {
-    return undefined;
+    stats = undefined;
+  }
+  consulted?.set(file, stateOf(stats));
+  return stats;
+};
+
+/**
+ * The state of a file as tracking records it: `mtimeMs:size`, or `absent`.
+ *
+ * @internal
+ * @example
+ * fileState('/p/pipeline.ts'); // '1732350000000.123:2048'
+ */
+export const fileState = (file: string): string => {
+  try {
+    const found = fs.statSync(file, { throwIfNoEntry: false });
+    return stateOf(found?.isFile() === true ? found : undefined);
+  } catch {
+    return 'absent';
+  }
+};
+
+/**
+ * Runs `f` and returns what it returned with every file it consulted (read, stat'ed, or looked for
+ * and not found) and the state of each. A result computed from files is still valid while every one
+ * of them is in the same state.
+ *
+ * @internal
+ * @example
+ * const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
+ */
+export const trackConsultedFiles = <A>(f: () => A): { readonly result: A; readonly files: ReadonlyMap<string, string> } => {
+  const outer = consulted;
+  const files = new Map<string, string>();
+  consulted = files;
+  try {
+    return { result: f(), files };
+  } finally {
+    consulted = outer;
+    if (outer !== undefined) for (const [file, state] of files) outer.set(file, state);
   }
 };
 
@@ -172,6 +217,7 @@ export const specifierKind = (specifier: string): 'relative' | 'builtin' | 'pack
 export const packageName = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 
 const readVersion = (packageJson: string, name: string | undefined): string | undefined => {
+  consulted?.set(packageJson, fileState(packageJson));
   try {
     const parsed = JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { name?: unknown; version?: unknown };
     if (name !== undefined && parsed.name !== name) return undefined;
@@ -181,7 +227,7 @@ const readVersion = (packageJson: string, name: string | undefined): string | un
   }
 };
 
-const versions = new Map<string, string>();
+const versions = new Map<string, { readonly version: string; readonly files: ReadonlyMap<string, string> }>();
 
 /**
  * The installed version of package `name` as seen from `from`: the `version` of the package.json
@@ -198,7 +244,10 @@ const versions = new Map<string, string>();
 export const packageVersion = (from: string, name: string): string => {
   const key = `${path.dirname(from)}\0${name}`;
   const cached = versions.get(key);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    if (consulted !== undefined) for (const [file, state] of cached.files) consulted.set(file, state);
+    return cached.version;
+  }
   const find = (): string | undefined => {
     const req = createRequire(from);
     try {
@@ -228,8 +277,9 @@ export const packageVersion = (from: string, name: string): string => {
       if (path.dirname(dir) === dir) return undefined;
     }
   };
-  const version = find() ?? 'unresolved';
-  versions.set(key, version);
+  const { result, files } = trackConsultedFiles(find);
+  const version = result ?? 'unresolved';
+  versions.set(key, { version, files });
   return version;
 };
 

@@ -24,6 +24,7 @@ import type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from '../store/
 import { artifactDigest, deserializeOutput, findNonJson, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
 import { consoleLogger, type Logger } from './logger';
 import { stepKeyOf, type StepKey } from './step-key';
+import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
 
 // model
 
@@ -146,6 +147,8 @@ interface Context {
   readonly prefetched: ReadonlyMap<string, CacheEntry>;
   /** The same entries by step name: what a miss is compared with. */
   readonly latestByStep: ReadonlyMap<string, CacheEntry>;
+  /** Code fingerprints kept on disk between processes. */
+  readonly fingerprints: FingerprintDiskCache;
 }
 
 const failure = (code: StepcacheErrorCode, message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
@@ -186,7 +189,7 @@ const whyExecuting = (ctx: Context, node: GraphNode, decision: Exclude<CacheDeci
 
 const keyOf = (ctx: Context, node: GraphNode): Promise<E.Either<StepcacheError, StepKey>> =>
   stepKeyOf(
-    { hashKey: ctx.hashKey, logger: ctx.logger, descriptorOf: (index, output) => ctx.states[index]?.descriptors?.[output] },
+    { hashKey: ctx.hashKey, logger: ctx.logger, fingerprint: ctx.fingerprints.fingerprint, descriptorOf: (index, output) => ctx.states[index]?.descriptors?.[output] },
     node,
     resolveSettings(layersOf(ctx.pipeline, node)).settings,
   );
@@ -472,6 +475,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       return { metadata, artifacts };
     })());
 
+  let fingerprintCache: FingerprintDiskCache | undefined;
   const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
       throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
@@ -486,18 +490,21 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   /** The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
   const contextFor = async (p: Pipeline<never, PipelineOutputs | void> | AnyPipeline | object, graph: PipelineGraph, runId: string): Promise<Context> => {
     const { metadata, artifacts } = await openStores();
+    const hashKey = await keyHashFunction();
+    fingerprintCache ??= openFingerprintDiskCache(path.join(dir, 'fingerprints.json'), hashKey);
     const latest = (await storeCall('be read', () => metadata.getLatestEntries(graph.pipeline, graph.nodes.map((n) => n.name)))).filter((e): e is CacheEntry => e !== undefined);
     return {
       graph,
       pipeline: p as AnyPipeline,
       runId,
       states: graph.nodes.map(() => ({ status: 'pending', values: new Map(), durationMs: 0 })),
-      hashKey: await keyHashFunction(),
+      hashKey,
       metadata,
       artifacts,
       logger,
       prefetched: new Map(latest.map((e) => [e.key, e])),
       latestByStep: new Map(latest.map((e) => [e.step, e])),
+      fingerprints: fingerprintCache,
     };
   };
 
@@ -541,6 +548,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
         steps[node.name] = planExecute(node.name, whyExecuting(ctx, node, decision, key, entry));
       }
     }
+    await ctx.fingerprints.flush();
     return Object.freeze({ pipeline: graph.pipeline, steps: Object.freeze(steps) });
   };
 
@@ -589,6 +597,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     startRecorded.catch(() => undefined);
     await schedule(ctx, concurrency);
     await startRecorded;
+    await ctx.fingerprints.flush();
     const failed = nodes.filter((n) => (ctx.states[n.index] as NodeState).status === 'failed');
     const final = record(failed.length > 0 ? 'failed' : 'completed');
     await storeCall('record the run', () => metadata.putRun(final));

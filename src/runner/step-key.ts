@@ -13,7 +13,7 @@ import { parameterComponent, type KeyComponents } from '../cache/components';
 import { computeStepKey } from '../cache/key';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
-import { fingerprintFunction, type CodeFingerprint } from '../fingerprint';
+import { fingerprintFunction, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
@@ -34,6 +34,8 @@ export interface StepKey {
 export interface KeyEnvironment {
   readonly hashKey: (bytes: Uint8Array) => string;
   readonly logger: Logger;
+  /** Computes (or finds kept) the code fingerprint of a function defined at a site. */
+  readonly fingerprint: (fn: Function, site: CallSite | undefined) => CodeFingerprint;
   /** The descriptor of an upstream output, once known. */
   readonly descriptorOf: (node: number, output: string) => ArtifactDescriptor | undefined;
 }
@@ -54,7 +56,7 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
   const fn = node.step.fn;
   let fingerprint = fingerprints.get(fn);
   if (fingerprint === undefined) {
-    fingerprint = fingerprintFunction(fn, node.step.site, env.hashKey);
+    fingerprint = env.fingerprint(fn, node.step.site);
     fingerprints.set(fn, fingerprint);
   }
   const once = `${node.name}\0${fingerprint.hash}`;

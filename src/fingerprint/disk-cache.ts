@@ -1,0 +1,102 @@
+/**
+ * Code fingerprints kept on disk between processes, so that a fresh process does not load the
+ * TypeScript compiler and parse source files when none of them changed. A kept fingerprint is
+ * used only while the function's text is the same and every file consulted to compute it (read,
+ * stat'ed, or looked for and absent) is in the same state (modification time and size).
+ *
+ * @packageDocumentation
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fingerprintFunction } from './fingerprint';
+import type { CallSite, CodeFingerprint } from './model';
+import { fileState, trackConsultedFiles } from './modules';
+
+interface Kept {
+  /** The hash of the function's text. */
+  readonly text: string;
+  readonly fingerprint: CodeFingerprint;
+  readonly files: Readonly<Record<string, string>>;
+}
+
+/**
+ * A fingerprint cache backed by one JSON file.
+ *
+ * @example
+ * const cache = openFingerprintDiskCache('.stepcache/fingerprints.json', hashKey);
+ * const fp = cache.fingerprint(fn, site);
+ * await cache.flush();
+ */
+export interface FingerprintDiskCache {
+  /** The fingerprint of `fn` defined at `site`: kept, or computed (and kept). */
+  fingerprint(fn: Function, site: CallSite | undefined): CodeFingerprint;
+  /** Writes what was computed since the last flush (atomically); forgets file states seen. */
+  flush(): Promise<void>;
+}
+
+const FORMAT = 1;
+
+/**
+ * Opens (lazily reads) a fingerprint cache file. A missing or damaged file is an empty cache.
+ *
+ * @example
+ * const cache = openFingerprintDiskCache(path.join(dir, 'fingerprints.json'), hashKey);
+ */
+export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array) => string): FingerprintDiskCache => {
+  let kept: Map<string, Kept> | undefined;
+  let dirty = false;
+  const states = new Map<string, string>();
+  const stateNow = (f: string): string => {
+    let state = states.get(f);
+    if (state === undefined) {
+      state = fileState(f);
+      states.set(f, state);
+    }
+    return state;
+  };
+  const load = (): Map<string, Kept> => {
+    if (kept !== undefined) return kept;
+    kept = new Map();
+    try {
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: unknown; entries?: unknown };
+      if (parsed.format === FORMAT && typeof parsed.entries === 'object' && parsed.entries !== null) {
+        for (const [k, v] of Object.entries(parsed.entries as Record<string, Kept>)) kept.set(k, v);
+      }
+    } catch {
+      // absent or damaged: start empty
+    }
+    return kept;
+  };
+  return {
+    fingerprint: (fn, site) => {
+      if (site === undefined) return fingerprintFunction(fn, site, hash);
+      const id = `${site.file}:${site.line}:${site.column}:${fn.name}`;
+      const text = hash(new TextEncoder().encode(Function.prototype.toString.call(fn)));
+      const entries = load();
+      const found = entries.get(id);
+      if (found !== undefined && found.text === text && Object.entries(found.files).every(([f, state]) => stateNow(f) === state)) {
+        return found.fingerprint;
+      }
+      const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
+      if (!result.shallow) {
+        entries.set(id, { text, fingerprint: result, files: Object.fromEntries(files) });
+        dirty = true;
+      }
+      return result;
+    },
+    flush: async () => {
+      states.clear();
+      if (!dirty || kept === undefined) return;
+      dirty = false;
+      const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.part`;
+      try {
+        await fs.promises.mkdir(path.dirname(file), { recursive: true });
+        await fs.promises.writeFile(tmp, JSON.stringify({ format: FORMAT, entries: Object.fromEntries(kept) }));
+        await fs.promises.rename(tmp, file);
+      } catch {
+        await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+      }
+    },
+  };
+};
