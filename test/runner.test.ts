@@ -478,3 +478,42 @@ describe('stores and records', () => {
     expect(() => createRunner({ concurrency: 0 })).toThrow(/concurrency/);
   });
 });
+
+describe('concurrent runs in one process', () => {
+  it('share one execution of a step key, and both see its outputs', async () => {
+    let executions = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = step(async function slow_features({ n }: { n: number }) {
+      executions++;
+      await gate;
+      return Array.from({ length: n }, (_, i) => i * 2);
+    });
+    const p = pipeline('shared', (p) => ({ xs: p.call(slow, { n: 4 }) }));
+    const runner = runnerFor();
+    const other = runnerFor(); // a second runner on the same store directory
+    const first = runner.run(p);
+    const second = other.run(p);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(executions).toBe(1);
+    release();
+    const [a, b] = await Promise.all([first, second]);
+    expect(executions).toBe(1);
+    expect([a.steps.slow_features?.status, b.steps.slow_features?.status].sort()).toEqual(['cached', 'executed']);
+    expect(await a.output('xs')).toEqual([0, 2, 4, 6]);
+    expect(await b.output('xs')).toEqual([0, 2, 4, 6]);
+  });
+
+  it('do not share when caching is disabled: each run executes', async () => {
+    let executions = 0;
+    const counted = step(async function counted() {
+      executions++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return executions;
+    });
+    const p = pipeline('unshared', (p) => ({ n: p.call(counted) })).withOptions({ enableCache: false });
+    const runner = runnerFor();
+    await Promise.all([runner.run(p), runner.run(p)]);
+    expect(executions).toBe(2);
+  });
+});

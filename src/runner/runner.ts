@@ -149,6 +149,8 @@ interface Context {
   readonly latestByStep: ReadonlyMap<string, CacheEntry>;
   /** Code fingerprints kept on disk between processes. */
   readonly fingerprints: FingerprintDiskCache;
+  /** Identifies the store within this process (runs on one store share executions in flight). */
+  readonly storeId: string;
 }
 
 const failure = (code: StepcacheErrorCode, message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
@@ -333,36 +335,58 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
     state.error = error;
     ctx.logger.error(error.message);
   };
+  const useEntry = (key: StepKey, entry: CacheEntry): void => {
+    state.status = 'cached';
+    state.key = key.key;
+    state.descriptors = entry.outputs;
+    state.cachedFrom = entry.runId;
+    state.durationMs = performance.now() - began;
+    ctx.logger.info(`Using cached version of ${node.name}.`);
+  };
   for (let attempt = 0; ; attempt++) {
     const assessed = await assess(ctx, node);
     if (E.isLeft(assessed)) return fail(assessed.left);
     const { key, entry, decision } = assessed.right;
-    if (decision._tag === 'UseCache' && entry !== undefined) {
-      state.status = 'cached';
-      state.key = key.key;
-      state.descriptors = entry.outputs;
-      state.cachedFrom = entry.runId;
+    if (decision._tag === 'UseCache' && entry !== undefined) return useEntry(key, entry);
+    // A miss is shared: while one run executes a key, other runs in this process wait and then
+    // find its entry. (Disabled caching and refresh ask for an execution of one's own.)
+    const shared = decision._tag === 'Execute' && (decision.reason === 'no-entry' || decision.reason === 'expired');
+    const flightKey = `${ctx.storeId}\0${key.key}`;
+    const running = shared ? inFlight.get(flightKey) : undefined;
+    if (running !== undefined) {
+      await running;
+      attempt--;
+      continue;
+    }
+    let landed!: () => void;
+    if (shared) inFlight.set(flightKey, new Promise<void>((resolve) => (landed = resolve)));
+    try {
+      const inputs = await loadInputs(ctx, node);
+      if (E.isLeft(inputs)) return fail(inputs.left);
+      const changed = currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i]);
+      if (changed && attempt < 3) continue; // an upstream artifact was repaired with new content: the key changed
+      if (decision._tag === 'Execute') {
+        state.why = whyExecuting(ctx, node, decision, key, entry);
+        state.reason = describeReason(state.why);
+        ctx.logger.info(`${node.name}: ${state.why._tag === 'NeverCached' ? 'running' : 're-running'} because ${state.reason}`);
+      }
+      const executed = await execute(ctx, node, key, inputs.right);
+      if (E.isLeft(executed)) return fail(executed.left);
+      state.status = 'executed';
       state.durationMs = performance.now() - began;
-      ctx.logger.info(`Using cached version of ${node.name}.`);
+      ctx.logger.info(`Step ${node.name} has finished in ${seconds(state.durationMs)}.`);
       return;
+    } finally {
+      if (shared) {
+        inFlight.delete(flightKey);
+        landed();
+      }
     }
-    const inputs = await loadInputs(ctx, node);
-    if (E.isLeft(inputs)) return fail(inputs.left);
-    const changed = currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i]);
-    if (changed && attempt < 3) continue; // an upstream artifact was repaired with new content: the key changed
-    if (decision._tag === 'Execute') {
-      state.why = whyExecuting(ctx, node, decision, key, entry);
-      state.reason = describeReason(state.why);
-      ctx.logger.info(`${node.name}: ${state.why._tag === 'NeverCached' ? 'running' : 're-running'} because ${state.reason}`);
-    }
-    const executed = await execute(ctx, node, key, inputs.right);
-    if (E.isLeft(executed)) return fail(executed.left);
-    state.status = 'executed';
-    state.durationMs = performance.now() - began;
-    ctx.logger.info(`Step ${node.name} has finished in ${seconds(state.durationMs)}.`);
-    return;
   }
 };
+
+/** Executions in flight in this process, by store and key. */
+const inFlight = new Map<string, Promise<void>>();
 
 // scheduling
 
@@ -442,6 +466,18 @@ const newRunId = (): string =>
 
 const planExecute = (name: string, reason: ExecutionReason): PlannedStep => ({ name, expected: 'execute', reason, message: describeReason(reason) });
 
+const storeIdentities = new WeakMap<object, number>();
+let nextStoreIdentity = 1;
+/** A number per metadata store object, so runners sharing a custom store share in-flight executions. */
+const storeIdentity = (store: object): number => {
+  let id = storeIdentities.get(store);
+  if (id === undefined) {
+    id = nextStoreIdentity++;
+    storeIdentities.set(store, id);
+  }
+  return id;
+};
+
 const isMetadataStore = (x: Keyv | MetadataStore): x is MetadataStore => typeof (x as MetadataStore).getEntries === 'function';
 
 /**
@@ -476,6 +512,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     })());
 
   let fingerprintCache: FingerprintDiskCache | undefined;
+  const storeId = options.metadata === undefined ? dir : `${dir}\0${storeIdentity(options.metadata)}`;
   const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
       throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
@@ -505,6 +542,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       prefetched: new Map(latest.map((e) => [e.key, e])),
       latestByStep: new Map(latest.map((e) => [e.step, e])),
       fingerprints: fingerprintCache,
+      storeId,
     };
   };
 
