@@ -25,6 +25,7 @@ import { artifactDigest, deserializeOutput, findNonJson, serializeOutput, type A
 import { consoleLogger, type Logger } from './logger';
 import { stepKeyOf, type StepKey } from './step-key';
 import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
+import { createCacheAdmin, validatePruneOptions, type CacheAdmin, type PruneOptions } from '../cache/maintenance';
 
 // model
 
@@ -86,6 +87,8 @@ export interface Runner {
    * depending on whether its input's content changes). Executes nothing; writes nothing.
    */
   plan<P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Plan>;
+  /** Cache maintenance: list entries, prune them (least recently used first), clear everything. */
+  readonly cache: CacheAdmin;
   /** A recorded run by id. */
   getRun(id: string): Promise<RunRecord | undefined>;
   /** Every recorded run, most recent first. */
@@ -546,6 +549,17 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     };
   };
 
+  const admin = createCacheAdmin(openStores);
+  const cacheAdmin: CacheAdmin = Object.freeze({
+    list: admin.list,
+    clear: admin.clear,
+    prune: async (prune: PruneOptions = {}) => {
+      const invalid = typeof prune === 'object' && prune !== null ? validatePruneOptions(prune) : { field: 'options' as const, message: 'Prune options must be an object.' };
+      if (invalid !== undefined) throw new StepcacheError('INVALID_OPTIONS', invalid.message, { field: invalid.field });
+      return admin.prune(prune);
+    },
+  });
+
   const compileOrThrow = <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): PipelineGraph => {
     if (typeof p !== 'object' || p === null || (p as { _tag?: unknown })._tag !== 'Pipeline') {
       throw new StepcacheError('INVALID_PIPELINE', `runner.run takes a pipeline made with pipeline(name, definition), got ${typeof p}.`);
@@ -668,6 +682,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
         (e) => (e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', toError(e).message, { cause: e })),
       ),
     explain: explainStep,
+    cache: cacheAdmin,
     plan: <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>) => planPipeline(p, params[0] as P),
     getRun: async (id: string) => (await open()).metadata.getRun(id),
     listRuns: async () => (await open()).metadata.listRuns(),

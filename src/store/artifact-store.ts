@@ -54,6 +54,10 @@ export interface ArtifactStore {
   remove(id: string): Promise<void>;
   /** A human-readable location for messages. */
   locate(id: string): string;
+  /** Every stored artifact, with its size and when it was written. */
+  list(): Promise<Array<{ readonly id: string; readonly size: number; readonly writtenAt: number }>>;
+  /** Removes temporary files of interrupted writes older than `olderThanMs`; returns how many. */
+  sweepTemporary(olderThanMs: number): Promise<number>;
 }
 
 // the embedded file store
@@ -169,5 +173,37 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
     await fs.promises.rm(fileOf(id), { force: true });
   };
 
-  return Object.freeze({ put, get, present, remove, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
+  const list = async (): Promise<Array<{ readonly id: string; readonly size: number; readonly writtenAt: number }>> => {
+    const found: Array<{ readonly id: string; readonly size: number; readonly writtenAt: number }> = [];
+    let shards: string[];
+    try {
+      shards = await fs.promises.readdir(dir);
+    } catch {
+      return found;
+    }
+    for (const shard of shards) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const id of await fs.promises.readdir(path.join(dir, shard)).catch(() => [] as string[])) {
+        if (!VALID_ID.test(id) || id.slice(0, 2) !== shard) continue;
+        const stats = await fs.promises.stat(path.join(dir, shard, id)).catch(() => undefined);
+        if (stats?.isFile()) found.push({ id, size: stats.size, writtenAt: stats.mtimeMs });
+      }
+    }
+    return found;
+  };
+
+  const sweepTemporary = async (olderThanMs: number): Promise<number> => {
+    let removed = 0;
+    for (const name of await fs.promises.readdir(tmpDir).catch(() => [] as string[])) {
+      const file = path.join(tmpDir, name);
+      const stats = await fs.promises.stat(file).catch(() => undefined);
+      if (stats !== undefined && Date.now() - stats.mtimeMs > olderThanMs) {
+        await fs.promises.rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  };
+
+  return Object.freeze({ put, get, present, remove, list, sweepTemporary, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
 };

@@ -27,6 +27,10 @@ export interface MetadataStore {
   getLatestEntries(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /** Records an entry and makes it the latest of its step; `ttlMs` lets stores that can expire it do so. */
   putEntry(entry: CacheEntry, options?: { readonly ttlMs?: number | undefined }): Promise<void>;
+  /** Every cache entry. */
+  listEntries(): Promise<CacheEntry[]>;
+  /** Removes entries, and the latest-entry records that point at them. */
+  deleteEntries(entries: readonly CacheEntry[]): Promise<void>;
   putRun(run: RunRecord): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** All runs, most recent first. */
@@ -93,6 +97,27 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
         { key: entryKey(entry.key), value: entry, ...(options.ttlMs === undefined ? {} : { ttl: options.ttlMs }) },
         { key: latestKey(entry.pipeline, entry.step), value: entry },
       ]);
+    },
+    listEntries: async () => {
+      const entries: CacheEntry[] = [];
+      if (keyv.iterator === undefined) return entries;
+      for await (const [key, value] of keyv.iterator(undefined)) {
+        if (typeof key !== 'string' || !key.startsWith('entry:')) continue;
+        const entry = entryOrUndefined(value);
+        if (entry) entries.push(entry);
+      }
+      return entries;
+    },
+    deleteEntries: async (entries: readonly CacheEntry[]) => {
+      if (entries.length === 0) return;
+      const pointers = [...new Set(entries.map((e) => latestKey(e.pipeline, e.step)))];
+      const latest = await getManyInBatches(keyv, pointers);
+      const doomed = new Set(entries.map((e) => e.key));
+      const stalePointers = pointers.filter((_, i) => {
+        const entry = entryOrUndefined(latest[i]);
+        return entry !== undefined && doomed.has(entry.key);
+      });
+      await keyv.deleteMany([...entries.map((e) => entryKey(e.key)), ...stalePointers]);
     },
     putRun: async (run: RunRecord) => {
       await keyv.set(runKey(run.id), run);

@@ -55,6 +55,8 @@ export const countingArtifactStore = (dir: string): ArtifactStore & { readonly g
     present: (refs) => inner.present(refs),
     remove: (id) => inner.remove(id),
     locate: (id) => inner.locate(id),
+    list: () => inner.list(),
+    sweepTemporary: (olderThanMs) => inner.sweepTemporary(olderThanMs),
   };
 };
 
