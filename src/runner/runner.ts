@@ -20,6 +20,7 @@ import { decideCache, mergeSettings, preview, resolveSettings, type CacheDecisio
 import { DEFAULT_OUTPUT } from '../step/step';
 import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
+import { signedMetadataStore } from '../store/signed-metadata-store';
 import type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from '../store/records';
 import { artifactDigest, deserializeOutput, findNonJson, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
 import { consoleLogger, type Logger } from './logger';
@@ -47,6 +48,11 @@ export interface RunnerOptions {
   readonly logger?: Logger;
   /** How many steps may run at once. @default 1 */
   readonly concurrency?: number;
+  /**
+   * A secret shared by a team: entries are signed with it (HMAC-SHA256), and entries that do not
+   * verify are ignored and reported, so nobody without it can poison a shared cache.
+   */
+  readonly secret?: string | Uint8Array;
 }
 
 /**
@@ -504,12 +510,18 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const open = () =>
     (stores ??= (async () => {
       if (options.metadata === undefined || options.artifacts === undefined) await fs.promises.mkdir(dir, { recursive: true });
-      const metadata =
+      const plain =
         options.metadata === undefined
           ? createSqliteMetadataStore(path.join(dir, 'metadata.sqlite'))
           : isMetadataStore(options.metadata)
             ? options.metadata
             : createKeyvMetadataStore(options.metadata);
+      const metadata =
+        options.secret === undefined
+          ? plain
+          : signedMetadataStore(plain, options.secret, (entry) =>
+              logger.warn(`Ignoring the cache entry of step ${entry.step} (pipeline ${entry.pipeline}, run ${entry.runId}): its signature does not verify with this runner's secret.`),
+            );
       const artifacts = options.artifacts ?? createFileArtifactStore(path.join(dir, 'artifacts'));
       return { metadata, artifacts };
     })());

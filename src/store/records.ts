@@ -31,7 +31,11 @@ export const CacheEntryCodec = t.intersection([
     outputs: t.record(t.string, ArtifactDescriptorCodec),
   }),
   /** What the key was made of (see `KeyComponents`); read defensively, only to explain misses. */
-  t.partial({ components: t.unknown }),
+  t.partial({
+    components: t.unknown,
+    /** HMAC-SHA256 of the rest of the entry, when the store is shared under a secret. */
+    signature: t.string,
+  }),
 ]);
 
 /**
