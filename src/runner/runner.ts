@@ -653,6 +653,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       // The record written when the run starts stays small; the final one has every step.
       steps: status === 'running' ? {} : Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n, ctx.states[n.index] as NodeState)])),
       outputs: Object.fromEntries(Object.entries(graph.right.outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
+      edges: nodes.flatMap((n) => Object.entries(n.inputs).map(([input, ref]) => ({ from: ref.step, output: ref.output, to: n.name, input }))),
       ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - started }),
     });
     logger.info(`Initiating a new run for the pipeline: ${p.name}.`);

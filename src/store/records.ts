@@ -76,7 +76,12 @@ export const RunRecordCodec = t.intersection([
     steps: t.record(t.string, StepRunRecordCodec),
     outputs: t.record(t.string, t.type({ step: t.string, output: t.string })),
   }),
-  t.partial({ endedAt: t.string, durationMs: t.number }),
+  t.partial({
+    endedAt: t.string,
+    durationMs: t.number,
+    /** The DAG: which step's output feeds which step's input, in pipeline order. */
+    edges: t.array(t.type({ from: t.string, output: t.string, to: t.string, input: t.string })),
+  }),
 ]);
 
 // model
