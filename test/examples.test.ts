@@ -9,7 +9,7 @@ import * as E from 'fp-ts/Either';
 import { createRunner, silentLogger, type RunRecord } from '../src';
 import * as iris from '../examples/iris';
 import * as mnist from '../examples/mnist';
-import { removeDir, tempDir } from './support/fixtures';
+import { collectingLogger, removeDir, tempDir } from './support/fixtures';
 
 let dir: string;
 let log: jest.SpyInstance;
@@ -35,6 +35,28 @@ const accuracy = (predicted: readonly number[], actual: readonly number[]): numb
   predicted.filter((label, i) => label === actual[i]).length / actual.length;
 
 describe('examples/iris.ts', () => {
+  it('prints the reason of every miss', async () => {
+    const log = collectingLogger();
+    const spy = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const runs = await iris.main({ dir, logger: log });
+      const executed = runs.flatMap((run) => Object.values(run.steps).filter((s) => s.status === 'executed').map((s) => s.name));
+      const reasonLines = log.lines.filter((l) => / (re-)?running because /.test(l));
+      // one reason line per executed step, in order, each naming its step
+      expect(reasonLines.map((l) => l.split(':')[0])).toEqual(executed);
+      expect(reasonLines).toEqual([
+        'training_data_loader: running because it was never cached before',
+        'svc_trainer: running because it was never cached before',
+        'svc_trainer: re-running because parameter gamma changed (0.002 -> 0.0001)',
+        'svc_trainer: re-running because caching is disabled by the step settings',
+        'training_data_loader: re-running because caching is disabled by the runtime options',
+        'svc_trainer: re-running because caching is disabled by the runtime options',
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('runs the guide\'s four runs with the statuses the guide describes', async () => {
     const runs = await iris.main({ dir, logger: silentLogger });
 
