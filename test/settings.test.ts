@@ -1,15 +1,21 @@
 import * as E from 'fp-ts/Either';
 import fc from 'fast-check';
 import {
+  CACHE_SETTING_NAMES,
   DEFAULT_CACHE_SETTINGS,
   SETTINGS_LAYERS,
   decideCache,
+  durationMs,
+  mergePipelineSettings,
   mergeSettings,
   preview,
   resolveSettings,
+  validatePipelineSettings,
   validateSettings,
   type CacheLookup,
+  type CacheSettingName,
   type CacheSettings,
+  type PipelineSettings,
   type SettingsLayer,
   type SettingsLayerName,
 } from '../src/settings/settings';
@@ -321,5 +327,480 @@ describe('preview', () => {
     cyclic.self = cyclic;
     expect(typeof preview(cyclic)).toBe('string');
     expect(typeof preview(Symbol('s'))).toBe('string');
+  });
+});
+
+// every field of CacheSettings
+
+type Defined<K extends CacheSettingName> = Exclude<CacheSettings[K], undefined>;
+
+const cacheKeyA = (): string => 'a';
+const cacheKeyB = async (): Promise<string> => 'b';
+const pathArb = fc.string({ minLength: 1, maxLength: 8 });
+const DURATIONS = ['90s', '30m', '1.5h', '7d', '250ms', '12h'] as const;
+
+/** A defined value for each field, of every form the field allows. */
+const FIELD_VALUES: { readonly [K in CacheSettingName]: fc.Arbitrary<Defined<K>> } = {
+  enableCache: fc.boolean(),
+  version: fc.string({ minLength: 1, maxLength: 8 }),
+  dependsOn: fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.integer(), fc.string(), fc.constant(cacheKeyA)), { maxKeys: 3, noNullPrototype: true }),
+  files: fc.array(pathArb, { maxLength: 3 }),
+  ignoredInputs: fc.array(pathArb, { maxLength: 3 }),
+  expiresAfter: fc.oneof(fc.integer({ min: 0, max: 10 * 86_400_000 }), fc.constantFrom(...DURATIONS)),
+  cacheKey: fc.constantFrom<Defined<'cacheKey'>>(cacheKeyA, cacheKeyB),
+  refresh: fc.boolean(),
+};
+
+/** Settings where each field is absent, explicitly undefined, or set. */
+const fullSettingsArb: fc.Arbitrary<CacheSettings> = fc.record(
+  Object.fromEntries(CACHE_SETTING_NAMES.map((name) => [name, fc.option(FIELD_VALUES[name] as fc.Arbitrary<unknown>, { nil: undefined, freq: 3 })])),
+  { requiredKeys: [], noNullPrototype: true },
+) as fc.Arbitrary<CacheSettings>;
+
+/** Settings where every field is absent or explicitly undefined. */
+const undefinedSettingsArb: fc.Arbitrary<CacheSettings> = fc
+  .subarray([...CACHE_SETTING_NAMES])
+  .map((names) => Object.fromEntries(names.map((n) => [n, undefined])) as CacheSettings);
+
+const layerNameArb = fc.integer({ min: 0, max: SETTINGS_LAYERS.length - 1 });
+
+/** Layers in SETTINGS_LAYERS order, several of one name allowed. */
+const fullLayersArb: fc.Arbitrary<SettingsLayer[]> = fc
+  .array(fc.tuple(layerNameArb, fullSettingsArb), { maxLength: 6 })
+  .map((xs) => xs.sort((a, b) => a[0] - b[0]).map(([i, settings]) => ({ layer: SETTINGS_LAYERS[i] as SettingsLayerName, settings })));
+
+const undefinedLayersArb: fc.Arbitrary<SettingsLayer[]> = fc.array(
+  fc.record({ layer: fc.constantFrom(...SETTINGS_LAYERS), settings: undefinedSettingsArb }),
+  { maxLength: 4 },
+);
+
+const fullLookupArb: fc.Arbitrary<CacheLookup> = fc.oneof(
+  fc.constant<CacheLookup>({ _tag: 'Miss' }),
+  fc.integer({ min: 0, max: 10 * 86_400_000 }).map((ageMs): CacheLookup => ({ _tag: 'Hit', ageMs })),
+);
+
+const withoutUndefined = (s: CacheSettings): CacheSettings => Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as CacheSettings;
+
+/** What resolveSettings must give for a field set to `value` by the last layer defining it. */
+const resolvedValue = (name: CacheSettingName, value: unknown): unknown => (name === 'expiresAfter' ? durationMs(value) : value);
+
+const DEFAULTS: Partial<Record<CacheSettingName, unknown>> = { enableCache: true, refresh: false };
+
+describe('CacheSettings fields', () => {
+  it('are exactly enableCache, version, dependsOn, files, ignoredInputs, expiresAfter, cacheKey and refresh', () => {
+    expect([...CACHE_SETTING_NAMES].sort()).toEqual(['cacheKey', 'dependsOn', 'enableCache', 'expiresAfter', 'files', 'ignoredInputs', 'refresh', 'version']);
+  });
+});
+
+describe('resolveSettings over every field: laws', () => {
+  it('for every field, the last layer defining it wins and is the reported source', () => {
+    fc.assert(
+      fc.property(fullLayersArb, (layers) => {
+        const r = resolveSettings(layers);
+        for (const name of CACHE_SETTING_NAMES) {
+          const last = layers.filter((l) => l.settings[name] !== undefined).at(-1);
+          if (last === undefined) {
+            expect(r.sources[name]).toBe('default');
+            expect(r.settings[name]).toBe(DEFAULTS[name]);
+          } else {
+            expect(r.sources[name]).toBe(last.layer);
+            expect(r.settings[name]).toBe(resolvedValue(name, last.settings[name]));
+          }
+        }
+      }),
+    );
+  });
+
+  it('appending a layer that defines one field makes it decide that field and leaves the others as they were', () => {
+    const fieldAndValue = fc.constantFrom(...CACHE_SETTING_NAMES).chain((name) => (FIELD_VALUES[name] as fc.Arbitrary<unknown>).map((value) => [name, value] as const));
+    fc.assert(
+      fc.property(fullLayersArb, fc.constantFrom(...SETTINGS_LAYERS), fieldAndValue, (layers, layer, [name, value]) => {
+        const before = resolveSettings(layers);
+        const after = resolveSettings([...layers, { layer, settings: { [name]: value } as CacheSettings }]);
+        expect(after.sources[name]).toBe(layer);
+        expect(after.settings[name]).toBe(resolvedValue(name, value));
+        for (const other of CACHE_SETTING_NAMES.filter((n) => n !== name)) {
+          expect(after.sources[other]).toBe(before.sources[other]);
+          expect(after.settings[other]).toBe(before.settings[other]);
+        }
+      }),
+    );
+  });
+
+  it('undefined never overrides: removing undefined fields from every layer changes nothing', () => {
+    fc.assert(
+      fc.property(fullLayersArb, (layers) => {
+        expect(resolveSettings(layers.map((l) => ({ layer: l.layer, settings: withoutUndefined(l.settings) })))).toEqual(resolveSettings(layers));
+      }),
+    );
+  });
+
+  it('undefined never overrides: removing layers that define nothing changes nothing', () => {
+    fc.assert(
+      fc.property(fullLayersArb, (layers) => {
+        const defining = layers.filter((l) => Object.values(l.settings).some((v) => v !== undefined));
+        expect(resolveSettings(defining)).toEqual(resolveSettings(layers));
+      }),
+    );
+  });
+
+  it('undefined never overrides: inserting all-undefined layers anywhere changes nothing', () => {
+    fc.assert(
+      fc.property(fullLayersArb, undefinedLayersArb, fc.nat(), (layers, extra, at) => {
+        const i = at % (layers.length + 1);
+        expect(resolveSettings([...layers.slice(0, i), ...extra, ...layers.slice(i)])).toEqual(resolveSettings(layers));
+      }),
+    );
+  });
+
+  it('setting a field to undefined in a later layer keeps the earlier value', () => {
+    fc.assert(
+      fc.property(fullLayersArb, fc.constantFrom(...CACHE_SETTING_NAMES), fc.constantFrom(...SETTINGS_LAYERS), (layers, name, layer) => {
+        const r = resolveSettings([...layers, { layer, settings: { [name]: undefined } }]);
+        expect(r.sources[name]).toBe(resolveSettings(layers).sources[name]);
+        expect(r.settings[name]).toBe(resolveSettings(layers).settings[name]);
+      }),
+    );
+  });
+});
+
+describe('mergeSettings over every field: laws', () => {
+  it('is associative', () => {
+    fc.assert(
+      fc.property(fullSettingsArb, fullSettingsArb, fullSettingsArb, (a, b, c) => {
+        const left = mergeSettings(mergeSettings(a, b), c);
+        const right = mergeSettings(a, mergeSettings(b, c));
+        expect(left).toEqual(right);
+        for (const name of CACHE_SETTING_NAMES) expect(left[name]).toBe(right[name]);
+      }),
+    );
+  });
+
+  it('has {} as identity on both sides', () => {
+    fc.assert(
+      fc.property(fullSettingsArb, (a) => {
+        for (const merged of [mergeSettings(a, {}), mergeSettings({}, a)]) {
+          expect(merged).toEqual(withoutUndefined(a));
+          expect(Object.keys(merged).sort()).toEqual(Object.keys(withoutUndefined(a)).sort());
+        }
+      }),
+    );
+  });
+
+  it('a defined field of the later settings wins; an undefined one keeps the earlier value', () => {
+    fc.assert(
+      fc.property(fullSettingsArb, fullSettingsArb, (a, b) => {
+        const m = mergeSettings(a, b);
+        for (const name of CACHE_SETTING_NAMES) expect(m[name]).toBe(b[name] !== undefined ? b[name] : a[name]);
+      }),
+    );
+  });
+
+  it('agrees with resolveSettings: resolving [a, b] equals resolving [merge(a, b)]', () => {
+    fc.assert(
+      fc.property(fullSettingsArb, fullSettingsArb, layerNameArb, layerNameArb, (a, b, i, j) => {
+        const [low, high] = [SETTINGS_LAYERS[Math.min(i, j)] as SettingsLayerName, SETTINGS_LAYERS[Math.max(i, j)] as SettingsLayerName];
+        const layered = resolveSettings([
+          { layer: low, settings: a },
+          { layer: high, settings: b },
+        ]);
+        const merged = resolveSettings([{ layer: high, settings: mergeSettings(a, b) }]);
+        expect(merged.settings).toEqual(layered.settings);
+        for (const name of CACHE_SETTING_NAMES) expect(merged.settings[name]).toBe(layered.settings[name]);
+      }),
+    );
+  });
+
+  it('agrees with resolveSettings over any number of layers (fold)', () => {
+    fc.assert(
+      fc.property(fc.array(fullSettingsArb, { maxLength: 6 }), (xs) => {
+        const merged = resolveSettings([{ layer: 'runtime', settings: xs.reduce(mergeSettings, {}) }]).settings;
+        const layered = resolveSettings(xs.map((settings) => ({ layer: 'runtime', settings }))).settings;
+        expect(merged).toEqual(layered);
+      }),
+    );
+  });
+});
+
+describe('decideCache over every field: laws', () => {
+  it('caching disabled executes with cache-disabled, decided by the layer that set enableCache, for any lookup', () => {
+    fc.assert(
+      fc.property(fullLayersArb, fullSettingsArb, fc.constantFrom(...SETTINGS_LAYERS), fullLookupArb, (layers, extra, layer, lookup) => {
+        const all = [...layers, { layer, settings: { ...extra, enableCache: false } }];
+        expect(decideCache(all, lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
+      }),
+    );
+  });
+
+  it('whenever the resolved enableCache is false, the decision names the source of enableCache', () => {
+    fc.assert(
+      fc.property(fullLayersArb, fullLookupArb, (layers, lookup) => {
+        const { settings, sources } = resolveSettings(layers);
+        fc.pre(!settings.enableCache);
+        expect(decideCache(layers, lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
+      }),
+    );
+  });
+
+  it('refresh executes with refresh, decided by the layer that asked for it, unless caching is disabled', () => {
+    fc.assert(
+      fc.property(fullLayersArb, fc.constantFrom(...SETTINGS_LAYERS), fullLookupArb, (layers, layer, lookup) => {
+        const all = [...layers, { layer, settings: { refresh: true } }];
+        const d = decideCache(all, lookup);
+        const { settings, sources } = resolveSettings(layers);
+        if (settings.enableCache) expect(d).toEqual({ _tag: 'Execute', reason: 'refresh', decidedBy: layer });
+        else expect(d).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
+      }),
+    );
+  });
+
+  it('nothing makes a changed key a hit: a Miss never gives UseCache, whatever the layers', () => {
+    fc.assert(
+      fc.property(fullLayersArb, (layers) => {
+        const d = decideCache(layers, { _tag: 'Miss' });
+        expect(d._tag).toBe('Execute');
+        const { settings } = resolveSettings(layers);
+        if (settings.enableCache && !settings.refresh) expect(d).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
+      }),
+    );
+  });
+
+  it('a Hit older than expiresAfter executes with expired, its age and the limit', () => {
+    fc.assert(
+      fc.property(fullLayersArb, fc.constantFrom(...SETTINGS_LAYERS), FIELD_VALUES.expiresAfter, fc.integer({ min: 1, max: 86_400_000 }), (layers, layer, expiresAfter, over) => {
+        const all = [...layers, { layer, settings: { expiresAfter } }];
+        const { settings } = resolveSettings(all);
+        fc.pre(settings.enableCache && !settings.refresh);
+        const limit = durationMs(expiresAfter) as number;
+        expect(decideCache(all, { _tag: 'Hit', ageMs: limit + over })).toEqual({ _tag: 'Execute', reason: 'expired', decidedBy: layer, ageMs: limit + over, expiresAfterMs: limit });
+      }),
+    );
+  });
+
+  it('a Hit no older than expiresAfter (or with no expiresAfter) uses the cache, decided by the source of enableCache', () => {
+    fc.assert(
+      fc.property(fullLayersArb, fc.double({ min: 0, max: 1, noNaN: true }), (layers, fraction) => {
+        const { settings, sources } = resolveSettings(layers);
+        fc.pre(settings.enableCache && !settings.refresh);
+        const ageMs = settings.expiresAfter === undefined ? Math.round(fraction * 1e9) : Math.floor(fraction * settings.expiresAfter);
+        expect(decideCache(layers, { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
+      }),
+    );
+  });
+
+  it('all-undefined layers and a Hit of any age use the cache, decided by the default', () => {
+    fc.assert(
+      fc.property(undefinedLayersArb, fc.nat(), (layers, ageMs) => {
+        expect(decideCache(layers, { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
+      }),
+    );
+  });
+
+  it('inserting all-undefined layers never changes the decision', () => {
+    fc.assert(
+      fc.property(fullLayersArb, undefinedLayersArb, fc.nat(), fullLookupArb, (layers, extra, at, lookup) => {
+        const i = at % (layers.length + 1);
+        expect(decideCache([...layers.slice(0, i), ...extra, ...layers.slice(i)], lookup)).toEqual(decideCache(layers, lookup));
+      }),
+    );
+  });
+});
+
+describe('durationMs', () => {
+  it.each<[unknown, number]>([
+    ['90s', 90_000],
+    ['30m', 1_800_000],
+    ['1.5h', 5_400_000],
+    ['7d', 604_800_000],
+    ['250ms', 250],
+    [0, 0],
+    [1500, 1500],
+    [0.5, 0.5],
+  ])('parses %p as %p ms', (input, expected) => {
+    expect(durationMs(input)).toBe(expected);
+  });
+
+  it.each([[-1], [-0.001], [NaN], [Infinity], [-Infinity], ['5 minutes'], ['-5s'], ['soon'], [''], [null], [undefined], [true], [{}], [['1s']]])('rejects %p', (input) => {
+    expect(durationMs(input)).toBeUndefined();
+  });
+
+  it('returns every finite number >= 0 as it is and rejects every negative one (property)', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => {
+        expect(durationMs(n)).toBe(n >= 0 ? n : undefined);
+      }),
+    );
+  });
+
+  it('multiplies a number with a unit by the unit (property)', () => {
+    const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+    fc.assert(
+      fc.property(fc.nat({ max: 100_000 }), fc.constantFrom(...Object.keys(UNITS)), (n, unit) => {
+        expect(durationMs(`${n}${unit}`)).toBe(n * (UNITS[unit] as number));
+        expect(durationMs(`-${n}${unit}`)).toBeUndefined();
+      }),
+    );
+  });
+});
+
+describe('validateSettings: every field', () => {
+  const leftOf = (input: unknown) => {
+    const r = validateSettings(input, 'step svc_trainer');
+    if (E.isRight(r)) throw new Error(`expected a Left for ${preview(input)}`);
+    return r.left;
+  };
+
+  it('enableCache: "yes" names enableCache and "true or false"', () => {
+    const e = leftOf({ enableCache: 'yes' });
+    expect(e.field).toBe('enableCache');
+    expect(e.message).toContain('enableCache');
+    expect(e.message).toContain('true or false');
+  });
+
+  it('expiresAfter: -1 names expiresAfter and the allowed forms', () => {
+    const e = leftOf({ expiresAfter: -1 });
+    expect(e.field).toBe('expiresAfter');
+    expect(e.message).toContain('expiresAfter');
+    expect(e.message).toContain('-1');
+    expect(e.message).toContain('milliseconds');
+    for (const form of ["'90s'", "'30m'", "'12h'", "'7d'"]) expect(e.message).toContain(form);
+  });
+
+  it.each<[string, unknown]>([
+    ['version', ''],
+    ['version', 2],
+    ['files', 'a.csv'],
+    ['files', ['']],
+    ['ignoredInputs', 'progress'],
+    ['dependsOn', ['tokenizer']],
+    ['dependsOn', null],
+    ['cacheKey', 'x'],
+    ['refresh', 'yes'],
+    ['expiresAfter', '5 minutes'],
+    ['expiresAfter', NaN],
+  ])('%s: %p is rejected, naming the field', (field, value) => {
+    const e = leftOf({ [field]: value });
+    expect(e.field).toBe(field);
+    expect(e.message).toContain(field);
+    expect(e.message).toContain('step svc_trainer');
+  });
+
+  it('an unknown option is rejected, listing every known option', () => {
+    const e = leftOf({ expireAfter: '1h' });
+    expect(e.field).toBe('expireAfter');
+    for (const name of CACHE_SETTING_NAMES) expect(e.message).toContain(name);
+  });
+
+  it('accepts every valid combination of fields and keeps the defined values (property)', () => {
+    fc.assert(
+      fc.property(fullSettingsArb, (settings) => {
+        const r = validateSettings(settings, 'step s');
+        expect(E.isRight(r)).toBe(true);
+        if (E.isRight(r)) {
+          expect(r.right).toEqual(withoutUndefined(settings));
+          for (const name of CACHE_SETTING_NAMES) expect(r.right[name]).toBe(settings[name]);
+        }
+      }),
+    );
+  });
+
+  const INVALID: { readonly [K in CacheSettingName]: fc.Arbitrary<unknown> } = {
+    enableCache: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+    version: fc.oneof(fc.constant(''), fc.integer(), fc.constant(null), fc.array(fc.string({ minLength: 1 }), { minLength: 1 })),
+    dependsOn: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.array(fc.integer())),
+    files: fc.oneof(fc.string(), fc.constant(null), fc.constant(['']), fc.array(fc.integer(), { minLength: 1 })),
+    ignoredInputs: fc.oneof(fc.string(), fc.constant(null), fc.constant(['']), fc.array(fc.integer(), { minLength: 1 })),
+    expiresAfter: fc.oneof(fc.integer({ max: -1 }), fc.constant(NaN), fc.constant('5 minutes'), fc.constant(null), fc.boolean()),
+    cacheKey: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.constant({})),
+    refresh: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+  };
+
+  it('rejects an invalid value of any field, naming that field, whatever the other fields are (property)', () => {
+    const invalidField = fc.constantFrom(...CACHE_SETTING_NAMES).chain((name) => INVALID[name].map((value) => [name, value] as const));
+    fc.assert(
+      fc.property(fullSettingsArb, invalidField, (settings, [name, value]) => {
+        const r = validateSettings({ ...settings, [name]: value }, 'step s');
+        expect(E.isLeft(r) && r.left.field).toBe(name);
+      }),
+    );
+  });
+});
+
+describe('validatePipelineSettings', () => {
+  it('steps: { svc: { refresh: "yes" } } names steps.svc.refresh', () => {
+    const r = validatePipelineSettings({ steps: { svc: { refresh: 'yes' } } }, 'pipeline training_pipeline');
+    expect(E.isLeft(r)).toBe(true);
+    if (E.isLeft(r)) {
+      expect(r.left.field).toBe('steps.svc.refresh');
+      expect(r.left.message).toContain('refresh');
+      expect(r.left.message).toContain('true or false');
+    }
+  });
+
+  it('names the step and field of any invalid per-step setting (property)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('svc', 'loader', 'a.b'), fc.constantFrom(...CACHE_SETTING_NAMES), (stepName, field) => {
+        const bad: Record<CacheSettingName, unknown> = { enableCache: 'no', version: '', dependsOn: 1, files: 'a.csv', ignoredInputs: 'x', expiresAfter: -1, cacheKey: 'x', refresh: 'yes' };
+        const r = validatePipelineSettings({ steps: { [stepName]: { [field]: bad[field] } } }, 'pipeline p');
+        expect(E.isLeft(r) && r.left.field).toBe(`steps.${stepName}.${field}`);
+      }),
+    );
+  });
+
+  it('rejects steps that is not an object, and an unknown option of a step', () => {
+    const notObject = validatePipelineSettings({ steps: 'svc' }, 'pipeline p');
+    expect(E.isLeft(notObject) && notObject.left.field).toBe('steps');
+    const unknown = validatePipelineSettings({ steps: { svc: { refesh: true } } }, 'pipeline p');
+    expect(E.isLeft(unknown) && unknown.left.field).toBe('steps.svc.refesh');
+  });
+
+  it('accepts valid pipeline settings with per-step settings (property)', () => {
+    fc.assert(
+      fc.property(fullSettingsArb, fc.dictionary(fc.constantFrom('a', 'b', 'svc'), fullSettingsArb, { maxKeys: 3, noNullPrototype: true }), (top, steps) => {
+        const r = validatePipelineSettings({ ...top, steps }, 'pipeline p');
+        expect(E.isRight(r)).toBe(true);
+        if (E.isRight(r)) {
+          expect(r.right).toEqual({ ...withoutUndefined(top), steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, withoutUndefined(v)])) });
+        }
+      }),
+    );
+  });
+});
+
+describe('mergePipelineSettings', () => {
+  const pipelineSettingsArb: fc.Arbitrary<PipelineSettings> = fc
+    .tuple(fullSettingsArb, fc.option(fc.dictionary(fc.constantFrom('a', 'b', 'svc'), fullSettingsArb, { maxKeys: 3, noNullPrototype: true }), { nil: undefined }))
+    .map(([top, steps]) => (steps === undefined ? top : { ...top, steps }));
+
+  it('merges the per-step settings of one step field by field', () => {
+    expect(mergePipelineSettings({ steps: { a: { refresh: true } } }, { steps: { a: { version: '2' } } })).toEqual({ steps: { a: { refresh: true, version: '2' } } });
+    expect(mergePipelineSettings({ enableCache: false, steps: { a: { refresh: true, version: '1' } } }, { steps: { a: { version: '2' }, b: { enableCache: false } } })).toEqual({
+      enableCache: false,
+      steps: { a: { refresh: true, version: '2' }, b: { enableCache: false } },
+    });
+  });
+
+  it('top-level fields merge like mergeSettings and every step merges like mergeSettings of its two sides (property)', () => {
+    fc.assert(
+      fc.property(pipelineSettingsArb, pipelineSettingsArb, (earlier, later) => {
+        const m = mergePipelineSettings(earlier, later);
+        const top = mergeSettings(earlier, later);
+        for (const name of CACHE_SETTING_NAMES) expect(m[name]).toBe(top[name]);
+        const names = [...new Set([...Object.keys(earlier.steps ?? {}), ...Object.keys(later.steps ?? {})])].sort();
+        expect(Object.keys(m.steps ?? {}).sort()).toEqual(names);
+        for (const s of names) {
+          const expected = mergeSettings(earlier.steps?.[s] ?? {}, later.steps?.[s] ?? {});
+          for (const name of CACHE_SETTING_NAMES) expect(m.steps?.[s]?.[name]).toBe(expected[name]);
+        }
+      }),
+    );
+  });
+
+  it('is associative (property)', () => {
+    fc.assert(
+      fc.property(pipelineSettingsArb, pipelineSettingsArb, pipelineSettingsArb, (a, b, c) => {
+        expect(mergePipelineSettings(mergePipelineSettings(a, b), c)).toEqual(mergePipelineSettings(a, mergePipelineSettings(b, c)));
+      }),
+    );
   });
 });
