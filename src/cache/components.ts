@@ -68,6 +68,9 @@ const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 
 const recordOf = (x: unknown): Record<string, unknown> => (isRecord(x) ? x : {});
 
+/** An own property only: names like `toString` must not find what a prototype has. */
+const own = <A>(record: Readonly<Record<string, A>>, key: string): A | undefined => (Object.hasOwn(record, key) ? record[key] : undefined);
+
 const digestOf = (x: unknown): string | undefined => (isRecord(x) && typeof x['digest'] === 'string' ? x['digest'] : typeof x === 'string' ? x : undefined);
 
 const versionOf = (code: unknown): string | undefined => (typeof code === 'string' && code.startsWith('version:') ? code.slice('version:'.length) : undefined);
@@ -76,7 +79,7 @@ const partsOf = (x: unknown): FingerprintPart[] =>
   Array.isArray(x) ? x.filter((p): p is FingerprintPart => isRecord(p) && typeof p['name'] === 'string' && typeof p['hash'] === 'string' && typeof p['kind'] === 'string') : [];
 
 const changedKeys = (before: Record<string, unknown>, after: Record<string, unknown>): string[] =>
-  [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => digestOf(before[k]) !== digestOf(after[k])).sort();
+  [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => digestOf(own(before, k)) !== digestOf(own(after, k))).sort();
 
 /**
  * Which components differ between an earlier key's components (as stored, so checked defensively)
@@ -100,14 +103,14 @@ export const diffComponents = (previousStored: unknown, current: KeyComponents):
   }
   const beforeParams = recordOf(previous['parameters']);
   for (const name of changedKeys(beforeParams, current.parameters)) {
-    const before = recordOf(beforeParams[name])['preview'];
-    const after = current.parameters[name]?.preview;
+    const before = recordOf(own(beforeParams, name))['preview'];
+    const after = own(current.parameters, name)?.preview;
     changes.push({ _tag: 'Parameter', name, ...(typeof before === 'string' ? { before } : {}), ...(after === undefined ? {} : { after }) });
   }
   const beforeInputs = recordOf(previous['inputs']);
   for (const name of changedKeys(beforeInputs, current.inputs)) {
-    const now = current.inputs[name];
-    changes.push({ _tag: 'Input', name, ...(now === undefined ? {} : { step: now.step, output: now.output }), added: !(name in beforeInputs), removed: now === undefined });
+    const now = own(current.inputs, name);
+    changes.push({ _tag: 'Input', name, ...(now === undefined ? {} : { step: now.step, output: now.output }), added: !Object.hasOwn(beforeInputs, name), removed: now === undefined });
   }
   for (const path of changedKeys(recordOf(previous['files']), current.files)) changes.push({ _tag: 'File', path });
   for (const name of changedKeys(recordOf(previous['dependsOn']), current.dependsOn)) changes.push({ _tag: 'DependsOn', name });

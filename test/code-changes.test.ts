@@ -1,0 +1,128 @@
+/**
+ * Cache keys that follow the code, end to end: a pipeline module written as a plain CommonJS
+ * file in a project directory, edited between runs, each run in a fresh process (`tsx run.js`),
+ * like a user re-running a script against one store.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { removeDir, tempDir } from './support/fixtures';
+
+const ROOT = path.join(__dirname, '..');
+const FIXTURES = path.join(__dirname, 'fixtures', 'code-changes');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const ENTRY = path.join(ROOT, 'src', 'index.ts');
+
+const execFileAsync = promisify(execFile);
+
+interface Outcome {
+  readonly id: string;
+  readonly steps: Record<string, { readonly status: string; readonly reason?: string; readonly why?: unknown; readonly cachedFrom?: string }>;
+  readonly out: unknown;
+  readonly lines: string[];
+  readonly warnings: string[];
+  readonly errors: string[];
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+/** A project directory holding a copy of the fixtures, with `stepcache` installed as a package that loads this repository's source. */
+const project = (): string => {
+  const dir = tempDir('stepcache-code-changes-');
+  dirs.push(dir);
+  for (const f of fs.readdirSync(FIXTURES)) fs.copyFileSync(path.join(FIXTURES, f), path.join(dir, f));
+  const pkg = path.join(dir, 'node_modules', 'stepcache');
+  fs.mkdirSync(pkg, { recursive: true });
+  fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'stepcache', version: '0.0.0-test', main: 'index.js' }));
+  fs.writeFileSync(path.join(pkg, 'index.js'), `module.exports = require(${JSON.stringify(ENTRY)});\n`);
+  return dir;
+};
+
+/** Runs the pipeline of `module` in a fresh process against the project's store. */
+const runIn = async (dir: string, module = 'pipeline.js'): Promise<Outcome> => {
+  const { stdout } = await execFileAsync(TSX, ['run.js', module, path.join(dir, '.stepcache')], { cwd: dir, encoding: 'utf8' });
+  return JSON.parse(stdout) as Outcome;
+};
+
+/** Replaces text in a project file (which must contain it) and moves its modification time on. */
+const edit = (dir: string, from: string, to: string, file = 'pipeline.js'): void => {
+  const at = path.join(dir, file);
+  const text = fs.readFileSync(at, 'utf8');
+  if (!text.includes(from)) throw new Error(`${from} is not in ${file}`);
+  fs.writeFileSync(at, text.replace(from, to));
+  const later = new Date(fs.statSync(at).mtimeMs + 10_000);
+  fs.utimesSync(at, later, later);
+};
+
+describe('a pipeline module edited between runs, each run in a fresh process', () => {
+  let dir: string;
+  let first: Outcome;
+
+  beforeAll(() => {
+    dir = project();
+  });
+
+  it('run 1 executes the step, with its whole code fingerprinted (no warning)', async () => {
+    first = await runIn(dir);
+    expect(first.steps.transform?.status).toBe('executed');
+    expect(first.lines).toContain('transform: running because it was never cached before');
+    expect(first.out).toEqual([3, 5, 7]);
+    expect(first.warnings).toEqual([]);
+    expect(first.errors).toEqual([]);
+  });
+
+  it('run 2, unedited, is cached from run 1', async () => {
+    const again = await runIn(dir);
+    expect(again.steps.transform).toMatchObject({ status: 'cached', cachedFrom: first.id });
+    expect(again.lines).toContain('Using cached version of transform.');
+  });
+
+  it('editing a comment in the step keeps it cached', async () => {
+    edit(dir, '// apply a to every value', '// map every value through a(), keeping the order');
+    expect((await runIn(dir)).steps.transform).toMatchObject({ status: 'cached', cachedFrom: first.id });
+  });
+
+  it('editing a comment in b() keeps it cached', async () => {
+    edit(dir, '// double the value', '// scale the value by SCALE');
+    expect((await runIn(dir)).steps.transform).toMatchObject({ status: 'cached', cachedFrom: first.id });
+  });
+
+  it('editing an unrelated function in the same file keeps it cached', async () => {
+    edit(dir, 'return x - 10;', 'return x - 20;');
+    const run = await runIn(dir);
+    expect(run.steps.transform).toMatchObject({ status: 'cached', cachedFrom: first.id });
+    expect(run.out).toEqual([3, 5, 7]);
+  });
+
+  it('editing b(), two calls away from the step, re-runs it, and the reason names b', async () => {
+    edit(dir, 'return x * SCALE;', 'return x * SCALE + 1;');
+    const run = await runIn(dir);
+    expect(run.steps.transform?.status).toBe('executed');
+    expect(run.steps.transform?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Code', changed: ['b'], added: [], removed: [] }] });
+    expect(run.steps.transform?.reason).toBe('its code changed (b)');
+    expect(run.lines).toContain('transform: re-running because its code changed (b)');
+    expect(run.out).toEqual([4, 6, 8]);
+  });
+
+  it('editing a module-level constant used by b() re-runs it, and the reason names the constant', async () => {
+    edit(dir, 'const SCALE = 2;', 'const SCALE = 3;');
+    const run = await runIn(dir);
+    expect(run.steps.transform?.status).toBe('executed');
+    expect(run.steps.transform?.reason).toBe('its code changed (SCALE)');
+    expect(run.lines).toContain('transform: re-running because its code changed (SCALE)');
+    expect(run.out).toEqual([5, 8, 11]);
+  });
+});
+
+describe('a step that uses a variable of an enclosing function', () => {
+  it('warns, naming the variable', async () => {
+    const run = await runIn(project(), 'captured.js');
+    expect(run.steps.scaled?.status).toBe('executed');
+    expect(run.out).toEqual([3, 6]);
+    expect(run.warnings).toEqual([expect.stringMatching(/^Step scaled uses factor from an enclosing function\b.*pass factor as a parameter/)]);
+  });
+});

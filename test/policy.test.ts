@@ -1,0 +1,438 @@
+/**
+ * The cache policy settings in real runs: version, dependsOn, files, ignoredInputs, expiresAfter,
+ * cacheKey, refresh, and the precedence of the layers that set them.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRunner, pipeline, step, StepcacheError, type RunRecord, type Runner, type Step } from '../src';
+import type { ExecutionReason } from '../src/cache/reasons';
+import { collectingLogger, removeDir, tempDir, type CollectingLogger } from './support/fixtures';
+
+const dirs: string[] = [];
+const runners: Runner[] = [];
+let log: CollectingLogger;
+let runner: Runner;
+
+const newDir = (): string => {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+};
+
+/** A runner over a fresh store; `runner` is one made for each test. */
+const freshRunner = (): Runner => {
+  const r = createRunner({ dir: newDir(), logger: log });
+  runners.push(r);
+  return r;
+};
+
+const calls: Record<string, number> = {};
+const count = (name: string): void => {
+  calls[name] = (calls[name] ?? 0) + 1;
+};
+
+beforeEach(() => {
+  log = collectingLogger();
+  runner = freshRunner();
+  for (const k of Object.keys(calls)) delete calls[k];
+});
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((r) => r.close()));
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The status of each step of a run. */
+const statuses = (run: RunRecord): Record<string, string> => Object.fromEntries(Object.entries(run.steps).map(([k, s]) => [k, s.status]));
+
+/** The rejection of a promise, which must reject with a StepcacheError. */
+const rejection = async (p: Promise<unknown>): Promise<StepcacheError> => {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StepcacheError) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+};
+
+/** A pipeline of one step taking { x }. */
+const single = <R>(s: Step<{ x: number }, R>, name = 'single') => pipeline(name, (p, { x = 1 }: { x?: number }) => ({ out: p.call(s, { x }) }));
+
+// steps
+
+const fitOne = step(function fit({ x }: { x: number }) {
+  count('fit');
+  return x + 1;
+});
+const fitOther = step(function fit({ x }: { x: number }) {
+  count('fit');
+  return x * 100;
+});
+
+describe('version', () => {
+  it('with a version set, a different function body under the same step name and version is cached', async () => {
+    const first = await runner.run(single(fitOne.withOptions({ version: '1' })));
+    expect(statuses(first)).toEqual({ fit: 'executed' });
+    const second = await runner.run(single(fitOther.withOptions({ version: '1' })));
+    expect(statuses(second)).toEqual({ fit: 'cached' });
+    expect(second.steps.fit?.cachedFrom).toBe(first.id);
+    expect(await second.output('out')).toBe(2);
+    expect(calls.fit).toBe(1);
+  });
+
+  it('bumping the version re-runs, and the reason names the version change', async () => {
+    await runner.run(single(fitOne.withOptions({ version: '1' })));
+    log.clear();
+    const bumped = await runner.run(single(fitOther.withOptions({ version: '2' })));
+    expect(statuses(bumped)).toEqual({ fit: 'executed' });
+    expect(await bumped.output('out')).toBe(100);
+    expect(bumped.steps.fit?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Version', before: '1', after: '2' }] });
+    expect(log.lines).toContain('fit: re-running because version changed (1 -> 2)');
+    expect(calls.fit).toBe(2);
+  });
+
+  it('without a version, the different function body re-runs because its code changed', async () => {
+    await runner.run(single(fitOne));
+    const changed = await runner.run(single(fitOther));
+    expect(statuses(changed)).toEqual({ fit: 'executed' });
+    expect(changed.steps.fit?.why).toMatchObject({ _tag: 'KeyChanged', changes: [{ _tag: 'Code' }] });
+  });
+});
+
+const tokenize = step(function tokenize({ text }: { text: string }) {
+  count('tokenize');
+  return text.split(' ');
+});
+const tokenizing = (s: Step<{ text: string }, string[]>) => pipeline('tokens', (p) => ({ out: p.call(s, { text: 'a b' }) }));
+function splitOnSpace(s: string): string[] {
+  return s.split(' ');
+}
+function splitOnComma(s: string): string[] {
+  return s.split(',');
+}
+
+describe('dependsOn', () => {
+  it('with a value: the same value stays cached; a different value re-runs, naming the dependency', async () => {
+    await runner.run(tokenizing(tokenize.withOptions({ dependsOn: { x: { size: 1 } } })));
+    const same = await runner.run(tokenizing(tokenize.withOptions({ dependsOn: { x: { size: 1 } } })));
+    expect(statuses(same)).toEqual({ tokenize: 'cached' });
+    log.clear();
+    const changed = await runner.run(tokenizing(tokenize.withOptions({ dependsOn: { x: { size: 2 } } })));
+    expect(statuses(changed)).toEqual({ tokenize: 'executed' });
+    expect(changed.steps.tokenize?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'DependsOn', name: 'x' }] });
+    expect(changed.steps.tokenize?.reason).toBe('dependency x changed');
+    expect(log.lines).toContain('tokenize: re-running because dependency x changed');
+    expect(calls.tokenize).toBe(2);
+  });
+
+  it('with a function: the same function stays cached; a different function re-runs', async () => {
+    await runner.run(tokenizing(tokenize.withOptions({ dependsOn: { splitter: splitOnSpace } })));
+    const same = await runner.run(tokenizing(tokenize.withOptions({ dependsOn: { splitter: splitOnSpace } })));
+    expect(statuses(same)).toEqual({ tokenize: 'cached' });
+    const changed = await runner.run(tokenizing(tokenize.withOptions({ dependsOn: { splitter: splitOnComma } })));
+    expect(statuses(changed)).toEqual({ tokenize: 'executed' });
+    expect(changed.steps.tokenize?.reason).toBe('dependency splitter changed');
+  });
+});
+
+const readLabels = step(function read_labels({ file }: { file: string }) {
+  count('read_labels');
+  return fs.readFileSync(file, 'utf8').split(',');
+});
+const constant = step(function constant({ x }: { x: number }) {
+  count('constant');
+  return x;
+});
+
+describe('files', () => {
+  it("changing the file's content re-runs, naming the file; touching it without change stays cached", async () => {
+    const file = path.join(newDir(), 'labels.csv');
+    fs.writeFileSync(file, 'cat,dog');
+    const p = pipeline('labels', (b) => ({ out: b.call(readLabels.withOptions({ files: [file] }), { file }) }));
+    expect(statuses(await runner.run(p))).toEqual({ read_labels: 'executed' });
+    expect(statuses(await runner.run(p))).toEqual({ read_labels: 'cached' });
+    const later = new Date(fs.statSync(file).mtimeMs + 60_000);
+    fs.utimesSync(file, later, later);
+    expect(statuses(await runner.run(p))).toEqual({ read_labels: 'cached' });
+    fs.writeFileSync(file, 'cat,bird');
+    log.clear();
+    const changed = await runner.run(p);
+    expect(statuses(changed)).toEqual({ read_labels: 'executed' });
+    expect(await changed.output('out')).toEqual(['cat', 'bird']);
+    expect(changed.steps.read_labels?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'File', path: file }] });
+    expect(log.lines).toContain(`read_labels: re-running because file ${file} changed`);
+    expect(calls.read_labels).toBe(2);
+  });
+
+  it('a missing file does not crash: the step runs, stays cached while missing, and re-runs when the file appears', async () => {
+    const file = path.join(newDir(), 'missing.csv');
+    const p = single(constant.withOptions({ files: [file] }), 'missing_file');
+    expect(statuses(await runner.run(p))).toEqual({ constant: 'executed' });
+    expect(statuses(await runner.run(p))).toEqual({ constant: 'cached' });
+    fs.writeFileSync(file, 'now here');
+    const appeared = await runner.run(p);
+    expect(statuses(appeared)).toEqual({ constant: 'executed' });
+    expect(appeared.steps.constant?.reason).toBe(`file ${file} changed`);
+  });
+});
+
+const source = step(function source({ data, note }: { data: number; note: string }) {
+  count('source');
+  return { values: [data, data + 1], progress: `progress: ${note}` };
+}).outputs({ values: 'auto', progress: 'auto' });
+const consume = step(function consume({ values, progress }: { values: number[]; progress: string }) {
+  count('consume');
+  return { doubled: values.map((v) => v * 2), logged: progress.length > 0 };
+});
+const withIgnored = pipeline('ignored_inputs', (p, { data = 1, note = 'a' }: { data?: number; note?: string }) => {
+  const { values, progress } = p.call(source, { data, note });
+  return {
+    ignoring: p.call(consume.withOptions({ ignoredInputs: ['progress'] }), { values, progress }),
+    all: p.call(consume.named('consume_all'), { values, progress }),
+  };
+});
+
+describe('ignoredInputs', () => {
+  it('a changed ignored input keeps the step cached; a changed other input re-runs it', async () => {
+    await runner.run(withIgnored, { data: 1, note: 'a' });
+    const noteChanged = await runner.run(withIgnored, { data: 1, note: 'b' });
+    expect(statuses(noteChanged)).toEqual({ source: 'executed', consume: 'cached', consume_all: 'executed' });
+    expect(noteChanged.steps.consume_all?.reason).toBe('input progress changed (new content from source)');
+    const dataChanged = await runner.run(withIgnored, { data: 2, note: 'b' });
+    expect(statuses(dataChanged)).toEqual({ source: 'executed', consume: 'executed', consume_all: 'executed' });
+    expect(dataChanged.steps.consume?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Input', name: 'values', step: 'source', output: 'values', added: false, removed: false }] });
+    expect(await dataChanged.output('ignoring')).toEqual({ doubled: [4, 6], logged: true });
+  });
+});
+
+const stamp = step(function stamp({ x }: { x: number }) {
+  count('stamp');
+  return x;
+});
+
+describe('expiresAfter', () => {
+  it('an entry older than expiresAfter re-runs with an Expired reason', async () => {
+    const p = single(stamp.withOptions({ expiresAfter: 1 }), 'expiring');
+    await runner.run(p);
+    await sleep(20);
+    log.clear();
+    const again = await runner.run(p);
+    expect(statuses(again)).toEqual({ stamp: 'executed' });
+    const why = again.steps.stamp?.why as ExecutionReason | undefined;
+    expect(why).toMatchObject({ _tag: 'Expired', decidedBy: 'step', expiresAfterMs: 1 });
+    expect(why?._tag === 'Expired' && why.ageMs).toBeGreaterThanOrEqual(15);
+    expect(log.lines).toEqual(expect.arrayContaining([expect.stringMatching(/^stamp: re-running because its cache entry expired \(\d+ms old, expiresAfter 1ms\)$/)]));
+    expect(calls.stamp).toBe(2);
+  });
+
+  it('expiresAfter set at run time expires the entry too, decided by the runtime options', async () => {
+    const p = single(stamp, 'expiring_runtime');
+    await runner.run(p);
+    await sleep(20);
+    const again = await runner.run(p.withOptions({ expiresAfter: 1 }));
+    expect(again.steps.stamp?.why).toMatchObject({ _tag: 'Expired', decidedBy: 'runtime', expiresAfterMs: 1 });
+  });
+
+  it.each<[number | string]>([['1h'], [3_600_000]])('an entry younger than expiresAfter %p stays cached', async (expiresAfter) => {
+    const p = single(stamp.withOptions({ expiresAfter }), 'not_expiring');
+    const first = await runner.run(p);
+    await sleep(20);
+    const again = await runner.run(p);
+    expect(statuses(again)).toEqual({ stamp: 'cached' });
+    expect(again.steps.stamp?.cachedFrom).toBe(first.id);
+    expect(calls.stamp).toBe(1);
+  });
+});
+
+const etags: Record<string, string> = {};
+const seen: unknown[] = [];
+const fetchTable = step(function fetch_table({ url }: { url: string }) {
+  count('fetch_table');
+  return url.length;
+});
+const fetching = (s: Step<{ url: string }, number>) => pipeline('fetching', (p, { url = 'https://example.org/table' }: { url?: string }) => ({ out: p.call(s, { url }) }));
+const byEtag = fetchTable.withOptions({
+  cacheKey: (params: { url: string }) => {
+    seen.push(params);
+    return `${params.url}@${etags[params.url] ?? 'none'}`;
+  },
+});
+
+describe('cacheKey', () => {
+  beforeEach(() => {
+    seen.length = 0;
+    etags['https://example.org/table'] = 'v1';
+  });
+
+  it('is a function of the parameters: the same string stays cached, a different string re-runs', async () => {
+    await runner.run(fetching(byEtag));
+    expect(seen[0]).toEqual({ url: 'https://example.org/table' });
+    expect(statuses(await runner.run(fetching(byEtag)))).toEqual({ fetch_table: 'cached' });
+    etags['https://example.org/table'] = 'v2';
+    log.clear();
+    const changed = await runner.run(fetching(byEtag));
+    expect(statuses(changed)).toEqual({ fetch_table: 'executed' });
+    expect(changed.steps.fetch_table?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'CacheKey', before: 'https://example.org/table@v1', after: 'https://example.org/table@v2' }] });
+    expect(log.lines).toContain('fetch_table: re-running because its cacheKey changed (https://example.org/table@v1 -> https://example.org/table@v2)');
+    expect(calls.fetch_table).toBe(2);
+  });
+
+  it('may return a promise', async () => {
+    const asyncKey = fetchTable.withOptions({ cacheKey: async ({ url }: { url: string }) => `${url}#${etags[url] ?? ''}` });
+    await runner.run(fetching(asyncKey));
+    expect(statuses(await runner.run(fetching(asyncKey)))).toEqual({ fetch_table: 'cached' });
+    etags['https://example.org/table'] = 'v3';
+    expect(statuses(await runner.run(fetching(asyncKey)))).toEqual({ fetch_table: 'executed' });
+  });
+
+  it('returning a non-string fails the run with INVALID_OPTIONS naming cacheKey', async () => {
+    const bad = fetchTable.withOptions({ cacheKey: () => 42 as unknown as string });
+    const e = await rejection(runner.run(fetching(bad)));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('cacheKey');
+    expect(e.step).toBe('fetch_table');
+    expect(e.message).toContain('cacheKey');
+    expect(e.message).toContain('fetch_table');
+    expect(e.run?.steps.fetch_table?.status).toBe('failed');
+    expect(calls.fetch_table).toBeUndefined();
+  });
+
+  it('throwing fails the run naming the step', async () => {
+    const throwing = fetchTable.withOptions({
+      cacheKey: () => {
+        throw new Error('HEAD request failed');
+      },
+    });
+    const e = await rejection(runner.run(fetching(throwing)));
+    expect(e.step).toBe('fetch_table');
+    expect(e.message).toContain('fetch_table');
+    expect(e.message).toContain('HEAD request failed');
+    expect(e.run?.steps.fetch_table?.status).toBe('failed');
+    expect(calls.fetch_table).toBeUndefined();
+  });
+});
+
+const loadRows = step(function load_rows({ n }: { n: number }) {
+  count('load_rows');
+  return Array.from({ length: n }, (_, i) => i);
+});
+const trainModel = step(function train_model({ rows, rate }: { rows: number[]; rate: number }) {
+  count('train_model');
+  return rows.reduce((s, r) => s + r * rate, 0);
+});
+const twoSteps = pipeline('two_steps', (p, { n = 3, rate = 0.5 }: { n?: number; rate?: number }) => {
+  const rows = p.call(loadRows, { n });
+  return { model: p.call(trainModel, { rows, rate }) };
+});
+
+describe('refresh', () => {
+  it('withOptions({ refresh: true }) re-executes every step; the next normal run is cached from the refreshing run', async () => {
+    await runner.run(twoSteps);
+    log.clear();
+    const refreshing = await runner.run(twoSteps.withOptions({ refresh: true }));
+    expect(statuses(refreshing)).toEqual({ load_rows: 'executed', train_model: 'executed' });
+    for (const name of ['load_rows', 'train_model']) {
+      expect(refreshing.steps[name]?.why).toEqual({ _tag: 'Refresh', decidedBy: 'runtime' });
+      expect(refreshing.steps[name]?.reason).toBe('a refresh was asked for by the runtime options');
+      expect(log.lines).toContain(`${name}: re-running because a refresh was asked for by the runtime options`);
+    }
+    expect(calls).toEqual({ load_rows: 2, train_model: 2 });
+    const next = await runner.run(twoSteps);
+    expect(statuses(next)).toEqual({ load_rows: 'cached', train_model: 'cached' });
+    expect(next.steps.load_rows?.cachedFrom).toBe(refreshing.id);
+    expect(next.steps.train_model?.cachedFrom).toBe(refreshing.id);
+  });
+
+  it('withOptions({ steps: { name: { refresh: true } } }) refreshes only that step', async () => {
+    const first = await runner.run(twoSteps);
+    const refreshing = await runner.run(twoSteps.withOptions({ steps: { train_model: { refresh: true } } }));
+    expect(statuses(refreshing)).toEqual({ load_rows: 'cached', train_model: 'executed' });
+    expect(refreshing.steps.load_rows?.cachedFrom).toBe(first.id);
+    expect(refreshing.steps.train_model?.why).toEqual({ _tag: 'Refresh', decidedBy: 'runtimeStep' });
+    expect(refreshing.steps.train_model?.reason).toContain('runtime options for this step');
+    expect(calls).toEqual({ load_rows: 1, train_model: 2 });
+  });
+
+  it('refresh on a step re-executes it on every run', async () => {
+    const p = single(stamp.withOptions({ refresh: true }), 'always');
+    await runner.run(p);
+    const again = await runner.run(p);
+    expect(again.steps.stamp?.why).toEqual({ _tag: 'Refresh', decidedBy: 'step' });
+    expect(calls.stamp).toBe(2);
+  });
+});
+
+const stepA = step(function a({ x }: { x: number }) {
+  count('a');
+  return x + 1;
+});
+const stepB = step(function b({ y }: { y: number }) {
+  count('b');
+  return y * 2;
+});
+const stepC = step(function c({ a, b }: { a: number; b: number }) {
+  count('c');
+  return a + b;
+});
+const threeSteps = (sa = stepA, sb = stepB, defaults = {}) =>
+  pipeline(
+    'precedence',
+    (p) => {
+      const a = p.call(sa, { x: 1 });
+      const b = p.call(sb, { y: 2 });
+      return { c: p.call(stepC, { a, b }) };
+    },
+    defaults,
+  );
+
+describe('precedence in real runs', () => {
+  it('runtime options for one step beat the runtime options: that step cached, the others executed', async () => {
+    const first = await runner.run(threeSteps());
+    const run = await runner.run(threeSteps().withOptions({ enableCache: false, steps: { a: { enableCache: true } } }));
+    expect(statuses(run)).toEqual({ a: 'cached', b: 'executed', c: 'executed' });
+    expect(run.steps.a?.cachedFrom).toBe(first.id);
+    expect(run.steps.b?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'runtime' });
+    expect(run.steps.c?.reason).toBe('caching is disabled by the runtime options');
+  });
+
+  it('runtime options beat step settings, and runtime options for one step beat both', async () => {
+    await runner.run(threeSteps(stepA.withOptions({ enableCache: false }), stepB.withOptions({ enableCache: true })));
+    const run = await runner.run(threeSteps(stepA.withOptions({ enableCache: false }), stepB.withOptions({ enableCache: true })).withOptions({ enableCache: false, steps: { a: { enableCache: true } } }));
+    expect(statuses(run)).toEqual({ a: 'cached', b: 'executed', c: 'executed' });
+    expect(run.steps.b?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'runtime' });
+  });
+
+  it('pipeline defaults for one step: pipeline(name, def, { steps: { a: { enableCache: false } } })', async () => {
+    const p = threeSteps(stepA, stepB, { steps: { a: { enableCache: false } } });
+    await runner.run(p);
+    const run = await runner.run(p);
+    expect(statuses(run)).toEqual({ a: 'executed', b: 'cached', c: 'cached' });
+    expect(run.steps.a?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'pipeline' });
+    expect(run.steps.a?.reason).toBe('caching is disabled by the pipeline settings');
+    expect(calls).toEqual({ a: 2, b: 1, c: 1 });
+  });
+
+  it('pipeline defaults for one step beat the pipeline-wide defaults, and step settings beat both', async () => {
+    const p = threeSteps(stepA, stepB.withOptions({ enableCache: true }), { enableCache: false, steps: { a: { enableCache: true } } });
+    await runner.run(p);
+    const run = await runner.run(p);
+    expect(statuses(run)).toEqual({ a: 'cached', b: 'cached', c: 'executed' });
+    expect(run.steps.c?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'pipeline' });
+  });
+
+  it('a step setting beats the pipeline defaults for that step', async () => {
+    const p = threeSteps(stepA.withOptions({ enableCache: true }), stepB, { steps: { a: { enableCache: false } } });
+    await runner.run(p);
+    expect(statuses(await runner.run(p))).toEqual({ a: 'cached', b: 'cached', c: 'cached' });
+  });
+
+  it('a step setting turning caching off is reported as the step settings', async () => {
+    const p = threeSteps(stepA, stepB.withOptions({ enableCache: false }));
+    await runner.run(p);
+    const run = await runner.run(p);
+    expect(run.steps.b?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'step' });
+    expect(log.lines).toContain('b: re-running because caching is disabled by the step settings');
+  });
+});
