@@ -34,3 +34,7 @@ export { serializeOutput, deserializeOutput, artifactDigest } from './store/seri
 export type { ArtifactDescriptor, ArtifactKind } from './store/serialize';
 export { StepcacheError } from './errors';
 export type { StepcacheErrorCode, StepcacheErrorDetails } from './errors';
+
+// run configuration files (JSON or YAML): runtime settings, per-step settings and parameters
+export { decodeRunConfig, parseRunConfigText, loadRunConfig, readRunConfig, applyRunConfig, checkConfigSteps, RUN_CONFIG_SETTING_NAMES } from './config/run-config';
+export type { RunConfig, RunConfigError, RunConfigSettings, RunConfigSettingName, JsonValue } from './config/run-config';

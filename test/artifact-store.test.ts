@@ -255,8 +255,8 @@ describe('remove', () => {
 describe('invalid ids are rejected', () => {
   const invalid = ['../../etc/passwd', 'ABCDEF0123456789', 'abc', '', 'abcdefgh', `a/${'0'.repeat(10)}`, '0'.repeat(129), 'none2'];
 
-  it.each(invalid.map((id) => [id]))('get, remove and locate reject %p', async (id) => {
-    await expect(store.get({ id, size: 1 })).rejects.toThrow(/Invalid artifact id/);
+  it.each(invalid.map((id) => [id]))('get returns a typed error, remove and locate reject %p', async (id) => {
+    expect(await store.get({ id, size: 1 })).toMatchObject({ _tag: 'Left', left: { _tag: 'ArtifactUnreadable', message: expect.stringContaining('invalid id') } });
     await expect(store.remove(id)).rejects.toThrow(/Invalid artifact id/);
     expect(() => store.locate(id)).toThrow(/Invalid artifact id/);
   });

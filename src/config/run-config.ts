@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
-import { parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
+import { CST, Parser, parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
 import { StepcacheError } from '../errors';
 import type { Pipeline, PipelineOutputs } from '../pipeline/pipeline';
 import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type InvalidSetting, type PipelineSettings } from '../settings/settings';
@@ -118,7 +118,10 @@ const CODE_SETTINGS: Readonly<Record<string, string>> = {
 
 const TOP_LEVEL_KEYS: readonly string[] = [...RUN_CONFIG_SETTING_NAMES, 'steps', 'parameters'];
 
-/** Deeper parameters are refused: no real configuration nests this far, and it bounds the work. */
+/**
+ * Deeper documents are refused: no real configuration nests this far, and it keeps every later
+ * step (YAML composition, validation, copying) far from the stack limit.
+ */
 const MAX_DEPTH = 64;
 
 /** The most alias expansions a YAML file may need (yaml's own default, stated here on purpose). */
@@ -152,7 +155,7 @@ const defineOwn = (target: object, key: string, value: unknown): void => {
   Object.defineProperty(target, key, { value, enumerable: true, writable: false, configurable: false });
 };
 
-const describe = (value: unknown): string => {
+const describeValue = (value: unknown): string => {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && !isPlainObject(value)) {
@@ -167,6 +170,7 @@ const JSON_ALLOWED = 'JSON data (null, true or false, a finite number, a string,
 /**
  * Copies a value into frozen plain JSON data, or names the first part that is not JSON.
  * Objects come out as plain objects whose keys are all own data properties (`__proto__` too).
+ * Its depth and cycle checks are backstops: decoding runs {@link tooDeep} over the input first.
  */
 const copyJson = (value: unknown, field: string, ancestors: Set<object>, depth: number): E.Either<{ readonly field: string; readonly message: string }, JsonValue> => {
   const no = (message: string) => E.left({ field, message });
@@ -179,12 +183,12 @@ const copyJson = (value: unknown, field: string, ancestors: Set<object>, depth: 
     case 'object':
       break;
     default:
-      return no(`got ${describe(value)}, expected ${JSON_ALLOWED}`);
+      return no(`got ${describeValue(value)}, expected ${JSON_ALLOWED}`);
   }
   if (value === null) return E.right(null);
   if (depth >= MAX_DEPTH) return no(`nested more than ${MAX_DEPTH} levels deep; expected ${JSON_ALLOWED} of reasonable depth`);
   if (ancestors.has(value)) return no(`refers back to an enclosing value (a cycle, as a YAML alias can make); expected ${JSON_ALLOWED}`);
-  if (!Array.isArray(value) && !isPlainObject(value)) return no(`got ${describe(value)}, expected ${JSON_ALLOWED}`);
+  if (!Array.isArray(value) && !isPlainObject(value)) return no(`got ${describeValue(value)}, expected ${JSON_ALLOWED}`);
   ancestors.add(value);
   try {
     if (Array.isArray(value)) {
@@ -206,6 +210,46 @@ const copyJson = (value: unknown, field: string, ancestors: Set<object>, depth: 
   } finally {
     ancestors.delete(value);
   }
+};
+
+interface Visit {
+  readonly value: unknown;
+  readonly depth: number;
+  readonly field: string;
+  readonly parent: Visit | undefined;
+}
+
+/**
+ * The first place where a value nests more than {@link MAX_DEPTH} levels deep (the value itself
+ * being level 1), or refers back to an enclosing value, or `undefined`. Iterative, so any depth is
+ * safe to inspect. Only arrays and plain objects are entered.
+ */
+const tooDeep = (input: unknown): { readonly field: string; readonly cycle: boolean } | undefined => {
+  const deepest = new Map<object, number>();
+  const stack: Visit[] = [{ value: input, depth: 1, field: '', parent: undefined }];
+  for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
+    const { value, depth, field } = visit;
+    if (typeof value !== 'object' || value === null || !(Array.isArray(value) || isPlainObject(value))) continue;
+    if (depth > MAX_DEPTH) {
+      // Name the cycle, if this path has one: the first value met again on the way down.
+      const path: Visit[] = [];
+      for (let v: Visit | undefined = visit; v !== undefined; v = v.parent) path.unshift(v);
+      const met = new Set<unknown>();
+      for (const v of path) {
+        if (met.has(v.value)) return { field: v.field, cycle: true };
+        met.add(v.value);
+      }
+      return { field, cycle: false };
+    }
+    if ((deepest.get(value) ?? 0) >= depth) continue; // already explored from at least this deep
+    deepest.set(value, depth);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) stack.push({ value: value[i], depth: depth + 1, field: `${field}[${i}]`, parent: visit });
+    } else {
+      for (const key of Object.keys(value)) stack.push({ value: value[key], depth: depth + 1, field: fieldPath(field, key), parent: visit });
+    }
+  }
+  return undefined;
 };
 
 /**
@@ -256,7 +300,7 @@ const shapeMessage = (source: string, errors: t.Errors): { readonly field: strin
   const first = errors[0];
   const keys = (first?.context ?? []).map((c) => c.key).filter((k) => k !== '');
   const field = keys.reduce(fieldPath, '');
-  const got = describe(first?.value);
+  const got = describeValue(first?.value);
   const allowed =
     keys.length === 1 && keys[0] === 'steps'
       ? 'an object of settings by step name, like { svc_trainer: { enableCache: false } }'
@@ -270,7 +314,12 @@ const shapeMessage = (source: string, errors: t.Errors): { readonly field: strin
 
 const decode = (input: unknown, source: string): E.Either<RunConfigError, RunConfig> => {
   if (!t.UnknownRecord.is(input) || Array.isArray(input)) {
-    return E.left(invalid(source, '', `Run config ${source} must be an object like { enableCache: true, parameters: { gamma: 0.001 }, steps: { svc_trainer: { enableCache: false } } }, got ${describe(input)}.`));
+    return E.left(invalid(source, '', `Run config ${source} must be an object like { enableCache: true, parameters: { gamma: 0.001 }, steps: { svc_trainer: { enableCache: false } } }, got ${describeValue(input)}.`));
+  }
+  const deep = tooDeep(input);
+  if (deep !== undefined) {
+    const why = deep.cycle ? 'refers back to a value that encloses it (a cycle, as a YAML alias can make)' : `nests more than ${MAX_DEPTH} levels deep`;
+    return E.left(invalid(source, deep.field, `Invalid ${deep.field} in run config ${source}: it ${why}; a run config holds plain, shallow data.`));
   }
   const keys = checkKeys(input, TOP_LEVEL_KEYS, '', source);
   if (E.isLeft(keys)) return keys;
@@ -391,9 +440,35 @@ const parseJson = (text: string, source: string): E.Either<RunConfigError, unkno
   }
 };
 
+/**
+ * The offset of the first collection nested more than {@link MAX_DEPTH} levels deep in a YAML
+ * text, from yaml's concrete syntax tree (built without recursion), or `undefined`. Checked before
+ * composing: yaml composes recursively, and a deeply nested text exhausts the stack there, which on
+ * Node 20 can abort the whole process when V8 happens to compile a regular expression at that point.
+ */
+const yamlTooDeepAt = (text: string): number | undefined => {
+  const stack: Array<{ readonly token: CST.Token; readonly depth: number }> = [];
+  for (const token of new Parser().parse(text)) if (token.type === 'document' && token.value !== undefined) stack.push({ token: token.value, depth: 1 });
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { token, depth } = next;
+    if (!CST.isCollection(token)) continue;
+    if (depth > MAX_DEPTH) return token.offset;
+    for (const item of token.items) {
+      if (item.key !== undefined && item.key !== null) stack.push({ token: item.key, depth: depth + 1 });
+      if (item.value !== undefined) stack.push({ token: item.value, depth: depth + 1 });
+    }
+  }
+  return undefined;
+};
+
 const parseYaml = (text: string, source: string): E.Either<RunConfigError, unknown> => {
   let doc: ReturnType<typeof parseDocument>;
   try {
+    const deepAt = yamlTooDeepAt(text);
+    if (deepAt !== undefined) {
+      const position = positionAt(text, deepAt);
+      return E.left(syntax(source, `Invalid YAML in ${source}${at(position)}: nested more than ${MAX_DEPTH} levels deep; a run config holds shallow data.`, position));
+    }
     doc = parseDocument(text, YAML_OPTIONS);
   } catch (e) {
     return E.left(syntax(source, `Invalid YAML in ${source}: ${e instanceof Error ? e.message : String(e)}.`));

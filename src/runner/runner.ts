@@ -169,11 +169,15 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
 
 const NO_SETTINGS: CacheSettings = Object.freeze({});
 
+/** Settings for one step by name: own entries only (a step may be called `toString`). */
+const stepSettingsIn = (steps: Readonly<Record<string, CacheSettings>> | undefined, name: string): CacheSettings =>
+  steps !== undefined && Object.hasOwn(steps, name) ? (steps[name] as CacheSettings) : NO_SETTINGS;
+
 const layersOf = (pipe: AnyPipeline, node: GraphNode): SettingsLayer[] => [
-  { layer: 'pipeline', settings: mergeSettings(pipe.defaults, pipe.defaults.steps?.[node.name] ?? NO_SETTINGS) },
+  { layer: 'pipeline', settings: mergeSettings(pipe.defaults, stepSettingsIn(pipe.defaults.steps, node.name)) },
   { layer: 'step', settings: node.step.settings },
   { layer: 'runtime', settings: pipe.runtime },
-  { layer: 'runtimeStep', settings: pipe.runtime.steps?.[node.name] ?? NO_SETTINGS },
+  { layer: 'runtimeStep', settings: stepSettingsIn(pipe.runtime.steps, node.name) },
 ];
 
 const formatOf = (node: GraphNode, output: string) => node.step.outputSpec?.[output] ?? 'auto';

@@ -242,9 +242,17 @@ export const mergePipelineSettings = (earlier: PipelineSettings, later: Pipeline
   const names = new Set([...Object.keys(earlier.steps ?? {}), ...Object.keys(later.steps ?? {})]);
   if (names.size === 0) return merged;
   const steps: Record<string, CacheSettings> = {};
-  for (const name of names) steps[name] = mergeSettings(earlier.steps?.[name] ?? {}, later.steps?.[name] ?? {});
+  for (const name of names) defineOwn(steps, name, mergeSettings(ownSettings(earlier.steps, name), ownSettings(later.steps, name)));
   return Object.freeze({ ...merged, steps: Object.freeze(steps) });
 };
+
+/** Sets an own property even for a name like `__proto__`, whose assignment would replace the prototype. */
+const defineOwn = (target: object, key: string, value: unknown): void => {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+};
+
+const ownSettings = (steps: Readonly<Record<string, CacheSettings>> | undefined, name: string): CacheSettings =>
+  steps !== undefined && Object.hasOwn(steps, name) ? (steps[name] as CacheSettings) : {};
 
 // validation at the edge
 
@@ -351,7 +359,7 @@ export const validatePipelineSettings = (input: unknown, where: string): E.Eithe
   for (const [name, settings] of Object.entries(steps)) {
     const valid = validateSettings(settings, `step ${name} in ${where}`);
     if (E.isLeft(valid)) return E.left({ field: `steps.${name}${valid.left.field === '' ? '' : `.${valid.left.field}`}`, message: valid.left.message });
-    perStep[name] = valid.right;
+    defineOwn(perStep, name, valid.right);
   }
   return E.right(Object.freeze({ ...fields.right, steps: Object.freeze(perStep) }) as PipelineSettings);
 };

@@ -118,6 +118,7 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
 
   const get = async (ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>> => {
     if (ref.id === EMPTY_ARTIFACT_ID) return E.right(Buffer.alloc(0));
+    if (!VALID_ID.test(ref.id)) return E.left({ _tag: 'ArtifactUnreadable', id: ref.id, location: '(invalid id)', message: 'has an invalid id: artifact ids are hexadecimal content hashes' });
     const location = fileOf(ref.id);
     const fail = (tag: ArtifactLoadError['_tag'], message: string) => E.left({ _tag: tag, id: ref.id, location, message });
     let handle: fs.promises.FileHandle;
@@ -170,7 +171,7 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
 
   const remove = async (id: string): Promise<void> => {
     if (id === EMPTY_ARTIFACT_ID) return;
-    await fs.promises.rm(fileOf(id), { force: true });
+    await fs.promises.rm(fileOf(id), { force: true }); // an invalid id is a caller's bug: fileOf rejects it
   };
 
   const list = async (): Promise<Array<{ readonly id: string; readonly size: number; readonly writtenAt: number }>> => {
