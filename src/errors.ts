@@ -88,4 +88,8 @@ export class StepcacheError extends Error {
  * toError('boom').message === 'boom';
  */
 export const toError = (thrown: unknown): Error =>
-  thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : String(thrown));
+  thrown instanceof Error || isErrorLike(thrown) ? (thrown as Error) : new Error(typeof thrown === 'string' ? thrown : String(thrown));
+
+/** Errors from another realm (a VM context, a test sandbox) fail `instanceof Error` but are errors all the same. */
+const isErrorLike = (x: unknown): boolean =>
+  typeof x === 'object' && x !== null && typeof (x as { message?: unknown }).message === 'string' && typeof (x as { name?: unknown }).name === 'string';

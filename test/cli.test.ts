@@ -1,0 +1,521 @@
+/**
+ * The command line on a real store: every command through runCli in-process, one spawn of the
+ * real entry point, and the progress logger on a terminal and off one.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRunner, pipeline, silentLogger, step, StepcacheError, type RunRecord, type Runner } from '../src';
+import { formatAge, formatBytes, formatDuration, parseBytes, parseDuration, runCli, type CliIo } from '../src/cli';
+import { progressLogger } from '../src/cli/progress';
+import { collectingLogger, removeDir, tempDir } from './support/fixtures';
+
+// a small pipeline: load -> train -> evaluate -> report; evaluate fails when asked to
+
+const load = step(function load_features({ n }: { n: number }) {
+  return new Float64Array(n).fill(0.5);
+});
+const train = step(function train_model({ xs, gamma }: { xs: Float64Array; gamma: number }) {
+  return { weights: [xs.length * gamma, 1] };
+});
+const evaluate = step(function evaluate_model({ model, fail }: { model: { weights: number[] }; fail: boolean }) {
+  if (fail) throw new Error('validation set is empty');
+  return { accuracy: model.weights.length / 2 };
+});
+const report = step(function write_report({ score }: { score: { accuracy: number } }) {
+  return `accuracy ${score.accuracy}`;
+});
+const demo = pipeline('demo_pipeline', (p, { fail = false }: { fail?: boolean }) => {
+  const xs = p.call(load, { n: 2000 });
+  const model = p.call(train, { xs, gamma: 0.1 });
+  const score = p.call(evaluate, { model, fail });
+  return { report: p.call(report, { score }) };
+});
+
+/** A store with two runs: the first fails at evaluate_model (write_report skipped), the second completes with the first two steps cached. */
+const makeStore = async (): Promise<{ dir: string; runner: Runner; failed: RunRecord; completed: RunRecord }> => {
+  const dir = tempDir('stepcache-cli-');
+  const runner = createRunner({ dir, logger: silentLogger });
+  const failed = await runner.run(demo, { fail: true }).then(
+    () => {
+      throw new Error('the first run should fail');
+    },
+    (e: unknown) => {
+      if (!(e instanceof StepcacheError) || e.run === undefined) throw e;
+      return e.run;
+    },
+  );
+  const completed = await runner.run(demo, { fail: false });
+  return { dir, runner, failed, completed };
+};
+
+interface Captured {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const cli = async (argv: string[], io: Partial<CliIo> = {}): Promise<Captured> => {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    ...io,
+  });
+  return { code, stdout, stderr };
+};
+
+let store: Awaited<ReturnType<typeof makeStore>>;
+const stores: Awaited<ReturnType<typeof makeStore>>[] = [];
+const freshStore = async () => {
+  const s = await makeStore();
+  stores.push(s);
+  return s;
+};
+
+beforeAll(async () => {
+  store = await freshStore();
+});
+afterAll(async () => {
+  for (const s of stores) {
+    await s.runner.close();
+    removeDir(s.dir);
+  }
+});
+
+describe('the fixture', () => {
+  it('has a failed run and a completed run with every status', () => {
+    expect(store.failed.status).toBe('failed');
+    expect(store.failed.steps.evaluate_model?.status).toBe('failed');
+    expect(store.failed.steps.write_report?.status).toBe('skipped');
+    expect(store.completed.steps.load_features?.status).toBe('cached');
+    expect(store.completed.steps.evaluate_model?.status).toBe('executed');
+  });
+});
+
+describe('runs list', () => {
+  it('shows both runs, newest first, with step counts', async () => {
+    const { code, stdout, stderr } = await cli(['runs', 'list', '--dir', store.dir]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+STATUS\s+STARTED\s+DURATION\s+EXECUTED\s+CACHED\s+FAILED\s+SKIPPED$/);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toContain(store.completed.id);
+    expect(lines[1]).toMatch(/demo_pipeline\s+completed\s.*\s2\s+2\s+0\s+0$/);
+    expect(lines[2]).toContain(store.failed.id);
+    expect(lines[2]).toMatch(/demo_pipeline\s+failed\s.*\s2\s+0\s+1\s+1$/);
+  });
+
+  it('prints JSON with --json, and --limit keeps the most recent', async () => {
+    const all = await cli(['runs', 'list', '--json', '--dir', store.dir]);
+    expect(all.code).toBe(0);
+    const parsed = JSON.parse(all.stdout) as { id: string; status: string; steps: Record<string, number> }[];
+    expect(parsed.map((r) => r.id)).toEqual([store.completed.id, store.failed.id]);
+    expect(parsed[1]).toMatchObject({ status: 'failed', steps: { executed: 2, cached: 0, failed: 1, skipped: 1 } });
+    const limited = await cli(['runs', 'list', '--json', '--limit', '1', '--dir', store.dir]);
+    expect((JSON.parse(limited.stdout) as { id: string }[]).map((r) => r.id)).toEqual([store.completed.id]);
+  });
+
+  it('reads the store from STEPCACHE_DIR, relative to the working directory', async () => {
+    const { code, stdout } = await cli(['runs', 'list'], { env: { STEPCACHE_DIR: path.basename(store.dir) }, cwd: path.dirname(store.dir) });
+    expect(code).toBe(0);
+    expect(stdout).toContain(store.completed.id);
+  });
+
+  it('refuses a directory that holds no store, without creating one', async () => {
+    const missing = path.join(store.dir, 'nothing-here');
+    const { code, stderr } = await cli(['runs', 'list', '--dir', missing]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`stepcache: there is no stepcache store in ${missing} (${missing} does not exist); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.\n`);
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
+  it('refuses an invalid --limit, naming the option', async () => {
+    const { code, stderr } = await cli(['runs', 'list', '--limit', 'lots', '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^stepcache: option '--limit <n>' argument 'lots' is invalid\. Expected a whole number of 1 or more\.\n$/);
+  });
+
+  it('colours statuses on a terminal, unless NO_COLOR is set, keeping the columns aligned', async () => {
+    const coloured = await cli(['runs', 'list', '--dir', store.dir], { isTTY: true });
+    expect(coloured.stdout).toContain('\x1b[32mcompleted\x1b[0m');
+    expect(coloured.stdout).toContain('\x1b[31mfailed\x1b[0m');
+    const plain = await cli(['runs', 'list', '--dir', store.dir], { isTTY: true, env: { NO_COLOR: '1' } });
+    expect(plain.stdout).not.toContain('\x1b[');
+    expect(coloured.stdout.replace(/\x1b\[\d+m/g, '')).toBe(plain.stdout);
+  });
+});
+
+describe('runs show', () => {
+  it('prints every step with its status, duration and reason', async () => {
+    const failed = await cli(['runs', 'show', store.failed.id, '--dir', store.dir]);
+    expect(failed.code).toBe(0);
+    expect(failed.stdout).toContain(`Run ${store.failed.id} of pipeline demo_pipeline: failed`);
+    expect(failed.stdout).toMatch(/load_features\s+executed\s+\S+\s+it was never cached before/);
+    expect(failed.stdout).toMatch(/evaluate_model\s+failed\s+\S+\s+.*validation set is empty/);
+    expect(failed.stdout).toMatch(/write_report\s+skipped\s+\S+\s+upstream step evaluate_model did not complete/);
+    const completed = await cli(['runs', 'show', store.completed.id, '--dir', store.dir]);
+    expect(completed.stdout).toMatch(new RegExp(`load_features\\s+cached\\s+\\S+\\s+cached from ${store.failed.id}`));
+    expect(completed.stdout).toMatch(/evaluate_model\s+executed\s+\S+\s+\S+/);
+  });
+
+  it('accepts a unique id prefix', async () => {
+    const prefix = store.completed.id.slice(0, store.completed.id.length - 4);
+    const others = [store.failed.id].filter((id) => id.startsWith(prefix));
+    expect(others).toEqual([]);
+    const { code, stdout } = await cli(['runs', 'show', prefix, '--dir', store.dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`Run ${store.completed.id}`);
+  });
+
+  it('refuses an ambiguous prefix with exit code 2', async () => {
+    const { code, stderr } = await cli(['runs', 'show', store.completed.id.slice(0, 4), '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`matches 2 runs (${store.completed.id}, ${store.failed.id})`);
+  });
+
+  it('answers an unknown id with exit code 2 and the most recent run ids on one line', async () => {
+    const { code, stdout, stderr } = await cli(['runs', 'show', 'no-such-run', '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.split('\n')).toEqual([expect.stringMatching(/^stepcache: there is no run "no-such-run"/), '']);
+    expect(stderr).toContain(`the most recent runs are: ${store.completed.id} (demo_pipeline, completed), ${store.failed.id} (demo_pipeline, failed)`);
+    expect(stderr).not.toMatch(/\bat \S+:\d+/);
+  });
+
+  it('prints a stack trace only with --verbose', async () => {
+    const { code, stderr } = await cli(['runs', 'show', 'no-such-run', '--verbose', '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^stepcache: there is no run "no-such-run"/);
+    expect(stderr).toMatch(/\n\s+at \S+/);
+  });
+
+  it('prints the record with --json', async () => {
+    const { stdout } = await cli(['runs', 'show', store.failed.id, '--json', '--dir', store.dir]);
+    expect((JSON.parse(stdout) as RunRecord).steps.evaluate_model?.error).toContain('validation set is empty');
+  });
+});
+
+describe('cache ls', () => {
+  it('lists entries with humanized ages and sizes', async () => {
+    const { code, stdout } = await cli(['cache', 'ls', '--dir', store.dir]);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^STEP\s+PIPELINE\s+AGE\s+SIZE\s+LAST USED\s+KEY$/);
+    expect(lines.slice(1, -1).map((l) => l.split(/\s+/)[0]).sort()).toEqual(['evaluate_model', 'load_features', 'train_model', 'write_report']);
+    expect(stdout).toMatch(/load_features\s+demo_pipeline\s+\d+[smhd]\s+16\.0 kB\s+\d+[smhd] ago\s+[0-9a-f]{12}\n/);
+    expect(lines.at(-1)).toBe('4 cache entries');
+  });
+
+  it('filters by --step, and prints JSON with --json', async () => {
+    const { stdout } = await cli(['cache', 'ls', '--step', 'train_model', '--json', '--dir', store.dir]);
+    const entries = JSON.parse(stdout) as { step: string; bytes: number }[];
+    expect(entries.map((e) => e.step)).toEqual(['train_model']);
+    const none = await cli(['cache', 'ls', '--step', 'nope', '--dir', store.dir]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe(`No cache entries of step nope in ${store.dir}.\n`);
+  });
+});
+
+describe('cache prune', () => {
+  it("removes the entries of one step, and only those", async () => {
+    const s = await freshStore();
+    const { code, stdout, stderr } = await cli(['cache', 'prune', '--step', 'load_features', '--grace', '0s', '--dir', s.dir]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Removed 1 cache entry and 1 artifact \(16\.0 kB\); \d+ B of artifacts remain\.\n$/);
+    expect((await s.runner.cache.list()).map((e) => e.step).sort()).toEqual(['evaluate_model', 'train_model', 'write_report']);
+  });
+
+  it('keeps artifacts written recently unless --grace says otherwise, and says so', async () => {
+    const s = await freshStore();
+    const { code, stdout } = await cli(['cache', 'prune', '--step', 'load_features', '--dir', s.dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Removed 1 cache entry and 0 artifacts \(0 B\); \d+ B of artifacts remain\.\nArtifacts written less than 10m ago stay until a later prune \(see --grace\)\.\n$/);
+    const again = await cli(['cache', 'prune', '--grace', '0s', '--dir', s.dir]);
+    expect(again.stdout).toMatch(/^Removed 0 cache entries and 1 artifact \(16\.0 kB\);/);
+  });
+
+  it('lists what would go with --dry-run, and removes nothing', async () => {
+    const { code, stdout } = await cli(['cache', 'prune', '--step', 'train_model', '--older-than', '0ms', '--dry-run', '--dir', store.dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/train_model\s+demo_pipeline/);
+    expect(stdout).toContain('Would remove 1 cache entry (dry run: nothing was removed).');
+    const young = await cli(['cache', 'prune', '--older-than', '7d', '--dry-run', '--dir', store.dir]);
+    expect(young.stdout).toBe('Nothing to prune: no entry matches.\n');
+    expect(await store.runner.cache.list({ step: 'train_model' })).toHaveLength(1);
+  });
+
+  it('refuses --dry-run with --max-bytes', async () => {
+    const { code, stderr } = await cli(['cache', 'prune', '--max-bytes', '1MB', '--dry-run', '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^stepcache: option --dry-run cannot be combined with --max-bytes/);
+  });
+
+  it('evicts down to --max-bytes given with a unit', async () => {
+    const s = await freshStore();
+    const { code, stdout } = await cli(['cache', 'prune', '--max-bytes', '1kB', '--json', '--dir', s.dir]);
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as { remainingBytes: number }).remainingBytes).toBeLessThanOrEqual(1000);
+    expect((await s.runner.cache.list()).map((e) => e.step)).not.toContain('load_features');
+  });
+
+  it.each([
+    [['--older-than', 'soon'], "option '--older-than <duration>' argument 'soon' is invalid. Expected a number with a unit: ms, s, m, h or d (for example 90s, 30m, 12h, 7d)."],
+    [['--older-than', '30'], "option '--older-than <duration>' argument '30' is invalid."],
+    [['--max-bytes', 'huge'], "option '--max-bytes <size>' argument 'huge' is invalid. Expected a number of bytes, optionally with a unit: 500MB, 2GB"],
+    [['--step', ''], "option '--step <name>' argument '' is invalid. Expected a name."],
+  ])('refuses %j with exit code 2, naming the option and the allowed form', async (args, message) => {
+    const { code, stdout, stderr } = await cli(['cache', 'prune', ...args, '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.startsWith(`stepcache: ${message}`)).toBe(true);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(await store.runner.cache.list()).toHaveLength(4);
+  });
+});
+
+describe('cache clear', () => {
+  it('asks for --yes, then empties the cache', async () => {
+    const s = await freshStore();
+    const refused = await cli(['cache', 'clear', '--dir', s.dir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`stepcache: cache clear removes every cache entry and artifact in ${s.dir}, so every step runs again next time; add --yes to confirm.\n`);
+    expect(await s.runner.cache.list()).toHaveLength(4);
+    const cleared = await cli(['cache', 'clear', '--yes', '--dir', s.dir]);
+    expect(cleared.code).toBe(0);
+    expect(cleared.stdout).toMatch(/^Removed 4 cache entries and 4 artifacts \(16\.\d kB\); 0 B of artifacts remain\.\n$/);
+    expect(await s.runner.cache.list()).toEqual([]);
+    expect((await cli(['runs', 'list', '--json', '--dir', s.dir])).stdout).toContain(s.completed.id);
+  });
+});
+
+describe('usage', () => {
+  const commands: [string[], string[]][] = [
+    [[], ['--dir <path>', '--verbose', 'runs', 'cache', 'dag']],
+    [['runs'], ['list', 'show', 'compare']],
+    [['runs', 'list'], ['--json', '--limit <n>', '--dir <path>']],
+    [['runs', 'show'], ['<id>', '--json']],
+    [['runs', 'compare'], ['<a>', '<b>']],
+    [['cache'], ['ls', 'prune', 'clear']],
+    [['cache', 'ls'], ['--step <name>', '--pipeline <name>', '--json']],
+    [['cache', 'prune'], ['--older-than <duration>', '--step <name>', '--pipeline <name>', '--max-bytes <size>', '--grace <duration>', '--dry-run', '--json']],
+    [['cache', 'clear'], ['--yes']],
+    [['dag'], ['<id>', '--svg <file>', '--mermaid <file>']],
+  ];
+  it.each(commands)('%j --help exits 0 and lists the options and the exit codes', async (command, expected) => {
+    const { code, stdout, stderr } = await cli([...command, '--help']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toContain(`Usage: stepcache ${command.join(' ')}`.trimEnd());
+    for (const e of expected) expect(stdout).toContain(e);
+    expect(stdout).toContain('Exit codes:\n  0  success\n  1  an operation failed');
+  });
+
+  it('refuses unknown commands and options with exit code 2 on one line', async () => {
+    const command = await cli(['runz']);
+    expect(command).toEqual({ code: 2, stdout: '', stderr: "stepcache: unknown command 'runz' (Did you mean runs?)\n" });
+    const option = await cli(['runs', 'list', '--jsn', '--dir', store.dir]);
+    expect(option).toEqual({ code: 2, stdout: '', stderr: "stepcache: unknown option '--jsn' (Did you mean --json?)\n" });
+    const missing = await cli(['runs', 'show', '--dir', store.dir]);
+    expect(missing).toEqual({ code: 2, stdout: '', stderr: "stepcache: missing required argument 'id'\n" });
+  });
+
+  it('reports a store that cannot be read with exit code 1', async () => {
+    const dir = tempDir('stepcache-cli-broken-');
+    try {
+      fs.writeFileSync(path.join(dir, 'metadata.sqlite'), 'this is not a database, just text that is long enough to be read as a header');
+      const { code, stderr } = await cli(['runs', 'list', '--dir', dir]);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`stepcache: the store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+describe('the executable', () => {
+  it('runs through tsx from the repository root and exits 0', async () => {
+    const root = path.resolve(__dirname, '..');
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child: ChildProcess = execFile(path.join(root, 'node_modules/.bin/tsx'), ['src/cli/main.ts', 'runs', 'list', '--dir', store.dir], { cwd: root, timeout: 60_000 }, (_error, stdout, stderr) =>
+        resolve({ code: child.exitCode, stdout, stderr }),
+      );
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(store.completed.id);
+    expect(result.stdout).toContain(store.failed.id);
+  });
+
+  it('exits 2 through the real process for an unknown run', async () => {
+    const root = path.resolve(__dirname, '..');
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child: ChildProcess = execFile(path.join(root, 'node_modules/.bin/tsx'), ['src/cli/main.ts', 'runs', 'show', 'zzz', '--dir', store.dir], { cwd: root, timeout: 60_000 }, (_error, _stdout, stderr) =>
+        resolve({ code: child.exitCode, stderr }),
+      );
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^stepcache: there is no run "zzz"/);
+  });
+});
+
+describe('formatting', () => {
+  it('humanizes and parses sizes', () => {
+    expect([0, 999, 1000, 1_234_567, 16_000, 2e9, 999_999].map(formatBytes)).toEqual(['0 B', '999 B', '1.0 kB', '1.2 MB', '16.0 kB', '2.0 GB', '1.0 MB']);
+    expect(['500MB', '2GB', '2 gb', '512MiB', '1.5kB', '1024'].map(parseBytes)).toEqual([500e6, 2e9, 2e9, 512 * 2 ** 20, 1500, 1024]);
+    expect(['', 'MB', '2XB', '-1MB', '1e6'].map(parseBytes)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  it('humanizes ages and durations, and parses durations with a unit only', () => {
+    expect([0, 59_999, 3 * 60_000, 2 * 3_600_000 + 1, 5 * 86_400_000].map(formatAge)).toEqual(['0s', '59s', '3m', '2h', '5d']);
+    expect([0, 0.3, 850, 12_400, 185_000, 3_725_000].map(formatDuration)).toEqual(['0ms', '<1ms', '850ms', '12.4s', '3m 05s', '1h 02m']);
+    expect(['30m', '12h', '7d', '1.5h', '30', 'soon'].map(parseDuration)).toEqual([1_800_000, 43_200_000, 604_800_000, 5_400_000, undefined, undefined]);
+  });
+});
+
+describe('progressLogger', () => {
+  const fakeStream = (isTTY: boolean) => {
+    const writes: string[] = [];
+    return { writes, stream: { isTTY, write: (s: string) => void writes.push(s) } };
+  };
+  const runnerLines = (logger: { info(m: string): void; warn(m: string): void; error(m: string): void }) => {
+    logger.info('Initiating a new run for the pipeline: demo_pipeline.');
+    logger.info('Step load_features has started.');
+    logger.info('Using cached version of load_features.');
+    logger.info('Step train_model has started.');
+    logger.info('train_model: re-running because parameter gamma changed (0.1 -> 0.2)');
+    logger.warn('Ignoring the cache entry of step train_model: its signature does not verify.');
+    logger.info('Step train_model has finished in 12.400s.');
+    logger.info('Step evaluate_model has started.');
+  };
+
+  it('on a terminal, keeps one status line updated in place with [done/total]', () => {
+    const { writes, stream } = fakeStream(true);
+    let clock = 1_000;
+    const progress = progressLogger({ stream, total: 4, refreshMs: 0, now: () => clock });
+    runnerLines({ ...progress, info: (m) => ((clock += 3100), progress.info(m)) });
+    const statusLines = writes.filter((w) => w.startsWith('\r\x1b[2K[')).map((w) => w.slice('\r\x1b[2K'.length));
+    expect(statusLines).toEqual([
+      '[0/4] · 0ms elapsed',
+      '[0/4] load_features · 3.1s elapsed',
+      '[1/4] load_features · 6.2s elapsed',
+      '[1/4] train_model · 9.3s elapsed',
+      '[1/4] train_model · 12.4s elapsed',
+      '[1/4] train_model · 12.4s elapsed',
+      '[2/4] train_model · 15.5s elapsed',
+      '[2/4] evaluate_model · 18.6s elapsed',
+    ]);
+    expect(writes.join('')).not.toContain('has started');
+    // other lines get their own line above the status line
+    expect(writes).toContain('train_model: re-running because parameter gamma changed (0.1 -> 0.2)\n');
+    expect(writes).toContain('warning: Ignoring the cache entry of step train_model: its signature does not verify.\n');
+    progress.error('Step evaluate_model failed: validation set is empty');
+    expect(writes.slice(-3)).toEqual(['\r\x1b[2K', 'error: Step evaluate_model failed: validation set is empty\n', '\r\x1b[2K[3/4] evaluate_model · 18.6s elapsed']);
+    progress.error('Pipeline run r1 failed: evaluate_model.');
+    expect(writes.slice(-2)).toEqual(['\r\x1b[2K', 'error: Pipeline run r1 failed: evaluate_model.\n']);
+    progress.close();
+  });
+
+  it('counts steps as they start when no total is given, and refreshes the elapsed time', async () => {
+    const { writes, stream } = fakeStream(true);
+    const progress = progressLogger({ stream, refreshMs: 10 });
+    progress.info('Initiating a new run for the pipeline: p.');
+    progress.info('Step a has started.');
+    progress.info('Step a has finished in 0.010s.');
+    progress.info('Step b has started.');
+    expect(writes.at(-1)).toMatch(/^\r\x1b\[2K\[1\/2\] b · \d+ms elapsed$/);
+    const before = writes.length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(writes.length).toBeGreaterThan(before);
+    progress.info('Step b has finished in 0.060s.');
+    progress.info('Pipeline run r2 has finished in 0.070s.');
+    expect(writes.slice(-2)).toEqual(['\r\x1b[2K', 'Pipeline run r2 has finished in 0.070s.\n']);
+    const after = writes.length;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(writes.length).toBe(after);
+  });
+
+  it('off a terminal, prints the runner lines as they come', () => {
+    const { writes, stream } = fakeStream(false);
+    const progress = progressLogger({ stream, total: 4 });
+    runnerLines(progress);
+    expect(writes).toEqual([
+      'Initiating a new run for the pipeline: demo_pipeline.\n',
+      'Step load_features has started.\n',
+      'Using cached version of load_features.\n',
+      'Step train_model has started.\n',
+      'train_model: re-running because parameter gamma changed (0.1 -> 0.2)\n',
+      'warning: Ignoring the cache entry of step train_model: its signature does not verify.\n',
+      'Step train_model has finished in 12.400s.\n',
+      'Step evaluate_model has started.\n',
+    ]);
+    expect(writes.join('')).not.toContain('\r');
+  });
+
+  it('follows a real run on a terminal', async () => {
+    const s = await freshStore();
+    const { writes, stream } = fakeStream(true);
+    const progress = progressLogger({ stream, refreshMs: 0 });
+    const log = collectingLogger();
+    const both = { info: (m: string) => (log.info(m), progress.info(m)), warn: progress.warn, error: progress.error };
+    const runner = createRunner({ dir: s.dir, logger: both });
+    try {
+      await runner.run(demo, { fail: false });
+    } finally {
+      await runner.close();
+    }
+    const statuses = writes.filter((w) => w.startsWith('\r\x1b[2K[')).map((w) => /\[(\d+)\/(\d+)\]/.exec(w)?.slice(1).join('/'));
+    expect(statuses).toContain('4/4');
+    expect(writes.at(-1)).toMatch(/^Pipeline run \S+ has finished in .+\n$/);
+    expect(log.lines.filter((l) => l.startsWith('Using cached'))).toHaveLength(4);
+  });
+});
+
+// The two commands that draw need src/render.
+describe('commands that render', () => {
+  it('runs compare prints the comparison table', async () => {
+    const { code, stdout, stderr } = await cli(['runs', 'compare', store.failed.id, store.completed.id.slice(0, -3), '--dir', store.dir]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain('Speed Increase');
+    expect(stdout).toContain('load_features');
+  });
+
+  it('runs compare answers an unknown id with exit code 2', async () => {
+    const { code, stderr } = await cli(['runs', 'compare', store.failed.id, 'nope', '--dir', store.dir]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^stepcache: there is no run "nope"/);
+  });
+
+  it('dag prints a text tree of the run', async () => {
+    const { code, stdout } = await cli(['dag', store.failed.id, '--dir', store.dir]);
+    expect(code).toBe(0);
+    for (const name of ['load_features', 'train_model', 'evaluate_model', 'write_report']) expect(stdout).toContain(name);
+  });
+
+  it('dag --svg and --mermaid write files', async () => {
+    const out = tempDir('stepcache-cli-dag-');
+    try {
+      const { code, stdout } = await cli(['dag', store.completed.id, '--svg', 'run.svg', '--mermaid', 'run.mmd', '--dir', store.dir], { cwd: out });
+      expect(code).toBe(0);
+      expect(stdout).toBe(`Wrote ${path.join(out, 'run.svg')}\nWrote ${path.join(out, 'run.mmd')}\n`);
+      expect(fs.readFileSync(path.join(out, 'run.svg'), 'utf8').startsWith('<svg')).toBe(true);
+      const mermaid = fs.readFileSync(path.join(out, 'run.mmd'), 'utf8');
+      expect(mermaid).toMatch(/^graph LR$/m);
+      expect(mermaid).toContain('s_load_features -->');
+      expect(mermaid).toMatch(/class s_load_features\b.*cached/);
+    } finally {
+      removeDir(out);
+    }
+  });
+
+  it('dag reports a file it cannot write with exit code 1', async () => {
+    const { code, stderr } = await cli(['dag', store.completed.id, '--svg', path.join(store.dir, 'no', 'such', 'dir', 'x.svg'), '--dir', store.dir]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^stepcache: could not write .*x\.svg: ENOENT/);
+  });
+});
