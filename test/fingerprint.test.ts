@@ -3,10 +3,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import * as ts from 'typescript';
-import { callSiteOf, diffFingerprints, fingerprintFunction, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
+import { callSiteOf, diffFingerprints, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
 import { keyHashFunction } from '../src/hash/hashers';
 import { fakeStep, type FakeStep } from './fixtures/fingerprint/callsite-step';
 import { clipper, multiline, pair } from './fixtures/fingerprint/callsite-user';
+import * as inputSteps from './fixtures/fingerprint/inputs';
 import { typed } from './fixtures/fingerprint/typed';
 import { removeDir, tempDir } from './support/fixtures';
 
@@ -571,6 +572,146 @@ const siteOfStep = (file: string, name: string): CallSite => {
   if (found === undefined) throw new Error(`no step(function ${name}) in ${file}`);
   return found;
 };
+
+// input names
+
+describe('fingerprintFunction reads the step function\'s input names', () => {
+  type InputStep = keyof typeof inputSteps;
+
+  /** The fingerprint of one step of inputs.ts in `dir` (the original fixtures by default). */
+  const inputsIn = (name: InputStep, dir = FIXTURES): CodeFingerprint =>
+    fingerprintFunction(inputSteps[name] as StepFn, siteOf(path.join(dir, 'inputs.ts'), `step(function ${name}`), hash);
+
+  it('from a type literal: optional, defaulted and undefined-accepting members are not required; every member is known', () => {
+    const fp = inputsIn('literal');
+    expect(fp.shallow).toBe(false);
+    expect(fp.inputs).toEqual({ required: ['data', 'note'], known: ['data', 'extra', 'gamma', 'note', 'scale', 'seed'] });
+  });
+
+  it('from an interface and a type alias of the same file', () => {
+    expect(inputsIn('viaInterface').inputs).toEqual({ required: ['data', 'label'], known: ['data', 'gamma', 'label', 'seed'] });
+    expect(inputsIn('viaAlias').inputs).toEqual({ required: ['data', 'model'], known: ['data', 'model', 'weights'] });
+  });
+
+  it('from an identifier parameter typed with an interface (or a type literal): the non-optional properties', () => {
+    expect(inputsIn('whole').inputs).toEqual({ required: ['data', 'label'], known: ['data', 'gamma', 'label', 'seed'] });
+    expect(fingerprintFunction(multiline.fn, multiline.site, hash).inputs).toEqual({ required: ['z'], known: ['z'] });
+    expect(fingerprintFunction(clipper.fn, clipper.site, hash).inputs).toEqual({ required: ['xs'], known: ['xs'] });
+  });
+
+  it('follows interface extends, undefined through a same-file alias, and a rest element', () => {
+    expect(inputsIn('extended').inputs).toEqual({ required: ['data', 'folds', 'label'], known: ['data', 'folds', 'gamma', 'label', 'note', 'seed'] });
+  });
+
+  it('follows types imported from a relative module, renamed exports included', () => {
+    expect(inputsIn('imported').inputs).toEqual({ required: ['rows'], known: ['limit', 'rows'] });
+    expect(inputsIn('renamed').inputs).toEqual({ required: ['table'], known: ['table', 'where'] });
+  });
+
+  it('treats `gamma?: number` and `gamma: number | undefined` alike: not required', () => {
+    const dir = variant(['inputs.ts', 'readonly gamma?: number;', 'readonly gamma: number | undefined;']);
+    const before = inputsIn('whole');
+    const after = inputsIn('whole', dir);
+    expect(after.inputs).toEqual(before.inputs);
+    expect(after.inputs?.required).not.toContain('gamma');
+    const required = inputsIn('whole', variant(['inputs.ts', 'readonly gamma?: number;', 'readonly gamma: number;']));
+    expect(required.inputs?.required).toEqual(['data', 'gamma', 'label']);
+  });
+
+  it('a default value makes a member of a required type not required', () => {
+    expect(inputsIn('literal').inputs?.required).not.toContain('gamma');
+    const withoutDefault = inputsIn('literal', variant(['inputs.ts', '{ data, gamma = 0.1, scale', '{ data, gamma, scale']));
+    expect(withoutDefault.inputs?.required).toEqual(['data', 'gamma', 'note']);
+    const withDefault = inputsIn('viaAlias', variant(['inputs.ts', '{ model, data }: ScoreInput', '{ model = 1, data }: ScoreInput']));
+    expect(withDefault.inputs).toEqual({ required: ['data'], known: ['data', 'model', 'weights'] });
+  });
+
+  it('a function without parameters requires nothing', () => {
+    expect(inputsIn('none').inputs).toEqual({ required: [], known: [] });
+  });
+
+  it('are absent for JavaScript without types, shallow fingerprints and types it does not read', () => {
+    const js = fingerprintIn(original(), 'trainer');
+    expect(js.shallow).toBe(false);
+    expect(js).not.toHaveProperty('inputs');
+    expect(fingerprintFunction(inputSteps.literal, undefined, hash)).not.toHaveProperty('inputs');
+    for (const name of ['generic', 'union', 'indexed', 'computed', 'untyped'] as const) {
+      const fp = inputsIn(name);
+      expect([name, fp.shallow]).toEqual([name, false]);
+      expect([name, fp.inputs]).toEqual([name, undefined]);
+    }
+    const unresolved = variant(['inputs.ts', 'interface TrainInput {', 'interface Other {'], ['inputs.ts', 'interface Tuned extends TrainInput {', 'interface Tuned extends Other {']);
+    expect(inputsIn('viaInterface', unresolved).inputs).toBeUndefined();
+  });
+
+  it('do not count in the hash: editing only optionality changes the inputs, not the hash', () => {
+    const before = inputsIn('viaInterface');
+    const after = inputsIn('viaInterface', variant(['inputs.ts', 'readonly label: string;', 'readonly label?: string;']));
+    expect(after.inputs?.required).toEqual(['data']);
+    expect(before.inputs?.required).toEqual(['data', 'label']);
+    expect(after.hash).toBe(before.hash);
+    expect(after.parts.map((p) => [p.kind, p.name, p.hash])).toEqual(before.parts.map((p) => [p.kind, p.name, p.hash]));
+  });
+
+  it('do not count in the hash: it is the hash of the same code without types, where the inputs are absent', () => {
+    const dir = tempDir('stepcache-fingerprint-plain-');
+    dirs.push(dir);
+    const plain = path.join(dir, 'inputs-plain.js');
+    const source = fs.readFileSync(path.join(FIXTURES, 'inputs.ts'), 'utf8');
+    fs.writeFileSync(plain, ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText);
+    for (const name of ['literal', 'viaInterface', 'whole', 'none'] as const) {
+      const typedFp = inputsIn(name);
+      const plainFp = fingerprintFunction(inputSteps[name], siteOf(plain, `step(function ${name}`), hash);
+      expect(plainFp.shallow).toBe(false);
+      expect(typedFp.inputs).toBeDefined();
+      if (name !== 'none') expect(plainFp).not.toHaveProperty('inputs');
+      expect([name, plainFp.hash]).toEqual([name, typedFp.hash]);
+    }
+  });
+});
+
+describe('openFingerprintDiskCache', () => {
+  const site = (): CallSite => siteOf(path.join(FIXTURES, 'inputs.ts'), 'step(function literal');
+
+  it('keeps the input names through the JSON file', async () => {
+    const dir = tempDir('stepcache-fingerprint-cache-');
+    dirs.push(dir);
+    const file = path.join(dir, 'fingerprints.json');
+    const first = openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site());
+    expect(first.inputs).toEqual({ required: ['data', 'note'], known: ['data', 'extra', 'gamma', 'note', 'scale', 'seed'] });
+    const cache = openFingerprintDiskCache(file, hash);
+    cache.fingerprint(inputSteps.literal, site());
+    await cache.flush();
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { format: number; entries: Record<string, { fingerprint: CodeFingerprint }> };
+    expect(stored.format).toBe(2);
+    expect(Object.values(stored.entries).map((e) => e.fingerprint.inputs)).toEqual([first.inputs]);
+    // Marked, so that the test sees the kept fingerprint is the one used.
+    const entries = Object.fromEntries(Object.entries(stored.entries).map(([k, e]) => [k, { ...e, fingerprint: { ...e.fingerprint, reason: 'kept' } }]));
+    fs.writeFileSync(file, JSON.stringify({ format: 2, entries }));
+    const kept = openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site());
+    expect(kept.reason).toBe('kept');
+    expect(kept.inputs).toEqual(first.inputs);
+    expect({ ...kept, reason: undefined }).toEqual({ ...first, reason: undefined });
+  });
+
+  it('ignores a file of the previous format, whose fingerprints have no input names', async () => {
+    const dir = tempDir('stepcache-fingerprint-cache-');
+    dirs.push(dir);
+    const file = path.join(dir, 'fingerprints.json');
+    const cache = openFingerprintDiskCache(file, hash);
+    const fresh = cache.fingerprint(inputSteps.literal, site());
+    await cache.flush();
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries: Record<string, { fingerprint: CodeFingerprint }> };
+    const old = Object.fromEntries(
+      Object.entries(stored.entries).map(([k, e]) => {
+        const { inputs: _inputs, ...rest } = e.fingerprint;
+        return [k, { ...e, fingerprint: rest }];
+      }),
+    );
+    fs.writeFileSync(file, JSON.stringify({ format: 1, entries: old }));
+    expect(openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site()).inputs).toEqual(fresh.inputs);
+  });
+});
 
 // diffs
 

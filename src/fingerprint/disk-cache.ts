@@ -35,7 +35,8 @@ export interface FingerprintDiskCache {
   flush(): Promise<void>;
 }
 
-const FORMAT = 1;
+/** The version of the file format: 2 keeps `inputs` in fingerprints, so files of version 1 are ignored. */
+const FORMAT = 2;
 
 /**
  * Opens (lazily reads) a fingerprint cache file. A missing or damaged file is an empty cache.

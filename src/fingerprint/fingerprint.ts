@@ -26,7 +26,8 @@
  */
 import * as path from 'node:path';
 import type * as TS from 'typescript';
-import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind } from './model';
+import { stepInputs } from './inputs';
+import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
   declarationInfo,
@@ -468,6 +469,15 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
 
 // fingerprints
 
+/** The step's input names, or `undefined` when they cannot be read (never throws: they are an extra). */
+const inputsOf = (fn: TS.SignatureDeclaration): StepInputs | undefined => {
+  try {
+    return stepInputs(fn);
+  } catch {
+    return undefined;
+  }
+};
+
 const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Object.freeze(parts.sort(compareParts).map((p) => Object.freeze(p)));
 
 /**
@@ -481,6 +491,10 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
  * a function computed at run time, a file changed since it was loaded), only the function's text
  * is fingerprinted and the result is `shallow`, with a `reason`.
  *
+ * The result also carries the step's input names (`inputs`: the ones its first parameter requires
+ * and the ones its type lists) when the source states them plainly; they are derived from the
+ * source and do not count in `hash`.
+ *
  * Each file is parsed once per process (per path, modification time and size); the canonical
  * text and digest of each declaration are cached, so fingerprinting many steps of one file is cheap.
  * Never throws.
@@ -493,6 +507,7 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
  * const fp = fingerprintFunction(s.fn, s.site, hashKey);
  * fp.shallow; // false: this file is on disk
  * fp.parts[0]; // { name: 'double', kind: 'source', file: __filename, hash: '…' }
+ * fp.inputs; // { required: ['x'], known: ['x'] }
  */
 export function fingerprintFunction(fn: Function, site: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
   const text = Function.prototype.toString.call(fn);
@@ -515,7 +530,16 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
     const { located } = location;
     const { parts, captured } = collectParts(located, path.dirname(site.file), hash);
     const frozen = freezeParts(parts);
-    return Object.freeze({ hash: totalDigest(hash, frozen, false), shallow: false, file: located.module.file, parts: frozen, capturedVariables: Object.freeze(captured) });
+    // Derived from the source, not part of the digest: the hash stays what it was.
+    const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
+    return Object.freeze({
+      hash: totalDigest(hash, frozen, false),
+      shallow: false,
+      file: located.module.file,
+      parts: frozen,
+      capturedVariables: Object.freeze(captured),
+      ...(inputs === undefined ? {} : { inputs }),
+    });
   } catch (e) {
     return shallow(`its source could not be analysed: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -15,4 +15,4 @@ export { callSiteOf } from './callsite';
 export { fingerprintFunction, diffFingerprints } from './fingerprint';
 export { openFingerprintDiskCache } from './disk-cache';
 export type { FingerprintDiskCache } from './disk-cache';
-export type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind } from './model';
+export type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';

@@ -56,6 +56,22 @@ export interface FingerprintPart {
 }
 
 /**
+ * The input names a step's function reads from its argument, as its source declares them: the
+ * names it cannot run without, and every name its parameter's type lists. Derived from the
+ * source; not part of the fingerprint's hash.
+ *
+ * @example
+ * // function train({ data, gamma = 0.1, seed }: { data: number[][]; gamma: number; seed?: number; note: string | undefined })
+ * const inputs: StepInputs = { required: ['data'], known: ['data', 'gamma', 'note', 'seed'] };
+ */
+export interface StepInputs {
+  /** Names the function needs: declared without `?`, with a type that does not accept `undefined`, and read without a default. Sorted. */
+  readonly required: readonly string[];
+  /** Every property name of the parameter's type. Sorted. */
+  readonly known: readonly string[];
+}
+
+/**
  * The code fingerprint of a step's function: a digest of the code that runs when the step runs,
  * as far as it can be read from the source files.
  *
@@ -77,6 +93,13 @@ export interface CodeFingerprint {
   readonly parts: readonly FingerprintPart[];
   /** Names the function uses from an enclosing function or block scope: their values are not part of the fingerprint. */
   readonly capturedVariables: readonly string[];
+  /**
+   * The input names the function requires and knows, when its source says them plainly: a first
+   * parameter typed with a type literal, or an interface or type alias of the same file (or
+   * imported from a relative module). Absent otherwise: shallow fingerprints, JavaScript,
+   * generics, unions, index signatures, computed keys.
+   */
+  readonly inputs?: StepInputs;
 }
 
 /**

@@ -21,6 +21,7 @@ import { DEFAULT_OUTPUT } from '../step/step';
 import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import { signedMetadataStore } from '../store/signed-metadata-store';
+import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock';
 import type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from '../store/records';
 import { artifactDigest, deserializeOutput, findNonJson, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
 import { consoleLogger, type Logger } from './logger';
@@ -53,6 +54,12 @@ export interface RunnerOptions {
    * verify are ignored and reported, so nobody without it can poison a shared cache.
    */
   readonly secret?: string | Uint8Array;
+  /**
+   * The cross-process lock on step keys, so that processes sharing a store execute each key once.
+   * @default lock files under `<dir>/locks` for the embedded store; an in-process lock when a
+   * custom metadata store is given without a lock (shared stores bring their own, e.g. on Redis).
+   */
+  readonly lock?: StepLock;
 }
 
 /**
@@ -160,6 +167,8 @@ interface Context {
   readonly fingerprints: FingerprintDiskCache;
   /** Identifies the store within this process (runs on one store share executions in flight). */
   readonly storeId: string;
+  /** The cross-process lock on step keys. */
+  readonly lock: StepLock;
 }
 
 const failure = (code: StepcacheErrorCode, message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
@@ -378,13 +387,23 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
       if (E.isLeft(inputs)) return fail(inputs.left);
       const changed = currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i]);
       if (changed && attempt < 3) continue; // an upstream artifact was repaired with new content: the key changed
-      if (decision._tag === 'Execute') {
-        state.why = whyExecuting(ctx, node, decision, key, entry);
-        state.reason = describeReason(state.why);
-        ctx.logger.info(`${node.name}: ${state.why._tag === 'NeverCached' ? 'running' : 're-running'} because ${state.reason}`);
+      // Across processes: hold the key's lock, then look again: another process may have just made it.
+      const release = shared ? await ctx.lock.acquire(key.key) : undefined;
+      try {
+        if (release !== undefined) {
+          const made = await freshEntry(ctx, node, key.key);
+          if (made !== undefined) return useEntry(key, made);
+        }
+        if (decision._tag === 'Execute') {
+          state.why = whyExecuting(ctx, node, decision, key, entry);
+          state.reason = describeReason(state.why);
+          ctx.logger.info(`${node.name}: ${state.why._tag === 'NeverCached' ? 'running' : 're-running'} because ${state.reason}`);
+        }
+        const executed = await execute(ctx, node, key, inputs.right);
+        if (E.isLeft(executed)) return fail(executed.left);
+      } finally {
+        await release?.();
       }
-      const executed = await execute(ctx, node, key, inputs.right);
-      if (E.isLeft(executed)) return fail(executed.left);
       state.status = 'executed';
       state.durationMs = performance.now() - began;
       ctx.logger.info(`Step ${node.name} has finished in ${seconds(state.durationMs)}.`);
@@ -396,6 +415,15 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
       }
     }
   }
+};
+
+/** An intact, usable entry for a key written since the run started (by another process), if any. */
+const freshEntry = async (ctx: Context, node: GraphNode, key: string): Promise<CacheEntry | undefined> => {
+  const [entry] = await ctx.metadata.getEntries([key]);
+  if (entry === undefined || !node.outputNames.every((o) => entry.outputs[o] !== undefined)) return undefined;
+  if (!(await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean)) return undefined;
+  const decision = decideCache(layersOf(ctx.pipeline, node), { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) });
+  return decision._tag === 'UseCache' ? entry : undefined;
 };
 
 /** Executions in flight in this process, by store and key. */
@@ -531,6 +559,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     })());
 
   let fingerprintCache: FingerprintDiskCache | undefined;
+  const lock = options.lock ?? (options.metadata === undefined ? createFileStepLock(path.join(dir, 'locks')) : createMemoryStepLock());
   const storeId = options.metadata === undefined ? dir : `${dir}\0${storeIdentity(options.metadata)}`;
   const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
@@ -562,6 +591,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       latestByStep: new Map(latest.map((e) => [e.step, e])),
       fingerprints: fingerprintCache,
       storeId,
+      lock,
     };
   };
 
