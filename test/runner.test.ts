@@ -517,3 +517,29 @@ describe('concurrent runs in one process', () => {
     expect(executions).toBe(2);
   });
 });
+
+describe('pipeline checks before anything runs', () => {
+  it('rejects a step called without a required input, naming the step and the input', async () => {
+    let ran = 0;
+    const loader = step(function rows_loader() {
+      ran++;
+      return [1, 2, 3];
+    });
+    const scaler = step(function rows_scaler({ rows, factor, offset = 0 }: { rows: number[]; factor: number; offset?: number }) {
+      ran++;
+      return rows.map((r) => r * factor + offset);
+    });
+    const broken = pipeline('broken', (p) => ({ out: p.call(scaler, { rows: p.call(loader) } as never) }));
+    const runner = runnerFor();
+    const error = (await runner.run(broken).catch((e: unknown) => e)) as StepcacheError;
+    expect(error.code).toBe('INVALID_PIPELINE');
+    expect(error.step).toBe('rows_scaler');
+    expect(error.field).toBe('factor');
+    expect(error.message).toContain('without its required input factor');
+    expect(ran).toBe(0);
+    expect(await runner.listRuns()).toEqual([]);
+    // optional and defaulted inputs may be left out
+    const fine = pipeline('fine', (p) => ({ out: p.call(scaler, { rows: p.call(loader), factor: 2 }) }));
+    expect(await (await runner.run(fine)).output('out')).toEqual([2, 4, 6]);
+  });
+});

@@ -25,7 +25,7 @@ import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock
 import type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from '../store/records';
 import { artifactDigest, deserializeOutput, findNonJson, serializeOutput, type ArtifactDescriptor } from '../store/serialize';
 import { consoleLogger, type Logger } from './logger';
-import { stepKeyOf, type StepKey } from './step-key';
+import { codeFingerprintOf, stepKeyOf, type StepKey } from './step-key';
 import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
 import { createCacheAdmin, validatePruneOptions, type CacheAdmin, type PruneOptions } from '../cache/maintenance';
 
@@ -417,6 +417,27 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
   }
 };
 
+/**
+ * The first step called without one of its required inputs, as its typed parameter declares them
+ * (read from its source with its code fingerprint; steps whose inputs cannot be read are not checked).
+ */
+const missingInputs = (ctx: Context): StepcacheError | undefined => {
+  const env = { hashKey: ctx.hashKey, logger: ctx.logger, fingerprint: ctx.fingerprints.fingerprint, descriptorOf: () => undefined };
+  for (const node of ctx.graph.nodes) {
+    const required = codeFingerprintOf(env, node).inputs?.required ?? [];
+    const absent = required.filter((name) => !Object.hasOwn(node.parameters, name) && !Object.hasOwn(node.inputs, name));
+    if (absent.length > 0) {
+      const names = absent.join(', ');
+      return new StepcacheError(
+        'INVALID_PIPELINE',
+        `Step ${node.name} in pipeline ${ctx.graph.pipeline} is called without its required input${absent.length > 1 ? 's' : ''} ${names}; pass ${absent.length > 1 ? 'them' : 'it'} in p.call(${node.name}, { ..., ${names} }).`,
+        { step: node.name, field: absent[0] as string },
+      );
+    }
+  }
+  return undefined;
+};
+
 /** An intact, usable entry for a key written since the run started (by another process), if any. */
 const freshEntry = async (ctx: Context, node: GraphNode, key: string): Promise<CacheEntry | undefined> => {
   const [entry] = await ctx.metadata.getEntries([key]);
@@ -674,6 +695,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const runPipeline = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
     const graph = { right: compileOrThrow(p, params) };
     const ctx = await contextFor(p, graph.right, newRunId());
+    const missing = missingInputs(ctx);
+    if (missing !== undefined) throw missing;
     const { metadata } = ctx;
     const nodes = graph.right.nodes;
     const startedAt = new Date();
