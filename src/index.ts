@@ -38,3 +38,7 @@ export type { StepcacheErrorCode, StepcacheErrorDetails } from './errors';
 // run configuration files (JSON or YAML): runtime settings, per-step settings and parameters
 export { decodeRunConfig, parseRunConfigText, loadRunConfig, readRunConfig, applyRunConfig, checkConfigSteps, RUN_CONFIG_SETTING_NAMES } from './config/run-config';
 export type { RunConfig, RunConfigError, RunConfigSettings, RunConfigSettingName, JsonValue } from './config/run-config';
+
+// render: pictures of runs (Mermaid, SVG laid out with ELK, text tree, HTML table, run comparison)
+export { runToMermaid, runToSvg, runToTextTree, runToHtmlTable, compareRuns, displayRun, layoutRun, edgesOf, withEdges, edgeLabel, formatSpeedUp, STATUS_STYLES } from './render';
+export type { RunEdge, RenderableRun, NodeStatus, RunComparison, ComparisonRow, RunLayout, RunLayoutOptions, NodeLayout, EdgeLayout, MermaidOptions, SvgOptions } from './render';

@@ -34,7 +34,7 @@ const loadTslab = (): Tslab | undefined => {
  */
 export const displayRun = async (run: RenderableRun): Promise<void> => {
   const tslab = loadTslab();
-  if (tslab === undefined) {
+  if (tslab !== undefined) {
     const html = `<div class="stepcache-run-display">${await runToSvg(run)}\n${runToHtmlTable(run)}</div>`;
     try {
       tslab.display.html(html);

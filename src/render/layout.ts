@@ -114,7 +114,13 @@ const LINE_GAP = { name: 17, status: 17, detail: 15 } as const;
 const LABEL_PAD_X = 4;
 const LABEL_HEIGHT = 15;
 
-/** An edge's label: the output's name, and the input's when it is another. */
+/**
+ * An edge's label: the artifact's name (the output's), and the input's when it is another.
+ *
+ * @example
+ * edgeLabel({ from: 'loader', output: 'X_train', to: 'trainer', input: 'X_train' }); // 'X_train'
+ * edgeLabel({ from: 'trainer', output: 'output', to: 'evaluator', input: 'model' }); // 'output → model'
+ */
 export const edgeLabel = (e: RunEdge): string => (e.output === e.input ? e.output : `${e.output} → ${e.input}`);
 
 // layout

@@ -57,7 +57,12 @@ export const STATUS_STYLES: Readonly<Record<NodeStatus, { readonly fill: string;
   pending: Object.freeze({ fill: '#ffffff', stroke: '#9ca3af', text: '#4b5563', symbol: '…', dashed: true }),
 });
 
-/** The statuses a legend shows, in the order it shows them. */
+/**
+ * The statuses a legend shows, in the order it shows them.
+ *
+ * @example
+ * STEP_STATUSES; // ['executed', 'cached', 'failed', 'skipped']
+ */
 export const STEP_STATUSES: readonly StepStatus[] = Object.freeze(['executed', 'cached', 'failed', 'skipped']);
 
 /** One step as the renderers see it: its name, its status and its record (absent when pending). */
