@@ -42,3 +42,16 @@ export type { RunConfig, RunConfigError, RunConfigSettings, RunConfigSettingName
 // render: pictures of runs (Mermaid, SVG laid out with ELK, text tree, HTML table, run comparison)
 export { runToMermaid, runToSvg, runToTextTree, runToHtmlTable, compareRuns, displayRun, layoutRun, edgesOf, withEdges, edgeLabel, formatSpeedUp, STATUS_STYLES } from './render';
 export type { RunEdge, RenderableRun, NodeStatus, RunComparison, ComparisonRow, RunLayout, RunLayoutOptions, NodeLayout, EdgeLayout, MermaidOptions, SvgOptions } from './render';
+
+// Types the public API refers to.
+export type { PipelineSettings, CacheSettingName, InvalidSetting } from './settings/settings';
+export type { CacheAdmin, CacheEntryInfo, PruneOptions, PruneReport } from './cache/maintenance';
+export type { ExecutionReason, StepExplanation } from './cache/reasons';
+export type { KeyComponents, KeyChange } from './cache/components';
+export type { Plan, PlannedStep } from './runner/runner';
+export { createFileStepLock, createMemoryStepLock } from './lock';
+export type { StepLock, ReleaseLock, AcquireOptions, FileStepLockOptions } from './lock';
+export type { CallSite, CodeFingerprint, FingerprintPart } from './fingerprint';
+export type { ContentHasher } from './hash/hashers';
+export type { UndecodableArtifact, SerializedOutput } from './store/serialize';
+export { progressLogger } from './cli/progress';

@@ -80,6 +80,7 @@ export interface PruneReport {
 export interface CacheAdmin {
   /** Entries, most recently used first. */
   list(filter?: { readonly step?: string; readonly pipeline?: string }): Promise<CacheEntryInfo[]>;
+  /** Removes the entries the options select, then every artifact no entry refers to. */
   prune(options?: PruneOptions): Promise<PruneReport>;
   /** Removes every entry and every artifact not being written right now. */
   clear(): Promise<PruneReport>;

@@ -8,7 +8,9 @@ import { createBLAKE3, createXXHash128, type IHasher } from 'hash-wasm';
 
 /** An incremental content hasher: feed chunks with `update`, read the hex digest once. */
 export interface ContentHasher {
+  /** Feeds the next chunk. */
   readonly update: (chunk: Uint8Array) => void;
+  /** The hex digest of everything fed so far. */
   readonly digest: () => string;
 }
 
@@ -17,7 +19,7 @@ let keyHasher: Promise<IHasher> | undefined;
 const loadKeyHasher = (): Promise<IHasher> => (keyHasher ??= createBLAKE3(256));
 
 /**
- * Loads the WebAssembly key hasher once; afterwards {@link hashKeyBytes} is synchronous.
+ * Loads the WebAssembly key hasher once; afterwards the function it returns is synchronous.
  *
  * @example
  * const hashKey = await keyHashFunction();

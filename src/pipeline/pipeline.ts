@@ -47,6 +47,7 @@ export type PipelineOutputs = { readonly [name: string]: Handle<unknown> };
 export interface Pipeline<P, O extends PipelineOutputs | void> {
   readonly _tag: 'Pipeline';
   readonly name: string;
+  /** Wires the steps with `p.call`; run by every interpreter to get the DAG for some parameters. */
   readonly definition: (p: PipelineBuilder, params: P) => O;
   /** Pipeline defaults (the lowest precedence layer; `steps` holds defaults for single steps). */
   readonly defaults: PipelineSettings;

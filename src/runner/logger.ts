@@ -12,8 +12,11 @@
  * const collecting: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
  */
 export interface Logger {
+  /** Progress: a step started, was served from cache, finished, and why it ran. */
   info(message: string): void;
+  /** Something to look at that did not stop the run: a repaired artifact, a shallow fingerprint. */
   warn(message: string): void;
+  /** A step failed, or the run did. */
   error(message: string): void;
 }
 

@@ -149,6 +149,8 @@ const make = <I, R, S extends AnyOutputSpec | undefined>(props: {
  * Makes a step from a function of one object argument. The step is named after the function;
  * an anonymous function needs `.named(...)` before it can be used in a pipeline.
  *
+ * @typeParam F - the step's function: one object argument, returning a value or a Promise of one.
+ *
  * @example
  * const svcTrainer = step(async function svc_trainer({ X_train, y_train, gamma }: {
  *   X_train: number[][]; y_train: number[]; gamma: number;
@@ -189,5 +191,9 @@ export const named =
  */
 export const withOptions =
   (settings: CacheSettings) =>
-  <X extends { withOptions(settings: CacheSettings): X }>(x: X): X =>
+  /** Applies the settings to a step or a pipeline. */
+  <X extends {
+    /** The step's or pipeline's own `withOptions`. */
+    withOptions(settings: CacheSettings): X;
+  }>(x: X): X =>
     x.withOptions(settings);

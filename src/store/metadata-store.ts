@@ -31,10 +31,13 @@ export interface MetadataStore {
   listEntries(): Promise<CacheEntry[]>;
   /** Removes entries, and the latest-entry records that point at them. */
   deleteEntries(entries: readonly CacheEntry[]): Promise<void>;
+  /** Records a run (again, as it progresses). */
   putRun(run: RunRecord): Promise<void>;
+  /** A run by id, `undefined` when absent or unreadable. */
   getRun(id: string): Promise<RunRecord | undefined>;
   /** All runs, most recent first. */
   listRuns(): Promise<RunRecord[]>;
+  /** Closes the connection. */
   close(): Promise<void>;
 }
 
