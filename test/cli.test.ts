@@ -330,7 +330,7 @@ describe('usage', () => {
       fs.writeFileSync(path.join(dir, 'metadata.sqlite'), 'this is not a database, just text that is long enough to be read as a header');
       const { code, stderr } = await cli(['runs', 'list', '--dir', dir]);
       expect(code).toBe(1);
-      expect(stderr).toBe(`stepcache: the store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
+      expect(stderr).toBe(`stepcache: The store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
     } finally {
       removeDir(dir);
     }

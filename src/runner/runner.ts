@@ -584,7 +584,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const storeId = options.metadata === undefined ? dir : `${dir}\0${storeIdentity(options.metadata)}`;
   const storeCall = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
-      throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The metadata store could not ${what}: ${toError(e).message}`, { cause: e });
+      throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not ${what}: ${toError(e).message}`, { cause: e });
     });
 
   const openStores = () =>
@@ -754,8 +754,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     explain: explainStep,
     cache: cacheAdmin,
     plan: <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>) => planPipeline(p, params[0] as P),
-    getRun: async (id: string) => (await open()).metadata.getRun(id),
-    listRuns: async () => (await open()).metadata.listRuns(),
+    getRun: async (id: string) => storeCall('be read', async () => (await openStores()).metadata.getRun(id)),
+    listRuns: async () => storeCall('be read', async () => (await openStores()).metadata.listRuns()),
     close: async () => {
       if (stores === undefined) return;
       const { metadata } = await stores;
