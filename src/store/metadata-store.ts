@@ -77,11 +77,9 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
  * const metadata = createKeyvMetadataStore(new Keyv({ namespace: 'team' }));
  */
 export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
-  let lastError: unknown;
-  keyv.on('error', (e: unknown) => {
-    lastError = e;
-  });
-  void lastError;
+  // keyv re-emits store errors as events; the failing call rejects anyway, and an 'error' event
+  // without a listener would crash the process.
+  keyv.on('error', () => undefined);
   return Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
