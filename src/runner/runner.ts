@@ -16,7 +16,7 @@ import { diffComponents } from '../cache/components';
 import { describeReason, type ExecutionReason, type StepExplanation } from '../cache/reasons';
 import { keyHashFunction } from '../hash/hashers';
 import { compilePipeline, type AnyPipeline, type GraphNode, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
-import { decideCache, mergeSettings, preview, resolveSettings, type CacheDecision, type CacheSettings, type SettingsLayer } from '../settings/settings';
+import { decideCache, mergeSettings, preview, resolveSettings, type CacheDecision, type CacheLookup, type CacheSettings, type ResolvedCacheSettings, type SettingsLayer } from '../settings/settings';
 import { DEFAULT_OUTPUT } from '../step/step';
 import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
@@ -169,6 +169,9 @@ interface Context {
   readonly storeId: string;
   /** The cross-process lock on step keys. */
   readonly lock: StepLock;
+  /** Each node's settings layers, and what they resolve to: fixed for a run, so computed once. */
+  readonly layers: readonly (readonly SettingsLayer[])[];
+  readonly settings: readonly ResolvedCacheSettings[];
 }
 
 const failure = (code: StepcacheErrorCode, message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
@@ -215,7 +218,7 @@ const keyOf = (ctx: Context, node: GraphNode): Promise<E.Either<StepcacheError, 
   stepKeyOf(
     { hashKey: ctx.hashKey, logger: ctx.logger, fingerprint: ctx.fingerprints.fingerprint, descriptorOf: (index, output) => ctx.states[index]?.descriptors?.[output] },
     node,
-    resolveSettings(layersOf(ctx.pipeline, node)).settings,
+    ctx.settings[node.index] as ResolvedCacheSettings,
   );
 
 const currentDigests = (ctx: Context, node: GraphNode): string[] =>
@@ -316,7 +319,7 @@ const execute = async (ctx: Context, node: GraphNode, stepKey: StepKey, args: Re
   }
   const durationMs = performance.now() - started;
   const entry: CacheEntry = { key, pipeline: ctx.graph.pipeline, step: node.name, runId: ctx.runId, createdAt: Date.now(), durationMs, outputs: descriptors, components: stepKey.components() };
-  const ttlMs = resolveSettings(layersOf(ctx.pipeline, node)).settings.expiresAfter;
+  const ttlMs = ctx.settings[node.index]?.expiresAfter;
   const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs }), toError)();
   if (E.isLeft(recorded)) return E.left(failure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
   state.key = key;
@@ -336,13 +339,18 @@ interface Assessment {
   readonly decision: CacheDecision;
 }
 
+/** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
+const lookupFor = async (ctx: Context, node: GraphNode, entry: CacheEntry | undefined): Promise<CacheLookup> => {
+  const intact =
+    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
+  return intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' };
+};
+
 const assess = async (ctx: Context, node: GraphNode): Promise<E.Either<StepcacheError, Assessment>> => {
   const key = await keyOf(ctx, node);
   if (E.isLeft(key)) return key;
   const entry = await lookup(ctx, key.right.key);
-  const intact =
-    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
-  const decision = decideCache(layersOf(ctx.pipeline, node), intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' });
+  const decision = decideCache(ctx.layers[node.index] as SettingsLayer[], await lookupFor(ctx, node, entry));
   return E.right({ key: key.right, entry, decision });
 };
 
@@ -441,9 +449,7 @@ const missingInputs = (ctx: Context): StepcacheError | undefined => {
 /** An intact, usable entry for a key written since the run started (by another process), if any. */
 const freshEntry = async (ctx: Context, node: GraphNode, key: string): Promise<CacheEntry | undefined> => {
   const [entry] = await ctx.metadata.getEntries([key]);
-  if (entry === undefined || !node.outputNames.every((o) => entry.outputs[o] !== undefined)) return undefined;
-  if (!(await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean)) return undefined;
-  const decision = decideCache(layersOf(ctx.pipeline, node), { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) });
+  const decision = decideCache(ctx.layers[node.index] as SettingsLayer[], await lookupFor(ctx, node, entry));
   return decision._tag === 'UseCache' ? entry : undefined;
 };
 
@@ -597,6 +603,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const contextFor = async (p: Pipeline<never, PipelineOutputs | void> | AnyPipeline | object, graph: PipelineGraph, runId: string): Promise<Context> => {
     const { metadata, artifacts } = await openStores();
     const hashKey = await keyHashFunction();
+    const layers = graph.nodes.map((n) => layersOf(p as AnyPipeline, n));
     fingerprintCache ??= openFingerprintDiskCache(path.join(dir, 'fingerprints.json'), hashKey);
     const latest = (await storeCall('be read', () => metadata.getLatestEntries(graph.pipeline, graph.nodes.map((n) => n.name)))).filter((e): e is CacheEntry => e !== undefined);
     return {
@@ -613,6 +620,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       fingerprints: fingerprintCache,
       storeId,
       lock,
+      layers,
+      settings: layers.map((l) => resolveSettings(l).settings),
     };
   };
 
@@ -650,7 +659,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       const notCached = node.upstream.map((u) => graph.nodes[u] as GraphNode).filter((u) => steps[u.name]?.expected !== 'cached');
       if (notCached.length > 0) {
         const upstream = notCached.map((u) => u.name);
-        const decision = decideCache(layersOf(ctx.pipeline, node), { _tag: 'Miss' });
+        const decision = decideCache(ctx.layers[node.index] as SettingsLayer[], { _tag: 'Miss' });
         steps[node.name] =
           decision._tag === 'Execute' && decision.reason !== 'no-entry'
             ? planExecute(node.name, decision.reason === 'cache-disabled' ? { _tag: 'CacheDisabled', decidedBy: decision.decidedBy } : { _tag: 'Refresh', decidedBy: decision.decidedBy })
