@@ -27,6 +27,8 @@ import { StepcacheError } from '../errors';
 import type { Pipeline, PipelineOutputs } from '../pipeline/pipeline';
 import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type InvalidSetting, type PipelineSettings } from '../settings/settings';
 import { NAME_PATTERN } from '../step/step';
+import { defineOwn } from '../utils/own-property';
+import { isPlainObject } from '../encoding/canonical';
 
 // model
 
@@ -142,17 +144,6 @@ const invalid = (file: string, field: string, message: string): RunConfigError =
 const fieldPath = (parent: string, key: string): string => {
   if (/^[A-Za-z_$][\w$-]*$/.test(key)) return parent === '' ? key : `${parent}.${key}`;
   return `${parent}[${JSON.stringify(key)}]`;
-};
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-};
-
-/** Sets an own property even for names like `__proto__`, whose assignment would call a setter. */
-const defineOwn = (target: object, key: string, value: unknown): void => {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: false, configurable: false });
 };
 
 const describeValue = (value: unknown): string => {

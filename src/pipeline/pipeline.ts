@@ -9,6 +9,7 @@ import * as E from 'fp-ts/Either';
 import { StepcacheError, toError } from '../errors';
 import { mergePipelineSettings, validatePipelineSettings, type PipelineSettings } from '../settings/settings';
 import { DEFAULT_OUTPUT, NAME_PATTERN, type AnyOutputSpec, type AnyStep, type Handle, type Step, type StepHandles } from '../step/step';
+import { defineOwn } from '../utils/own-property';
 
 // model
 
@@ -162,11 +163,6 @@ export function pipeline<P = {}, O extends PipelineOutputs | void = void>(
 class DefinitionFailure {
   constructor(readonly error: PipelineDefinitionError) {}
 }
-
-/** Sets an own property even for names like `__proto__`, whose assignment would call a setter. */
-const defineOwn = (target: object, key: string, value: unknown): void => {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-};
 
 const isHandle = (x: unknown): x is Handle<unknown> =>
   typeof x === 'object' && x !== null && (x as { _tag?: unknown })._tag === 'Handle';

@@ -16,7 +16,7 @@ import { diffComponents } from '../cache/components';
 import { describeReason, type ExecutionReason, type StepExplanation } from '../cache/reasons';
 import { keyHashFunction } from '../hash/hashers';
 import { compilePipeline, type AnyPipeline, type GraphNode, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
-import { decideCache, mergeSettings, preview, resolveSettings, type CacheDecision, type CacheLookup, type CacheSettings, type ResolvedCacheSettings, type SettingsLayer } from '../settings/settings';
+import { decideCache, mergeSettings, settingsForStep, preview, resolveSettings, type CacheDecision, type CacheLookup, type ResolvedCacheSettings, type SettingsLayer } from '../settings/settings';
 import { DEFAULT_OUTPUT } from '../step/step';
 import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
@@ -179,17 +179,11 @@ const failure = (code: StepcacheErrorCode, message: string, step: string, cause?
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
 
-const NO_SETTINGS: CacheSettings = Object.freeze({});
-
-/** Settings for one step by name: own entries only (a step may be called `toString`). */
-const stepSettingsIn = (steps: Readonly<Record<string, CacheSettings>> | undefined, name: string): CacheSettings =>
-  steps !== undefined && Object.hasOwn(steps, name) ? (steps[name] as CacheSettings) : NO_SETTINGS;
-
 const layersOf = (pipe: AnyPipeline, node: GraphNode): SettingsLayer[] => [
-  { layer: 'pipeline', settings: mergeSettings(pipe.defaults, stepSettingsIn(pipe.defaults.steps, node.name)) },
+  { layer: 'pipeline', settings: mergeSettings(pipe.defaults, settingsForStep(pipe.defaults.steps, node.name)) },
   { layer: 'step', settings: node.step.settings },
   { layer: 'runtime', settings: pipe.runtime },
-  { layer: 'runtimeStep', settings: stepSettingsIn(pipe.runtime.steps, node.name) },
+  { layer: 'runtimeStep', settings: settingsForStep(pipe.runtime.steps, node.name) },
 ];
 
 const formatOf = (node: GraphNode, output: string) => node.step.outputSpec?.[output] ?? 'auto';

@@ -7,6 +7,7 @@
  */
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
+import { defineOwn } from '../utils/own-property';
 
 // model
 
@@ -242,17 +243,20 @@ export const mergePipelineSettings = (earlier: PipelineSettings, later: Pipeline
   const names = new Set([...Object.keys(earlier.steps ?? {}), ...Object.keys(later.steps ?? {})]);
   if (names.size === 0) return merged;
   const steps: Record<string, CacheSettings> = {};
-  for (const name of names) defineOwn(steps, name, mergeSettings(ownSettings(earlier.steps, name), ownSettings(later.steps, name)));
+  for (const name of names) defineOwn(steps, name, mergeSettings(settingsForStep(earlier.steps, name), settingsForStep(later.steps, name)));
   return Object.freeze({ ...merged, steps: Object.freeze(steps) });
 };
 
-/** Sets an own property even for a name like `__proto__`, whose assignment would replace the prototype. */
-const defineOwn = (target: object, key: string, value: unknown): void => {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-};
+/**
+ * The settings given for one step by name under `steps` (own entries only: a step may be called `toString`).
+ *
+ * @example
+ * settingsForStep({ svc_trainer: { refresh: true } }, 'svc_trainer'); // { refresh: true }
+ */
+export const settingsForStep = (steps: Readonly<Record<string, CacheSettings>> | undefined, name: string): CacheSettings =>
+  steps !== undefined && Object.hasOwn(steps, name) ? (steps[name] as CacheSettings) : NO_SETTINGS;
 
-const ownSettings = (steps: Readonly<Record<string, CacheSettings>> | undefined, name: string): CacheSettings =>
-  steps !== undefined && Object.hasOwn(steps, name) ? (steps[name] as CacheSettings) : {};
+const NO_SETTINGS: CacheSettings = Object.freeze({});
 
 // validation at the edge
 
