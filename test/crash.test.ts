@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { createRunner, silentLogger, type RunRecord } from '../src';
 import { checkStore, type VerifiedFiles } from './support/crash-check';
-import { CRASH_OUTPUTS, CRASH_PIPELINE, CRASH_STEPS, type CrashPipelineResult } from './support/crash-pipeline';
+import { CRASH_OUTPUTS, CRASH_PIPELINE, CRASH_STEPS, prng, type CrashPipelineResult } from './support/crash-pipeline';
 import { removeDir, tempDir } from './support/fixtures';
 
 const KILLS = Number(process.env['CRASH_KILLS'] ?? 24);
@@ -27,17 +27,6 @@ const RESUME = 0.25;
 const RECALIBRATE = 8;
 if (!Number.isInteger(KILLS) || KILLS < 1) throw new Error(`CRASH_KILLS must be a whole number of at least 1, got ${process.env['CRASH_KILLS'] ?? ''}`);
 
-/** The kill schedule's PRNG (mulberry32), so that a failing schedule can be replayed with CRASH_SEED. */
-const prng = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-};
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

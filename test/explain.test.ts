@@ -2,9 +2,9 @@
  * Why steps ran: runner.explain on recorded runs, the log line of every executed step, and
  * runner.plan, the dry run that says what would run before anything does.
  */
-import { createRunner, pipeline, step, StepcacheError, type RunRecord, type Runner } from '../src';
+import { createRunner, pipeline, step, type RunRecord, type Runner } from '../src';
 import { describeReason, type ExecutionReason } from '../src/cache/reasons';
-import { collectingLogger, removeDir, tempDir, type CollectingLogger } from './support/fixtures';
+import { collectingLogger, removeDir, tempDir, rejection, type CollectingLogger } from './support/fixtures';
 
 let dir: string;
 let log: CollectingLogger;
@@ -54,16 +54,6 @@ const training = pipeline('training_pipeline', (p, { gamma = 0.002, rows = 2 }: 
 });
 
 const STEPS = ['training_data_loader', 'labels_reader', 'svc_trainer', 'evaluator'] as const;
-
-const rejection = async (p: Promise<unknown>): Promise<StepcacheError> => {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof StepcacheError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-};
 
 /** Every executed step of a run has its log line, with the reason recorded for it. */
 const expectLogLines = (run: RunRecord): void => {

@@ -4,9 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRunner, pipeline, step, StepcacheError, type RunRecord, type Runner, type Step } from '../src';
+import { createRunner, pipeline, step, type RunRecord, type Runner, type Step } from '../src';
 import type { ExecutionReason } from '../src/cache/reasons';
-import { collectingLogger, removeDir, tempDir, type CollectingLogger } from './support/fixtures';
+import { collectingLogger, removeDir, tempDir, rejection, type CollectingLogger } from './support/fixtures';
 
 const dirs: string[] = [];
 const runners: Runner[] = [];
@@ -45,17 +45,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The status of each step of a run. */
 const statuses = (run: RunRecord): Record<string, string> => Object.fromEntries(Object.entries(run.steps).map(([k, s]) => [k, s.status]));
-
-/** The rejection of a promise, which must reject with a StepcacheError. */
-const rejection = async (p: Promise<unknown>): Promise<StepcacheError> => {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof StepcacheError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-};
 
 /** A pipeline of one step taking { x }. */
 const single = <R>(s: Step<{ x: number }, R>, name = 'single') => pipeline(name, (p, { x = 1 }: { x?: number }) => ({ out: p.call(s, { x }) }));

@@ -43,7 +43,7 @@ export const CRASH_OUTPUTS = ['blob', 'features', 'labels', 'noise', 'signal', '
 // deterministic helpers
 
 /** A small seeded PRNG (mulberry32): numbers in [0, 1). */
-const prng = (seed: number): (() => number) => {
+export const prng = (seed: number): (() => number) => {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createFileArtifactStore, type ArtifactStore, type Logger } from '../../src';
+import { createFileArtifactStore, StepcacheError, type ArtifactStore, type Logger } from '../../src';
 
 /** A fresh temporary directory; removed by `removeDir`. */
 export const tempDir = (prefix = 'stepcache-test-'): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -64,4 +64,15 @@ export const countingArtifactStore = (dir: string): ArtifactStore & { readonly g
 export const filesBelow = (dir: string): string[] => {
   if (!fs.existsSync(dir)) return [];
   return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+};
+
+/** The rejection of a promise, which must reject with a StepcacheError. */
+export const rejection = async (p: Promise<unknown>): Promise<StepcacheError> => {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StepcacheError) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
 };
