@@ -696,12 +696,12 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   };
 
   const runPipeline = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, params: P): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
-    const graph = { right: compileOrThrow(p, params) };
-    const ctx = await contextFor(p, graph.right, newRunId());
+    const graph = compileOrThrow(p, params);
+    const ctx = await contextFor(p, graph, newRunId());
     const missing = missingInputs(ctx);
     if (missing !== undefined) throw missing;
     const { metadata } = ctx;
-    const nodes = graph.right.nodes;
+    const nodes = graph.nodes;
     const startedAt = new Date();
     const started = performance.now();
     const record = (status: RunRecord['status']): RunRecord => ({
@@ -712,7 +712,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       startedAt: startedAt.toISOString(),
       // The record written when the run starts stays small; the final one has every step.
       steps: status === 'running' ? {} : Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n, ctx.states[n.index] as NodeState)])),
-      outputs: Object.fromEntries(Object.entries(graph.right.outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
+      outputs: Object.fromEntries(Object.entries(graph.outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
       edges: nodes.flatMap((n) => Object.entries(n.inputs).map(([input, ref]) => ({ from: ref.step, output: ref.output, to: n.name, input }))),
       ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - started }),
     });
@@ -734,9 +734,9 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     }
     logger.info(`Pipeline run ${ctx.runId} has finished in ${seconds(final.durationMs ?? 0)}.`);
     const output = async (name: string): Promise<unknown> => {
-      const ref = graph.right.outputs[name];
+      const ref = graph.outputs[name];
       if (ref === undefined) {
-        throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${p.name} has no output ${JSON.stringify(name)}; its outputs are: ${Object.keys(graph.right.outputs).join(', ') || '(none)'}.`, { field: name });
+        throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${p.name} has no output ${JSON.stringify(name)}; its outputs are: ${Object.keys(graph.outputs).join(', ') || '(none)'}.`, { field: name });
       }
       const value = await loadOutput(ctx, ref.node, ref.output);
       if (E.isLeft(value)) throw value.left;
