@@ -19,7 +19,7 @@
  *
  * Adding a tool is one file next to `jupyter.ts`: a {@link Tool} value (where to look, which
  * variable points at one, how to install it) plus, for a server, a start function built from
- * `server.ts` ({@link freePort}, `startServer`, `tempDir`/`removeDir` of `../fixtures`). Sketches:
+ * `server.ts` (`freePort`, `startServer`; `tempDir`/`removeDir` of `../fixtures`). Sketches:
  *
  * - PostgreSQL: `STEPCACHE_TEST_POSTGRES_URL` points at a running server; else `apt('postgresql-15')`
  *   provides `/usr/lib/postgresql/15/bin/{initdb,pg_ctl}`, run as an unprivileged user (`uid`/`gid`
@@ -27,7 +27,7 @@
  *   ready when it prints `database system is ready to accept connections`).
  * - Redis: `STEPCACHE_TEST_REDIS_URL`; else `apt('redis-server')`, started as
  *   `redis-server --port <freePort> --bind 127.0.0.1 --save '' --maxmemory-policy noeviction`,
- *   ready when the port {@link Readiness listens}.
+ *   ready when its port listens.
  * - S3: `STEPCACHE_TEST_S3_URL`; else `npmPackage('s3rver@3')` (binary `s3rver` in
  *   {@link npmToolBinary}), started on a free port with a `tempDir` as its directory.
  * - Chromium: `STEPCACHE_TEST_CHROMIUM` names the executable; else `apt('chromium')`, found at
@@ -75,7 +75,8 @@ export interface Host {
  *
  * - `Apt`: Debian packages, installed with apt-get (as root only);
  * - `Npm`: an npm package that ships a binary, installed into the shared tools folder
- *   ({@link npmToolBinary} finds its binaries), never into this repository's node_modules;
+ *   ({@link npmToolBinary} finds its binaries; the folder's package.json records each, so one
+ *   install keeps the others), never into this repository's node_modules;
  * - `ProjectDependency`: a devDependency of this repository. `npm ci` installs it, which is the
  *   tests' own prerequisite, so it is never installed from a test (that would replace node_modules
  *   under the running jest).
@@ -203,24 +204,25 @@ export const formatCommand = (command: Command): string =>
   [...Object.entries(command.env ?? {}).map(([k, v]) => `${k}=${shellWord(v)}`), shellWord(command.file), ...command.args.map(shellWord)].join(' ');
 
 /**
- * The folder that holds tools installed from npm: shared by every checkout and test run on this
+ * The folder that holds tools installed from npm and the install lock: `STEPCACHE_TEST_TOOLS_DIR`,
+ * else `stepcache-test-tools` in `os.tmpdir()`, shared by every checkout and test run on this
  * machine, outside any repository.
  *
  * @example
- * const prefix = path.join(toolsDir(), 'npm');
+ * const prefix = path.join(toolsDir(process.env), 'npm');
  */
-export const toolsDir = (): string => path.join(os.tmpdir(), 'stepcache-test-tools');
+export const toolsDir = (env: NodeJS.ProcessEnv): string => env['STEPCACHE_TEST_TOOLS_DIR'] || path.join(os.tmpdir(), 'stepcache-test-tools');
 
-const npmPrefix = (): string => path.join(toolsDir(), 'npm');
+const npmPrefix = (env: NodeJS.ProcessEnv): string => path.join(toolsDir(env), 'npm');
 
 /**
  * Where a binary of an npm package installed by {@link npmPackage} lives, if it is there.
  *
  * @example
- * const s3rver = npmToolBinary('s3rver'); // undefined until npmPackage('s3rver@3') is installed
+ * const s3rver = npmToolBinary('s3rver', process.env); // undefined until npmPackage('s3rver@3') is installed
  */
-export const npmToolBinary = (bin: string): string | undefined => {
-  const file = path.join(npmPrefix(), 'node_modules', '.bin', bin);
+export const npmToolBinary = (bin: string, env: NodeJS.ProcessEnv): string | undefined => {
+  const file = path.join(npmPrefix(env), 'node_modules', '.bin', bin);
   return fs.existsSync(file) ? file : undefined;
 };
 
@@ -261,7 +263,7 @@ export const planInstall = (recipe: Recipe, host: Host): InstallPlan => {
     case 'Npm':
       return {
         _tag: 'Run',
-        commands: [{ file: 'npm', args: ['install', '--prefix', npmPrefix(), '--no-save', '--no-audit', '--no-fund', recipe.spec] }],
+        commands: [{ file: 'npm', args: ['install', '--prefix', npmPrefix(host.env), '--no-audit', '--no-fund', recipe.spec] }],
       };
     case 'ProjectDependency':
       return {
@@ -329,14 +331,19 @@ export const findExecutable = (name: string, env: NodeJS.ProcessEnv): string | u
 export const runs = (file: string, args: readonly string[], env: NodeJS.ProcessEnv): boolean =>
   spawnSync(file, args, { env, stdio: 'ignore', timeout: 60_000 }).status === 0;
 
-/** The one lock every install takes, in a folder every checkout on this machine shares. */
-const installLock = createFileStepLock(path.join(toolsDir(), 'locks'));
-const INSTALL_KEY = '5eed0f1e5eed0f1e'; // the lock's only key (keys are hex)
+/** The lock every install takes (its only key), in the tools folder every checkout on this machine shares. */
+const INSTALL_KEY = '5eed0f1e5eed0f1e';
+
+/**
+ * `env` without the variables npm sets for the script that started jest (`npm test`), so a
+ * nested `npm` behaves as when typed in a shell.
+ */
+const withoutNpmScriptVariables = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(env).filter(([name]) => !/^npm_/i.test(name)));
 
 /** Runs a command to its end; resolves with its exit code (null: killed) and its combined output. */
 const runToEnd = (command: Command, env: NodeJS.ProcessEnv): Promise<{ readonly code: number | null; readonly output: string }> =>
   new Promise((resolve) => {
-    const child = spawn(command.file, [...command.args], { env: { ...env, ...command.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command.file, [...command.args], { env: { ...withoutNpmScriptVariables(env), ...command.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString('utf8')));
@@ -362,7 +369,7 @@ export const provide = async <Found>(tool: Tool<Found>, host: Host = currentHost
   const pointed = host.env[tool.variable];
   if (pointed !== undefined && pointed !== '') {
     const found = tool.fromVariable(pointed);
-    if (found === undefined) throw new ProvisionError(tool.name, `${tool.variable}=${pointed} does not point at a usable ${tool.name} (${tool.neededBy} needs it). Fix or unset ${tool.variable}.`);
+    if (found === undefined) throw new ProvisionError(tool.name, `${tool.neededBy} needs ${tool.name}, and ${tool.variable}=${pointed} points at none that works. Fix or unset ${tool.variable}.`);
     return found;
   }
   const present = tool.find(host.env);
@@ -371,7 +378,7 @@ export const provide = async <Found>(tool: Tool<Found>, host: Host = currentHost
   const plan = planInstall(tool.recipe, host);
   if (plan._tag === 'Impossible') throw new ProvisionError(tool.name, missingToolMessage(tool, plan.why, plan.instruction));
 
-  const release = await installLock.acquire(INSTALL_KEY);
+  const release = await createFileStepLock(path.join(toolsDir(host.env), 'locks')).acquire(INSTALL_KEY);
   try {
     const meanwhile = tool.find(host.env); // another worker may have installed it while we waited
     if (meanwhile !== undefined) return meanwhile;

@@ -53,6 +53,11 @@ export interface ServerSpec {
    * @default 60_000
    */
   readonly startTimeoutMs?: number;
+  /**
+   * How long `stop` waits after SIGTERM before it sends SIGKILL.
+   * @default 10_000
+   */
+  readonly stopTimeoutMs?: number;
 }
 
 /**
@@ -68,7 +73,7 @@ export interface Server {
   output(): string;
   /** Whether it still runs. */
   running(): boolean;
-  /** Stops it (SIGTERM, then SIGKILL after ten seconds) and resolves once it exited. Idempotent. */
+  /** Stops it (SIGTERM, then SIGKILL after {@link ServerSpec.stopTimeoutMs}) and resolves once it exited. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -158,7 +163,7 @@ export const startServer = async (spec: ServerSpec): Promise<Server> => {
   const stop = async (): Promise<void> => {
     if (exit !== undefined) return;
     child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), spec.stopTimeoutMs ?? 10_000);
     await exited;
     clearTimeout(killer);
   };
