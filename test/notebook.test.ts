@@ -146,8 +146,12 @@ describe('examples/notebook.ipynb in the tslab kernel', () => {
 
   beforeAll(async () => {
     dir = tempDir('stepcache-notebook-');
-    const [provided, notebook] = await Promise.all([provideJupyter(), prepareProject(path.join(dir, 'project'))]);
-    jupyter = provided;
+    // both at once; both settle before a failure ends the test (and afterAll removes their folders)
+    const [provision, preparation] = await Promise.allSettled([provideJupyter(), prepareProject(path.join(dir, 'project'))]);
+    if (provision.status === 'fulfilled') jupyter = provision.value;
+    if (provision.status === 'rejected') throw provision.reason;
+    if (preparation.status === 'rejected') throw preparation.reason;
+    const [provided, notebook] = [provision.value, preparation.value];
     const [command = '', ...prefix] = provided.nbconvert;
     const env = { ...provided.env, STEPCACHE_DIR: path.join(dir, 'store') };
 
