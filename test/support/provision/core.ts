@@ -19,7 +19,9 @@
  *
  * Adding a tool is one file next to `jupyter.ts`: a {@link Tool} value (where to look, which
  * variable points at one, how to install it) plus, for a server, a start function built from
- * `server.ts` (`freePort`, `startServer`; `tempDir`/`removeDir` of `../fixtures`). Sketches:
+ * `server.ts` (`freePort`, `startServer`; `tempDir`/`removeDir` of `../fixtures`). A server's
+ * `Found` is then a union: the running server the variable names (its URL), or the binaries
+ * found or installed here, which the start function runs. Sketches:
  *
  * - PostgreSQL: `STEPCACHE_TEST_POSTGRES_URL` points at a running server; else `apt('postgresql-15')`
  *   provides `/usr/lib/postgresql/15/bin/{initdb,pg_ctl}`, run as an unprivileged user (`uid`/`gid`
@@ -52,7 +54,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createFileStepLock } from '../../../src/lock';
 
-/** The repository's root (the folder of package.json). */
+/**
+ * The repository's root (the folder of package.json).
+ *
+ * @example
+ * const tslab = path.join(REPOSITORY, 'node_modules', '.bin', 'tslab');
+ */
 export const REPOSITORY = path.resolve(__dirname, '..', '..', '..');
 
 // model
