@@ -398,8 +398,9 @@ export const createFileStepLock = (directory: string, options: FileStepLockOptio
   const timedOut = async (key: string, file: string, waitedMs: number, maxWaitMs: number): Promise<StepcacheError> => {
     const seen = await readLock(file).catch(() => undefined);
     const holder = holderOf(seen);
-    const lastRefresh = seen === undefined ? '' : ` Its file was last refreshed ${Math.max(0, Math.round((Date.now() - seen.mtimeMs) / 1_000))} s ago.`;
-    const takeover = `A holder that stopped is taken over by itself once its file goes unrefreshed for staleAfterMs (${staleAfterMs} ms), or at once when it ran on this machine and its process is gone.`;
+    const ageS = seen === undefined ? 0 : Math.round((Date.now() - seen.mtimeMs) / 1_000);
+    const lastRefresh = seen === undefined ? '' : ageS >= 0 ? ` Its file was last refreshed ${ageS} s ago.` : ` Its file is stamped ${-ageS} s in the future (a clock ahead of this one, or a damaged file).`;
+    const takeover = `Waiters take the lock over without help once its file goes unrefreshed for staleAfterMs (${staleAfterMs} ms), and at once when its holder ran on this machine and is gone.`;
     const advice =
       seen === undefined
         ? `The lock was released just as the wait ended: run again.`
