@@ -38,7 +38,8 @@ export interface AcquireOptions {
   /**
    * Called once when the wait has lasted `onWaitAfterMs`, with the key and its current holder
    * (for a log line such as `waiting for step train: held by pid 123 on host h since 12:03:04`).
-   * Not called when the lock is acquired sooner. What it throws is ignored.
+   * Not called when the lock is acquired sooner, nor when `onWaitAfterMs` is not below
+   * `maxWaitMs`. What it throws is ignored.
    */
   readonly onWait?: (wait: LockWait) => void;
 }
