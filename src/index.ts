@@ -49,8 +49,8 @@ export type { CacheAdmin, CacheEntryInfo, PruneOptions, PruneReport } from './ca
 export type { ExecutionReason, StepExplanation } from './cache/reasons';
 export type { KeyComponents, KeyChange } from './cache/components';
 export type { Plan, PlannedStep } from './runner/runner';
-export { createFileStepLock, createMemoryStepLock } from './lock';
-export type { StepLock, ReleaseLock, AcquireOptions, FileStepLockOptions } from './lock';
+export { createFileStepLock, createMemoryStepLock, describeLockHolder, DEFAULT_MAX_WAIT_MS, DEFAULT_ON_WAIT_AFTER_MS } from './lock';
+export type { StepLock, ReleaseLock, AcquireOptions, FileStepLockOptions, MemoryStepLockOptions, LockHolder, LockWait } from './lock';
 export type { CallSite, CodeFingerprint, FingerprintPart } from './fingerprint';
 export type { ContentHasher } from './hash/hashers';
 export type { UndecodableArtifact, SerializedOutput } from './store/serialize';
