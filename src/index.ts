@@ -40,7 +40,7 @@ export { decodeRunConfig, parseRunConfigText, loadRunConfig, readRunConfig, appl
 export type { RunConfig, RunConfigError, RunConfigSettings, RunConfigSettingName, JsonValue } from './config/run-config';
 
 // render: pictures of runs (Mermaid, SVG laid out with ELK, text tree, HTML table, run comparison)
-export { runToMermaid, runToSvg, runToTextTree, runToHtmlTable, compareRuns, displayRun, layoutRun, edgesOf, withEdges, edgeLabel, formatSpeedUp, STATUS_STYLES } from './render';
+export { runToMermaid, runToSvg, runToTextTree, runToHtmlTable, compareRuns, displayRun, layoutRun, withEdges, edgeLabel, formatSpeedUp, STATUS_STYLES } from './render';
 export type { RunEdge, RenderableRun, NodeStatus, RunComparison, ComparisonRow, RunLayout, RunLayoutOptions, NodeLayout, EdgeLayout, MermaidOptions, SvgOptions } from './render';
 
 // Types the public API refers to.

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { durationMs } from '../settings/settings';
+import { parseDuration } from '../format/duration';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
@@ -113,7 +113,7 @@ const uniqueBytes = (entries: readonly CacheEntry[]): number => {
  * validatePruneOptions({ olderThan: 'soon' }); // { field: 'olderThan', message: '...' }
  */
 export const validatePruneOptions = (options: PruneOptions): InvalidPruneOption | undefined => {
-  if (options.olderThan !== undefined && durationMs(options.olderThan) === undefined) {
+  if (options.olderThan !== undefined && parseDuration(options.olderThan) === undefined) {
     return { field: 'olderThan', message: `Invalid prune option olderThan: got ${JSON.stringify(options.olderThan)}, expected milliseconds (0 or more) or a duration like '12h' or '30d'.` };
   }
   for (const field of ['maxBytes', 'graceMs'] as const) {
@@ -190,7 +190,7 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
     const entries = await metadata.listEntries();
     const used = await lastUse(metadata, entries);
     const now = Date.now();
-    const olderThan = options.olderThan === undefined ? undefined : durationMs(options.olderThan);
+    const olderThan = options.olderThan === undefined ? undefined : parseDuration(options.olderThan);
     const matches = (e: CacheEntry): boolean =>
       (options.step === undefined || e.step === options.step) && (options.pipeline === undefined || e.pipeline === options.pipeline);
     const filtered = options.olderThan !== undefined || options.step !== undefined || options.pipeline !== undefined;

@@ -11,8 +11,12 @@ import { StepcacheError, type StepcacheErrorCode } from '../errors';
 import type { CacheEntryInfo, PruneOptions, PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
-import type { RunRecord, StepRunRecord, StepStatus } from '../store/records';
-import { DURATION_FORM, SIZE_FORM, formatAge, formatBytes, formatDuration, formatTimestamp, oneLine, parseBytes, parseDuration, table } from './format';
+import type { RunRecord, StepStatus } from '../store/records';
+import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
+import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
+import { paintStatus, stepDetail } from '../format/status';
+import { oneLine } from '../format/text';
+import { formatTimestamp, table } from './format';
 
 // model
 
@@ -151,18 +155,9 @@ const resolveRun = async (store: Store, dir: string, id: string): Promise<RunRec
 
 // presentation
 
-const STATUS_COLOURS: Readonly<Record<StepStatus | RunRecord['status'], string>> = {
-  executed: '34',
-  cached: '32',
-  failed: '31',
-  skipped: '90',
-  completed: '32',
-  running: '33',
-};
-
 const painter = (ctx: Context) => {
   const colour = ctx.io.isTTY === true && ctx.env['NO_COLOR'] === undefined;
-  return (status: StepStatus | RunRecord['status']): string => (colour ? `\x1b[${STATUS_COLOURS[status]}m${status}\x1b[0m` : status);
+  return (status: StepStatus | RunRecord['status']): string => paintStatus(status, colour);
 };
 
 const countSteps = (run: RunRecord): Record<StepStatus, number> => {
@@ -172,19 +167,6 @@ const countSteps = (run: RunRecord): Record<StepStatus, number> => {
 };
 
 const runDuration = (run: RunRecord): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
-
-const stepReason = (s: StepRunRecord): string => {
-  switch (s.status) {
-    case 'executed':
-      return oneLine(s.reason ?? 'executed');
-    case 'cached':
-      return `cached from ${s.cachedFrom ?? 'an unknown run'}`;
-    case 'failed':
-      return oneLine(s.error ?? 'failed');
-    case 'skipped':
-      return oneLine(s.reason ?? 'an upstream step did not complete');
-  }
-};
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
 
@@ -266,7 +248,7 @@ const runsCommands = (ctx: Context, program: Command): void => {
         out(`Started ${formatTimestamp(run.startedAt)}, took ${runDuration(run)}${params === '{}' ? '' : `, parameters ${params}`}\n\n`);
         const steps = Object.values(run.steps);
         if (steps.length === 0) return out(run.status === 'running' ? 'No steps recorded: the run has not finished (or its process stopped before it could record them).\n' : 'No steps recorded.\n');
-        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [s.name, paint(s.status), formatDuration(s.durationMs), stepReason(s)])));
+        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [s.name, paint(s.status), formatDuration(s.durationMs), oneLine(stepDetail(s, { fullIds: true }))])));
       }),
     );
 
@@ -371,7 +353,7 @@ const entriesTable = (entries: readonly CacheEntryInfo[]): string => {
   const now = Date.now();
   return table(
     [{ header: 'STEP' }, { header: 'PIPELINE' }, { header: 'AGE', align: 'right' }, { header: 'SIZE', align: 'right' }, { header: 'LAST USED', align: 'right' }, { header: 'KEY' }],
-    entries.map((e) => [e.step, e.pipeline, formatAge(now - Date.parse(e.createdAt)), formatBytes(e.bytes), `${formatAge(e.ageMs)} ago`, e.key.slice(0, 12)]),
+    entries.map((e) => [e.step, e.pipeline, formatDuration(now - Date.parse(e.createdAt), 'age'), formatBytes(e.bytes), `${formatDuration(e.ageMs, 'age')} ago`, e.key.slice(0, 12)]),
   );
 };
 

@@ -101,6 +101,19 @@ export interface PipelineGraph {
 }
 
 /**
+ * One edge of a pipeline's DAG: output `output` of step `from` is input `input` of step `to`.
+ *
+ * @example
+ * const e: GraphEdge = { from: 'training_data_loader', output: 'X_train', to: 'svc_trainer', input: 'X_train' };
+ */
+export interface GraphEdge {
+  readonly from: string;
+  readonly output: string;
+  readonly to: string;
+  readonly input: string;
+}
+
+/**
  * Why a pipeline definition is invalid.
  *
  * @example
@@ -277,3 +290,15 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
   }
   return E.right(Object.freeze({ pipeline: pipe.name, nodes: Object.freeze(nodes), outputs: Object.freeze(outputs) }));
 };
+
+/**
+ * The edges of a compiled pipeline, in pipeline order (by consuming step, then by input): what
+ * a run records, and what the pictures of a run draw.
+ *
+ * @example
+ * const graph = compilePipeline(trainingPipeline, {});
+ * if (graph._tag === 'Right') graphEdges(graph.right);
+ * // [{ from: 'training_data_loader', output: 'X_train', to: 'svc_trainer', input: 'X_train' }, ...]
+ */
+export const graphEdges = (graph: PipelineGraph): GraphEdge[] =>
+  graph.nodes.flatMap((n) => Object.entries(n.inputs).map(([input, ref]) => ({ from: ref.step, output: ref.output, to: n.name, input })));

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { RunRecord, StepStatus } from '../store/records';
+import { formatDuration } from '../format/duration';
 import { escapeXml } from './format';
 import { CELL_STYLE, TABLE_STYLE } from './html';
 
@@ -38,8 +39,6 @@ export interface RunComparison {
 
 /** The table's columns. */
 const HEADER = ['Step', 'Run1 Execution (s)', 'Run2 Execution (s)', 'Speed Increase'] as const;
-
-const seconds = (s: number | undefined): string => (s === undefined ? '-' : s.toFixed(4));
 
 /**
  * A speed-up as the table shows it: whole times from 10 up, one decimal below, `-` when there is none.
@@ -81,7 +80,7 @@ export const compareRuns = (a: Omit<RunRecord, 'edges'>, b: Omit<RunRecord, 'edg
       s1?.status === 'executed' && s2?.status === 'cached' && run1Seconds !== undefined && run2Seconds !== undefined && run2Seconds > 0 ? run1Seconds / run2Seconds : undefined;
     return { step, run1Seconds, run2Seconds, speedUp, run1Status: s1?.status, run2Status: s2?.status };
   });
-  const cells = rows.map((r) => [r.step, seconds(r.run1Seconds), seconds(r.run2Seconds), formatSpeedUp(r.speedUp)]);
+  const cells = rows.map((r) => [r.step, formatDuration(own(a, r.step)?.durationMs, 'seconds'), formatDuration(own(b, r.step)?.durationMs, 'seconds'), formatSpeedUp(r.speedUp)]);
 
   const widths = HEADER.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: readonly string[]): string => c.map((x, i) => x.padEnd(widths[i] ?? 0)).join('  ').trimEnd();

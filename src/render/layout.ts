@@ -5,8 +5,10 @@
  * @packageDocumentation
  */
 import type { ELK, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
-import { oneLine, stepDetail, stepDuration, textWidth, wrap } from './format';
-import { edgesIn, STATUS_STYLES, stepsInOrder, type NodeStatus, type RenderableRun, type RunEdge } from './model';
+import { STATUS_STYLES, stepDetail, stepDuration, type NodeStatus } from '../format/status';
+import { oneLine } from '../format/text';
+import { textWidth, wrap } from './format';
+import { edgesIn, stepsInOrder, type RenderableRun, type RunEdge } from './model';
 
 // model
 

@@ -4,9 +4,12 @@
  *
  * @packageDocumentation
  */
-import { escapeXml, formatDuration, oneLine, textWidth, truncate } from './format';
+import { formatDuration } from '../format/duration';
+import { STATUS_STYLES, STEP_STATUSES, type NodeStatus } from '../format/status';
+import { oneLine } from '../format/text';
+import { escapeXml, textWidth, truncate } from './format';
 import { layoutRun, NODE_FONT, type EdgeLayout, type NodeLayout, type RunLayout, type RunLayoutOptions } from './layout';
-import { NO_EDGES_NOTE, STATUS_STYLES, STEP_STATUSES, type NodeStatus, type RenderableRun } from './model';
+import { NO_EDGES_NOTE, type RenderableRun } from './model';
 
 /**
  * Options of {@link runToSvg}: those of the layout.
@@ -137,7 +140,7 @@ export const layoutToSvg = (run: RenderableRun, layout: RunLayout): string => {
   const statusOf = new Map(layout.nodes.map((node) => [node.step, node.status]));
   const counts = STEP_STATUSES.map((s) => [s, layout.nodes.filter((node) => node.status === s).length] as const).filter(([, c]) => c > 0);
   const title = oneLine(run.pipeline);
-  const subtitle = [`run ${oneLine(run.id)}`, run.status, formatDuration(run.durationMs), `${layout.nodes.length} step${layout.nodes.length === 1 ? '' : 's'}: ${counts.map(([s, c]) => `${c} ${s}`).join(', ') || 'none'}`, ...(run.edges === undefined ? [NO_EDGES_NOTE] : [])].join(' · ');
+  const subtitle = [`run ${oneLine(run.id)}`, run.status, formatDuration(run.durationMs, 'picture'), `${layout.nodes.length} step${layout.nodes.length === 1 ? '' : 's'}: ${counts.map(([s, c]) => `${c} ${s}`).join(', ') || 'none'}`, ...(run.edges === undefined ? [NO_EDGES_NOTE] : [])].join(' · ');
   const params = truncate(oneLine(parametersText(run.parameters)), 120);
 
   let y = MARGIN + TITLE_FONT;

@@ -8,6 +8,7 @@
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import { defineOwn } from '../utils/own-property';
+import { parseDuration } from '../format/duration';
 
 // model
 
@@ -140,25 +141,6 @@ export type CacheDecision =
   | { readonly _tag: 'Execute'; readonly reason: 'expired'; readonly decidedBy: SettingSource; readonly ageMs: number; readonly expiresAfterMs: number }
   | { readonly _tag: 'Execute'; readonly reason: 'no-entry'; readonly decidedBy: 'key' };
 
-// durations
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Milliseconds of a duration given as a number of milliseconds or a string like `'30m'`;
- * `undefined` for anything else.
- *
- * @example
- * durationMs('1.5h'); // 5400000
- */
-export const durationMs = (value: unknown): number | undefined => {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const match = DURATION.exec(value.trim());
-  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined;
-};
-
 // resolution
 
 /**
@@ -186,7 +168,7 @@ export const resolveSettings = (
       }
     }
   }
-  const expiresAfter = durationMs(values['expiresAfter']);
+  const expiresAfter = parseDuration(values['expiresAfter']);
   const resolved = {
     ...values,
     enableCache: (values['enableCache'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.enableCache,
@@ -264,8 +246,8 @@ const optional = <C extends t.Mixed>(codec: C) => t.union([codec, t.undefined]);
 
 const DurationCodec = new t.Type<number | string, number | string, unknown>(
   'Duration',
-  (u): u is number | string => durationMs(u) !== undefined,
-  (u, c) => (durationMs(u) !== undefined ? t.success(u as number | string) : t.failure(u, c)),
+  (u): u is number | string => parseDuration(u) !== undefined,
+  (u, c) => (parseDuration(u) !== undefined ? t.success(u as number | string) : t.failure(u, c)),
   t.identity,
 );
 
