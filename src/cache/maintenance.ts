@@ -133,6 +133,26 @@ export const validatePruneOptions = (options: PruneOptions): InvalidPruneOption 
   return unknown === undefined ? undefined : { field: unknown as keyof PruneOptions, message: `Unknown prune option ${unknown}; known options: ${known.join(', ')}.` };
 };
 
+/**
+ * The prune rule's filters, before `maxBytes`: an entry goes when it is of the step and the
+ * pipeline asked for and has not been used for longer than `olderThan`; with none of these
+ * filters, no entry goes.
+ *
+ * @example
+ * const selected = selectedForPruning({ step: 'svc_trainer', olderThan: '7d' });
+ * selected({ step: 'svc_trainer', pipeline: 'p' }, 8 * 86_400_000); // true
+ * selected({ step: 'loader', pipeline: 'p' }, 8 * 86_400_000); // false
+ */
+export const selectedForPruning = (options: PruneOptions): ((entry: Pick<CacheEntry, 'step' | 'pipeline'>, ageMs: number) => boolean) => {
+  const olderThan = options.olderThan === undefined ? undefined : parseDuration(options.olderThan);
+  const filtered = options.olderThan !== undefined || options.step !== undefined || options.pipeline !== undefined;
+  return (entry, ageMs) =>
+    filtered &&
+    (options.step === undefined || entry.step === options.step) &&
+    (options.pipeline === undefined || entry.pipeline === options.pipeline) &&
+    (olderThan === undefined || ageMs > olderThan);
+};
+
 // the admin
 
 /**
@@ -190,13 +210,8 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
     const entries = await metadata.listEntries();
     const used = await lastUse(metadata, entries);
     const now = Date.now();
-    const olderThan = options.olderThan === undefined ? undefined : parseDuration(options.olderThan);
-    const matches = (e: CacheEntry): boolean =>
-      (options.step === undefined || e.step === options.step) && (options.pipeline === undefined || e.pipeline === options.pipeline);
-    const filtered = options.olderThan !== undefined || options.step !== undefined || options.pipeline !== undefined;
-    const doomed = new Set(
-      filtered ? entries.filter((e) => matches(e) && (olderThan === undefined || now - (used.get(e.key) ?? e.createdAt) > olderThan)).map((e) => e.key) : [],
-    );
+    const selected = selectedForPruning(options);
+    const doomed = new Set(entries.filter((e) => selected(e, now - (used.get(e.key) ?? e.createdAt))).map((e) => e.key));
     if (options.maxBytes !== undefined) {
       const kept = entries.filter((e) => !doomed.has(e.key)).sort((a, b) => (used.get(a.key) ?? 0) - (used.get(b.key) ?? 0));
       while (kept.length > 0 && uniqueBytes(kept) > options.maxBytes) doomed.add((kept.shift() as CacheEntry).key);

@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { StepcacheError, type StepcacheErrorCode } from '../errors';
-import type { CacheEntryInfo, PruneOptions, PruneReport } from '../cache/maintenance';
+import { selectedForPruning, type CacheEntryInfo, type PruneOptions, type PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
+import { storeLayout, type StoreLayout } from '../store/layout';
 import type { RunRecord, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
@@ -95,11 +96,7 @@ interface GlobalOptions {
   readonly verbose?: boolean;
 }
 
-const storeDir = (ctx: Context, cmd: Command): string => {
-  const { dir } = cmd.optsWithGlobals<GlobalOptions>();
-  const chosen = dir ?? ctx.env['STEPCACHE_DIR'] ?? '.stepcache';
-  return path.resolve(ctx.cwd, chosen);
-};
+const layoutOf = (ctx: Context, cmd: Command): StoreLayout => storeLayout(cmd.optsWithGlobals<GlobalOptions>().dir, ctx.env, ctx.cwd);
 
 /** What the commands use of a runner: its store, with failures to read or write it reported as such. */
 type Store = Pick<Runner, 'getRun' | 'listRuns' | 'cache'>;
@@ -122,8 +119,8 @@ const guardedStore = (runner: Runner, dir: string): Store => {
 
 /** Opens the store of a command (which must exist: commands never create one), and closes it afterwards. */
 const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string) => Promise<A>): Promise<A> => {
-  const dir = storeDir(ctx, cmd);
-  if (!fs.existsSync(path.join(dir, 'metadata.sqlite'))) {
+  const { dir, metadataFile } = layoutOf(ctx, cmd);
+  if (!fs.existsSync(metadataFile)) {
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
     throw new CliError(EXIT_CODES.usage, `there is no stepcache store in ${dir} (${why}); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.`);
   }
@@ -342,7 +339,7 @@ Example: stepcache cache prune --older-than 30d --max-bytes 10GB`,
     .option('--json', 'print the report as JSON')
     .action(async (options: { yes?: boolean; json?: boolean }, cmd: Command) => {
       if (options.yes !== true) {
-        throw new CliError(EXIT_CODES.usage, `cache clear removes every cache entry and artifact in ${storeDir(ctx, cmd)}, so every step runs again next time; add --yes to confirm.`);
+        throw new CliError(EXIT_CODES.usage, `cache clear removes every cache entry and artifact in ${layoutOf(ctx, cmd).dir}, so every step runs again next time; add --yes to confirm.`);
       }
       const report = await withStore(ctx, cmd, (store) => store.cache.clear());
       out(options.json === true ? json(report) : pruneSummary(report, 'Removed'));
@@ -357,12 +354,10 @@ const entriesTable = (entries: readonly CacheEntryInfo[]): string => {
   );
 };
 
-/** The entries a prune with these filters would remove (the same rule as `runner.cache.prune`, without `maxBytes`). */
+/** The entries a prune with these filters would remove: the prune rule of `runner.cache.prune`, without `maxBytes`. */
 const wouldPrune = async (store: Store, options: PruneOptions): Promise<CacheEntryInfo[]> => {
-  const olderThan = typeof options.olderThan === 'number' ? options.olderThan : undefined;
-  if (options.olderThan === undefined && options.step === undefined && options.pipeline === undefined) return [];
-  const entries = await store.cache.list({ ...(options.step === undefined ? {} : { step: options.step }), ...(options.pipeline === undefined ? {} : { pipeline: options.pipeline }) });
-  return entries.filter((e) => olderThan === undefined || e.ageMs > olderThan);
+  const selected = selectedForPruning(options);
+  return (await store.cache.list()).filter((e) => selected(e, e.ageMs));
 };
 
 const dagCommand = (ctx: Context, program: Command): void => {
