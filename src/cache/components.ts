@@ -9,7 +9,7 @@
 import * as E from 'fp-ts/Either';
 import { encodeCanonical } from '../encoding/canonical';
 import { diffFingerprints, type FingerprintPart } from '../fingerprint';
-import { preview } from '../settings/settings';
+import { preview } from '../format/preview';
 
 // model
 

@@ -9,6 +9,10 @@ import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import { defineOwn } from '../utils/own-property';
 import { parseDuration } from '../format/duration';
+import { preview } from '../format/preview';
+
+// preview moved to the format module; the runner and the run configuration still import it from here
+export { preview };
 
 // model
 
@@ -348,21 +352,4 @@ export const validatePipelineSettings = (input: unknown, where: string): E.Eithe
     defineOwn(perStep, name, valid.right);
   }
   return E.right(Object.freeze({ ...fields.right, steps: Object.freeze(perStep) }) as PipelineSettings);
-};
-
-/**
- * A short, readable rendering of any value for messages.
- *
- * @example
- * preview('yes'); // '"yes"'
- */
-export const preview = (value: unknown, max = 60): string => {
-  let text: string;
-  try {
-    text = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : Object.is(value, -0) ? '-0' : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) text = String(value);
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 };
