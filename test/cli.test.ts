@@ -5,6 +5,8 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
 import { createRunner, pipeline, silentLogger, step, StepcacheError, type RunRecord, type Runner } from '../src';
 import { runCli, type CliIo } from '../src/cli/cli';
 import { progressLogger } from '../src/cli/progress';
@@ -146,6 +148,19 @@ describe('runs list', () => {
     const plain = await cli(['runs', 'list', '--dir', store.dir], { isTTY: true, env: { NO_COLOR: '1' } });
     expect(plain.stdout).not.toContain('\x1b[');
     expect(coloured.stdout.replace(/\x1b\[\d+m/g, '')).toBe(plain.stdout);
+  });
+});
+
+describe('a damaged run record', () => {
+  it('is left out of runs list, with a warning naming the field at fault', async () => {
+    const s = await freshStore();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(s.dir, 'metadata.sqlite')}` }), namespace: 'stepcache' });
+    await keyv.set('run:damaged', { ...s.completed, id: 'damaged', steps: { train_model: { name: 'train_model', status: 'x', durationMs: 1 } } });
+    await keyv.disconnect();
+    const { code, stdout, stderr } = await cli(['runs', 'list', '--dir', s.dir]);
+    expect(code).toBe(0);
+    expect(stderr).toBe('stepcache: warning: run damaged field steps.train_model.status: expected "executed" | "cached" | "failed" | "skipped", got "x"; it is left out.\n');
+    expect(stdout.trimEnd().split('\n')).toHaveLength(3);
   });
 });
 

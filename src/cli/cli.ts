@@ -11,7 +11,9 @@ import { StepcacheError, type StepcacheErrorCode } from '../errors';
 import { selectedForPruning, type CacheEntryInfo, type PruneOptions, type PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
+import { createFileArtifactStore } from '../store/artifact-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
+import { createSqliteMetadataStore } from '../store/metadata-store';
 import type { RunRecord, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
@@ -119,13 +121,14 @@ const guardedStore = (runner: Runner, dir: string): Store => {
 
 /** Opens the store of a command (which must exist: commands never create one), and closes it afterwards. */
 const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string) => Promise<A>): Promise<A> => {
-  const { dir, metadataFile } = layoutOf(ctx, cmd);
+  const { dir, metadataFile, artifactsDir } = layoutOf(ctx, cmd);
   if (!fs.existsSync(metadataFile)) {
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
     throw new CliError(EXIT_CODES.usage, `there is no stepcache store in ${dir} (${why}); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.`);
   }
   const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${m}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${m}\n`) };
-  const runner = createRunner({ dir, logger });
+  const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
+  const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
   try {
     return await f(guardedStore(runner, dir), dir);
   } finally {
