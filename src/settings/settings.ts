@@ -69,7 +69,12 @@ export interface CacheSettings {
   readonly refresh?: boolean | undefined;
 }
 
-/** The names of the settings. */
+/**
+ * The names of the settings.
+ *
+ * @example
+ * const name: CacheSettingName = 'expiresAfter';
+ */
 export type CacheSettingName = keyof CacheSettings;
 
 /** Every setting's name, in a fixed order. */
@@ -117,7 +122,12 @@ export interface SettingsLayer {
   readonly settings: CacheSettings;
 }
 
-/** Where a resolved setting came from: a layer, or the built-in default. */
+/**
+ * Where a resolved setting came from: a layer, or the built-in default.
+ *
+ * @example
+ * const source: SettingSource = 'runtimeStep';
+ */
 export type SettingSource = SettingsLayerName | 'default';
 
 /** The defaults of the settings that have one. */

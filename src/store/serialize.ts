@@ -13,7 +13,12 @@ import { describeInstance, HOLE, isPlainObject, walkValue, type Container, type 
 
 // model
 
-/** How an artifact's bytes are to be read. */
+/**
+ * How an artifact's bytes are to be read.
+ *
+ * @example
+ * const kind: ArtifactKind = 'bytes'; // a typed array, a Buffer or an ArrayBuffer, stored raw
+ */
 export type ArtifactKind = 'json' | 'bytes' | 'none';
 
 /**
