@@ -51,7 +51,7 @@ export interface CliIo {
  * @example
  * if ((await runCli(['runs', 'show', id], io)) === EXIT_CODES.usage) console.error('no such run');
  */
-export const EXIT_CODES = Object.freeze({
+const EXIT_CODES = Object.freeze({
   /** It worked. */
   ok: 0,
   /** An operation failed: the store could not be read or written, a file could not be written. */

@@ -36,7 +36,7 @@ export interface Column {
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /** The width a string takes on a terminal (colour codes take none). */
-export const visibleWidth = (s: string): number => s.replace(ANSI, '').length;
+const visibleWidth = (s: string): number => s.replace(ANSI, '').length;
 
 /**
  * Rows under headers, columns separated by two spaces, without trailing spaces.

@@ -19,8 +19,8 @@ import { NO_EDGES_NOTE, type RenderableRun } from './model';
  */
 export type SvgOptions = RunLayoutOptions;
 
-/** @internal */
-export const FONT_FAMILY = "Helvetica, Arial, 'DejaVu Sans', sans-serif";
+/** The fonts every text of a picture asks for, widest-metric fallback last. */
+const FONT_FAMILY = "Helvetica, Arial, 'DejaVu Sans', sans-serif";
 const MARGIN = 16;
 const TITLE_FONT = 18;
 const SUBTITLE_FONT = 12;
@@ -134,9 +134,8 @@ const parametersText = (parameters: Readonly<Record<string, unknown>>): string =
 
 /**
  * Draws a laid out run as SVG text: what {@link runToSvg} does after {@link layoutRun}.
- * @internal
  */
-export const layoutToSvg = (run: RenderableRun, layout: RunLayout): string => {
+const layoutToSvg = (run: RenderableRun, layout: RunLayout): string => {
   const statusOf = new Map(layout.nodes.map((node) => [node.step, node.status]));
   const counts = STEP_STATUSES.map((s) => [s, layout.nodes.filter((node) => node.status === s).length] as const).filter(([, c]) => c > 0);
   const title = oneLine(run.pipeline);

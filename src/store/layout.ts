@@ -28,7 +28,7 @@ export interface StoreLayout {
 }
 
 /** The store directory when neither a directory nor `STEPCACHE_DIR` is given. */
-export const DEFAULT_STORE_DIR = '.stepcache';
+const DEFAULT_STORE_DIR = '.stepcache';
 
 /**
  * The layout of the store in `dir`, else in `$STEPCACHE_DIR`, else in `./.stepcache`; a
