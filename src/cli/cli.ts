@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { StepcacheError, type StepcacheErrorCode } from '../errors';
+import { StepcacheError, toError, type StepcacheErrorCode } from '../errors';
 import { selectedForPruning, type CacheEntryInfo, type PruneOptions, type PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
@@ -106,7 +106,7 @@ type Store = Pick<Runner, 'getRun' | 'listRuns' | 'cache'>;
 const guardedStore = (runner: Runner, dir: string): Store => {
   const guard = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
-      throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${messageOf(e)}`, e);
+      throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${toError(e).message}`, e);
     });
   return {
     getRun: (id) => guard('be read', () => runner.getRun(id)),
@@ -386,7 +386,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
           const target = path.resolve(ctx.cwd, file);
           const text = await contents();
           await fs.promises.writeFile(target, text).catch((e: unknown) => {
-            throw new CliError(EXIT_CODES.failed, `could not write ${target}: ${messageOf(e)}`, e);
+            throw new CliError(EXIT_CODES.failed, `could not write ${target}: ${toError(e).message}`, e);
           });
           out(`Wrote ${target}\n`);
         }
@@ -423,20 +423,16 @@ const buildProgram = (ctx: Context): Command => {
   return program;
 };
 
-/** The message of anything thrown (errors from another realm, such as a test sandbox's, included). */
-const messageOf = (e: unknown): string =>
-  typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string' ? e.message : String(e);
-
 const stackOf = (e: unknown): string | undefined => (typeof e === 'object' && e !== null && 'stack' in e && typeof e.stack === 'string' ? e.stack : undefined);
 
 const causeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null && 'cause' in e ? e.cause : undefined);
 
 const describeError = (e: unknown, verbose: boolean): string => {
-  const message = messageOf(e);
+  const message = toError(e).message;
   if (!verbose) return `stepcache: ${oneLine(message)}\n`;
   let text = `stepcache: ${message}\n${stackOf(e) ?? ''}\n`;
   for (let cause = causeOf(e), depth = 0; cause !== undefined && depth < 5; cause = causeOf(cause), depth++) {
-    text += `Caused by: ${stackOf(cause) ?? messageOf(cause)}\n`;
+    text += `Caused by: ${stackOf(cause) ?? toError(cause).message}\n`;
   }
   return text;
 };

@@ -16,6 +16,7 @@
  */
 import * as E from 'fp-ts/Either';
 import { types } from 'node:util';
+import { toError } from '../errors';
 
 // model
 
@@ -155,8 +156,6 @@ class Walker implements Walk {
   }
 }
 
-const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
 interface Frame {
   readonly container: Container;
   /** Map and Set entries, read once when the container is entered. */
@@ -238,7 +237,7 @@ export const walkValue = (value: unknown, visitor: Visitor, enclosing?: Readonly
         try {
           frame = frameOf(container);
         } catch (e) {
-          return walk.refuse(`a ${container.kind} whose entries could not be read (${messageOf(e)})`);
+          return walk.refuse(`a ${container.kind} whose entries could not be read (${toError(e).message})`);
         }
         stack.push(frame);
       }
@@ -258,7 +257,7 @@ export const walkValue = (value: unknown, visitor: Visitor, enclosing?: Readonly
           try {
             current = childOf(top, i);
           } catch (e) {
-            return walk.refuse(`a property whose getter threw (${messageOf(e)}); pass plain data`);
+            return walk.refuse(`a property whose getter threw (${toError(e).message}); pass plain data`);
           }
           break;
         }

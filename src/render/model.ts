@@ -7,6 +7,7 @@
 import { graphEdges, type GraphEdge, type PipelineGraph } from '../pipeline/pipeline';
 import type { NodeStatus } from '../format/status';
 import type { RunRecord, StepRunRecord } from '../store/records';
+import { ownValue } from '../utils/own-property';
 
 // model
 
@@ -89,7 +90,7 @@ export const stepsInOrder = (run: RenderableRun): StepView[] => {
     order.push(next);
   }
   return order.map((name) => {
-    const record = Object.prototype.hasOwnProperty.call(run.steps, name) ? run.steps[name] : undefined;
+    const record = ownValue(run.steps, name);
     return { name, status: record?.status ?? 'pending', record };
   });
 };

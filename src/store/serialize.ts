@@ -9,6 +9,7 @@ import * as E from 'fp-ts/Either';
 import type * as t from 'io-ts';
 import { PathReporter } from 'io-ts/PathReporter';
 import { typedArrayName } from '../encoding/canonical';
+import { toError } from '../errors';
 import { describeInstance, HOLE, isPlainObject, walkValue, type Container, type Unencodable, type Visitor, type Walk } from '../encoding/walk';
 
 // model
@@ -178,7 +179,7 @@ export const serializeOutput = (value: unknown, format: 'auto' | t.Mixed): E.Eit
   try {
     encoded = format.encode(value);
   } catch (e) {
-    return E.left({ _tag: 'Unencodable', path: '', reason: `rejected by codec ${format.name}: ${e instanceof Error ? e.message : String(e)}` });
+    return E.left({ _tag: 'Unencodable', path: '', reason: `rejected by codec ${format.name}: ${toError(e).message}` });
   }
   return serializeAuto(encoded, formatId(format));
 };
@@ -233,7 +234,7 @@ export const deserializeOutput = (
       try {
         raw = E.right(parseJsonSafely(bytes.toString('utf8')));
       } catch (e) {
-        raw = E.left({ _tag: 'UndecodableArtifact', message: `not valid JSON (${e instanceof Error ? e.message : String(e)})` });
+        raw = E.left({ _tag: 'UndecodableArtifact', message: `not valid JSON (${toError(e).message})` });
       }
       break;
   }
