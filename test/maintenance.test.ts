@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createFileArtifactStore, createRunner, pipeline, silentLogger, step, StepcacheError, type Runner } from '../src';
 import fc from 'fast-check';
-import { selectedForPruning } from '../src/cache/maintenance';
+import { selectedForPruning, validatePruneOptions } from '../src/cache/maintenance';
 import { filesBelow, removeDir, tempDir } from './support/fixtures';
 
 let dir: string;
@@ -153,5 +153,14 @@ describe('selectedForPruning', () => {
         expect(selectedForPruning(o)(e, age)).toBe(expected);
       }),
     );
+  });
+});
+
+describe('validatePruneOptions', () => {
+  it('names any invalid value, even one JSON cannot write', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(validatePruneOptions({ olderThan: 10n as never })?.message).toBe("Invalid prune option olderThan: got 10n, expected milliseconds (0 or more) or a duration like '12h' or '30d'.");
+    expect(validatePruneOptions({ maxBytes: cyclic as never })?.message).toBe('Invalid prune option maxBytes: got {"self":…, expected a number of 0 or more.');
   });
 });

@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import { parseDuration } from '../format/duration';
+import { preview } from '../format/preview';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
@@ -114,12 +115,12 @@ const uniqueBytes = (entries: readonly CacheEntry[]): number => {
  */
 export const validatePruneOptions = (options: PruneOptions): InvalidPruneOption | undefined => {
   if (options.olderThan !== undefined && parseDuration(options.olderThan) === undefined) {
-    return { field: 'olderThan', message: `Invalid prune option olderThan: got ${JSON.stringify(options.olderThan)}, expected milliseconds (0 or more) or a duration like '12h' or '30d'.` };
+    return { field: 'olderThan', message: `Invalid prune option olderThan: got ${preview(options.olderThan)}, expected milliseconds (0 or more) or a duration like '12h' or '30d'.` };
   }
   for (const field of ['maxBytes', 'graceMs'] as const) {
     const value = options[field];
     if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
-      return { field, message: `Invalid prune option ${field}: got ${JSON.stringify(value)}, expected a number of 0 or more.` };
+      return { field, message: `Invalid prune option ${field}: got ${preview(value)}, expected a number of 0 or more.` };
     }
   }
   for (const field of ['step', 'pipeline'] as const) {

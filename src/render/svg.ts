@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { formatDuration } from '../format/duration';
+import { preview } from '../format/preview';
 import { STATUS_STYLES, STEP_STATUSES, type NodeStatus } from '../format/status';
 import { oneLine } from '../format/text';
 import { escapeXml, textWidth, truncate } from './format';
@@ -121,15 +122,7 @@ const legend = (statuses: readonly NodeStatus[], x0: number, y: number): { svg: 
 
 const parametersText = (parameters: Readonly<Record<string, unknown>>): string =>
   Object.entries(parameters)
-    .map(([k, v]) => {
-      let shown: string;
-      try {
-        shown = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
-      } catch {
-        shown = String(v);
-      }
-      return `${k}=${truncate(shown, 40)}`;
-    })
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? truncate(v, 40) : preview(v, 40)}`)
     .join(', ');
 
 /**
