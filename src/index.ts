@@ -42,7 +42,7 @@ export type { StepcacheErrorCode, StepcacheErrorDetails } from './errors';
 export { consoleLogger, silentLogger } from './runner/logger';
 export type { Logger } from './runner/logger';
 export { progressLogger } from './cli/progress';
-export type { ProgressLogger, ProgressLoggerOptions } from './cli/progress';
+export type { ProgressLoggerOptions } from './cli/progress';
 
 // run configuration files (JSON or YAML): runtime settings, per-step settings and parameters
 export { loadRunConfig, readRunConfig, applyRunConfig } from './config/run-config';

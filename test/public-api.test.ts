@@ -39,7 +39,7 @@ const TYPES = [
   'CacheAdmin', 'CacheEntry', 'CacheEntryInfo', 'CacheSettingName', 'CacheSettings', 'CallArgs', 'CallSite', 'ComparisonRow', 'DamagedRecord',
   'ExecutionReason', 'FileStepLockOptions', 'Handle', 'JsonValue', 'KeyChange', 'Logger', 'MermaidOptions', 'MetadataStore', 'MetadataStoreOptions',
   'OutputFormat', 'OutputSpecFor', 'Pipeline', 'PipelineBuilder', 'PipelineOutputValues', 'PipelineOutputs', 'PipelineParams', 'PipelineSettings',
-  'Plan', 'PlannedStep', 'ProgressLogger', 'ProgressLoggerOptions', 'PruneOptions', 'PruneReport', 'ReleaseLock', 'RenderableRun',
+  'Plan', 'PlannedStep', 'ProgressLoggerOptions', 'PruneOptions', 'PruneReport', 'ReleaseLock', 'RenderableRun',
   'Run', 'RunComparison', 'RunConfig', 'RunConfigError', 'RunConfigSettingName', 'RunConfigSettings', 'RunEdge', 'RunLayoutOptions',
   'RunRecord', 'Runner', 'RunnerOptions', 'SettingSource', 'Step', 'StepExplanation', 'StepHandles', 'StepInput', 'StepLock', 'StepOutput',
   'StepRunRecord', 'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired',
