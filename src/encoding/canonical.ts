@@ -251,5 +251,6 @@ export { isPlainObject, type Unencodable } from './walk';
  */
 export const encodeCanonical = (value: unknown): E.Either<Unencodable, Uint8Array> => {
   const w = new ByteWriter();
-  return E.map(() => w.result())(walkValue(value, new Encoder(w)));
+  const walked = walkValue(value, new Encoder(w));
+  return E.isRight(walked) ? E.right(w.result()) : walked;
 };

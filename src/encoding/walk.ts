@@ -165,12 +165,14 @@ interface Frame {
   childOpen: boolean;
 }
 
+const NO_ENTRIES: readonly (readonly [unknown, unknown])[] = [];
+
 const frameOf = (container: Container): Frame => {
   switch (container.kind) {
     case 'array':
-      return { container, entries: [], size: container.value.length, next: 0, childOpen: false };
+      return { container, entries: NO_ENTRIES, size: container.value.length, next: 0, childOpen: false };
     case 'object':
-      return { container, entries: [], size: container.keys.length, next: 0, childOpen: false };
+      return { container, entries: NO_ENTRIES, size: container.keys.length, next: 0, childOpen: false };
     case 'map': {
       const entries = [...container.value.entries()];
       return { container, entries, size: 2 * entries.length, next: 0, childOpen: false };
