@@ -41,7 +41,12 @@ export type StepcacheErrorCode =
   | 'UNKNOWN_RUN'
   | 'UNKNOWN_STEP';
 
-/** Extra, optional context of a {@link StepcacheError}. */
+/**
+ * Extra, optional context of a {@link StepcacheError}.
+ *
+ * @example
+ * new StepcacheError('INVALID_OPTIONS', 'Invalid option concurrency: ...', { field: 'concurrency' } satisfies StepcacheErrorDetails);
+ */
 export interface StepcacheErrorDetails {
   /** The step at fault, when there is one. */
   readonly step?: string;
