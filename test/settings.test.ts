@@ -126,7 +126,7 @@ describe('decideCache: laws', () => {
   it('a Miss always executes, whatever the settings', () => {
     fc.assert(
       fc.property(bothLayerArbs, (layers) => {
-        expect(decideCache(layers, { _tag: 'Miss' })._tag).toBe('Execute');
+        expect(decideCache(resolveSettings(layers), { _tag: 'Miss' })._tag).toBe('Execute');
       }),
     );
   });
@@ -135,7 +135,7 @@ describe('decideCache: laws', () => {
     fc.assert(
       fc.property(bothLayerArbs, (layers) => {
         fc.pre(resolveSettings(layers).settings.enableCache);
-        expect(decideCache(layers, { _tag: 'Miss' })).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Miss' })).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
       }),
     );
   });
@@ -144,7 +144,7 @@ describe('decideCache: laws', () => {
     fc.assert(
       fc.property(bothLayerArbs, lookupArb, (layers, lookup) => {
         const { settings, sources } = resolveSettings(layers);
-        const d = decideCache(layers, lookup);
+        const d = decideCache(resolveSettings(layers), lookup);
         if (lookup._tag === 'Hit' && settings.enableCache) expect(d).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
         else expect(d._tag).toBe('Execute');
       }),
@@ -154,7 +154,7 @@ describe('decideCache: laws', () => {
   it('caching disabled by a layer executes and names that layer', () => {
     fc.assert(
       fc.property(bothLayerArbs, lookupArb, fc.constantFrom(...SETTINGS_LAYERS), (layers, lookup, layer) => {
-        const d = decideCache([...layers, { layer, settings: { enableCache: false } }], lookup);
+        const d = decideCache(resolveSettings([...layers, { layer, settings: { enableCache: false } }]), lookup);
         expect(d).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
       }),
     );
@@ -163,7 +163,7 @@ describe('decideCache: laws', () => {
   it('all-undefined layers and a Hit use the cache, decided by the default', () => {
     fc.assert(
       fc.property(allUndefinedLayersArb, (layers) => {
-        expect(decideCache(layers, { _tag: 'Hit', ageMs: 0 })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Hit', ageMs: 0 })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
       }),
     );
   });
@@ -171,7 +171,7 @@ describe('decideCache: laws', () => {
   it('adding all-undefined layers never changes the decision', () => {
     fc.assert(
       fc.property(bothLayerArbs, allUndefinedLayersArb, lookupArb, (layers, extra, lookup) => {
-        expect(decideCache([...layers, ...extra], lookup)).toEqual(decideCache(layers, lookup));
+        expect(decideCache(resolveSettings([...layers, ...extra]), lookup)).toEqual(decideCache(resolveSettings(layers), lookup));
       }),
     );
   });
@@ -527,7 +527,7 @@ describe('decideCache over every field: laws', () => {
     fc.assert(
       fc.property(fullLayersArb, fullSettingsArb, fc.constantFrom(...SETTINGS_LAYERS), fullLookupArb, (layers, extra, layer, lookup) => {
         const all = [...layers, { layer, settings: { ...extra, enableCache: false } }];
-        expect(decideCache(all, lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
+        expect(decideCache(resolveSettings(all), lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
       }),
     );
   });
@@ -537,7 +537,7 @@ describe('decideCache over every field: laws', () => {
       fc.property(fullLayersArb, fullLookupArb, (layers, lookup) => {
         const { settings, sources } = resolveSettings(layers);
         fc.pre(!settings.enableCache);
-        expect(decideCache(layers, lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
+        expect(decideCache(resolveSettings(layers), lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
       }),
     );
   });
@@ -546,7 +546,7 @@ describe('decideCache over every field: laws', () => {
     fc.assert(
       fc.property(fullLayersArb, fc.constantFrom(...SETTINGS_LAYERS), fullLookupArb, (layers, layer, lookup) => {
         const all = [...layers, { layer, settings: { refresh: true } }];
-        const d = decideCache(all, lookup);
+        const d = decideCache(resolveSettings(all), lookup);
         const { settings, sources } = resolveSettings(layers);
         if (settings.enableCache) expect(d).toEqual({ _tag: 'Execute', reason: 'refresh', decidedBy: layer });
         else expect(d).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
@@ -557,7 +557,7 @@ describe('decideCache over every field: laws', () => {
   it('nothing makes a changed key a hit: a Miss never gives UseCache, whatever the layers', () => {
     fc.assert(
       fc.property(fullLayersArb, (layers) => {
-        const d = decideCache(layers, { _tag: 'Miss' });
+        const d = decideCache(resolveSettings(layers), { _tag: 'Miss' });
         expect(d._tag).toBe('Execute');
         const { settings } = resolveSettings(layers);
         if (settings.enableCache && !settings.refresh) expect(d).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
@@ -572,7 +572,7 @@ describe('decideCache over every field: laws', () => {
         const { settings } = resolveSettings(all);
         fc.pre(settings.enableCache && !settings.refresh);
         const limit = durationMs(expiresAfter) as number;
-        expect(decideCache(all, { _tag: 'Hit', ageMs: limit + over })).toEqual({ _tag: 'Execute', reason: 'expired', decidedBy: layer, ageMs: limit + over, expiresAfterMs: limit });
+        expect(decideCache(resolveSettings(all), { _tag: 'Hit', ageMs: limit + over })).toEqual({ _tag: 'Execute', reason: 'expired', decidedBy: layer, ageMs: limit + over, expiresAfterMs: limit });
       }),
     );
   });
@@ -583,7 +583,7 @@ describe('decideCache over every field: laws', () => {
         const { settings, sources } = resolveSettings(layers);
         fc.pre(settings.enableCache && !settings.refresh);
         const ageMs = settings.expiresAfter === undefined ? Math.round(fraction * 1e9) : Math.floor(fraction * settings.expiresAfter);
-        expect(decideCache(layers, { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
       }),
     );
   });
@@ -591,7 +591,7 @@ describe('decideCache over every field: laws', () => {
   it('all-undefined layers and a Hit of any age use the cache, decided by the default', () => {
     fc.assert(
       fc.property(undefinedLayersArb, fc.nat(), (layers, ageMs) => {
-        expect(decideCache(layers, { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
       }),
     );
   });
@@ -600,7 +600,7 @@ describe('decideCache over every field: laws', () => {
     fc.assert(
       fc.property(fullLayersArb, undefinedLayersArb, fc.nat(), fullLookupArb, (layers, extra, at, lookup) => {
         const i = at % (layers.length + 1);
-        expect(decideCache([...layers.slice(0, i), ...extra, ...layers.slice(i)], lookup)).toEqual(decideCache(layers, lookup));
+        expect(decideCache(resolveSettings([...layers.slice(0, i), ...extra, ...layers.slice(i)]), lookup)).toEqual(decideCache(resolveSettings(layers), lookup));
       }),
     );
   });
