@@ -10,6 +10,7 @@ import {
   mergeSettings,
   preview,
   resolveSettings,
+  settingsLayers,
   validatePipelineSettings,
   validateSettings,
   type CacheLookup,
@@ -18,6 +19,7 @@ import {
   type PipelineSettings,
   type SettingsLayer,
   type SettingsLayerName,
+  type StepSettingsSources,
 } from '../src/settings/settings';
 
 // arbitraries
@@ -45,8 +47,8 @@ const allUndefinedLayersArb: fc.Arbitrary<SettingsLayer[]> = fc.array(
 const bothLayerArbs = fc.oneof(layersArb, manyLayersArb);
 
 describe('SETTINGS_LAYERS', () => {
-  it('lists pipeline < step < runtime < runtime for one step', () => {
-    expect(SETTINGS_LAYERS).toEqual(['pipeline', 'step', 'runtime', 'runtimeStep']);
+  it('lists pipeline < step < run config < runtime < runtime for one step', () => {
+    expect(SETTINGS_LAYERS).toEqual(['pipeline', 'step', 'runConfig', 'runtime', 'runtimeStep']);
   });
 
   it('defaults to caching enabled', () => {
@@ -800,6 +802,111 @@ describe('mergePipelineSettings', () => {
     fc.assert(
       fc.property(pipelineSettingsArb, pipelineSettingsArb, pipelineSettingsArb, (a, b, c) => {
         expect(mergePipelineSettings(mergePipelineSettings(a, b), c)).toEqual(mergePipelineSettings(a, mergePipelineSettings(b, c)));
+      }),
+    );
+  });
+});
+
+describe('settingsLayers: the order of precedence', () => {
+  const none: PipelineSettings = {};
+  const sources = (overrides: Partial<StepSettingsSources>): StepSettingsSources => ({ pipelineDefaults: none, stepSettings: {}, runConfig: none, runtime: none, stepName: 'svc', ...overrides });
+
+  it('orders pipeline defaults < step settings < run config < runtime options < runtime options for the step', () => {
+    const layers = settingsLayers(sources({ pipelineDefaults: { version: 'p' }, stepSettings: { version: 's' }, runConfig: { version: 'c' }, runtime: { version: 'r' } }));
+    expect(layers.map((l) => l.layer)).toEqual(SETTINGS_LAYERS);
+    expect(resolveSettings(layers).settings.version).toBe('r');
+    expect(resolveSettings(layers.slice(0, 3)).sources.version).toBe('runConfig');
+  });
+
+  /** The seven places a value can be given for one step, lowest first, with the layer each belongs to. */
+  const SLOTS: readonly (readonly [string, SettingsLayerName])[] = [
+    ['pipelineDefaults', 'pipeline'],
+    ['pipelineDefaults.steps', 'pipeline'],
+    ['stepSettings', 'step'],
+    ['runConfig', 'runConfig'],
+    ['runConfig.steps', 'runConfig'],
+    ['runtime', 'runtime'],
+    ['runtime.steps', 'runtimeStep'],
+  ];
+  const slotsArb = fc.tuple(...SLOTS.map(() => fullSettingsArb));
+  const build = (slots: readonly CacheSettings[], name = 'svc', other: CacheSettings = {}): StepSettingsSources => {
+    const at = (i: number) => slots[i] as CacheSettings;
+    const withSteps = (top: CacheSettings, mine: CacheSettings): PipelineSettings => ({ ...top, steps: { [name]: mine, other_step: other } });
+    return { pipelineDefaults: withSteps(at(0), at(1)), stepSettings: at(2), runConfig: withSteps(at(3), at(4)), runtime: withSteps(at(5), at(6)), stepName: name };
+  };
+
+  it('for every setting, the highest place that sets it wins, and undefined falls through (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, (slots) => {
+        const r = resolveSettings(settingsLayers(build(slots)));
+        for (const name of CACHE_SETTING_NAMES) {
+          const last = slots.map((settings, i) => [settings[name], i] as const).filter(([v]) => v !== undefined).at(-1);
+          if (last === undefined) {
+            expect(r.sources[name]).toBe('default');
+            expect(r.settings[name]).toBe(DEFAULTS[name]);
+          } else {
+            expect(r.sources[name]).toBe((SLOTS[last[1]] as readonly [string, SettingsLayerName])[1]);
+            expect(r.settings[name]).toBe(resolvedValue(name, last[0]));
+          }
+        }
+      }),
+    );
+  });
+
+  it('settings given for another step never matter (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, fullSettingsArb, (slots, other) => {
+        expect(resolveSettings(settingsLayers(build(slots, 'svc', other)))).toEqual(resolveSettings(settingsLayers(build(slots, 'svc', {}))));
+      }),
+    );
+  });
+
+  it('a step called like a property of Object.prototype gets no inherited settings', () => {
+    const layers = settingsLayers(sources({ stepName: 'toString', runtime: { steps: {} } }));
+    expect(resolveSettings(layers).sources).toEqual(Object.fromEntries(CACHE_SETTING_NAMES.map((n) => [n, 'default'])));
+  });
+
+  it('a changed key always misses: whatever the places set, decideCache never uses the cache on a Miss (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, (slots) => {
+        const resolved = resolveSettings(settingsLayers(build(slots)));
+        const d = decideCache(resolved, { _tag: 'Miss' });
+        expect(d._tag).toBe('Execute');
+        if (resolved.settings.enableCache && !resolved.settings.refresh) expect(d).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
+      }),
+    );
+  });
+
+  it('resolving the layers equals resolving their merge, grouped either way (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, fc.integer({ min: 0, max: SETTINGS_LAYERS.length }), (slots, cut) => {
+        const layers = settingsLayers(build(slots));
+        const merged = (ls: readonly SettingsLayer[]) => ls.reduce((acc, l) => mergeSettings(acc, l.settings), {} as CacheSettings);
+        const left = merged(layers.slice(0, cut));
+        const right = merged(layers.slice(cut));
+        expect(resolveSettings([{ layer: 'pipeline', settings: mergeSettings(left, right) }]).settings).toEqual(resolveSettings(layers).settings);
+      }),
+    );
+  });
+});
+
+describe('validation errors are data', () => {
+  it('give the field path and the reason apart from the message', () => {
+    expect(validatePipelineSettings({ steps: { svc: { expiresAfter: -1 } } }, 'pipeline p')).toEqual(
+      E.left({
+        field: 'steps.svc.expiresAfter',
+        reason: "got -1, expected a number of milliseconds (0 or more) or a duration like '90s', '30m', '12h', '7d'",
+        message: "Invalid option expiresAfter of step svc in pipeline p: got -1, expected a number of milliseconds (0 or more) or a duration like '90s', '30m', '12h', '7d'.",
+      }),
+    );
+  });
+
+  it('the message of an invalid value ends with its reason, for every field (property)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...CACHE_SETTING_NAMES), (name) => {
+        const invalid = validateSettings({ [name]: Symbol('nope') }, 'step s');
+        expect(E.isLeft(invalid) && invalid.left.message.endsWith(`: ${invalid.left.reason}.`)).toBe(true);
+        expect(E.isLeft(invalid) && invalid.left.field).toBe(name);
       }),
     );
   });

@@ -1,11 +1,13 @@
 /**
- * A progress reporter for long runs, to pass as the runner's `logger`. On a terminal it keeps one
- * status line updated in place (`[3/7] svc_trainer · 12.4s elapsed`); elsewhere (a file, a CI
- * log) it prints the runner's lines as they come. Warnings and errors always get their own line.
+ * A progress reporter for long runs, to pass as the runner's `logger`: it follows the run's events.
+ * On a terminal it keeps one status line updated in place (`[3/7] svc_trainer · 12.4s elapsed`);
+ * elsewhere (a file, a CI log) it prints the runner's lines as they come. Warnings and errors
+ * always get their own line.
  *
  * @packageDocumentation
  */
-import type { Logger } from '../runner/logger';
+import type { RunEvent, RunEventType, RunSubscriber } from '../runner/events';
+import { logLineOf, type LogLine, type Logger } from '../runner/logger';
 import { formatDuration } from './format';
 
 // model
@@ -22,17 +24,18 @@ export type ProgressStream = NodeJS.WriteStream | { write(s: string): unknown; r
 export interface ProgressLoggerOptions {
   /** Where to write. The status line is used when `stream.isTTY` is true. */
   readonly stream: ProgressStream;
-  /** How many steps a run has. Without it, the count is of the steps started so far. */
+  /** How many steps a run has. @default the number of steps the run announces when it starts */
   readonly total?: number;
-  /** How often the status line refreshes its elapsed time, in milliseconds; 0 refreshes only on log lines. @default 250 */
+  /** How often the status line refreshes its elapsed time, in milliseconds; 0 refreshes only on events. @default 250 */
   readonly refreshMs?: number;
   /** The clock, in milliseconds. @default Date.now */
   readonly now?: () => number;
 }
 
 /**
- * A {@link Logger} that shows progress; `close()` stops the refresh timer and clears the status line
- * (a run's last line does both already).
+ * A {@link Logger} that shows progress from the runner's events; `close()` stops the refresh timer
+ * and clears the status line (a run's last event does both already). Its `info`, `warn` and
+ * `error` print what the runner logs outside events, each on a line of its own.
  *
  * @example
  * const progress = progressLogger({ stream: process.stderr });
@@ -40,32 +43,29 @@ export interface ProgressLoggerOptions {
  * progress.close();
  */
 export interface ProgressLogger extends Logger {
+  /** Follows a run. */
+  readonly onEvent: RunSubscriber;
   close(): void;
 }
 
-// the runner's lines
-
-const RUN_STARTED = /^Initiating a new run for the pipeline: (.+)\.$/;
-const STEP_STARTED = /^Step (.+) has started\.$/;
-const STEP_CACHED = /^Using cached version of (.+)\.$/;
-const STEP_FINISHED = /^Step (.+) has finished in .+\.$/;
-const STEP_SKIPPED = /^Step (.+) was skipped because .+ did not complete\.$/;
-const RUN_FINISHED = /^Pipeline run \S+ has finished in .+\.$/;
-const RUN_FAILED = /^Pipeline run \S+ failed: .+\.$/;
-
 const CLEAR_LINE = '\r\x1b[2K';
+
+/** The events that only move the counts: on a terminal they show in the status line, not as lines. */
+const PROGRESS_ONLY: ReadonlySet<RunEventType> = new Set(['run-started', 'step-started', 'step-cached', 'step-executed', 'step-skipped']);
+
+const PREFIX: Readonly<Record<LogLine['level'], string>> = { info: '', warn: 'warning: ', error: 'error: ' };
 
 // the logger
 
 /**
- * Makes a progress logger for the runner.
+ * Makes a progress logger for the runner: pass it as the runner's `logger`, and it follows runs
+ * by their events.
  *
- * Counts follow the runner's lines: a step is done when it is served from cache, finishes, is
- * skipped or fails (a failure is attributed to the one running step, or to the running step its
- * message names).
+ * A step is done when it is served from cache, finishes, is skipped or fails. The total is
+ * `options.total` when given, else the number of steps the run announced.
  *
  * @example
- * const runner = createRunner({ logger: progressLogger({ stream: process.stderr, total: 7 }) });
+ * const runner = createRunner({ logger: progressLogger({ stream: process.stderr }) });
  */
 export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger => {
   const { stream } = options;
@@ -74,6 +74,7 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
   const refreshMs = options.refreshMs ?? 250;
 
   let runStartedAt: number | undefined;
+  let planned = 0;
   let started = 0;
   let done = 0;
   /** Steps started and not yet done, oldest first. */
@@ -85,7 +86,7 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
   const write = (s: string): void => void stream.write(s);
 
   const status = (): string => {
-    const total = options.total === undefined ? started : Math.max(options.total, started);
+    const total = Math.max(options.total ?? planned, started);
     const names = running.length === 0 ? (last ?? '') : [...running].reverse().slice(0, 2).join(', ') + (running.length > 2 ? ` +${running.length - 2}` : '');
     const elapsed = runStartedAt === undefined ? '' : ` · ${formatDuration(now() - runStartedAt)} elapsed`;
     const text = `[${done}/${total}]${names === '' ? '' : ` ${names}`}${elapsed}`;
@@ -111,11 +112,11 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
     timer.unref?.();
   };
   /** A line of its own; on a terminal, above the status line, which is drawn again if a run is going on. */
-  const permanent = (line: string, active: boolean): void => {
+  const permanent = (line: string): void => {
     if (!tty) return write(line + '\n');
     clear();
     write(line + '\n');
-    if (active) render();
+    if (runStartedAt !== undefined) render();
   };
   const settle = (name: string): void => {
     const at = running.indexOf(name);
@@ -123,73 +124,53 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
     last = name;
     done++;
   };
-  const runActive = (): boolean => runStartedAt !== undefined;
-  const endRun = (): void => {
-    stopTimer();
-    clear();
-    runStartedAt = undefined;
+
+  /** Updates the counts from an event. */
+  const track = (event: RunEvent): void => {
+    switch (event.type) {
+      case 'run-started':
+        runStartedAt = now();
+        planned = event.steps.length;
+        started = done = 0;
+        running = [];
+        last = undefined;
+        return startTimer();
+      case 'step-started':
+        started++;
+        running.push(event.step);
+        return;
+      case 'step-skipped':
+        started++;
+        return settle(event.step);
+      case 'step-cached':
+      case 'step-executed':
+      case 'step-failed':
+        return settle(event.step);
+      case 'run-finished':
+        stopTimer();
+        runStartedAt = undefined;
+        return;
+      default:
+        return;
+    }
   };
 
-  /** Updates the counts from a line; true when the line is progress only (a terminal shows it in the status line). */
-  const track = (message: string): boolean => {
-    let m: RegExpExecArray | null;
-    if ((m = RUN_STARTED.exec(message)) !== null) {
-      runStartedAt = now();
-      started = 0;
-      done = 0;
-      running = [];
-      last = undefined;
-      startTimer();
-      return true;
+  const onEvent = (event: RunEvent): void => {
+    track(event);
+    const line = logLineOf(event);
+    if (event.type === 'run-finished') {
+      clear();
+      return line === undefined ? undefined : write(PREFIX[line.level] + line.text + '\n');
     }
-    if ((m = STEP_STARTED.exec(message)) !== null) {
-      runStartedAt ??= now();
-      startTimer();
-      started++;
-      running.push(m[1] as string);
-      return true;
-    }
-    if ((m = STEP_CACHED.exec(message) ?? STEP_FINISHED.exec(message)) !== null) {
-      settle(m[1] as string);
-      return true;
-    }
-    if ((m = STEP_SKIPPED.exec(message)) !== null) {
-      if (options.total === undefined) started++;
-      settle(m[1] as string);
-      return true;
-    }
-    return false;
-  };
-
-  const failedStep = (message: string): string | undefined => {
-    if (running.length === 1) return running[0];
-    const named = running.filter((name) => message.includes(name));
-    return named.length === 1 ? named[0] : undefined;
+    if (tty && PROGRESS_ONLY.has(event.type)) return render();
+    if (line !== undefined) permanent(PREFIX[line.level] + line.text);
   };
 
   return Object.freeze({
-    info: (message: string) => {
-      if (RUN_FINISHED.test(message)) {
-        if (tty) endRun();
-        else runStartedAt = undefined;
-        return write(message + '\n');
-      }
-      const progress = track(message);
-      if (!tty) return write(message + '\n');
-      if (progress) return render();
-      permanent(message, runActive());
-    },
-    warn: (message: string) => permanent(`warning: ${message}`, runActive()),
-    error: (message: string) => {
-      if (RUN_FAILED.test(message)) {
-        if (tty) endRun();
-        else runStartedAt = undefined;
-        return write(`error: ${message}\n`);
-      }
-      const step = failedStep(message);
-      if (step !== undefined) settle(step);
-      permanent(`error: ${message}`, runActive());
-    },
+    onEvent,
+    info: (message: string) => permanent(message),
+    warn: (message: string) => permanent(`warning: ${message}`),
+    error: (message: string) => permanent(`error: ${message}`),
     close: () => {
       stopTimer();
       if (tty) clear();
