@@ -393,7 +393,7 @@ describe('progressLogger', () => {
     event({ type: 'step-started', step: 'train_model' }),
     event({ type: 'step-executing', step: 'train_model', key: 'k2', reason: { _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'gamma', before: '0.1', after: '0.2' }] }, message: 'parameter gamma changed (0.1 -> 0.2)' }),
     event({ type: 'warning', kind: 'unverified-entry', message: 'Ignoring the cache entry of step train_model: its signature does not verify.' }),
-    event({ type: 'artifact-written', step: 'train_model', output: 'return', id: 'a1', size: 10 }),
+    event({ type: 'artifact-written', step: 'train_model', output: 'output', id: 'a1', size: 10 }),
     event({ type: 'step-executed', step: 'train_model', key: 'k2', outputs: {}, durationMs: 12_400 }),
     event({ type: 'step-started', step: 'evaluate_model' }),
   ];
