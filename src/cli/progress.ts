@@ -55,6 +55,61 @@ const PROGRESS_ONLY: ReadonlySet<RunEventType> = new Set(['run-started', 'step-s
 
 const PREFIX: Readonly<Record<LogLine['level'], string>> = { info: '', warn: 'warning: ', error: 'error: ' };
 
+// counting
+
+/** Where a run is: what the status line shows. */
+interface Progress {
+  /** When the run started (by the logger's clock); undefined between runs. */
+  readonly runStartedAt: number | undefined;
+  /** How many steps the run announced. */
+  readonly planned: number;
+  readonly started: number;
+  readonly done: number;
+  /** Steps started and not yet done, oldest first. */
+  readonly running: readonly string[];
+  /** The step done last. */
+  readonly last: string | undefined;
+}
+
+const IDLE: Progress = Object.freeze({ runStartedAt: undefined, planned: 0, started: 0, done: 0, running: [], last: undefined });
+
+const settled = (p: Progress, step: string, skipped: boolean): Progress => ({
+  ...p,
+  started: p.started + (skipped ? 1 : 0),
+  done: p.done + 1,
+  running: p.running.filter((name) => name !== step),
+  last: step,
+});
+
+/** The progress after an event: a step is done when it is served from cache, finishes, is skipped or fails. */
+const advance = (p: Progress, event: RunEvent, now: number): Progress => {
+  switch (event.type) {
+    case 'run-started':
+      return { ...IDLE, runStartedAt: now, planned: event.steps.length };
+    case 'step-started':
+      return { ...p, started: p.started + 1, running: [...p.running, event.step] };
+    case 'step-skipped':
+      return settled(p, event.step, true);
+    case 'step-cached':
+    case 'step-executed':
+    case 'step-failed':
+      return settled(p, event.step, false);
+    case 'run-finished':
+      return { ...p, runStartedAt: undefined };
+    default:
+      return p;
+  }
+};
+
+/** The status line: `[done/total] newest running steps · elapsed`, cut to the terminal's width. */
+const statusLine = (p: Progress, total: number | undefined, now: number, columns: number | undefined): string => {
+  const all = Math.max(total ?? p.planned, p.started);
+  const names = p.running.length === 0 ? (p.last ?? '') : [...p.running].reverse().slice(0, 2).join(', ') + (p.running.length > 2 ? ` +${p.running.length - 2}` : '');
+  const elapsed = p.runStartedAt === undefined ? '' : ` · ${formatDuration(now - p.runStartedAt)} elapsed`;
+  const text = `[${p.done}/${all}]${names === '' ? '' : ` ${names}`}${elapsed}`;
+  return columns !== undefined && text.length > columns ? text.slice(0, columns - 1) + '…' : text;
+};
+
 // the logger
 
 /**
@@ -72,30 +127,14 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
   const tty = stream.isTTY === true;
   const now = options.now ?? Date.now;
   const refreshMs = options.refreshMs ?? 250;
-
-  let runStartedAt: number | undefined;
-  let planned = 0;
-  let started = 0;
-  let done = 0;
-  /** Steps started and not yet done, oldest first. */
-  let running: string[] = [];
-  let last: string | undefined;
+  const columns = 'columns' in stream && typeof stream.columns === 'number' && stream.columns > 1 ? stream.columns - 1 : undefined;
+  let progress = IDLE;
   let shown = false;
   let timer: ReturnType<typeof setInterval> | undefined;
 
   const write = (s: string): void => void stream.write(s);
-
-  const status = (): string => {
-    const total = Math.max(options.total ?? planned, started);
-    const names = running.length === 0 ? (last ?? '') : [...running].reverse().slice(0, 2).join(', ') + (running.length > 2 ? ` +${running.length - 2}` : '');
-    const elapsed = runStartedAt === undefined ? '' : ` · ${formatDuration(now() - runStartedAt)} elapsed`;
-    const text = `[${done}/${total}]${names === '' ? '' : ` ${names}`}${elapsed}`;
-    const columns = 'columns' in stream && typeof stream.columns === 'number' && stream.columns > 1 ? stream.columns - 1 : undefined;
-    return columns !== undefined && text.length > columns ? text.slice(0, columns - 1) + '…' : text;
-  };
-
   const render = (): void => {
-    write(CLEAR_LINE + status());
+    write(CLEAR_LINE + statusLine(progress, options.total, now(), columns));
     shown = true;
   };
   const clear = (): void => {
@@ -106,7 +145,9 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
     if (timer !== undefined) clearInterval(timer);
     timer = undefined;
   };
-  const startTimer = (): void => {
+  /** The elapsed time refreshes while a run goes on, on a terminal. */
+  const keepTimer = (): void => {
+    if (progress.runStartedAt === undefined) return stopTimer();
     if (!tty || refreshMs <= 0 || timer !== undefined) return;
     timer = setInterval(render, refreshMs);
     timer.unref?.();
@@ -116,54 +157,20 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
     if (!tty) return write(line + '\n');
     clear();
     write(line + '\n');
-    if (runStartedAt !== undefined) render();
-  };
-  const settle = (name: string): void => {
-    const at = running.indexOf(name);
-    if (at !== -1) running.splice(at, 1);
-    last = name;
-    done++;
-  };
-
-  /** Updates the counts from an event. */
-  const track = (event: RunEvent): void => {
-    switch (event.type) {
-      case 'run-started':
-        runStartedAt = now();
-        planned = event.steps.length;
-        started = done = 0;
-        running = [];
-        last = undefined;
-        return startTimer();
-      case 'step-started':
-        started++;
-        running.push(event.step);
-        return;
-      case 'step-skipped':
-        started++;
-        return settle(event.step);
-      case 'step-cached':
-      case 'step-executed':
-      case 'step-failed':
-        return settle(event.step);
-      case 'run-finished':
-        stopTimer();
-        runStartedAt = undefined;
-        return;
-      default:
-        return;
-    }
+    if (progress.runStartedAt !== undefined) render();
   };
 
   const onEvent = (event: RunEvent): void => {
-    track(event);
+    progress = advance(progress, event, now());
+    keepTimer();
     const line = logLineOf(event);
+    const text = line === undefined ? undefined : PREFIX[line.level] + line.text;
     if (event.type === 'run-finished') {
       clear();
-      return line === undefined ? undefined : write(PREFIX[line.level] + line.text + '\n');
+      return text === undefined ? undefined : write(text + '\n');
     }
     if (tty && PROGRESS_ONLY.has(event.type)) return render();
-    if (line !== undefined) permanent(PREFIX[line.level] + line.text);
+    if (text !== undefined) permanent(text);
   };
 
   return Object.freeze({

@@ -7,8 +7,7 @@
  */
 import * as E from 'fp-ts/Either';
 import * as TE from 'fp-ts/TaskEither';
-import type { StepcacheError } from '../errors';
-import { toError } from '../errors';
+import { toError, type StepcacheError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { CacheEntry } from '../store/records';
 import { stateOf, type RunContext } from './context';
