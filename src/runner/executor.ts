@@ -107,5 +107,6 @@ export interface ExecutionResult {
  * };
  */
 export interface Executor {
+  /** Executes the step of `request`, storing its outputs in `store`; resolves (never rejects) with the result or the error. */
   execute(request: ExecutionRequest, store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>>;
 }
