@@ -487,17 +487,24 @@ describe('concurrent runs in one process', () => {
     let executions = 0;
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    let executing!: () => void;
+    const executionStarted = new Promise<void>((resolve) => (executing = resolve));
     const slow = step(async function slow_features({ n }: { n: number }) {
       executions++;
+      executing();
       await gate;
       return Array.from({ length: n }, (_, i) => i * 2);
     });
     const p = pipeline('shared', (p) => ({ xs: p.call(slow, { n: 4 }) }));
+    let secondStarted!: () => void;
+    const secondReady = new Promise<void>((resolve) => (secondStarted = resolve));
     const runner = runnerFor();
-    const other = runnerFor(); // a second runner on the same store directory
+    // a second runner on the same store directory
+    const other = runnerFor({ onEvent: (e) => void (e.type === 'step-started' && secondStarted()) });
     const first = runner.run(p);
+    await executionStarted;
     const second = other.run(p);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await secondReady;
     expect(executions).toBe(1);
     release();
     const [a, b] = await Promise.all([first, second]);
