@@ -48,6 +48,8 @@ export interface RunContext {
   readonly lock: StepLock;
   /** Each node's settings, resolved once: they are fixed for a run. */
   readonly settings: readonly SettingsResolution[];
+  /** What computing keys needs, from this context. */
+  readonly keys: KeyEnvironment;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -88,6 +90,13 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   const metadata = stores.metadataFor((message) => emit({ type: 'warning', kind: 'unverified-entry', message }));
   const names = graph.nodes.map((n) => n.name);
   const latest = (await deps.stores.call('be read', () => metadata.getLatestEntries(graph.pipeline, names))).filter((e): e is CacheEntry => e !== undefined);
+  const fingerprints = deps.fingerprints(hashKey);
+  const keys: KeyEnvironment = {
+    hashKey,
+    warn: (kind, step, message) => emit({ type: 'warning', kind, step, message }),
+    fingerprint: fingerprints.fingerprint,
+    descriptorOf: (index, output) => states[index]?.descriptors?.[output],
+  };
   return {
     graph,
     pipeline: pipe,
@@ -100,26 +109,19 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     emit,
     prefetched: new Map(latest.map((e) => [e.key, e])),
     latestByStep: new Map(latest.map((e) => [e.step, e])),
-    fingerprints: deps.fingerprints(hashKey),
+    fingerprints,
     storeId: deps.stores.storeId,
     lock: deps.stores.lock,
     settings: graph.nodes.map((n) => settingsOf(pipe, n)),
+    keys,
   };
 };
 
 // keys
 
-/** @internal What computing keys needs, from a context. */
-export const keyEnvironment = (ctx: RunContext): KeyEnvironment => ({
-  hashKey: ctx.hashKey,
-  warn: (kind, step, message) => ctx.emit({ type: 'warning', kind, step, message }),
-  fingerprint: ctx.fingerprints.fingerprint,
-  descriptorOf: (index, output) => ctx.states[index]?.descriptors?.[output],
-});
-
 /** @internal A node's key from what the run knows now. */
 export const keyOf = (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, StepKey>> =>
-  stepKeyOf(keyEnvironment(ctx), node, (ctx.settings[node.index] as SettingsResolution).settings);
+  stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings);
 
 /** @internal The digests of a node's inputs as the run knows them now ('' for an input with no artifact yet). */
 export const currentDigests = (ctx: RunContext, node: GraphNode): string[] =>

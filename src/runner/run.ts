@@ -8,7 +8,7 @@ import * as E from 'fp-ts/Either';
 import { StepcacheError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunRecord, StepStatus } from '../store/records';
-import { keyEnvironment, type RunContext } from './context';
+import type { RunContext } from './context';
 import { countStatuses } from './events';
 import { loadOutput } from './load';
 import type { Run } from './model';
@@ -23,9 +23,8 @@ import type { StoreAccess } from './stores';
  * (read from its source with its code fingerprint; steps whose inputs cannot be read are not checked).
  */
 const missingInputs = (ctx: RunContext): StepcacheError | undefined => {
-  const env = { ...keyEnvironment(ctx), descriptorOf: () => undefined };
   for (const node of ctx.graph.nodes) {
-    const required = codeFingerprintOf(env, node).inputs?.required ?? [];
+    const required = codeFingerprintOf(ctx.keys, node).inputs?.required ?? [];
     const absent = required.filter((name) => !Object.hasOwn(node.parameters, name) && !Object.hasOwn(node.inputs, name));
     if (absent.length > 0) {
       const names = absent.join(', ');

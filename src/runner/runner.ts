@@ -16,7 +16,7 @@ import { fingerprintsIn, openContext, type ContextDependencies } from './context
 import { dispatcher, type RunSubscriber } from './events';
 import { explainStep } from './explain';
 import { inProcessExecutor } from './in-process-executor';
-import { consoleLogger, loggingSubscriber, type Logger } from './logger';
+import { consoleLogger, loggingSubscriber, silentLogger, type Logger } from './logger';
 import type { Plan, Run, Runner, RunnerOptions, RunParams } from './model';
 import { planSteps } from './plan';
 import { newRunId } from './record';
@@ -34,10 +34,10 @@ const validConcurrency = (concurrency: number): number => {
   return concurrency;
 };
 
-/** The logger's subscriber (the logger itself when it takes events), then the options' own. */
+/** The logger's subscriber (the logger itself when it takes events; none for the silent logger), then the options' own. */
 const subscribersOf = (logger: Logger, onEvent: RunSubscriber | undefined): RunSubscriber => {
-  const subscribers = [logger.onEvent ?? loggingSubscriber(logger), ...(onEvent === undefined ? [] : [onEvent])];
-  return dispatcher(subscribers, (message) => logger.warn(message));
+  const logging = logger === silentLogger ? [] : [logger.onEvent ?? loggingSubscriber(logger)];
+  return dispatcher([...logging, ...(onEvent === undefined ? [] : [onEvent])], (message) => logger.warn(message));
 };
 
 const compileOrThrow = (p: unknown, params: unknown): PipelineGraph => {

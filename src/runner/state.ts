@@ -42,14 +42,21 @@ export const applyEvent = (state: NodeState, event: RunEvent): void => {
       state.startedAt = new Date(event.at).toISOString();
       return;
     case 'step-cached':
-      Object.assign(state, { status: 'cached', key: event.key, descriptors: event.outputs, cachedFrom: event.cachedFrom, durationMs: event.durationMs });
+      state.status = 'cached';
+      state.key = event.key;
+      state.descriptors = event.outputs;
+      state.cachedFrom = event.cachedFrom;
+      state.durationMs = event.durationMs;
       return;
     case 'step-executing':
       state.why = event.reason;
       state.reason = event.message;
       return;
     case 'step-executed':
-      Object.assign(state, { status: 'executed', key: event.key, descriptors: event.outputs, durationMs: event.durationMs });
+      state.status = 'executed';
+      state.key = event.key;
+      state.descriptors = event.outputs;
+      state.durationMs = event.durationMs;
       delete state.cachedFrom;
       return;
     case 'step-repaired':

@@ -208,16 +208,19 @@ export interface StepSettingsSources {
 export const settingsLayers = (sources: StepSettingsSources): readonly SettingsLayer[] => {
   const { pipelineDefaults, stepSettings, runConfig, runtime, stepName } = sources;
   return Object.freeze([
-    { layer: 'pipeline', settings: mergeSettings(pipelineDefaults, settingsForStep(pipelineDefaults.steps, stepName)) },
+    { layer: 'pipeline', settings: forStep(pipelineDefaults, stepName) },
     { layer: 'step', settings: stepSettings },
-    { layer: 'runConfig', settings: mergeSettings(runConfig, settingsForStep(runConfig.steps, stepName)) },
-    { layer: 'runtime', settings: withoutSteps(runtime) },
+    { layer: 'runConfig', settings: forStep(runConfig, stepName) },
+    { layer: 'runtime', settings: runtime },
     { layer: 'runtimeStep', settings: settingsForStep(runtime.steps, stepName) },
   ] satisfies SettingsLayer[]);
 };
 
-/** Pipeline-level settings without their per-step part: only the fields of {@link CacheSettings}. */
-const withoutSteps = (settings: PipelineSettings): CacheSettings => (settings.steps === undefined ? settings : mergeSettings(NO_SETTINGS, settings));
+/** Pipeline-level settings for one step: its own settings under `steps` beat those for every step. */
+const forStep = (settings: PipelineSettings, stepName: string): CacheSettings => {
+  const own = settingsForStep(settings.steps, stepName);
+  return own === NO_SETTINGS ? settings : mergeSettings(settings, own);
+};
 
 /**
  * Resolves settings over ordered layers: for every field, the last layer that defines it wins;
