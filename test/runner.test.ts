@@ -5,7 +5,8 @@ import * as t from 'io-ts';
 import Keyv from 'keyv';
 import { createRunner, pipeline, step, silentLogger, StepcacheError, type Runner } from '../src';
 import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
-import type { RunEvent } from '../src/runner/events';
+import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
+import { logLineOf } from '../src/runner/logger';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../src/runner/executor';
 import { inProcessExecutor } from '../src/runner/in-process-executor';
 
@@ -724,5 +725,41 @@ describe('executors', () => {
     expect(error.message).toBe('No worker can run training_data_loader.');
     expect(error.run?.steps.svc_trainer?.status).toBe('skipped');
     expect((await runnerFor().run(makePipeline())).steps.training_data_loader?.status).toBe('executed');
+  });
+});
+
+describe('log lines of run events', () => {
+  const at = (body: RunEventBody) => logLineOf(runEvent('20260101-000000-abc', body, 0));
+  const counts = { executed: 1, cached: 1, failed: 0, skipped: 0 };
+
+  it('are the seed lines, word for word', () => {
+    expect([
+      at({ type: 'run-started', pipeline: 'training_pipeline', steps: ['a'] }),
+      at({ type: 'step-started', step: 'svc_trainer' }),
+      at({ type: 'step-cached', step: 'svc_trainer', key: 'k', cachedFrom: 'r0', outputs: {}, durationMs: 1 }),
+      at({ type: 'step-executing', step: 'svc_trainer', key: 'k', reason: { _tag: 'NeverCached' }, message: 'it was never cached before' }),
+      at({ type: 'step-executing', step: 'svc_trainer', key: 'k', reason: { _tag: 'Refresh', decidedBy: 'runtime' }, message: 'a refresh was asked for' }),
+      at({ type: 'step-executed', step: 'svc_trainer', key: 'k', outputs: {}, durationMs: 932 }),
+      at({ type: 'step-skipped', step: 'evaluator', upstream: 'svc_trainer' }),
+      at({ type: 'run-finished', pipeline: 'training_pipeline', status: 'completed', counts, failed: [], durationMs: 1500 }),
+    ]).toEqual([
+      { level: 'info', text: 'Initiating a new run for the pipeline: training_pipeline.' },
+      { level: 'info', text: 'Step svc_trainer has started.' },
+      { level: 'info', text: 'Using cached version of svc_trainer.' },
+      { level: 'info', text: 'svc_trainer: running because it was never cached before' },
+      { level: 'info', text: 'svc_trainer: re-running because a refresh was asked for' },
+      { level: 'info', text: 'Step svc_trainer has finished in 0.932s.' },
+      { level: 'info', text: 'Step evaluator was skipped because svc_trainer did not complete.' },
+      { level: 'info', text: 'Pipeline run 20260101-000000-abc has finished in 1.500s.' },
+    ]);
+  });
+
+  it('put failures and warnings at their levels, and say nothing of artifacts and repairs', () => {
+    const error = new StepcacheError('STEP_FAILED', 'Step a failed: boom', { step: 'a' });
+    expect(at({ type: 'step-failed', step: 'a', error, durationMs: 1 })).toEqual({ level: 'error', text: 'Step a failed: boom' });
+    expect(at({ type: 'run-finished', pipeline: 'p', status: 'failed', counts, failed: ['a', 'b'], durationMs: 1 })).toEqual({ level: 'error', text: 'Pipeline run 20260101-000000-abc failed: a, b.' });
+    expect(at({ type: 'warning', kind: 'shallow-fingerprint', step: 'a', message: 'careful' })).toEqual({ level: 'warn', text: 'careful' });
+    expect(at({ type: 'artifact-written', step: 'a', output: 'output', id: 'x', size: 1 })).toBeUndefined();
+    expect(at({ type: 'step-repaired', step: 'a', problem: 'damaged', key: 'k', outputs: {}, durationMs: 1 })).toBeUndefined();
   });
 });
