@@ -12,6 +12,8 @@ import { createCacheAdmin, validatePruneOptions, type CacheAdmin, type PruneOpti
 import { StepcacheError, toError } from '../errors';
 import { compilePipeline, type AnyPipeline, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
 import { preview } from '../settings/settings';
+import type { MetadataStore } from '../store/metadata-store';
+import type { RunRecord } from '../store/records';
 import { fingerprintsIn, openContext, type ContextDependencies } from './context';
 import { dispatcher, type RunSubscriber } from './events';
 import { explainStep } from './explain';
@@ -88,8 +90,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     fingerprints: fingerprintsIn(stores.dir),
   };
   /** The metadata store outside runs: entries ignored for their signature are logged. */
-  const metadata = async () => (await stores.open()).metadataFor((message) => logger.warn(message));
-  const read = <A>(f: (m: Awaited<ReturnType<typeof metadata>>) => Promise<A>) => stores.call('be read', async () => f(await metadata()));
+  const metadata = async (): Promise<MetadataStore> => (await stores.open()).metadataFor((message) => logger.warn(message));
+  const read = <A>(f: (m: MetadataStore) => Promise<A>) => stores.call('be read', async () => f(await metadata()));
 
   const run = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
     const graph = compileOrThrow(p, params[0]);
@@ -109,9 +111,9 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
         () => run(p, ...params),
         (e) => (e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', toError(e).message, { cause: e })),
       ),
-    explain: async (id: string | Parameters<Runner['explain']>[0], step: string) => {
-      const record = typeof id === 'string' ? await read((m) => m.getRun(id)) : id;
-      if (record === undefined) throw new StepcacheError('UNKNOWN_RUN', `There is no run ${JSON.stringify(id)} in the store in ${stores.dir}.`, { field: 'run' });
+    explain: async (run: RunRecord | string, step: string) => {
+      const record = typeof run === 'string' ? await read((m) => m.getRun(run)) : run;
+      if (record === undefined) throw new StepcacheError('UNKNOWN_RUN', `There is no run ${JSON.stringify(run)} in the store in ${stores.dir}.`, { field: 'run' });
       return explainStep(record, step);
     },
     cache: cacheAdminOf(createCacheAdmin(async () => ({ metadata: await metadata(), artifacts: (await stores.open()).artifacts }))),
