@@ -25,14 +25,17 @@ export type { CallSite } from './fingerprint';
 
 // the runner, and what it returns
 export { createRunner } from './runner/runner';
-export type { Runner, RunnerOptions, Run, Plan, PlannedStep } from './runner/runner';
+export type { Runner, RunnerOptions, Run, RunParams, Plan, PlannedStep } from './runner/runner';
+export type { RunEvent, RunEventType, RunSubscriber, RunWarningKind, StepOutputs } from './runner/events';
+export type { Executor, ExecutionRequest, ExecutionResult, ExecutionStore, StepIdentity, InputArtifact } from './runner/executor';
 export type { CacheEntry, RunRecord, StepRunRecord, StepStatus, DamagedRecord } from './store/records';
 export type { ExecutionReason, StepExplanation } from './cache/reasons';
 export type { KeyChange } from './cache/components';
 export type { CacheAdmin, CacheEntryInfo, PruneOptions, PruneReport } from './cache/maintenance';
 
 // settings
-export type { CacheSettings, CacheSettingName, PipelineSettings, SettingSource } from './settings/settings';
+export { settingsLayers, resolveSettings, decideCache } from './settings/settings';
+export type { CacheSettings, CacheSettingName, PipelineSettings, SettingSource, SettingsLayer, SettingsLayerName, StepSettingsSources, SettingsResolution, ResolvedCacheSettings, CacheLookup, CacheDecision } from './settings/settings';
 
 // errors
 export { StepcacheError } from './errors';

@@ -10,7 +10,8 @@ import Keyv from 'keyv';
 import { createRunner, pipeline, silentLogger, step, StepcacheError, type RunRecord, type Runner } from '../src';
 import { runCli, type CliIo } from '../src/cli/cli';
 import { progressLogger } from '../src/cli/progress';
-import { collectingLogger, removeDir, tempDir } from './support/fixtures';
+import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
+import { removeDir, tempDir } from './support/fixtures';
 
 // a small pipeline: load -> train -> evaluate -> report; evaluate fails when asked to
 
@@ -383,22 +384,26 @@ describe('progressLogger', () => {
     const writes: string[] = [];
     return { writes, stream: { isTTY, write: (s: string) => void writes.push(s) } };
   };
-  const runnerLines = (logger: { info(m: string): void; warn(m: string): void; error(m: string): void }) => {
-    logger.info('Initiating a new run for the pipeline: demo_pipeline.');
-    logger.info('Step load_features has started.');
-    logger.info('Using cached version of load_features.');
-    logger.info('Step train_model has started.');
-    logger.info('train_model: re-running because parameter gamma changed (0.1 -> 0.2)');
-    logger.warn('Ignoring the cache entry of step train_model: its signature does not verify.');
-    logger.info('Step train_model has finished in 12.400s.');
-    logger.info('Step evaluate_model has started.');
-  };
+  const event = (body: RunEventBody): RunEvent => runEvent('r1', body, 0);
+  const failure = new StepcacheError('STEP_FAILED', 'Step evaluate_model failed: validation set is empty', { step: 'evaluate_model' });
+  /** A run of four steps up to the start of the third, as the runner reports it. */
+  const runEvents: readonly RunEvent[] = [
+    event({ type: 'run-started', pipeline: 'demo_pipeline', steps: ['load_features', 'train_model', 'evaluate_model', 'write_report'] }),
+    event({ type: 'step-started', step: 'load_features' }),
+    event({ type: 'step-cached', step: 'load_features', key: 'k1', cachedFrom: 'r0', outputs: {}, durationMs: 1 }),
+    event({ type: 'step-started', step: 'train_model' }),
+    event({ type: 'step-executing', step: 'train_model', key: 'k2', reason: { _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'gamma', before: '0.1', after: '0.2' }] }, message: 'parameter gamma changed (0.1 -> 0.2)' }),
+    event({ type: 'warning', kind: 'unverified-entry', message: 'Ignoring the cache entry of step train_model: its signature does not verify.' }),
+    event({ type: 'artifact-written', step: 'train_model', output: 'output', id: 'a1', size: 10 }),
+    event({ type: 'step-executed', step: 'train_model', key: 'k2', outputs: {}, durationMs: 12_400 }),
+    event({ type: 'step-started', step: 'evaluate_model' }),
+  ];
 
   it('on a terminal, keeps one status line updated in place with [done/total]', () => {
     const { writes, stream } = fakeStream(true);
     let clock = 1_000;
     const progress = progressLogger({ stream, total: 4, refreshMs: 0, now: () => clock });
-    runnerLines({ ...progress, info: (m) => ((clock += 3100), progress.info(m)) });
+    for (const e of runEvents) progress.onEvent(e), (clock += 3100);
     const statusLines = writes.filter((w) => w.startsWith('\r\x1b[2K[')).map((w) => w.slice('\r\x1b[2K'.length));
     expect(statusLines).toEqual([
       '[0/4] · 0ms elapsed',
@@ -406,34 +411,49 @@ describe('progressLogger', () => {
       '[1/4] load_features · 6.2s elapsed',
       '[1/4] train_model · 9.3s elapsed',
       '[1/4] train_model · 12.4s elapsed',
-      '[1/4] train_model · 12.4s elapsed',
-      '[2/4] train_model · 15.5s elapsed',
-      '[2/4] evaluate_model · 18.6s elapsed',
+      '[1/4] train_model · 15.5s elapsed',
+      '[2/4] train_model · 21.7s elapsed',
+      '[2/4] evaluate_model · 24.8s elapsed',
     ]);
     expect(writes.join('')).not.toContain('has started');
     // other lines get their own line above the status line
     expect(writes).toContain('train_model: re-running because parameter gamma changed (0.1 -> 0.2)\n');
     expect(writes).toContain('warning: Ignoring the cache entry of step train_model: its signature does not verify.\n');
-    progress.error('Step evaluate_model failed: validation set is empty');
-    expect(writes.slice(-3)).toEqual(['\r\x1b[2K', 'error: Step evaluate_model failed: validation set is empty\n', '\r\x1b[2K[3/4] evaluate_model · 18.6s elapsed']);
-    progress.error('Pipeline run r1 failed: evaluate_model.');
+    progress.onEvent(event({ type: 'step-failed', step: 'evaluate_model', error: failure, durationMs: 5 }));
+    expect(writes.slice(-3)).toEqual(['\r\x1b[2K', 'error: Step evaluate_model failed: validation set is empty\n', '\r\x1b[2K[3/4] evaluate_model · 27.9s elapsed']);
+    progress.onEvent(event({ type: 'step-skipped', step: 'write_report', upstream: 'evaluate_model' }));
+    expect(writes.at(-1)).toBe('\r\x1b[2K[4/4] write_report · 27.9s elapsed');
+    const counts = { executed: 1, cached: 1, failed: 1, skipped: 1 };
+    progress.onEvent(event({ type: 'run-finished', pipeline: 'demo_pipeline', status: 'failed', counts, failed: ['evaluate_model'], durationMs: 30_000 }));
     expect(writes.slice(-2)).toEqual(['\r\x1b[2K', 'error: Pipeline run r1 failed: evaluate_model.\n']);
     progress.close();
   });
 
-  it('counts steps as they start when no total is given, and refreshes the elapsed time', async () => {
+  it('attributes a failure to the step that failed, however many run at once', () => {
+    const { writes, stream } = fakeStream(true);
+    const progress = progressLogger({ stream, refreshMs: 0, now: () => 0 });
+    progress.onEvent(event({ type: 'run-started', pipeline: 'p', steps: ['a', 'b', 'c'] }));
+    for (const step of ['a', 'b', 'c']) progress.onEvent(event({ type: 'step-started', step }));
+    const error = new StepcacheError('STEP_FAILED', 'it broke', { step: 'b' });
+    progress.onEvent(event({ type: 'step-failed', step: 'b', error, durationMs: 1 }));
+    expect(writes.at(-1)).toBe('\r\x1b[2K[1/3] c, a · 0ms elapsed');
+    progress.close();
+  });
+
+  it('takes the total from the run when none is given, and refreshes the elapsed time', async () => {
     const { writes, stream } = fakeStream(true);
     const progress = progressLogger({ stream, refreshMs: 10 });
-    progress.info('Initiating a new run for the pipeline: p.');
-    progress.info('Step a has started.');
-    progress.info('Step a has finished in 0.010s.');
-    progress.info('Step b has started.');
+    progress.onEvent(event({ type: 'run-started', pipeline: 'p', steps: ['a', 'b'] }));
+    progress.onEvent(event({ type: 'step-started', step: 'a' }));
+    progress.onEvent(event({ type: 'step-executed', step: 'a', key: 'k', outputs: {}, durationMs: 10 }));
+    progress.onEvent(event({ type: 'step-started', step: 'b' }));
     expect(writes.at(-1)).toMatch(/^\r\x1b\[2K\[1\/2\] b · \d+ms elapsed$/);
     const before = writes.length;
     await new Promise((r) => setTimeout(r, 60));
     expect(writes.length).toBeGreaterThan(before);
-    progress.info('Step b has finished in 0.060s.');
-    progress.info('Pipeline run r2 has finished in 0.070s.');
+    progress.onEvent(event({ type: 'step-executed', step: 'b', key: 'k', outputs: {}, durationMs: 60 }));
+    const counts = { executed: 2, cached: 0, failed: 0, skipped: 0 };
+    progress.onEvent(runEvent('r2', { type: 'run-finished', pipeline: 'p', status: 'completed', counts, failed: [], durationMs: 70 }));
     expect(writes.slice(-2)).toEqual(['\r\x1b[2K', 'Pipeline run r2 has finished in 0.070s.\n']);
     const after = writes.length;
     await new Promise((r) => setTimeout(r, 40));
@@ -443,7 +463,7 @@ describe('progressLogger', () => {
   it('off a terminal, prints the runner lines as they come', () => {
     const { writes, stream } = fakeStream(false);
     const progress = progressLogger({ stream, total: 4 });
-    runnerLines(progress);
+    for (const e of runEvents) progress.onEvent(e);
     expect(writes).toEqual([
       'Initiating a new run for the pipeline: demo_pipeline.\n',
       'Step load_features has started.\n',
@@ -457,13 +477,21 @@ describe('progressLogger', () => {
     expect(writes.join('')).not.toContain('\r');
   });
 
-  it('follows a real run on a terminal', async () => {
+  it('prints what is logged outside events on lines of its own', () => {
+    const { writes, stream } = fakeStream(false);
+    const progress = progressLogger({ stream });
+    progress.info('note');
+    progress.warn('careful');
+    progress.error('broken');
+    expect(writes).toEqual(['note\n', 'warning: careful\n', 'error: broken\n']);
+  });
+
+  it('follows a real run on a terminal, as the runner\'s logger, next to another subscriber', async () => {
     const s = await freshStore();
     const { writes, stream } = fakeStream(true);
     const progress = progressLogger({ stream, refreshMs: 0 });
-    const log = collectingLogger();
-    const both = { info: (m: string) => (log.info(m), progress.info(m)), warn: progress.warn, error: progress.error };
-    const runner = createRunner({ dir: s.dir, logger: both });
+    const seen: RunEvent[] = [];
+    const runner = createRunner({ dir: s.dir, logger: progress, onEvent: (e) => seen.push(e) });
     try {
       await runner.run(demo, { fail: false });
     } finally {
@@ -472,7 +500,7 @@ describe('progressLogger', () => {
     const statuses = writes.filter((w) => w.startsWith('\r\x1b[2K[')).map((w) => /\[(\d+)\/(\d+)\]/.exec(w)?.slice(1).join('/'));
     expect(statuses).toContain('4/4');
     expect(writes.at(-1)).toMatch(/^Pipeline run \S+ has finished in .+\n$/);
-    expect(log.lines.filter((l) => l.startsWith('Using cached'))).toHaveLength(4);
+    expect(seen.filter((e) => e.type === 'step-cached')).toHaveLength(4);
   });
 });
 

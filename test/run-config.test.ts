@@ -345,13 +345,31 @@ describe('applyRunConfig', () => {
     calls.trainer = [];
   });
 
-  it('gives the pipeline its runtime settings and returns the parameters, leaving the original alone', async () => {
+  it('gives the pipeline its run config layer (not its runtime options) and returns the parameters, leaving the original alone', async () => {
     const config = await loaded(fixture('train.yaml'));
     const { pipeline: configured, params } = applyRunConfig(trainingPipeline, config);
-    expect(configured.runtime).toEqual({ enableCache: true, expiresAfter: '7d', steps: config.steps });
+    expect(configured.runConfig).toEqual({ enableCache: true, expiresAfter: '7d', steps: config.steps });
+    expect(configured.runtime).toEqual({});
     expect(params).toEqual({ gamma: 0.001, kernels: ['rbf', 'linear'] });
-    expect(trainingPipeline.runtime).toEqual({});
-    expect(applyRunConfig(trainingPipeline, { source: 'x.yaml', settings: {}, steps: {}, parameters: {} }).pipeline.runtime).toEqual({});
+    expect(trainingPipeline.runConfig).toEqual({});
+    expect(applyRunConfig(trainingPipeline, { source: 'x.yaml', settings: {}, steps: {}, parameters: {} }).pipeline.runConfig).toEqual({});
+  });
+
+  it('puts the file below the runtime options, whichever is applied first, and above the step settings', async () => {
+    const runner = createRunner({ dir, logger: silentLogger });
+    runners.push(runner);
+    const disabling: RunConfig = { source: 'off.yaml', settings: {}, steps: { svc_trainer: { enableCache: false } }, parameters: {} };
+    const params = { gamma: 0.001, kernels: ['rbf'] };
+    await runner.run(trainingPipeline, params);
+    // the file disables the trainer's cache; runtime options enable it again, before or after the file is applied
+    const runtimeFirst = applyRunConfig(trainingPipeline.withOptions({ steps: { svc_trainer: { enableCache: true } } }), disabling).pipeline;
+    const fileFirst = applyRunConfig(trainingPipeline, disabling).pipeline.withOptions({ enableCache: true });
+    for (const p of [runtimeFirst, fileFirst]) expect((await runner.run(p, params)).steps.svc_trainer?.status).toBe('cached');
+    // and the file beats the step's own settings
+    const fileOnly = applyRunConfig(trainingPipeline, disabling).pipeline;
+    const run = await runner.run(fileOnly, params);
+    expect(run.steps.svc_trainer?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'runConfig' });
+    expect(run.steps.svc_trainer?.reason).toBe('caching is disabled by the run config file');
   });
 
   it('takes effect in a real run: the configured step executes again while the others are cached, with the parameters of the file', async () => {

@@ -5,6 +5,10 @@ import * as t from 'io-ts';
 import Keyv from 'keyv';
 import { createRunner, pipeline, step, silentLogger, StepcacheError, type Runner } from '../src';
 import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
+import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
+import { logLineOf } from '../src/runner/logger';
+import type { ExecutionRequest, ExecutionResult, Executor } from '../src/runner/executor';
+import { inProcessExecutor } from '../src/runner/in-process-executor';
 
 let dir: string;
 const runners: Runner[] = [];
@@ -484,17 +488,24 @@ describe('concurrent runs in one process', () => {
     let executions = 0;
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    let executing!: () => void;
+    const executionStarted = new Promise<void>((resolve) => (executing = resolve));
     const slow = step(async function slow_features({ n }: { n: number }) {
       executions++;
+      executing();
       await gate;
       return Array.from({ length: n }, (_, i) => i * 2);
     });
     const p = pipeline('shared', (p) => ({ xs: p.call(slow, { n: 4 }) }));
+    let secondStarted!: () => void;
+    const secondReady = new Promise<void>((resolve) => (secondStarted = resolve));
     const runner = runnerFor();
-    const other = runnerFor(); // a second runner on the same store directory
+    // a second runner on the same store directory
+    const other = runnerFor({ onEvent: (e) => void (e.type === 'step-started' && secondStarted()) });
     const first = runner.run(p);
+    await executionStarted;
     const second = other.run(p);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await secondReady;
     expect(executions).toBe(1);
     release();
     const [a, b] = await Promise.all([first, second]);
@@ -541,5 +552,214 @@ describe('pipeline checks before anything runs', () => {
     // optional and defaulted inputs may be left out
     const fine = pipeline('fine', (p) => ({ out: p.call(scaler, { rows: p.call(loader), factor: 2 }) }));
     expect(await (await runner.run(fine)).output('out')).toEqual([2, 4, 6]);
+  });
+});
+
+describe('run events', () => {
+  const collect = () => {
+    const events: RunEvent[] = [];
+    return { events, onEvent: (e: RunEvent) => void events.push(e), types: () => events.map((e) => `${e.type}${'step' in e && e.step !== undefined ? ` ${e.step}` : ''}`) };
+  };
+
+  it('tell a run from start to finish, stamped with the run id and frozen', async () => {
+    const seen = collect();
+    const runner = runnerFor({ onEvent: seen.onEvent });
+    const run = await runner.run(makePipeline());
+    expect(seen.types()).toEqual([
+      'run-started',
+      'step-started training_data_loader',
+      'step-executing training_data_loader',
+      'artifact-written training_data_loader',
+      'artifact-written training_data_loader',
+      'step-executed training_data_loader',
+      'step-started svc_trainer',
+      'step-executing svc_trainer',
+      'artifact-written svc_trainer',
+      'step-executed svc_trainer',
+      'run-finished',
+    ]);
+    for (const e of seen.events) {
+      expect(e.runId).toBe(run.id);
+      expect(typeof e.at).toBe('number');
+      expect(Object.isFrozen(e)).toBe(true);
+    }
+    expect(seen.events[0]).toMatchObject({ type: 'run-started', pipeline: 'training_pipeline', steps: ['training_data_loader', 'svc_trainer'] });
+    expect(seen.events[2]).toMatchObject({ type: 'step-executing', reason: { _tag: 'NeverCached' }, message: 'it was never cached before' });
+    const written = seen.events.filter((e) => e.type === 'artifact-written');
+    expect(written.map((e) => e.type === 'artifact-written' && [e.output, e.id, e.size])).toEqual(
+      ['X_train', 'y_train', 'output'].map((o) => {
+        const s = o === 'output' ? run.steps.svc_trainer : run.steps.training_data_loader;
+        return [o, s?.outputs?.[o]?.id, s?.outputs?.[o]?.size];
+      }),
+    );
+    expect(seen.events.at(-1)).toMatchObject({ type: 'run-finished', status: 'completed', counts: { executed: 2, cached: 0, failed: 0, skipped: 0 }, failed: [], durationMs: run.durationMs });
+  });
+
+  it('make the run record: the last event of each step agrees with its record', async () => {
+    const seen = collect();
+    const runner = runnerFor({ onEvent: seen.onEvent });
+    await runner.run(makePipeline());
+    const run = await runner.run(makePipeline(), { gamma: 0.5 });
+    const mine = seen.events.filter((e) => e.runId === run.id);
+    const cached = mine.find((e) => e.type === 'step-cached');
+    expect(cached).toMatchObject({ step: 'training_data_loader', key: run.steps.training_data_loader?.key, outputs: run.steps.training_data_loader?.outputs });
+    expect(cached?.type === 'step-cached' && cached.cachedFrom).toBe(run.steps.training_data_loader?.cachedFrom);
+    const executed = mine.find((e) => e.type === 'step-executed');
+    expect(executed).toMatchObject({ step: 'svc_trainer', key: run.steps.svc_trainer?.key, outputs: run.steps.svc_trainer?.outputs, durationMs: run.steps.svc_trainer?.durationMs });
+    const executing = mine.find((e) => e.type === 'step-executing');
+    expect(executing?.type === 'step-executing' && [executing.reason, executing.message]).toEqual([run.steps.svc_trainer?.why, run.steps.svc_trainer?.reason]);
+  });
+
+  it('report a failure with its StepcacheError, and the steps skipped because of it', async () => {
+    const seen = collect();
+    const broken = step(function svc_trainer(): number {
+      throw new Error('out of memory');
+    });
+    const after = step(function evaluator({ model }: { model: number }) {
+      return model;
+    });
+    const p = pipeline('failing', (p) => ({ score: p.call(after, { model: p.call(broken) }) }));
+    const error = (await runnerFor({ onEvent: seen.onEvent }).run(p).catch((e: unknown) => e)) as StepcacheError;
+    const failed = seen.events.find((e) => e.type === 'step-failed');
+    expect(failed?.type === 'step-failed' && failed.error).toBeInstanceOf(StepcacheError);
+    expect(failed?.type === 'step-failed' && failed.error.message).toBe(error.message);
+    expect(seen.events.find((e) => e.type === 'step-skipped')).toMatchObject({ step: 'evaluator', upstream: 'svc_trainer' });
+    expect(seen.events.at(-1)).toMatchObject({ type: 'run-finished', status: 'failed', failed: ['svc_trainer'], counts: { executed: 0, cached: 0, failed: 1, skipped: 1 } });
+  });
+
+  it('warn about a damaged artifact, then report the repair with what was wrong', async () => {
+    const seen = collect();
+    const runner = runnerFor({ onEvent: seen.onEvent });
+    const first = await runner.run(makePipeline());
+    const id = first.steps.training_data_loader?.outputs?.['X_train']?.id as string;
+    fs.writeFileSync(path.join(dir, 'artifacts', id.slice(0, 2), id), '[[9,9],[9,9]]');
+    await runner.run(makePipeline(), { gamma: 1 });
+    const warning = seen.events.find((e) => e.type === 'warning');
+    expect(warning).toMatchObject({ kind: 'damaged-artifact', step: 'training_data_loader' });
+    const repaired = seen.events.find((e) => e.type === 'step-repaired');
+    expect(repaired).toMatchObject({ step: 'training_data_loader' });
+    expect(repaired?.type === 'step-repaired' && repaired.problem).toContain(id);
+  });
+
+  it('warn about a captured variable with its kind and step', async () => {
+    const seen = collect();
+    const factor = Math.random() > 2 ? 3 : 2;
+    const scale = ((f: number) => step(function captured_scaler() {
+      return f;
+    }))(factor);
+    await runnerFor({ onEvent: seen.onEvent }).run(pipeline('captures', (p) => ({ out: p.call(scale) })));
+    expect(seen.events.find((e) => e.type === 'warning')).toMatchObject({ kind: 'captured-variable', step: 'captured_scaler' });
+  });
+
+  it('go to a logger that takes events instead of its lines', async () => {
+    const seen = collect();
+    const log = collectingLogger();
+    await runnerFor({ logger: { ...log, onEvent: seen.onEvent } }).run(makePipeline());
+    expect(log.lines).toEqual([]);
+    expect(seen.events.at(-1)?.type).toBe('run-finished');
+  });
+
+  it('survive a subscriber that throws: the run completes, the logger hears of it once, other subscribers hear everything', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({
+      logger: log,
+      onEvent: () => {
+        throw new Error('subscriber bug');
+      },
+    });
+    const run = await runner.run(makePipeline());
+    expect(run.status).toBe('completed');
+    expect(log.warnings).toEqual([expect.stringContaining('subscriber bug')]);
+    expect(log.lines).toContain('Step svc_trainer has started.');
+    expect(log.lines.at(-1)).toMatch(/^Pipeline run \S+ has finished in \d+\.\d{3}s\.$/);
+  });
+
+  it('survive a logger that throws', async () => {
+    const throwing = { info: () => { throw new Error('disk full'); }, warn: () => undefined, error: () => undefined };
+    const seen = collect();
+    const run = await runnerFor({ logger: throwing, onEvent: seen.onEvent }).run(makePipeline());
+    expect(run.status).toBe('completed');
+    expect(seen.events.at(-1)?.type).toBe('run-finished');
+  });
+});
+
+describe('executors', () => {
+  it('get the step identity, its parameters and its inputs by reference; the runner commits the entry', async () => {
+    const requests: ExecutionRequest[] = [];
+    const recording: Executor = {
+      execute: (request, store) => {
+        requests.push(request);
+        return inProcessExecutor().execute(request, store);
+      },
+    };
+    const runner = runnerFor({ executor: recording });
+    const run = await runner.run(makePipeline(), { gamma: 0.25 });
+    const trained = requests.find((r) => r.identity.step === 'svc_trainer') as ExecutionRequest;
+    expect(trained.identity).toEqual({ pipeline: 'training_pipeline', step: 'svc_trainer', key: run.steps.svc_trainer?.key, code: expect.stringMatching(/^fingerprint:/) });
+    expect(trained.parameters).toEqual({ gamma: 0.25 });
+    expect(trained.inputs).toEqual({
+      X_train: { step: 'training_data_loader', output: 'X_train', descriptor: run.steps.training_data_loader?.outputs?.['X_train'] },
+      y_train: { step: 'training_data_loader', output: 'y_train', descriptor: run.steps.training_data_loader?.outputs?.['y_train'] },
+    });
+    expect((await runnerFor().run(makePipeline(), { gamma: 0.25 })).steps.svc_trainer?.status).toBe('cached');
+  });
+
+  it('may return descriptors without values, as a remote one does: consumers load the outputs from the store', async () => {
+    const remoteLike: Executor = {
+      execute: async (request, store) => {
+        const result = await inProcessExecutor().execute(request, store);
+        return E.map(({ descriptors, durationMs }: ExecutionResult) => ({ descriptors, durationMs }))(result);
+      },
+    };
+    const counting = countingArtifactStore(path.join(dir, 'artifacts'));
+    const run = await runnerFor({ executor: remoteLike, artifacts: counting }).run(makePipeline(), { gamma: 1 });
+    // the trainer read its inputs from the store, and so does the caller
+    expect([...counting.gets].sort()).toEqual([run.steps.training_data_loader?.outputs?.['X_train']?.id, run.steps.training_data_loader?.outputs?.['y_train']?.id].sort());
+    expect(await run.output('model')).toEqual({ weights: [[1, 2], [4, 5]] });
+    expect(counting.gets).toHaveLength(3);
+  });
+
+  it('fail a step with the error they return, and nothing is cached', async () => {
+    const refusing: Executor = { execute: async (request) => E.left(new StepcacheError('STEP_FAILED', `No worker can run ${request.identity.step}.`, { step: request.identity.step })) };
+    const error = (await runnerFor({ executor: refusing }).run(makePipeline()).catch((e: unknown) => e)) as StepcacheError;
+    expect(error.message).toBe('No worker can run training_data_loader.');
+    expect(error.run?.steps.svc_trainer?.status).toBe('skipped');
+    expect((await runnerFor().run(makePipeline())).steps.training_data_loader?.status).toBe('executed');
+  });
+});
+
+describe('log lines of run events', () => {
+  const at = (body: RunEventBody) => logLineOf(runEvent('20260101-000000-abc', body, 0));
+  const counts = { executed: 1, cached: 1, failed: 0, skipped: 0 };
+
+  it('are the seed lines, word for word', () => {
+    expect([
+      at({ type: 'run-started', pipeline: 'training_pipeline', steps: ['a'] }),
+      at({ type: 'step-started', step: 'svc_trainer' }),
+      at({ type: 'step-cached', step: 'svc_trainer', key: 'k', cachedFrom: 'r0', outputs: {}, durationMs: 1 }),
+      at({ type: 'step-executing', step: 'svc_trainer', key: 'k', reason: { _tag: 'NeverCached' }, message: 'it was never cached before' }),
+      at({ type: 'step-executing', step: 'svc_trainer', key: 'k', reason: { _tag: 'Refresh', decidedBy: 'runtime' }, message: 'a refresh was asked for' }),
+      at({ type: 'step-executed', step: 'svc_trainer', key: 'k', outputs: {}, durationMs: 932 }),
+      at({ type: 'step-skipped', step: 'evaluator', upstream: 'svc_trainer' }),
+      at({ type: 'run-finished', pipeline: 'training_pipeline', status: 'completed', counts, failed: [], durationMs: 1500 }),
+    ]).toEqual([
+      { level: 'info', text: 'Initiating a new run for the pipeline: training_pipeline.' },
+      { level: 'info', text: 'Step svc_trainer has started.' },
+      { level: 'info', text: 'Using cached version of svc_trainer.' },
+      { level: 'info', text: 'svc_trainer: running because it was never cached before' },
+      { level: 'info', text: 'svc_trainer: re-running because a refresh was asked for' },
+      { level: 'info', text: 'Step svc_trainer has finished in 0.932s.' },
+      { level: 'info', text: 'Step evaluator was skipped because svc_trainer did not complete.' },
+      { level: 'info', text: 'Pipeline run 20260101-000000-abc has finished in 1.500s.' },
+    ]);
+  });
+
+  it('put failures and warnings at their levels, and say nothing of artifacts and repairs', () => {
+    const error = new StepcacheError('STEP_FAILED', 'Step a failed: boom', { step: 'a' });
+    expect(at({ type: 'step-failed', step: 'a', error, durationMs: 1 })).toEqual({ level: 'error', text: 'Step a failed: boom' });
+    expect(at({ type: 'run-finished', pipeline: 'p', status: 'failed', counts, failed: ['a', 'b'], durationMs: 1 })).toEqual({ level: 'error', text: 'Pipeline run 20260101-000000-abc failed: a, b.' });
+    expect(at({ type: 'warning', kind: 'shallow-fingerprint', step: 'a', message: 'careful' })).toEqual({ level: 'warn', text: 'careful' });
+    expect(at({ type: 'artifact-written', step: 'a', output: 'output', id: 'x', size: 1 })).toBeUndefined();
+    expect(at({ type: 'step-repaired', step: 'a', problem: 'damaged', key: 'k', outputs: {}, durationMs: 1 })).toBeUndefined();
   });
 });

@@ -10,6 +10,7 @@ import {
   mergeSettings,
   preview,
   resolveSettings,
+  settingsLayers,
   validatePipelineSettings,
   validateSettings,
   type CacheLookup,
@@ -18,6 +19,7 @@ import {
   type PipelineSettings,
   type SettingsLayer,
   type SettingsLayerName,
+  type StepSettingsSources,
 } from '../src/settings/settings';
 
 // arbitraries
@@ -45,8 +47,8 @@ const allUndefinedLayersArb: fc.Arbitrary<SettingsLayer[]> = fc.array(
 const bothLayerArbs = fc.oneof(layersArb, manyLayersArb);
 
 describe('SETTINGS_LAYERS', () => {
-  it('lists pipeline < step < runtime < runtime for one step', () => {
-    expect(SETTINGS_LAYERS).toEqual(['pipeline', 'step', 'runtime', 'runtimeStep']);
+  it('lists pipeline < step < run config < runtime < runtime for one step', () => {
+    expect(SETTINGS_LAYERS).toEqual(['pipeline', 'step', 'runConfig', 'runtime', 'runtimeStep']);
   });
 
   it('defaults to caching enabled', () => {
@@ -126,7 +128,7 @@ describe('decideCache: laws', () => {
   it('a Miss always executes, whatever the settings', () => {
     fc.assert(
       fc.property(bothLayerArbs, (layers) => {
-        expect(decideCache(layers, { _tag: 'Miss' })._tag).toBe('Execute');
+        expect(decideCache(resolveSettings(layers), { _tag: 'Miss' })._tag).toBe('Execute');
       }),
     );
   });
@@ -135,7 +137,7 @@ describe('decideCache: laws', () => {
     fc.assert(
       fc.property(bothLayerArbs, (layers) => {
         fc.pre(resolveSettings(layers).settings.enableCache);
-        expect(decideCache(layers, { _tag: 'Miss' })).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Miss' })).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
       }),
     );
   });
@@ -144,7 +146,7 @@ describe('decideCache: laws', () => {
     fc.assert(
       fc.property(bothLayerArbs, lookupArb, (layers, lookup) => {
         const { settings, sources } = resolveSettings(layers);
-        const d = decideCache(layers, lookup);
+        const d = decideCache(resolveSettings(layers), lookup);
         if (lookup._tag === 'Hit' && settings.enableCache) expect(d).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
         else expect(d._tag).toBe('Execute');
       }),
@@ -154,7 +156,7 @@ describe('decideCache: laws', () => {
   it('caching disabled by a layer executes and names that layer', () => {
     fc.assert(
       fc.property(bothLayerArbs, lookupArb, fc.constantFrom(...SETTINGS_LAYERS), (layers, lookup, layer) => {
-        const d = decideCache([...layers, { layer, settings: { enableCache: false } }], lookup);
+        const d = decideCache(resolveSettings([...layers, { layer, settings: { enableCache: false } }]), lookup);
         expect(d).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
       }),
     );
@@ -163,7 +165,7 @@ describe('decideCache: laws', () => {
   it('all-undefined layers and a Hit use the cache, decided by the default', () => {
     fc.assert(
       fc.property(allUndefinedLayersArb, (layers) => {
-        expect(decideCache(layers, { _tag: 'Hit', ageMs: 0 })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Hit', ageMs: 0 })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
       }),
     );
   });
@@ -171,7 +173,7 @@ describe('decideCache: laws', () => {
   it('adding all-undefined layers never changes the decision', () => {
     fc.assert(
       fc.property(bothLayerArbs, allUndefinedLayersArb, lookupArb, (layers, extra, lookup) => {
-        expect(decideCache([...layers, ...extra], lookup)).toEqual(decideCache(layers, lookup));
+        expect(decideCache(resolveSettings([...layers, ...extra]), lookup)).toEqual(decideCache(resolveSettings(layers), lookup));
       }),
     );
   });
@@ -527,7 +529,7 @@ describe('decideCache over every field: laws', () => {
     fc.assert(
       fc.property(fullLayersArb, fullSettingsArb, fc.constantFrom(...SETTINGS_LAYERS), fullLookupArb, (layers, extra, layer, lookup) => {
         const all = [...layers, { layer, settings: { ...extra, enableCache: false } }];
-        expect(decideCache(all, lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
+        expect(decideCache(resolveSettings(all), lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: layer });
       }),
     );
   });
@@ -537,7 +539,7 @@ describe('decideCache over every field: laws', () => {
       fc.property(fullLayersArb, fullLookupArb, (layers, lookup) => {
         const { settings, sources } = resolveSettings(layers);
         fc.pre(!settings.enableCache);
-        expect(decideCache(layers, lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
+        expect(decideCache(resolveSettings(layers), lookup)).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
       }),
     );
   });
@@ -546,7 +548,7 @@ describe('decideCache over every field: laws', () => {
     fc.assert(
       fc.property(fullLayersArb, fc.constantFrom(...SETTINGS_LAYERS), fullLookupArb, (layers, layer, lookup) => {
         const all = [...layers, { layer, settings: { refresh: true } }];
-        const d = decideCache(all, lookup);
+        const d = decideCache(resolveSettings(all), lookup);
         const { settings, sources } = resolveSettings(layers);
         if (settings.enableCache) expect(d).toEqual({ _tag: 'Execute', reason: 'refresh', decidedBy: layer });
         else expect(d).toEqual({ _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache });
@@ -557,7 +559,7 @@ describe('decideCache over every field: laws', () => {
   it('nothing makes a changed key a hit: a Miss never gives UseCache, whatever the layers', () => {
     fc.assert(
       fc.property(fullLayersArb, (layers) => {
-        const d = decideCache(layers, { _tag: 'Miss' });
+        const d = decideCache(resolveSettings(layers), { _tag: 'Miss' });
         expect(d._tag).toBe('Execute');
         const { settings } = resolveSettings(layers);
         if (settings.enableCache && !settings.refresh) expect(d).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
@@ -572,7 +574,7 @@ describe('decideCache over every field: laws', () => {
         const { settings } = resolveSettings(all);
         fc.pre(settings.enableCache && !settings.refresh);
         const limit = parseDuration(expiresAfter) as number;
-        expect(decideCache(all, { _tag: 'Hit', ageMs: limit + over })).toEqual({ _tag: 'Execute', reason: 'expired', decidedBy: layer, ageMs: limit + over, expiresAfterMs: limit });
+        expect(decideCache(resolveSettings(all), { _tag: 'Hit', ageMs: limit + over })).toEqual({ _tag: 'Execute', reason: 'expired', decidedBy: layer, ageMs: limit + over, expiresAfterMs: limit });
       }),
     );
   });
@@ -583,7 +585,7 @@ describe('decideCache over every field: laws', () => {
         const { settings, sources } = resolveSettings(layers);
         fc.pre(settings.enableCache && !settings.refresh);
         const ageMs = settings.expiresAfter === undefined ? Math.round(fraction * 1e9) : Math.floor(fraction * settings.expiresAfter);
-        expect(decideCache(layers, { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: sources.enableCache });
       }),
     );
   });
@@ -591,7 +593,7 @@ describe('decideCache over every field: laws', () => {
   it('all-undefined layers and a Hit of any age use the cache, decided by the default', () => {
     fc.assert(
       fc.property(undefinedLayersArb, fc.nat(), (layers, ageMs) => {
-        expect(decideCache(layers, { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
+        expect(decideCache(resolveSettings(layers), { _tag: 'Hit', ageMs })).toEqual({ _tag: 'UseCache', decidedBy: 'default' });
       }),
     );
   });
@@ -600,7 +602,7 @@ describe('decideCache over every field: laws', () => {
     fc.assert(
       fc.property(fullLayersArb, undefinedLayersArb, fc.nat(), fullLookupArb, (layers, extra, at, lookup) => {
         const i = at % (layers.length + 1);
-        expect(decideCache([...layers.slice(0, i), ...extra, ...layers.slice(i)], lookup)).toEqual(decideCache(layers, lookup));
+        expect(decideCache(resolveSettings([...layers.slice(0, i), ...extra, ...layers.slice(i)]), lookup)).toEqual(decideCache(resolveSettings(layers), lookup));
       }),
     );
   });
@@ -763,6 +765,111 @@ describe('mergePipelineSettings', () => {
     fc.assert(
       fc.property(pipelineSettingsArb, pipelineSettingsArb, pipelineSettingsArb, (a, b, c) => {
         expect(mergePipelineSettings(mergePipelineSettings(a, b), c)).toEqual(mergePipelineSettings(a, mergePipelineSettings(b, c)));
+      }),
+    );
+  });
+});
+
+describe('settingsLayers: the order of precedence', () => {
+  const none: PipelineSettings = {};
+  const sources = (overrides: Partial<StepSettingsSources>): StepSettingsSources => ({ pipelineDefaults: none, stepSettings: {}, runConfig: none, runtime: none, stepName: 'svc', ...overrides });
+
+  it('orders pipeline defaults < step settings < run config < runtime options < runtime options for the step', () => {
+    const layers = settingsLayers(sources({ pipelineDefaults: { version: 'p' }, stepSettings: { version: 's' }, runConfig: { version: 'c' }, runtime: { version: 'r' } }));
+    expect(layers.map((l) => l.layer)).toEqual(SETTINGS_LAYERS);
+    expect(resolveSettings(layers).settings.version).toBe('r');
+    expect(resolveSettings(layers.slice(0, 3)).sources.version).toBe('runConfig');
+  });
+
+  /** The seven places a value can be given for one step, lowest first, with the layer each belongs to. */
+  const SLOTS: readonly (readonly [string, SettingsLayerName])[] = [
+    ['pipelineDefaults', 'pipeline'],
+    ['pipelineDefaults.steps', 'pipeline'],
+    ['stepSettings', 'step'],
+    ['runConfig', 'runConfig'],
+    ['runConfig.steps', 'runConfig'],
+    ['runtime', 'runtime'],
+    ['runtime.steps', 'runtimeStep'],
+  ];
+  const slotsArb = fc.tuple(...SLOTS.map(() => fullSettingsArb));
+  const build = (slots: readonly CacheSettings[], name = 'svc', other: CacheSettings = {}): StepSettingsSources => {
+    const at = (i: number) => slots[i] as CacheSettings;
+    const withSteps = (top: CacheSettings, mine: CacheSettings): PipelineSettings => ({ ...top, steps: { [name]: mine, other_step: other } });
+    return { pipelineDefaults: withSteps(at(0), at(1)), stepSettings: at(2), runConfig: withSteps(at(3), at(4)), runtime: withSteps(at(5), at(6)), stepName: name };
+  };
+
+  it('for every setting, the highest place that sets it wins, and undefined falls through (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, (slots) => {
+        const r = resolveSettings(settingsLayers(build(slots)));
+        for (const name of CACHE_SETTING_NAMES) {
+          const last = slots.map((settings, i) => [settings[name], i] as const).filter(([v]) => v !== undefined).at(-1);
+          if (last === undefined) {
+            expect(r.sources[name]).toBe('default');
+            expect(r.settings[name]).toBe(DEFAULTS[name]);
+          } else {
+            expect(r.sources[name]).toBe((SLOTS[last[1]] as readonly [string, SettingsLayerName])[1]);
+            expect(r.settings[name]).toBe(resolvedValue(name, last[0]));
+          }
+        }
+      }),
+    );
+  });
+
+  it('settings given for another step never matter (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, fullSettingsArb, (slots, other) => {
+        expect(resolveSettings(settingsLayers(build(slots, 'svc', other)))).toEqual(resolveSettings(settingsLayers(build(slots, 'svc', {}))));
+      }),
+    );
+  });
+
+  it('a step called like a property of Object.prototype gets no inherited settings', () => {
+    const layers = settingsLayers(sources({ stepName: 'toString', runtime: { steps: {} } }));
+    expect(resolveSettings(layers).sources).toEqual(Object.fromEntries(CACHE_SETTING_NAMES.map((n) => [n, 'default'])));
+  });
+
+  it('a changed key always misses: whatever the places set, decideCache never uses the cache on a Miss (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, (slots) => {
+        const resolved = resolveSettings(settingsLayers(build(slots)));
+        const d = decideCache(resolved, { _tag: 'Miss' });
+        expect(d._tag).toBe('Execute');
+        if (resolved.settings.enableCache && !resolved.settings.refresh) expect(d).toEqual({ _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' });
+      }),
+    );
+  });
+
+  it('resolving the layers equals resolving their merge, grouped either way (property)', () => {
+    fc.assert(
+      fc.property(slotsArb, fc.integer({ min: 0, max: SETTINGS_LAYERS.length }), (slots, cut) => {
+        const layers = settingsLayers(build(slots));
+        const merged = (ls: readonly SettingsLayer[]) => ls.reduce((acc, l) => mergeSettings(acc, l.settings), {} as CacheSettings);
+        const left = merged(layers.slice(0, cut));
+        const right = merged(layers.slice(cut));
+        expect(resolveSettings([{ layer: 'pipeline', settings: mergeSettings(left, right) }]).settings).toEqual(resolveSettings(layers).settings);
+      }),
+    );
+  });
+});
+
+describe('validation errors are data', () => {
+  it('give the field path and the reason apart from the message', () => {
+    expect(validatePipelineSettings({ steps: { svc: { expiresAfter: -1 } } }, 'pipeline p')).toEqual(
+      E.left({
+        field: 'steps.svc.expiresAfter',
+        reason: "got -1, expected a number of milliseconds (0 or more) or a duration like '90s', '30m', '12h', '7d'",
+        message: "Invalid option expiresAfter of step svc in pipeline p: got -1, expected a number of milliseconds (0 or more) or a duration like '90s', '30m', '12h', '7d'.",
+      }),
+    );
+  });
+
+  it('the message of an invalid value ends with its reason, for every field (property)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...CACHE_SETTING_NAMES), (name) => {
+        const invalid = validateSettings({ [name]: Symbol('nope') }, 'step s');
+        expect(E.isLeft(invalid) && invalid.left.message.endsWith(`: ${invalid.left.reason}.`)).toBe(true);
+        expect(E.isLeft(invalid) && invalid.left.field).toBe(name);
       }),
     );
   });

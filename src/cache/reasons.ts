@@ -43,6 +43,7 @@ const LAYER_WORDS: Readonly<Record<SettingSource, string>> = {
   default: 'default',
   pipeline: 'pipeline settings',
   step: 'step settings',
+  runConfig: 'run config file',
   runtime: 'runtime options',
   runtimeStep: 'runtime options for this step',
 };

@@ -1,11 +1,13 @@
 /**
- * A progress reporter for long runs, to pass as the runner's `logger`. On a terminal it keeps one
- * status line updated in place (`[3/7] svc_trainer · 12.4s elapsed`); elsewhere (a file, a CI
- * log) it prints the runner's lines as they come. Warnings and errors always get their own line.
+ * A progress reporter for long runs, to pass as the runner's `logger`: it follows the run's events.
+ * On a terminal it keeps one status line updated in place (`[3/7] svc_trainer · 12.4s elapsed`);
+ * elsewhere (a file, a CI log) it prints the runner's lines as they come. Warnings and errors
+ * always get their own line.
  *
  * @packageDocumentation
  */
-import type { Logger } from '../runner/logger';
+import type { RunEvent, RunEventType, RunSubscriber } from '../runner/events';
+import { logLineOf, type LogLine, type Logger } from '../runner/logger';
 import { formatDuration } from './format';
 
 // model
@@ -22,17 +24,18 @@ export type ProgressStream = NodeJS.WriteStream | { write(s: string): unknown; r
 export interface ProgressLoggerOptions {
   /** Where to write. The status line is used when `stream.isTTY` is true. */
   readonly stream: ProgressStream;
-  /** How many steps a run has. Without it, the count is of the steps started so far. */
+  /** How many steps a run has. @default the number of steps the run announces when it starts */
   readonly total?: number;
-  /** How often the status line refreshes its elapsed time, in milliseconds; 0 refreshes only on log lines. @default 250 */
+  /** How often the status line refreshes its elapsed time, in milliseconds; 0 refreshes only on events. @default 250 */
   readonly refreshMs?: number;
   /** The clock, in milliseconds. @default Date.now */
   readonly now?: () => number;
 }
 
 /**
- * A {@link Logger} that shows progress; `close()` stops the refresh timer and clears the status line
- * (a run's last line does both already).
+ * A {@link Logger} that shows progress from the runner's events; `close()` stops the refresh timer
+ * and clears the status line (a run's last event does both already). Its `info`, `warn` and
+ * `error` print what the runner logs outside events, each on a line of its own.
  *
  * @example
  * const progress = progressLogger({ stream: process.stderr });
@@ -40,61 +43,98 @@ export interface ProgressLoggerOptions {
  * progress.close();
  */
 export interface ProgressLogger extends Logger {
+  /** Follows a run. */
+  readonly onEvent: RunSubscriber;
   close(): void;
 }
 
-// the runner's lines
-
-const RUN_STARTED = /^Initiating a new run for the pipeline: (.+)\.$/;
-const STEP_STARTED = /^Step (.+) has started\.$/;
-const STEP_CACHED = /^Using cached version of (.+)\.$/;
-const STEP_FINISHED = /^Step (.+) has finished in .+\.$/;
-const STEP_SKIPPED = /^Step (.+) was skipped because .+ did not complete\.$/;
-const RUN_FINISHED = /^Pipeline run \S+ has finished in .+\.$/;
-const RUN_FAILED = /^Pipeline run \S+ failed: .+\.$/;
-
 const CLEAR_LINE = '\r\x1b[2K';
+
+/** The events that only move the counts: on a terminal they show in the status line, not as lines. */
+const PROGRESS_ONLY: ReadonlySet<RunEventType> = new Set(['run-started', 'step-started', 'step-cached', 'step-executed', 'step-skipped']);
+
+const PREFIX: Readonly<Record<LogLine['level'], string>> = { info: '', warn: 'warning: ', error: 'error: ' };
+
+// counting
+
+/** Where a run is: what the status line shows. */
+interface Progress {
+  /** When the run started (by the logger's clock); undefined between runs. */
+  readonly runStartedAt: number | undefined;
+  /** How many steps the run announced. */
+  readonly planned: number;
+  readonly started: number;
+  readonly done: number;
+  /** Steps started and not yet done, oldest first. */
+  readonly running: readonly string[];
+  /** The step done last. */
+  readonly last: string | undefined;
+}
+
+const IDLE: Progress = Object.freeze({ runStartedAt: undefined, planned: 0, started: 0, done: 0, running: [], last: undefined });
+
+const settled = (p: Progress, step: string, skipped: boolean): Progress => ({
+  ...p,
+  started: p.started + (skipped ? 1 : 0),
+  done: p.done + 1,
+  running: p.running.filter((name) => name !== step),
+  last: step,
+});
+
+/** The progress after an event: a step is done when it is served from cache, finishes, is skipped or fails. */
+const advance = (p: Progress, event: RunEvent, now: number): Progress => {
+  switch (event.type) {
+    case 'run-started':
+      return { ...IDLE, runStartedAt: now, planned: event.steps.length };
+    case 'step-started':
+      return { ...p, started: p.started + 1, running: [...p.running, event.step] };
+    case 'step-skipped':
+      return settled(p, event.step, true);
+    case 'step-cached':
+    case 'step-executed':
+    case 'step-failed':
+      return settled(p, event.step, false);
+    case 'run-finished':
+      return { ...p, runStartedAt: undefined };
+    default:
+      return p;
+  }
+};
+
+/** The status line: `[done/total] newest running steps · elapsed`, cut to the terminal's width. */
+const statusLine = (p: Progress, total: number | undefined, now: number, columns: number | undefined): string => {
+  const all = Math.max(total ?? p.planned, p.started);
+  const names = p.running.length === 0 ? (p.last ?? '') : [...p.running].reverse().slice(0, 2).join(', ') + (p.running.length > 2 ? ` +${p.running.length - 2}` : '');
+  const elapsed = p.runStartedAt === undefined ? '' : ` · ${formatDuration(now - p.runStartedAt)} elapsed`;
+  const text = `[${p.done}/${all}]${names === '' ? '' : ` ${names}`}${elapsed}`;
+  return columns !== undefined && text.length > columns ? text.slice(0, columns - 1) + '…' : text;
+};
 
 // the logger
 
 /**
- * Makes a progress logger for the runner.
+ * Makes a progress logger for the runner: pass it as the runner's `logger`, and it follows runs
+ * by their events.
  *
- * Counts follow the runner's lines: a step is done when it is served from cache, finishes, is
- * skipped or fails (a failure is attributed to the one running step, or to the running step its
- * message names).
+ * A step is done when it is served from cache, finishes, is skipped or fails. The total is
+ * `options.total` when given, else the number of steps the run announced.
  *
  * @example
- * const runner = createRunner({ logger: progressLogger({ stream: process.stderr, total: 7 }) });
+ * const runner = createRunner({ logger: progressLogger({ stream: process.stderr }) });
  */
 export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger => {
   const { stream } = options;
   const tty = stream.isTTY === true;
   const now = options.now ?? Date.now;
   const refreshMs = options.refreshMs ?? 250;
-
-  let runStartedAt: number | undefined;
-  let started = 0;
-  let done = 0;
-  /** Steps started and not yet done, oldest first. */
-  let running: string[] = [];
-  let last: string | undefined;
+  const columns = 'columns' in stream && typeof stream.columns === 'number' && stream.columns > 1 ? stream.columns - 1 : undefined;
+  let progress = IDLE;
   let shown = false;
   let timer: ReturnType<typeof setInterval> | undefined;
 
   const write = (s: string): void => void stream.write(s);
-
-  const status = (): string => {
-    const total = options.total === undefined ? started : Math.max(options.total, started);
-    const names = running.length === 0 ? (last ?? '') : [...running].reverse().slice(0, 2).join(', ') + (running.length > 2 ? ` +${running.length - 2}` : '');
-    const elapsed = runStartedAt === undefined ? '' : ` · ${formatDuration(now() - runStartedAt)} elapsed`;
-    const text = `[${done}/${total}]${names === '' ? '' : ` ${names}`}${elapsed}`;
-    const columns = 'columns' in stream && typeof stream.columns === 'number' && stream.columns > 1 ? stream.columns - 1 : undefined;
-    return columns !== undefined && text.length > columns ? text.slice(0, columns - 1) + '…' : text;
-  };
-
   const render = (): void => {
-    write(CLEAR_LINE + status());
+    write(CLEAR_LINE + statusLine(progress, options.total, now(), columns));
     shown = true;
   };
   const clear = (): void => {
@@ -105,91 +145,39 @@ export const progressLogger = (options: ProgressLoggerOptions): ProgressLogger =
     if (timer !== undefined) clearInterval(timer);
     timer = undefined;
   };
-  const startTimer = (): void => {
+  /** The elapsed time refreshes while a run goes on, on a terminal. */
+  const keepTimer = (): void => {
+    if (progress.runStartedAt === undefined) return stopTimer();
     if (!tty || refreshMs <= 0 || timer !== undefined) return;
     timer = setInterval(render, refreshMs);
     timer.unref?.();
   };
   /** A line of its own; on a terminal, above the status line, which is drawn again if a run is going on. */
-  const permanent = (line: string, active: boolean): void => {
+  const permanent = (line: string): void => {
     if (!tty) return write(line + '\n');
     clear();
     write(line + '\n');
-    if (active) render();
-  };
-  const settle = (name: string): void => {
-    const at = running.indexOf(name);
-    if (at !== -1) running.splice(at, 1);
-    last = name;
-    done++;
-  };
-  const runActive = (): boolean => runStartedAt !== undefined;
-  const endRun = (): void => {
-    stopTimer();
-    clear();
-    runStartedAt = undefined;
+    if (progress.runStartedAt !== undefined) render();
   };
 
-  /** Updates the counts from a line; true when the line is progress only (a terminal shows it in the status line). */
-  const track = (message: string): boolean => {
-    let m: RegExpExecArray | null;
-    if ((m = RUN_STARTED.exec(message)) !== null) {
-      runStartedAt = now();
-      started = 0;
-      done = 0;
-      running = [];
-      last = undefined;
-      startTimer();
-      return true;
+  const onEvent = (event: RunEvent): void => {
+    progress = advance(progress, event, now());
+    keepTimer();
+    const line = logLineOf(event);
+    const text = line === undefined ? undefined : PREFIX[line.level] + line.text;
+    if (event.type === 'run-finished') {
+      clear();
+      return text === undefined ? undefined : write(text + '\n');
     }
-    if ((m = STEP_STARTED.exec(message)) !== null) {
-      runStartedAt ??= now();
-      startTimer();
-      started++;
-      running.push(m[1] as string);
-      return true;
-    }
-    if ((m = STEP_CACHED.exec(message) ?? STEP_FINISHED.exec(message)) !== null) {
-      settle(m[1] as string);
-      return true;
-    }
-    if ((m = STEP_SKIPPED.exec(message)) !== null) {
-      if (options.total === undefined) started++;
-      settle(m[1] as string);
-      return true;
-    }
-    return false;
-  };
-
-  const failedStep = (message: string): string | undefined => {
-    if (running.length === 1) return running[0];
-    const named = running.filter((name) => message.includes(name));
-    return named.length === 1 ? named[0] : undefined;
+    if (tty && PROGRESS_ONLY.has(event.type)) return render();
+    if (text !== undefined) permanent(text);
   };
 
   return Object.freeze({
-    info: (message: string) => {
-      if (RUN_FINISHED.test(message)) {
-        if (tty) endRun();
-        else runStartedAt = undefined;
-        return write(message + '\n');
-      }
-      const progress = track(message);
-      if (!tty) return write(message + '\n');
-      if (progress) return render();
-      permanent(message, runActive());
-    },
-    warn: (message: string) => permanent(`warning: ${message}`, runActive()),
-    error: (message: string) => {
-      if (RUN_FAILED.test(message)) {
-        if (tty) endRun();
-        else runStartedAt = undefined;
-        return write(`error: ${message}\n`);
-      }
-      const step = failedStep(message);
-      if (step !== undefined) settle(step);
-      permanent(`error: ${message}`, runActive());
-    },
+    onEvent,
+    info: (message: string) => permanent(message),
+    warn: (message: string) => permanent(`warning: ${message}`),
+    error: (message: string) => permanent(`error: ${message}`),
     close: () => {
       stopTimer();
       if (tty) clear();

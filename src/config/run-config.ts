@@ -25,7 +25,7 @@ import * as t from 'io-ts';
 import { CST, Parser, parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
 import { StepcacheError } from '../errors';
 import type { Pipeline, PipelineOutputs } from '../pipeline/pipeline';
-import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type InvalidSetting, type PipelineSettings } from '../settings/settings';
+import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type PipelineSettings } from '../settings/settings';
 import { NAME_PATTERN } from '../step/step';
 import { defineOwn } from '../utils/own-property';
 import { isPlainObject } from '../encoding/canonical';
@@ -243,16 +243,6 @@ const tooDeep = (input: unknown): { readonly field: string; readonly cycle: bool
   return undefined;
 };
 
-/**
- * The part of a settings validator's message after its "Invalid option X of <where>: " prefix,
- * so that the message can name the full field path instead; the whole message when the shape differs.
- */
-const detailOf = (problem: InvalidSetting, where: string): string => {
-  const marker = `of ${where}: `;
-  const at = problem.message.indexOf(marker);
-  return at === -1 ? problem.message : problem.message.slice(at + marker.length);
-};
-
 /** Checks the keys of one settings object: unknown keys and settings that are code are refused. */
 const checkKeys = (object: Record<string, unknown>, allowed: readonly string[], parent: string, source: string): E.Either<RunConfigError, void> => {
   for (const key of Object.keys(object)) {
@@ -327,7 +317,7 @@ const decode = (input: unknown, source: string): E.Either<RunConfigError, RunCon
   const settings = validatePipelineSettings(top, where);
   if (E.isLeft(settings)) {
     const field = settings.left.field;
-    return E.left(invalid(source, field, `Invalid ${field} in ${where}: ${detailOf(settings.left, where)}`));
+    return E.left(invalid(source, field, `Invalid ${field} in ${where}: ${settings.left.reason}.`));
   }
 
   const steps: Record<string, RunConfigSettings> = {};
@@ -344,7 +334,7 @@ const decode = (input: unknown, source: string): E.Either<RunConfigError, RunCon
     const valid = validateSettings(stepSettings, stepWhere);
     if (E.isLeft(valid)) {
       const field = `${stepField}.${valid.left.field}`;
-      return E.left(invalid(source, field, `Invalid ${field} in ${where}: ${detailOf(valid.left, stepWhere)}`));
+      return E.left(invalid(source, field, `Invalid ${field} in ${where}: ${valid.left.reason}.`));
     }
     defineOwn(steps, name, settingsOf(valid.right));
   }
@@ -572,8 +562,9 @@ export const checkConfigSteps = (graphStepNames: readonly string[], config: RunC
 };
 
 /**
- * Applies a run config to a pipeline: its settings and per-step settings become runtime options
- * (`pipeline.withOptions`), and its parameters are returned for `runner.run`. The parameters are
+ * Applies a run config to a pipeline: its settings and per-step settings become the pipeline's
+ * run config layer (`pipeline.withRunConfig`), above every step setting and below the runtime
+ * options of `pipeline.withOptions`; its parameters are returned for `runner.run`. The parameters are
  * only known to be JSON here; the pipeline's definition receives them as they are. Step names are
  * checked against the compiled pipeline by {@link checkConfigSteps}.
  *
@@ -583,5 +574,5 @@ export const checkConfigSteps = (graphStepNames: readonly string[], config: RunC
  */
 export const applyRunConfig = <P, O extends PipelineOutputs | void>(pipe: Pipeline<P, O>, config: RunConfig): { readonly pipeline: Pipeline<P, O>; readonly params: P } => {
   const options: PipelineSettings = Object.keys(config.steps).length === 0 ? config.settings : { ...config.settings, steps: config.steps };
-  return { pipeline: pipe.withOptions(options), params: config.parameters as unknown as P };
+  return { pipeline: pipe.withRunConfig(options), params: config.parameters as unknown as P };
 };

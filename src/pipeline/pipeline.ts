@@ -67,10 +67,14 @@ export interface Pipeline<P, O extends PipelineOutputs | void> {
   readonly definition: (p: PipelineBuilder, params: P) => O;
   /** Pipeline defaults (the lowest precedence layer; `steps` holds defaults for single steps). */
   readonly defaults: PipelineSettings;
-  /** Runtime overrides (above every step setting; `steps` holds overrides for single steps, above all). */
+  /** Settings from a run config file (above every step setting, below the runtime options; `steps` holds them for single steps). */
+  readonly runConfig: PipelineSettings;
+  /** Runtime overrides (above every step setting and the run config; `steps` holds overrides for single steps, above all). */
   readonly runtime: PipelineSettings;
   /** A copy whose runtime settings are merged with these; they override every step setting. */
   withOptions(settings: PipelineSettings): Pipeline<P, O>;
+  /** A copy whose run config layer is merged with these settings (what `applyRunConfig` uses). */
+  withRunConfig(settings: PipelineSettings): Pipeline<P, O>;
 }
 
 /**
@@ -163,6 +167,7 @@ const makePipeline = <P, O extends PipelineOutputs | void>(props: {
   readonly name: string;
   readonly definition: (p: PipelineBuilder, params: P) => O;
   readonly defaults: PipelineSettings;
+  readonly runConfig: PipelineSettings;
   readonly runtime: PipelineSettings;
 }): Pipeline<P, O> =>
   Object.freeze({
@@ -172,6 +177,11 @@ const makePipeline = <P, O extends PipelineOutputs | void>(props: {
       const valid = validatePipelineSettings(settings, `pipeline ${props.name} (withOptions)`);
       if (valid._tag === 'Left') throw new StepcacheError('INVALID_OPTIONS', valid.left.message, { field: valid.left.field });
       return makePipeline({ ...props, runtime: mergePipelineSettings(props.runtime, valid.right) });
+    },
+    withRunConfig: (settings: PipelineSettings) => {
+      const valid = validatePipelineSettings(settings, `pipeline ${props.name} (run config)`);
+      if (valid._tag === 'Left') throw new StepcacheError('INVALID_OPTIONS', valid.left.message, { field: valid.left.field });
+      return makePipeline({ ...props, runConfig: mergePipelineSettings(props.runConfig, valid.right) });
     },
   });
 
@@ -198,7 +208,7 @@ export function pipeline<P = {}, O extends PipelineOutputs | void = void>(
   }
   const valid = validatePipelineSettings(defaults, `pipeline ${name}`);
   if (valid._tag === 'Left') throw new StepcacheError('INVALID_OPTIONS', valid.left.message, { field: valid.left.field });
-  return makePipeline({ name, definition, defaults: valid.right, runtime: Object.freeze({}) });
+  return makePipeline({ name, definition, defaults: valid.right, runConfig: Object.freeze({}), runtime: Object.freeze({}) });
 }
 
 // compilation

@@ -18,13 +18,15 @@ import { createContentHasher } from '../hash/hashers';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
 import { artifactDigest, formatId, type ArtifactDescriptor } from '../store/serialize';
-import type { Logger } from './logger';
+import type { RunWarningKind } from './events';
 
 // model
 
 /** A step's key, the input digests it was computed from, and its readable components. */
 export interface StepKey {
   readonly key: string;
+  /** What stands for the step's code in the key: `fingerprint:<hash>`, or `version:<version>`. */
+  readonly code: string;
   readonly inputDigests: readonly string[];
   /** Computed on demand: only executed steps store them. */
   readonly components: () => KeyComponents;
@@ -33,7 +35,8 @@ export interface StepKey {
 /** What computing keys needs from the run. */
 export interface KeyEnvironment {
   readonly hashKey: (bytes: Uint8Array) => string;
-  readonly logger: Logger;
+  /** Raises a warning of the run about one step. */
+  readonly warn: (kind: RunWarningKind, step: string, message: string) => void;
   /** Computes (or finds kept) the code fingerprint of a function defined at a site. */
   readonly fingerprint: (fn: Function, site: CallSite | undefined) => CodeFingerprint;
   /** The descriptor of an upstream output, once known. */
@@ -63,10 +66,10 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
   if (!warned.has(once)) {
     warned.add(once);
     if (fingerprint.shallow) {
-      env.logger.warn(`Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
+      env.warn('shallow-fingerprint', node.name, `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
     }
     for (const name of fingerprint.capturedVariables) {
-      env.logger.warn(`Step ${node.name} uses ${name} from an enclosing function, whose value cannot be fingerprinted; pass ${name} as a parameter so that a change to it re-runs the step.`);
+      env.warn('captured-variable', node.name, `Step ${node.name} uses ${name} from an enclosing function, whose value cannot be fingerprinted; pass ${name} as a parameter so that a change to it re-runs the step.`);
     }
   }
   return fingerprint;
@@ -186,5 +189,5 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     files,
     ...(cacheKey === undefined ? {} : { cacheKey }),
   });
-  return E.right({ key: key.right, inputDigests, components });
+  return E.right({ key: key.right, code, inputDigests, components });
 };

@@ -1,7 +1,9 @@
 /**
- * Cache settings, their validation at the edge, and the one pure function that resolves them by
- * precedence: pipeline defaults < step settings < runtime options < runtime options for one step,
- * and above all of them, a changed cache key.
+ * Cache settings, their validation at the edge, and the pure functions of their precedence:
+ * {@link settingsLayers} orders the layers (pipeline defaults < step settings < run config file <
+ * runtime options < runtime options for one step), {@link resolveSettings} resolves them, and
+ * {@link decideCache} decides from the resolved settings and the key lookup; above every layer,
+ * a changed cache key always misses.
  *
  * @packageDocumentation
  */
@@ -80,7 +82,13 @@ export type CacheSettingName = keyof CacheSettings;
 /** Every setting's name, in a fixed order. */
 export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 'version', 'dependsOn', 'files', 'ignoredInputs', 'expiresAfter', 'cacheKey', 'refresh'];
 
-/** The resolved settings: defaults filled in where they exist. */
+/**
+ * The resolved settings: defaults filled in where they exist.
+ *
+ * @example
+ * const resolved: ResolvedCacheSettings = resolveSettings(settingsLayers({ pipelineDefaults: {}, stepSettings: {}, runConfig: {}, runtime: {}, stepName: 'train' })).settings;
+ * resolved.enableCache; // true
+ */
 export type ResolvedCacheSettings = Omit<CacheSettings, 'enableCache' | 'refresh' | 'expiresAfter'> & {
   readonly enableCache: boolean;
   readonly refresh: boolean;
@@ -100,16 +108,22 @@ export interface PipelineSettings extends CacheSettings {
 }
 
 /**
- * The places settings come from, lowest precedence first: the pipeline's defaults, the step's own
- * settings, the runtime options of the pipeline, and the runtime options for that one step.
+ * The places settings come from, lowest precedence first: the pipeline's defaults (with its
+ * defaults for the one step), the step's own settings, the run config file (with its settings for
+ * the one step), the runtime options of the pipeline, and the runtime options for that one step.
  *
  * @example
  * const order: readonly SettingsLayerName[] = SETTINGS_LAYERS;
  */
-export type SettingsLayerName = 'pipeline' | 'step' | 'runtime' | 'runtimeStep';
+export type SettingsLayerName = 'pipeline' | 'step' | 'runConfig' | 'runtime' | 'runtimeStep';
 
-/** The layers in precedence order, lowest first. */
-export const SETTINGS_LAYERS: readonly SettingsLayerName[] = ['pipeline', 'step', 'runtime', 'runtimeStep'];
+/**
+ * The layers in precedence order, lowest first.
+ *
+ * @example
+ * SETTINGS_LAYERS; // ['pipeline', 'step', 'runConfig', 'runtime', 'runtimeStep']
+ */
+export const SETTINGS_LAYERS: readonly SettingsLayerName[] = Object.freeze(['pipeline', 'step', 'runConfig', 'runtime', 'runtimeStep'] as const);
 
 /**
  * One layer of settings; a field left `undefined` leaves the decision to lower layers.
@@ -158,6 +172,59 @@ export type CacheDecision =
 // resolution
 
 /**
+ * Resolved settings, and the layer each one came from.
+ *
+ * @example
+ * const r: SettingsResolution = resolveSettings([{ layer: 'runtime', settings: { refresh: true } }]);
+ * r.sources.refresh; // 'runtime'
+ */
+export interface SettingsResolution {
+  readonly settings: ResolvedCacheSettings;
+  readonly sources: { readonly [K in CacheSettingName]: SettingSource };
+}
+
+/**
+ * Where one step's settings come from, as they are given: a pipeline's settings objects and the
+ * step's own. Each pipeline-level object may hold settings for single steps under `steps`.
+ *
+ * @example
+ * const sources: StepSettingsSources = { pipelineDefaults: {}, stepSettings: { version: '2' }, runConfig: {}, runtime: { refresh: true }, stepName: 'svc_trainer' };
+ */
+export interface StepSettingsSources {
+  readonly pipelineDefaults: PipelineSettings;
+  readonly stepSettings: CacheSettings;
+  readonly runConfig: PipelineSettings;
+  readonly runtime: PipelineSettings;
+  readonly stepName: string;
+}
+
+/**
+ * The order of precedence, as one pure function: one step's settings layers, lowest first. The
+ * pipeline's defaults for one step beat its defaults for every step within the `pipeline` layer,
+ * and likewise within `runConfig`; runtime settings for one step are a layer of their own, above all.
+ *
+ * @example
+ * settingsLayers({ pipelineDefaults: {}, stepSettings: { enableCache: false }, runConfig: {}, runtime: { enableCache: true }, stepName: 'a' })
+ *   .map((l) => l.layer); // ['pipeline', 'step', 'runConfig', 'runtime', 'runtimeStep']
+ */
+export const settingsLayers = (sources: StepSettingsSources): readonly SettingsLayer[] => {
+  const { pipelineDefaults, stepSettings, runConfig, runtime, stepName } = sources;
+  return Object.freeze([
+    { layer: 'pipeline', settings: forStep(pipelineDefaults, stepName) },
+    { layer: 'step', settings: stepSettings },
+    { layer: 'runConfig', settings: forStep(runConfig, stepName) },
+    { layer: 'runtime', settings: runtime },
+    { layer: 'runtimeStep', settings: settingsForStep(runtime.steps, stepName) },
+  ] satisfies SettingsLayer[]);
+};
+
+/** Pipeline-level settings for one step: its own settings under `steps` beat those for every step. */
+const forStep = (settings: PipelineSettings, stepName: string): CacheSettings => {
+  const own = settingsForStep(settings.steps, stepName);
+  return own === NO_SETTINGS ? settings : mergeSettings(settings, own);
+};
+
+/**
  * Resolves settings over ordered layers: for every field, the last layer that defines it wins;
  * `undefined` never overrides. Also reports which layer each field came from.
  *
@@ -167,9 +234,7 @@ export type CacheDecision =
  *   { layer: 'step', settings: { enableCache: true } },
  * ]).sources.enableCache; // 'step'
  */
-export const resolveSettings = (
-  layers: readonly SettingsLayer[],
-): { readonly settings: ResolvedCacheSettings; readonly sources: { readonly [K in CacheSettingName]: SettingSource } } => {
+export const resolveSettings = (layers: readonly SettingsLayer[]): SettingsResolution => {
   const values: Record<string, unknown> = {};
   const sources: Record<string, SettingSource> = {};
   for (const name of CACHE_SETTING_NAMES) sources[name] = 'default';
@@ -189,20 +254,21 @@ export const resolveSettings = (
     refresh: (values['refresh'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.refresh,
     expiresAfter,
   } as ResolvedCacheSettings;
-  return { settings: resolved, sources: sources as { readonly [K in CacheSettingName]: SettingSource } };
+  return { settings: resolved, sources: sources as SettingsResolution['sources'] };
 };
 
 /**
- * The precedence rule as one pure function: from the settings layers and the key lookup, whether
- * the step runs or is served from cache, and who decided. Caching disabled, then refresh, then a
- * miss, then expiry; only what is left is a hit. A miss always executes, whatever the settings.
+ * The cache decision as one pure function: from a step's resolved settings (see
+ * {@link resolveSettings}) and the key lookup, whether the step runs or is served from cache, and
+ * who decided. Caching disabled, then refresh, then a miss, then expiry; only what is left is a
+ * hit. A miss always executes, whatever the settings.
  *
  * @example
- * decideCache([{ layer: 'runtime', settings: { enableCache: false } }], { _tag: 'Hit', ageMs: 0 });
+ * decideCache(resolveSettings([{ layer: 'runtime', settings: { enableCache: false } }]), { _tag: 'Hit', ageMs: 0 });
  * // { _tag: 'Execute', reason: 'cache-disabled', decidedBy: 'runtime' }
  */
-export const decideCache = (layers: readonly SettingsLayer[], lookup: CacheLookup): CacheDecision => {
-  const { settings, sources } = resolveSettings(layers);
+export const decideCache = (resolved: SettingsResolution, lookup: CacheLookup): CacheDecision => {
+  const { settings, sources } = resolved;
   if (!settings.enableCache) return { _tag: 'Execute', reason: 'cache-disabled', decidedBy: sources.enableCache };
   if (settings.refresh) return { _tag: 'Execute', reason: 'refresh', decidedBy: sources.refresh };
   if (lookup._tag === 'Miss') return { _tag: 'Execute', reason: 'no-entry', decidedBy: 'key' };
@@ -297,9 +363,21 @@ const FIELDS: { readonly [K in CacheSettingName]: { readonly codec: t.Mixed; rea
   refresh: { codec: optional(t.boolean), allowed: 'true or false' },
 };
 
-/** An invalid setting: which field, and a message naming what it allows. */
+/**
+ * An invalid setting, as data: the path of the field at fault (`''` for the settings object as a
+ * whole, `steps.svc_trainer.refresh` for a per-step setting), the reason on its own (what was
+ * given and what is allowed), and the whole message naming where the settings were given.
+ *
+ * @example
+ * const e: InvalidSetting = {
+ *   field: 'enableCache',
+ *   reason: 'got "yes", expected true or false',
+ *   message: 'Invalid option enableCache of step svc_trainer: got "yes", expected true or false.',
+ * };
+ */
 export interface InvalidSetting {
   readonly field: string;
+  readonly reason: string;
   readonly message: string;
 }
 
@@ -307,12 +385,13 @@ const describeValue = (value: unknown): string => (typeof value === 'function' ?
 
 const validateFields = (input: unknown, where: string, extra: readonly string[]): E.Either<InvalidSetting, Record<string, unknown>> => {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return E.left({ field: '', message: `Options of ${where} must be an object like { enableCache: false }, got ${describeValue(input)}.` });
+    const reason = `expected an object like { enableCache: false }, got ${describeValue(input)}`;
+    return E.left({ field: '', reason, message: `Options of ${where} must be an object like { enableCache: false }, got ${describeValue(input)}.` });
   }
   const known = [...CACHE_SETTING_NAMES, ...extra];
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) {
-      return E.left({ field: key, message: `Unknown option ${key} of ${where}; known options: ${known.join(', ')}.` });
+      return E.left({ field: key, reason: `unknown option; known options: ${known.join(', ')}`, message: `Unknown option ${key} of ${where}; known options: ${known.join(', ')}.` });
     }
   }
   const out: Record<string, unknown> = {};
@@ -320,7 +399,8 @@ const validateFields = (input: unknown, where: string, extra: readonly string[])
     const value = (input as Record<string, unknown>)[name];
     const field = FIELDS[name];
     if (E.isLeft(field.codec.decode(value))) {
-      return E.left({ field: name, message: `Invalid option ${name} of ${where}: got ${describeValue(value)}, expected ${field.allowed}.` });
+      const reason = `got ${describeValue(value)}, expected ${field.allowed}`;
+      return E.left({ field: name, reason, message: `Invalid option ${name} of ${where}: ${reason}.` });
     }
     if (value !== undefined) out[name] = value;
   }
@@ -353,12 +433,13 @@ export const validatePipelineSettings = (input: unknown, where: string): E.Eithe
   const steps: unknown = (input as { steps?: unknown }).steps;
   if (steps === undefined) return E.right(Object.freeze(fields.right) as PipelineSettings);
   if (typeof steps !== 'object' || steps === null || Array.isArray(steps)) {
-    return E.left({ field: 'steps', message: `Invalid option steps of ${where}: got ${describeValue(steps)}, expected an object of settings by step name.` });
+    const reason = `got ${describeValue(steps)}, expected an object of settings by step name`;
+    return E.left({ field: 'steps', reason, message: `Invalid option steps of ${where}: ${reason}.` });
   }
   const perStep: Record<string, CacheSettings> = {};
   for (const [name, settings] of Object.entries(steps)) {
     const valid = validateSettings(settings, `step ${name} in ${where}`);
-    if (E.isLeft(valid)) return E.left({ field: `steps.${name}${valid.left.field === '' ? '' : `.${valid.left.field}`}`, message: valid.left.message });
+    if (E.isLeft(valid)) return E.left({ ...valid.left, field: `steps.${name}${valid.left.field === '' ? '' : `.${valid.left.field}`}` });
     defineOwn(perStep, name, valid.right);
   }
   return E.right(Object.freeze({ ...fields.right, steps: Object.freeze(perStep) }) as PipelineSettings);

@@ -9,7 +9,8 @@
  * - `block`: blocks its event loop for holdMs (a synchronous step: no heartbeat), then as `hold`.
  * - `forever`: holds until killed.
  * - `exit`: exits at once without releasing (the exit hook must delete the lock file).
- * Times are wall-clock milliseconds with a fractional part.
+ * Times are wall-clock milliseconds (`Date.now()`: one clock for every process on the host;
+ * `performance.timeOrigin` is fixed per process and drifts apart between processes).
  */
 import * as fs from 'node:fs';
 import { createFileStepLock } from '../../src/lock';
@@ -19,7 +20,7 @@ if (dir === undefined || key === undefined || log === undefined || mode === unde
   throw new Error('usage: lock-child.ts <dir> <key> <log> <mode> <holdMs> <staleAfterMs> [<goFile>]');
 }
 
-const now = (): string => (performance.timeOrigin + performance.now()).toFixed(3);
+const now = (): string => String(Date.now());
 const note = (what: string): void => fs.appendFileSync(log, `${what} ${process.pid} ${now()}\n`);
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,0 +1,134 @@
+/**
+ * The state a run (or a plan) works in: the compiled graph, each step's state and resolved
+ * settings, the stores, the entries fetched up front, and the one way to raise run events.
+ *
+ * @packageDocumentation
+ */
+import type * as E from 'fp-ts/Either';
+import type { StepcacheError } from '../errors';
+import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
+import { keyHashFunction } from '../hash/hashers';
+import type { StepLock } from '../lock';
+import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
+import { resolveSettings, settingsLayers, type SettingsResolution } from '../settings/settings';
+import type { ArtifactStore } from '../store/artifact-store';
+import type { MetadataStore } from '../store/metadata-store';
+import { storeLayout } from '../store/layout';
+import type { CacheEntry } from '../store/records';
+import { artifactDigest } from '../store/serialize';
+import { runEvent, type RunEventBody, type RunSubscriber } from './events';
+import type { Executor } from './executor';
+import { applyEvent, pendingState, type NodeState } from './state';
+import { stepKeyOf, type KeyEnvironment, type StepKey } from './step-key';
+import type { StoreAccess } from './stores';
+
+// model
+
+/** @internal */
+export interface RunContext {
+  readonly graph: PipelineGraph;
+  readonly pipeline: AnyPipeline;
+  readonly runId: string;
+  readonly states: readonly NodeState[];
+  readonly hashKey: (bytes: Uint8Array) => string;
+  readonly metadata: MetadataStore;
+  readonly artifacts: ArtifactStore;
+  readonly executor: Executor;
+  /** Raises a run event: stamps it, applies it to its step's state, then tells the subscribers. */
+  readonly emit: (event: RunEventBody) => void;
+  /** Entries fetched in one batch at the start: the latest entry of every step, by key. */
+  readonly prefetched: ReadonlyMap<string, CacheEntry>;
+  /** The same entries by step name: what a miss is compared with. */
+  readonly latestByStep: ReadonlyMap<string, CacheEntry>;
+  /** Code fingerprints kept on disk between processes. */
+  readonly fingerprints: FingerprintDiskCache;
+  /** Identifies the store within this process (runs on one store share executions in flight). */
+  readonly storeId: string;
+  /** The cross-process lock on step keys. */
+  readonly lock: StepLock;
+  /** Each node's settings, resolved once: they are fixed for a run. */
+  readonly settings: readonly SettingsResolution[];
+  /** What computing keys needs, from this context. */
+  readonly keys: KeyEnvironment;
+}
+
+/** @internal What opening a context needs from the runner. */
+export interface ContextDependencies {
+  readonly stores: StoreAccess;
+  readonly executor: Executor;
+  readonly subscriber: RunSubscriber;
+  /** Code fingerprints kept on disk, opened once per runner. */
+  readonly fingerprints: (hashKey: (bytes: Uint8Array) => string) => FingerprintDiskCache;
+}
+
+// opening
+
+/**
+ * @internal Fingerprints kept in the store's fingerprint file, opened on first use.
+ */
+export const fingerprintsIn = (dir: string): ContextDependencies['fingerprints'] => {
+  let cache: FingerprintDiskCache | undefined;
+  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey));
+};
+
+/** @internal A node's settings, by the one precedence function. */
+const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution =>
+  resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name }));
+
+/** @internal The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
+export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, graph: PipelineGraph, runId: string): Promise<RunContext> => {
+  const stores = await deps.stores.open();
+  const hashKey = await keyHashFunction();
+  const states = graph.nodes.map(pendingState);
+  const indexOf = new Map(graph.nodes.map((n) => [n.name, n.index]));
+  const emit = (body: RunEventBody): void => {
+    const event = runEvent(runId, body);
+    const index = 'step' in event && event.step !== undefined ? indexOf.get(event.step) : undefined;
+    if (index !== undefined) applyEvent(states[index] as NodeState, event);
+    deps.subscriber(event);
+  };
+  const metadata = stores.metadataFor((message) => emit({ type: 'warning', kind: 'unverified-entry', message }));
+  const names = graph.nodes.map((n) => n.name);
+  const latest = (await deps.stores.call('be read', () => metadata.getLatestEntries(graph.pipeline, names))).filter((e): e is CacheEntry => e !== undefined);
+  const fingerprints = deps.fingerprints(hashKey);
+  const keys: KeyEnvironment = {
+    hashKey,
+    warn: (kind, step, message) => emit({ type: 'warning', kind, step, message }),
+    fingerprint: fingerprints.fingerprint,
+    descriptorOf: (index, output) => states[index]?.descriptors?.[output],
+  };
+  return {
+    graph,
+    pipeline: pipe,
+    runId,
+    states,
+    hashKey,
+    metadata,
+    artifacts: stores.artifacts,
+    executor: deps.executor,
+    emit,
+    prefetched: new Map(latest.map((e) => [e.key, e])),
+    latestByStep: new Map(latest.map((e) => [e.step, e])),
+    fingerprints,
+    storeId: deps.stores.storeId,
+    lock: deps.stores.lock,
+    settings: graph.nodes.map((n) => settingsOf(pipe, n)),
+    keys,
+  };
+};
+
+// keys
+
+/** @internal A node's key from what the run knows now. */
+export const keyOf = (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, StepKey>> =>
+  stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings);
+
+/** @internal The digests of a node's inputs as the run knows them now ('' for an input with no artifact yet). */
+export const currentDigests = (ctx: RunContext, node: GraphNode): string[] =>
+  Object.values(node.inputs).map((ref) => {
+    const d = ctx.states[ref.node]?.descriptors?.[ref.output];
+    return d === undefined ? '' : artifactDigest(d);
+  });
+
+/** @internal A node's state. */
+export const stateOf = (ctx: RunContext, node: GraphNode): NodeState => ctx.states[node.index] as NodeState;

@@ -1,0 +1,65 @@
+/**
+ * Executing one node: through the run's executor, then committing what it produced: the
+ * artifacts are announced, the values shared with the steps downstream, and the cache entry
+ * written under the node's key.
+ *
+ * @packageDocumentation
+ */
+import * as E from 'fp-ts/Either';
+import * as TE from 'fp-ts/TaskEither';
+import { toError, type StepcacheError } from '../errors';
+import type { GraphNode } from '../pipeline/pipeline';
+import type { CacheEntry } from '../store/records';
+import { stateOf, type RunContext } from './context';
+import type { ExecutionRequest, ExecutionResult, InputArtifact } from './executor';
+import { stepFailure } from './in-process-executor';
+import type { StepKey } from './step-key';
+
+const inputArtifacts = (ctx: RunContext, node: GraphNode): Record<string, InputArtifact> => {
+  const inputs: Record<string, InputArtifact> = {};
+  for (const [field, ref] of Object.entries(node.inputs)) {
+    const descriptor = ctx.states[ref.node]?.descriptors?.[ref.output];
+    if (descriptor !== undefined) inputs[field] = { step: ref.step, output: ref.output, descriptor };
+  }
+  return inputs;
+};
+
+const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>): ExecutionRequest => ({
+  identity: { pipeline: ctx.graph.pipeline, step: node.name, key: key.key, code: key.code },
+  node,
+  parameters: node.parameters,
+  inputs: inputArtifacts(ctx, node),
+  argument: () => Promise.resolve(E.right(argument)),
+});
+
+const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+  const state = stateOf(ctx, node);
+  for (const [output, { id, size }] of Object.entries(result.descriptors)) {
+    ctx.emit({ type: 'artifact-written', step: node.name, output, id, size });
+    if (result.values !== undefined && Object.hasOwn(result.values, output)) state.values.set(output, Promise.resolve(E.right(result.values[output])));
+    else state.values.delete(output);
+  }
+  const entry: CacheEntry = {
+    key: key.key,
+    pipeline: ctx.graph.pipeline,
+    step: node.name,
+    runId: ctx.runId,
+    createdAt: Date.now(),
+    durationMs: result.durationMs,
+    outputs: result.descriptors,
+    components: key.components(),
+  };
+  const ttlMs = ctx.settings[node.index]?.settings.expiresAfter;
+  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs }), toError)();
+  if (E.isLeft(recorded)) return E.left(stepFailure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
+  return E.right(result);
+};
+
+/**
+ * @internal Executes a node with its key and argument (parameters and loaded input values), and
+ * commits the result. The caller raises the event that says how the step ended.
+ */
+export const executeNode = async (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+  const result = await ctx.executor.execute(requestFor(ctx, node, key, argument), { artifacts: ctx.artifacts });
+  return E.isLeft(result) ? result : commit(ctx, node, key, result.right);
+};

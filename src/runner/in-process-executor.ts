@@ -1,0 +1,87 @@
+/**
+ * The in-process executor: calls the step function here, splits its result into the declared
+ * outputs, serializes each in its format and stores it in the artifact store.
+ *
+ * @packageDocumentation
+ */
+import * as E from 'fp-ts/Either';
+import * as TE from 'fp-ts/TaskEither';
+import { StepcacheError, toError } from '../errors';
+import type { GraphNode } from '../pipeline/pipeline';
+import { DEFAULT_OUTPUT } from '../step/step';
+import { serializeOutput, type ArtifactDescriptor } from '../store/serialize';
+import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from './executor';
+
+// utils
+
+/**
+ * A step error naming the step (and the field) at fault.
+ *
+ * @example
+ * stepFailure('STEP_FAILED', 'Step a failed: boom', 'a');
+ */
+export const stepFailure = (code: StepcacheError['code'], message: string, step: string, cause?: unknown, field?: string): StepcacheError =>
+  new StepcacheError(code, message, { step, ...(cause === undefined ? {} : { cause }), ...(field === undefined ? {} : { field }) });
+
+/**
+ * The format an output of a node is stored in.
+ *
+ * @example
+ * formatOf(node, 'model'); // 'auto'
+ */
+export const formatOf = (node: GraphNode, output: string) => node.step.outputSpec?.[output] ?? 'auto';
+
+const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError, Record<string, unknown>> => {
+  if (node.step.outputSpec === undefined) return E.right({ [DEFAULT_OUTPUT]: result });
+  if (typeof result !== 'object' || result === null) {
+    return E.left(stepFailure('STEP_FAILED', `Step ${node.name} declares outputs ${node.outputNames.join(', ')} but returned ${result === null ? 'null' : typeof result}.`, node.name));
+  }
+  const missing = node.outputNames.filter((o) => !(o in result));
+  if (missing.length > 0) {
+    return E.left(stepFailure('STEP_FAILED', `Step ${node.name} declares output${missing.length > 1 ? 's' : ''} ${missing.join(', ')} but did not return ${missing.length > 1 ? 'them' : 'it'}.`, node.name, undefined, missing[0]));
+  }
+  return E.right(Object.fromEntries(node.outputNames.map((o) => [o, (result as Record<string, unknown>)[o]])));
+};
+
+const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, value: unknown): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
+  const serialized = serializeOutput(value, formatOf(node, name));
+  if (E.isLeft(serialized)) {
+    const where = node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
+    const at = serialized.left.path === '' ? '' : ` at ${serialized.left.path}`;
+    return E.left(stepFailure('UNENCODABLE_VALUE', `${where}${at} cannot be stored: it is ${serialized.left.reason}.`, node.name, undefined, name));
+  }
+  const stored = await TE.tryCatch(() => store.artifacts.put(serialized.right.bytes), toError)();
+  if (E.isLeft(stored)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
+  const { kind, dtype, format } = serialized.right;
+  return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.right.bytes.byteLength, format }));
+};
+
+// the executor
+
+/**
+ * Executes steps in this process: the default executor. Outputs are stored one after the other,
+ * and their values are returned, for the steps downstream to use without reading them back.
+ *
+ * @example
+ * createRunner({ executor: inProcessExecutor() });
+ */
+export const inProcessExecutor = (): Executor =>
+  Object.freeze({
+    execute: async (request: ExecutionRequest, store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+      const { node } = request;
+      const argument = await request.argument();
+      if (E.isLeft(argument)) return argument;
+      const started = performance.now();
+      const result = await TE.tryCatch(async () => node.step.fn(argument.right as never), toError)();
+      if (E.isLeft(result)) return E.left(stepFailure('STEP_FAILED', `Step ${node.name} failed: ${result.left.message}`, node.name, result.left));
+      const outputs = splitOutputs(node, result.right);
+      if (E.isLeft(outputs)) return outputs;
+      const descriptors: Record<string, ArtifactDescriptor> = {};
+      for (const [name, value] of Object.entries(outputs.right)) {
+        const descriptor = await storeOutput(store, node, name, value);
+        if (E.isLeft(descriptor)) return descriptor;
+        descriptors[name] = descriptor.right;
+      }
+      return E.right({ descriptors, durationMs: performance.now() - started, values: outputs.right });
+    },
+  });

@@ -1,0 +1,161 @@
+/**
+ * Resolving one node: from its key and its settings, serve it from the cache or execute it; a
+ * miss is shared by runs in this process (single-flight) and, under the key's lock, by processes.
+ *
+ * @packageDocumentation
+ */
+import * as E from 'fp-ts/Either';
+import { diffComponents } from '../cache/components';
+import { describeReason, type ExecutionReason } from '../cache/reasons';
+import type { StepcacheError } from '../errors';
+import type { GraphNode } from '../pipeline/pipeline';
+import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
+import type { CacheEntry } from '../store/records';
+import { currentDigests, keyOf, type RunContext } from './context';
+import { executeNode } from './execute';
+import { loadArgument } from './load';
+import type { StepKey } from './step-key';
+
+// model
+
+/** @internal What the cache says about a node, from its key: the decision, and the entry it would be served from. */
+export interface Assessment {
+  readonly key: StepKey;
+  readonly entry: CacheEntry | undefined;
+  readonly decision: CacheDecision;
+}
+
+/** How resolving a node ended, or that it must be assessed again (an input changed under it). */
+type Outcome =
+  | { readonly _tag: 'Cached'; readonly key: StepKey; readonly entry: CacheEntry }
+  | { readonly _tag: 'Executed'; readonly key: StepKey; readonly outputs: CacheEntry['outputs'] }
+  | { readonly _tag: 'Failed'; readonly error: StepcacheError }
+  | { readonly _tag: 'InputsChanged' };
+
+/**
+ * How many times a node is assessed again when an upstream artifact was repaired with new content
+ * while the node loaded its inputs (which changes its key). After that, it executes as it is.
+ */
+const MAX_REASSESSMENTS = 3;
+
+/** Executions in flight in this process, by store and key. */
+const inFlight = new Map<string, Promise<void>>();
+
+// assessing
+
+const settingsOf = (ctx: RunContext, node: GraphNode): SettingsResolution => ctx.settings[node.index] as SettingsResolution;
+
+/** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
+const lookupFor = async (ctx: RunContext, node: GraphNode, entry: CacheEntry | undefined): Promise<CacheLookup> => {
+  const intact =
+    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
+  return intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' };
+};
+
+/** @internal A node's key, the entry the store holds for it, and the cache decision. */
+export const assess = async (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, Assessment>> => {
+  const key = await keyOf(ctx, node);
+  if (E.isLeft(key)) return key;
+  const entry = ctx.prefetched.get(key.right.key) ?? (await ctx.metadata.getEntries([key.right.key]))[0];
+  return E.right({ key: key.right, entry, decision: decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry)) });
+};
+
+/** An intact, usable entry for a key written since the run started (by another process), if any. */
+const freshEntry = async (ctx: RunContext, node: GraphNode, key: string): Promise<CacheEntry | undefined> => {
+  const [entry] = await ctx.metadata.getEntries([key]);
+  return decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry))._tag === 'UseCache' ? entry : undefined;
+};
+
+/** @internal Why a node executes, from the decision and what the store knows of the step. */
+export const whyExecuting = (ctx: RunContext, node: GraphNode, decision: Exclude<CacheDecision, { _tag: 'UseCache' }>, key: StepKey, sameKeyEntry: CacheEntry | undefined): ExecutionReason => {
+  switch (decision.reason) {
+    case 'cache-disabled':
+      return { _tag: 'CacheDisabled', decidedBy: decision.decidedBy };
+    case 'refresh':
+      return { _tag: 'Refresh', decidedBy: decision.decidedBy };
+    case 'expired':
+      return { _tag: 'Expired', decidedBy: decision.decidedBy, ageMs: decision.ageMs, expiresAfterMs: decision.expiresAfterMs };
+    case 'no-entry': {
+      if (sameKeyEntry !== undefined) return { _tag: 'ArtifactsMissing' };
+      const latest = ctx.latestByStep.get(node.name);
+      if (latest === undefined) return { _tag: 'NeverCached' };
+      const changes = diffComponents(latest.components, key.components());
+      return { _tag: 'KeyChanged', changes: changes.length > 0 ? changes : [{ _tag: 'KeyFormat' }] };
+    }
+  }
+};
+
+// executing a miss
+
+/** A miss is shared: disabled caching and refresh ask for an execution of one's own. */
+const isShared = (decision: CacheDecision): boolean => decision._tag === 'Execute' && (decision.reason === 'no-entry' || decision.reason === 'expired');
+
+/** Runs `f` as the one execution of `flightKey` in flight in this process, when there is a key. */
+const inFlightAs = async <A>(flightKey: string | undefined, f: () => Promise<A>): Promise<A> => {
+  if (flightKey === undefined) return f();
+  let landed!: () => void;
+  inFlight.set(flightKey, new Promise<void>((resolve) => (landed = resolve)));
+  try {
+    return await f();
+  } finally {
+    inFlight.delete(flightKey);
+    landed();
+  }
+};
+
+/** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
+const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {
+  const argument = await loadArgument(ctx, node);
+  if (E.isLeft(argument)) return { _tag: 'Failed', error: argument.left };
+  if (reassess && currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i])) return { _tag: 'InputsChanged' };
+  const release = isShared(decision) ? await ctx.lock.acquire(key.key) : undefined;
+  try {
+    if (release !== undefined) {
+      const made = await freshEntry(ctx, node, key.key);
+      if (made !== undefined) return { _tag: 'Cached', key, entry: made };
+    }
+    if (decision._tag === 'Execute') {
+      const reason = whyExecuting(ctx, node, decision, key, entry);
+      ctx.emit({ type: 'step-executing', step: node.name, key: key.key, reason, message: describeReason(reason) });
+    }
+    const executed = await executeNode(ctx, node, key, argument.right);
+    return E.isLeft(executed) ? { _tag: 'Failed', error: executed.left } : { _tag: 'Executed', key, outputs: executed.right.descriptors };
+  } finally {
+    await release?.();
+  }
+};
+
+/** Assesses a node and acts on it; at most `reassessments` more times when its inputs change under it. */
+const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): Promise<Exclude<Outcome, { _tag: 'InputsChanged' }>> => {
+  const assessed = await assess(ctx, node);
+  if (E.isLeft(assessed)) return { _tag: 'Failed', error: assessed.left };
+  const { key, entry, decision } = assessed.right;
+  if (decision._tag === 'UseCache' && entry !== undefined) return { _tag: 'Cached', key, entry };
+  const flightKey = isShared(decision) ? `${ctx.storeId}\0${key.key}` : undefined;
+  const running = flightKey === undefined ? undefined : inFlight.get(flightKey);
+  if (running !== undefined) {
+    // Another run in this process executes this key: wait for it, then find its entry.
+    await running;
+    return settle(ctx, node, reassessments);
+  }
+  const outcome = await inFlightAs(flightKey, () => executeMiss(ctx, node, assessed.right, reassessments > 0));
+  return outcome._tag === 'InputsChanged' ? settle(ctx, node, reassessments - 1) : outcome;
+};
+
+// resolving
+
+/** @internal Resolves one node of a run: raises its events from start to end. */
+export const resolveNode = async (ctx: RunContext, node: GraphNode): Promise<void> => {
+  const began = performance.now();
+  ctx.emit({ type: 'step-started', step: node.name });
+  const outcome = await settle(ctx, node, MAX_REASSESSMENTS);
+  const durationMs = performance.now() - began;
+  switch (outcome._tag) {
+    case 'Cached':
+      return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs });
+    case 'Executed':
+      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs });
+    case 'Failed':
+      return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs });
+  }
+};

@@ -1,0 +1,88 @@
+/**
+ * One run of a pipeline, from its first event to its last: check the steps' required inputs,
+ * record the run's start, schedule every node, record the end, and give typed access to outputs.
+ *
+ * @packageDocumentation
+ */
+import * as E from 'fp-ts/Either';
+import { StepcacheError } from '../errors';
+import type { GraphNode } from '../pipeline/pipeline';
+import type { RunRecord, StepStatus } from '../store/records';
+import type { RunContext } from './context';
+import { countStatuses } from './events';
+import { loadOutput } from './load';
+import type { Run } from './model';
+import { runRecord } from './record';
+import { resolveNode } from './resolve';
+import { schedule } from './schedule';
+import { codeFingerprintOf } from './step-key';
+import type { StoreAccess } from './stores';
+
+/**
+ * The first step called without one of its required inputs, as its typed parameter declares them
+ * (read from its source with its code fingerprint; steps whose inputs cannot be read are not checked).
+ */
+const missingInputs = (ctx: RunContext): StepcacheError | undefined => {
+  for (const node of ctx.graph.nodes) {
+    const required = codeFingerprintOf(ctx.keys, node).inputs?.required ?? [];
+    const absent = required.filter((name) => !Object.hasOwn(node.parameters, name) && !Object.hasOwn(node.inputs, name));
+    if (absent.length > 0) {
+      const names = absent.join(', ');
+      const them = absent.length > 1 ? 'them' : 'it';
+      return new StepcacheError(
+        'INVALID_PIPELINE',
+        `Step ${node.name} in pipeline ${ctx.graph.pipeline} is called without its required input${absent.length > 1 ? 's' : ''} ${names}; pass ${them} in p.call(${node.name}, { ..., ${names} }).`,
+        { step: node.name, field: absent[0] as string },
+      );
+    }
+  }
+  return undefined;
+};
+
+/** The error a failed run rejects with: the first failure's, carrying the run's record. */
+const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
+  new StepcacheError(error.code, error.message, {
+    ...(error.step === undefined ? {} : { step: error.step }),
+    ...(error.field === undefined ? {} : { field: error.field }),
+    cause: error.cause ?? error,
+    run: record,
+  });
+
+/** Loads one of the pipeline's outputs by name. */
+const outputLoader = (ctx: RunContext) => async (name: string): Promise<unknown> => {
+  const ref = Object.hasOwn(ctx.graph.outputs, name) ? ctx.graph.outputs[name] : undefined;
+  if (ref === undefined) {
+    const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
+    throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
+  }
+  const value = await loadOutput(ctx, ref.node, ref.output);
+  if (E.isLeft(value)) throw value.left;
+  return value.right;
+};
+
+/**
+ * @internal Runs a pipeline in its context: resolves with the run, or rejects with the first
+ * failure (its `run` holds the record).
+ */
+export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, concurrency: number): Promise<Run<V>> => {
+  const missing = missingInputs(ctx);
+  if (missing !== undefined) throw missing;
+  const { nodes } = ctx.graph;
+  const timing = { startedAt: new Date(), started: performance.now() };
+  ctx.emit({ type: 'run-started', pipeline: ctx.pipeline.name, steps: nodes.map((n) => n.name) });
+  // The start record is written while the first steps run; it must land before the final one.
+  const startRecorded = stores.call('record the run', () => ctx.metadata.putRun(runRecord(ctx, params, timing, 'running')));
+  startRecorded.catch(() => undefined);
+  await schedule(ctx, concurrency, resolveNode);
+  await startRecorded;
+  await ctx.fingerprints.flush();
+  const failed = nodes.filter((n) => ctx.states[n.index]?.status === 'failed');
+  const final = runRecord(ctx, params, timing, failed.length > 0 ? 'failed' : 'completed');
+  await stores.call('record the run', () => ctx.metadata.putRun(final));
+  const counts = countStatuses(Object.values(final.steps).map((s): StepStatus => s.status));
+  const failedNames = failed.map((n) => n.name);
+  ctx.emit({ type: 'run-finished', pipeline: final.pipeline, status: failed.length > 0 ? 'failed' : 'completed', counts, failed: failedNames, durationMs: final.durationMs ?? 0 });
+  const firstFailure = failed[0] === undefined ? undefined : ctx.states[(failed[0] as GraphNode).index]?.error;
+  if (firstFailure !== undefined) throw runFailure(firstFailure, final);
+  return Object.freeze({ ...final, output: outputLoader(ctx) }) as Run<V>;
+};

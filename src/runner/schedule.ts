@@ -1,0 +1,51 @@
+/**
+ * Scheduling: nodes run as soon as their upstream nodes are done, at most `concurrency` at a
+ * time, earlier nodes first; the dependents of a failed node are skipped.
+ *
+ * @packageDocumentation
+ */
+import type { GraphNode } from '../pipeline/pipeline';
+import type { RunContext } from './context';
+
+/** @internal Resolves every node of the run with `resolve`; settles when none is left. */
+export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: RunContext, node: GraphNode) => Promise<void>): Promise<void> => {
+  const { nodes } = ctx.graph;
+  const waiting = nodes.map((n) => n.upstream.length);
+  const dependents: number[][] = nodes.map(() => []);
+  for (const n of nodes) for (const u of n.upstream) (dependents[u] as number[]).push(n.index);
+  const ready = nodes.filter((n) => n.upstream.length === 0).map((n) => n.index);
+  const statusOf = (index: number) => ctx.states[index]?.status;
+  let active = 0;
+  let finished = 0;
+  return new Promise((done) => {
+    const skip = (index: number, upstream: string): void => {
+      if (statusOf(index) !== 'pending') return;
+      ctx.emit({ type: 'step-skipped', step: (nodes[index] as GraphNode).name, upstream });
+      finished++;
+      for (const d of dependents[index] as number[]) skip(d, upstream);
+    };
+    const settle = (index: number): void => {
+      for (const d of dependents[index] as number[]) {
+        if (statusOf(index) === 'failed') skip(d, (nodes[index] as GraphNode).name);
+        else if (--(waiting[d] as number) === 0 && statusOf(d) === 'pending') {
+          const at = ready.findIndex((r) => r > d);
+          ready.splice(at === -1 ? ready.length : at, 0, d);
+        }
+      }
+    };
+    const pump = (): void => {
+      if (finished === nodes.length) return done();
+      while (active < concurrency && ready.length > 0) {
+        const index = ready.shift() as number;
+        active++;
+        void resolve(ctx, nodes[index] as GraphNode).then(() => {
+          active--;
+          finished++;
+          settle(index);
+          pump();
+        });
+      }
+    };
+    pump();
+  });
+};

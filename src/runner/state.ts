@@ -1,0 +1,80 @@
+/**
+ * The state of one step in a run, and how each run event changes it. The run record is read from
+ * this state, so the record and the events cannot disagree.
+ *
+ * @packageDocumentation
+ */
+import type * as E from 'fp-ts/Either';
+import { describeReason, type ExecutionReason } from '../cache/reasons';
+import type { StepcacheError } from '../errors';
+import type { StepStatus } from '../store/records';
+import type { ArtifactDescriptor } from '../store/serialize';
+import type { RunEvent } from './events';
+
+// model
+
+/** @internal What a run knows of one step. */
+export interface NodeState {
+  status: StepStatus | 'pending';
+  key?: string;
+  descriptors?: Readonly<Record<string, ArtifactDescriptor>>;
+  /** Loaded or produced output values, shared by every consumer. */
+  readonly values: Map<string, Promise<E.Either<StepcacheError, unknown>>>;
+  startedAt?: string;
+  durationMs: number;
+  cachedFrom?: string;
+  why?: ExecutionReason;
+  reason?: string;
+  error?: StepcacheError;
+  /** The repair in progress or done, shared by every consumer that found an artifact damaged. */
+  repair?: Promise<E.Either<StepcacheError, void>>;
+}
+
+/** @internal A step before anything happened to it. */
+export const pendingState = (): NodeState => ({ status: 'pending', values: new Map(), durationMs: 0 });
+
+// transitions
+
+/** @internal Applies a step's event to its state; events about no step, or only informative, change nothing. */
+export const applyEvent = (state: NodeState, event: RunEvent): void => {
+  switch (event.type) {
+    case 'step-started':
+      state.startedAt = new Date(event.at).toISOString();
+      return;
+    case 'step-cached':
+      state.status = 'cached';
+      state.key = event.key;
+      state.descriptors = event.outputs;
+      state.cachedFrom = event.cachedFrom;
+      state.durationMs = event.durationMs;
+      return;
+    case 'step-executing':
+      state.why = event.reason;
+      state.reason = event.message;
+      return;
+    case 'step-executed':
+      state.status = 'executed';
+      state.key = event.key;
+      state.descriptors = event.outputs;
+      state.durationMs = event.durationMs;
+      delete state.cachedFrom;
+      return;
+    case 'step-repaired':
+      Object.assign(state, { key: event.key, descriptors: event.outputs, durationMs: event.durationMs, why: { _tag: 'Repaired', detail: event.problem } });
+      state.reason = describeReason(state.why as ExecutionReason);
+      delete state.cachedFrom;
+      return;
+    case 'step-failed':
+      Object.assign(state, { status: 'failed', error: event.error, durationMs: event.durationMs });
+      return;
+    case 'step-skipped':
+      state.status = 'skipped';
+      state.reason = `upstream step ${event.upstream} did not complete`;
+      return;
+    case 'run-started':
+    case 'artifact-written':
+    case 'warning':
+    case 'run-finished':
+      return;
+  }
+};
