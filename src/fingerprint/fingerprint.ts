@@ -24,9 +24,12 @@
  *
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as TS from 'typescript';
 import { stepInputs } from './inputs';
+import { acceptDiskText, sourceOfRunningFile, trackConsultedFiles } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
@@ -302,9 +305,10 @@ interface ModuleUse {
 }
 
 /** Collects the parts a located function depends on, transitively. */
-const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[] } => {
+const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[] } => {
   const ts = typescript();
   const parts: FingerprintPart[] = [];
+  const warnings: string[] = [];
   const captured = new Set<string>();
   const seen = new Set<object>();
   const seenExports = new Set<string>();
@@ -464,7 +468,63 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name, kind: 'package', version, hash: digestOf(hash, `package\n${name}@${version}\n${[...uses].sort().join('\n')}`) });
   }
   for (const [name, uses] of builtins) parts.push({ name, kind: 'builtin', hash: digestOf(hash, `builtin\n${name}\n${[...uses].sort().join('\n')}`) });
-  return { parts, captured: [...captured].sort() };
+  return { parts, captured: [...captured].sort(), warnings };
+};
+
+// what runs
+
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+
+/**
+ * Whether a function's text is `[native code]`: a bound function, a built-in, a host function.
+ *
+ * @internal
+ * @example
+ * isNativeCode(Function.prototype.toString.call(f.bind(null, 3))); // true
+ */
+export const isNativeCode = (text: string): boolean => NATIVE.test(text);
+
+const nativeIds = new WeakMap<Function, string>();
+
+/**
+ * The fingerprint of a function whose code cannot be read (`[native code]`): unique to the function
+ * object, so that it never matches another function's (nor the same one's in another process).
+ */
+const nativeFingerprint = (fn: Function, hash: Hash): CodeFingerprint => {
+  let id = nativeIds.get(fn);
+  if (id === undefined) {
+    id = randomBytes(16).toString('hex');
+    nativeIds.set(fn, id);
+  }
+  const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `native\n${id}`) }]);
+  const reason = `${fn.name || 'the function'} is a bound or built-in function ([native code]), whose code cannot be read; a result computed with it is never reused`;
+  return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]), warnings: Object.freeze([]) });
+};
+
+/** Whether the text of `fn` is in the file as it is now (JavaScript run without a transform). */
+const readsAsWritten = (fn: Function, file: string): boolean => {
+  try {
+    return fs.readFileSync(file, 'utf8').includes(Function.prototype.toString.call(fn));
+  } catch {
+    return false;
+  }
+};
+
+/** Adds what the observations say to a fingerprint: warnings about edited modules, and a hash never reused when what runs is not known. */
+const withObservations = (fp: CodeFingerprint, files: ReadonlyMap<string, string>, hash: Hash): CodeFingerprint => {
+  const warnings = [...fp.warnings];
+  let unknown = false;
+  for (const [file, state] of files) {
+    if (state.startsWith('stale:')) {
+      warnings.push(`${file} was edited after this process loaded it: the key describes the code loaded, which is what runs (restart the process, or reload the module, to run the edit)`);
+    } else if (state.startsWith('unknown:')) {
+      unknown = true;
+      warnings.push(`${file} changed on disk since this process first read it, and whether the code that runs is the edited one cannot be told: the result is not reused (restart the process)`);
+    }
+  }
+  if (warnings.length === fp.warnings.length) return fp;
+  const nonce = unknown ? randomBytes(16).toString('hex') : '';
+  return Object.freeze({ ...fp, hash: unknown ? digestOf(hash, `${fp.hash}\nunrepeatable ${nonce}`) : fp.hash, warnings: Object.freeze(warnings) });
 };
 
 // fingerprints
@@ -479,6 +539,23 @@ const inputsOf = (fn: TS.SignatureDeclaration): StepInputs | undefined => {
 };
 
 const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Object.freeze(parts.sort(compareParts).map((p) => Object.freeze(p)));
+
+/** The fingerprint of a function found in its source. */
+const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): CodeFingerprint => {
+  const { parts, captured, warnings } = collectParts(located, baseDir, hash);
+  const frozen = freezeParts(parts);
+  // Derived from the source, not part of the digest: the hash stays what it was.
+  const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
+  return Object.freeze({
+    hash: totalDigest(hash, frozen, false),
+    shallow: false,
+    file: located.module.file,
+    parts: frozen,
+    capturedVariables: Object.freeze(captured),
+    warnings: Object.freeze(warnings),
+    ...(inputs === undefined ? {} : { inputs }),
+  });
+};
 
 /**
  * The code fingerprint of a step's function. `site` is where `step()` was called (see
@@ -511,35 +588,38 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
  */
 export function fingerprintFunction(fn: Function, site: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
   const text = Function.prototype.toString.call(fn);
+  if (isNativeCode(text)) return nativeFingerprint(fn, hash);
   const shallow = (reason: string): CodeFingerprint => {
     const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `text\n${text}`) }]);
-    return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]) });
+    return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]), warnings: Object.freeze([]) });
   };
   if (site === undefined) return shallow('the place where the step was defined is unknown');
+  const file = sourceOfRunningFile(site.file);
   try {
-    const index = loadModule(site.file);
-    if (index === undefined) {
+    if (loadModule(file) === undefined) {
       return shallow(
         isScript(site.file)
           ? `its source file ${site.file} does not exist (a notebook cell, eval or new Function)`
           : `${site.file} is not a JavaScript or TypeScript source file (a notebook cell, eval, new Function or generated code)`,
       );
     }
-    const location = locate(index, site, fn);
-    if (location._tag === 'NotFound') return shallow(location.reason);
-    const { located } = location;
-    const { parts, captured } = collectParts(located, path.dirname(site.file), hash);
-    const frozen = freezeParts(parts);
-    // Derived from the source, not part of the digest: the hash stays what it was.
-    const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
-    return Object.freeze({
-      hash: totalDigest(hash, frozen, false),
-      shallow: false,
-      file: located.module.file,
-      parts: frozen,
-      capturedVariables: Object.freeze(captured),
-      ...(inputs === undefined ? {} : { inputs }),
-    });
+    const attempt = (): CodeFingerprint | Extract<Location, { _tag: 'NotFound' }> => {
+      const index = loadModule(file) as ModuleIndex;
+      const location = locate(index, site, fn);
+      if (location._tag === 'NotFound') return location;
+      return fingerprintLocated(location.located, path.dirname(file), hash);
+    };
+    let tracked = trackConsultedFiles(attempt);
+    const siteState = tracked.files.get(file);
+    // An edited file whose module system keeps no entry we can see: the step's own function tells
+    // which text runs, when it is JavaScript run as written (its text is in the file as it is).
+    if (siteState !== undefined && siteState.startsWith('unknown:') && /\.[cm]?jsx?$/i.test(file) && readsAsWritten(fn, file)) {
+      acceptDiskText(file);
+      tracked = trackConsultedFiles(attempt);
+    }
+    const { result, files } = tracked;
+    if ('_tag' in result) return shallow(result.reason);
+    return withObservations(result, files, hash);
   } catch (e) {
     return shallow(`its source could not be analysed: ${e instanceof Error ? e.message : String(e)}`);
   }

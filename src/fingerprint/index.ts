@@ -12,7 +12,8 @@
  * @packageDocumentation
  */
 export { callSiteOf } from './callsite';
-export { fingerprintFunction, diffFingerprints } from './fingerprint';
+export { noteStepDefinedAt } from './observed';
+export { fingerprintFunction, diffFingerprints, isNativeCode } from './fingerprint';
 export { openFingerprintDiskCache } from './disk-cache';
 export type { FingerprintDiskCache } from './disk-cache';
 export type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';

@@ -11,6 +11,7 @@ import { createRequire, isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TS from 'typescript';
+import { contentDigest, loadedSource, noteObserved, trackConsultedFiles, type LoadedSource } from './observed';
 import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isTypeOnly, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
 
 // model
@@ -119,11 +120,6 @@ const scriptKind = (file: string): TS.ScriptKind => {
   }
 };
 
-/** While tracking: every file consulted, with its state then (`mtimeMs:size`, or `absent`). */
-let consulted: Map<string, string> | undefined;
-
-const stateOf = (stats: fs.Stats | undefined): string => (stats === undefined ? 'absent' : `${stats.mtimeMs}:${stats.size}`);
-
 const statOf = (file: string): fs.Stats | undefined => {
   let stats: fs.Stats | undefined;
   try {
@@ -132,45 +128,8 @@ const statOf = (file: string): fs.Stats | undefined => {
   } catch {
     stats = undefined;
   }
-  consulted?.set(file, stateOf(stats));
+  noteObserved(file, stats === undefined ? 'absent' : 'file');
   return stats;
-};
-
-/**
- * The state of a file as tracking records it: `mtimeMs:size`, or `absent`.
- *
- * @internal
- * @example
- * fileState('/p/pipeline.ts'); // '1732350000000.123:2048'
- */
-export const fileState = (file: string): string => {
-  try {
-    const found = fs.statSync(file, { throwIfNoEntry: false });
-    return stateOf(found?.isFile() === true ? found : undefined);
-  } catch {
-    return 'absent';
-  }
-};
-
-/**
- * Runs `f` and returns what it returned with every file it consulted (read, stat'ed, or looked for
- * and not found) and the state of each. A result computed from files is still valid while every one
- * of them is in the same state.
- *
- * @internal
- * @example
- * const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
- */
-export const trackConsultedFiles = <A>(f: () => A): { readonly result: A; readonly files: ReadonlyMap<string, string> } => {
-  const outer = consulted;
-  const files = new Map<string, string>();
-  consulted = files;
-  try {
-    return { result: f(), files };
-  } finally {
-    consulted = outer;
-    if (outer !== undefined) for (const [file, state] of files) outer.set(file, state);
-  }
 };
 
 /**
@@ -217,9 +176,10 @@ export const specifierKind = (specifier: string): 'relative' | 'builtin' | 'pack
 export const packageName = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 
 const readVersion = (packageJson: string, name: string | undefined): string | undefined => {
-  consulted?.set(packageJson, fileState(packageJson));
   try {
-    const parsed = JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { name?: unknown; version?: unknown };
+    const text = fs.readFileSync(packageJson, 'utf8');
+    noteObserved(packageJson, `sha:${contentDigest(text)}`);
+    const parsed = JSON.parse(text) as { name?: unknown; version?: unknown };
     if (name !== undefined && parsed.name !== name) return undefined;
     return typeof parsed.version === 'string' ? parsed.version : undefined;
   } catch {
@@ -245,7 +205,7 @@ export const packageVersion = (from: string, name: string): string => {
   const key = `${path.dirname(from)}\0${name}`;
   const cached = versions.get(key);
   if (cached !== undefined) {
-    if (consulted !== undefined) for (const [file, state] of cached.files) consulted.set(file, state);
+    for (const [file, state] of cached.files) noteObserved(file, state);
     return cached.version;
   }
   const find = (): string | undefined => {
@@ -283,7 +243,7 @@ export const packageVersion = (from: string, name: string): string => {
   return version;
 };
 
-const dataFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly digests: WeakMap<object, string> }>();
+const dataFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly bytes: Uint8Array; readonly state: string; readonly digests: WeakMap<object, string> }>();
 
 /**
  * The digest of a non-script file's bytes (a JSON module), cached per path, modification time and size.
@@ -297,12 +257,19 @@ export const dataDigest = (file: string, hash: (bytes: Uint8Array) => string): s
   if (stats === undefined) return undefined;
   let entry = dataFiles.get(file);
   if (entry === undefined || entry.mtimeMs !== stats.mtimeMs || entry.size !== stats.size) {
-    entry = { mtimeMs: stats.mtimeMs, size: stats.size, digests: new WeakMap() };
+    let bytes: Uint8Array;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch {
+      return undefined;
+    }
+    entry = { mtimeMs: stats.mtimeMs, size: stats.size, bytes, state: `sha:${contentDigest(bytes)}`, digests: new WeakMap() };
     dataFiles.set(file, entry);
   }
+  noteObserved(file, entry.state);
   let digest = entry.digests.get(hash);
   if (digest === undefined) {
-    digest = hash(fs.readFileSync(file));
+    digest = hash(entry.bytes);
     entry.digests.set(hash, digest);
   }
   return digest;
@@ -533,31 +500,39 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
 
 // cache
 
-const modules = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly index: ModuleIndex }>();
+const modules = new Map<string, { readonly text: string; readonly index: ModuleIndex }>();
 
 /**
- * The index of a script file, parsed at most once per (path, modification time, size);
- * `undefined` when the file does not exist or is not a script.
+ * The index of a script file as this process runs it, parsed at most once per text; `undefined`
+ * when the file does not exist or is not a script. The text is the one loaded (see
+ * `loadedSource`): when the file was edited on disk after its module was loaded and not reloaded,
+ * the index describes the loaded text, and the file is recorded as observed in a state that never
+ * holds again (a fingerprint made from it is not kept).
  *
  * @internal
  * @example
  * loadModule('/project/pipeline.ts')?.bindings.get('normalize');
  */
-export const loadModule = (file: string): ModuleIndex | undefined => {
+export const loadModule = (file: string): ModuleIndex | undefined => loadModuleSource(file)?.index;
+
+/**
+ * Like {@link loadModule}, with the status of the text indexed.
+ *
+ * @internal
+ * @example
+ * loadModuleSource('/project/pipeline.ts')?.status; // 'current'
+ */
+export const loadModuleSource = (file: string): { readonly index: ModuleIndex; readonly status: LoadedSource['status'] } | undefined => {
   if (!isScript(file)) return undefined;
   const stats = statOf(file);
   if (stats === undefined) return undefined;
+  const source = loadedSource(file, `${stats.mtimeMs}:${stats.size}`);
+  if (source === undefined) return undefined;
   const cached = modules.get(file);
-  if (cached !== undefined && cached.mtimeMs === stats.mtimeMs && cached.size === stats.size) return cached.index;
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const index = buildIndex(file, text);
-  modules.set(file, { mtimeMs: stats.mtimeMs, size: stats.size, index });
-  return index;
+  if (cached !== undefined && cached.text === source.text) return { index: cached.index, status: source.status };
+  const index = buildIndex(file, source.text);
+  modules.set(file, { text: source.text, index });
+  return { index, status: source.status };
 };
 
 // declarations

@@ -6,7 +6,7 @@
  */
 import type * as t from 'io-ts';
 import { StepcacheError } from '../errors';
-import { callSiteOf, type CallSite } from '../fingerprint';
+import { callSiteOf, isNativeCode, noteStepDefinedAt, type CallSite } from '../fingerprint';
 import { mergeSettings, validateSettings, type CacheSettings } from '../settings/settings';
 
 // model
@@ -164,8 +164,19 @@ export function step<F extends (input: never) => unknown>(
   if (typeof fn !== 'function') {
     throw new StepcacheError('INVALID_STEP', `step() takes a function, got ${typeof fn}.`);
   }
+  if (isNativeCode(Function.prototype.toString.call(fn))) {
+    const target = fn.name.startsWith('bound ') ? fn.name.slice('bound '.length) : fn.name;
+    throw new StepcacheError(
+      'INVALID_STEP',
+      `step() was given ${target === '' ? 'a bound or built-in function' : `${fn.name === target ? 'the built-in function' : 'a bound copy of'} ${target}`}, whose code cannot be read, so its cache key could not tell one version (or one set of bound arguments) from another. ` +
+        `Pass the function itself to step(), and the values you bound as parameters instead (p.call(s, { k: 3 })), or wrap it: step(function ${target !== '' && NAME_PATTERN.test(target) ? target : 'name'}(input) { return … }).`,
+      { field: 'fn' },
+    );
+  }
   const name = fn.name === '' ? undefined : checkName(fn.name, 'step name');
-  return make({ name, fn: fn as never, settings: Object.freeze({}), outputSpec: undefined, site: callSiteOf(new Error(), 1) });
+  const site = callSiteOf(new Error(), 1);
+  if (site !== undefined) noteStepDefinedAt(site);
+  return make({ name, fn: fn as never, settings: Object.freeze({}), outputSpec: undefined, site });
 }
 
 // combinators (data-last, for pipe)
