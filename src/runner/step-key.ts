@@ -59,7 +59,7 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     fingerprint = env.fingerprint(fn, node.step.site);
     fingerprints.set(fn, fingerprint);
   }
-  const once = `${node.name}\0${fingerprint.hash}`;
+  const once = `${node.name}\0${fingerprint.hash}\0${fingerprint.warnings.join('\0')}`;
   if (!warned.has(once)) {
     warned.add(once);
     if (fingerprint.shallow) {
