@@ -34,13 +34,13 @@ import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, Finge
 import {
   dataDigest,
   declarationInfo,
+  filesMatching,
   isScript,
   loadModule,
+  localFile,
   nodeText,
-  packageName,
   packageVersion,
-  resolveFile,
-  specifierKind,
+  resolveImport,
   wholeModuleText,
   type Declaration,
   type ModuleIndex,
@@ -153,8 +153,8 @@ const expectedLength = (fn: TS.SignatureDeclaration): number => {
 
 /** Follows an import to the module-level declaration it names, through re-exports. */
 const importedDeclaration = (from: ModuleIndex, specifier: string, name: string, depth = 0): { readonly module: ModuleIndex; readonly declaration: Declaration } | undefined => {
-  if (depth > 32 || specifierKind(specifier) !== 'relative') return undefined;
-  const file = resolveFile(from.file, specifier);
+  if (depth > 32) return undefined;
+  const file = localFile(from.file, specifier);
   const target = file === undefined ? undefined : loadModule(file);
   if (target === undefined) return undefined;
   const exported = target.exports.get(name);
@@ -322,9 +322,21 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     return rel.startsWith('.') ? rel : `./${rel}`;
   };
 
+  /**
+   * A module the step's code is in or uses: the modules it imports for their side effects count
+   * whole (`import './overrides'` may change any value the step reads, and runs before it).
+   */
+  const visitedModules = new Set<ModuleIndex>();
+  const visitModule = (index: ModuleIndex): void => {
+    if (visitedModules.has(index)) return;
+    visitedModules.add(index);
+    for (const specifier of index.sideEffectImports) work.push(() => addImport(index, specifier, '*', null));
+  };
+
   const addDeclaration = (d: Declaration): void => {
     if (seen.has(d)) return;
     seen.add(d);
+    visitModule(d.module);
     parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
     work.push(() => {
       const { free } = declarationInfo(d);
@@ -369,30 +381,37 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     else addImport(index, b.specifier, b.imported, use);
   };
 
-  const addLoad = (index: ModuleIndex, load: DynamicLoad): void => addImport(index, load.specifier, load.member ?? '*', null);
-
-  const addImport = (index: ModuleIndex, specifier: string, imported: string, use: NameUse): void => {
-    const kind = specifierKind(specifier);
-    if (kind === 'builtin') {
-      const name = specifier.replace(/^node:/, '');
-      const uses = builtins.get(name) ?? new Set<string>();
-      uses.add(imported);
-      builtins.set(name, uses);
+  const addLoad = (index: ModuleIndex, load: DynamicLoad): void => {
+    if (load._tag === 'Literal') return addImport(index, load.specifier, load.member ?? '*', null);
+    const files = load.literals === undefined ? undefined : filesMatching(index.file, load.literals);
+    if (files === undefined) {
+      warnings.push(`${index.file} loads a module computed at run time (${load.text}), whose code is not fingerprinted: load it with a literal path, or list what it may load in dependsOn`);
       return;
     }
-    if (kind === 'package') {
-      const name = packageName(specifier);
+    for (const file of files) addImport(index, file, '*', null);
+  };
+
+  const addImport = (index: ModuleIndex, specifier: string, imported: string, use: NameUse): void => {
+    const resolved = resolveImport(index.file, specifier);
+    if (resolved._tag === 'Builtin') {
+      const uses = builtins.get(resolved.name) ?? new Set<string>();
+      uses.add(imported);
+      builtins.set(resolved.name, uses);
+      return;
+    }
+    if (resolved._tag === 'Package') {
+      const name = resolved.name;
       const entry = packages.get(name) ?? { version: packageVersion(index.file, name), uses: new Set<string>() };
       entry.uses.add(`${specifier}#${imported}`);
       packages.set(name, entry);
       return;
     }
-    const file = resolveFile(index.file, specifier);
-    if (file === undefined) {
+    if (resolved._tag === 'Unresolved') {
       const key = `unresolved:${specifier}`;
       if (!moduleUses.has(key)) moduleUses.set(key, { name: specifier, whole: false, digest: digestOf(hash, `unresolved module\n${specifier}`) });
       return;
     }
+    const file = resolved.file;
     if (!isScript(file)) {
       if (!moduleUses.has(file)) moduleUses.set(file, { name: relativeName(file), whole: true, digest: dataDigest(file, hash) ?? digestOf(hash, `unreadable\n${file}`) });
       return;
@@ -409,7 +428,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     depth < 32 &&
     (index.exports.has(name) ||
       index.starExports.some((s) => {
-        const file = specifierKind(s) === 'relative' ? resolveFile(index.file, s) : undefined;
+        const file = localFile(index.file, s);
         const target = file === undefined ? undefined : loadModule(file);
         return target !== undefined && hasExport(target, name, depth + 1);
       }));
@@ -423,7 +442,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     if (exported?._tag === 'Reexport') return addImport(index, exported.specifier, exported.imported, null);
     if (exported?._tag === 'Declaration') return addDeclaration(exported.declaration);
     const star = index.starExports.find((s) => {
-      const file = specifierKind(s) === 'relative' ? resolveFile(index.file, s) : undefined;
+      const file = localFile(index.file, s);
       const target = file === undefined ? undefined : loadModule(file);
       return target !== undefined && hasExport(target, name, 0);
     });
@@ -438,11 +457,13 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     else use.whole = true;
     if (seen.has(index)) return;
     seen.add(index);
+    visitModule(index);
     for (const d of index.declarations) addDeclaration(d);
     for (const b of index.bindings.values()) if (b._tag === 'Import') addImport(index, b.specifier, b.imported, null);
   };
 
   // The step's own source.
+  visitModule(root.module);
   if (root.declaration !== undefined) {
     const d = root.declaration;
     seen.add(d);

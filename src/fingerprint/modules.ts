@@ -11,7 +11,7 @@ import { createRequire, isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TS from 'typescript';
-import { contentDigest, loadedSource, noteObserved, trackConsultedFiles, type LoadedSource } from './observed';
+import { contentDigest, listFiles, loadedSource, noteObserved, sourceOfRunningFile, trackConsultedFiles, type LoadedSource } from './observed';
 import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isTypeOnly, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
 
 // model
@@ -83,6 +83,8 @@ export interface ModuleIndex {
   readonly bindings: ReadonlyMap<string, Binding>;
   readonly exports: ReadonlyMap<string, ExportTarget>;
   readonly starExports: readonly string[];
+  /** Modules imported for their side effects only (`import './overrides'`, a top-level `require('./setup');`). */
+  readonly sideEffectImports: readonly string[];
   readonly declarations: readonly Declaration[];
   /** Cached canonical text of the whole file, and its digest per hash function. */
   wholeText?: string;
@@ -156,6 +158,159 @@ export const resolveFile = (from: string, specifier: string): string | undefined
   return candidates.find((c) => statOf(c) !== undefined);
 };
 
+/** More files than this matching a computed import: it is warned about instead of fingerprinted. */
+const MAX_PATTERN_FILES = 200;
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The files a computed import may load, when it is a template literal with a literal relative
+ * directory (`` `./models/${kind}.mts` ``, its literal pieces `['./models/', '.mts']`): every file
+ * under that directory (recursively, `node_modules` left out) whose path matches the pieces in
+ * order. `undefined` when the template has no literal directory, or matches too many files.
+ * The listing is observed, so a file added there changes what a kept fingerprint depends on.
+ *
+ * @internal
+ * @example
+ * filesMatching('/p/train.ts', ['./models/', '.mts']); // ['/p/models/svm.mts', '/p/models/knn.mts']
+ */
+export const filesMatching = (from: string, literals: readonly string[]): string[] | undefined => {
+  const [head = '', ...rest] = literals;
+  if (!head.startsWith('./') && !head.startsWith('../')) return undefined;
+  const slash = head.lastIndexOf('/');
+  const dir = path.resolve(path.dirname(from), head.slice(0, slash + 1));
+  const pattern = new RegExp(`^${[head.slice(slash + 1), ...rest].map(escapeRegExp).join('.*')}$`, 's');
+  const matching = listFiles(dir)
+    .map((name) => name.split(path.sep).join('/'))
+    .filter((name) => pattern.test(name))
+    .map((name) => path.join(dir, name));
+  return matching.length > MAX_PATTERN_FILES ? undefined : matching;
+};
+
+// resolving imports
+
+/**
+ * What an import specifier names, as the runtime resolves it: a source file of the project
+ * (relative imports; tsconfig `paths`/`baseUrl` aliases; package.json `#imports`; packages linked
+ * or in a workspace, whose real path is not in a `node_modules` folder), a Node built-in, an
+ * installed npm package, or nothing found.
+ *
+ * @internal
+ * @example
+ * const r: ResolvedImport = { _tag: 'File', file: '/p/lib/features.ts' };
+ */
+export type ResolvedImport =
+  | { readonly _tag: 'File'; readonly file: string }
+  | { readonly _tag: 'Builtin'; readonly name: string }
+  | { readonly _tag: 'Package'; readonly name: string }
+  | { readonly _tag: 'Unresolved' };
+
+interface ProjectConfig {
+  readonly options: TS.CompilerOptions;
+  readonly hasAliases: boolean;
+}
+
+const configs = new Map<string, { readonly files: ReadonlyMap<string, string>; readonly config: ProjectConfig | undefined }>();
+
+/** The compiler options of the nearest tsconfig.json above `dir` (its `extends` followed), cached per directory. */
+const projectConfig = (dir: string): ProjectConfig | undefined => {
+  const cached = configs.get(dir);
+  if (cached !== undefined) {
+    for (const [file, state] of cached.files) noteObserved(file, state);
+    return cached.config;
+  }
+  const { result, files } = trackConsultedFiles((): ProjectConfig | undefined => {
+    for (let at = dir; ; at = path.dirname(at)) {
+      const candidate = path.join(at, 'tsconfig.json');
+      if (statOf(candidate) !== undefined) {
+        const ts = typescript();
+        try {
+          noteObserved(candidate, `sha:${contentDigest(fs.readFileSync(candidate))}`);
+        } catch {
+          return undefined;
+        }
+        const host: TS.ParseConfigFileHost = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined };
+        const parsed = ts.getParsedCommandLineOfConfigFile(candidate, {}, host);
+        if (parsed === undefined) return undefined;
+        const options = parsed.options;
+        return { options, hasAliases: options.paths !== undefined || options.baseUrl !== undefined };
+      }
+      if (path.dirname(at) === at) return undefined;
+    }
+  });
+  configs.set(dir, { files, config: result });
+  return result;
+};
+
+/** Whether a resolved file is the project's own source: not in a `node_modules` folder, not a declaration file. */
+const isProjectSource = (file: string): boolean => !file.split(/[\\/]/).includes('node_modules') && !/\.d\.[cm]?ts$/i.test(file);
+
+const resolutions = new Map<string, { readonly files: ReadonlyMap<string, string>; readonly resolved: ResolvedImport }>();
+
+/** A bare or `#` specifier: an alias of the project's, or a package, local (linked) or installed. */
+const resolveBare = (from: string, specifier: string): ResolvedImport => {
+  const ts = typescript();
+  const config = projectConfig(path.dirname(from));
+  const viaCompiler = (options: TS.CompilerOptions): string | undefined => {
+    const found = ts.resolveModuleName(specifier, from, options, ts.sys).resolvedModule;
+    return found !== undefined && !found.isExternalLibraryImport && isProjectSource(found.resolvedFileName) ? found.resolvedFileName : undefined;
+  };
+  if (config?.hasAliases === true) {
+    const file = viaCompiler(config.options);
+    if (file !== undefined) return { _tag: 'File', file };
+  }
+  if (specifier.startsWith('#')) {
+    const file = viaCompiler({ ...(config?.options ?? {}), module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler });
+    if (file !== undefined) return { _tag: 'File', file };
+  }
+  // As the runtime resolves it: a package whose real path is outside node_modules is source of the project (npm link, workspaces, file:).
+  try {
+    const runtime = fs.realpathSync(createRequire(from).resolve(specifier));
+    if (isProjectSource(runtime) && path.isAbsolute(runtime)) return { _tag: 'File', file: sourceOfRunningFile(runtime) };
+  } catch {
+    // not resolvable from here (an ES-only package, or not installed): a package by name
+  }
+  return specifier.startsWith('#') ? { _tag: 'Unresolved' } : { _tag: 'Package', name: packageName(specifier) };
+};
+
+/**
+ * Resolves an import specifier written in `from` (see {@link ResolvedImport}). Cached per
+ * directory and specifier for the process, with what was consulted to resolve it.
+ *
+ * @internal
+ * @example
+ * resolveImport('/p/train.ts', '@/lib/features'); // { _tag: 'File', file: '/p/src/lib/features.ts' }
+ */
+export const resolveImport = (from: string, specifier: string): ResolvedImport => {
+  const kind = specifierKind(specifier);
+  if (kind === 'builtin') return { _tag: 'Builtin', name: specifier.replace(/^node:/, '') };
+  if (kind === 'relative') {
+    const file = resolveFile(from, specifier);
+    return file === undefined ? { _tag: 'Unresolved' } : { _tag: 'File', file };
+  }
+  const key = `${path.dirname(from)}\0${specifier}`;
+  const cached = resolutions.get(key);
+  if (cached !== undefined) {
+    for (const [file, state] of cached.files) noteObserved(file, state);
+    return cached.resolved;
+  }
+  const { result, files } = trackConsultedFiles(() => resolveBare(from, specifier));
+  resolutions.set(key, { files, resolved: result });
+  return result;
+};
+
+/**
+ * The project source file an import names, if it names one (see {@link resolveImport}).
+ *
+ * @internal
+ * @example
+ * localFile('/p/train.ts', './helpers'); // '/p/helpers.ts'
+ */
+export const localFile = (from: string, specifier: string): string | undefined => {
+  const resolved = resolveImport(from, specifier);
+  return resolved._tag === 'File' ? resolved.file : undefined;
+};
+
 /**
  * How an import specifier is resolved: a relative file, a Node built-in or an npm package.
  *
@@ -164,7 +319,7 @@ export const resolveFile = (from: string, specifier: string): string | undefined
  * specifierKind('node:fs'); // 'builtin'
  */
 export const specifierKind = (specifier: string): 'relative' | 'builtin' | 'package' =>
-  specifier.startsWith('.') || specifier.startsWith('file:') || path.isAbsolute(specifier) ? 'relative' : specifier.startsWith('node:') || isBuiltin(specifier) ? 'builtin' : 'package';
+  specifier.startsWith('.') || specifier.startsWith('file:') || path.isAbsolute(specifier) ? 'relative' : specifier.startsWith('node:') || (isBuiltin(specifier) && !specifier.startsWith('#')) ? 'builtin' : 'package';
 
 /**
  * The package name of a bare specifier: `fp-ts/Either` is `fp-ts`, `@scope/a/b` is `@scope/a`.
@@ -361,8 +516,9 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
   const bindings = new Map<string, Binding>();
   const exports = new Map<string, ExportTarget>();
   const starExports: string[] = [];
+  const sideEffectImports: string[] = [];
   const declarations: Declaration[] = [];
-  const index: ModuleIndex = { file, sourceFile, bindings, exports, starExports, declarations, digests: new WeakMap() };
+  const index: ModuleIndex = { file, sourceFile, bindings, exports, starExports, sideEffectImports, declarations, digests: new WeakMap() };
   const newDeclaration = (kind: DeclarationKind): Declaration => {
     const d: Declaration = { module: index, names: [], kind, nodes: [], attached: [], digests: new WeakMap() };
     declarations.push(d);
@@ -397,6 +553,7 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
     if (ts.isImportDeclaration(statement)) {
       const specifier = ts.isStringLiteralLike(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
       const clause = statement.importClause;
+      if (specifier !== undefined && clause === undefined) sideEffectImports.push(specifier);
       if (specifier === undefined || clause === undefined) continue;
       if (clause.name !== undefined) bindings.set(clause.name.text, { _tag: 'Import', specifier, imported: 'default' });
       const named = clause.namedBindings;
@@ -481,6 +638,11 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
           if (ts.isIdentifier(value)) exports.set(name, { _tag: 'Local', name: value.text });
           else exportOnly(name, kindOfInitializer(assignment.right), statement);
         }
+        continue;
+      }
+      const required = ts.isExpressionStatement(statement) ? requireCall(statement.expression) : undefined;
+      if (required !== undefined && required.member === undefined) {
+        sideEffectImports.push(required.specifier);
         continue;
       }
       const vars = hoistedVarNames(statement);

@@ -1,0 +1,226 @@
+/**
+ * Fingerprints that never lie: each case here once gave a false hit (two different codes with one
+ * fingerprint) or a wrong error. Regression tests named after what they guard.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fingerprintFunction, type CallSite, type CodeFingerprint } from '../src/fingerprint';
+import { keyHashFunction } from '../src/hash/hashers';
+import { step, StepcacheError } from '../src';
+import { removeDir, tempDir } from './support/fixtures';
+
+let hash: (bytes: Uint8Array) => string;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  hash = await keyHashFunction();
+});
+afterAll(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+// helpers
+
+/** A project directory with these files (paths relative to it). */
+const projectWith = (files: Readonly<Record<string, string>>): string => {
+  const dir = tempDir('stepcache-soundness-');
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+  }
+  return dir;
+};
+
+/** The call site of the first occurrence of `marker` in `file`. */
+const siteOf = (file: string, marker: string): CallSite => {
+  const text = fs.readFileSync(file, 'utf8');
+  const at = text.indexOf(marker);
+  if (at === -1) throw new Error(`${marker} is not in ${file}`);
+  const lines = text.slice(0, at).split('\n');
+  return { file, line: lines.length, column: (lines[lines.length - 1] ?? '').length + 1 };
+};
+
+/** The fingerprint of the function `name` exported by `file` of `dir`, defined at `marker`. */
+const fingerprintOf = (dir: string, file: string, name: string, marker = `function ${name}`): CodeFingerprint => {
+  const at = path.join(dir, file);
+  const fn = (require(at) as Record<string, Function>)[name] as Function;
+  return fingerprintFunction(fn, siteOf(at, marker), hash);
+};
+
+const partNames = (fp: CodeFingerprint): string[] => fp.parts.map((p) => `${p.kind}:${p.name}`);
+
+// bound and native functions
+
+describe('bound and native functions', () => {
+  it('step() refuses a bound function with an error that says to pass the bound value as a parameter', () => {
+    function scale({ x }: { x: number }, k: number): number {
+      return x * k;
+    }
+    const bound = scale.bind(null, { x: 1 });
+    const error = (() => {
+      try {
+        step(bound as never);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(StepcacheError);
+    expect((error as StepcacheError).code).toBe('INVALID_STEP');
+    expect((error as StepcacheError).message).toMatch(/bound copy of scale/);
+    expect((error as StepcacheError).message).toMatch(/as parameters instead/);
+  });
+
+  it('never gives two native-code functions the same fingerprint, even with the same name', () => {
+    const f = (k: number, { x }: { x: number }): number => x * k;
+    const three = f.bind(null, 3);
+    const four = f.bind(null, 4);
+    const a = fingerprintFunction(three, undefined, hash);
+    const b = fingerprintFunction(four, undefined, hash);
+    expect(a.shallow).toBe(true);
+    expect(a.reason).toMatch(/native code/);
+    expect(a.hash).not.toBe(b.hash);
+    expect(fingerprintFunction(Math.max, undefined, hash).hash).not.toBe(fingerprintFunction(Math.min, undefined, hash).hash);
+    // The same function object keeps its fingerprint within the process.
+    expect(fingerprintFunction(three, undefined, hash).hash).toBe(a.hash);
+  });
+});
+
+/** A stand-in for a step function of a file the test does not load: the fingerprint checks its name and parameter count. */
+const named = (name: string): Function => ({ [name]: function (_input: unknown) { return _input; } })[name] as Function;
+
+/** Fingerprints the step `name` of `file` (written `step(function name(…)`) in `dir`, without loading it. */
+const fingerprintUnloaded = (dir: string, file: string, name: string): CodeFingerprint =>
+  fingerprintFunction(named(name), siteOf(path.join(dir, file), `function ${name}(`), hash);
+
+/** Rewrites a file of a project (a new copy of the text, a later modification time). */
+const rewrite = (dir: string, file: string, from: string, to: string): void => {
+  const at = path.join(dir, file);
+  const text = fs.readFileSync(at, 'utf8');
+  if (!text.includes(from)) throw new Error(`${from} is not in ${file}`);
+  fs.writeFileSync(at, text.replace(from, to));
+  const later = new Date(fs.statSync(at).mtimeMs + 10_000);
+  fs.utimesSync(at, later, later);
+};
+
+// imports the key follows
+
+describe('imports through aliases are followed like relative imports', () => {
+  const aliased = (): string =>
+    projectWith({
+      'tsconfig.base.json': JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '@/*': ['src/*'] } } }),
+      'tsconfig.json': JSON.stringify({ extends: './tsconfig.base.json', compilerOptions: { strict: true } }),
+      'package.json': JSON.stringify({ name: 'app', version: '1.0.0', imports: { '#shared/*': './src/shared/*.ts' } }),
+      'src/lib/features.ts': 'export function features(x: number): number {\n  return x * 2;\n}\n',
+      'src/shared/norm.ts': 'export const norm = (x: number): number => x / 10;\n',
+      'src/train.ts': [
+        "import { features } from '@/lib/features';",
+        "import { norm } from '#shared/norm';",
+        'declare const step: (f: Function) => unknown;',
+        'export const s = step(function train({ x }: { x: number }) {',
+        '  return norm(features(x));',
+        '});',
+        '',
+      ].join('\n'),
+    });
+
+  it('a tsconfig paths alias (through extends) and a package.json #import name project files, whose edits change the fingerprint', () => {
+    const dir = aliased();
+    const before = fingerprintUnloaded(dir, 'src/train.ts', 'train');
+    expect(partNames(before)).toEqual(['source:train', 'function:features', 'function:norm', 'module:./lib/features.ts', 'module:./shared/norm.ts']);
+    expect(before.parts.some((p) => p.kind === 'package')).toBe(false);
+    rewrite(dir, 'src/lib/features.ts', 'x * 2', 'x * 3');
+    const afterAlias = fingerprintUnloaded(dir, 'src/train.ts', 'train');
+    expect(afterAlias.hash).not.toBe(before.hash);
+    rewrite(dir, 'src/shared/norm.ts', 'x / 10', 'x / 100');
+    expect(fingerprintUnloaded(dir, 'src/train.ts', 'train').hash).not.toBe(afterAlias.hash);
+  });
+});
+
+describe('computed dynamic imports', () => {
+  const models = (): string =>
+    projectWith({
+      'models/svm.mts': 'export const fit = (x: number): number => x + 1;\n',
+      'models/knn.mts': 'export const fit = (x: number): number => x + 2;\n',
+      'models/notes.txt': 'not a model\n',
+      'train.ts': [
+        'declare const step: (f: Function) => unknown;',
+        'export const s = step(async function train({ kind, x }: { kind: string; x: number }) {',
+        '  const model = await import(`./models/${kind}.mts`);',
+        '  return model.fit(x);',
+        '});',
+        'export const t = step(async function anywhere({ where, x }: { where: string; x: number }) {',
+        '  const model = await import(where);',
+        '  return model.fit(x);',
+        '});',
+        '',
+      ].join('\n'),
+    });
+
+  it('fingerprints every file a template with a literal folder can load, and a file added there', () => {
+    const dir = models();
+    const before = fingerprintUnloaded(dir, 'train.ts', 'train');
+    expect(partNames(before)).toEqual(['source:train', 'function:fit', 'function:fit', 'module:./models/knn.mts', 'module:./models/svm.mts']);
+    expect(before.warnings).toEqual([]);
+    rewrite(dir, 'models/knn.mts', 'x + 2', 'x + 3');
+    const edited = fingerprintUnloaded(dir, 'train.ts', 'train');
+    expect(edited.hash).not.toBe(before.hash);
+    fs.writeFileSync(path.join(dir, 'models', 'tree.mts'), 'export const fit = (x: number): number => x;\n');
+    expect(partNames(fingerprintUnloaded(dir, 'train.ts', 'train'))).toContain('module:./models/tree.mts');
+  });
+
+  it('warns, naming the expression, when what an import loads is computed without a literal folder', () => {
+    const fp = fingerprintUnloaded(models(), 'train.ts', 'anywhere');
+    expect(fp.warnings).toEqual([expect.stringMatching(/loads a module computed at run time \(where\)/)]);
+  });
+});
+
+describe('modules imported for their side effects', () => {
+  it('count whole for the steps of the module that imports them: an override of a config object changes the fingerprint', () => {
+    const dir = projectWith({
+      'config.ts': 'export const CONFIG = { lr: 0.1 };\n',
+      'overrides.ts': "import { CONFIG } from './config';\nCONFIG.lr = 0.5;\n",
+      'train.ts': [
+        "import { CONFIG } from './config';",
+        "import './overrides';",
+        'declare const step: (f: Function) => unknown;',
+        'export const s = step(function train({ x }: { x: number }) {',
+        '  return x * CONFIG.lr;',
+        '});',
+        '',
+      ].join('\n'),
+    });
+    const before = fingerprintUnloaded(dir, 'train.ts', 'train');
+    expect(partNames(before)).toEqual(['source:train', 'variable:CONFIG', 'module:./config.ts', 'module:./overrides.ts']);
+    rewrite(dir, 'overrides.ts', 'CONFIG.lr = 0.5;', 'CONFIG.lr = 0.7;');
+    expect(fingerprintUnloaded(dir, 'train.ts', 'train').hash).not.toBe(before.hash);
+  });
+});
+
+// linked and workspace packages
+
+describe('packages linked or in a workspace', () => {
+  it('are followed as source by their real path, so an edit in a sibling package changes the fingerprint', () => {
+    const dir = projectWith({
+      'packages/features/package.json': JSON.stringify({ name: '@mono/features', version: '1.0.0', main: 'index.js' }),
+      'packages/features/index.js': 'exports.features = function features(x) {\n  return x * 2;\n};\n',
+      'app/package.json': JSON.stringify({ name: 'app', version: '1.0.0', dependencies: { '@mono/features': 'workspace:*' } }),
+      'app/train.js': [
+        "const { features } = require('@mono/features');",
+        'const step = (f) => f;',
+        'exports.s = step(function train({ x }) {',
+        '  return features(x);',
+        '});',
+        '',
+      ].join('\n'),
+    });
+    fs.mkdirSync(path.join(dir, 'app', 'node_modules', '@mono'), { recursive: true });
+    fs.symlinkSync(path.join(dir, 'packages', 'features'), path.join(dir, 'app', 'node_modules', '@mono', 'features'), 'dir');
+    const before = fingerprintUnloaded(dir, 'app/train.js', 'train');
+    expect(before.parts.filter((p) => p.kind === 'package')).toEqual([]);
+    expect(partNames(before)).toContain('module:../packages/features/index.js');
+    rewrite(dir, 'packages/features/index.js', 'x * 2', 'x * 3');
+    expect(fingerprintUnloaded(dir, 'app/train.js', 'train').hash).not.toBe(before.hash);
+  });
+});
