@@ -4,10 +4,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fingerprintFunction, type CallSite, type CodeFingerprint } from '../src/fingerprint';
+import { fingerprintDependency, fingerprintFunction, type CallSite, type CodeFingerprint } from '../src/fingerprint';
 import { keyHashFunction } from '../src/hash/hashers';
-import { step, StepcacheError } from '../src';
-import { removeDir, tempDir } from './support/fixtures';
+import { createRunner, step, StepcacheError, type Pipeline } from '../src';
+import { collectingLogger, removeDir, tempDir } from './support/fixtures';
 
 let hash: (bytes: Uint8Array) => string;
 const dirs: string[] = [];
@@ -39,13 +39,6 @@ const siteOf = (file: string, marker: string): CallSite => {
   if (at === -1) throw new Error(`${marker} is not in ${file}`);
   const lines = text.slice(0, at).split('\n');
   return { file, line: lines.length, column: (lines[lines.length - 1] ?? '').length + 1 };
-};
-
-/** The fingerprint of the function `name` exported by `file` of `dir`, defined at `marker`. */
-const fingerprintOf = (dir: string, file: string, name: string, marker = `function ${name}`): CodeFingerprint => {
-  const at = path.join(dir, file);
-  const fn = (require(at) as Record<string, Function>)[name] as Function;
-  return fingerprintFunction(fn, siteOf(at, marker), hash);
 };
 
 const partNames = (fp: CodeFingerprint): string[] => fp.parts.map((p) => `${p.kind}:${p.name}`);
@@ -222,5 +215,49 @@ describe('packages linked or in a workspace', () => {
     expect(partNames(before)).toContain('module:../packages/features/index.js');
     rewrite(dir, 'packages/features/index.js', 'x * 2', 'x * 3');
     expect(fingerprintUnloaded(dir, 'app/train.js', 'train').hash).not.toBe(before.hash);
+  });
+});
+
+// dependsOn functions
+
+describe('functions listed in dependsOn', () => {
+  const project = (): string =>
+    projectWith({
+      'helpers.js': ['function helper(x) {', '  return x * 2;', '}', 'function threshold(x) {', '  return helper(x) > 3;', '}', 'exports.threshold = threshold;', ''].join('\n'),
+      'pipeline.js': [
+        "const { pipeline, step } = require('stepcache');",
+        "const { threshold } = require('./helpers.js');",
+        'const kept = step(function kept({ xs }) {',
+        '  return xs.length;',
+        '}).withOptions({ dependsOn: { threshold } });',
+        "exports.pipeline = pipeline('deps', (p, { xs = [1, 2, 3] }) => ({ out: p.call(kept, { xs }) }));",
+        'exports.threshold = threshold;',
+        '',
+      ].join('\n'),
+    });
+
+  it('are followed to their helpers, found by name where the step is defined', () => {
+    const dir = project();
+    const { threshold } = require(path.join(dir, 'pipeline.js')) as { threshold: Function };
+    const fp = fingerprintDependency(threshold, siteOf(path.join(dir, 'pipeline.js'), 'step(function kept'), hash);
+    expect(fp.shallow).toBe(false);
+    expect(partNames(fp)).toEqual(['source:threshold', 'function:helper']);
+    // Without a site, among the loaded modules.
+    expect(fingerprintDependency(threshold, undefined, hash).hash).toBe(fp.hash);
+  });
+
+  it('an edit of a helper of a dependsOn function re-runs the step', async () => {
+    const dir = project();
+    const runner = createRunner({ dir: path.join(dir, '.stepcache'), logger: collectingLogger() });
+    try {
+      const load = (): Pipeline<Record<string, never>, void> => (require(path.join(dir, 'pipeline.js')) as { pipeline: Pipeline<Record<string, never>, void> }).pipeline;
+      expect((await runner.run(load())).steps['kept']?.status).toBe('executed');
+      expect((await runner.run(load())).steps['kept']?.status).toBe('cached');
+      rewrite(dir, 'helpers.js', 'return x * 2;', 'return x * 5;');
+      jest.resetModules();
+      expect((await runner.run(load())).steps['kept']?.status).toBe('executed');
+    } finally {
+      await runner.close();
+    }
   });
 });

@@ -646,6 +646,77 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
   }
 }
 
+/** The project's script files this process has loaded (its module system's cache, without `node_modules`). */
+const loadedProjectFiles = (): string[] => {
+  try {
+    const cache = typeof require === 'function' ? require.cache : {};
+    return Object.keys(cache).filter((f) => path.isAbsolute(f) && isScript(f) && !f.split(/[\\/]/).includes('node_modules'));
+  } catch {
+    return [];
+  }
+};
+
+/** The module-level declarations named `fn.name` in a module, or imported there, that can be `fn`. */
+const declarationsNamed = (index: ModuleIndex, fn: Function): Located[] => {
+  const b = index.bindings.get(fn.name);
+  const found =
+    b?._tag === 'Local' ? { module: index, declaration: b.declaration } : b?._tag === 'Import' ? importedDeclaration(index, b.specifier, b.imported) : undefined;
+  if (found === undefined) return [];
+  const located = fromDeclaration(found.module, found.declaration);
+  return located.fn !== undefined && mismatch(located, fn) === undefined ? [located] : [];
+};
+
+/**
+ * The code fingerprint of a function given without a call site, like a function listed in a step's
+ * `dependsOn`: found by its name where the step is defined (`near`, the step's call site: a
+ * function declared or imported in that file), else among the project modules this process loaded,
+ * cross-checked with its parameter count and, between several candidates, its text; then followed
+ * transitively exactly like a step's function. Shallow (its own text only) when it cannot be found;
+ * a bound or built-in function gets a fingerprint of its own that never matches another.
+ * Never throws.
+ *
+ * @example
+ * import { keyHashFunction } from '../hash/hashers';
+ * const hashKey = await keyHashFunction();
+ * const fp = fingerprintDependency(normalize, step.site, hashKey);
+ * fp.parts.map((p) => p.name); // ['normalize', 'EPS', './helpers.ts']
+ */
+export function fingerprintDependency(fn: Function, near: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  const text = Function.prototype.toString.call(fn);
+  if (isNativeCode(text)) return nativeFingerprint(fn, hash);
+  if (fn.name === '') return fingerprintFunction(fn, undefined, hash);
+  try {
+    const attempt = (): CodeFingerprint | undefined => {
+      const nearFile = near === undefined ? undefined : sourceOfRunningFile(near.file);
+      const nearIndex = nearFile === undefined ? undefined : loadModule(nearFile);
+      let candidates = nearIndex === undefined ? [] : declarationsNamed(nearIndex, fn);
+      if (candidates.length === 0) {
+        const seen = new Set<Declaration>();
+        for (const file of loadedProjectFiles()) {
+          const index = loadModule(file);
+          for (const c of index === undefined ? [] : declarationsNamed(index, fn)) {
+            if (c.declaration !== undefined && !seen.has(c.declaration)) {
+              seen.add(c.declaration);
+              candidates.push(c);
+            }
+          }
+        }
+      }
+      if (candidates.length > 1) {
+        const own = identifiersOf(text);
+        const scored = candidates.map((l) => ({ l, score: similarity(own, identifiersOf(l.module.sourceFile.text.slice(l.node.getStart(l.module.sourceFile), l.node.end))) })).sort((a, b) => b.score - a.score);
+        candidates = scored[0] !== undefined && scored[0].score > (scored[1]?.score ?? -1) ? [scored[0].l] : [];
+      }
+      const [located] = candidates;
+      return located === undefined ? undefined : fingerprintLocated(located, path.dirname(located.module.file), hash);
+    };
+    const { result, files } = trackConsultedFiles(attempt);
+    return result === undefined ? fingerprintFunction(fn, undefined, hash) : withObservations(result, files, hash);
+  } catch {
+    return fingerprintFunction(fn, undefined, hash);
+  }
+}
+
 /**
  * The parts that changed, appeared or disappeared between two fingerprints' parts, matched by
  * kind, name and file (a name is followed by its file when two parts share it). Use it to say

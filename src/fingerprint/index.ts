@@ -13,7 +13,7 @@
  */
 export { callSiteOf } from './callsite';
 export { noteStepDefinedAt } from './observed';
-export { fingerprintFunction, diffFingerprints, isNativeCode } from './fingerprint';
+export { fingerprintFunction, fingerprintDependency, diffFingerprints, isNativeCode } from './fingerprint';
 export { openFingerprintDiskCache } from './disk-cache';
 export type { FingerprintDiskCache } from './disk-cache';
 export type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';

@@ -13,7 +13,7 @@ import { parameterComponent, type KeyComponents } from '../cache/components';
 import { computeStepKey } from '../cache/key';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
-import { fingerprintFunction, type CallSite, type CodeFingerprint } from '../fingerprint';
+import { fingerprintDependency, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
@@ -81,7 +81,7 @@ const dependencyDigests = (env: KeyEnvironment, node: GraphNode, dependsOn: Read
     if (typeof value === 'function') {
       let fingerprint = fingerprints.get(value);
       if (fingerprint === undefined) {
-        fingerprint = fingerprintFunction(value, undefined, env.hashKey);
+        fingerprint = fingerprintDependency(value, node.step.site, env.hashKey);
         fingerprints.set(value, fingerprint);
       }
       digests[name] = fingerprint.hash;
