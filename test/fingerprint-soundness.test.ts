@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fingerprintDependency, fingerprintFunction, type CallSite, type CodeFingerprint } from '../src/fingerprint';
+import { fingerprintDependency, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint } from '../src/fingerprint';
 import { keyHashFunction } from '../src/hash/hashers';
 import { createRunner, step, StepcacheError, type Pipeline } from '../src';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
@@ -259,5 +259,110 @@ describe('functions listed in dependsOn', () => {
     } finally {
       await runner.close();
     }
+  });
+});
+
+// module-level values computed at run time
+
+describe('module-level values computed at run time', () => {
+  const withEnv = <A>(name: string, value: string | undefined, f: () => A): A => {
+    const before = process.env[name];
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+    try {
+      return f();
+    } finally {
+      if (before === undefined) delete process.env[name];
+      else process.env[name] = before;
+    }
+  };
+  const envProject = (): string =>
+    projectWith({
+      'steps.js': [
+        'const SCALE = Number(process.env.STEPCACHE_TEST_SCALE ?? 1);',
+        'const step = (f) => f;',
+        'exports.scaled = step(function scaled({ x }) {',
+        '  return x * SCALE;',
+        '});',
+        '',
+      ].join('\n'),
+    });
+
+  it('an environment variable read at import is part of the key, by its value now', () => {
+    const dir = envProject();
+    const two = withEnv('STEPCACHE_TEST_SCALE', '2', () => fingerprintUnloaded(dir, 'steps.js', 'scaled'));
+    const three = withEnv('STEPCACHE_TEST_SCALE', '3', () => fingerprintUnloaded(dir, 'steps.js', 'scaled'));
+    expect(three.hash).not.toBe(two.hash);
+    expect(withEnv('STEPCACHE_TEST_SCALE', '2', () => fingerprintUnloaded(dir, 'steps.js', 'scaled')).hash).toBe(two.hash);
+    expect(two.warnings).toEqual([]);
+  });
+
+  it('a fingerprint kept on disk is not used once the environment variable it read changed', async () => {
+    const dir = envProject();
+    const file = path.join(dir, 'fingerprints.json');
+    const fn = named('scaled');
+    const site = siteOf(path.join(dir, 'steps.js'), 'function scaled(');
+    const kept = openFingerprintDiskCache(file, hash);
+    const two = withEnv('STEPCACHE_TEST_SCALE', '2', () => kept.fingerprint(fn, site));
+    await kept.flush();
+    const again = openFingerprintDiskCache(file, hash);
+    expect(withEnv('STEPCACHE_TEST_SCALE', '3', () => again.fingerprint(fn, site)).hash).not.toBe(two.hash);
+  });
+
+  it('the arguments read at import are part of the key', () => {
+    const dir = projectWith({
+      'steps.js': ['const MODE = process.argv[2];', 'const step = (f) => f;', 'exports.moded = step(function moded({ x }) {', '  return MODE === "fast" ? x : -x;', '});', ''].join('\n'),
+    });
+    const fp = fingerprintUnloaded(dir, 'steps.js', 'moded');
+    const saved = process.argv;
+    process.argv = [...saved.slice(0, 2), 'fast'];
+    try {
+      expect(fingerprintUnloaded(dir, 'steps.js', 'moded').hash).not.toBe(fp.hash);
+    } finally {
+      process.argv = saved;
+    }
+  });
+
+  it('an exported value from another run-time source is read from the loaded module', () => {
+    const dir = projectWith({
+      'steps.js': [
+        'const STARTED = Date.now() + Math.random();',
+        'const step = (f) => f;',
+        'exports.stamped = step(function stamped({ x }) {',
+        '  return x + STARTED;',
+        '});',
+        'exports.STARTED = STARTED;',
+        '',
+      ].join('\n'),
+    });
+    const at = path.join(dir, 'steps.js');
+    const first = fingerprintFunction((require(at) as Record<string, Function>)['stamped'] as Function, siteOf(at, 'function stamped('), hash);
+    jest.resetModules();
+    const second = fingerprintFunction((require(at) as Record<string, Function>)['stamped'] as Function, siteOf(at, 'function stamped('), hash);
+    expect(first.warnings).toEqual([]);
+    expect(second.hash).not.toBe(first.hash);
+  });
+
+  it('warns once, naming the binding, when the value cannot be read: a local from Math.random, a let a function reassigns', () => {
+    const dir = projectWith({
+      'steps.js': [
+        'const SEED = Math.random();',
+        'let calls = 0;',
+        'function bump() {',
+        '  calls += 1;',
+        '}',
+        'const step = (f) => f;',
+        'exports.seeded = step(function seeded({ x }) {',
+        '  bump();',
+        '  return x * SEED + calls;',
+        '});',
+        '',
+      ].join('\n'),
+    });
+    const fp = fingerprintUnloaded(dir, 'steps.js', 'seeded');
+    expect(fp.warnings).toEqual([
+      expect.stringMatching(/^SEED in .*steps\.js is computed at run time \(Math\.random\).*pass it to the step as a parameter/),
+      expect.stringMatching(/^calls in .*steps\.js is computed at run time \(calls, assigned in a function \(calls \+= 1\)\)/),
+    ]);
   });
 });

@@ -27,9 +27,11 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
 import type * as TS from 'typescript';
+import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
-import { acceptDiskText, sourceOfRunningFile, trackConsultedFiles } from './observed';
+import { acceptDiskText, ARGV_KEY, envKey, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
@@ -41,6 +43,7 @@ import {
   nodeText,
   packageVersion,
   resolveImport,
+  runtimeReads,
   wholeModuleText,
   type Declaration,
   type ModuleIndex,
@@ -304,6 +307,52 @@ interface ModuleUse {
   readonly digest?: string;
 }
 
+/** The exports of a loaded module, when its module system keeps them where we can see. */
+const loadedExports = (file: string): Record<string, unknown> | undefined => {
+  try {
+    const entry: unknown = typeof require === 'function' ? require.cache[file] : undefined;
+    const exported = typeof entry === 'object' && entry !== null ? (entry as { exports?: unknown }).exports : undefined;
+    return typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * What a module-level variable computed at run time adds to its part: the values now of the
+ * environment variables and arguments it reads, or, when it reads other run-time sources, its
+ * value read from the loaded module's exports; a warning when the value cannot be read.
+ */
+const runtimeValues = (d: Declaration): { readonly text?: string; readonly warning?: string } | undefined => {
+  const reads = runtimeReads(d);
+  if (reads.env.length === 0 && !reads.argv && reads.opaque.length === 0) return undefined;
+  const lines: string[] = [];
+  for (const name of reads.env) {
+    const value = process.env[name];
+    noteObserved(envKey(name), valueState(value));
+    lines.push(`env ${name}=${JSON.stringify(value) ?? 'undefined'}`);
+  }
+  if (reads.argv) {
+    noteObserved(ARGV_KEY, valueState(process.argv.slice(2)));
+    lines.push(`argv ${JSON.stringify(process.argv.slice(2))}`);
+  }
+  if (reads.opaque.length === 0) return { text: lines.join('\n') };
+  const name = d.names.join(', ');
+  const exportedAs = [...d.module.exports].find(([, target]) => target._tag === 'Local' && d.names.length === 1 && target.name === d.names[0])?.[0];
+  const exports = exportedAs === undefined ? undefined : loadedExports(d.module.file);
+  const encoded = exports === undefined || exportedAs === undefined || !(exportedAs in exports) ? undefined : encodeCanonical(exports[exportedAs]);
+  if (encoded !== undefined && E.isRight(encoded)) {
+    // Read from the loaded module: valid for this process only, never kept on disk.
+    noteObserved(`${d.module.file}#${exportedAs ?? name}`, 'volatile');
+    lines.push(`value ${Buffer.from(encoded.right).toString('base64')}`);
+    return { text: lines.join('\n') };
+  }
+  return {
+    ...(lines.length === 0 ? {} : { text: lines.join('\n') }),
+    warning: `${name} in ${d.module.file} is computed at run time (${reads.opaque.join('; ')}), and its value is not part of the key: pass it to the step as a parameter, or export it (a value that encodes is then read)`,
+  };
+};
+
 /** Collects the parts a located function depends on, transitively. */
 const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[] } => {
   const ts = typescript();
@@ -337,7 +386,10 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     if (seen.has(d)) return;
     seen.add(d);
     visitModule(d.module);
-    parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
+    const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
+    const values = d.kind === 'variable' ? runtimeValues(d) : undefined;
+    if (values?.warning !== undefined) warnings.push(values.warning);
+    parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: values?.text === undefined ? code : digestOf(hash, `${code}\n${values.text}`) });
     work.push(() => {
       const { free } = declarationInfo(d);
       for (const [name, use] of free.names) resolveModuleName(d.module, name, use);

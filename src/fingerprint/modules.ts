@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TS from 'typescript';
 import { contentDigest, listFiles, loadedSource, noteObserved, sourceOfRunningFile, trackConsultedFiles, type LoadedSource } from './observed';
-import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isTypeOnly, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
+import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isReference, isTypeOnly, scopeDeclarations, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
 
 // model
 
@@ -752,3 +752,129 @@ export const declarationInfo = (d: Declaration): { readonly text: string; readon
  * wholeModuleText(index).length;
  */
 export const wholeModuleText = (index: ModuleIndex): string => (index.wholeText ??= nodeText(index.sourceFile));
+
+// values computed at run time
+
+/**
+ * What a module-level variable's value depends on besides the code: the environment variables and
+ * the arguments its initializer reads (which can be read again now), and other run-time sources
+ * (the clock, randomness, files, the process, a `let` reassigned by a function), named by their
+ * text, whose effect on the value cannot be known without the value itself.
+ *
+ * @internal
+ * @example
+ * runtimeReads(d); // { env: ['SCALE'], argv: false, opaque: [] } for `const SCALE = Number(process.env.SCALE ?? 1)`
+ */
+export interface RuntimeReads {
+  readonly env: readonly string[];
+  readonly argv: boolean;
+  readonly opaque: readonly string[];
+}
+
+const RUNTIME_GLOBALS = new Set(['Date', 'performance', 'crypto', 'globalThis', 'window', 'navigator', 'fetch', 'setTimeout', 'setInterval', 'Bun', 'Deno']);
+
+const runtimeCache = new WeakMap<Declaration, RuntimeReads>();
+
+/** Whether `name`, written at `node`, is declared in a function or block around it inside `root` (so not the module-level name). */
+const shadowedWithin = (node: TS.Node, root: TS.Node, name: string): boolean => {
+  for (let scope: TS.Node | undefined = node.parent; scope !== undefined && scope !== root.parent; scope = scope.parent) {
+    if (scopeDeclarations(scope)?.has(name) === true) return true;
+  }
+  return false;
+};
+
+/**
+ * The run-time reads of a module-level variable (see {@link RuntimeReads}): in its initializer and
+ * the top-level statements that change it, outside nested functions, and in the module's own
+ * functions they call; and, for a `let` or `var`, assignments to it inside the module's functions.
+ * Functions, classes and enums are code: their declarations read nothing at run time.
+ *
+ * @internal
+ * @example
+ * runtimeReads(d).opaque; // ['Date.now()'] for `const STARTED = Date.now()`
+ */
+export const runtimeReads = (d: Declaration): RuntimeReads => {
+  const cached = runtimeCache.get(d);
+  if (cached !== undefined) return cached;
+  const ts = typescript();
+  const env = new Set<string>();
+  let argv = false;
+  const opaque = new Set<string>();
+  const index = d.module;
+  const visitedFunctions = new Set<TS.Node>();
+  const scan = (root: TS.Node, inFunctionBody: boolean): void => {
+    const visit = (n: TS.Node): void => {
+      if (!inFunctionBody && isFunctionWithBody(n) && n !== root) return;
+      if (ts.isClassLike(n) && n !== root) return;
+      if (ts.isPropertyAccessExpression(n) || ts.isElementAccessExpression(n)) {
+        const object = unwrap(n.expression);
+        const member = ts.isPropertyAccessExpression(n) ? n.name.text : ts.isStringLiteralLike(n.argumentExpression) ? n.argumentExpression.text : undefined;
+        if (ts.isIdentifier(object) && object.text === 'process' && !index.bindings.has('process') && !shadowedWithin(n, root, 'process')) {
+          if (member === 'argv') argv = true;
+          else if (member !== 'env') opaque.add(n.getText(index.sourceFile));
+          else {
+            const parent = n.parent;
+            const name =
+              ts.isPropertyAccessExpression(parent) && parent.expression === n
+                ? parent.name.text
+                : ts.isElementAccessExpression(parent) && parent.expression === n && ts.isStringLiteralLike(parent.argumentExpression)
+                  ? parent.argumentExpression.text
+                  : undefined;
+            if (name === undefined) opaque.add(n.getText(index.sourceFile));
+            else env.add(name);
+          }
+          return;
+        }
+        if (ts.isIdentifier(object) && object.text === 'Math' && member === 'random' && !index.bindings.has('Math')) opaque.add(n.getText(index.sourceFile));
+      }
+      if (ts.isIdentifier(n) && isReference(n, n.parent) && !shadowedWithin(n, root, n.text)) {
+        const b = index.bindings.get(n.text);
+        if (b === undefined && RUNTIME_GLOBALS.has(n.text)) opaque.add(n.parent.getText(index.sourceFile));
+        else if (b?._tag === 'Import' && specifierKind(b.specifier) === 'builtin') opaque.add(n.parent.getText(index.sourceFile));
+        else if (b?._tag === 'Local' && b.declaration.kind === 'function') {
+          // A function of the module called at import: what it reads counts too.
+          for (const node of b.declaration.nodes) {
+            if (visitedFunctions.has(node)) continue;
+            visitedFunctions.add(node);
+            scan(node, true);
+          }
+        }
+      }
+      if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
+        const [first] = n.arguments;
+        if (first === undefined || !ts.isStringLiteralLike(first)) opaque.add(n.getText(index.sourceFile));
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(root);
+  };
+  if (d.kind === 'variable') {
+    for (const node of [...d.nodes, ...d.attached]) scan(node, false);
+    // A `let` or `var` a function assigns: its value depends on what ran before.
+    const first = d.nodes[0];
+    const reassignable = first !== undefined && ts.isVariableDeclaration(first) && ts.isVariableDeclarationList(first.parent) && (first.parent.flags & ts.NodeFlags.Const) === 0;
+    if (reassignable) {
+      const names = new Set(d.names);
+      const visit = (n: TS.Node, inFunction: boolean): void => {
+        const nowInFunction = inFunction || isFunctionWithBody(n);
+        if (nowInFunction) {
+          const target =
+            ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+              ? n.left
+              : (ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken)
+                ? n.operand
+                : undefined;
+          const assigned = target === undefined ? undefined : unwrap(target);
+          if (assigned !== undefined && ts.isIdentifier(assigned) && names.has(assigned.text) && !shadowedWithin(assigned, index.sourceFile, assigned.text)) {
+            opaque.add(`${assigned.text}, assigned in a function (${n.getText(index.sourceFile)})`);
+          }
+        }
+        ts.forEachChild(n, (c) => visit(c, nowInFunction));
+      };
+      visit(index.sourceFile, false);
+    }
+  }
+  const result: RuntimeReads = { env: [...env].sort(), argv, opaque: [...opaque].sort() };
+  runtimeCache.set(d, result);
+  return result;
+};
