@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fingerprintDependency, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint } from '../src/fingerprint';
+import { resolveImport } from '../src/fingerprint/modules';
+import { sourceOfRunningFile } from '../src/fingerprint/observed';
 import { keyHashFunction } from '../src/hash/hashers';
 import { createRunner, step, StepcacheError, type Pipeline } from '../src';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
@@ -364,5 +366,42 @@ describe('module-level values computed at run time', () => {
       expect.stringMatching(/^SEED in .*steps\.js is computed at run time \(Math\.random\).*pass it to the step as a parameter/),
       expect.stringMatching(/^calls in .*steps\.js is computed at run time \(calls, assigned in a function \(calls \+= 1\)\)/),
     ]);
+  });
+});
+
+// TypeScript sources of code a loader compiled
+
+describe('TypeScript sources of compiled code (tslab, tsx, ts-node, jest)', () => {
+  const typed = (): string =>
+    projectWith({
+      'steps.ts': ["import { scale } from './helpers.js';", 'declare const step: (f: Function) => unknown;', 'export const s = step(function scaled({ x }: { x: number }) {', '  return scale(x);', '});', ''].join('\n'),
+      'helpers.ts': 'export const scale = (x: number): number => x * 2;\n',
+      'cells/model.mts': 'export const fit = (x: number): number => x;\n',
+      'cells/view.tsx': 'export const view = (x: number): number => x;\n',
+    });
+
+  it('a running .js file that does not exist is the .ts, .tsx, .mts or .cts file next to it', () => {
+    const dir = typed();
+    expect(sourceOfRunningFile(path.join(dir, 'steps.js'))).toBe(path.join(dir, 'steps.ts'));
+    expect(sourceOfRunningFile(path.join(dir, 'cells', 'model.mjs'))).toBe(path.join(dir, 'cells', 'model.mts'));
+    expect(sourceOfRunningFile(path.join(dir, 'cells', 'view.jsx'))).toBe(path.join(dir, 'cells', 'view.tsx'));
+    expect(sourceOfRunningFile(path.join(dir, 'cells', 'view.js'))).toBe(path.join(dir, 'cells', 'view.tsx'));
+    expect(sourceOfRunningFile(path.join(dir, 'nothing.js'))).toBe(path.join(dir, 'nothing.js'));
+  });
+
+  it('relative imports written with .js, or without an extension, name the TypeScript source', () => {
+    const dir = typed();
+    const from = path.join(dir, 'steps.ts');
+    expect(resolveImport(from, './helpers.js')).toEqual({ _tag: 'File', file: path.join(dir, 'helpers.ts') });
+    expect(resolveImport(from, './helpers')).toEqual({ _tag: 'File', file: path.join(dir, 'helpers.ts') });
+    expect(resolveImport(from, './cells/model.mjs')).toEqual({ _tag: 'File', file: path.join(dir, 'cells', 'model.mts') });
+  });
+
+  it('a step whose call site names the compiled steps.js is fingerprinted from steps.ts, with its imports', () => {
+    const dir = typed();
+    const site = siteOf(path.join(dir, 'steps.ts'), 'function scaled(');
+    const fp = fingerprintFunction(named('scaled'), { ...site, file: path.join(dir, 'steps.js') }, hash);
+    expect(fp.shallow).toBe(false);
+    expect(partNames(fp)).toEqual(['source:scaled', 'function:scale', 'module:./helpers.ts']);
   });
 });
