@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fingerprintDependency, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint } from '../src/fingerprint';
 import { resolveImport } from '../src/fingerprint/modules';
-import { sourceOfRunningFile } from '../src/fingerprint/observed';
+import { currentState, sourceOfRunningFile } from '../src/fingerprint/observed';
 import { keyHashFunction } from '../src/hash/hashers';
 import { createRunner, step, StepcacheError, type Pipeline } from '../src';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
@@ -403,5 +403,42 @@ describe('TypeScript sources of compiled code (tslab, tsx, ts-node, jest)', () =
     const fp = fingerprintFunction(named('scaled'), { ...site, file: path.join(dir, 'steps.js') }, hash);
     expect(fp.shallow).toBe(false);
     expect(partNames(fp)).toEqual(['source:scaled', 'function:scale', 'module:./helpers.ts']);
+  });
+});
+
+// edited while loaded (end to end in test/code-changes.test.ts)
+
+describe('files edited after this process read them', () => {
+  it('when whether the edited code runs cannot be told (no module entry), the fingerprint warns and never repeats', () => {
+    const dir = projectWith({
+      'helpers.js': 'exports.scale = function scale(x) {\n  return x * 2;\n};\n',
+      'steps.js': ["const { scale } = require('./helpers.js');", 'const step = (f) => f;', 'exports.s = step(function scaled({ x }) {', '  return scale(x);', '});', ''].join('\n'),
+    });
+    const before = fingerprintUnloaded(dir, 'steps.js', 'scaled');
+    expect(before.warnings).toEqual([]);
+    rewrite(dir, 'helpers.js', 'x * 2', 'x * 3');
+    const after = fingerprintUnloaded(dir, 'steps.js', 'scaled');
+    expect(after.warnings).toEqual([expect.stringContaining(`${path.join(dir, 'helpers.js')} changed on disk since this process first read it`)]);
+    expect(after.hash).not.toBe(before.hash);
+    expect(fingerprintUnloaded(dir, 'steps.js', 'scaled').hash).not.toBe(after.hash);
+  });
+
+  it('kept fingerprints are checked by content: an edit that keeps the size and the modification time is seen', async () => {
+    const dir = projectWith({
+      'steps.js': ['const step = (f) => f;', 'exports.s = step(function doubled({ x }) {', '  return x * 2;', '});', ''].join('\n'),
+    });
+    const file = path.join(dir, 'fingerprints.json');
+    const cache = openFingerprintDiskCache(file, hash);
+    cache.fingerprint(named('doubled'), siteOf(path.join(dir, 'steps.js'), 'function doubled('));
+    await cache.flush();
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries: Record<string, { files: Record<string, string> }> };
+    const [entry] = Object.values(stored.entries);
+    const state = entry?.files[path.join(dir, 'steps.js')] ?? '';
+    expect(state).toMatch(/^sha:/);
+    const at = path.join(dir, 'steps.js');
+    const { mtime, atime } = fs.statSync(at);
+    fs.writeFileSync(at, fs.readFileSync(at, 'utf8').replace('x * 2', 'x * 3'));
+    fs.utimesSync(at, atime, mtime);
+    expect(currentState(at, state)).not.toBe(state);
   });
 });
