@@ -63,7 +63,7 @@ describe('bound and native functions', () => {
     })();
     expect(error).toBeInstanceOf(StepcacheError);
     expect((error as StepcacheError).code).toBe('INVALID_STEP');
-    expect((error as StepcacheError).message).toMatch(/bound copy of scale/);
+    expect((error as StepcacheError).message).toMatch(/a bound function \(bound scale\)/);
     expect((error as StepcacheError).message).toMatch(/as parameters instead/);
   });
 

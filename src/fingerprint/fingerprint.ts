@@ -19,6 +19,20 @@
  * declared in an enclosing function is fingerprinted too; any other name from an enclosing
  * function or block is reported in `capturedVariables`.
  *
+ * Imports are resolved as the runtime resolves them: relative paths, tsconfig `paths`/`baseUrl`
+ * aliases, package.json `#imports`, and packages whose real path is outside `node_modules`
+ * (linked, workspaces, `file:`) are the project's source and followed like relative imports; a
+ * computed `import()`/`require()` whose template names a literal folder covers every file there it
+ * can match (any other is warned about); modules imported for their side effects
+ * (`import './overrides'`) by a module the step's code is in or uses count whole.
+ *
+ * What runs. The source read is the text this process loaded (see `observed.ts`): after an edit on
+ * disk of a module loaded and not reloaded, the fingerprint describes the loaded code and warns;
+ * when which code runs cannot be told, it warns and its hash is never repeated. Module-level
+ * variables computed at run time count by the environment variables and arguments they read, or by
+ * their exported value; a warning names any other. A bound or built-in function (`[native code]`)
+ * gets a fingerprint of its own that never matches another.
+ *
  * The digest over the parts leaves file paths out, so a project moved or cloned elsewhere keeps
  * its fingerprints.
  *
@@ -31,7 +45,7 @@ import * as E from 'fp-ts/Either';
 import type * as TS from 'typescript';
 import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
-import { acceptDiskText, ARGV_KEY, envKey, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
+import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
@@ -309,13 +323,8 @@ interface ModuleUse {
 
 /** The exports of a loaded module, when its module system keeps them where we can see. */
 const loadedExports = (file: string): Record<string, unknown> | undefined => {
-  try {
-    const entry: unknown = typeof require === 'function' ? require.cache[file] : undefined;
-    const exported = typeof entry === 'object' && entry !== null ? (entry as { exports?: unknown }).exports : undefined;
-    return typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  const exported = loadedModuleEntry(file)?.exports;
+  return typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : undefined;
 };
 
 /**
@@ -638,14 +647,17 @@ const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): Code
  * version) and built-ins it imports. Whitespace, comments and type syntax do not count.
  *
  * When the source cannot be found or read (no site, a notebook cell, `eval`, `new Function`,
- * a function computed at run time, a file changed since it was loaded), only the function's text
- * is fingerprinted and the result is `shallow`, with a `reason`.
+ * a function computed at run time), only the function's text is fingerprinted and the result is
+ * `shallow`, with a `reason`. A site naming a compiled `.js` file that does not exist is read from
+ * the TypeScript file next to it. The source read is the one this process loaded: see `warnings`
+ * for what the fingerprint could not see or had to decide (an edited module, a computed import,
+ * a module-level value computed at run time).
  *
  * The result also carries the step's input names (`inputs`: the ones its first parameter requires
  * and the ones its type lists) when the source states them plainly; they are derived from the
  * source and do not count in `hash`.
  *
- * Each file is parsed once per process (per path, modification time and size); the canonical
+ * Each file is parsed once per process (per loaded text); the canonical
  * text and digest of each declaration are cached, so fingerprinting many steps of one file is cheap.
  * Never throws.
  *
@@ -698,15 +710,8 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
   }
 }
 
-/** The project's script files this process has loaded (its module system's cache, without `node_modules`). */
-const loadedProjectFiles = (): string[] => {
-  try {
-    const cache = typeof require === 'function' ? require.cache : {};
-    return Object.keys(cache).filter((f) => path.isAbsolute(f) && isScript(f) && !f.split(/[\\/]/).includes('node_modules'));
-  } catch {
-    return [];
-  }
-};
+/** The project's script files this process has loaded (without `node_modules`). */
+const loadedProjectFiles = (): string[] => loadedModuleFiles().filter((f) => path.isAbsolute(f) && isScript(f) && !f.split(/[\\/]/).includes('node_modules'));
 
 /** The module-level declarations named `fn.name` in a module, or imported there, that can be `fn`. */
 const declarationsNamed = (index: ModuleIndex, fn: Function): Located[] => {

@@ -33,7 +33,7 @@ import * as path from 'node:path';
  */
 export type ObservedState = string;
 
-const RANK = (state: ObservedState): number => (state === 'absent' || state === 'file' ? 0 : state.startsWith('sha:') || state.startsWith('dir:') || state.startsWith('val:') ? 1 : 2);
+const rankOf = (state: ObservedState): number => (state === 'absent' || state === 'file' ? 0 : state.startsWith('sha:') || state.startsWith('dir:') || state.startsWith('val:') ? 1 : 2);
 
 /**
  * Whether a state can never be observed again: what was computed from it must not be kept.
@@ -42,7 +42,7 @@ const RANK = (state: ObservedState): number => (state === 'absent' || state === 
  * @example
  * isUnrepeatable('stale:/p/helpers.ts'); // true
  */
-export const isUnrepeatable = (state: ObservedState): boolean => RANK(state) === 2;
+export const isUnrepeatable = (state: ObservedState): boolean => rankOf(state) === 2;
 
 /** While tracking: every thing observed, with its state then. */
 let observed: Map<string, ObservedState> | undefined;
@@ -58,7 +58,7 @@ let observed: Map<string, ObservedState> | undefined;
 export const noteObserved = (key: string, state: ObservedState): void => {
   if (observed === undefined) return;
   const previous = observed.get(key);
-  if (previous === undefined || RANK(state) >= RANK(previous)) observed.set(key, state);
+  if (previous === undefined || rankOf(state) >= rankOf(previous)) observed.set(key, state);
 };
 
 /**
@@ -190,17 +190,36 @@ export const noteStepDefinedAt = (site: { readonly file: string }): void => {
 };
 
 
-/** The `require.cache` entry of a file, when the module system that loaded it keeps one. */
-const requireEntry = (file: string): object | undefined => {
+/** The module system's cache: `require.cache` where this module is loaded by `require` (jest keeps its own), else Node's. */
+const moduleCache = (): Readonly<Record<string, unknown>> => {
   try {
-    // The module system's own cache: `require.cache` where this module is loaded by `require` (jest keeps its own), else Node's.
-    const cache = typeof require === 'function' ? require.cache : createRequire(path.join(process.cwd(), 'noop.js')).cache;
-    const entry: unknown = cache[file];
-    return typeof entry === 'object' && entry !== null ? entry : undefined;
+    return typeof require === 'function' ? require.cache : createRequire(path.join(process.cwd(), 'noop.js')).cache;
   } catch {
-    return undefined;
+    return {};
   }
 };
+
+/**
+ * The module system's entry of a loaded file (`require.cache`), when it keeps one: a new entry
+ * means the module was loaded again.
+ *
+ * @internal
+ * @example
+ * loadedModuleEntry('/p/helpers.js')?.exports;
+ */
+export const loadedModuleEntry = (file: string): { readonly exports?: unknown } | undefined => {
+  const entry: unknown = moduleCache()[file];
+  return typeof entry === 'object' && entry !== null ? entry : undefined;
+};
+
+/**
+ * Every file the module system's cache holds.
+ *
+ * @internal
+ * @example
+ * loadedModuleFiles().filter(isScript);
+ */
+export const loadedModuleFiles = (): readonly string[] => Object.keys(moduleCache());
 
 interface Snapshot {
   text: string;
@@ -244,7 +263,7 @@ const readText = (file: string): string | undefined => {
 export const noteLoaded = (file: string): void => {
   if (snapshots.has(file) || !path.isAbsolute(file)) return;
   const text = readText(file);
-  if (text !== undefined) snapshots.set(file, { text, entry: requireEntry(file), diskState: undefined });
+  if (text !== undefined) snapshots.set(file, { text, entry: loadedModuleEntry(file), diskState: undefined });
 };
 
 /**
@@ -257,7 +276,7 @@ export const noteLoaded = (file: string): void => {
  * loadedSource('/p/helpers.ts', '1732350000000:2048')?.status; // 'current'
  */
 export const loadedSource = (file: string, diskState: string): LoadedSource | undefined => {
-  const entry = requireEntry(file);
+  const entry = loadedModuleEntry(file);
   const snap = snapshots.get(file);
   const current = (s: Snapshot): LoadedSource => {
     noteObserved(file, `sha:${contentDigest(s.text)}`);
@@ -293,5 +312,5 @@ export const loadedSource = (file: string, diskState: string): LoadedSource | un
  */
 export const acceptDiskText = (file: string): void => {
   const disk = readText(file);
-  if (disk !== undefined) snapshots.set(file, { text: disk, entry: requireEntry(file), diskState: undefined });
+  if (disk !== undefined) snapshots.set(file, { text: disk, entry: loadedModuleEntry(file), diskState: undefined });
 };

@@ -147,7 +147,9 @@ const make = <I, R, S extends AnyOutputSpec | undefined>(props: {
 
 /**
  * Makes a step from a function of one object argument. The step is named after the function;
- * an anonymous function needs `.named(...)` before it can be used in a pipeline.
+ * an anonymous function needs `.named(...)` before it can be used in a pipeline. A bound or
+ * built-in function is refused (`INVALID_STEP`): its code cannot be fingerprinted; pass the
+ * values you would bind as parameters.
  *
  * @typeParam F - the step's function: one object argument, returning a value or a Promise of one.
  *
@@ -165,11 +167,11 @@ export function step<F extends (input: never) => unknown>(
     throw new StepcacheError('INVALID_STEP', `step() takes a function, got ${typeof fn}.`);
   }
   if (isNativeCode(Function.prototype.toString.call(fn))) {
-    const target = fn.name.startsWith('bound ') ? fn.name.slice('bound '.length) : fn.name;
+    const what = fn.name === '' ? 'a bound or built-in function' : fn.name.startsWith('bound ') ? `a bound function (${fn.name})` : `the built-in function ${fn.name}`;
     throw new StepcacheError(
       'INVALID_STEP',
-      `step() was given ${target === '' ? 'a bound or built-in function' : `${fn.name === target ? 'the built-in function' : 'a bound copy of'} ${target}`}, whose code cannot be read, so its cache key could not tell one version (or one set of bound arguments) from another. ` +
-        `Pass the function itself to step(), and the values you bound as parameters instead (p.call(s, { k: 3 })), or wrap it: step(function ${target !== '' && NAME_PATTERN.test(target) ? target : 'name'}(input) { return … }).`,
+      `step() was given ${what}, whose code cannot be read: its cache key could not tell one version, or one set of bound arguments, from another. ` +
+        'Pass the function itself to step(), and the values you bound as parameters instead (p.call(s, { k: 3 })).',
       { field: 'fn' },
     );
   }
