@@ -104,10 +104,22 @@ const ARGV = '\0argv';
  */
 export const envKey = (name: string): string => `${ENV}${name}`;
 
-/** The key under which the process's arguments are observed. @internal */
+/**
+ * The key under which the process's arguments are observed.
+ *
+ * @internal
+ * @example
+ * noteObserved(ARGV_KEY, valueState(process.argv.slice(2)));
+ */
 export const ARGV_KEY = ARGV;
 
-/** The state of a value read now. @internal */
+/**
+ * The state of a value read now (an environment variable's, the arguments').
+ *
+ * @internal
+ * @example
+ * valueState(process.env['SCALE']); // 'val:"2"'
+ */
 export const valueState = (value: unknown): ObservedState => `val:${JSON.stringify(value) ?? 'undefined'}`;
 
 const listing = (dir: string): string[] | undefined => {
