@@ -311,6 +311,25 @@ describe('module-level values computed at run time', () => {
     expect(withEnv('STEPCACHE_TEST_SCALE', '3', () => again.fingerprint(fn, site)).hash).not.toBe(two.hash);
   });
 
+  it('an environment variable the step or a helper reads when it runs is part of the key too', () => {
+    const dir = projectWith({
+      'steps.js': [
+        'function rate() {',
+        '  return Number(process.env.STEPCACHE_TEST_RATE ?? 0.1);',
+        '}',
+        'const step = (f) => f;',
+        'exports.trained = step(function trained({ x }) {',
+        "  return x * rate() + Number(process.env['STEPCACHE_TEST_BIAS'] ?? 0);",
+        '});',
+        '',
+      ].join('\n'),
+    });
+    const base = fingerprintUnloaded(dir, 'steps.js', 'trained');
+    expect(withEnv('STEPCACHE_TEST_RATE', '0.5', () => fingerprintUnloaded(dir, 'steps.js', 'trained')).hash).not.toBe(base.hash);
+    expect(withEnv('STEPCACHE_TEST_BIAS', '1', () => fingerprintUnloaded(dir, 'steps.js', 'trained')).hash).not.toBe(base.hash);
+    expect(fingerprintUnloaded(dir, 'steps.js', 'trained').hash).toBe(base.hash);
+  });
+
   it('the arguments read at import are part of the key', () => {
     const dir = projectWith({
       'steps.js': ['const MODE = process.argv[2];', 'const step = (f) => f;', 'exports.moded = step(function moded({ x }) {', '  return MODE === "fast" ? x : -x;', '});', ''].join('\n'),

@@ -56,6 +56,7 @@ import {
   localFile,
   nodeText,
   packageVersion,
+  environmentReads,
   resolveImport,
   runtimeReads,
   wholeModuleText,
@@ -321,6 +322,21 @@ interface ModuleUse {
   readonly digest?: string;
 }
 
+/** The values now of the environment variables and arguments that code reads, as lines for a part's digest (and observed). */
+const environmentLines = (reads: { readonly env: readonly string[]; readonly argv: boolean }): string[] => {
+  const lines: string[] = [];
+  for (const name of reads.env) {
+    const value = process.env[name];
+    noteObserved(envKey(name), valueState(value));
+    lines.push(`env ${name}=${JSON.stringify(value) ?? 'undefined'}`);
+  }
+  if (reads.argv) {
+    noteObserved(ARGV_KEY, valueState(process.argv.slice(2)));
+    lines.push(`argv ${JSON.stringify(process.argv.slice(2))}`);
+  }
+  return lines;
+};
+
 /** The exports of a loaded module, when its module system keeps them where we can see. */
 const loadedExports = (file: string): Record<string, unknown> | undefined => {
   const exported = loadedModuleEntry(file)?.exports;
@@ -335,16 +351,7 @@ const loadedExports = (file: string): Record<string, unknown> | undefined => {
 const runtimeValues = (d: Declaration): { readonly text?: string; readonly warning?: string } | undefined => {
   const reads = runtimeReads(d);
   if (reads.env.length === 0 && !reads.argv && reads.opaque.length === 0) return undefined;
-  const lines: string[] = [];
-  for (const name of reads.env) {
-    const value = process.env[name];
-    noteObserved(envKey(name), valueState(value));
-    lines.push(`env ${name}=${JSON.stringify(value) ?? 'undefined'}`);
-  }
-  if (reads.argv) {
-    noteObserved(ARGV_KEY, valueState(process.argv.slice(2)));
-    lines.push(`argv ${JSON.stringify(process.argv.slice(2))}`);
-  }
+  const lines = environmentLines(reads);
   if (reads.opaque.length === 0) return { text: lines.join('\n') };
   const name = d.names.join(', ');
   const exportedAs = [...d.module.exports].find(([, target]) => target._tag === 'Local' && d.names.length === 1 && target.name === d.names[0])?.[0];
@@ -375,6 +382,12 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
   const builtins = new Map<string, Set<string>>();
   const work: (() => void)[] = [];
 
+  /** A code part's digest, with the values now of the environment variables and arguments the code reads when it runs. */
+  const withEnvironment = (digest: string, index: ModuleIndex, node: TS.Node): string => {
+    const lines = environmentLines(environmentReads(index, node));
+    return lines.length === 0 ? digest : digestOf(hash, `${digest}\n${lines.join('\n')}`);
+  };
+
   const relativeName = (file: string): string => {
     const rel = path.relative(baseDir, file).split(path.sep).join('/');
     return rel.startsWith('.') ? rel : `./${rel}`;
@@ -396,9 +409,14 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     seen.add(d);
     visitModule(d.module);
     const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
-    const values = d.kind === 'variable' ? runtimeValues(d) : undefined;
-    if (values?.warning !== undefined) warnings.push(values.warning);
-    parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: values?.text === undefined ? code : digestOf(hash, `${code}\n${values.text}`) });
+    if (d.kind !== 'variable') {
+      const [first] = d.nodes;
+      parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: first === undefined ? code : withEnvironment(code, d.module, first) });
+    } else {
+      const values = runtimeValues(d);
+      if (values?.warning !== undefined) warnings.push(values.warning);
+      parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: values?.text === undefined ? code : digestOf(hash, `${code}\n${values.text}`) });
+    }
     work.push(() => {
       const { free } = declarationInfo(d);
       for (const [name, use] of free.names) resolveModuleName(d.module, name, use);
@@ -410,7 +428,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
   const addNestedCode = (index: ModuleIndex, node: TS.Node, name: string, kind: FingerprintPartKind): void => {
     if (seen.has(node)) return;
     seen.add(node);
-    parts.push({ name, kind, file: index.file, hash: digestOfNode(hash, node) });
+    parts.push({ name, kind, file: index.file, hash: withEnvironment(digestOfNode(hash, node), index, node) });
     work.push(() => resolveFreeNames(index, node));
   };
 
@@ -528,7 +546,8 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
   if (root.declaration !== undefined) {
     const d = root.declaration;
     seen.add(d);
-    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
+    const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
+    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(code, root.module, root.node) });
     work.push(() => {
       const { free } = declarationInfo(d);
       for (const [name, use] of free.names) resolveModuleName(d.module, name, use);
@@ -536,7 +555,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     });
   } else {
     seen.add(root.node);
-    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: digestOfNode(hash, root.node) });
+    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(digestOfNode(hash, root.node), root.module, root.node) });
     work.push(() => resolveFreeNames(root.module, root.node));
   }
   for (let task = work.shift(); task !== undefined; task = work.shift()) task();

@@ -783,6 +783,87 @@ const shadowedWithin = (node: TS.Node, root: TS.Node, name: string): boolean => 
   return false;
 };
 
+interface RuntimeAccumulator {
+  readonly env: Set<string>;
+  argv: boolean;
+  readonly opaque: Set<string>;
+  readonly visitedFunctions: Set<TS.Node>;
+}
+
+/**
+ * Collects the run-time reads of `root` in module `index`. Outside a function body, nested
+ * functions and classes are skipped (they do not run at import); the module's own functions it
+ * calls are scanned too when `followCalls`.
+ */
+const scanRuntime = (index: ModuleIndex, root: TS.Node, inFunctionBody: boolean, followCalls: boolean, acc: RuntimeAccumulator): void => {
+  const ts = typescript();
+  const visit = (n: TS.Node): void => {
+    if (!inFunctionBody && isFunctionWithBody(n) && n !== root) return;
+    if (!inFunctionBody && ts.isClassLike(n) && n !== root) return;
+    if (ts.isPropertyAccessExpression(n) || ts.isElementAccessExpression(n)) {
+      const object = unwrap(n.expression);
+      const member = ts.isPropertyAccessExpression(n) ? n.name.text : ts.isStringLiteralLike(n.argumentExpression) ? n.argumentExpression.text : undefined;
+      if (ts.isIdentifier(object) && object.text === 'process' && !index.bindings.has('process') && !shadowedWithin(n, root, 'process')) {
+        if (member === 'argv') acc.argv = true;
+        else if (member !== 'env') acc.opaque.add(n.getText(index.sourceFile));
+        else {
+          const parent = n.parent;
+          const name =
+            ts.isPropertyAccessExpression(parent) && parent.expression === n
+              ? parent.name.text
+              : ts.isElementAccessExpression(parent) && parent.expression === n && ts.isStringLiteralLike(parent.argumentExpression)
+                ? parent.argumentExpression.text
+                : undefined;
+          if (name === undefined) acc.opaque.add(n.getText(index.sourceFile));
+          else acc.env.add(name);
+        }
+        return;
+      }
+      if (ts.isIdentifier(object) && object.text === 'Math' && member === 'random' && !index.bindings.has('Math')) acc.opaque.add(n.getText(index.sourceFile));
+    }
+    if (ts.isIdentifier(n) && isReference(n, n.parent) && !shadowedWithin(n, root, n.text)) {
+      const b = index.bindings.get(n.text);
+      if (b === undefined && RUNTIME_GLOBALS.has(n.text)) acc.opaque.add(n.parent.getText(index.sourceFile));
+      else if (b?._tag === 'Import' && specifierKind(b.specifier) === 'builtin') acc.opaque.add(n.parent.getText(index.sourceFile));
+      else if (followCalls && b?._tag === 'Local' && b.declaration.kind === 'function') {
+        // A function of the module called at import: what it reads counts too.
+        for (const node of b.declaration.nodes) {
+          if (acc.visitedFunctions.has(node)) continue;
+          acc.visitedFunctions.add(node);
+          scanRuntime(index, node, true, true, acc);
+        }
+      }
+    }
+    if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
+      const [first] = n.arguments;
+      if (first === undefined || !ts.isStringLiteralLike(first)) acc.opaque.add(n.getText(index.sourceFile));
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(root);
+};
+
+const environmentCache = new WeakMap<TS.Node, { readonly env: readonly string[]; readonly argv: boolean }>();
+
+/**
+ * The environment variables (by literal name) and whether the arguments are read by code when it
+ * runs: a step's function or a helper reading `process.env.LR` gives a different result under
+ * another value, so the value counts like the code.
+ *
+ * @internal
+ * @example
+ * environmentReads(index, fnNode); // { env: ['LR'], argv: false }
+ */
+export const environmentReads = (index: ModuleIndex, node: TS.Node): { readonly env: readonly string[]; readonly argv: boolean } => {
+  const cached = environmentCache.get(node);
+  if (cached !== undefined) return cached;
+  const acc: RuntimeAccumulator = { env: new Set(), argv: false, opaque: new Set(), visitedFunctions: new Set() };
+  scanRuntime(index, node, true, false, acc);
+  const result = { env: [...acc.env].sort(), argv: acc.argv };
+  environmentCache.set(node, result);
+  return result;
+};
+
 /**
  * The run-time reads of a module-level variable (see {@link RuntimeReads}): in its initializer and
  * the top-level statements that change it, outside nested functions, and in the module's own
@@ -797,59 +878,11 @@ export const runtimeReads = (d: Declaration): RuntimeReads => {
   const cached = runtimeCache.get(d);
   if (cached !== undefined) return cached;
   const ts = typescript();
-  const env = new Set<string>();
-  let argv = false;
-  const opaque = new Set<string>();
   const index = d.module;
-  const visitedFunctions = new Set<TS.Node>();
-  const scan = (root: TS.Node, inFunctionBody: boolean): void => {
-    const visit = (n: TS.Node): void => {
-      if (!inFunctionBody && isFunctionWithBody(n) && n !== root) return;
-      if (ts.isClassLike(n) && n !== root) return;
-      if (ts.isPropertyAccessExpression(n) || ts.isElementAccessExpression(n)) {
-        const object = unwrap(n.expression);
-        const member = ts.isPropertyAccessExpression(n) ? n.name.text : ts.isStringLiteralLike(n.argumentExpression) ? n.argumentExpression.text : undefined;
-        if (ts.isIdentifier(object) && object.text === 'process' && !index.bindings.has('process') && !shadowedWithin(n, root, 'process')) {
-          if (member === 'argv') argv = true;
-          else if (member !== 'env') opaque.add(n.getText(index.sourceFile));
-          else {
-            const parent = n.parent;
-            const name =
-              ts.isPropertyAccessExpression(parent) && parent.expression === n
-                ? parent.name.text
-                : ts.isElementAccessExpression(parent) && parent.expression === n && ts.isStringLiteralLike(parent.argumentExpression)
-                  ? parent.argumentExpression.text
-                  : undefined;
-            if (name === undefined) opaque.add(n.getText(index.sourceFile));
-            else env.add(name);
-          }
-          return;
-        }
-        if (ts.isIdentifier(object) && object.text === 'Math' && member === 'random' && !index.bindings.has('Math')) opaque.add(n.getText(index.sourceFile));
-      }
-      if (ts.isIdentifier(n) && isReference(n, n.parent) && !shadowedWithin(n, root, n.text)) {
-        const b = index.bindings.get(n.text);
-        if (b === undefined && RUNTIME_GLOBALS.has(n.text)) opaque.add(n.parent.getText(index.sourceFile));
-        else if (b?._tag === 'Import' && specifierKind(b.specifier) === 'builtin') opaque.add(n.parent.getText(index.sourceFile));
-        else if (b?._tag === 'Local' && b.declaration.kind === 'function') {
-          // A function of the module called at import: what it reads counts too.
-          for (const node of b.declaration.nodes) {
-            if (visitedFunctions.has(node)) continue;
-            visitedFunctions.add(node);
-            scan(node, true);
-          }
-        }
-      }
-      if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
-        const [first] = n.arguments;
-        if (first === undefined || !ts.isStringLiteralLike(first)) opaque.add(n.getText(index.sourceFile));
-      }
-      ts.forEachChild(n, visit);
-    };
-    visit(root);
-  };
+  const acc: RuntimeAccumulator = { env: new Set(), argv: false, opaque: new Set(), visitedFunctions: new Set() };
+  const opaque = acc.opaque;
   if (d.kind === 'variable') {
-    for (const node of [...d.nodes, ...d.attached]) scan(node, false);
+    for (const node of [...d.nodes, ...d.attached]) scanRuntime(index, node, false, true, acc);
     // A `let` or `var` a function assigns: its value depends on what ran before.
     const first = d.nodes[0];
     const reassignable = first !== undefined && ts.isVariableDeclaration(first) && ts.isVariableDeclarationList(first.parent) && (first.parent.flags & ts.NodeFlags.Const) === 0;
@@ -874,7 +907,7 @@ export const runtimeReads = (d: Declaration): RuntimeReads => {
       visit(index.sourceFile, false);
     }
   }
-  const result: RuntimeReads = { env: [...env].sort(), argv, opaque: [...opaque].sort() };
+  const result: RuntimeReads = { env: [...acc.env].sort(), argv: acc.argv, opaque: [...opaque].sort() };
   runtimeCache.set(d, result);
   return result;
 };
