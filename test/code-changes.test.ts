@@ -132,8 +132,8 @@ describe('a module edited while a long-lived process has it loaded (a notebook, 
     readonly status: string;
     readonly out: unknown;
   }
-  const live = async (dir: string, module: string, file: string, from: string, to: string): Promise<{ first: LiveRun; second: LiveRun; warnings: string[] }> => {
-    const { stdout } = await execFileAsync(TSX, ['live.js', path.join(dir, '.stepcache'), module, file, from, to], { cwd: dir, encoding: 'utf8' });
+  const live = async (dir: string, module: string, file: string, from: string, to: string, when = 'between'): Promise<{ first: LiveRun; second: LiveRun; warnings: string[] }> => {
+    const { stdout } = await execFileAsync(TSX, ['live.js', path.join(dir, '.stepcache'), module, file, from, to, when], { cwd: dir, encoding: 'utf8' });
     return JSON.parse(stdout) as { first: LiveRun; second: LiveRun; warnings: string[] };
   };
 
@@ -153,5 +153,16 @@ describe('a module edited while a long-lived process has it loaded (a notebook, 
     expect(fresh.steps.scaled?.status).toBe('executed');
     expect(fresh.out).toEqual(edited);
     expect(fresh.warnings).toEqual([]);
+  });
+
+  it('a helper edited after it was loaded and before the first run: the run keys the loaded code, and a fresh process runs the edit', async () => {
+    const dir = project();
+    const run = await live(dir, 'live-pipeline.js', 'live-helpers.js', 'return x * 2;', 'return x * 3;', 'before');
+    expect(run.first).toMatchObject({ status: 'executed', out: [2, 4, 6] });
+    expect(run.second).toMatchObject({ status: 'cached', out: [2, 4, 6] });
+    expect(run.warnings).toEqual([expect.stringContaining('live-helpers.js was edited after this process loaded it')]);
+    const fresh = await runIn(dir, 'live-pipeline.js');
+    expect(fresh.steps.scaled?.status).toBe('executed');
+    expect(fresh.out).toEqual([3, 6, 9]);
   });
 });

@@ -188,9 +188,13 @@ export const sourceOfRunningFile = (file: string): string => {
 
 const noted = new Set<string>();
 
+const PROJECT_SCRIPT = /\.[cm]?[jt]sx?$/i;
+
 /**
- * Notes that a step is being defined at `site`: its file runs now, so the text on disk now is the
- * one loaded (see {@link noteLoaded}). Called by `step()`; one look at the disk per file.
+ * Notes that a step is being defined at `site`: its file runs now, and so do the modules loaded
+ * before it, so the text on disk now of each is the one loaded (see {@link noteLoaded}) unless
+ * one was noted before. Called by `step()`; the first call per file looks at the disk, once per
+ * project module loaded then (`node_modules` left out).
  *
  * @example
  * noteStepDefinedAt(callSiteOf(new Error(), 1));
@@ -199,6 +203,9 @@ export const noteStepDefinedAt = (site: { readonly file: string }): void => {
   if (noted.has(site.file)) return;
   noted.add(site.file);
   noteLoaded(sourceOfRunningFile(site.file));
+  for (const file of loadedModuleFiles()) {
+    if (!snapshots.has(file) && PROJECT_SCRIPT.test(file) && !/\.d\.[cm]?ts$/i.test(file) && !file.split(/[\\/]/).includes('node_modules')) noteLoaded(file);
+  }
 };
 
 
