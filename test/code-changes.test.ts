@@ -126,3 +126,43 @@ describe('a step that uses a variable of an enclosing function', () => {
     expect(run.warnings).toEqual([expect.stringMatching(/^Step scaled uses factor from an enclosing function\b.*pass factor as a parameter/)]);
   });
 });
+
+describe('a module edited while a long-lived process has it loaded (a notebook, a watch-mode script)', () => {
+  interface LiveRun {
+    readonly status: string;
+    readonly out: unknown;
+  }
+  const live = async (dir: string, module: string, file: string, from: string, to: string, when = 'between'): Promise<{ first: LiveRun; second: LiveRun; warnings: string[] }> => {
+    const { stdout } = await execFileAsync(TSX, ['live.js', path.join(dir, '.stepcache'), module, file, from, to, when], { cwd: dir, encoding: 'utf8' });
+    return JSON.parse(stdout) as { first: LiveRun; second: LiveRun; warnings: string[] };
+  };
+
+  it.each([
+    ['an imported helper', 'live-pipeline.js', 'live-helpers.js', 'return x * 2;', 'return x * 3;', [3, 6, 9]],
+    ['the pipeline file itself', 'live-pipeline.js', 'live-pipeline.js', 'const OFFSET = 0;', 'const OFFSET = 1;', [3, 5, 7]],
+    ['an imported TypeScript helper', 'live-typed.ts', 'live-typed-helpers.ts', 'return x * 2;', 'return x * 3;', [3, 6, 9]],
+  ])('%s: the rebuilt pipeline runs the loaded code under its own key, and a fresh process runs the edit', async (_what, module, file, from, to, edited) => {
+    const dir = project();
+    const run = await live(dir, module, file, from, to);
+    expect(run.first).toMatchObject({ status: 'executed', out: [2, 4, 6] });
+    // The process still runs the code it loaded: same key, served from the cache, with a warning naming the file.
+    expect(run.second).toMatchObject({ status: 'cached', out: [2, 4, 6] });
+    expect(run.warnings).toEqual([expect.stringContaining(`${file} was edited after this process loaded it`)]);
+    // A fresh process loads the edit: its key is new, so it executes.
+    const fresh = await runIn(dir, module);
+    expect(fresh.steps.scaled?.status).toBe('executed');
+    expect(fresh.out).toEqual(edited);
+    expect(fresh.warnings).toEqual([]);
+  });
+
+  it('a helper edited after it was loaded and before the first run: the run keys the loaded code, and a fresh process runs the edit', async () => {
+    const dir = project();
+    const run = await live(dir, 'live-pipeline.js', 'live-helpers.js', 'return x * 2;', 'return x * 3;', 'before');
+    expect(run.first).toMatchObject({ status: 'executed', out: [2, 4, 6] });
+    expect(run.second).toMatchObject({ status: 'cached', out: [2, 4, 6] });
+    expect(run.warnings).toEqual([expect.stringContaining('live-helpers.js was edited after this process loaded it')]);
+    const fresh = await runIn(dir, 'live-pipeline.js');
+    expect(fresh.steps.scaled?.status).toBe('executed');
+    expect(fresh.out).toEqual([3, 6, 9]);
+  });
+});

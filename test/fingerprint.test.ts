@@ -53,6 +53,12 @@ const editFile = (file: string, from: string, to: string): void => {
   fs.utimesSync(file, later, later);
 };
 
+/** Edits a loaded module's file and reloads the modules, as a watch-mode tool does: the code loaded next is the edited one. */
+const editAndReload = (file: string, from: string, to: string): void => {
+  editFile(file, from, to);
+  jest.resetModules();
+};
+
 type StepFn = (input: never) => unknown;
 
 /** Loads a step function from a (copied) fixture module. */
@@ -295,7 +301,7 @@ describe('fingerprintFunction follows the code', () => {
   it('changes when a helper two calls away changes, and the diff names it', () => {
     const dir = original();
     const before = fingerprintIn(dir, 'trainer');
-    editFile(path.join(dir, 'steps.js'), 'return x * SCALE;', 'return x * SCALE + 0.5;');
+    editAndReload(path.join(dir, 'steps.js'), 'return x * SCALE;', 'return x * SCALE + 0.5;');
     const after = fingerprintIn(dir, 'trainer');
     expect(after.hash).not.toBe(before.hash);
     expect(diffFingerprints(before.parts, after.parts)).toEqual({ changed: ['b'], added: [], removed: [] });
@@ -305,7 +311,7 @@ describe('fingerprintFunction follows the code', () => {
     const dir = original();
     const before = fingerprintIn(dir, 'trainer');
     const named = fingerprintIn(dir, 'named');
-    editFile(path.join(dir, 'steps.js'), 'const SCALE = 2;', 'const SCALE = 3;');
+    editAndReload(path.join(dir, 'steps.js'), 'const SCALE = 2;', 'const SCALE = 3;');
     expect(diffFingerprints(before.parts, fingerprintIn(dir, 'trainer').parts).changed).toEqual(['SCALE']);
     expect(fingerprintIn(dir, 'named').hash).not.toBe(named.hash);
   });
@@ -318,7 +324,7 @@ describe('fingerprintFunction follows the code', () => {
     const unused = variant(['helpers.js', 'return x * 100;', 'return x * 1000;']);
     expect(fingerprintIn(unused, 'trainer').hash).toBe(trainer.hash);
     expect(fingerprintIn(unused, 'viaNamespace').hash).toBe(viaNamespace.hash);
-    editFile(path.join(dir, 'helpers.js'), 'return x / (1 + EPS);', 'return x / (2 + EPS);');
+    editAndReload(path.join(dir, 'helpers.js'), 'return x / (1 + EPS);', 'return x / (2 + EPS);');
     const after = fingerprintIn(dir, 'trainer');
     expect(diffFingerprints(trainer.parts, after.parts).changed).toEqual(['normalize']);
     expect(fingerprintIn(dir, 'viaNamespace').hash).not.toBe(viaNamespace.hash);
@@ -344,7 +350,7 @@ describe('fingerprintFunction follows the code', () => {
     const dir = original();
     const fp = fingerprintIn(dir, 'fromRegistry');
     expect(partNames(fp)).toEqual(['fromRegistry', 'REGISTRY', 'SCALE']);
-    editFile(path.join(dir, 'steps.js'), 'REGISTRY.factor = SCALE * 5;', 'REGISTRY.factor = SCALE * 6;');
+    editAndReload(path.join(dir, 'steps.js'), 'REGISTRY.factor = SCALE * 5;', 'REGISTRY.factor = SCALE * 6;');
     expect(diffFingerprints(fp.parts, fingerprintIn(dir, 'fromRegistry').parts).changed).toEqual(['REGISTRY']);
   });
 
@@ -355,7 +361,7 @@ describe('fingerprintFunction follows the code', () => {
       ['source', 'withClass'],
       ['class', 'Standardizer'],
     ]);
-    editFile(path.join(dir, 'steps.js'), 'return this.xs.map((x) => x - mean);', 'return this.xs.map((x) => (x - mean) / 2);');
+    editAndReload(path.join(dir, 'steps.js'), 'return this.xs.map((x) => x - mean);', 'return this.xs.map((x) => (x - mean) / 2);');
     expect(diffFingerprints(before.parts, fingerprintIn(dir, 'withClass').parts).changed).toEqual(['Standardizer']);
   });
 
@@ -459,7 +465,7 @@ describe('fingerprintFunction follows the code', () => {
     const before = fingerprintTyped(dir);
     expect(fingerprintTyped(variant(['typed-helpers.ts', 'return x - 1;', 'return x - 2;'])).hash).toBe(before.hash);
     expect(fingerprintTyped(variant(['typed-helpers.ts', 'export const PRECISION = 100;', 'export const PRECISION = 1000;'])).hash).not.toBe(before.hash);
-    editFile(path.join(dir, 'typed-helpers.ts'), 'return Math.round(x * PRECISION) / PRECISION;', 'return Math.floor(x * PRECISION) / PRECISION;');
+    editAndReload(path.join(dir, 'typed-helpers.ts'), 'return Math.round(x * PRECISION) / PRECISION;', 'return Math.floor(x * PRECISION) / PRECISION;');
     expect(diffFingerprints(before.parts, fingerprintTyped(dir).parts).changed).toEqual(['round']);
     expect(fingerprintTyped(variant(['typed.ts', '  Rounded,\n', '  Rounded,\n  Other,\n'])).hash).not.toBe(before.hash);
   });
@@ -683,11 +689,11 @@ describe('openFingerprintDiskCache', () => {
     cache.fingerprint(inputSteps.literal, site());
     await cache.flush();
     const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { format: number; entries: Record<string, { fingerprint: CodeFingerprint }> };
-    expect(stored.format).toBe(2);
+    expect(stored.format).toBe(3);
     expect(Object.values(stored.entries).map((e) => e.fingerprint.inputs)).toEqual([first.inputs]);
     // Marked, so that the test sees the kept fingerprint is the one used.
     const entries = Object.fromEntries(Object.entries(stored.entries).map(([k, e]) => [k, { ...e, fingerprint: { ...e.fingerprint, reason: 'kept' } }]));
-    fs.writeFileSync(file, JSON.stringify({ format: 2, entries }));
+    fs.writeFileSync(file, JSON.stringify({ format: 3, entries }));
     const kept = openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site());
     expect(kept.reason).toBe('kept');
     expect(kept.inputs).toEqual(first.inputs);

@@ -1,8 +1,11 @@
 /**
  * Code fingerprints kept on disk between processes, so that a fresh process does not load the
  * TypeScript compiler and parse source files when none of them changed. A kept fingerprint is
- * used only while the function's text is the same and every file consulted to compute it (read,
- * stat'ed, or looked for and absent) is in the same state (modification time and size).
+ * used only while the function's text is the same and everything observed to compute it is the
+ * same: the content of every file read, the existence of every file looked for, the listing of
+ * every directory listed, the value of every environment variable read. A fingerprint made from
+ * something that cannot be observed again (a module edited on disk after this process loaded it,
+ * a value read from a loaded module) is never kept.
  *
  * @packageDocumentation
  */
@@ -11,7 +14,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fingerprintFunction } from './fingerprint';
 import type { CallSite, CodeFingerprint } from './model';
-import { fileState, trackConsultedFiles } from './modules';
+import { currentState, isUnrepeatable, trackConsultedFiles } from './observed';
 
 interface Kept {
   /** The hash of the function's text. */
@@ -35,8 +38,8 @@ export interface FingerprintDiskCache {
   flush(): Promise<void>;
 }
 
-/** The version of the file format: 2 keeps `inputs` in fingerprints, so files of version 1 are ignored. */
-const FORMAT = 2;
+/** The version of the file format: 3 keeps files by content, so files of earlier versions are ignored. */
+const FORMAT = 3;
 
 /**
  * Opens (lazily reads) a fingerprint cache file. A missing or damaged file is an empty cache.
@@ -48,11 +51,12 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
   let kept: Map<string, Kept> | undefined;
   let dirty = false;
   const states = new Map<string, string>();
-  const stateNow = (f: string): string => {
-    let state = states.get(f);
+  const stateNow = (f: string, like: string): string => {
+    const kind = `${f}\0${like.slice(0, 4)}`;
+    let state = states.get(kind);
     if (state === undefined) {
-      state = fileState(f);
-      states.set(f, state);
+      state = currentState(f, like);
+      states.set(kind, state);
     }
     return state;
   };
@@ -76,11 +80,11 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
       const text = hash(new TextEncoder().encode(Function.prototype.toString.call(fn)));
       const entries = load();
       const found = entries.get(id);
-      if (found !== undefined && found.text === text && Object.entries(found.files).every(([f, state]) => stateNow(f) === state)) {
+      if (found !== undefined && found.text === text && Object.entries(found.files).every(([f, state]) => stateNow(f, state) === state)) {
         return found.fingerprint;
       }
       const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
-      if (!result.shallow) {
+      if (!result.shallow && ![...files.values()].some(isUnrepeatable)) {
         entries.set(id, { text, fingerprint: result, files: Object.fromEntries(files) });
         dirty = true;
       }

@@ -19,25 +19,46 @@
  * declared in an enclosing function is fingerprinted too; any other name from an enclosing
  * function or block is reported in `capturedVariables`.
  *
+ * Imports are resolved as the runtime resolves them: relative paths, tsconfig `paths`/`baseUrl`
+ * aliases, package.json `#imports`, and packages whose real path is outside `node_modules`
+ * (linked, workspaces, `file:`) are the project's source and followed like relative imports; a
+ * computed `import()`/`require()` whose template names a literal folder covers every file there it
+ * can match (any other is warned about); modules imported for their side effects
+ * (`import './overrides'`) by a module the step's code is in or uses count whole.
+ *
+ * What runs. The source read is the text this process loaded (see `observed.ts`): after an edit on
+ * disk of a module loaded and not reloaded, the fingerprint describes the loaded code and warns;
+ * when which code runs cannot be told, it warns and its hash is never repeated. Module-level
+ * variables computed at run time count by the environment variables and arguments they read, or by
+ * their exported value; a warning names any other. A bound or built-in function (`[native code]`)
+ * gets a fingerprint of its own that never matches another.
+ *
  * The digest over the parts leaves file paths out, so a project moved or cloned elsewhere keeps
  * its fingerprints.
  *
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as E from 'fp-ts/Either';
 import type * as TS from 'typescript';
+import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
+import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
   declarationInfo,
+  filesMatching,
   isScript,
   loadModule,
+  localFile,
   nodeText,
-  packageName,
   packageVersion,
-  resolveFile,
-  specifierKind,
+  environmentReads,
+  resolveImport,
+  runtimeReads,
   wholeModuleText,
   type Declaration,
   type ModuleIndex,
@@ -150,8 +171,8 @@ const expectedLength = (fn: TS.SignatureDeclaration): number => {
 
 /** Follows an import to the module-level declaration it names, through re-exports. */
 const importedDeclaration = (from: ModuleIndex, specifier: string, name: string, depth = 0): { readonly module: ModuleIndex; readonly declaration: Declaration } | undefined => {
-  if (depth > 32 || specifierKind(specifier) !== 'relative') return undefined;
-  const file = resolveFile(from.file, specifier);
+  if (depth > 32) return undefined;
+  const file = localFile(from.file, specifier);
   const target = file === undefined ? undefined : loadModule(file);
   if (target === undefined) return undefined;
   const exported = target.exports.get(name);
@@ -301,10 +322,58 @@ interface ModuleUse {
   readonly digest?: string;
 }
 
+/** The values now of the environment variables and arguments that code reads, as lines for a part's digest (and observed). */
+const environmentLines = (reads: { readonly env: readonly string[]; readonly argv: boolean }): string[] => {
+  const lines: string[] = [];
+  for (const name of reads.env) {
+    const value = process.env[name];
+    noteObserved(envKey(name), valueState(value));
+    lines.push(`env ${name}=${JSON.stringify(value) ?? 'undefined'}`);
+  }
+  if (reads.argv) {
+    noteObserved(ARGV_KEY, valueState(process.argv.slice(2)));
+    lines.push(`argv ${JSON.stringify(process.argv.slice(2))}`);
+  }
+  return lines;
+};
+
+/** The exports of a loaded module, when its module system keeps them where we can see. */
+const loadedExports = (file: string): Record<string, unknown> | undefined => {
+  const exported = loadedModuleEntry(file)?.exports;
+  return typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : undefined;
+};
+
+/**
+ * What a module-level variable computed at run time adds to its part: the values now of the
+ * environment variables and arguments it reads, or, when it reads other run-time sources, its
+ * value read from the loaded module's exports; a warning when the value cannot be read.
+ */
+const runtimeValues = (d: Declaration): { readonly text?: string; readonly warning?: string } | undefined => {
+  const reads = runtimeReads(d);
+  if (reads.env.length === 0 && !reads.argv && reads.opaque.length === 0) return undefined;
+  const lines = environmentLines(reads);
+  if (reads.opaque.length === 0) return { text: lines.join('\n') };
+  const name = d.names.join(', ');
+  const exportedAs = [...d.module.exports].find(([, target]) => target._tag === 'Local' && d.names.length === 1 && target.name === d.names[0])?.[0];
+  const exports = exportedAs === undefined ? undefined : loadedExports(d.module.file);
+  const encoded = exports === undefined || exportedAs === undefined || !(exportedAs in exports) ? undefined : encodeCanonical(exports[exportedAs]);
+  if (encoded !== undefined && E.isRight(encoded)) {
+    // Read from the loaded module: valid for this process only, never kept on disk.
+    noteObserved(`${d.module.file}#${exportedAs ?? name}`, 'volatile');
+    lines.push(`value ${Buffer.from(encoded.right).toString('base64')}`);
+    return { text: lines.join('\n') };
+  }
+  return {
+    ...(lines.length === 0 ? {} : { text: lines.join('\n') }),
+    warning: `${name} in ${d.module.file} is computed at run time (${reads.opaque.join('; ')}), and its value is not part of the key: pass it to the step as a parameter, or export it (a value that encodes is then read)`,
+  };
+};
+
 /** Collects the parts a located function depends on, transitively. */
-const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[] } => {
+const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[] } => {
   const ts = typescript();
   const parts: FingerprintPart[] = [];
+  const warnings: string[] = [];
   const captured = new Set<string>();
   const seen = new Set<object>();
   const seenExports = new Set<string>();
@@ -313,15 +382,41 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
   const builtins = new Map<string, Set<string>>();
   const work: (() => void)[] = [];
 
+  /** A code part's digest, with the values now of the environment variables and arguments the code reads when it runs. */
+  const withEnvironment = (digest: string, index: ModuleIndex, node: TS.Node): string => {
+    const lines = environmentLines(environmentReads(index, node));
+    return lines.length === 0 ? digest : digestOf(hash, `${digest}\n${lines.join('\n')}`);
+  };
+
   const relativeName = (file: string): string => {
     const rel = path.relative(baseDir, file).split(path.sep).join('/');
     return rel.startsWith('.') ? rel : `./${rel}`;
   };
 
+  /**
+   * A module the step's code is in or uses: the modules it imports for their side effects count
+   * whole (`import './overrides'` may change any value the step reads, and runs before it).
+   */
+  const visitedModules = new Set<ModuleIndex>();
+  const visitModule = (index: ModuleIndex): void => {
+    if (visitedModules.has(index)) return;
+    visitedModules.add(index);
+    for (const specifier of index.sideEffectImports) work.push(() => addImport(index, specifier, '*', null));
+  };
+
   const addDeclaration = (d: Declaration): void => {
     if (seen.has(d)) return;
     seen.add(d);
-    parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
+    visitModule(d.module);
+    const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
+    if (d.kind !== 'variable') {
+      const [first] = d.nodes;
+      parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: first === undefined ? code : withEnvironment(code, d.module, first) });
+    } else {
+      const values = runtimeValues(d);
+      if (values?.warning !== undefined) warnings.push(values.warning);
+      parts.push({ name: d.names.join(', '), kind: d.kind, file: d.module.file, hash: values?.text === undefined ? code : digestOf(hash, `${code}\n${values.text}`) });
+    }
     work.push(() => {
       const { free } = declarationInfo(d);
       for (const [name, use] of free.names) resolveModuleName(d.module, name, use);
@@ -333,7 +428,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
   const addNestedCode = (index: ModuleIndex, node: TS.Node, name: string, kind: FingerprintPartKind): void => {
     if (seen.has(node)) return;
     seen.add(node);
-    parts.push({ name, kind, file: index.file, hash: digestOfNode(hash, node) });
+    parts.push({ name, kind, file: index.file, hash: withEnvironment(digestOfNode(hash, node), index, node) });
     work.push(() => resolveFreeNames(index, node));
   };
 
@@ -365,30 +460,37 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     else addImport(index, b.specifier, b.imported, use);
   };
 
-  const addLoad = (index: ModuleIndex, load: DynamicLoad): void => addImport(index, load.specifier, load.member ?? '*', null);
-
-  const addImport = (index: ModuleIndex, specifier: string, imported: string, use: NameUse): void => {
-    const kind = specifierKind(specifier);
-    if (kind === 'builtin') {
-      const name = specifier.replace(/^node:/, '');
-      const uses = builtins.get(name) ?? new Set<string>();
-      uses.add(imported);
-      builtins.set(name, uses);
+  const addLoad = (index: ModuleIndex, load: DynamicLoad): void => {
+    if (load._tag === 'Literal') return addImport(index, load.specifier, load.member ?? '*', null);
+    const files = load.literals === undefined ? undefined : filesMatching(index.file, load.literals);
+    if (files === undefined) {
+      warnings.push(`${index.file} loads a module computed at run time (${load.text}), whose code is not fingerprinted: load it with a literal path, or list what it may load in dependsOn`);
       return;
     }
-    if (kind === 'package') {
-      const name = packageName(specifier);
+    for (const file of files) addImport(index, file, '*', null);
+  };
+
+  const addImport = (index: ModuleIndex, specifier: string, imported: string, use: NameUse): void => {
+    const resolved = resolveImport(index.file, specifier);
+    if (resolved._tag === 'Builtin') {
+      const uses = builtins.get(resolved.name) ?? new Set<string>();
+      uses.add(imported);
+      builtins.set(resolved.name, uses);
+      return;
+    }
+    if (resolved._tag === 'Package') {
+      const name = resolved.name;
       const entry = packages.get(name) ?? { version: packageVersion(index.file, name), uses: new Set<string>() };
       entry.uses.add(`${specifier}#${imported}`);
       packages.set(name, entry);
       return;
     }
-    const file = resolveFile(index.file, specifier);
-    if (file === undefined) {
+    if (resolved._tag === 'Unresolved') {
       const key = `unresolved:${specifier}`;
       if (!moduleUses.has(key)) moduleUses.set(key, { name: specifier, whole: false, digest: digestOf(hash, `unresolved module\n${specifier}`) });
       return;
     }
+    const file = resolved.file;
     if (!isScript(file)) {
       if (!moduleUses.has(file)) moduleUses.set(file, { name: relativeName(file), whole: true, digest: dataDigest(file, hash) ?? digestOf(hash, `unreadable\n${file}`) });
       return;
@@ -405,7 +507,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     depth < 32 &&
     (index.exports.has(name) ||
       index.starExports.some((s) => {
-        const file = specifierKind(s) === 'relative' ? resolveFile(index.file, s) : undefined;
+        const file = localFile(index.file, s);
         const target = file === undefined ? undefined : loadModule(file);
         return target !== undefined && hasExport(target, name, depth + 1);
       }));
@@ -419,7 +521,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     if (exported?._tag === 'Reexport') return addImport(index, exported.specifier, exported.imported, null);
     if (exported?._tag === 'Declaration') return addDeclaration(exported.declaration);
     const star = index.starExports.find((s) => {
-      const file = specifierKind(s) === 'relative' ? resolveFile(index.file, s) : undefined;
+      const file = localFile(index.file, s);
       const target = file === undefined ? undefined : loadModule(file);
       return target !== undefined && hasExport(target, name, 0);
     });
@@ -434,15 +536,18 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     else use.whole = true;
     if (seen.has(index)) return;
     seen.add(index);
+    visitModule(index);
     for (const d of index.declarations) addDeclaration(d);
     for (const b of index.bindings.values()) if (b._tag === 'Import') addImport(index, b.specifier, b.imported, null);
   };
 
   // The step's own source.
+  visitModule(root.module);
   if (root.declaration !== undefined) {
     const d = root.declaration;
     seen.add(d);
-    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`) });
+    const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
+    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(code, root.module, root.node) });
     work.push(() => {
       const { free } = declarationInfo(d);
       for (const [name, use] of free.names) resolveModuleName(d.module, name, use);
@@ -450,7 +555,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     });
   } else {
     seen.add(root.node);
-    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: digestOfNode(hash, root.node) });
+    parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(digestOfNode(hash, root.node), root.module, root.node) });
     work.push(() => resolveFreeNames(root.module, root.node));
   }
   for (let task = work.shift(); task !== undefined; task = work.shift()) task();
@@ -464,7 +569,63 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name, kind: 'package', version, hash: digestOf(hash, `package\n${name}@${version}\n${[...uses].sort().join('\n')}`) });
   }
   for (const [name, uses] of builtins) parts.push({ name, kind: 'builtin', hash: digestOf(hash, `builtin\n${name}\n${[...uses].sort().join('\n')}`) });
-  return { parts, captured: [...captured].sort() };
+  return { parts, captured: [...captured].sort(), warnings };
+};
+
+// what runs
+
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+
+/**
+ * Whether a function's text is `[native code]`: a bound function, a built-in, a host function.
+ *
+ * @internal
+ * @example
+ * isNativeCode(Function.prototype.toString.call(f.bind(null, 3))); // true
+ */
+export const isNativeCode = (text: string): boolean => NATIVE.test(text);
+
+const nativeIds = new WeakMap<Function, string>();
+
+/**
+ * The fingerprint of a function whose code cannot be read (`[native code]`): unique to the function
+ * object, so that it never matches another function's (nor the same one's in another process).
+ */
+const nativeFingerprint = (fn: Function, hash: Hash): CodeFingerprint => {
+  let id = nativeIds.get(fn);
+  if (id === undefined) {
+    id = randomBytes(16).toString('hex');
+    nativeIds.set(fn, id);
+  }
+  const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `native\n${id}`) }]);
+  const reason = `${fn.name || 'the function'} is a bound or built-in function ([native code]), whose code cannot be read; a result computed with it is never reused`;
+  return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]), warnings: Object.freeze([]) });
+};
+
+/** Whether the text of `fn` is in the file as it is now (JavaScript run without a transform). */
+const readsAsWritten = (fn: Function, file: string): boolean => {
+  try {
+    return fs.readFileSync(file, 'utf8').includes(Function.prototype.toString.call(fn));
+  } catch {
+    return false;
+  }
+};
+
+/** Adds what the observations say to a fingerprint: warnings about edited modules, and a hash never reused when what runs is not known. */
+const withObservations = (fp: CodeFingerprint, files: ReadonlyMap<string, string>, hash: Hash): CodeFingerprint => {
+  const warnings = [...fp.warnings];
+  let unknown = false;
+  for (const [file, state] of files) {
+    if (state.startsWith('stale:')) {
+      warnings.push(`${file} was edited after this process loaded it: the key describes the code loaded, which is what runs (restart the process, or reload the module, to run the edit)`);
+    } else if (state.startsWith('unknown:')) {
+      unknown = true;
+      warnings.push(`${file} changed on disk since this process first read it, and whether the code that runs is the edited one cannot be told: the result is not reused (restart the process)`);
+    }
+  }
+  if (warnings.length === fp.warnings.length) return fp;
+  const nonce = unknown ? randomBytes(16).toString('hex') : '';
+  return Object.freeze({ ...fp, hash: unknown ? digestOf(hash, `${fp.hash}\nunrepeatable ${nonce}`) : fp.hash, warnings: Object.freeze(warnings) });
 };
 
 // fingerprints
@@ -480,6 +641,23 @@ const inputsOf = (fn: TS.SignatureDeclaration): StepInputs | undefined => {
 
 const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Object.freeze(parts.sort(compareParts).map((p) => Object.freeze(p)));
 
+/** The fingerprint of a function found in its source. */
+const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): CodeFingerprint => {
+  const { parts, captured, warnings } = collectParts(located, baseDir, hash);
+  const frozen = freezeParts(parts);
+  // Derived from the source, not part of the digest: the hash stays what it was.
+  const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
+  return Object.freeze({
+    hash: totalDigest(hash, frozen, false),
+    shallow: false,
+    file: located.module.file,
+    parts: frozen,
+    capturedVariables: Object.freeze(captured),
+    warnings: Object.freeze(warnings),
+    ...(inputs === undefined ? {} : { inputs }),
+  });
+};
+
 /**
  * The code fingerprint of a step's function. `site` is where `step()` was called (see
  * `callSiteOf`); the function is found there in its source file, and the fingerprint covers its
@@ -488,14 +666,17 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
  * version) and built-ins it imports. Whitespace, comments and type syntax do not count.
  *
  * When the source cannot be found or read (no site, a notebook cell, `eval`, `new Function`,
- * a function computed at run time, a file changed since it was loaded), only the function's text
- * is fingerprinted and the result is `shallow`, with a `reason`.
+ * a function computed at run time), only the function's text is fingerprinted and the result is
+ * `shallow`, with a `reason`. A site naming a compiled `.js` file that does not exist is read from
+ * the TypeScript file next to it. The source read is the one this process loaded: see `warnings`
+ * for what the fingerprint could not see or had to decide (an edited module, a computed import,
+ * a module-level value computed at run time).
  *
  * The result also carries the step's input names (`inputs`: the ones its first parameter requires
  * and the ones its type lists) when the source states them plainly; they are derived from the
  * source and do not count in `hash`.
  *
- * Each file is parsed once per process (per path, modification time and size); the canonical
+ * Each file is parsed once per process (per loaded text); the canonical
  * text and digest of each declaration are cached, so fingerprinting many steps of one file is cheap.
  * Never throws.
  *
@@ -511,37 +692,104 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
  */
 export function fingerprintFunction(fn: Function, site: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
   const text = Function.prototype.toString.call(fn);
+  if (isNativeCode(text)) return nativeFingerprint(fn, hash);
   const shallow = (reason: string): CodeFingerprint => {
     const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `text\n${text}`) }]);
-    return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]) });
+    return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]), warnings: Object.freeze([]) });
   };
   if (site === undefined) return shallow('the place where the step was defined is unknown');
+  const file = sourceOfRunningFile(site.file);
   try {
-    const index = loadModule(site.file);
-    if (index === undefined) {
+    if (loadModule(file) === undefined) {
       return shallow(
         isScript(site.file)
           ? `its source file ${site.file} does not exist (a notebook cell, eval or new Function)`
           : `${site.file} is not a JavaScript or TypeScript source file (a notebook cell, eval, new Function or generated code)`,
       );
     }
-    const location = locate(index, site, fn);
-    if (location._tag === 'NotFound') return shallow(location.reason);
-    const { located } = location;
-    const { parts, captured } = collectParts(located, path.dirname(site.file), hash);
-    const frozen = freezeParts(parts);
-    // Derived from the source, not part of the digest: the hash stays what it was.
-    const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
-    return Object.freeze({
-      hash: totalDigest(hash, frozen, false),
-      shallow: false,
-      file: located.module.file,
-      parts: frozen,
-      capturedVariables: Object.freeze(captured),
-      ...(inputs === undefined ? {} : { inputs }),
-    });
+    const attempt = (): CodeFingerprint | Extract<Location, { _tag: 'NotFound' }> => {
+      const index = loadModule(file) as ModuleIndex;
+      const location = locate(index, site, fn);
+      if (location._tag === 'NotFound') return location;
+      return fingerprintLocated(location.located, path.dirname(file), hash);
+    };
+    let tracked = trackConsultedFiles(attempt);
+    const siteState = tracked.files.get(file);
+    // An edited file whose module system keeps no entry we can see: the step's own function tells
+    // which text runs, when it is JavaScript run as written (its text is in the file as it is).
+    if (siteState !== undefined && siteState.startsWith('unknown:') && /\.[cm]?jsx?$/i.test(file) && readsAsWritten(fn, file)) {
+      acceptDiskText(file);
+      tracked = trackConsultedFiles(attempt);
+    }
+    const { result, files } = tracked;
+    if ('_tag' in result) return shallow(result.reason);
+    return withObservations(result, files, hash);
   } catch (e) {
     return shallow(`its source could not be analysed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The project's script files this process has loaded (without `node_modules`). */
+const loadedProjectFiles = (): string[] => loadedModuleFiles().filter((f) => path.isAbsolute(f) && isScript(f) && !f.split(/[\\/]/).includes('node_modules'));
+
+/** The module-level declarations named `fn.name` in a module, or imported there, that can be `fn`. */
+const declarationsNamed = (index: ModuleIndex, fn: Function): Located[] => {
+  const b = index.bindings.get(fn.name);
+  const found =
+    b?._tag === 'Local' ? { module: index, declaration: b.declaration } : b?._tag === 'Import' ? importedDeclaration(index, b.specifier, b.imported) : undefined;
+  if (found === undefined) return [];
+  const located = fromDeclaration(found.module, found.declaration);
+  return located.fn !== undefined && mismatch(located, fn) === undefined ? [located] : [];
+};
+
+/**
+ * The code fingerprint of a function given without a call site, like a function listed in a step's
+ * `dependsOn`: found by its name where the step is defined (`near`, the step's call site: a
+ * function declared or imported in that file), else among the project modules this process loaded,
+ * cross-checked with its parameter count and, between several candidates, its text; then followed
+ * transitively exactly like a step's function. Shallow (its own text only) when it cannot be found;
+ * a bound or built-in function gets a fingerprint of its own that never matches another.
+ * Never throws.
+ *
+ * @example
+ * import { keyHashFunction } from '../hash/hashers';
+ * const hashKey = await keyHashFunction();
+ * const fp = fingerprintDependency(normalize, step.site, hashKey);
+ * fp.parts.map((p) => p.name); // ['normalize', 'EPS', './helpers.ts']
+ */
+export function fingerprintDependency(fn: Function, near: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  const text = Function.prototype.toString.call(fn);
+  if (isNativeCode(text)) return nativeFingerprint(fn, hash);
+  if (fn.name === '') return fingerprintFunction(fn, undefined, hash);
+  try {
+    const attempt = (): CodeFingerprint | undefined => {
+      const nearFile = near === undefined ? undefined : sourceOfRunningFile(near.file);
+      const nearIndex = nearFile === undefined ? undefined : loadModule(nearFile);
+      let candidates = nearIndex === undefined ? [] : declarationsNamed(nearIndex, fn);
+      if (candidates.length === 0) {
+        const seen = new Set<Declaration>();
+        for (const file of loadedProjectFiles()) {
+          const index = loadModule(file);
+          for (const c of index === undefined ? [] : declarationsNamed(index, fn)) {
+            if (c.declaration !== undefined && !seen.has(c.declaration)) {
+              seen.add(c.declaration);
+              candidates.push(c);
+            }
+          }
+        }
+      }
+      if (candidates.length > 1) {
+        const own = identifiersOf(text);
+        const scored = candidates.map((l) => ({ l, score: similarity(own, identifiersOf(l.module.sourceFile.text.slice(l.node.getStart(l.module.sourceFile), l.node.end))) })).sort((a, b) => b.score - a.score);
+        candidates = scored[0] !== undefined && scored[0].score > (scored[1]?.score ?? -1) ? [scored[0].l] : [];
+      }
+      const [located] = candidates;
+      return located === undefined ? undefined : fingerprintLocated(located, path.dirname(located.module.file), hash);
+    };
+    const { result, files } = trackConsultedFiles(attempt);
+    return result === undefined ? fingerprintFunction(fn, undefined, hash) : withObservations(result, files, hash);
+  } catch {
+    return fingerprintFunction(fn, undefined, hash);
   }
 }
 

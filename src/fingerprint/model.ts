@@ -94,6 +94,12 @@ export interface CodeFingerprint {
   /** Names the function uses from an enclosing function or block scope: their values are not part of the fingerprint. */
   readonly capturedVariables: readonly string[];
   /**
+   * What the fingerprint could not see or had to decide, for the user to read: a module edited
+   * after this process loaded it, an import computed at run time, a module-level value computed at
+   * run time that could not be read. Each names the module, expression or binding and what to do.
+   */
+  readonly warnings: readonly string[];
+  /**
    * The input names the function requires and knows, when its source says them plainly: a first
    * parameter typed with a type literal, or an interface or type alias of the same file (or
    * imported from a relative module). Absent otherwise: shallow fingerprints, JavaScript,

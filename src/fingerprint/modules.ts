@@ -11,7 +11,8 @@ import { createRequire, isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TS from 'typescript';
-import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isTypeOnly, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
+import { contentDigest, listFiles, loadedSource, noteObserved, sourceOfRunningFile, trackConsultedFiles, type LoadedSource } from './observed';
+import { bindingNames, canonicalText, declarationKeyword, freeNames, hoistedVarNames, isCodeExpression, isFunctionWithBody, isReference, isTypeOnly, scopeDeclarations, typescript, unwrap, type FreeNames, type NameUse } from './syntax';
 
 // model
 
@@ -82,6 +83,8 @@ export interface ModuleIndex {
   readonly bindings: ReadonlyMap<string, Binding>;
   readonly exports: ReadonlyMap<string, ExportTarget>;
   readonly starExports: readonly string[];
+  /** Modules imported for their side effects only (`import './overrides'`, a top-level `require('./setup');`). */
+  readonly sideEffectImports: readonly string[];
   readonly declarations: readonly Declaration[];
   /** Cached canonical text of the whole file, and its digest per hash function. */
   wholeText?: string;
@@ -119,11 +122,6 @@ const scriptKind = (file: string): TS.ScriptKind => {
   }
 };
 
-/** While tracking: every file consulted, with its state then (`mtimeMs:size`, or `absent`). */
-let consulted: Map<string, string> | undefined;
-
-const stateOf = (stats: fs.Stats | undefined): string => (stats === undefined ? 'absent' : `${stats.mtimeMs}:${stats.size}`);
-
 const statOf = (file: string): fs.Stats | undefined => {
   let stats: fs.Stats | undefined;
   try {
@@ -132,45 +130,8 @@ const statOf = (file: string): fs.Stats | undefined => {
   } catch {
     stats = undefined;
   }
-  consulted?.set(file, stateOf(stats));
+  noteObserved(file, stats === undefined ? 'absent' : 'file');
   return stats;
-};
-
-/**
- * The state of a file as tracking records it: `mtimeMs:size`, or `absent`.
- *
- * @internal
- * @example
- * fileState('/p/pipeline.ts'); // '1732350000000.123:2048'
- */
-export const fileState = (file: string): string => {
-  try {
-    const found = fs.statSync(file, { throwIfNoEntry: false });
-    return stateOf(found?.isFile() === true ? found : undefined);
-  } catch {
-    return 'absent';
-  }
-};
-
-/**
- * Runs `f` and returns what it returned with every file it consulted (read, stat'ed, or looked for
- * and not found) and the state of each. A result computed from files is still valid while every one
- * of them is in the same state.
- *
- * @internal
- * @example
- * const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
- */
-export const trackConsultedFiles = <A>(f: () => A): { readonly result: A; readonly files: ReadonlyMap<string, string> } => {
-  const outer = consulted;
-  const files = new Map<string, string>();
-  consulted = files;
-  try {
-    return { result: f(), files };
-  } finally {
-    consulted = outer;
-    if (outer !== undefined) for (const [file, state] of files) outer.set(file, state);
-  }
 };
 
 /**
@@ -197,6 +158,159 @@ export const resolveFile = (from: string, specifier: string): string | undefined
   return candidates.find((c) => statOf(c) !== undefined);
 };
 
+/** More files than this matching a computed import: it is warned about instead of fingerprinted. */
+const MAX_PATTERN_FILES = 200;
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The files a computed import may load, when it is a template literal with a literal relative
+ * directory (`` `./models/${kind}.mts` ``, its literal pieces `['./models/', '.mts']`): every file
+ * under that directory (recursively, `node_modules` left out) whose path matches the pieces in
+ * order. `undefined` when the template has no literal directory, or matches too many files.
+ * The listing is observed, so a file added there changes what a kept fingerprint depends on.
+ *
+ * @internal
+ * @example
+ * filesMatching('/p/train.ts', ['./models/', '.mts']); // ['/p/models/svm.mts', '/p/models/knn.mts']
+ */
+export const filesMatching = (from: string, literals: readonly string[]): string[] | undefined => {
+  const [head = '', ...rest] = literals;
+  if (!head.startsWith('./') && !head.startsWith('../')) return undefined;
+  const slash = head.lastIndexOf('/');
+  const dir = path.resolve(path.dirname(from), head.slice(0, slash + 1));
+  const pattern = new RegExp(`^${[head.slice(slash + 1), ...rest].map(escapeRegExp).join('.*')}$`, 's');
+  const matching = listFiles(dir)
+    .map((name) => name.split(path.sep).join('/'))
+    .filter((name) => pattern.test(name))
+    .map((name) => path.join(dir, name));
+  return matching.length > MAX_PATTERN_FILES ? undefined : matching;
+};
+
+// resolving imports
+
+/**
+ * What an import specifier names, as the runtime resolves it: a source file of the project
+ * (relative imports; tsconfig `paths`/`baseUrl` aliases; package.json `#imports`; packages linked
+ * or in a workspace, whose real path is not in a `node_modules` folder), a Node built-in, an
+ * installed npm package, or nothing found.
+ *
+ * @internal
+ * @example
+ * const r: ResolvedImport = { _tag: 'File', file: '/p/lib/features.ts' };
+ */
+export type ResolvedImport =
+  | { readonly _tag: 'File'; readonly file: string }
+  | { readonly _tag: 'Builtin'; readonly name: string }
+  | { readonly _tag: 'Package'; readonly name: string }
+  | { readonly _tag: 'Unresolved' };
+
+interface ProjectConfig {
+  readonly options: TS.CompilerOptions;
+  readonly hasAliases: boolean;
+}
+
+const configs = new Map<string, { readonly files: ReadonlyMap<string, string>; readonly config: ProjectConfig | undefined }>();
+
+/** The compiler options of the nearest tsconfig.json above `dir` (its `extends` followed), cached per directory. */
+const projectConfig = (dir: string): ProjectConfig | undefined => {
+  const cached = configs.get(dir);
+  if (cached !== undefined) {
+    for (const [file, state] of cached.files) noteObserved(file, state);
+    return cached.config;
+  }
+  const { result, files } = trackConsultedFiles((): ProjectConfig | undefined => {
+    for (let at = dir; ; at = path.dirname(at)) {
+      const candidate = path.join(at, 'tsconfig.json');
+      if (statOf(candidate) !== undefined) {
+        const ts = typescript();
+        try {
+          noteObserved(candidate, `sha:${contentDigest(fs.readFileSync(candidate))}`);
+        } catch {
+          return undefined;
+        }
+        const host: TS.ParseConfigFileHost = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined };
+        const parsed = ts.getParsedCommandLineOfConfigFile(candidate, {}, host);
+        if (parsed === undefined) return undefined;
+        const options = parsed.options;
+        return { options, hasAliases: options.paths !== undefined || options.baseUrl !== undefined };
+      }
+      if (path.dirname(at) === at) return undefined;
+    }
+  });
+  configs.set(dir, { files, config: result });
+  return result;
+};
+
+/** Whether a resolved file is the project's own source: not in a `node_modules` folder, not a declaration file. */
+const isProjectSource = (file: string): boolean => !file.split(/[\\/]/).includes('node_modules') && !/\.d\.[cm]?ts$/i.test(file);
+
+const resolutions = new Map<string, { readonly files: ReadonlyMap<string, string>; readonly resolved: ResolvedImport }>();
+
+/** A bare or `#` specifier: an alias of the project's, or a package, local (linked) or installed. */
+const resolveBare = (from: string, specifier: string): ResolvedImport => {
+  const ts = typescript();
+  const config = projectConfig(path.dirname(from));
+  const viaCompiler = (options: TS.CompilerOptions): string | undefined => {
+    const found = ts.resolveModuleName(specifier, from, options, ts.sys).resolvedModule;
+    return found !== undefined && !found.isExternalLibraryImport && isProjectSource(found.resolvedFileName) ? found.resolvedFileName : undefined;
+  };
+  if (config?.hasAliases === true) {
+    const file = viaCompiler(config.options);
+    if (file !== undefined) return { _tag: 'File', file };
+  }
+  if (specifier.startsWith('#')) {
+    const file = viaCompiler({ ...(config?.options ?? {}), module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler });
+    if (file !== undefined) return { _tag: 'File', file };
+  }
+  // As the runtime resolves it: a package whose real path is outside node_modules is source of the project (npm link, workspaces, file:).
+  try {
+    const runtime = fs.realpathSync(createRequire(from).resolve(specifier));
+    if (isProjectSource(runtime) && path.isAbsolute(runtime)) return { _tag: 'File', file: sourceOfRunningFile(runtime) };
+  } catch {
+    // not resolvable from here (an ES-only package, or not installed): a package by name
+  }
+  return specifier.startsWith('#') ? { _tag: 'Unresolved' } : { _tag: 'Package', name: packageName(specifier) };
+};
+
+/**
+ * Resolves an import specifier written in `from` (see {@link ResolvedImport}). Cached per
+ * directory and specifier for the process, with what was consulted to resolve it.
+ *
+ * @internal
+ * @example
+ * resolveImport('/p/train.ts', '@/lib/features'); // { _tag: 'File', file: '/p/src/lib/features.ts' }
+ */
+export const resolveImport = (from: string, specifier: string): ResolvedImport => {
+  const kind = specifierKind(specifier);
+  if (kind === 'builtin') return { _tag: 'Builtin', name: specifier.replace(/^node:/, '') };
+  if (kind === 'relative') {
+    const file = resolveFile(from, specifier);
+    return file === undefined ? { _tag: 'Unresolved' } : { _tag: 'File', file };
+  }
+  const key = `${path.dirname(from)}\0${specifier}`;
+  const cached = resolutions.get(key);
+  if (cached !== undefined) {
+    for (const [file, state] of cached.files) noteObserved(file, state);
+    return cached.resolved;
+  }
+  const { result, files } = trackConsultedFiles(() => resolveBare(from, specifier));
+  resolutions.set(key, { files, resolved: result });
+  return result;
+};
+
+/**
+ * The project source file an import names, if it names one (see {@link resolveImport}).
+ *
+ * @internal
+ * @example
+ * localFile('/p/train.ts', './helpers'); // '/p/helpers.ts'
+ */
+export const localFile = (from: string, specifier: string): string | undefined => {
+  const resolved = resolveImport(from, specifier);
+  return resolved._tag === 'File' ? resolved.file : undefined;
+};
+
 /**
  * How an import specifier is resolved: a relative file, a Node built-in or an npm package.
  *
@@ -205,7 +319,7 @@ export const resolveFile = (from: string, specifier: string): string | undefined
  * specifierKind('node:fs'); // 'builtin'
  */
 export const specifierKind = (specifier: string): 'relative' | 'builtin' | 'package' =>
-  specifier.startsWith('.') || specifier.startsWith('file:') || path.isAbsolute(specifier) ? 'relative' : specifier.startsWith('node:') || isBuiltin(specifier) ? 'builtin' : 'package';
+  specifier.startsWith('.') || specifier.startsWith('file:') || path.isAbsolute(specifier) ? 'relative' : specifier.startsWith('node:') || (isBuiltin(specifier) && !specifier.startsWith('#')) ? 'builtin' : 'package';
 
 /**
  * The package name of a bare specifier: `fp-ts/Either` is `fp-ts`, `@scope/a/b` is `@scope/a`.
@@ -217,9 +331,10 @@ export const specifierKind = (specifier: string): 'relative' | 'builtin' | 'pack
 export const packageName = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 
 const readVersion = (packageJson: string, name: string | undefined): string | undefined => {
-  consulted?.set(packageJson, fileState(packageJson));
   try {
-    const parsed = JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { name?: unknown; version?: unknown };
+    const text = fs.readFileSync(packageJson, 'utf8');
+    noteObserved(packageJson, `sha:${contentDigest(text)}`);
+    const parsed = JSON.parse(text) as { name?: unknown; version?: unknown };
     if (name !== undefined && parsed.name !== name) return undefined;
     return typeof parsed.version === 'string' ? parsed.version : undefined;
   } catch {
@@ -245,7 +360,7 @@ export const packageVersion = (from: string, name: string): string => {
   const key = `${path.dirname(from)}\0${name}`;
   const cached = versions.get(key);
   if (cached !== undefined) {
-    if (consulted !== undefined) for (const [file, state] of cached.files) consulted.set(file, state);
+    for (const [file, state] of cached.files) noteObserved(file, state);
     return cached.version;
   }
   const find = (): string | undefined => {
@@ -283,7 +398,7 @@ export const packageVersion = (from: string, name: string): string => {
   return version;
 };
 
-const dataFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly digests: WeakMap<object, string> }>();
+const dataFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly bytes: Uint8Array; readonly state: string; readonly digests: WeakMap<object, string> }>();
 
 /**
  * The digest of a non-script file's bytes (a JSON module), cached per path, modification time and size.
@@ -297,12 +412,19 @@ export const dataDigest = (file: string, hash: (bytes: Uint8Array) => string): s
   if (stats === undefined) return undefined;
   let entry = dataFiles.get(file);
   if (entry === undefined || entry.mtimeMs !== stats.mtimeMs || entry.size !== stats.size) {
-    entry = { mtimeMs: stats.mtimeMs, size: stats.size, digests: new WeakMap() };
+    let bytes: Uint8Array;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch {
+      return undefined;
+    }
+    entry = { mtimeMs: stats.mtimeMs, size: stats.size, bytes, state: `sha:${contentDigest(bytes)}`, digests: new WeakMap() };
     dataFiles.set(file, entry);
   }
+  noteObserved(file, entry.state);
   let digest = entry.digests.get(hash);
   if (digest === undefined) {
-    digest = hash(fs.readFileSync(file));
+    digest = hash(entry.bytes);
     entry.digests.set(hash, digest);
   }
   return digest;
@@ -394,8 +516,9 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
   const bindings = new Map<string, Binding>();
   const exports = new Map<string, ExportTarget>();
   const starExports: string[] = [];
+  const sideEffectImports: string[] = [];
   const declarations: Declaration[] = [];
-  const index: ModuleIndex = { file, sourceFile, bindings, exports, starExports, declarations, digests: new WeakMap() };
+  const index: ModuleIndex = { file, sourceFile, bindings, exports, starExports, sideEffectImports, declarations, digests: new WeakMap() };
   const newDeclaration = (kind: DeclarationKind): Declaration => {
     const d: Declaration = { module: index, names: [], kind, nodes: [], attached: [], digests: new WeakMap() };
     declarations.push(d);
@@ -430,6 +553,7 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
     if (ts.isImportDeclaration(statement)) {
       const specifier = ts.isStringLiteralLike(statement.moduleSpecifier) ? statement.moduleSpecifier.text : undefined;
       const clause = statement.importClause;
+      if (specifier !== undefined && clause === undefined) sideEffectImports.push(specifier);
       if (specifier === undefined || clause === undefined) continue;
       if (clause.name !== undefined) bindings.set(clause.name.text, { _tag: 'Import', specifier, imported: 'default' });
       const named = clause.namedBindings;
@@ -516,6 +640,11 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
         }
         continue;
       }
+      const required = ts.isExpressionStatement(statement) ? requireCall(statement.expression) : undefined;
+      if (required !== undefined && required.member === undefined) {
+        sideEffectImports.push(required.specifier);
+        continue;
+      }
       const vars = hoistedVarNames(statement);
       if (vars.length > 0) declare(vars, 'variable', statement);
       others.push(statement);
@@ -533,31 +662,39 @@ const buildIndex = (file: string, text: string): ModuleIndex => {
 
 // cache
 
-const modules = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly index: ModuleIndex }>();
+const modules = new Map<string, { readonly text: string; readonly index: ModuleIndex }>();
 
 /**
- * The index of a script file, parsed at most once per (path, modification time, size);
- * `undefined` when the file does not exist or is not a script.
+ * The index of a script file as this process runs it, parsed at most once per text; `undefined`
+ * when the file does not exist or is not a script. The text is the one loaded (see
+ * `loadedSource`): when the file was edited on disk after its module was loaded and not reloaded,
+ * the index describes the loaded text, and the file is recorded as observed in a state that never
+ * holds again (a fingerprint made from it is not kept).
  *
  * @internal
  * @example
  * loadModule('/project/pipeline.ts')?.bindings.get('normalize');
  */
-export const loadModule = (file: string): ModuleIndex | undefined => {
+export const loadModule = (file: string): ModuleIndex | undefined => loadModuleSource(file)?.index;
+
+/**
+ * Like {@link loadModule}, with the status of the text indexed.
+ *
+ * @internal
+ * @example
+ * loadModuleSource('/project/pipeline.ts')?.status; // 'current'
+ */
+export const loadModuleSource = (file: string): { readonly index: ModuleIndex; readonly status: LoadedSource['status'] } | undefined => {
   if (!isScript(file)) return undefined;
   const stats = statOf(file);
   if (stats === undefined) return undefined;
+  const source = loadedSource(file, `${stats.mtimeMs}:${stats.size}`);
+  if (source === undefined) return undefined;
   const cached = modules.get(file);
-  if (cached !== undefined && cached.mtimeMs === stats.mtimeMs && cached.size === stats.size) return cached.index;
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const index = buildIndex(file, text);
-  modules.set(file, { mtimeMs: stats.mtimeMs, size: stats.size, index });
-  return index;
+  if (cached !== undefined && cached.text === source.text) return { index: cached.index, status: source.status };
+  const index = buildIndex(file, source.text);
+  modules.set(file, { text: source.text, index });
+  return { index, status: source.status };
 };
 
 // declarations
@@ -615,3 +752,162 @@ export const declarationInfo = (d: Declaration): { readonly text: string; readon
  * wholeModuleText(index).length;
  */
 export const wholeModuleText = (index: ModuleIndex): string => (index.wholeText ??= nodeText(index.sourceFile));
+
+// values computed at run time
+
+/**
+ * What a module-level variable's value depends on besides the code: the environment variables and
+ * the arguments its initializer reads (which can be read again now), and other run-time sources
+ * (the clock, randomness, files, the process, a `let` reassigned by a function), named by their
+ * text, whose effect on the value cannot be known without the value itself.
+ *
+ * @internal
+ * @example
+ * runtimeReads(d); // { env: ['SCALE'], argv: false, opaque: [] } for `const SCALE = Number(process.env.SCALE ?? 1)`
+ */
+export interface RuntimeReads {
+  readonly env: readonly string[];
+  readonly argv: boolean;
+  readonly opaque: readonly string[];
+}
+
+const RUNTIME_GLOBALS = new Set(['Date', 'performance', 'crypto', 'globalThis', 'window', 'navigator', 'fetch', 'setTimeout', 'setInterval', 'Bun', 'Deno']);
+
+const runtimeCache = new WeakMap<Declaration, RuntimeReads>();
+
+/** Whether `name`, written at `node`, is declared in a function or block around it inside `root` (so not the module-level name). */
+const shadowedWithin = (node: TS.Node, root: TS.Node, name: string): boolean => {
+  for (let scope: TS.Node | undefined = node.parent; scope !== undefined && scope !== root.parent; scope = scope.parent) {
+    if (scopeDeclarations(scope)?.has(name) === true) return true;
+  }
+  return false;
+};
+
+interface RuntimeAccumulator {
+  readonly env: Set<string>;
+  argv: boolean;
+  readonly opaque: Set<string>;
+  readonly visitedFunctions: Set<TS.Node>;
+}
+
+/**
+ * Collects the run-time reads of `root` in module `index`. Outside a function body, nested
+ * functions and classes are skipped (they do not run at import); the module's own functions it
+ * calls are scanned too when `followCalls`.
+ */
+const scanRuntime = (index: ModuleIndex, root: TS.Node, inFunctionBody: boolean, followCalls: boolean, acc: RuntimeAccumulator): void => {
+  const ts = typescript();
+  const visit = (n: TS.Node): void => {
+    if (!inFunctionBody && isFunctionWithBody(n) && n !== root) return;
+    if (!inFunctionBody && ts.isClassLike(n) && n !== root) return;
+    if (ts.isPropertyAccessExpression(n) || ts.isElementAccessExpression(n)) {
+      const object = unwrap(n.expression);
+      const member = ts.isPropertyAccessExpression(n) ? n.name.text : ts.isStringLiteralLike(n.argumentExpression) ? n.argumentExpression.text : undefined;
+      if (ts.isIdentifier(object) && object.text === 'process' && !index.bindings.has('process') && !shadowedWithin(n, root, 'process')) {
+        if (member === 'argv') acc.argv = true;
+        else if (member !== 'env') acc.opaque.add(n.getText(index.sourceFile));
+        else {
+          const parent = n.parent;
+          const name =
+            ts.isPropertyAccessExpression(parent) && parent.expression === n
+              ? parent.name.text
+              : ts.isElementAccessExpression(parent) && parent.expression === n && ts.isStringLiteralLike(parent.argumentExpression)
+                ? parent.argumentExpression.text
+                : undefined;
+          if (name === undefined) acc.opaque.add(n.getText(index.sourceFile));
+          else acc.env.add(name);
+        }
+        return;
+      }
+      if (ts.isIdentifier(object) && object.text === 'Math' && member === 'random' && !index.bindings.has('Math')) acc.opaque.add(n.getText(index.sourceFile));
+    }
+    if (ts.isIdentifier(n) && isReference(n, n.parent) && !shadowedWithin(n, root, n.text)) {
+      const b = index.bindings.get(n.text);
+      if (b === undefined && RUNTIME_GLOBALS.has(n.text)) acc.opaque.add(n.parent.getText(index.sourceFile));
+      else if (b?._tag === 'Import' && specifierKind(b.specifier) === 'builtin') acc.opaque.add(n.parent.getText(index.sourceFile));
+      else if (followCalls && b?._tag === 'Local' && b.declaration.kind === 'function') {
+        // A function of the module called at import: what it reads counts too.
+        for (const node of b.declaration.nodes) {
+          if (acc.visitedFunctions.has(node)) continue;
+          acc.visitedFunctions.add(node);
+          scanRuntime(index, node, true, true, acc);
+        }
+      }
+    }
+    if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
+      const [first] = n.arguments;
+      if (first === undefined || !ts.isStringLiteralLike(first)) acc.opaque.add(n.getText(index.sourceFile));
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(root);
+};
+
+const environmentCache = new WeakMap<TS.Node, { readonly env: readonly string[]; readonly argv: boolean }>();
+
+/**
+ * The environment variables (by literal name) and whether the arguments are read by code when it
+ * runs: a step's function or a helper reading `process.env.LR` gives a different result under
+ * another value, so the value counts like the code.
+ *
+ * @internal
+ * @example
+ * environmentReads(index, fnNode); // { env: ['LR'], argv: false }
+ */
+export const environmentReads = (index: ModuleIndex, node: TS.Node): { readonly env: readonly string[]; readonly argv: boolean } => {
+  const cached = environmentCache.get(node);
+  if (cached !== undefined) return cached;
+  const acc: RuntimeAccumulator = { env: new Set(), argv: false, opaque: new Set(), visitedFunctions: new Set() };
+  scanRuntime(index, node, true, false, acc);
+  const result = { env: [...acc.env].sort(), argv: acc.argv };
+  environmentCache.set(node, result);
+  return result;
+};
+
+/**
+ * The run-time reads of a module-level variable (see {@link RuntimeReads}): in its initializer and
+ * the top-level statements that change it, outside nested functions, and in the module's own
+ * functions they call; and, for a `let` or `var`, assignments to it inside the module's functions.
+ * Functions, classes and enums are code: their declarations read nothing at run time.
+ *
+ * @internal
+ * @example
+ * runtimeReads(d).opaque; // ['Date.now()'] for `const STARTED = Date.now()`
+ */
+export const runtimeReads = (d: Declaration): RuntimeReads => {
+  const cached = runtimeCache.get(d);
+  if (cached !== undefined) return cached;
+  const ts = typescript();
+  const index = d.module;
+  const acc: RuntimeAccumulator = { env: new Set(), argv: false, opaque: new Set(), visitedFunctions: new Set() };
+  const opaque = acc.opaque;
+  if (d.kind === 'variable') {
+    for (const node of [...d.nodes, ...d.attached]) scanRuntime(index, node, false, true, acc);
+    // A `let` or `var` a function assigns: its value depends on what ran before.
+    const first = d.nodes[0];
+    const reassignable = first !== undefined && ts.isVariableDeclaration(first) && ts.isVariableDeclarationList(first.parent) && (first.parent.flags & ts.NodeFlags.Const) === 0;
+    if (reassignable) {
+      const names = new Set(d.names);
+      const visit = (n: TS.Node, inFunction: boolean): void => {
+        const nowInFunction = inFunction || isFunctionWithBody(n);
+        if (nowInFunction) {
+          const target =
+            ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+              ? n.left
+              : (ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken)
+                ? n.operand
+                : undefined;
+          const assigned = target === undefined ? undefined : unwrap(target);
+          if (assigned !== undefined && ts.isIdentifier(assigned) && names.has(assigned.text) && !shadowedWithin(assigned, index.sourceFile, assigned.text)) {
+            opaque.add(`${assigned.text}, assigned in a function (${n.getText(index.sourceFile)})`);
+          }
+        }
+        ts.forEachChild(n, (c) => visit(c, nowInFunction));
+      };
+      visit(index.sourceFile, false);
+    }
+  }
+  const result: RuntimeReads = { env: [...acc.env].sort(), argv: acc.argv, opaque: [...opaque].sort() };
+  runtimeCache.set(d, result);
+  return result;
+};

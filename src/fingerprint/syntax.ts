@@ -479,17 +479,19 @@ export const isReference = (id: TS.Identifier, parent: TS.Node): boolean => {
 export type NameUse = Set<string> | null;
 
 /**
- * A module a function loads at run time with `require('…')` or `import('…')`, and which export
- * it reads (`require('./a').b`), if one.
+ * A module a function loads at run time with `require(…)` or `import(…)`: with a literal
+ * specifier (and the export it reads, `require('./a').b`, if one), or computed at run time, with
+ * the expression's text and, for a template literal, its literal pieces in order
+ * (`` `./models/${kind}.mts` `` has `['./models/', '.mts']`).
  *
  * @internal
  * @example
- * const load: DynamicLoad = { specifier: './helpers', member: 'normalize' };
+ * const load: DynamicLoad = { _tag: 'Literal', specifier: './helpers', member: 'normalize' };
+ * const computed: DynamicLoad = { _tag: 'Computed', text: '`./models/${kind}.mts`', literals: ['./models/', '.mts'] };
  */
-export interface DynamicLoad {
-  readonly specifier: string;
-  readonly member: string | undefined;
-}
+export type DynamicLoad =
+  | { readonly _tag: 'Literal'; readonly specifier: string; readonly member: string | undefined }
+  | { readonly _tag: 'Computed'; readonly text: string; readonly literals: readonly string[] | undefined };
 
 /**
  * The names code uses from outside itself (free names), and the modules it loads at run time.
@@ -546,9 +548,13 @@ export const freeNames = (root: TS.Node): FreeNames => {
     if (ts.isCallExpression(node) && node.arguments.length >= 1) {
       const [first] = node.arguments;
       const callee = node.expression;
-      const literal = first !== undefined && ts.isStringLiteralLike(first);
-      if (literal && ((ts.isIdentifier(callee) && callee.text === 'require' && !bound('require')) || callee.kind === ts.SyntaxKind.ImportKeyword)) {
-        loads.push({ specifier: first.text, member: callee.kind === ts.SyntaxKind.ImportKeyword ? undefined : memberRead(node) });
+      const isLoader = (ts.isIdentifier(callee) && callee.text === 'require' && !bound('require')) || callee.kind === ts.SyntaxKind.ImportKeyword;
+      if (isLoader && first !== undefined && ts.isStringLiteralLike(first)) {
+        loads.push({ _tag: 'Literal', specifier: first.text, member: callee.kind === ts.SyntaxKind.ImportKeyword ? undefined : memberRead(node) });
+      } else if (isLoader && first !== undefined) {
+        const arg = unwrap(first);
+        const literals = ts.isTemplateExpression(arg) ? [arg.head.text, ...arg.templateSpans.map((span) => span.literal.text)] : undefined;
+        loads.push({ _tag: 'Computed', text: first.getText(), literals });
       }
     }
     const scope = scopeDeclarations(node);

@@ -13,7 +13,7 @@ import { parameterComponent, type KeyComponents } from '../cache/components';
 import { computeStepKey } from '../cache/key';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
-import { fingerprintFunction, type CallSite, type CodeFingerprint } from '../fingerprint';
+import { fingerprintDependency, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
@@ -62,12 +62,13 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     fingerprint = env.fingerprint(fn, node.step.site);
     fingerprints.set(fn, fingerprint);
   }
-  const once = `${node.name}\0${fingerprint.hash}`;
+  const once = `${node.name}\0${fingerprint.hash}\0${fingerprint.warnings.join('\0')}`;
   if (!warned.has(once)) {
     warned.add(once);
     if (fingerprint.shallow) {
       env.warn('shallow-fingerprint', node.name, `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
     }
+    for (const warning of fingerprint.warnings) env.logger.warn(`Step ${node.name}: ${warning}.`);
     for (const name of fingerprint.capturedVariables) {
       env.warn('captured-variable', node.name, `Step ${node.name} uses ${name} from an enclosing function, whose value cannot be fingerprinted; pass ${name} as a parameter so that a change to it re-runs the step.`);
     }
@@ -83,7 +84,7 @@ const dependencyDigests = (env: KeyEnvironment, node: GraphNode, dependsOn: Read
     if (typeof value === 'function') {
       let fingerprint = fingerprints.get(value);
       if (fingerprint === undefined) {
-        fingerprint = fingerprintFunction(value, undefined, env.hashKey);
+        fingerprint = fingerprintDependency(value, node.step.site, env.hashKey);
         fingerprints.set(value, fingerprint);
       }
       digests[name] = fingerprint.hash;

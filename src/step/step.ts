@@ -6,7 +6,7 @@
  */
 import type * as t from 'io-ts';
 import { StepcacheError } from '../errors';
-import { callSiteOf, type CallSite } from '../fingerprint';
+import { callSiteOf, isNativeCode, noteStepDefinedAt, type CallSite } from '../fingerprint';
 import { mergeSettings, validateSettings, type CacheSettings } from '../settings/settings';
 
 // model
@@ -182,7 +182,9 @@ const make = <I, R, S extends AnyOutputSpec | undefined>(props: {
 
 /**
  * Makes a step from a function of one object argument. The step is named after the function;
- * an anonymous function needs `.named(...)` before it can be used in a pipeline.
+ * an anonymous function needs `.named(...)` before it can be used in a pipeline. A bound or
+ * built-in function is refused (`INVALID_STEP`): its code cannot be fingerprinted; pass the
+ * values you would bind as parameters.
  *
  * @typeParam F - the step's function: one object argument, returning a value or a Promise of one.
  *
@@ -199,8 +201,19 @@ export function step<F extends (input: never) => unknown>(
   if (typeof fn !== 'function') {
     throw new StepcacheError('INVALID_STEP', `step() takes a function, got ${typeof fn}.`);
   }
+  if (isNativeCode(Function.prototype.toString.call(fn))) {
+    const what = fn.name === '' ? 'a bound or built-in function' : fn.name.startsWith('bound ') ? `a bound function (${fn.name})` : `the built-in function ${fn.name}`;
+    throw new StepcacheError(
+      'INVALID_STEP',
+      `step() was given ${what}, whose code cannot be read: its cache key could not tell one version, or one set of bound arguments, from another. ` +
+        'Pass the function itself to step(), and the values you bound as parameters instead (p.call(s, { k: 3 })).',
+      { field: 'fn' },
+    );
+  }
   const name = fn.name === '' ? undefined : checkName(fn.name, 'step name');
-  return make({ name, fn: fn as never, settings: Object.freeze({}), outputSpec: undefined, site: callSiteOf(new Error(), 1) });
+  const site = callSiteOf(new Error(), 1);
+  if (site !== undefined) noteStepDefinedAt(site);
+  return make({ name, fn: fn as never, settings: Object.freeze({}), outputSpec: undefined, site });
 }
 
 // combinators (data-last, for pipe)
