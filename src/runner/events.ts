@@ -34,6 +34,11 @@ export type RunWarningKind =
   | 'shallow-fingerprint'
   /** A step function uses a variable of an enclosing function, whose value cannot be fingerprinted. */
   | 'captured-variable'
+  /**
+   * The code fingerprint cannot fully see what the step runs: a module edited after it was loaded,
+   * a computed import, a module-level value computed at run time that cannot be read.
+   */
+  | 'fingerprint-caveat'
   /** An artifact is missing or damaged; its step runs again to repair it. */
   | 'damaged-artifact';
 

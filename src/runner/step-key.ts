@@ -68,7 +68,7 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     if (fingerprint.shallow) {
       env.warn('shallow-fingerprint', node.name, `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
     }
-    for (const warning of fingerprint.warnings) env.logger.warn(`Step ${node.name}: ${warning}.`);
+    for (const warning of fingerprint.warnings) env.warn('fingerprint-caveat', node.name, `Step ${node.name}: ${warning}.`);
     for (const name of fingerprint.capturedVariables) {
       env.warn('captured-variable', node.name, `Step ${node.name} uses ${name} from an enclosing function, whose value cannot be fingerprinted; pass ${name} as a parameter so that a change to it re-runs the step.`);
     }
