@@ -55,3 +55,12 @@ export type { CallSite, CodeFingerprint, FingerprintPart } from './fingerprint';
 export type { ContentHasher } from './hash/hashers';
 export type { UndecodableArtifact, SerializedOutput } from './store/serialize';
 export { progressLogger } from './cli/progress';
+
+// team stores on PostgreSQL: metadata in real tables, a cross-machine step lock on advisory locks
+export { createPostgresMetadataStore } from './store/postgres-metadata-store';
+export type { PostgresMetadataStoreOptions, DamagedRow } from './store/postgres-metadata-store';
+export { redactPostgresUrl } from './store/postgres-connection';
+export type { PostgresConnection, PostgresTimeouts } from './store/postgres-connection';
+export { createPostgresStepLock } from './lock/postgres-lock';
+export type { PostgresStepLockOptions } from './lock/postgres-lock';
+export type { PutEntryOptions } from './store/metadata-store';
