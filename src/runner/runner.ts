@@ -265,7 +265,7 @@ const repair = (ctx: Context, index: number, detail?: string): Promise<E.Either<
     if (E.isLeft(inputs)) return inputs;
     const key = await keyOf(ctx, node);
     if (E.isLeft(key)) return key;
-    const executed = await execute(ctx, node, key.right, inputs.right);
+    const executed = await execute(ctx, node, key.right, inputs.right, true);
     if (E.isLeft(executed)) return executed;
     state.why = { _tag: 'Repaired', detail: detail ?? 'an artifact could not be loaded' };
     state.reason = describeReason(state.why);
@@ -288,7 +288,8 @@ const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError
   return E.right(Object.fromEntries(node.outputNames.map((o) => [o, (result as Record<string, unknown>)[o]])));
 };
 
-const execute = async (ctx: Context, node: GraphNode, stepKey: StepKey, args: Record<string, unknown>): Promise<E.Either<StepcacheError, void>> => {
+/** `replace`: the entry stored under the key was seen and rejected (refresh, expired, artifacts missing or broken), so the new one overwrites it. */
+const execute = async (ctx: Context, node: GraphNode, stepKey: StepKey, args: Record<string, unknown>, replace: boolean): Promise<E.Either<StepcacheError, void>> => {
   const key = stepKey.key;
   const state = ctx.states[node.index] as NodeState;
   const started = performance.now();
@@ -314,7 +315,7 @@ const execute = async (ctx: Context, node: GraphNode, stepKey: StepKey, args: Re
   const durationMs = performance.now() - started;
   const entry: CacheEntry = { key, pipeline: ctx.graph.pipeline, step: node.name, runId: ctx.runId, createdAt: Date.now(), durationMs, outputs: descriptors, components: stepKey.components() };
   const ttlMs = ctx.settings[node.index]?.expiresAfter;
-  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs }), toError)();
+  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs, replace }), toError)();
   if (E.isLeft(recorded)) return E.left(failure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
   state.key = key;
   state.descriptors = descriptors;
@@ -401,7 +402,7 @@ const resolveNode = async (ctx: Context, node: GraphNode): Promise<void> => {
           state.reason = describeReason(state.why);
           ctx.logger.info(`${node.name}: ${state.why._tag === 'NeverCached' ? 'running' : 're-running'} because ${state.reason}`);
         }
-        const executed = await execute(ctx, node, key, inputs.right);
+        const executed = await execute(ctx, node, key, inputs.right, entry !== undefined);
         if (E.isLeft(executed)) return fail(executed.left);
       } finally {
         await release?.();
