@@ -9,12 +9,16 @@
  * step keeps the key (nothing has to be refreshed). Waiting is done by the server: waiters queue on
  * the lock and one is woken as soon as it is released, with no polling.
  *
+ * An abandoned wait (`signal`) is cancelled on the server (`pg_cancel_backend`): a backend blocked
+ * in a lock wait does not notice its client leaving, and would otherwise take the key for a moment.
+ *
  * Each held or awaited key uses one dedicated connection (not one from the store's pool, so
  * waiters can never starve the queries the holders need to finish); waiters in the same process
  * queue in memory first, so a process opens at most one connection per key.
  *
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { advisoryKey, ignore, nameOf, unavailable, type PostgresConnection, type PostgresTimeouts } from '../store/postgres-connection';
 import { createMemoryStepLock } from './memory-lock';
@@ -68,16 +72,31 @@ export const createPostgresStepLock = (connection: pg.Pool | PostgresConnection,
   const namespace = options.schema ?? 'stepcache';
   const local = createMemoryStepLock();
 
+  /** Cancels the wait of the connection named `application`: a backend blocked in a lock wait does not notice its client leaving. */
+  const cancelWait = async (application: string): Promise<void> => {
+    const canceller = new pg.Client({ ...config, query_timeout: 10_000 });
+    canceller.on('error', ignore);
+    try {
+      await canceller.connect();
+      await canceller.query('SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [application]);
+    } finally {
+      await canceller.end().catch(ignore);
+    }
+  };
+
   const acquire = async (key: string, acquireOptions: AcquireOptions = {}): Promise<ReleaseLock> => {
     const { signal } = acquireOptions;
     const releaseLocal = await local.acquire(key, acquireOptions);
-    const client = new pg.Client(config);
+    // A name of its own, so an abandoned wait can be found and cancelled (and operators see who waits).
+    const application = `stepcache lock ${randomBytes(6).toString('hex')}`;
+    const client = new pg.Client({ ...config, application_name: application });
     client.on('error', ignore);
     let aborted = false;
     const onAbort = (): void => {
       aborted = true;
-      // Ending the connection abandons the wait on the server; the pending query rejects.
-      void client.end().catch(ignore);
+      void cancelWait(application)
+        .catch(ignore)
+        .finally(() => client.end().catch(ignore));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const lockKey = advisoryKey(`stepcache:step:${namespace}:${key}`);
@@ -85,9 +104,10 @@ export const createPostgresStepLock = (connection: pg.Pool | PostgresConnection,
       if (signal?.aborted === true) throw signal.reason;
       await client.connect();
       await client.query('SELECT pg_advisory_lock($1::bigint)', [lockKey]);
+      if (aborted) throw signal?.reason;
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);
-      void client.end().catch(ignore);
+      if (!aborted) void client.end().catch(ignore); // an abort ends the connection itself, after cancelling
       await releaseLocal();
       if (aborted || signal?.aborted === true) throw signal?.reason;
       throw unavailable(named, `take the lock on step key ${key}`, e, 'PostgreSQL step lock');
