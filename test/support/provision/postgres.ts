@@ -133,8 +133,10 @@ export const startPostgres = async (): Promise<TestPostgres> => {
   fs.rmSync(path.join(dir, 'pwfile'));
 
   let port = 0;
+  // fsync=off: a crash of the server (pg_ctl stop -m immediate) keeps every commit, as the operating system still has it;
+  // only a crash of the machine would not, and these clusters do not outlive the tests.
   const start = async (): Promise<void> => {
-    const settings = ['-k', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+    const settings = ['-k', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'];
     await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-o', settings.join(' '), '-w', '-t', '60', 'start']);
   };
   // The port is free when chosen; another process may take it before the server does: choose again.
