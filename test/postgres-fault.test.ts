@@ -86,7 +86,7 @@ describe('the PostgreSQL server stopped mid-run', () => {
       expect(executions).toEqual(['train_model']);
       const third = await runner.run(p);
       expect(Object.values(third.steps).map((s) => s.status)).toEqual(['cached', 'cached']);
-      expect((await runner.getRun(again.id)).status).toBe('completed');
+      expect((await runner.getRun(again.id))?.status).toBe('completed');
     } finally {
       await runner.close();
     }
