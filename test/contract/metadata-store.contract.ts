@@ -6,7 +6,8 @@
  * - `putEntry` is insert-if-absent: a key's first entry stays, later writes of the key (even
  *   concurrent ones) change nothing; `replace: true` overwrites; an expired or unreadable entry is absent.
  * - An entry with `ttlMs` expires `ttlMs` after its `createdAt`; `getEntries` and `listEntries` skip it.
- * - `getLatestEntries` gives each step's most recent entry of the pipeline; a deleted entry is never it.
+ * - `getLatestEntries` gives each step's most recent entry of the pipeline, expired or not (it explains
+ *   a later miss); a deleted entry is never it.
  * - `listEntries` and `listRuns` give the most recent first.
  * - A row that does not decode is skipped, never a crash; the next write of its key replaces it.
  */
@@ -198,6 +199,13 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         expect(await store.getLatestEntries('training', ['loader', 'nothing', 'trainer'])).toEqual([loader, undefined, trainerNew]);
         expect(await store.getLatestEntries('other', ['trainer'])).toEqual([elsewhere]);
         expect(await store.getLatestEntries('training', [])).toEqual([]);
+      });
+
+      it('an expired entry stays the latest of its step, so a later miss can say what changed', async () => {
+        const expired = entryOf({ step: 'trainer' }, 10_000);
+        await store.putEntry(expired, { ttlMs: 1_000 });
+        expect(await store.getEntries([expired.key])).toEqual([undefined]);
+        expect(await store.getLatestEntries('training', ['trainer'])).toEqual([expired]);
       });
 
       it('an entry that was not inserted (its key had one) does not become the latest', async () => {

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createFileStepLock } from '../../../src/lock';
 
 // utils
 
@@ -55,6 +56,8 @@ const isRoot = (): boolean => typeof process.getuid === 'function' && process.ge
 // binaries
 
 const INSTALL_HINT = 'apt-get update && apt-get install -y postgresql';
+/** The install lock's key (lock keys are hex): `postgresql` in hex. */
+const INSTALL_LOCK_KEY = Buffer.from('postgresql').toString('hex').padEnd(16, '0');
 
 const findBinaries = (): string | undefined => {
   const fromEnv = process.env['STEPCACHE_POSTGRES_BIN'];
@@ -76,7 +79,13 @@ export const postgresBinaries = async (): Promise<string> => {
   const found = findBinaries();
   if (found !== undefined) return found;
   if (isRoot()) {
-    await run('sh', ['-c', `${INSTALL_HINT} >/dev/null`], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    // Test files run in parallel workers: one install at a time (apt-get holds dpkg's lock), then look again.
+    const release = await createFileStepLock(path.join(os.tmpdir(), 'stepcache-test-tools', 'locks')).acquire(INSTALL_LOCK_KEY);
+    try {
+      if (findBinaries() === undefined) await run('sh', ['-c', `${INSTALL_HINT} >/dev/null`], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    } finally {
+      await release();
+    }
     const installed = findBinaries();
     if (installed !== undefined) return installed;
   }
