@@ -89,7 +89,7 @@ interface EntryRow {
 
 /** The columns of an {@link EntryRow}, of the table aliased `e`. */
 const ENTRY_COLUMNS = `e.key, e.pipeline, e.step, e.run_id, (extract(epoch FROM e.created_at) * 1000)::float8 AS created_at_ms, e.duration_ms, e.outputs,
-  CASE WHEN e.components IS NULL THEN NULL ELSE jsonb_build_object('v', e.components) END AS components, e.signature`;
+  CASE WHEN e.components IS NULL THEN NULL ELSE json_build_object('v', e.components) END AS components, e.signature`;
 
 /**
  * The row aliased `e` is present: not expired at the parameter `now` (milliseconds, this machine's
@@ -108,6 +108,20 @@ const rowToCandidate = (row: EntryRow): unknown => ({
   ...(row.components === null ? {} : { components: row.components.v }),
   ...(row.signature === null ? {} : { signature: row.signature }),
 });
+
+/**
+ * PostgreSQL's text and jsonb cannot hold NUL characters (nor, in jsonb, lone surrogates): the
+ * columns kept for queries get U+FFFD instead (the run's record, in a json column, keeps the exact text).
+ */
+const withoutNul = (s: string): string => s.toWellFormed().replace(/\0/g, '\uFFFD');
+const cleanJson = (value: unknown): unknown => {
+  if (typeof value === 'string') return withoutNul(value);
+  if (Array.isArray(value)) return value.map(cleanJson);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutNul(k), cleanJson(v)]));
+};
+const jsonWithoutNul = (value: unknown): string => JSON.stringify(cleanJson(value));
+const textWithoutNul = (s: string | undefined): string | null => (s === undefined ? null : withoutNul(s));
 
 /** ISO text PostgreSQL reads as a timestamp; an unreadable one sorts as the epoch (the record keeps the original). */
 const timestampOf = (iso: string | undefined): string | null => {
@@ -192,7 +206,7 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
         components = EXCLUDED.components, signature = EXCLUDED.signature`;
       const written = await db.query(
         `INSERT INTO ${table('cache_entries')} AS e (key, pipeline, step, run_id, created_at, expires_at, duration_ms, outputs, components, signature)
-         VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8::jsonb, $9::jsonb, $10)
+         VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8::jsonb, $9::json, $10)
          ON CONFLICT (key) DO UPDATE SET ${assignments}
          WHERE $11::boolean OR NOT (${present('$12')})`,
         [...values, putOptions.replace === true, now],
@@ -204,7 +218,7 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
       if (row !== undefined && !CacheEntryCodec.is(rowToCandidate(row)) && E.isLeft(CacheEntryCodec.decode(rowToCandidate(row)))) {
         await db.query(
           `INSERT INTO ${table('cache_entries')} AS e (key, pipeline, step, run_id, created_at, expires_at, duration_ms, outputs, components, signature)
-           VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8::jsonb, $9::jsonb, $10)
+           VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8::jsonb, $9::json, $10)
            ON CONFLICT (key) DO UPDATE SET ${assignments} WHERE e.run_id = $11 AND e.outputs = $12::jsonb`,
           [...values, row.run_id, JSON.stringify(row.outputs)],
         );
@@ -256,13 +270,13 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
     putRun: (run: RunRecord) =>
       call(`record run ${run.id}`, async (db) => {
         const steps = Object.values(run.steps).map((s) => ({
-          step: s.name,
+          step: withoutNul(s.name),
           status: s.status,
-          key: s.key ?? null,
+          key: textWithoutNul(s.key),
           duration_ms: s.durationMs,
-          cached_from: s.cachedFrom ?? null,
-          reason: s.reason ?? null,
-          error: s.error ?? null,
+          cached_from: textWithoutNul(s.cachedFrom),
+          reason: textWithoutNul(s.reason),
+          error: textWithoutNul(s.error),
         }));
         // One statement: the run and its steps are written together or not at all.
         await db.query(
@@ -282,12 +296,12 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
              cached_from = EXCLUDED.cached_from, reason = EXCLUDED.reason, error = EXCLUDED.error`,
           [
             run.id,
-            run.pipeline,
+            withoutNul(run.pipeline),
             run.status,
             timestampOf(run.startedAt),
             timestampOf(run.endedAt),
             run.durationMs ?? null,
-            JSON.stringify(run.parameters),
+            jsonWithoutNul(run.parameters),
             JSON.stringify(run),
             steps.map((s) => s.step),
             JSON.stringify(steps),

@@ -34,6 +34,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         started_at  timestamptz NOT NULL,
         ended_at    timestamptz,
         duration_ms double precision,
+        -- for queries (NUL characters replaced); the record holds the exact values
         parameters  jsonb NOT NULL,
         -- the record exactly as written (json keeps the order of its steps)
         record      json NOT NULL
@@ -67,7 +68,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         duration_ms    double precision NOT NULL,
         -- artifact descriptors by output name
         outputs        jsonb NOT NULL,
-        components     jsonb,
+        -- json, not jsonb: kept exactly, even strings with NUL characters (parameter previews)
+        components     json,
         signature      text
       );
       CREATE INDEX cache_entries_latest ON cache_entries (pipeline, step, created_at DESC);

@@ -230,6 +230,20 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         expect(await store.getRun('no-such-run')).toBeUndefined();
       });
 
+      it('any JSON round-trips exactly, strings with NUL characters and unicode included', async () => {
+        const odd = 'nul\u0000 tab\t quote" backslash\\u0000 emoji \u{1F600} lone \uD800';
+        const run = runOf('odd', '2026-01-02T00:00:00.000Z', { parameters: { [odd]: odd, list: [odd, -0.5, 1e300] } });
+        const failed = { ...run.steps, mid_eval: { name: 'mid_eval', status: 'failed' as const, durationMs: 1, error: odd } };
+        await store.putRun({ ...run, steps: failed });
+        expect(await store.getRun('odd')).toEqual({ ...run, steps: failed });
+        const entry = entryOf({ components: { parameters: { [odd]: { digest: 'd', preview: odd } }, nothing: null } });
+        await store.putEntry(entry);
+        expect(await store.getEntries([entry.key])).toEqual([entry]);
+        const nullComponents = entryOf({ components: null });
+        await store.putEntry(nullComponents);
+        expect(await store.getEntries([nullComponents.key])).toEqual([nullComponents]);
+      });
+
       it('lists runs most recent first', async () => {
         const runs = [runOf('r2', '2026-01-02T00:00:00.000Z'), runOf('r3', '2026-01-03T00:00:00.000Z'), runOf('r1', '2026-01-01T00:00:00.000Z')];
         for (const r of runs) await store.putRun(r);
