@@ -4,13 +4,13 @@
  * reports of damaged rows, errors that name the server without its password).
  */
 import pg from 'pg';
-import { createPostgresMetadataStore, StepcacheError, type MetadataStore } from '../src';
+import { createFileArtifactStore, createPostgresMetadataStore, createRunner, pipeline, step, StepcacheError, type MetadataStore } from '../src';
 import { redactPostgresUrl } from '../src/store/postgres-connection';
 import { MIGRATIONS } from '../src/store/postgres-schema';
 import type { DamagedRow } from '../src/store/postgres-metadata-store';
 import { entryOf, metadataStoreContract } from './contract/metadata-store.contract';
 import { testPostgres, type TestPostgres } from './support/provision/postgres';
-import { rejection } from './support/fixtures';
+import { collectingLogger, rejection, removeDir, tempDir } from './support/fixtures';
 
 let server: TestPostgres;
 let admin: pg.Pool;
@@ -169,6 +169,39 @@ describe('the PostgreSQL metadata store', () => {
     const again = { ...entry, runId: 'again' };
     await store.putEntry(again);
     expect(await store.getEntries([entry.key])).toEqual([again]);
+  });
+
+  it('a colleague\'s runner (another store on the same server) is served every step, signed entries verifying', async () => {
+    const schema = freshSchema();
+    const dir = tempDir();
+    let executions = 0;
+    const train = step(function train_model({ lr }: { lr: number }) {
+      executions++;
+      return { weights: [lr * 2, lr * 3], note: 'model' };
+    });
+    const p = pipeline('team', (p, { lr = 0.1 }: { lr?: number }) => ({ model: p.call(train, { lr }) }));
+    const machine = () => {
+      const logger = collectingLogger();
+      const runner = createRunner({ dir, logger, secret: 'team-secret', metadata: open({ schema }).store, artifacts: createFileArtifactStore(`${dir}/artifacts`) });
+      return { runner, logger };
+    };
+    try {
+      const mine = machine();
+      await mine.runner.run(p);
+      const theirs = machine();
+      const run = await theirs.runner.run(p);
+      expect(run.steps.train_model?.status).toBe('cached');
+      expect(theirs.logger.warnings).toEqual([]);
+      expect(theirs.logger.lines).toContain('Using cached version of train_model.');
+      expect(executions).toBe(1);
+      const changed = await theirs.runner.run(p, { lr: 0.2 });
+      expect(changed.steps.train_model?.reason).toContain('lr');
+      const listed = await mine.runner.listRuns();
+      expect(listed).toHaveLength(3);
+      expect(listed.slice(0, 2).map((r) => r.id)).toEqual([changed.id, run.id]);
+    } finally {
+      removeDir(dir);
+    }
   });
 
   describe('errors', () => {
