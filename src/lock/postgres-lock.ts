@@ -12,6 +12,11 @@
  * An abandoned wait (`signal`) is cancelled on the server (`pg_cancel_backend`): a backend blocked
  * in a lock wait does not notice its client leaving, and would otherwise take the key for a moment.
  *
+ * If the holder's connection is lost while it holds a key (a server restart, a network cut), the
+ * key is free for others: at worst the step executes twice, and the metadata store keeps the first
+ * entry committed (insert-if-absent). Session-level advisory locks need a session of their own: point
+ * the lock at PostgreSQL directly, or at a pooler in session mode (not PgBouncer's transaction mode).
+ *
  * Each held or awaited key uses one dedicated connection (not one from the store's pool, so
  * waiters can never starve the queries the holders need to finish); waiters in the same process
  * queue in memory first, so a process opens at most one connection per key.
