@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { createFileArtifactStore, createPostgresMetadataStore, createRunner, pipeline, step, StepcacheError, type MetadataStore } from '../src';
 import { redactPostgresUrl } from '../src/store/postgres-connection';
-import { MIGRATIONS } from '../src/store/postgres-schema';
+import { migrate, MIGRATIONS } from '../src/store/postgres-schema';
 import type { DamagedRow } from '../src/store/postgres-metadata-store';
 import { entryOf, metadataStoreContract } from './contract/metadata-store.contract';
 import { testPostgres, type TestPostgres } from './support/provision/postgres';
@@ -106,6 +106,41 @@ describe('the PostgreSQL metadata store', () => {
     await Promise.all(stores.map((s) => s.listEntries()));
     const applied = await admin.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
     expect(applied.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+  });
+
+  it('a later migration is applied once to an existing schema, by one of the processes connecting at once', async () => {
+    const schema = freshSchema();
+    const { store } = open({ schema });
+    await store.putEntry(entryOf({ runId: 'before' }));
+    const next = { version: MIGRATIONS.length + 1, name: 'a column for a test', sql: 'ALTER TABLE cache_entries ADD COLUMN note text' };
+    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: server.url }));
+    try {
+      await Promise.all(pools.map((pool) => migrate(pool, schema, [...MIGRATIONS, next])));
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+    }
+    const applied = await admin.query(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
+    expect(applied.rows.map((r) => r.version)).toEqual([...MIGRATIONS.map((m) => m.version), next.version]);
+    const rows = await admin.query(`SELECT run_id, note FROM "${schema}".cache_entries`);
+    expect(rows.rows).toEqual([{ run_id: 'before', note: null }]);
+    expect((await store.listEntries()).map((e) => e.runId)).toEqual(['before']);
+  });
+
+  it('a migration that fails leaves nothing half-applied and frees the migration lock', async () => {
+    const schema = freshSchema();
+    const broken = { version: MIGRATIONS.length + 1, name: 'broken', sql: 'ALTER TABLE cache_entries ADD COLUMN half text; SELECT no_such_function()' };
+    const pool = new pg.Pool({ connectionString: server.url });
+    try {
+      await expect(migrate(pool, schema, [...MIGRATIONS, broken])).rejects.toThrow(/no_such_function/);
+      const columns = await admin.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'half'`, [schema]);
+      expect(columns.rows).toEqual([]);
+      const applied = await admin.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
+      expect(applied.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      await migrate(pool, schema); // the advisory lock was freed with the failed connection
+    } finally {
+      await pool.end();
+      await dropSchema(schema);
+    }
   });
 
   it('the latest entry is the newest by creation time, whatever the order of the writes', async () => {
