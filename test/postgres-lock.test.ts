@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pg from 'pg';
 import { createPostgresStepLock, type ReleaseLock } from '../src';
+import { advisoryKey } from '../src/store/postgres-connection';
 import { rejection, removeDir, tempDir } from './support/fixtures';
 import { testPostgres, waitUntil, type TestPostgres } from './support/provision/postgres';
 
@@ -29,9 +30,15 @@ let namespaces = 0;
 /** A lock namespace of its own per test, so tests sharing a server never wait for each other. */
 const freshSchema = (): string => `lock_${process.pid}_${++namespaces}_${Math.random().toString(36).slice(2, 8)}`;
 
-/** How many connections wait for an advisory lock right now. */
-const waitingForAdvisoryLocks = async (): Promise<number> =>
-  Number((await admin.query(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows[0].n);
+/** How many connections wait on the server for the lock of `key` in `schema` right now. */
+const waitingFor = async (schema: string, key = KEY): Promise<number> => {
+  const { rows } = await admin.query(
+    `SELECT count(*) AS n FROM pg_locks
+     WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1::bigint`,
+    [advisoryKey(`stepcache:step:${schema}:${key}`)],
+  );
+  return Number(rows[0].n);
+};
 
 const settled = <A>(p: Promise<A>): { readonly done: () => boolean } => {
   let done = false;
@@ -54,7 +61,7 @@ describe('the PostgreSQL step lock', () => {
       events.push('b holds');
       return release;
     });
-    await waitUntil('b waits on the server', async () => (await waitingForAdvisoryLocks()) === 1);
+    await waitUntil('b waits on the server', async () => (await waitingFor(schema)) === 1);
     const other = await b.acquire('cd'.repeat(32)); // another key: no wait
     await other();
     events.push('a releases');
@@ -66,7 +73,8 @@ describe('the PostgreSQL step lock', () => {
   });
 
   it('waiters in one process queue in memory and use one connection per key', async () => {
-    const lock = createPostgresStepLock({ url: server.url }, { schema: freshSchema() });
+    const schema = freshSchema();
+    const lock = createPostgresStepLock({ url: server.url }, { schema });
     const order: number[] = [];
     const first = await lock.acquire(KEY);
     const rest = [1, 2, 3].map((i) =>
@@ -75,7 +83,7 @@ describe('the PostgreSQL step lock', () => {
         await release();
       }),
     );
-    expect(await waitingForAdvisoryLocks()).toBe(0); // the others wait in memory, not on the server
+    expect(await waitingFor(schema)).toBe(0); // the others wait in memory, not on the server
     await first();
     await Promise.all(rest);
     expect(order).toEqual([1, 2, 3]);
@@ -89,10 +97,10 @@ describe('the PostgreSQL step lock', () => {
     const controller = new AbortController();
     const waiting = waiter.acquire(KEY, { signal: controller.signal });
     const observed = waiting.catch((e: unknown) => e);
-    await waitUntil('the waiter waits on the server', async () => (await waitingForAdvisoryLocks()) === 1);
+    await waitUntil('the waiter waits on the server', async () => (await waitingFor(schema)) === 1);
     controller.abort(new Error('gave up'));
     expect(await observed).toEqual(new Error('gave up'));
-    await waitUntil('the abandoned wait is gone from the server', async () => (await waitingForAdvisoryLocks()) === 0);
+    await waitUntil('the abandoned wait is gone from the server', async () => (await waitingFor(schema)) === 0);
     await release();
     await (await waiter.acquire(KEY))();
     await expect(waiter.acquire(KEY, { signal: AbortSignal.abort(new Error('already')) })).rejects.toEqual(new Error('already'));
@@ -108,7 +116,7 @@ describe('the PostgreSQL step lock', () => {
       const lock = createPostgresStepLock({ url: server.url }, { schema });
       const waiting = lock.acquire(KEY);
       const state = settled(waiting);
-      await waitUntil('this process waits on the server', async () => (await waitingForAdvisoryLocks()) === 1);
+      await waitUntil('this process waits on the server', async () => (await waitingFor(schema)) === 1);
       expect(state.done()).toBe(false);
       child.kill('SIGKILL');
       const release: ReleaseLock = await waiting;
@@ -134,10 +142,10 @@ describe('the PostgreSQL step lock', () => {
       const a = createPostgresStepLock(pool, { schema });
       const release = await a.acquire(KEY);
       const waiting = createPostgresStepLock(pool, { schema }).acquire(KEY);
-      await waitUntil('the second waits', async () => (await waitingForAdvisoryLocks()) === 1);
+      await waitUntil('the second waits', async () => (await waitingFor(schema)) === 1);
       // the wait is longer than the pool's query timeout: it must still be waiting, not failed
       await (await admin.query('SELECT pg_sleep(0.4)'));
-      expect(await waitingForAdvisoryLocks()).toBe(1);
+      expect(await waitingFor(schema)).toBe(1);
       await release();
       await (await waiting)();
     } finally {
