@@ -201,27 +201,22 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
         entry.components === undefined ? null : JSON.stringify(entry.components),
         entry.signature ?? null,
       ];
-      const assignments = `pipeline = EXCLUDED.pipeline, step = EXCLUDED.step, run_id = EXCLUDED.run_id, created_at = EXCLUDED.created_at,
-        expires_at = EXCLUDED.expires_at, invalidated_at = NULL, duration_ms = EXCLUDED.duration_ms, outputs = EXCLUDED.outputs,
-        components = EXCLUDED.components, signature = EXCLUDED.signature`;
-      const written = await db.query(
+      /** Inserts the entry, or overwrites the row of its key when `condition` (on the row `e`) holds. */
+      const insertOrOverwriteIf = (condition: string): string =>
         `INSERT INTO ${table('cache_entries')} AS e (key, pipeline, step, run_id, created_at, expires_at, duration_ms, outputs, components, signature)
          VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8::jsonb, $9::json, $10)
-         ON CONFLICT (key) DO UPDATE SET ${assignments}
-         WHERE $11::boolean OR NOT (${present('$12')})`,
-        [...values, putOptions.replace === true, now],
-      );
+         ON CONFLICT (key) DO UPDATE SET pipeline = EXCLUDED.pipeline, step = EXCLUDED.step, run_id = EXCLUDED.run_id,
+           created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, invalidated_at = NULL, duration_ms = EXCLUDED.duration_ms,
+           outputs = EXCLUDED.outputs, components = EXCLUDED.components, signature = EXCLUDED.signature
+         WHERE ${condition}`;
+      const written = await db.query(insertOrOverwriteIf(`$11::boolean OR NOT (${present('$12')})`), [...values, putOptions.replace === true, now]);
       if (written.rowCount !== 0) return;
       // A present row kept its place. Unless it is unreadable: then it would shadow the key forever.
       const kept = await db.query<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM ${table('cache_entries')} e WHERE e.key = $1`, [entry.key]);
       const row = kept.rows[0];
-      if (row !== undefined && !CacheEntryCodec.is(rowToCandidate(row)) && E.isLeft(CacheEntryCodec.decode(rowToCandidate(row)))) {
-        await db.query(
-          `INSERT INTO ${table('cache_entries')} AS e (key, pipeline, step, run_id, created_at, expires_at, duration_ms, outputs, components, signature)
-           VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8::jsonb, $9::json, $10)
-           ON CONFLICT (key) DO UPDATE SET ${assignments} WHERE e.run_id = $11 AND e.outputs = $12::jsonb`,
-          [...values, row.run_id, JSON.stringify(row.outputs)],
-        );
+      if (row !== undefined && E.isLeft(CacheEntryCodec.decode(rowToCandidate(row)))) {
+        // Overwrite that very row only (not one a concurrent writer has just put in its place).
+        await db.query(insertOrOverwriteIf('e.run_id = $11 AND e.outputs = $12::jsonb'), [...values, row.run_id, JSON.stringify(row.outputs)]);
       }
     });
 
