@@ -63,3 +63,11 @@ export { createKeyvMetadataStore, createSqliteMetadataStore } from './store/meta
 export type { MetadataStore, MetadataStoreOptions } from './store/metadata-store';
 export { createFileStepLock, createMemoryStepLock } from './lock';
 export type { StepLock, ReleaseLock, AcquireOptions, FileStepLockOptions, MemoryStepLockOptions, LockHolder, LockWait } from './lock';
+
+// team stores on PostgreSQL: metadata in real tables, a cross-machine step lock on advisory locks
+export { createPostgresMetadataStore } from './store/postgres-metadata-store';
+export type { PostgresMetadataStoreOptions } from './store/postgres-metadata-store';
+export type { PostgresConnection, PostgresTimeouts } from './store/postgres-connection';
+export { createPostgresStepLock } from './lock/postgres-lock';
+export type { PostgresStepLockOptions } from './lock/postgres-lock';
+export type { PutEntryOptions } from './store/metadata-store';

@@ -1,12 +1,14 @@
 /**
  * The metadata store reads records back decoded: a damaged row is a typed failure for the one
- * who asked for it, is skipped by listings, and is reported once.
+ * who asked for it, is skipped by listings, and is reported once; and the embedded store (keyv over
+ * SQLite) keeps the metadata store contract that every metadata store keeps.
  */
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
 import Keyv from 'keyv';
-import { createKeyvMetadataStore, type MetadataStore } from '../src/store/metadata-store';
+import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../src/store/metadata-store';
+import { metadataStoreContract } from './contract/metadata-store.contract';
 import type { CacheEntry, DamagedRecord, RunRecord } from '../src/store/records';
 import { removeDir, tempDir } from './support/fixtures';
 
@@ -50,4 +52,26 @@ describe('a metadata store with damaged rows', () => {
     expect(await store.getEntries(['k1', 'k2', 'k3'])).toEqual([entry, undefined, undefined]);
     expect(damaged.map((d) => d.message)).toEqual(['run bad field status: expected "running" | "completed" | "failed", got "exploded"', expect.stringMatching(/^cache entry k2 field outputs: expected \{ \[K in string\]: .*…, got "lost"$/)]);
   });
+});
+
+metadataStoreContract('keyv over SQLite', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'metadata.sqlite');
+  const store = createSqliteMetadataStore(file);
+  // A second handle on the same file, with the store's namespace and serialization, to damage rows behind its back.
+  const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+  return {
+    store,
+    damageEntry: async (key) => {
+      await raw.set(`entry:${key}`, { key, outputs: 'not descriptors' });
+    },
+    damageRun: async (id) => {
+      await raw.set(`run:${id}`, { id, steps: 42 });
+    },
+    dispose: async () => {
+      await raw.disconnect();
+      await store.close();
+      removeDir(dir);
+    },
+  };
 });

@@ -17,6 +17,8 @@ const VALUES = [
   'createFileStepLock',
   'createKeyvMetadataStore',
   'createMemoryStepLock',
+  'createPostgresMetadataStore',
+  'createPostgresStepLock',
   'createRunner',
   'createSqliteMetadataStore',
   'displayRun',
@@ -43,12 +45,13 @@ const TYPES = [
   'CallSite', 'ComparisonRow', 'DamagedRecord', 'ExecutionReason', 'ExecutionRequest', 'ExecutionResult', 'ExecutionStore', 'Executor',
   'FileStepLockOptions', 'Handle', 'InputArtifact', 'JsonValue', 'KeyChange', 'LockHolder', 'LockWait', 'Logger', 'MemoryStepLockOptions',
   'MermaidOptions', 'MetadataStore', 'MetadataStoreOptions', 'OutputFormat', 'OutputSpecFor', 'Pipeline', 'PipelineBuilder', 'PipelineOutputValues',
-  'PipelineOutputs', 'PipelineParams', 'PipelineSettings', 'Plan', 'PlannedStep', 'ProgressLoggerOptions', 'PruneOptions', 'PruneReport',
-  'ReleaseLock', 'RenderableRun', 'ResolvedCacheSettings', 'Run', 'RunComparison', 'RunConfig', 'RunConfigError', 'RunConfigSettingName',
-  'RunConfigSettings', 'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunParams', 'RunRecord', 'RunSubscriber', 'RunWarningKind',
-  'Runner', 'RunnerOptions', 'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step', 'StepExplanation', 'StepHandles',
-  'StepIdentity', 'StepInput', 'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources', 'StepStatus', 'StepcacheErrorCode',
-  'StepcacheErrorDetails', 'SvgOptions', 'Wired',
+  'PipelineOutputs', 'PipelineParams', 'PipelineSettings', 'Plan', 'PlannedStep', 'PostgresConnection', 'PostgresMetadataStoreOptions',
+  'PostgresStepLockOptions', 'PostgresTimeouts', 'ProgressLoggerOptions', 'PruneOptions', 'PruneReport', 'PutEntryOptions', 'ReleaseLock',
+  'RenderableRun', 'ResolvedCacheSettings', 'Run', 'RunComparison', 'RunConfig', 'RunConfigError', 'RunConfigSettingName', 'RunConfigSettings',
+  'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunParams', 'RunRecord', 'RunSubscriber', 'RunWarningKind', 'Runner', 'RunnerOptions',
+  'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step', 'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput',
+  'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources', 'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails',
+  'SvgOptions', 'Wired',
 ];
 
 const INDEX = path.join(__dirname, '..', 'src', 'index.ts');

@@ -39,6 +39,8 @@ export type RunWarningKind =
    * a computed import, a module-level value computed at run time that cannot be read.
    */
   | 'fingerprint-caveat'
+  /** A step waits for the lock on its key, held by another run (in this or another process). */
+  | 'lock-wait'
   /** An artifact is missing or damaged; its step runs again to repair it. */
   | 'damaged-artifact';
 

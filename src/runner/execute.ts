@@ -32,7 +32,7 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
   argument: () => Promise.resolve(E.right(argument)),
 });
 
-const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
   const state = stateOf(ctx, node);
   for (const [output, { id, size }] of Object.entries(result.descriptors)) {
     ctx.emit({ type: 'artifact-written', step: node.name, output, id, size });
@@ -50,7 +50,7 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
     components: key.components(),
   };
   const ttlMs = ctx.settings[node.index]?.settings.expiresAfter;
-  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs }), toError)();
+  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs, replace }), toError)();
   if (E.isLeft(recorded)) return E.left(stepFailure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
   return E.right(result);
 };
@@ -58,8 +58,12 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
 /**
  * @internal Executes a node with its key and argument (parameters and loaded input values), and
  * commits the result. The caller raises the event that says how the step ended.
+ *
+ * `replace`: the entry stored under the key was seen and rejected (refresh, expired, artifacts
+ * missing or damaged), so the new entry overwrites it; otherwise the first entry of a key stays
+ * (insert-if-absent), so concurrent writers never overwrite each other.
  */
-export const executeNode = async (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+export const executeNode = async (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
   const result = await ctx.executor.execute(requestFor(ctx, node, key, argument), { artifacts: ctx.artifacts });
-  return E.isLeft(result) ? result : commit(ctx, node, key, result.right);
+  return E.isLeft(result) ? result : commit(ctx, node, key, result.right, replace);
 };

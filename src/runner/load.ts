@@ -72,7 +72,7 @@ const repair = (ctx: RunContext, node: GraphNode, problem: string): Promise<E.Ei
     if (E.isLeft(argument)) return argument;
     const key = await keyOf(ctx, node);
     if (E.isLeft(key)) return key;
-    const executed = await executeNode(ctx, node, key.right, argument.right);
+    const executed = await executeNode(ctx, node, key.right, argument.right, true);
     if (E.isLeft(executed)) return executed;
     ctx.emit({ type: 'step-repaired', step: node.name, problem, key: key.right.key, outputs: executed.right.descriptors, durationMs: executed.right.durationMs });
     return E.right(undefined);

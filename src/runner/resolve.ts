@@ -7,12 +7,14 @@
 import * as E from 'fp-ts/Either';
 import { diffComponents } from '../cache/components';
 import { describeReason, type ExecutionReason } from '../cache/reasons';
-import type { StepcacheError } from '../errors';
+import { StepcacheError, toError } from '../errors';
+import { describeLockHolder, type ReleaseLock } from '../lock';
 import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
 import type { CacheEntry } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
+import { stepFailure } from './in-process-executor';
 import { loadArgument } from './load';
 import type { StepKey } from './step-key';
 
@@ -103,12 +105,28 @@ const inFlightAs = async <A>(flightKey: string | undefined, f: () => Promise<A>)
   }
 };
 
+/**
+ * The lock on a node's key, across processes; a long wait is reported once, naming the holder,
+ * and a wait that passes the lock's bound (or a lock folder that cannot be used) fails the step.
+ */
+const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.Either<StepcacheError, ReleaseLock>> =>
+  ctx.lock
+    .acquire(key.key, {
+      onWait: ({ holder }) => ctx.emit({ type: 'warning', kind: 'lock-wait', step: node.name, message: `Step ${node.name} is waiting for its key's lock, held by ${describeLockHolder(holder)}.` }),
+    })
+    .then(
+      (release) => E.right(release),
+      (e: unknown) => E.left(e instanceof StepcacheError ? new StepcacheError(e.code, `Step ${node.name}: ${e.message}`, { step: node.name, cause: e }) : stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not take its key's lock: ${toError(e).message}`, node.name, e)),
+    );
+
 /** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
 const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {
   const argument = await loadArgument(ctx, node);
   if (E.isLeft(argument)) return { _tag: 'Failed', error: argument.left };
   if (reassess && currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i])) return { _tag: 'InputsChanged' };
-  const release = isShared(decision) ? await ctx.lock.acquire(key.key) : undefined;
+  const locked = isShared(decision) ? await acquireLock(ctx, node, key) : E.right(undefined);
+  if (E.isLeft(locked)) return { _tag: 'Failed', error: locked.left };
+  const release = locked.right;
   try {
     if (release !== undefined) {
       const made = await freshEntry(ctx, node, key.key);
@@ -118,7 +136,7 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
       const reason = whyExecuting(ctx, node, decision, key, entry);
       ctx.emit({ type: 'step-executing', step: node.name, key: key.key, reason, message: describeReason(reason) });
     }
-    const executed = await executeNode(ctx, node, key, argument.right);
+    const executed = await executeNode(ctx, node, key, argument.right, entry !== undefined);
     return E.isLeft(executed) ? { _tag: 'Failed', error: executed.left } : { _tag: 'Executed', key, outputs: executed.right.descriptors };
   } finally {
     await release?.();

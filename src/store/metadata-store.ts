@@ -24,9 +24,13 @@ export interface MetadataStore {
   getEntries(keys: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /** The most recent entry of each step of a pipeline, `undefined` where there is none. */
   getLatestEntries(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
-  /** Records an entry and makes it the latest of its step; `ttlMs` lets stores that can expire it do so. */
-  putEntry(entry: CacheEntry, options?: { readonly ttlMs?: number | undefined }): Promise<void>;
-  /** Every cache entry; damaged ones are skipped and reported. */
+  /**
+   * Records an entry if its key has none (insert-if-absent: concurrent writers of a key never
+   * overwrite each other, the first one wins). An expired or unreadable entry counts as absent;
+   * `replace` overwrites a present one. The entry becomes the latest of its step.
+   */
+  putEntry(entry: CacheEntry, options?: PutEntryOptions): Promise<void>;
+  /** Every cache entry, most recent first; damaged ones are skipped and reported. */
   listEntries(): Promise<CacheEntry[]>;
   /** Removes entries, and the latest-entry records that point at them. */
   deleteEntries(entries: readonly CacheEntry[]): Promise<void>;
@@ -40,6 +44,19 @@ export interface MetadataStore {
   listRuns(): Promise<RunRecord[]>;
   /** Closes the connection. */
   close(): Promise<void>;
+}
+
+/**
+ * What {@link MetadataStore.putEntry} accepts.
+ *
+ * @example
+ * const options: PutEntryOptions = { ttlMs: 86_400_000 };
+ */
+export interface PutEntryOptions {
+  /** The entry expires (is absent) this long after its `createdAt`. */
+  readonly ttlMs?: number | undefined;
+  /** Overwrites the entry of the key if there is one: the caller saw it and rejected it (refresh, expired, artifacts missing). */
+  readonly replace?: boolean | undefined;
 }
 
 // keys
@@ -103,6 +120,16 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
     const value: unknown = await keyv.get(runKey(id));
     return value === undefined || value === null ? E.right(undefined) : decodeRunRecord(value, id);
   };
+  const writing = new Map<string, Promise<void>>();
+  const oneAtATime = (key: string, write: () => Promise<void>): Promise<void> => {
+    const next = (writing.get(key) ?? Promise.resolve()).then(write, write);
+    const settled = next.catch(() => undefined);
+    writing.set(key, settled);
+    void settled.then(() => {
+      if (writing.get(key) === settled) writing.delete(key);
+    });
+    return next;
+  };
   return Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
@@ -114,14 +141,20 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
       const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
       return values.map((value, i) => entryOf(value, `latest of ${pipeline}/${steps[i] as string}`));
     },
-    putEntry: async (entry: CacheEntry, options: { readonly ttlMs?: number | undefined } = {}) => {
-      // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
-      // it never expires, so a later miss can still say what changed.
-      await keyv.setMany([
-        { key: entryKey(entry.key), value: entry, ...(options.ttlMs === undefined ? {} : { ttl: options.ttlMs }) },
-        { key: latestKey(entry.pipeline, entry.step), value: entry },
-      ]);
-    },
+    putEntry: (entry: CacheEntry, options: PutEntryOptions = {}) =>
+      // Check and write one at a time per key, so concurrent writers in this process insert once.
+      // (Across processes, the step lock keeps writers of a key apart.)
+      oneAtATime(entry.key, async () => {
+        if (options.replace !== true && entryOf(await keyv.get(entryKey(entry.key)), entry.key) !== undefined) return;
+        // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
+        // it never expires, so a later miss can still say what changed.
+        // An entry expires ttlMs after it was created (keyv counts from now): one already past it is absent.
+        const ttl = options.ttlMs === undefined ? undefined : entry.createdAt + options.ttlMs - Date.now();
+        await keyv.setMany([
+          ...(ttl === undefined || ttl > 0 ? [{ key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) }] : []),
+          { key: latestKey(entry.pipeline, entry.step), value: entry },
+        ]);
+      }),
     listEntries: async () => {
       const entries: CacheEntry[] = [];
       if (keyv.iterator === undefined) return entries;
@@ -130,7 +163,7 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
         const entry = entryOf(value, key.slice('entry:'.length));
         if (entry) entries.push(entry);
       }
-      return entries;
+      return entries.sort((a, b) => b.createdAt - a.createdAt || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
     },
     deleteEntries: async (entries: readonly CacheEntry[]) => {
       if (entries.length === 0) return;
