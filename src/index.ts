@@ -27,6 +27,8 @@ export type { Unencodable } from './encoding/canonical';
 export { keyHashFunction, createContentHasher } from './hash/hashers';
 export { createFileArtifactStore } from './store/artifact-store';
 export type { ArtifactStore, ArtifactRef, ArtifactLoadError } from './store/artifact-store';
+export { createS3ArtifactStore } from './store/s3-artifact-store';
+export type { S3ArtifactStore, S3ArtifactStoreOptions } from './store/s3-artifact-store';
 export { createKeyvMetadataStore, createSqliteMetadataStore } from './store/metadata-store';
 export type { MetadataStore } from './store/metadata-store';
 export type { CacheEntry, RunRecord, StepRunRecord, StepStatus } from './store/records';
