@@ -174,7 +174,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
     return `${casPrefix}${id}`;
   };
   const locate = (id: string): string => (id === EMPTY_ARTIFACT_ID ? '(empty)' : `s3://${bucket}/${keyOf(id)}`);
-  const where = `s3://${bucket}/${prefix}${options.endpoint === undefined ? '' : ` at ${options.endpoint}`}`;
+  const where = `s3://${bucket}/${prefix}`;
   /** Ids whose object failed verification here: the next put replaces them instead of trusting what is there. */
   const damaged = new Set<string>();
 
@@ -194,13 +194,32 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
     }
   };
 
+  /** Which server the client talks to: the configured endpoint, or the AWS endpoint of its region. */
+  const endpointLabel = async (): Promise<string> => {
+    try {
+      const { client } = await connect();
+      const endpoint = await client.config.endpoint?.();
+      if (endpoint !== undefined) return `${endpoint.protocol}//${endpoint.hostname}${endpoint.port === undefined ? '' : `:${endpoint.port}`}${endpoint.path === '/' ? '' : endpoint.path}`;
+      return `the AWS endpoint of region ${await client.config.region()}`;
+    } catch {
+      return 'the default AWS endpoint';
+    }
+  };
+
+  const hintFor = (e: unknown): string => {
+    const status = statusOf(e);
+    if (status === 403 || status === 401) return 'The server denied access: check that the credentials (from the environment, the AWS profile or clientConfig) may read and write this bucket.';
+    if (nameOf(e) === 'NoSuchBucket') return 'The bucket does not exist: create it, or point the store at one that does.';
+    return 'Check that the endpoint is reachable, that the bucket exists and that the credentials (from the environment, the AWS profile or clientConfig) allow it.';
+  };
+
   const unavailable = async (action: string, e: unknown): Promise<StepcacheError> => {
     const status = statusOf(e);
     const { message } = shapeOf(e);
-    const detail = typeof message === 'string' && message !== '' ? `: ${await redact(message)}` : '';
+    const detail = typeof message === 'string' && message !== '' && message !== 'UnknownError' ? `: ${await redact(message)}` : '';
     return new StepcacheError(
       'STORE_UNAVAILABLE',
-      `The S3 artifact store ${where} could not ${action} (${nameOf(e)}${status === undefined ? '' : `, HTTP ${status}`}${detail}). Check that the endpoint is reachable, that the bucket exists and that the credentials (from the environment or the AWS profile) allow it.`,
+      `The S3 artifact store ${where} at ${await endpointLabel()} could not ${action} (${nameOf(e)}${status === undefined ? '' : `, HTTP ${status}`}${detail}). ${hintFor(e)}`,
     );
   };
 
