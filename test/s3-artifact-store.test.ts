@@ -4,7 +4,7 @@ import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client }
 import * as E from 'fp-ts/Either';
 import { createRunner, createS3ArtifactStore, pipeline, step, StepcacheError, type Runner, type S3ArtifactStore, type S3ArtifactStoreOptions } from '../src';
 import { artifactStoreContract } from './contract/artifact-store.contract';
-import { collectingLogger, removeDir, tempDir } from './support/fixtures';
+import { collectingLogger, rejection, removeDir, tempDir } from './support/fixtures';
 import { s3ServerForTests, type S3Server } from './support/provision/s3';
 
 let server: S3Server;
@@ -177,27 +177,17 @@ describe('options', () => {
 });
 
 describe('an unavailable store', () => {
-  const unavailable = async (attempt: Promise<unknown>): Promise<StepcacheError> => {
-    try {
-      await attempt;
-    } catch (e) {
-      if (e instanceof StepcacheError) return e;
-      throw new Error(`expected a StepcacheError, got ${String(e)}`);
-    }
-    throw new Error('expected a rejection');
-  };
-
   it('wrong credentials: every operation rejects with STORE_UNAVAILABLE naming bucket, prefix and endpoint, never the credentials', async () => {
     const credentials = { accessKeyId: 'AKIAWRONGWRONGWRONG1', secretAccessKey: 'wrong-secret-key-do-not-print-me-0123456789' };
     const prefix = freshPrefix();
     const store = storeAt(prefix, { clientConfig: { ...server.clientConfig, credentials, maxAttempts: 1 } });
     const ref = { id: '0123456789abcdef0123456789abcdef', size: 3 };
     const errors = await Promise.all([
-      unavailable(store.put(Buffer.from('abc'))),
-      unavailable(store.get(ref)),
-      unavailable(store.present([ref])),
-      unavailable(store.list()),
-      unavailable(store.remove(ref.id)),
+      rejection(store.put(Buffer.from('abc'))),
+      rejection(store.get(ref)),
+      rejection(store.present([ref])),
+      rejection(store.list()),
+      rejection(store.remove(ref.id)),
     ]);
     for (const e of errors) {
       expect(e.code).toBe('STORE_UNAVAILABLE');
@@ -219,7 +209,7 @@ describe('an unavailable store', () => {
     });
     const endpoint = `http://127.0.0.1:${port}`;
     const store = storeAt('p', { endpoint, clientConfig: { ...server.clientConfig, endpoint, maxAttempts: 1 } });
-    for (const e of [await unavailable(store.put(Buffer.from('x'))), await unavailable(store.get({ id: '0123456789abcdef', size: 1 }))]) {
+    for (const e of [await rejection(store.put(Buffer.from('x'))), await rejection(store.get({ id: '0123456789abcdef', size: 1 }))]) {
       expect(e.code).toBe('STORE_UNAVAILABLE');
       expect(e.message).toContain(endpoint);
       expect(e.message).toContain('ECONNREFUSED');
@@ -229,7 +219,7 @@ describe('an unavailable store', () => {
   it('a bucket that does not exist: put rejects with STORE_UNAVAILABLE naming it', async () => {
     const store = createS3ArtifactStore({ bucket: 'no-such-bucket-here', prefix: 'p', clientConfig: { ...server.clientConfig, maxAttempts: 1 } });
     opened.push(store);
-    const e = await unavailable(store.put(Buffer.from('nowhere')));
+    const e = await rejection(store.put(Buffer.from('nowhere')));
     expect(e.code).toBe('STORE_UNAVAILABLE');
     expect(e.message).toContain('s3://no-such-bucket-here/p');
   });
