@@ -158,6 +158,33 @@ describe('writing once', () => {
   });
 });
 
+describe('present', () => {
+  it('checks objects in parallel, never more at once than checksInFlight', async () => {
+    const client = new S3Client(server.clientConfig);
+    let inFlight = 0;
+    let most = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await next(args);
+        } finally {
+          inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'countChecksInFlight' },
+    );
+    try {
+      const store = storeAt(freshPrefix(), { client, checksInFlight: 3 });
+      const refs = Array.from({ length: 20 }, (_, i) => ({ id: `${i.toString(16).padStart(2, '0')}${'0'.repeat(30)}`, size: 1 }));
+      expect(await store.present(refs)).toEqual(refs.map(() => false));
+      expect(most).toBe(3);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 describe('options', () => {
   it.each([
     [{ partSize: 1024 }, 'partSize'],
@@ -200,7 +227,7 @@ describe('an unavailable store', () => {
     }
   });
 
-  it('an endpoint nobody listens on: put and get reject with STORE_UNAVAILABLE naming the endpoint', async () => {
+  it('an endpoint nobody listens on: every operation rejects with STORE_UNAVAILABLE naming the endpoint', async () => {
     const port = await new Promise<number>((resolve) => {
       const probe = net.createServer().listen(0, '127.0.0.1', () => {
         const address = probe.address() as net.AddressInfo;
@@ -209,7 +236,15 @@ describe('an unavailable store', () => {
     });
     const endpoint = `http://127.0.0.1:${port}`;
     const store = storeAt('p', { endpoint, clientConfig: { ...server.clientConfig, endpoint, maxAttempts: 1 } });
-    for (const e of [await rejection(store.put(Buffer.from('x'))), await rejection(store.get({ id: '0123456789abcdef', size: 1 }))]) {
+    const ref = { id: '0123456789abcdef', size: 1 };
+    const errors = [
+      await rejection(store.put(Buffer.from('x'))),
+      await rejection(store.get(ref)),
+      await rejection(store.present([ref])),
+      await rejection(store.list()),
+      await rejection(store.remove(ref.id)),
+    ];
+    for (const e of errors) {
       expect(e.code).toBe('STORE_UNAVAILABLE');
       expect(e.message).toContain(endpoint);
       expect(e.message).toContain('ECONNREFUSED');
