@@ -1,11 +1,12 @@
 /**
  * An S3-compatible server for tests and benchmarks: s3rver in a child process (so that its
- * memory and CPU are not counted as ours), listening on 127.0.0.1 on a free port, with its data
- * in a temporary folder removed when it stops. `STEPCACHE_TEST_S3_URL` points at an existing
+ * memory and CPU are not counted as ours), listening on 127.0.0.1 on a port the system chooses,
+ * with its data in a temporary folder removed when it stops. `STEPCACHE_TEST_S3_URL` points at an existing
  * server instead (credentials then come from the AWS SDK's default chain, the bucket from
  * `STEPCACHE_TEST_S3_BUCKET`, default `stepcache-test`, created when missing).
  *
- * Self-contained: small functions meant to be folded into the shared provisioning core.
+ * Self-contained: `s3rverSpec` has the shape of the provisioning core's server spec, so `launch`
+ * here gives way to the core's `startServer` when the two meet.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -43,43 +44,57 @@ export const testClientConfig = (endpoint: string, credentials?: S3ClientConfig[
   ...(credentials === undefined ? {} : { credentials }),
 });
 
-/** The program the child process runs: start s3rver, print its port, stop when stdin closes. */
-const CHILD_PROGRAM = `
-const [modulePath, directory, bucket] = process.argv.slice(1);
-const S3rver = require(modulePath);
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
-server.run().then(
-  (address) => process.stdout.write(JSON.stringify({ port: address.port }) + '\\n'),
-  (error) => { process.stderr.write(String(error && error.stack || error)); process.exit(1); },
-);
-process.stdin.resume();
-process.stdin.on('end', () => server.close().then(() => process.exit(0), () => process.exit(1)));
-`;
+/** How a started s3rver says it is ready, with the port it chose. */
+const LISTENING = /S3rver listening on [\d.]+:(\d+)/;
 
-/** Waits for the child's first line of output, which carries the port it listens on. */
-const portOf = (child: ChildProcess): Promise<number> =>
+/**
+ * The command that starts s3rver on 127.0.0.1 on a port the system chooses, with one bucket and
+ * its data in `directory`; shaped as the provisioning core's server spec (`startServer`).
+ *
+ * @example
+ * const spec = s3rverSpec('/tmp/s3-data', 'stepcache-test');
+ */
+export const s3rverSpec = (directory: string, bucket: string) =>
+  ({
+    name: 'S3 (s3rver)',
+    file: process.execPath,
+    args: [require.resolve('s3rver/bin/s3rver.js'), '--directory', directory, '--address', '127.0.0.1', '--port', '0', '--silent', '--configure-bucket', bucket],
+    ready: { _tag: 'Prints', pattern: LISTENING },
+  }) as const;
+
+/** The port s3rver printed that it listens on. */
+export const s3rverPort = (output: string): number | undefined => {
+  const port = LISTENING.exec(output)?.[1];
+  return port === undefined ? undefined : Number(port);
+};
+
+/** Starts a command and resolves with what it printed once `ready` matches; `stop` ends it (SIGTERM, then SIGKILL). */
+const launch = (spec: ReturnType<typeof s3rverSpec>): Promise<{ readonly output: () => string; readonly stop: () => Promise<void> }> =>
   new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line !== undefined) resolve((JSON.parse(line) as { port: number }).port);
+    const child: ChildProcess = spawn(spec.file, [...spec.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let exited = false;
+    const stop = (): Promise<void> =>
+      new Promise((done) => {
+        if (exited) return done();
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(killer);
+          done();
+        });
+        child.kill('SIGTERM');
+      });
+    const seen = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+      if (spec.ready.pattern.test(output)) resolve({ output: () => output, stop });
+    };
+    child.stdout?.on('data', seen);
+    child.stderr?.on('data', seen);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      exited = true;
+      reject(new Error(`${spec.name} exited (${String(code)}) before it was ready: ${output.slice(-4000)}`));
     });
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => reject(new Error(`s3rver exited (code ${String(code)}) before listening: ${err}`)));
-    child.on('error', reject);
-  });
-
-const stopChild = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.stdin?.end();
   });
 
 /**
@@ -92,24 +107,24 @@ const stopChild = (child: ChildProcess): Promise<void> =>
  */
 export const startS3rver = async (bucket: string = DEFAULT_BUCKET): Promise<S3Server> => {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-s3rver-'));
-  const child = spawn(process.execPath, ['-e', CHILD_PROGRAM, require.resolve('s3rver'), directory, bucket], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const removeData = (): void => fs.rmSync(directory, { recursive: true, force: true });
+  let server: Awaited<ReturnType<typeof launch>>;
   try {
-    const port = await portOf(child);
-    const endpoint = `http://127.0.0.1:${port}`;
-    return {
-      endpoint,
-      bucket,
-      clientConfig: testClientConfig(endpoint, S3RVER_CREDENTIALS),
-      stop: async () => {
-        await stopChild(child);
-        fs.rmSync(directory, { recursive: true, force: true });
-      },
-    };
+    server = await launch(s3rverSpec(directory, bucket));
   } catch (e) {
-    await stopChild(child);
-    fs.rmSync(directory, { recursive: true, force: true });
+    removeData();
     throw e;
   }
+  const endpoint = `http://127.0.0.1:${String(s3rverPort(server.output()))}`;
+  return {
+    endpoint,
+    bucket,
+    clientConfig: testClientConfig(endpoint, S3RVER_CREDENTIALS),
+    stop: async () => {
+      await server.stop();
+      removeData();
+    },
+  };
 };
 
 /** Uses the server at `url`, creating the bucket when it does not exist; stopping it does nothing. */
