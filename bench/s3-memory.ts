@@ -35,6 +35,8 @@ export const QUEUE_SIZE = 4;
 /** The goal: memory above the baseline, beyond the artifact's own buffer, at most this many times part size x queue size. */
 export const MEMORY_GOAL_FACTOR = 1.2;
 const WARM_UP_BYTES = 3 * PART_SIZE + 12345;
+/** Transfers measured in each direction (the garbage collector's timing makes single figures vary). */
+export const TRANSFERS = 3;
 const PREFIX = 'bench-memory';
 
 /** How far memory rose above the baseline during one transfer, beyond the artifact's own buffer. */
@@ -49,15 +51,18 @@ export interface Rise {
   readonly samples: number;
 }
 
-/** What the `put` child prints. */
-export interface PutChildResult extends Rise {
+/** What the `put` child prints: one rise per stored artifact (each with other random bytes). */
+export interface PutChildResult {
+  readonly rises: readonly Rise[];
+  /** The id of the last artifact stored, which the `get` child loads. */
   readonly id: string;
   readonly warmId: string;
 }
 
-/** What the `get` child prints. */
-export interface GetChildResult extends Rise {
-  /** Whether the loaded bytes verified and had the expected size. */
+/** What the `get` child prints: one rise per load. */
+export interface GetChildResult {
+  readonly rises: readonly Rise[];
+  /** Whether every load verified and had the expected size. */
   readonly verified: boolean;
 }
 
@@ -114,8 +119,15 @@ const putChild = async (settings: Settings, bytes: number): Promise<PutChildResu
   try {
     const warmId = await store.put(randomArtifact(WARM_UP_BYTES));
     const artifact = randomArtifact(bytes);
-    const { result: id, rise } = await riseDuring(() => store.put(artifact), 0); // the artifact is already in the baseline
-    return { ...rise, id, warmId };
+    const rises: Rise[] = [];
+    let id = '';
+    for (let i = 0; i < TRANSFERS; i++) {
+      if (i > 0) randomFillSync(artifact); // other bytes: a put of stored bytes only asks whether they are there
+      const measured = await riseDuring(() => store.put(artifact), 0); // the artifact is already in the baseline
+      id = measured.result;
+      rises.push(measured.rise);
+    }
+    return { rises, id, warmId };
   } finally {
     store.close();
   }
@@ -126,8 +138,17 @@ const getChild = async (settings: Settings, id: string, bytes: number, warmId: s
   try {
     const warm = await store.get({ id: warmId, size: warmBytes });
     if (E.isLeft(warm)) throw new Error(`the warm-up artifact did not load: ${warm.left.message}`);
-    const { result, rise } = await riseDuring(() => store.get({ id, size: bytes }), bytes); // the loaded artifact's own buffer
-    return { ...rise, verified: E.isRight(result) && result.right.length === bytes };
+    const rises: Rise[] = [];
+    let verified = true;
+    for (let i = 0; i < TRANSFERS; i++) {
+      const measured = await riseDuring(async () => {
+        const loaded = await store.get({ id, size: bytes });
+        return E.isRight(loaded) && loaded.right.length === bytes; // the loaded buffer is dropped before the next baseline
+      }, bytes); // the loaded artifact's own buffer
+      verified &&= measured.result;
+      rises.push(measured.rise);
+    }
+    return { rises, verified };
   } finally {
     store.close();
   }
