@@ -76,6 +76,19 @@ export const artifactStoreContract = (name: string, makeStore: () => Promise<Art
       expect(store.locate(id)).toContain(id);
     });
 
+    it('the id is the content hash: equal bytes give one id, different bytes another (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.uint8Array({ minLength: 1, maxLength: 64 }), async (a, b) => {
+          const idA = await store.put(a);
+          expect(idA).toBe(await contentId(a));
+          expect(await store.put(Uint8Array.from(a))).toBe(idA);
+          const idB = await store.put(b);
+          expect(idA === idB).toBe(Buffer.from(a).equals(Buffer.from(b)));
+        }),
+        { numRuns: 15 },
+      );
+    });
+
     it('stores the bytes a view covers, not its whole buffer', async () => {
       const whole = new Uint8Array([9, 9, 1, 2, 3, 9]);
       const id = await store.put(whole.subarray(2, 5));

@@ -49,7 +49,8 @@ const LISTENING = /S3rver listening on [\d.]+:(\d+)/;
 
 /**
  * The command that starts s3rver on 127.0.0.1 on a port the system chooses, with one bucket and
- * its data in `directory`; shaped as the provisioning core's server spec (`startServer`).
+ * its data in `directory`, answering a PUT only once the object is completely written (see
+ * s3rver-complete-writes.cjs); shaped as the provisioning core's server spec (`startServer`).
  *
  * @example
  * const spec = s3rverSpec('/tmp/s3-data', 'stepcache-test');
@@ -58,7 +59,7 @@ export const s3rverSpec = (directory: string, bucket: string) =>
   ({
     name: 'S3 (s3rver)',
     file: process.execPath,
-    args: [require.resolve('s3rver/bin/s3rver.js'), '--directory', directory, '--address', '127.0.0.1', '--port', '0', '--silent', '--configure-bucket', bucket],
+    args: ['--require', path.join(__dirname, 's3rver-complete-writes.cjs'), require.resolve('s3rver/bin/s3rver.js'), '--directory', directory, '--address', '127.0.0.1', '--port', '0', '--silent', '--configure-bucket', bucket],
     ready: { _tag: 'Prints', pattern: LISTENING },
   }) as const;
 
