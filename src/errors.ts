@@ -17,7 +17,9 @@ import type { RunRecord } from './store/records';
  * - `UNENCODABLE_VALUE`: a parameter or output cannot be stored or hashed faithfully.
  * - `STEP_FAILED`: a step function threw or rejected; `run` holds the recorded run.
  * - `ARTIFACT_UNAVAILABLE`: an artifact could not be loaded and could not be recomputed.
- * - `STORE_UNAVAILABLE`: the metadata or artifact store could not be opened or written.
+ * - `STORE_UNAVAILABLE`: the metadata or artifact store (or its lock folder) could not be opened or written.
+ * - `LOCK_TIMEOUT`: a step's lock stayed held by another process for longer than the wait bound
+ *   (`maxWaitMs`); the message names the lock and its holder.
  * - `UNKNOWN_OUTPUT`: `run.output(name)` was asked for an output the pipeline does not return.
  * - `UNKNOWN_RUN`: no run with that id is recorded.
  * - `UNKNOWN_STEP`: the run has no step of that name.
@@ -34,11 +36,17 @@ export type StepcacheErrorCode =
   | 'STEP_FAILED'
   | 'ARTIFACT_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
+  | 'LOCK_TIMEOUT'
   | 'UNKNOWN_OUTPUT'
   | 'UNKNOWN_RUN'
   | 'UNKNOWN_STEP';
 
-/** Extra, optional context of a {@link StepcacheError}. */
+/**
+ * Extra, optional context of a {@link StepcacheError}.
+ *
+ * @example
+ * new StepcacheError('INVALID_OPTIONS', 'Invalid option concurrency: ...', { field: 'concurrency' } satisfies StepcacheErrorDetails);
+ */
 export interface StepcacheErrorDetails {
   /** The step at fault, when there is one. */
   readonly step?: string;

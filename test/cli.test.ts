@@ -5,8 +5,10 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
 import { createRunner, pipeline, silentLogger, step, StepcacheError, type RunRecord, type Runner } from '../src';
-import { formatAge, formatBytes, formatDuration, parseBytes, parseDuration, runCli, type CliIo } from '../src/cli';
+import { runCli, type CliIo } from '../src/cli/cli';
 import { progressLogger } from '../src/cli/progress';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
 
@@ -146,6 +148,19 @@ describe('runs list', () => {
     const plain = await cli(['runs', 'list', '--dir', store.dir], { isTTY: true, env: { NO_COLOR: '1' } });
     expect(plain.stdout).not.toContain('\x1b[');
     expect(coloured.stdout.replace(/\x1b\[\d+m/g, '')).toBe(plain.stdout);
+  });
+});
+
+describe('a damaged run record', () => {
+  it('is left out of runs list, with a warning naming the field at fault', async () => {
+    const s = await freshStore();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(s.dir, 'metadata.sqlite')}` }), namespace: 'stepcache' });
+    await keyv.set('run:damaged', { ...s.completed, id: 'damaged', steps: { train_model: { name: 'train_model', status: 'x', durationMs: 1 } } });
+    await keyv.disconnect();
+    const { code, stdout, stderr } = await cli(['runs', 'list', '--dir', s.dir]);
+    expect(code).toBe(0);
+    expect(stderr).toBe('stepcache: warning: run damaged field steps.train_model.status: expected "executed" | "cached" | "failed" | "skipped", got "x"; it is left out.\n');
+    expect(stdout.trimEnd().split('\n')).toHaveLength(3);
   });
 });
 
@@ -360,20 +375,6 @@ describe('the executable', () => {
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^stepcache: there is no run "zzz"/);
-  });
-});
-
-describe('formatting', () => {
-  it('humanizes and parses sizes', () => {
-    expect([0, 999, 1000, 1_234_567, 16_000, 2e9, 999_999].map(formatBytes)).toEqual(['0 B', '999 B', '1.0 kB', '1.2 MB', '16.0 kB', '2.0 GB', '1.0 MB']);
-    expect(['500MB', '2GB', '2 gb', '512MiB', '1.5kB', '1024'].map(parseBytes)).toEqual([500e6, 2e9, 2e9, 512 * 2 ** 20, 1500, 1024]);
-    expect(['', 'MB', '2XB', '-1MB', '1e6'].map(parseBytes)).toEqual([undefined, undefined, undefined, undefined, undefined]);
-  });
-
-  it('humanizes ages and durations, and parses durations with a unit only', () => {
-    expect([0, 59_999, 3 * 60_000, 2 * 3_600_000 + 1, 5 * 86_400_000].map(formatAge)).toEqual(['0s', '59s', '3m', '2h', '5d']);
-    expect([0, 0.3, 850, 12_400, 185_000, 3_725_000].map(formatDuration)).toEqual(['0ms', '<1ms', '850ms', '12.4s', '3m 05s', '1h 02m']);
-    expect(['30m', '12h', '7d', '1.5h', '30', 'soon'].map(parseDuration)).toEqual([1_800_000, 43_200_000, 604_800_000, 5_400_000, undefined, undefined]);
   });
 });
 

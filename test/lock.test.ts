@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { StepcacheError } from '../src';
-import { createFileStepLock, createMemoryStepLock, type ReleaseLock, type StepLock } from '../src/lock';
+import { createFileStepLock, createMemoryStepLock, DEFAULT_MAX_WAIT_MS, describeLockHolder, type LockWait, type ReleaseLock, type StepLock } from '../src/lock';
 import { removeDir, tempDir } from './support/fixtures';
 
 const KEY = 'c0ffee'.repeat(10) + 'abcd'; // 64 hex digits, like a step key
@@ -475,6 +475,7 @@ describe('createFileStepLock in one process', () => {
     fs.writeFileSync(path.join(dir, 'not-a-directory'), '');
     const lock = createFileStepLock(path.join(dir, 'not-a-directory', 'locks'));
     await expect(lock.acquire(KEY)).rejects.toThrow(path.join(dir, 'not-a-directory', 'locks', `${KEY}.lock`));
+    await expect(lock.acquire(KEY)).rejects.toMatchObject({ name: 'StepcacheError', code: 'STORE_UNAVAILABLE' });
   });
 
   it('validates its options', () => {
@@ -484,6 +485,308 @@ describe('createFileStepLock in one process', () => {
     expect(() => createFileStepLock(locks, { pollMs: 0 })).toThrow(/pollMs/);
     expect(() => createFileStepLock(locks, { host: '' })).toThrow(/host/);
     expect(() => createFileStepLock('')).toThrow(StepcacheError);
+  });
+});
+
+// bounded, reported waits
+
+/** The outcome of a promise, observed from the start so that a rejection is never briefly unhandled. */
+const outcomeOf = (p: Promise<ReleaseLock>): Promise<ReleaseLock | StepcacheError> => p.catch((e: unknown) => e as StepcacheError);
+
+const expectTimeout = (outcome: unknown, ...mentions: readonly string[]): void => {
+  expect(outcome).toBeInstanceOf(StepcacheError);
+  const error = outcome as StepcacheError;
+  expect(error.code).toBe('LOCK_TIMEOUT');
+  for (const m of [KEY, 'maxWaitMs', ...mentions]) expect(error.message).toContain(m);
+};
+
+describe('bounded waits on the memory lock', () => {
+  it('gives up after maxWaitMs with LOCK_TIMEOUT naming the key and the holder, and the queue goes on', async () => {
+    const lock = createMemoryStepLock();
+    const release = await lock.acquire(KEY);
+    const bounded = outcomeOf(lock.acquire(KEY, { maxWaitMs: 50 }));
+    const patient = lock.acquire(KEY, { maxWaitMs: Number.POSITIVE_INFINITY });
+    expectTimeout(await within(5_000, bounded), `pid ${process.pid} on host ${os.hostname()}`, 'memory');
+    expect(await stateOf(patient)).toBe('pending');
+    await release();
+    await (await within(1_000, patient))();
+    expect(await isFree(lock)).toBe(true);
+  });
+
+  it('waits 10 minutes by default, and the lock can set another default', async () => {
+    jest.useFakeTimers();
+    try {
+      const lock = createMemoryStepLock();
+      await lock.acquire(KEY);
+      let outcome: unknown = 'pending';
+      void outcomeOf(lock.acquire(KEY)).then((o) => (outcome = o));
+      await jest.advanceTimersByTimeAsync(DEFAULT_MAX_WAIT_MS - 1);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(1);
+      expectTimeout(outcome);
+
+      const quick = createMemoryStepLock({ maxWaitMs: 1_000 });
+      await quick.acquire(KEY);
+      let quickOutcome: unknown = 'pending';
+      void outcomeOf(quick.acquire(KEY)).then((o) => (quickOutcome = o));
+      await jest.advanceTimersByTimeAsync(1_000);
+      expectTimeout(quickOutcome);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('reports a wait once after onWaitAfterMs, naming this process as the holder', async () => {
+    const lock = createMemoryStepLock();
+    const before = Date.now();
+    const release = await lock.acquire(KEY);
+    const waits: LockWait[] = [];
+    const waiting = lock.acquire(KEY, { onWaitAfterMs: 30, onWait: (w) => void waits.push(w) });
+    await pause(300);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toMatchObject({ key: KEY, location: 'memory', holder: { pid: process.pid, host: os.hostname() } });
+    expect(waits[0]?.holder?.since).toBeGreaterThanOrEqual(before);
+    expect(waits[0]?.waitedMs).toBeGreaterThan(0);
+    await release();
+    await (await waiting)();
+    expect(waits).toHaveLength(1);
+  });
+
+  it('does not report a wait that ended before onWaitAfterMs', async () => {
+    const lock = createMemoryStepLock();
+    const release = await lock.acquire(KEY);
+    const waits: LockWait[] = [];
+    const waiting = lock.acquire(KEY, { onWaitAfterMs: 100, onWait: (w) => void waits.push(w) });
+    await release();
+    await (await waiting)();
+    await (await lock.acquire(KEY, { onWaitAfterMs: 1, onWait: (w) => void waits.push(w) }))(); // free: no wait at all
+    await pause(250);
+    expect(waits).toEqual([]);
+  });
+
+  it('rejects invalid waiting limits with INVALID_OPTIONS naming the field', async () => {
+    const lock = createMemoryStepLock();
+    for (const maxWaitMs of [0, -1, Number.NaN, 2 ** 31]) {
+      await expect(lock.acquire(KEY, { maxWaitMs })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'maxWaitMs' });
+    }
+    await expect(lock.acquire(KEY, { onWaitAfterMs: -5 })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'onWaitAfterMs' });
+    await expect(lock.acquire(KEY, { onWait: 'log' as never })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'onWait' });
+    expect(() => createMemoryStepLock({ maxWaitMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'maxWaitMs' }) as StepcacheError);
+    expect(await isFree(lock)).toBe(true);
+  });
+});
+
+describe('describeLockHolder', () => {
+  it('says who holds a lock and since when, with the date when it is not today', () => {
+    const today = new Date(2026, 10, 30, 12, 3, 4).getTime();
+    expect(describeLockHolder({ pid: 123, host: 'h', since: today }, today + 60_000)).toBe('pid 123 on host h since 12:03:04');
+    expect(describeLockHolder({ pid: 123, host: 'h', since: today }, today + 2 * 86_400_000)).toBe('pid 123 on host h since 2026-11-30 12:03:04');
+    expect(describeLockHolder(undefined)).toMatch(/cannot be read/);
+  });
+});
+
+describe('bounded waits on the file lock', () => {
+  it('gives up after maxWaitMs with LOCK_TIMEOUT naming the lock file and its holder, holding nothing', async () => {
+    const holder = createFileStepLock(locks);
+    const waiter = createFileStepLock(locks, { pollMs: 5 });
+    const release = await holder.acquire(KEY);
+    const held = fs.readFileSync(lockFile(), 'utf8');
+    const polling = outcomeOf(waiter.acquire(KEY, { maxWaitMs: 150 }));
+    const queued = outcomeOf(waiter.acquire(KEY, { maxWaitMs: 100 })); // waits in memory behind `polling`
+    const mentions = [lockFile(), `pid ${process.pid} on host ${os.hostname()}`, `kill ${process.pid}`];
+    expectTimeout(await within(5_000, queued), ...mentions);
+    expectTimeout(await within(5_000, polling), ...mentions);
+    expect(fs.readFileSync(lockFile(), 'utf8')).toBe(held);
+    await release();
+    expect(await isFree(waiter)).toBe(true);
+    expect(fs.readdirSync(locks)).toEqual([]);
+  });
+
+  it('takes its default bound from the lock options, and a call can set its own', async () => {
+    const holder = createFileStepLock(locks);
+    const waiter = createFileStepLock(locks, { pollMs: 5, maxWaitMs: 100 });
+    const release = await holder.acquire(KEY);
+    const patient = waiter.acquire(KEY, { maxWaitMs: 60_000 });
+    const otherwise = outcomeOf(createFileStepLock(locks, { pollMs: 5, maxWaitMs: 100 }).acquire(KEY));
+    expectTimeout(await within(5_000, otherwise));
+    await pause(200);
+    expect(await stateOf(patient)).toBe('pending');
+    await release();
+    await (await within(2_000, patient))();
+  });
+
+  it('reports a wait once, with the holder its lock file records', async () => {
+    const since = Date.now() - 3_000;
+    writeRecord({ pid: 4242, host: 'elsewhere.example', token: token('b'), at: since });
+    const waits: LockWait[] = [];
+    const acquiring = createFileStepLock(locks, { pollMs: 10, staleAfterMs: 60_000 }).acquire(KEY, { onWaitAfterMs: 50, onWait: (w) => void waits.push(w) });
+    await pause(400);
+    expect(waits).toEqual([{ key: KEY, location: lockFile(), holder: { pid: 4242, host: 'elsewhere.example', since }, waitedMs: expect.any(Number) as number }]);
+    expect(waits[0]?.waitedMs).toBeGreaterThan(0);
+    fs.rmSync(lockFile()); // the holder releases
+    await (await within(2_000, acquiring))();
+    expect(waits).toHaveLength(1);
+  });
+
+  it('reports a wait on a lock held in this process, whose waiter queues in memory', async () => {
+    const lock = createFileStepLock(locks, { pollMs: 5 });
+    const release = await lock.acquire(KEY);
+    const waits: LockWait[] = [];
+    const waiting = lock.acquire(KEY, { onWaitAfterMs: 30, onWait: (w) => void waits.push(w) });
+    await pause(300);
+    expect(waits.map((w) => w.holder?.pid)).toEqual([process.pid]);
+    await release();
+    await (await within(2_000, waiting))();
+  });
+
+  it('does not report a wait that ended before onWaitAfterMs', async () => {
+    const lock = createFileStepLock(locks, { pollMs: 5 });
+    const release = await lock.acquire(KEY);
+    const waits: LockWait[] = [];
+    const waiting = createFileStepLock(locks, { pollMs: 5 }).acquire(KEY, { onWaitAfterMs: 150, onWait: (w) => void waits.push(w) });
+    await release();
+    await (await within(2_000, waiting))();
+    await pause(300);
+    expect(waits).toEqual([]);
+  });
+
+  it('goes on waiting when onWait throws', async () => {
+    const release = await createFileStepLock(locks).acquire(KEY);
+    let calls = 0;
+    const waiting = createFileStepLock(locks, { pollMs: 5 }).acquire(KEY, {
+      onWaitAfterMs: 20,
+      onWait: () => {
+        calls++;
+        throw new Error('the logger broke');
+      },
+    });
+    await pause(200);
+    expect(calls).toBe(1);
+    expect(await stateOf(waiting)).toBe('pending');
+    await release();
+    await (await within(2_000, waiting))();
+  });
+
+  it('reports and names an unknown holder when the lock file is damaged', async () => {
+    fs.mkdirSync(locks);
+    fs.writeFileSync(lockFile(), 'not a record');
+    const waits: LockWait[] = [];
+    const outcome = await within(
+      5_000,
+      outcomeOf(createFileStepLock(locks, { pollMs: 5, staleAfterMs: 60_000 }).acquire(KEY, { maxWaitMs: 200, onWaitAfterMs: 20, onWait: (w) => void waits.push(w) })),
+    );
+    expect(waits.map((w) => w.holder)).toEqual([undefined]);
+    expectTimeout(outcome, lockFile(), 'cannot be read', 'no readable record', `delete ${lockFile()}`);
+    expect(fs.readFileSync(lockFile(), 'utf8')).toBe('not a record');
+  });
+
+  it('validates its waiting limits', async () => {
+    expect(() => createFileStepLock(locks, { maxWaitMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'maxWaitMs' }) as StepcacheError);
+    expect(() => createFileStepLock(locks, { onWaitAfterMs: Number.NaN })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'onWaitAfterMs' }) as StepcacheError);
+    await expect(createFileStepLock(locks).acquire(KEY, { maxWaitMs: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'maxWaitMs' });
+    expect(fs.existsSync(locks)).toBe(false);
+  });
+});
+
+describe('lock files stamped in the future, damaged, or left by dead processes', () => {
+  const future = (file: string, aheadMs: number): void => {
+    const then = new Date(Date.now() + aheadMs);
+    fs.utimesSync(file, then, then);
+  };
+
+  it('breaks a lock file stamped in the future once this waiter has seen it unchanged for staleAfterMs', async () => {
+    future(writeRecord({ pid: 4242, host: 'elsewhere.example', token: token('b'), at: Date.now() + 3_600_000 }), 3_600_000);
+    const acquiring = createFileStepLock(locks, { staleAfterMs: 400, pollMs: 10 }).acquire(KEY);
+    await pause(100);
+    expect(await stateOf(acquiring)).toBe('pending');
+    const release = await within(5_000, acquiring);
+    expect(fs.readFileSync(lockFile(), 'utf8')).toContain(`"pid":${process.pid}`);
+    await release();
+  });
+
+  it('does not break a lock stamped in the future while its holder keeps refreshing it', async () => {
+    const file = writeRecord({ pid: 4242, host: 'elsewhere.example', token: token('b'), at: Date.now() });
+    let ahead = 3_600_000;
+    future(file, ahead);
+    const heartbeat = setInterval(() => future(file, (ahead += 1_000)), 40); // a holder whose clock runs an hour ahead
+    try {
+      const acquiring = createFileStepLock(locks, { staleAfterMs: 200, pollMs: 10 }).acquire(KEY);
+      await pause(800);
+      expect(await stateOf(acquiring)).toBe('pending');
+      clearInterval(heartbeat); // the holder stops: its file goes stale
+      await (await within(5_000, acquiring))();
+    } finally {
+      clearInterval(heartbeat);
+    }
+  });
+
+  it('breaks at once a lock file stamped in the future by a process of this machine that has exited', async () => {
+    future(writeRecord({ pid: deadPid(), host: os.hostname(), token: token('d'), at: Date.now() + 3_600_000 }), 3_600_000);
+    await (await within(5_000, createFileStepLock(locks, { staleAfterMs: 60_000, pollMs: 10 }).acquire(KEY)))();
+  });
+
+  it('lets exactly one waiter at a time in when several find the same future-stamped lock', async () => {
+    for (let round = 0; round < 5; round++) {
+      future(writeRecord({ pid: 4242, host: 'elsewhere.example', token: token('b'), at: Date.now() }), 3_600_000);
+      const instances = Array.from({ length: 4 }, () => createFileStepLock(locks, { staleAfterMs: 100, pollMs: 2 }));
+      const count = await within(10_000, contend((i) => instances[i % 4] as StepLock, 8, () => 1));
+      expect(count.entries).toBe(8);
+      expect(count.max).toBe(1);
+      expect(fs.readdirSync(locks)).toEqual([]);
+    }
+  });
+
+  it('breaks damaged lock files (binary garbage, a huge file, a bare number) once stale, stamped in the past or the future', async () => {
+    const damaged: ReadonlyArray<string | Buffer> = [Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22]), 'x'.repeat(100_000), '42', 'null', '{"pid":'];
+    for (const [i, content] of damaged.entries()) {
+      fs.mkdirSync(locks, { recursive: true });
+      fs.writeFileSync(lockFile(), content);
+      future(lockFile(), i % 2 === 0 ? 3_600_000 : -10);
+      await (await within(5_000, createFileStepLock(locks, { staleAfterMs: 100, pollMs: 10 }).acquire(KEY)))();
+      expect(fs.readdirSync(locks)).toEqual([]);
+    }
+  });
+
+  it('recovers from a stale break marker stamped in the future', async () => {
+    const file = writeRecord({ pid: 4242, host: 'elsewhere.example', token: token('b'), at: 0 }, 3_600_000);
+    const marker = `${file}.${fs.statSync(file, { bigint: true }).ino}-${token('b')}.break`;
+    fs.writeFileSync(marker, JSON.stringify({ pid: 4343, host: 'elsewhere.example', token: token('9'), at: Date.now() }));
+    future(marker, 3_600_000);
+    await (await within(5_000, createFileStepLock(locks, { staleAfterMs: 200, pollMs: 10 }).acquire(KEY)))();
+    expect(fs.readdirSync(locks)).toEqual([]);
+  });
+});
+
+describe('unusable lock folders', () => {
+  it('is STORE_UNAVAILABLE naming the folder when a file is where the folder should be', async () => {
+    fs.writeFileSync(locks, 'a file');
+    const outcome = await outcomeOf(createFileStepLock(locks).acquire(KEY));
+    expect(outcome).toMatchObject({ name: 'StepcacheError', code: 'STORE_UNAVAILABLE' });
+    expect((outcome as StepcacheError).message).toContain(`The lock folder ${locks} cannot be used`);
+    expect((outcome as StepcacheError).message).toContain('is a file');
+    expect(fs.readFileSync(locks, 'utf8')).toBe('a file');
+  });
+
+  it('is STORE_UNAVAILABLE naming the lock file when a folder is where the lock file should be', async () => {
+    fs.mkdirSync(lockFile(), { recursive: true });
+    const outcome = await outcomeOf(createFileStepLock(locks, { pollMs: 5 }).acquire(KEY));
+    expect(outcome).toMatchObject({ name: 'StepcacheError', code: 'STORE_UNAVAILABLE' });
+    expect((outcome as StepcacheError).message).toContain(lockFile());
+  });
+
+  it('is STORE_UNAVAILABLE naming the folder when this process may not write in it', async () => {
+    fs.mkdirSync(locks);
+    fs.chmodSync(dir, 0o755);
+    fs.chmodSync(locks, 0o555);
+    // root writes anywhere: a process of an unprivileged user stands in for an ordinary one
+    const asRoot = process.getuid?.() === 0;
+    const script = `require('./src/lock').createFileStepLock(${JSON.stringify(locks)}).acquire(${JSON.stringify(KEY)}).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })))`;
+    const outcome = asRoot
+      ? (JSON.parse(spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: path.join(__dirname, '..'), uid: 65534, gid: 65534, encoding: 'utf8' }).stdout) as unknown)
+      : await outcomeOf(createFileStepLock(locks).acquire(KEY));
+    expect(outcome).toMatchObject({ name: 'StepcacheError', code: 'STORE_UNAVAILABLE', message: expect.stringContaining(`The lock folder ${locks} cannot be used`) as string });
+    expect((outcome as StepcacheError).message).toContain('EACCES');
+    expect(fs.readdirSync(locks)).toEqual([]);
   });
 });
 
@@ -602,6 +905,25 @@ describe('createFileStepLock across processes', () => {
     expect(entered).toBeDefined();
     expect(left).toBeDefined();
     expect(acquiredAt).toBeGreaterThanOrEqual((left as LogLine).at);
+  });
+
+  it('reports a live holder process and its pid, times out naming it, and hands over once it is killed', async () => {
+    const log = path.join(dir, 'log');
+    const holder = startChild([locks, KEY, log, 'forever', '0', '60000']);
+    await waitForLog(log, (lines) => lines.some((l) => l.what === 'enter' && l.pid === holder.pid));
+    const waits: LockWait[] = [];
+    const lock = createFileStepLock(locks, { staleAfterMs: 60_000, pollMs: 10 });
+    const patient = lock.acquire(KEY, { onWaitAfterMs: 50, onWait: (w) => void waits.push(w) });
+    const bounded = await within(5_000, outcomeOf(createFileStepLock(locks, { staleAfterMs: 60_000, pollMs: 10 }).acquire(KEY, { maxWaitMs: 300 })));
+    expectTimeout(bounded, `pid ${holder.pid} on host ${os.hostname()}`, `kill ${holder.pid}`, lockFile());
+    expect(waits).toMatchObject([{ key: KEY, location: lockFile(), holder: { pid: holder.pid, host: os.hostname() } }]);
+    expect(await stateOf(patient)).toBe('pending');
+    holder.kill('SIGKILL');
+    expect((await holder.exited).signal).toBe('SIGKILL');
+    const release = await within(8_000, patient);
+    expect(fs.readFileSync(lockFile(), 'utf8')).toContain(`"pid":${process.pid}`);
+    await release();
+    expect(waits).toHaveLength(1);
   });
 
   it('deletes the lock files a process still holds when it exits', async () => {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createFileArtifactStore, createRunner, pipeline, silentLogger, step, StepcacheError, type Runner } from '../src';
+import fc from 'fast-check';
+import { selectedForPruning, validatePruneOptions } from '../src/cache/maintenance';
 import { filesBelow, removeDir, tempDir } from './support/fixtures';
 
 let dir: string;
@@ -128,5 +130,37 @@ describe('runner.cache', () => {
     await expect(runner.cache.prune({ olderThan: 'soon' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'olderThan' });
     await expect(runner.cache.prune({ maxBytes: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'maxBytes' });
     await expect(runner.cache.prune({ stepName: 'x' } as never)).rejects.toBeInstanceOf(StepcacheError);
+  });
+});
+
+describe('selectedForPruning', () => {
+  const entry = fc.record({ step: fc.constantFrom('a', 'b'), pipeline: fc.constantFrom('p', 'q') });
+  const options = fc.record(
+    { step: fc.constantFrom('a', 'b'), pipeline: fc.constantFrom('p', 'q'), olderThan: fc.oneof(fc.nat({ max: 1000 }), fc.constantFrom('1s', '0ms')) },
+    { requiredKeys: [] },
+  );
+
+  it('selects nothing without a filter', () => {
+    fc.assert(fc.property(entry, fc.nat(), (e, age) => expect(selectedForPruning({ maxBytes: 0 })(e, age)).toBe(false)));
+  });
+
+  it('selects exactly the entries every given filter matches', () => {
+    fc.assert(
+      fc.property(options, entry, fc.nat({ max: 2000 }), (o, e, age) => {
+        const olderThan = o.olderThan === undefined ? undefined : typeof o.olderThan === 'number' ? o.olderThan : o.olderThan === '1s' ? 1000 : 0;
+        const expected =
+          Object.keys(o).length > 0 && (o.step === undefined || o.step === e.step) && (o.pipeline === undefined || o.pipeline === e.pipeline) && (olderThan === undefined || age > olderThan);
+        expect(selectedForPruning(o)(e, age)).toBe(expected);
+      }),
+    );
+  });
+});
+
+describe('validatePruneOptions', () => {
+  it('names any invalid value, even one JSON cannot write', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(validatePruneOptions({ olderThan: 10n as never })?.message).toBe("Invalid prune option olderThan: got 10n, expected milliseconds (0 or more) or a duration like '12h' or '30d'.");
+    expect(validatePruneOptions({ maxBytes: cyclic as never })?.message).toBe('Invalid prune option maxBytes: got {"self":…, expected a number of 0 or more.');
   });
 });

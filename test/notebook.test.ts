@@ -3,96 +3,58 @@
  * kernel against one store (the second execution is a kernel restart: a new process, the store on
  * disk), and the executed notebooks' outputs are read back.
  *
- * Needs Jupyter's nbconvert and the tslab kernel registered with Jupyter; .ci/run installs both.
- * Without them the test fails and says what to install.
+ * The notebook imports `stepcache` as a user's notebook does, so it runs in a folder laid out like
+ * a user's project: the notebook, `node_modules/stepcache` holding the package built from this
+ * checkout (into that folder, so a concurrent `npm pack` that rebuilds `dist/` cannot disturb it),
+ * and this repository's installed dependencies linked beside it.
+ *
+ * Jupyter and the tslab kernel are provisioned by `support/provision/jupyter.ts`: found, or
+ * installed (Debian's packages, as root), or the test fails saying what to install.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { removeDir, tempDir } from './support/fixtures';
+import { provideJupyter, type Jupyter } from './support/provision/jupyter';
 
 const ROOT = path.resolve(__dirname, '..');
 const NOTEBOOK = path.join(ROOT, 'examples', 'notebook.ipynb');
-const BIN = path.join(ROOT, 'node_modules', '.bin');
-const TIMEOUT = 8 * 60_000;
+const MODULES = path.join(ROOT, 'node_modules');
+/** Installing Jupyter (minutes), building the package, then two executions of the notebook. */
+const TIMEOUT = 15 * 60_000;
 
-const INSTALL = [
-  'Install them (as root, on Debian or Ubuntu):',
-  '  apt-get update && apt-get install -y jupyter-nbconvert jupyter-client python3-ipykernel',
-  'then, after npm ci, register the kernel with the Python that has Jupyter:',
-  '  node_modules/.bin/tslab install --python=/usr/bin/python3',
-  '(.ci/run does both.)',
-].join('\n');
+const run = promisify(execFile);
 
-// finding Jupyter
-
-/** The environment of the Jupyter processes: the repository's node_modules/.bin first, so the kernel command `tslab` is this repository's. */
-const jupyterEnv = (storeDir: string): NodeJS.ProcessEnv => ({
-  ...process.env,
-  PATH: [BIN, process.env['PATH'] ?? ''].join(path.delimiter),
-  STEPCACHE_DIR: storeDir,
-  // quiets a debugger notice that Debian's Python prints on every Jupyter start
-  PYDEVD_DISABLE_FILE_VALIDATION: '1',
-});
-
-const succeeds = (command: string, args: readonly string[], env: NodeJS.ProcessEnv): boolean =>
-  spawnSync(command, args, { env, stdio: 'ignore', timeout: 60_000 }).status === 0;
-
-/** An executable found on the PATH of `env`, or undefined. */
-const onPath = (command: string, env: NodeJS.ProcessEnv): string | undefined => {
-  for (const dir of (env['PATH'] ?? '').split(path.delimiter)) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, command);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
+/** Runs a command; on failure, the error names it and ends with what it printed. */
+const runOrExplain = async (what: string, file: string, args: readonly string[], options: { readonly cwd: string; readonly env?: NodeJS.ProcessEnv; readonly timeout: number }): Promise<void> => {
+  try {
+    await run(file, args, { ...options, maxBuffer: 64 * 1024 * 1024 });
+  } catch (e) {
+    const output = ['stdout', 'stderr'].map((k) => String((e as Record<string, unknown>)[k] ?? '')).join('\n');
+    throw new Error(`${what} failed: ${[file, ...args].join(' ')}\n${output.trim().slice(-6000) || String(e)}`);
   }
-  return undefined;
 };
 
-/** How to start nbconvert: `jupyter-nbconvert`, or `jupyter nbconvert`. */
-const findNbconvert = (env: NodeJS.ProcessEnv): readonly string[] | undefined => {
-  const direct = onPath('jupyter-nbconvert', env);
-  if (direct !== undefined && succeeds(direct, ['--version'], env)) return [direct];
-  const jupyter = onPath('jupyter', env);
-  if (jupyter !== undefined && succeeds(jupyter, ['nbconvert', '--version'], env)) return [jupyter, 'nbconvert'];
-  return undefined;
-};
+// the notebook's project
 
-/** The tslab kernelspec's kernel.json, looked up in Jupyter's data directories. */
-const findTslabKernel = (env: NodeJS.ProcessEnv): { readonly file: string; readonly argv: readonly string[] } | undefined => {
-  const jupyter = onPath('jupyter', env);
-  if (jupyter === undefined) return undefined;
-  const paths = spawnSync(jupyter, ['--paths', '--json'], { env, encoding: 'utf8', timeout: 60_000 });
-  if (paths.status !== 0) return undefined;
-  const data = (JSON.parse(paths.stdout) as { data?: string[] }).data ?? [];
-  for (const dir of data) {
-    const file = path.join(dir, 'kernels', 'tslab', 'kernel.json');
-    if (fs.existsSync(file)) return { file, argv: (JSON.parse(fs.readFileSync(file, 'utf8')) as { argv?: string[] }).argv ?? [] };
+/**
+ * A user's project in `dir`: `notebook.ipynb`, the package built into `node_modules/stepcache`,
+ * and every other entry of this repository's node_modules linked into `node_modules`.
+ * Returns the notebook's path.
+ */
+const prepareProject = async (dir: string): Promise<string> => {
+  const modules = path.join(dir, 'node_modules');
+  const installed = path.join(modules, 'stepcache');
+  fs.mkdirSync(installed, { recursive: true });
+  await runOrExplain('Building the package', path.join(MODULES, '.bin', 'tsup'), ['--out-dir', path.join(installed, 'dist')], { cwd: ROOT, timeout: 5 * 60_000 });
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(installed, 'package.json'));
+  for (const entry of fs.readdirSync(MODULES)) {
+    if (entry !== 'stepcache') fs.symlinkSync(path.join(MODULES, entry), path.join(modules, entry));
   }
-  return undefined;
-};
-
-/** The nbconvert command, or an error saying what is missing and how to install it. */
-const checkJupyter = (env: NodeJS.ProcessEnv): readonly string[] => {
-  const nbconvert = findNbconvert(env);
-  if (nbconvert === undefined) {
-    throw new Error(`The notebook test needs Jupyter's nbconvert and the tslab kernel, but neither jupyter-nbconvert nor jupyter nbconvert runs.\n${INSTALL}`);
-  }
-  const kernel = findTslabKernel(env);
-  if (kernel === undefined) {
-    throw new Error(`The notebook test needs the tslab kernel, but Jupyter has no kernelspec named tslab (see jupyter --paths).\n${INSTALL}`);
-  }
-  const command = kernel.argv[0] ?? '';
-  const runnable = path.isAbsolute(command) ? fs.existsSync(command) : onPath(command, env) !== undefined;
-  if (!runnable) {
-    throw new Error(`The tslab kernel (${kernel.file}) starts ${JSON.stringify(command)}, which is not found; register it again after npm ci.\n${INSTALL}`);
-  }
-  return nbconvert;
+  const notebook = path.join(dir, 'notebook.ipynb');
+  fs.copyFileSync(NOTEBOOK, notebook);
+  return notebook;
 };
 
 // executed notebooks
@@ -178,23 +140,25 @@ it('examples/notebook.ipynb is a TypeScript notebook for the tslab kernel', () =
 
 describe('examples/notebook.ipynb in the tslab kernel', () => {
   let dir: string;
+  let jupyter: Jupyter | undefined;
   let first: ExecutedCell[];
   let second: ExecutedCell[];
 
   beforeAll(async () => {
     dir = tempDir('stepcache-notebook-');
-    const env = jupyterEnv(path.join(dir, 'store'));
-    const [command = '', ...prefix] = checkJupyter(env);
+    // both at once; both settle before a failure ends the test (and afterAll removes their folders)
+    const [provision, preparation] = await Promise.allSettled([provideJupyter(), prepareProject(path.join(dir, 'project'))]);
+    if (provision.status === 'fulfilled') jupyter = provision.value;
+    if (provision.status === 'rejected') throw provision.reason;
+    if (preparation.status === 'rejected') throw preparation.reason;
+    const [provided, notebook] = [provision.value, preparation.value];
+    const [command = '', ...prefix] = provided.nbconvert;
+    const env = { ...provided.env, STEPCACHE_DIR: path.join(dir, 'store') };
 
     const execute = async (name: string): Promise<ExecutedCell[]> => {
       const output = path.join(dir, `${name}.ipynb`);
-      const args = [...prefix, '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=tslab', '--ExecutePreprocessor.timeout=300', '--output', output, NOTEBOOK];
-      try {
-        await promisify(execFile)(command, args, { cwd: ROOT, env, maxBuffer: 64 * 1024 * 1024, timeout: TIMEOUT / 2 });
-      } catch (e) {
-        const stderr = String((e as { stderr?: unknown }).stderr ?? '');
-        throw new Error(`${[command, ...args].join(' ')} failed (${name}):\n${stderr.slice(-6000) || String(e)}`);
-      }
+      const args = [...prefix, '--to', 'notebook', '--execute', `--ExecutePreprocessor.kernel_name=${provided.kernelName}`, '--ExecutePreprocessor.timeout=300', '--output', output, notebook];
+      await runOrExplain(`Executing the notebook (${name})`, command, args, { cwd: path.dirname(notebook), env, timeout: 5 * 60_000 });
       return executedCells(JSON.parse(fs.readFileSync(output, 'utf8')) as Notebook);
     };
     first = await execute('run1');
@@ -202,6 +166,7 @@ describe('examples/notebook.ipynb in the tslab kernel', () => {
   }, TIMEOUT);
 
   afterAll(() => {
+    jupyter?.dispose();
     if (dir !== undefined) removeDir(dir);
   });
 

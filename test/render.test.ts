@@ -7,23 +7,20 @@ import {
   compareRuns,
   displayRun,
   edgeLabel,
-  escapeXml,
-  formatDuration,
   formatSpeedUp,
   layoutRun,
   runToHtmlTable,
   runToMermaid,
   runToSvg,
   runToTextTree,
-  shortRunId,
   STATUS_STYLES,
-  textWidth,
   type Box,
   type Point,
   type RenderableRun,
   type RunEdge,
   type RunLayout,
 } from '../src/render';
+import { escapeXml, textWidth } from '../src/render/format';
 import { failingPipeline, pipelineEdges, renderable, renderPipeline } from './fixtures/render/pipelines';
 import { findAll, hasClass, parseXml, textOf, type XmlElement } from './fixtures/render/xml';
 import { removeDir, tempDir } from './support/fixtures';
@@ -594,10 +591,7 @@ describe('the XML checker the SVG tests use', () => {
 });
 
 describe('format', () => {
-  it('formats durations, short run ids and escapes', () => {
-    expect([0.27, 932, 4, 75_400, undefined].map(formatDuration)).toEqual(['0.27ms', '0.932s', '0.004s', '1m 15.4s', '–']);
-    expect(shortRunId(RUN_ID)).toBe('20250101-123456…bcdef');
-    expect(shortRunId('r1')).toBe('r1');
+  it('escapes and measures text', () => {
     expect(escapeXml(`a<b>&"c"'`)).toBe('a&lt;b&gt;&amp;&quot;c&quot;&#39;');
     expect(textWidth('mm', 10)).toBeGreaterThan(textWidth('ii', 10));
     expect(textWidth('a', 12, true)).toBeGreaterThan(textWidth('a', 12));

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import { applyRunConfig, checkConfigSteps, decodeRunConfig, loadRunConfig, parseRunConfigText, readRunConfig, type RunConfig, type RunConfigError } from '../src/config/run-config';
-import { compilePipeline, createRunner, pipeline, silentLogger, step, StepcacheError, type Runner } from '../src';
+import { createRunner, pipeline, silentLogger, step, StepcacheError, type Runner } from '../src';
+import { compilePipeline } from '../src/pipeline/pipeline';
 import { removeDir, tempDir } from './support/fixtures';
 
 // helpers

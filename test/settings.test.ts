@@ -1,11 +1,11 @@
 import * as E from 'fp-ts/Either';
 import fc from 'fast-check';
+import { parseDuration } from '../src/format/duration';
 import {
   CACHE_SETTING_NAMES,
   DEFAULT_CACHE_SETTINGS,
   SETTINGS_LAYERS,
   decideCache,
-  durationMs,
   mergePipelineSettings,
   mergeSettings,
   preview,
@@ -382,7 +382,7 @@ const fullLookupArb: fc.Arbitrary<CacheLookup> = fc.oneof(
 const withoutUndefined = (s: CacheSettings): CacheSettings => Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as CacheSettings;
 
 /** What resolveSettings must give for a field set to `value` by the last layer defining it. */
-const resolvedValue = (name: CacheSettingName, value: unknown): unknown => (name === 'expiresAfter' ? durationMs(value) : value);
+const resolvedValue = (name: CacheSettingName, value: unknown): unknown => (name === 'expiresAfter' ? parseDuration(value) : value);
 
 const DEFAULTS: Partial<Record<CacheSettingName, unknown>> = { enableCache: true, refresh: false };
 
@@ -571,7 +571,7 @@ describe('decideCache over every field: laws', () => {
         const all = [...layers, { layer, settings: { expiresAfter } }];
         const { settings } = resolveSettings(all);
         fc.pre(settings.enableCache && !settings.refresh);
-        const limit = durationMs(expiresAfter) as number;
+        const limit = parseDuration(expiresAfter) as number;
         expect(decideCache(all, { _tag: 'Hit', ageMs: limit + over })).toEqual({ _tag: 'Execute', reason: 'expired', decidedBy: layer, ageMs: limit + over, expiresAfterMs: limit });
       }),
     );
@@ -601,43 +601,6 @@ describe('decideCache over every field: laws', () => {
       fc.property(fullLayersArb, undefinedLayersArb, fc.nat(), fullLookupArb, (layers, extra, at, lookup) => {
         const i = at % (layers.length + 1);
         expect(decideCache([...layers.slice(0, i), ...extra, ...layers.slice(i)], lookup)).toEqual(decideCache(layers, lookup));
-      }),
-    );
-  });
-});
-
-describe('durationMs', () => {
-  it.each<[unknown, number]>([
-    ['90s', 90_000],
-    ['30m', 1_800_000],
-    ['1.5h', 5_400_000],
-    ['7d', 604_800_000],
-    ['250ms', 250],
-    [0, 0],
-    [1500, 1500],
-    [0.5, 0.5],
-  ])('parses %p as %p ms', (input, expected) => {
-    expect(durationMs(input)).toBe(expected);
-  });
-
-  it.each([[-1], [-0.001], [NaN], [Infinity], [-Infinity], ['5 minutes'], ['-5s'], ['soon'], [''], [null], [undefined], [true], [{}], [['1s']]])('rejects %p', (input) => {
-    expect(durationMs(input)).toBeUndefined();
-  });
-
-  it('returns every finite number >= 0 as it is and rejects every negative one (property)', () => {
-    fc.assert(
-      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => {
-        expect(durationMs(n)).toBe(n >= 0 ? n : undefined);
-      }),
-    );
-  });
-
-  it('multiplies a number with a unit by the unit (property)', () => {
-    const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-    fc.assert(
-      fc.property(fc.nat({ max: 100_000 }), fc.constantFrom(...Object.keys(UNITS)), (n, unit) => {
-        expect(durationMs(`${n}${unit}`)).toBe(n * (UNITS[unit] as number));
-        expect(durationMs(`-${n}${unit}`)).toBeUndefined();
       }),
     );
   });

@@ -9,7 +9,8 @@
 import * as E from 'fp-ts/Either';
 import { encodeCanonical } from '../encoding/canonical';
 import { diffFingerprints, type FingerprintPart } from '../fingerprint';
-import { preview } from '../settings/settings';
+import { preview } from '../format/preview';
+import { ownValue } from '../utils/own-property';
 
 // model
 
@@ -69,7 +70,6 @@ const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 const recordOf = (x: unknown): Record<string, unknown> => (isRecord(x) ? x : {});
 
 /** An own property only: names like `toString` must not find what a prototype has. */
-const own = <A>(record: Readonly<Record<string, A>>, key: string): A | undefined => (Object.hasOwn(record, key) ? record[key] : undefined);
 
 const digestOf = (x: unknown): string | undefined => (isRecord(x) && typeof x['digest'] === 'string' ? x['digest'] : typeof x === 'string' ? x : undefined);
 
@@ -79,7 +79,7 @@ const partsOf = (x: unknown): FingerprintPart[] =>
   Array.isArray(x) ? x.filter((p): p is FingerprintPart => isRecord(p) && typeof p['name'] === 'string' && typeof p['hash'] === 'string' && typeof p['kind'] === 'string') : [];
 
 const changedKeys = (before: Record<string, unknown>, after: Record<string, unknown>): string[] =>
-  [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => digestOf(own(before, k)) !== digestOf(own(after, k))).sort();
+  [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => digestOf(ownValue(before, k)) !== digestOf(ownValue(after, k))).sort();
 
 /**
  * Which components differ between an earlier key's components (as stored, so checked defensively)
@@ -103,13 +103,13 @@ export const diffComponents = (previousStored: unknown, current: KeyComponents):
   }
   const beforeParams = recordOf(previous['parameters']);
   for (const name of changedKeys(beforeParams, current.parameters)) {
-    const before = recordOf(own(beforeParams, name))['preview'];
-    const after = own(current.parameters, name)?.preview;
+    const before = recordOf(ownValue(beforeParams, name))['preview'];
+    const after = ownValue(current.parameters, name)?.preview;
     changes.push({ _tag: 'Parameter', name, ...(typeof before === 'string' ? { before } : {}), ...(after === undefined ? {} : { after }) });
   }
   const beforeInputs = recordOf(previous['inputs']);
   for (const name of changedKeys(beforeInputs, current.inputs)) {
-    const now = own(current.inputs, name);
+    const now = ownValue(current.inputs, name);
     changes.push({ _tag: 'Input', name, ...(now === undefined ? {} : { step: now.step, output: now.output }), added: !Object.hasOwn(beforeInputs, name), removed: now === undefined });
   }
   for (const path of changedKeys(recordOf(previous['files']), current.files)) changes.push({ _tag: 'File', path });

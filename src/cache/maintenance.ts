@@ -7,7 +7,8 @@
  *
  * @packageDocumentation
  */
-import { durationMs } from '../settings/settings';
+import { parseDuration } from '../format/duration';
+import { preview } from '../format/preview';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
@@ -113,13 +114,13 @@ const uniqueBytes = (entries: readonly CacheEntry[]): number => {
  * validatePruneOptions({ olderThan: 'soon' }); // { field: 'olderThan', message: '...' }
  */
 export const validatePruneOptions = (options: PruneOptions): InvalidPruneOption | undefined => {
-  if (options.olderThan !== undefined && durationMs(options.olderThan) === undefined) {
-    return { field: 'olderThan', message: `Invalid prune option olderThan: got ${JSON.stringify(options.olderThan)}, expected milliseconds (0 or more) or a duration like '12h' or '30d'.` };
+  if (options.olderThan !== undefined && parseDuration(options.olderThan) === undefined) {
+    return { field: 'olderThan', message: `Invalid prune option olderThan: got ${preview(options.olderThan)}, expected milliseconds (0 or more) or a duration like '12h' or '30d'.` };
   }
   for (const field of ['maxBytes', 'graceMs'] as const) {
     const value = options[field];
     if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
-      return { field, message: `Invalid prune option ${field}: got ${JSON.stringify(value)}, expected a number of 0 or more.` };
+      return { field, message: `Invalid prune option ${field}: got ${preview(value)}, expected a number of 0 or more.` };
     }
   }
   for (const field of ['step', 'pipeline'] as const) {
@@ -131,6 +132,26 @@ export const validatePruneOptions = (options: PruneOptions): InvalidPruneOption 
   const known = ['olderThan', 'step', 'pipeline', 'maxBytes', 'graceMs'];
   const unknown = Object.keys(options).find((k) => !known.includes(k));
   return unknown === undefined ? undefined : { field: unknown as keyof PruneOptions, message: `Unknown prune option ${unknown}; known options: ${known.join(', ')}.` };
+};
+
+/**
+ * The prune rule's filters, before `maxBytes`: an entry goes when it is of the step and the
+ * pipeline asked for and has not been used for longer than `olderThan`; with none of these
+ * filters, no entry goes.
+ *
+ * @example
+ * const selected = selectedForPruning({ step: 'svc_trainer', olderThan: '7d' });
+ * selected({ step: 'svc_trainer', pipeline: 'p' }, 8 * 86_400_000); // true
+ * selected({ step: 'loader', pipeline: 'p' }, 8 * 86_400_000); // false
+ */
+export const selectedForPruning = (options: PruneOptions): ((entry: Pick<CacheEntry, 'step' | 'pipeline'>, ageMs: number) => boolean) => {
+  const olderThan = options.olderThan === undefined ? undefined : parseDuration(options.olderThan);
+  const filtered = options.olderThan !== undefined || options.step !== undefined || options.pipeline !== undefined;
+  return (entry, ageMs) =>
+    filtered &&
+    (options.step === undefined || entry.step === options.step) &&
+    (options.pipeline === undefined || entry.pipeline === options.pipeline) &&
+    (olderThan === undefined || ageMs > olderThan);
 };
 
 // the admin
@@ -190,13 +211,8 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
     const entries = await metadata.listEntries();
     const used = await lastUse(metadata, entries);
     const now = Date.now();
-    const olderThan = options.olderThan === undefined ? undefined : durationMs(options.olderThan);
-    const matches = (e: CacheEntry): boolean =>
-      (options.step === undefined || e.step === options.step) && (options.pipeline === undefined || e.pipeline === options.pipeline);
-    const filtered = options.olderThan !== undefined || options.step !== undefined || options.pipeline !== undefined;
-    const doomed = new Set(
-      filtered ? entries.filter((e) => matches(e) && (olderThan === undefined || now - (used.get(e.key) ?? e.createdAt) > olderThan)).map((e) => e.key) : [],
-    );
+    const selected = selectedForPruning(options);
+    const doomed = new Set(entries.filter((e) => selected(e, now - (used.get(e.key) ?? e.createdAt))).map((e) => e.key));
     if (options.maxBytes !== undefined) {
       const kept = entries.filter((e) => !doomed.has(e.key)).sort((a, b) => (used.get(a.key) ?? 0) - (used.get(b.key) ?? 0));
       while (kept.length > 0 && uniqueBytes(kept) > options.maxBytes) doomed.add((kept.shift() as CacheEntry).key);

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { formatDuration } from '../format/duration';
 import type { SettingSource } from '../settings/settings';
 import { describeChange, type KeyChange } from './components';
 
@@ -46,9 +47,6 @@ const LAYER_WORDS: Readonly<Record<SettingSource, string>> = {
   runtimeStep: 'runtime options for this step',
 };
 
-const duration = (ms: number): string =>
-  ms < 1000 ? `${Math.round(ms)}ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : ms < 3_600_000 ? `${(ms / 60_000).toFixed(1)}m` : ms < 86_400_000 ? `${(ms / 3_600_000).toFixed(1)}h` : `${(ms / 86_400_000).toFixed(1)}d`;
-
 /**
  * An execution reason in words, completing "re-running because ...".
  *
@@ -64,7 +62,7 @@ export const describeReason = (reason: ExecutionReason): string => {
     case 'Refresh':
       return `a refresh was asked for by the ${LAYER_WORDS[reason.decidedBy]}`;
     case 'Expired':
-      return `its cache entry expired (${duration(reason.ageMs)} old, expiresAfter ${duration(reason.expiresAfterMs)})`;
+      return `its cache entry expired (${formatDuration(reason.ageMs, 'decimal')} old, expiresAfter ${formatDuration(reason.expiresAfterMs, 'decimal')})`;
     case 'ArtifactsMissing':
       return 'its cached artifacts are missing';
     case 'Repaired':

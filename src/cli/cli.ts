@@ -7,12 +7,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { StepcacheError, type StepcacheErrorCode } from '../errors';
-import type { CacheEntryInfo, PruneOptions, PruneReport } from '../cache/maintenance';
+import { StepcacheError, toError, type StepcacheErrorCode } from '../errors';
+import { selectedForPruning, type CacheEntryInfo, type PruneOptions, type PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
-import type { RunRecord, StepRunRecord, StepStatus } from '../store/records';
-import { DURATION_FORM, SIZE_FORM, formatAge, formatBytes, formatDuration, formatTimestamp, oneLine, parseBytes, parseDuration, table } from './format';
+import { createFileArtifactStore } from '../store/artifact-store';
+import { storeLayout, type StoreLayout } from '../store/layout';
+import { createSqliteMetadataStore } from '../store/metadata-store';
+import type { RunRecord, StepStatus } from '../store/records';
+import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
+import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
+import { paintStatus, stepDetail } from '../format/status';
+import { oneLine } from '../format/text';
+import { formatTimestamp, table } from './format';
 
 // model
 
@@ -44,7 +51,7 @@ export interface CliIo {
  * @example
  * if ((await runCli(['runs', 'show', id], io)) === EXIT_CODES.usage) console.error('no such run');
  */
-export const EXIT_CODES = Object.freeze({
+const EXIT_CODES = Object.freeze({
   /** It worked. */
   ok: 0,
   /** An operation failed: the store could not be read or written, a file could not be written. */
@@ -91,11 +98,7 @@ interface GlobalOptions {
   readonly verbose?: boolean;
 }
 
-const storeDir = (ctx: Context, cmd: Command): string => {
-  const { dir } = cmd.optsWithGlobals<GlobalOptions>();
-  const chosen = dir ?? ctx.env['STEPCACHE_DIR'] ?? '.stepcache';
-  return path.resolve(ctx.cwd, chosen);
-};
+const layoutOf = (ctx: Context, cmd: Command): StoreLayout => storeLayout(cmd.optsWithGlobals<GlobalOptions>().dir, ctx.env, ctx.cwd);
 
 /** What the commands use of a runner: its store, with failures to read or write it reported as such. */
 type Store = Pick<Runner, 'getRun' | 'listRuns' | 'cache'>;
@@ -103,7 +106,7 @@ type Store = Pick<Runner, 'getRun' | 'listRuns' | 'cache'>;
 const guardedStore = (runner: Runner, dir: string): Store => {
   const guard = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
-      throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${messageOf(e)}`, e);
+      throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${toError(e).message}`, e);
     });
   return {
     getRun: (id) => guard('be read', () => runner.getRun(id)),
@@ -118,13 +121,14 @@ const guardedStore = (runner: Runner, dir: string): Store => {
 
 /** Opens the store of a command (which must exist: commands never create one), and closes it afterwards. */
 const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string) => Promise<A>): Promise<A> => {
-  const dir = storeDir(ctx, cmd);
-  if (!fs.existsSync(path.join(dir, 'metadata.sqlite'))) {
+  const { dir, metadataFile, artifactsDir } = layoutOf(ctx, cmd);
+  if (!fs.existsSync(metadataFile)) {
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
     throw new CliError(EXIT_CODES.usage, `there is no stepcache store in ${dir} (${why}); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.`);
   }
   const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${m}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${m}\n`) };
-  const runner = createRunner({ dir, logger });
+  const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
+  const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
   try {
     return await f(guardedStore(runner, dir), dir);
   } finally {
@@ -151,18 +155,9 @@ const resolveRun = async (store: Store, dir: string, id: string): Promise<RunRec
 
 // presentation
 
-const STATUS_COLOURS: Readonly<Record<StepStatus | RunRecord['status'], string>> = {
-  executed: '34',
-  cached: '32',
-  failed: '31',
-  skipped: '90',
-  completed: '32',
-  running: '33',
-};
-
 const painter = (ctx: Context) => {
   const colour = ctx.io.isTTY === true && ctx.env['NO_COLOR'] === undefined;
-  return (status: StepStatus | RunRecord['status']): string => (colour ? `\x1b[${STATUS_COLOURS[status]}m${status}\x1b[0m` : status);
+  return (status: StepStatus | RunRecord['status']): string => paintStatus(status, colour);
 };
 
 const countSteps = (run: RunRecord): Record<StepStatus, number> => {
@@ -172,19 +167,6 @@ const countSteps = (run: RunRecord): Record<StepStatus, number> => {
 };
 
 const runDuration = (run: RunRecord): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
-
-const stepReason = (s: StepRunRecord): string => {
-  switch (s.status) {
-    case 'executed':
-      return oneLine(s.reason ?? 'executed');
-    case 'cached':
-      return `cached from ${s.cachedFrom ?? 'an unknown run'}`;
-    case 'failed':
-      return oneLine(s.error ?? 'failed');
-    case 'skipped':
-      return oneLine(s.reason ?? 'an upstream step did not complete');
-  }
-};
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
 
@@ -266,7 +248,7 @@ const runsCommands = (ctx: Context, program: Command): void => {
         out(`Started ${formatTimestamp(run.startedAt)}, took ${runDuration(run)}${params === '{}' ? '' : `, parameters ${params}`}\n\n`);
         const steps = Object.values(run.steps);
         if (steps.length === 0) return out(run.status === 'running' ? 'No steps recorded: the run has not finished (or its process stopped before it could record them).\n' : 'No steps recorded.\n');
-        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [s.name, paint(s.status), formatDuration(s.durationMs), stepReason(s)])));
+        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [s.name, paint(s.status), formatDuration(s.durationMs), oneLine(stepDetail(s, { fullIds: true }))])));
       }),
     );
 
@@ -360,7 +342,7 @@ Example: stepcache cache prune --older-than 30d --max-bytes 10GB`,
     .option('--json', 'print the report as JSON')
     .action(async (options: { yes?: boolean; json?: boolean }, cmd: Command) => {
       if (options.yes !== true) {
-        throw new CliError(EXIT_CODES.usage, `cache clear removes every cache entry and artifact in ${storeDir(ctx, cmd)}, so every step runs again next time; add --yes to confirm.`);
+        throw new CliError(EXIT_CODES.usage, `cache clear removes every cache entry and artifact in ${layoutOf(ctx, cmd).dir}, so every step runs again next time; add --yes to confirm.`);
       }
       const report = await withStore(ctx, cmd, (store) => store.cache.clear());
       out(options.json === true ? json(report) : pruneSummary(report, 'Removed'));
@@ -371,16 +353,14 @@ const entriesTable = (entries: readonly CacheEntryInfo[]): string => {
   const now = Date.now();
   return table(
     [{ header: 'STEP' }, { header: 'PIPELINE' }, { header: 'AGE', align: 'right' }, { header: 'SIZE', align: 'right' }, { header: 'LAST USED', align: 'right' }, { header: 'KEY' }],
-    entries.map((e) => [e.step, e.pipeline, formatAge(now - Date.parse(e.createdAt)), formatBytes(e.bytes), `${formatAge(e.ageMs)} ago`, e.key.slice(0, 12)]),
+    entries.map((e) => [e.step, e.pipeline, formatDuration(now - Date.parse(e.createdAt), 'age'), formatBytes(e.bytes), `${formatDuration(e.ageMs, 'age')} ago`, e.key.slice(0, 12)]),
   );
 };
 
-/** The entries a prune with these filters would remove (the same rule as `runner.cache.prune`, without `maxBytes`). */
+/** The entries a prune with these filters would remove: the prune rule of `runner.cache.prune`, without `maxBytes`. */
 const wouldPrune = async (store: Store, options: PruneOptions): Promise<CacheEntryInfo[]> => {
-  const olderThan = typeof options.olderThan === 'number' ? options.olderThan : undefined;
-  if (options.olderThan === undefined && options.step === undefined && options.pipeline === undefined) return [];
-  const entries = await store.cache.list({ ...(options.step === undefined ? {} : { step: options.step }), ...(options.pipeline === undefined ? {} : { pipeline: options.pipeline }) });
-  return entries.filter((e) => olderThan === undefined || e.ageMs > olderThan);
+  const selected = selectedForPruning(options);
+  return (await store.cache.list()).filter((e) => selected(e, e.ageMs));
 };
 
 const dagCommand = (ctx: Context, program: Command): void => {
@@ -406,7 +386,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
           const target = path.resolve(ctx.cwd, file);
           const text = await contents();
           await fs.promises.writeFile(target, text).catch((e: unknown) => {
-            throw new CliError(EXIT_CODES.failed, `could not write ${target}: ${messageOf(e)}`, e);
+            throw new CliError(EXIT_CODES.failed, `could not write ${target}: ${toError(e).message}`, e);
           });
           out(`Wrote ${target}\n`);
         }
@@ -443,20 +423,16 @@ const buildProgram = (ctx: Context): Command => {
   return program;
 };
 
-/** The message of anything thrown (errors from another realm, such as a test sandbox's, included). */
-const messageOf = (e: unknown): string =>
-  typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string' ? e.message : String(e);
-
 const stackOf = (e: unknown): string | undefined => (typeof e === 'object' && e !== null && 'stack' in e && typeof e.stack === 'string' ? e.stack : undefined);
 
 const causeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null && 'cause' in e ? e.cause : undefined);
 
 const describeError = (e: unknown, verbose: boolean): string => {
-  const message = messageOf(e);
+  const message = toError(e).message;
   if (!verbose) return `stepcache: ${oneLine(message)}\n`;
   let text = `stepcache: ${message}\n${stackOf(e) ?? ''}\n`;
   for (let cause = causeOf(e), depth = 0; cause !== undefined && depth < 5; cause = causeOf(cause), depth++) {
-    text += `Caused by: ${stackOf(cause) ?? messageOf(cause)}\n`;
+    text += `Caused by: ${stackOf(cause) ?? toError(cause).message}\n`;
   }
   return text;
 };

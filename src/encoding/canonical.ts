@@ -9,22 +9,9 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
+import { describeInstance, HOLE, isPlainObject, walkValue, type Container, type Unencodable, type Visitor, type Walk } from './walk';
 
-// model
-
-/**
- * Why a value could not be encoded: the path inside the value and what was found there.
- *
- * @example
- * const e: Unencodable = { _tag: 'Unencodable', path: '.model.predict', reason: 'a function' };
- */
-export interface Unencodable {
-  readonly _tag: 'Unencodable';
-  /** Where in the value, like `.weights[3]` (empty for the value itself). */
-  readonly path: string;
-  /** What was found there, phrased to complete "... is ". */
-  readonly reason: string;
-}
+export { isPlainObject, type Unencodable } from './walk';
 
 // tags: one byte each, never reused
 
@@ -63,19 +50,6 @@ export const typedArrayName = (value: unknown): string | undefined => {
   if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined;
   const name = Buffer.isBuffer(value) ? 'Buffer' : Object.getPrototypeOf(value)?.constructor?.name;
   return typeof name === 'string' && TYPED_ARRAY_NAMES.has(name) ? name : undefined;
-};
-
-/**
- * True for objects whose prototype is `Object.prototype` or `null`.
- *
- * @example
- * isPlainObject({ a: 1 }); // true
- * isPlainObject(new Date()); // false
- */
-export const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 };
 
 // the writer
@@ -147,143 +121,119 @@ const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
   return a.length - b.length;
 };
 
-/** One step into a value: a property, an index, or a Map/Set entry's key or value. */
-type Segment = string | number | { readonly entry: number; readonly part: 'key' | 'value' };
-
-/** Where the walk is: built as a stack of segments, rendered only when a value is refused. */
-interface Walk {
-  readonly path: Segment[];
-  readonly ancestors: Set<object>;
-}
-
-const renderPath = (path: readonly Segment[]): string =>
-  path
-    .map((segment) =>
-      typeof segment === 'number'
-        ? `[${segment}]`
-        : typeof segment === 'object'
-          ? `<${segment.part} ${segment.entry}>`
-          : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(segment)
-            ? `.${segment}`
-            : `[${JSON.stringify(segment)}]`,
-    )
-    .join('');
-
-class Refusal {
-  constructor(readonly error: Unencodable) {}
-}
-
-const refuse = (walk: Walk, reason: string): never => {
-  throw new Refusal({ _tag: 'Unencodable', path: renderPath(walk.path), reason });
-};
-
-const describeInstance = (value: object): string => {
-  const name: unknown = Object.getPrototypeOf(value)?.constructor?.name;
-  return typeof name === 'string' && name !== '' ? `an instance of class ${name}` : 'an object with a custom prototype';
-};
-
-const writeAt = (w: ByteWriter, value: unknown, walk: Walk, segment: Segment): void => {
-  walk.path.push(segment);
-  write(w, value, walk);
-  walk.path.pop();
-};
-
-const write = (w: ByteWriter, value: unknown, walk: Walk): void => {
-  switch (typeof value) {
-    case 'undefined':
-      return w.byte(TAG.undefined);
-    case 'boolean':
-      return w.byte(value ? TAG.true : TAG.false);
-    case 'number':
-      w.byte(TAG.number);
-      return w.f64(value);
-    case 'bigint':
-      w.byte(TAG.bigint);
-      return w.string(value.toString());
-    case 'string':
-      if (value.isWellFormed()) {
-        w.byte(TAG.string);
-        return w.string(value);
-      }
-      w.byte(TAG.lonelySurrogateString);
-      return w.utf16(value);
-    case 'function':
-      return refuse(walk, `a function (${value.name || 'anonymous'}); pass the data it computes instead`);
-    case 'symbol':
-      return refuse(walk, `a symbol (${String(value)}), which has no stable identity across runs`);
-    case 'object':
-      break;
+const writeString = (w: ByteWriter, value: string): void => {
+  if (value.isWellFormed()) {
+    w.byte(TAG.string);
+    return w.string(value);
   }
-  if (value === null) return w.byte(TAG.null);
-  if (walk.ancestors.has(value)) return refuse(walk, 'a reference back to an enclosing object (a cycle)');
-  walk.ancestors.add(value);
-  try {
-    writeObject(w, value, walk);
-  } finally {
-    walk.ancestors.delete(value);
-  }
+  w.byte(TAG.lonelySurrogateString);
+  return w.utf16(value);
 };
 
-const writeObject = (w: ByteWriter, value: object, walk: Walk): void => {
-  if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return refuse(walk, describeInstance(value));
-    w.byte(TAG.array);
-    w.u32(value.length);
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) w.byte(TAG.hole);
-      else writeAt(w, value[i], walk, i);
+/**
+ * The encoder as a visitor of the value walk. Writes go to the innermost writer: a Map or Set
+ * entry's key and value are written apart, so that the entries can be sorted by their bytes
+ * when the Map or Set is left.
+ */
+class Encoder implements Visitor {
+  /** The innermost writer last; more only inside Map and Set entries. */
+  private readonly writers: ByteWriter[];
+  /** The bytes of the entries of each Map or Set being walked (a key, then its value for a Map). */
+  private readonly entryParts: Uint8Array[][] = [];
+
+  constructor(root: ByteWriter) {
+    this.writers = [root];
+  }
+
+  private out(): ByteWriter {
+    return this.writers[this.writers.length - 1] as ByteWriter;
+  }
+
+  enter(value: unknown, walk: Walk): Container | undefined {
+    const w = this.out();
+    switch (typeof value) {
+      case 'undefined':
+        return void w.byte(TAG.undefined);
+      case 'boolean':
+        return void w.byte(value ? TAG.true : TAG.false);
+      case 'number':
+        w.byte(TAG.number);
+        return void w.f64(value);
+      case 'bigint':
+        w.byte(TAG.bigint);
+        return void w.string(value.toString());
+      case 'string':
+        return void writeString(w, value);
+      case 'function':
+        return walk.refuse(`a function (${value.name || 'anonymous'}); pass the data it computes instead`);
+      case 'symbol':
+        return value === HOLE ? void w.byte(TAG.hole) : walk.refuse(`a symbol (${String(value)}), which has no stable identity across runs`);
+      case 'object':
+        break;
     }
-    return;
-  }
-  if (isPlainObject(value)) {
-    if (Object.getOwnPropertySymbols(value).length > 0) return refuse(walk, 'an object with symbol keys');
-    const keys = Object.keys(value).sort();
-    w.byte(TAG.object);
-    w.u32(keys.length);
-    for (const key of keys) {
-      write(w, key, walk); // tagged, so lone surrogates stay distinct
-      writeAt(w, value[key], walk, key);
+    if (value === null) return void w.byte(TAG.null);
+    if (Array.isArray(value)) {
+      if (Object.getPrototypeOf(value) !== Array.prototype) return walk.refuse(describeInstance(value));
+      w.byte(TAG.array);
+      w.u32(value.length);
+      return { kind: 'array', value };
     }
-    return;
-  }
-  if (value instanceof Date) {
-    w.byte(TAG.date);
-    return w.f64(value.getTime());
-  }
-  const arrayName = typedArrayName(value);
-  if (arrayName !== undefined) {
-    const view = value as ArrayBufferView;
-    w.byte(TAG.typedArray);
-    w.string(arrayName);
-    return w.bytes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-  }
-  if (value instanceof ArrayBuffer) {
-    w.byte(TAG.arrayBuffer);
-    return w.bytes(new Uint8Array(value));
-  }
-  if (value instanceof Map || value instanceof Set) {
-    const isMap = value instanceof Map;
-    const parts: Array<[Uint8Array, Uint8Array]> = [];
-    let i = 0;
-    for (const [k, v] of isMap ? value.entries() : [...value].map((x) => [x, undefined] as const)) {
-      const kw = new ByteWriter();
-      writeAt(kw, k, walk, { entry: i, part: 'key' });
-      const vw = new ByteWriter();
-      if (isMap) writeAt(vw, v, walk, { entry: i, part: 'value' });
-      parts.push([kw.result(), vw.result()]);
-      i++;
+    if (isPlainObject(value)) {
+      if (Object.getOwnPropertySymbols(value).length > 0) return walk.refuse('an object with symbol keys');
+      const keys = Object.keys(value).sort();
+      w.byte(TAG.object);
+      w.u32(keys.length);
+      return { kind: 'object', value, keys };
     }
-    parts.sort((a, b) => compareBytes(a[0], b[0]) || compareBytes(a[1], b[1]));
+    if (value instanceof Date) {
+      w.byte(TAG.date);
+      return void w.f64(value.getTime());
+    }
+    const arrayName = typedArrayName(value);
+    if (arrayName !== undefined) {
+      const view = value as ArrayBufferView;
+      w.byte(TAG.typedArray);
+      w.string(arrayName);
+      return void w.bytes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    }
+    if (value instanceof ArrayBuffer) {
+      w.byte(TAG.arrayBuffer);
+      return void w.bytes(new Uint8Array(value));
+    }
+    if (value instanceof Map || value instanceof Set) {
+      this.entryParts.push([]);
+      return value instanceof Map ? { kind: 'map', value } : { kind: 'set', value };
+    }
+    return walk.refuse(`${describeInstance(value)}; give it an io-ts codec or pass plain data`);
+  }
+
+  beforeChild(container: Container, index: number): void {
+    if (container.kind === 'object') writeString(this.out(), container.keys[index] as string); // tagged, so lone surrogates stay distinct
+    else if (container.kind === 'map' || container.kind === 'set') this.writers.push(new ByteWriter());
+  }
+
+  afterChild(container: Container): void {
+    if (container.kind === 'map' || container.kind === 'set') (this.entryParts[this.entryParts.length - 1] as Uint8Array[]).push((this.writers.pop() as ByteWriter).result());
+  }
+
+  leave(container: Container): void {
+    if (container.kind !== 'map' && container.kind !== 'set') return;
+    const parts = this.entryParts.pop() as Uint8Array[];
+    const isMap = container.kind === 'map';
+    const entries: Array<[Uint8Array, Uint8Array]> = [];
+    for (let i = 0; i < parts.length; i += isMap ? 2 : 1) entries.push([parts[i] as Uint8Array, isMap ? (parts[i + 1] as Uint8Array) : EMPTY]);
+    entries.sort((a, b) => compareBytes(a[0], b[0]) || compareBytes(a[1], b[1]));
+    const w = this.out();
     w.byte(isMap ? TAG.map : TAG.set);
-    w.u32(parts.length);
-    for (const [k, v] of parts) {
+    w.u32(entries.length);
+    for (const [k, v] of entries) {
       w.bytes(k);
       if (isMap) w.bytes(v);
     }
-    return;
   }
-  return refuse(walk, `${describeInstance(value)}; give it an io-ts codec or pass plain data`);
-};
+}
+
+const EMPTY = new Uint8Array(0);
 
 // encoding
 
@@ -292,17 +242,15 @@ const writeObject = (w: ByteWriter, value: object, walk: Walk): void => {
  *
  * @example
  * import * as E from 'fp-ts/Either';
+import { describeInstance, HOLE, isPlainObject, walkValue, type Container, type Unencodable, type Visitor, type Walk } from './walk';
+
+export { isPlainObject, type Unencodable } from './walk';
  * const a = encodeCanonical({ x: 1, y: [2] });
  * const b = encodeCanonical({ y: [2], x: 1 });
  * E.isRight(a) && E.isRight(b); // true, and the bytes are equal
  */
 export const encodeCanonical = (value: unknown): E.Either<Unencodable, Uint8Array> => {
   const w = new ByteWriter();
-  try {
-    write(w, value, { path: [], ancestors: new Set() });
-  } catch (e) {
-    if (e instanceof Refusal) return E.left(e.error);
-    throw e;
-  }
-  return E.right(w.result());
+  const walked = walkValue(value, new Encoder(w));
+  return E.isRight(walked) ? E.right(w.result()) : walked;
 };

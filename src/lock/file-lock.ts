@@ -8,11 +8,15 @@
  *   a holder that stopped (died, froze) lets its file grow old. The descriptor, unlike the path,
  *   can only ever touch our own file, even if it was broken and replaced.
  * - Wait: poll every `pollMs` (with jitter). Waiters in this process queue in memory first, so
- *   only one of them polls each file and a release here hands over at once.
+ *   only one of them polls each file and a release here hands over at once. A wait is bounded
+ *   (`maxWaitMs`, then `LOCK_TIMEOUT` naming the holder) and reported once after
+ *   `onWaitAfterMs` (see `wait.ts`).
  * - Recover: a file whose holder is certainly dead, or that is older than `staleAfterMs`, is
  *   broken (see {@link breakStale}) and creation is retried. On Linux a waiter on the holder's
  *   machine asks the operating system whether the holder still runs and ignores the file's age
  *   (see `owner.ts`): a step that blocks the event loop cannot refresh its file but is not dead.
+ *   A file's age is the larger of its mtime's age and how long this waiter has seen it unchanged
+ *   (by its own clock), so a file stamped in the future (clock skew, damage) still goes stale.
  * - Release: delete the file if it still carries our token (read, compare, unlink). On process
  *   `exit`, files still held are deleted synchronously. SIGKILL and crashes leave files behind:
  *   that is what recovery is for.
@@ -25,6 +29,7 @@ import { StepcacheError } from '../errors';
 import { createMemoryStepLock } from './memory-lock';
 import { defaultHost, formatOwner, judgeHolder, newToken, parseOwner, processIncarnation, type HolderState, type Judge, type LockOwner } from './owner';
 import type { AcquireOptions, ReleaseLock, StepLock } from './step-lock';
+import { DEFAULT_MAX_WAIT_MS, DEFAULT_ON_WAIT_AFTER_MS, limitsOf, lockTimeout, watchWait, type LockHolder, type WaitLimits } from './wait';
 
 // model
 
@@ -55,6 +60,17 @@ export interface FileStepLockOptions {
    * @default os.hostname()
    */
   readonly host?: string;
+  /**
+   * How long `acquire` waits at most before it fails with `LOCK_TIMEOUT` (`Infinity`: no bound),
+   * unless the call sets its own.
+   * @default 600_000 (10 minutes)
+   */
+  readonly maxWaitMs?: number;
+  /**
+   * How long `acquire` waits before it calls its `onWait`, unless the call sets its own.
+   * @default 5_000
+   */
+  readonly onWaitAfterMs?: number;
 }
 
 // validation
@@ -62,8 +78,10 @@ export interface FileStepLockOptions {
 /** Keys are hex hashes: never a user string, never a path. */
 const VALID_KEY = /^[0-9a-f]{16,128}$/;
 
+const OWNER = 'createFileStepLock';
+
 const invalidOption = (field: string, got: unknown, expected: string): StepcacheError =>
-  new StepcacheError('INVALID_OPTIONS', `Invalid option ${field} of createFileStepLock: got ${String(got)}, expected ${expected}.`, { field });
+  new StepcacheError('INVALID_OPTIONS', `Invalid option ${field} of ${OWNER}: got ${String(got)}, expected ${expected}.`, { field });
 
 const positive = (field: string, value: number | undefined, fallback: number): number => {
   if (value === undefined) return fallback;
@@ -97,8 +115,28 @@ const installExitHook = (): void => {
 
 const codeOf = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 
-const lockError = (doing: string, file: string, cause: unknown): Error =>
-  new Error(`Could not ${doing} the lock file ${file}: ${codeOf(cause) ?? (cause instanceof Error ? cause.message : String(cause))}`, { cause });
+/** Errors that say the lock folder itself is unusable, not one file in it. */
+const FOLDER_PROBLEMS: Readonly<Record<string, string>> = {
+  ENOTDIR: 'the folder, or a folder above it, is a file',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the path is too long',
+  EISDIR: 'a folder is where the lock file should be',
+};
+
+/** A failed file operation on a lock: `STORE_UNAVAILABLE`, naming the folder when it is the folder that is unusable. */
+const lockError = (doing: string, file: string, cause: unknown): StepcacheError => {
+  const code = codeOf(cause);
+  const problem = code === undefined ? undefined : FOLDER_PROBLEMS[code];
+  const folder = path.dirname(file);
+  const message =
+    problem === undefined
+      ? `Could not ${doing} the lock file ${file}: ${code ?? (cause instanceof Error ? cause.message : String(cause))}.`
+      : `The lock folder ${folder} cannot be used: could not ${doing} the lock file ${file} (${code}: ${problem}). Make ${folder} a folder this process can create files in, or open the store in another directory.`;
+  return new StepcacheError('STORE_UNAVAILABLE', message, { cause });
+};
 
 /** A lock file as one waiter saw it: inode, content and age read through one descriptor, so all three belong to the same file. */
 interface Seen {
@@ -106,6 +144,8 @@ interface Seen {
   readonly raw: string;
   readonly owner: LockOwner | undefined;
   readonly mtimeMs: number;
+  /** Inode, mtime (ns) and content: changes with every heartbeat and every new file. */
+  readonly version: string;
 }
 
 const RECORD_MAX = 4096;
@@ -125,7 +165,7 @@ const readLock = async (file: string): Promise<Seen | undefined> => {
     const buffer = Buffer.alloc(RECORD_MAX);
     const { bytesRead } = await handle.read(buffer, 0, RECORD_MAX, 0);
     const raw = buffer.toString('utf8', 0, bytesRead);
-    return { ino: stat.ino, raw, owner: parseOwner(raw), mtimeMs: Number(stat.mtimeMs) };
+    return { ino: stat.ino, raw, owner: parseOwner(raw), mtimeMs: Number(stat.mtimeMs), version: `${stat.ino}/${stat.mtimeNs}/${raw}` };
   } catch (e) {
     throw lockError('read', file, e);
   } finally {
@@ -216,25 +256,52 @@ const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
  *
  * Returns `busy` when another breaker holds the marker (wait a poll), `done` otherwise (try again now).
  */
-const breakStale = async (file: string, dir: string, seen: Seen, judge: Judge, host: string): Promise<'busy' | 'done'> => {
+const breakStale = async (file: string, dir: string, seen: Seen, judge: Judge, host: string, sightings: Sightings): Promise<'busy' | 'done'> => {
   const marker = `${file}.${seen.ino}-${seen.owner?.token ?? 'none'}.break`;
   const handle = await createExclusive(marker, dir, ownerRecord(newToken(), host));
   if (handle === undefined) {
     const other = await readLock(marker);
-    if (other !== undefined && judgeOf(other, judge) !== 'held') await unlinkIfPresent(marker);
+    if (other !== undefined && judgeOf(other, judge, sightings(marker, other)) !== 'held') await unlinkIfPresent(marker);
     return 'busy';
   }
   try {
     await handle.close().catch(() => undefined);
     const again = await readLock(file);
-    if (again !== undefined && again.ino === seen.ino && again.raw === seen.raw && judgeOf(again, judge) !== 'held') await unlinkIfPresent(file);
+    // The very version judged stale (a heartbeat since means its holder lives), and still stale.
+    if (again !== undefined && again.version === seen.version && judgeOf(again, judge, sightings(file, again)) !== 'held') await unlinkIfPresent(file);
     return 'done';
   } finally {
     await unlinkIfPresent(marker);
   }
 };
 
-const judgeOf = (seen: Seen, judge: Judge): HolderState => judgeHolder(seen.owner, Date.now() - seen.mtimeMs, judge);
+/**
+ * How long one waiter has seen each file (lock or marker) unchanged, by its own monotonic clock:
+ * 0 for a version it sees for the first time.
+ */
+type Sightings = (file: string, seen: Seen) => number;
+
+const newSightings = (): Sightings => {
+  const first = new Map<string, { readonly version: string; readonly at: number }>();
+  return (file, seen) => {
+    const now = performance.now();
+    const known = first.get(file);
+    if (known !== undefined && known.version === seen.version) return now - known.at;
+    first.set(file, { version: seen.version, at: now });
+    return 0;
+  };
+};
+
+/**
+ * Judges a file by its record and age. The age is the larger of the mtime's age by this clock and
+ * how long this waiter has seen the file unchanged: an mtime in the future (another machine's
+ * clock, a damaged file) delays a break by at most `staleAfterMs` after this waiter first saw it,
+ * while a holder's heartbeats (new mtimes) keep it fresh whatever its clock says.
+ */
+const judgeOf = (seen: Seen, judge: Judge, unchangedMs: number): HolderState => judgeHolder(seen.owner, Math.max(Date.now() - seen.mtimeMs, unchangedMs), judge);
+
+const holderOf = (seen: Seen | undefined): LockHolder | undefined =>
+  seen?.owner === undefined ? undefined : Object.freeze({ pid: seen.owner.pid, host: seen.owner.host, since: seen.owner.at });
 
 const ownerRecord = (token: string, host: string): LockOwner => {
   const proc = processIncarnation();
@@ -268,6 +335,7 @@ export const createFileStepLock = (directory: string, options: FileStepLockOptio
   const host = options.host ?? defaultHost();
   if (typeof host !== 'string' || host.length === 0 || host.length > 255) throw invalidOption('host', host, 'a host name of 1 to 255 characters');
   const judge: Judge = { host, staleAfterMs };
+  const defaults: WaitLimits = limitsOf(OWNER, { maxWaitMs: DEFAULT_MAX_WAIT_MS, onWaitAfterMs: DEFAULT_ON_WAIT_AFTER_MS }, options);
   const heartbeatMs = Math.max(1, Math.floor(staleAfterMs / 3));
   /** One waiter per key in this process polls the file; the others queue here. */
   const local = createMemoryStepLock();
@@ -302,16 +370,16 @@ export const createFileStepLock = (directory: string, options: FileStepLockOptio
       })());
   };
 
-  const acquireFile = async (key: string, signal: AbortSignal | undefined): Promise<ReleaseLock> => {
-    const file = path.join(dir, `${key}.lock`);
+  const acquireFile = async (file: string, signal: AbortSignal): Promise<ReleaseLock> => {
     const token = newToken();
+    const sightings = newSightings();
     let vanished = 0;
     for (;;) {
-      signal?.throwIfAborted();
+      signal.throwIfAborted();
       const handle = await createExclusive(file, dir, ownerRecord(token, host));
       if (handle !== undefined) {
         const release = hold(file, token, handle);
-        if (signal?.aborted === true) {
+        if (signal.aborted) {
           await release();
           signal.throwIfAborted();
         }
@@ -319,34 +387,61 @@ export const createFileStepLock = (directory: string, options: FileStepLockOptio
       }
       const seen = await readLock(file);
       // Released in between: try again at once, but do not spin if that keeps happening.
-      const retryNow = seen === undefined ? vanished++ === 0 : judgeOf(seen, judge) !== 'held' && (await breakStale(file, dir, seen, judge, host)) === 'done';
+      const retryNow =
+        seen === undefined ? vanished++ === 0 : judgeOf(seen, judge, sightings(file, seen)) !== 'held' && (await breakStale(file, dir, seen, judge, host, sightings)) === 'done';
       if (seen !== undefined) vanished = 0;
       if (!retryNow) await sleep(pollMs * (0.75 + Math.random() * 0.5), signal);
     }
   };
 
+  /** The error of a wait that passed its bound, with the holder as the file says now. */
+  const timedOut = async (key: string, file: string, waitedMs: number, maxWaitMs: number): Promise<StepcacheError> => {
+    const seen = await readLock(file).catch(() => undefined);
+    const holder = holderOf(seen);
+    const ageS = seen === undefined ? 0 : Math.round((Date.now() - seen.mtimeMs) / 1_000);
+    const lastRefresh = seen === undefined ? '' : ageS >= 0 ? ` Its file was last refreshed ${ageS} s ago.` : ` Its file is stamped ${-ageS} s in the future (a clock ahead of this one, or a damaged file).`;
+    const takeover = `Waiters take the lock over without help once its file goes unrefreshed for staleAfterMs (${staleAfterMs} ms), and at once when its holder ran on this machine and is gone.`;
+    const advice =
+      seen === undefined
+        ? `The lock was released just as the wait ended: run again.`
+        : holder === undefined
+          ? `The lock file holds no readable record (damaged, or its holder died while writing it).${lastRefresh} ${takeover} If no process uses this store, delete ${file}.`
+          : `If pid ${holder.pid} on ${holder.host} is still working on this step, wait for it or raise maxWaitMs; if it hangs, stop it (kill ${holder.pid} on ${holder.host}).${lastRefresh} ${takeover} If no process uses this store, delete ${file}.`;
+    return lockTimeout({ key, location: file, holder, waitedMs }, maxWaitMs, advice);
+  };
+
   const acquire = async (key: string, acquireOptions: AcquireOptions = {}): Promise<ReleaseLock> => {
     if (typeof key !== 'string' || !VALID_KEY.test(key)) {
-      throw new Error(`Invalid step key ${JSON.stringify(key)}: a lock key is 16 to 128 lowercase hex digits.`);
+      throw new StepcacheError('INVALID_OPTIONS', `Invalid step key ${JSON.stringify(key)}: a lock key is 16 to 128 lowercase hex digits.`, { field: 'key' });
     }
-    const { signal } = acquireOptions;
-    const releaseLocal = await local.acquire(key, acquireOptions);
-    let releaseFile: ReleaseLock;
+    const limits = limitsOf(OWNER, defaults, acquireOptions);
+    const file = path.join(dir, `${key}.lock`);
+    // One watch over both phases (the queue in this process, then the file), so the bound and the report count the whole wait.
+    const watch = watchWait(key, file, limits, acquireOptions, async () => holderOf(await readLock(file)));
     try {
-      releaseFile = await acquireFile(key, signal);
+      const releaseLocal = await local.acquire(key, { signal: watch.signal, maxWaitMs: Number.POSITIVE_INFINITY });
+      let releaseFile: ReleaseLock;
+      try {
+        releaseFile = await acquireFile(file, watch.signal);
+      } catch (e) {
+        await releaseLocal();
+        throw e;
+      }
+      let released: Promise<void> | undefined;
+      return () =>
+        (released ??= (async () => {
+          try {
+            await releaseFile();
+          } finally {
+            await releaseLocal();
+          }
+        })());
     } catch (e) {
-      await releaseLocal();
+      if (watch.timedOut() && e === watch.signal.reason) throw await timedOut(key, file, watch.waitedMs(), limits.maxWaitMs);
       throw e;
+    } finally {
+      watch.stop();
     }
-    let released: Promise<void> | undefined;
-    return () =>
-      (released ??= (async () => {
-        try {
-          await releaseFile();
-        } finally {
-          await releaseLocal();
-        }
-      })());
   };
 
   return Object.freeze({ acquire });

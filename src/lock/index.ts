@@ -3,14 +3,20 @@
  * same store execute each step key once.
  *
  * @example
- * import { createFileStepLock } from './lock';
+ * import { createFileStepLock, describeLockHolder } from './lock';
  * const lock = createFileStepLock('.stepcache/locks');
- * const release = await lock.acquire(stepKey);
+ * const release = await lock.acquire(stepKey, {
+ *   maxWaitMs: 30 * 60_000,
+ *   onWait: ({ holder }) => console.log(`waiting for step train: held by ${describeLockHolder(holder)}`),
+ * });
  * await release();
  *
  * @packageDocumentation
  */
 export type { AcquireOptions, ReleaseLock, StepLock } from './step-lock';
 export { createMemoryStepLock } from './memory-lock';
+export type { MemoryStepLockOptions } from './memory-lock';
 export { createFileStepLock } from './file-lock';
 export type { FileStepLockOptions } from './file-lock';
+export { DEFAULT_MAX_WAIT_MS, DEFAULT_ON_WAIT_AFTER_MS, describeLockHolder } from './wait';
+export type { LockHolder, LockWait } from './wait';

@@ -3,16 +3,48 @@
  *
  * @packageDocumentation
  */
+import * as os from 'node:os';
 import type { AcquireOptions, ReleaseLock, StepLock } from './step-lock';
+import { DEFAULT_MAX_WAIT_MS, DEFAULT_ON_WAIT_AFTER_MS, limitsOf, lockTimeout, watchWait, type LockHolder, type WaitLimits } from './wait';
+
+// model
+
+/**
+ * Options of {@link createMemoryStepLock}: the waiting limits of every `acquire` that does not set its own.
+ *
+ * @example
+ * const options: MemoryStepLockOptions = { maxWaitMs: 60_000, onWaitAfterMs: 1_000 };
+ */
+export interface MemoryStepLockOptions {
+  /**
+   * How long `acquire` waits at most before it fails with `LOCK_TIMEOUT` (`Infinity`: no bound).
+   * @default 600_000 (10 minutes)
+   */
+  readonly maxWaitMs?: number;
+  /**
+   * How long `acquire` waits before it calls its `onWait`.
+   * @default 5_000
+   */
+  readonly onWaitAfterMs?: number;
+}
 
 interface Waiter {
   readonly grant: () => void;
 }
 
+interface Held {
+  readonly since: number;
+  /** Waiters in arrival order (a Set: ordered, and O(1) removal on abort). */
+  readonly waiters: Set<Waiter>;
+}
+
+const OWNER = 'createMemoryStepLock';
+
 /**
  * A step lock that lives in this process's memory: for tests, and for a single process running
  * several steps at once. Waiters are served in the order they asked; a release hands the key
- * straight to the next waiter. Any string is a key.
+ * straight to the next waiter. Any string is a key. Waits are bounded and reported like the
+ * file lock's; the holder is always this process.
  *
  * @example
  * const lock = createMemoryStepLock();
@@ -21,19 +53,26 @@ interface Waiter {
  * await release();
  * await (await next)(); // `next` got the key once it was released
  */
-export const createMemoryStepLock = (): StepLock => {
-  /** Held keys, each with its waiters in arrival order (a Set: ordered, and O(1) removal on abort). */
-  const held = new Map<string, Set<Waiter>>();
+export const createMemoryStepLock = (options: MemoryStepLockOptions = {}): StepLock => {
+  const defaults: WaitLimits = limitsOf(OWNER, { maxWaitMs: DEFAULT_MAX_WAIT_MS, onWaitAfterMs: DEFAULT_ON_WAIT_AFTER_MS }, options);
+  const held = new Map<string, Held>();
+  const host = os.hostname();
+
+  const holderOf = (key: string): LockHolder | undefined => {
+    const current = held.get(key);
+    return current === undefined ? undefined : { pid: process.pid, host, since: current.since };
+  };
 
   const handOver = (key: string): void => {
-    const waiters = held.get(key);
-    if (waiters === undefined) return;
-    const next = waiters.values().next();
+    const current = held.get(key);
+    if (current === undefined) return;
+    const next = current.waiters.values().next();
     if (next.done === true) {
       held.delete(key);
       return;
     }
-    waiters.delete(next.value);
+    current.waiters.delete(next.value);
+    held.set(key, { since: Date.now(), waiters: current.waiters });
     next.value.grant();
   };
 
@@ -46,28 +85,42 @@ export const createMemoryStepLock = (): StepLock => {
     };
   };
 
-  const acquire = (key: string, options: AcquireOptions = {}): Promise<ReleaseLock> => {
-    const { signal } = options;
-    if (signal?.aborted === true) return Promise.reject(signal.reason);
-    const waiters = held.get(key);
-    if (waiters === undefined) {
-      held.set(key, new Set());
-      return Promise.resolve(releaserFor(key));
+  const acquire = async (key: string, acquireOptions: AcquireOptions = {}): Promise<ReleaseLock> => {
+    const limits = limitsOf(OWNER, defaults, acquireOptions);
+    const { signal } = acquireOptions;
+    if (signal?.aborted === true) throw signal.reason;
+    const current = held.get(key);
+    if (current === undefined) {
+      held.set(key, { since: Date.now(), waiters: new Set() });
+      return releaserFor(key);
     }
+    const { waiters } = current;
+    const watch = watchWait(key, 'memory', limits, acquireOptions, async () => holderOf(key));
     return new Promise<ReleaseLock>((resolve, reject) => {
       const onAbort = (): void => {
         // Still queued (a granted waiter has removed this listener): leave the queue, hold nothing.
         waiters.delete(waiter);
-        reject(signal?.reason);
+        const timedOut = watch.timedOut();
+        watch.stop();
+        reject(
+          timedOut
+            ? lockTimeout(
+                { key, location: 'memory', holder: holderOf(key), waitedMs: watch.waitedMs() },
+                limits.maxWaitMs,
+                'Another run in this process holds it: raise maxWaitMs if its step is that slow, or look for a step that never finishes.',
+              )
+            : watch.signal.reason,
+        );
       };
       const waiter: Waiter = {
         grant: () => {
-          signal?.removeEventListener('abort', onAbort);
+          watch.signal.removeEventListener('abort', onAbort);
+          watch.stop();
           resolve(releaserFor(key));
         },
       };
       waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      watch.signal.addEventListener('abort', onAbort, { once: true });
     });
   };
 

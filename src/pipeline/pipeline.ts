@@ -13,10 +13,20 @@ import { defineOwn } from '../utils/own-property';
 
 // model
 
-/** A step input as `p.call` takes it: a plain value (a parameter) or a handle (an input artifact). */
+/**
+ * A step input as `p.call` takes it: a plain value (a parameter) or a handle (an input artifact).
+ *
+ * @example
+ * const args: Wired<{ X: number[]; gamma: number }> = { X: handleOfX, gamma: 0.002 };
+ */
 export type Wired<I> = { readonly [K in keyof I]: I[K] | Handle<I[K]> };
 
-/** The arguments of `p.call`: optional when the step needs no input. */
+/**
+ * The arguments of `p.call`: optional when the step needs no input.
+ *
+ * @example
+ * const args: CallArgs<{ gamma: number }> = [{ gamma: 0.002 }];
+ */
 export type CallArgs<I> = {} extends I ? [args?: Wired<I>] : [args: Wired<I>];
 
 /**
@@ -33,7 +43,12 @@ export interface PipelineBuilder {
   call<I, R, S extends AnyOutputSpec | undefined>(s: Step<I, R, S>, ...args: CallArgs<I>): StepHandles<R, S>;
 }
 
-/** What a pipeline definition may return: named handles, the pipeline's outputs. */
+/**
+ * What a pipeline definition may return: named handles, the pipeline's outputs.
+ *
+ * @example
+ * pipeline('p', (p) => ({ model: p.call(trainer) })); // returns PipelineOutputs
+ */
 export type PipelineOutputs = { readonly [name: string]: Handle<unknown> };
 
 /**
@@ -58,13 +73,28 @@ export interface Pipeline<P, O extends PipelineOutputs | void> {
   withOptions(settings: PipelineSettings): Pipeline<P, O>;
 }
 
-/** A pipeline of any type. */
+/**
+ * A pipeline of any type.
+ *
+ * @example
+ * const pipelines: AnyPipeline[] = [trainingPipeline, evaluationPipeline];
+ */
 export type AnyPipeline = Pipeline<never, PipelineOutputs | void>;
 
-/** The parameters type of a pipeline. */
+/**
+ * The parameters type of a pipeline.
+ *
+ * @example
+ * type Params = PipelineParams<typeof trainingPipeline>; // { gamma?: number }
+ */
 export type PipelineParams<X> = X extends Pipeline<infer P, infer _O> ? P : never;
 
-/** The output values of a pipeline, by name. */
+/**
+ * The output values of a pipeline, by name.
+ *
+ * @example
+ * type Outputs = PipelineOutputValues<typeof trainingPipeline>; // { model: Model }
+ */
 export type PipelineOutputValues<X> = X extends Pipeline<infer _P, infer O>
   ? O extends PipelineOutputs
     ? { readonly [K in keyof O]: O[K]['_A'] }
@@ -98,6 +128,19 @@ export interface PipelineGraph {
   readonly pipeline: string;
   readonly nodes: readonly GraphNode[];
   readonly outputs: Readonly<Record<string, OutputRef>>;
+}
+
+/**
+ * One edge of a pipeline's DAG: output `output` of step `from` is input `input` of step `to`.
+ *
+ * @example
+ * const e: GraphEdge = { from: 'training_data_loader', output: 'X_train', to: 'svc_trainer', input: 'X_train' };
+ */
+export interface GraphEdge {
+  readonly from: string;
+  readonly output: string;
+  readonly to: string;
+  readonly input: string;
 }
 
 /**
@@ -277,3 +320,15 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
   }
   return E.right(Object.freeze({ pipeline: pipe.name, nodes: Object.freeze(nodes), outputs: Object.freeze(outputs) }));
 };
+
+/**
+ * The edges of a compiled pipeline, in pipeline order (by consuming step, then by input): what
+ * a run records, and what the pictures of a run draw.
+ *
+ * @example
+ * const graph = compilePipeline(trainingPipeline, {});
+ * if (graph._tag === 'Right') graphEdges(graph.right);
+ * // [{ from: 'training_data_loader', output: 'X_train', to: 'svc_trainer', input: 'X_train' }, ...]
+ */
+export const graphEdges = (graph: PipelineGraph): GraphEdge[] =>
+  graph.nodes.flatMap((n) => Object.entries(n.inputs).map(([input, ref]) => ({ from: ref.step, output: ref.output, to: n.name, input })));

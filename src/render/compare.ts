@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 import type { RunRecord, StepStatus } from '../store/records';
+import { formatDuration } from '../format/duration';
+import { ownValue } from '../utils/own-property';
 import { escapeXml } from './format';
 import { CELL_STYLE, TABLE_STYLE } from './html';
 
@@ -39,8 +41,6 @@ export interface RunComparison {
 /** The table's columns. */
 const HEADER = ['Step', 'Run1 Execution (s)', 'Run2 Execution (s)', 'Speed Increase'] as const;
 
-const seconds = (s: number | undefined): string => (s === undefined ? '-' : s.toFixed(4));
-
 /**
  * A speed-up as the table shows it: whole times from 10 up, one decimal below, `-` when there is none.
  *
@@ -70,18 +70,17 @@ export const formatSpeedUp = (speedUp: number | undefined): string =>
  * rows[0]?.speedUp; // 64.4
  */
 export const compareRuns = (a: Omit<RunRecord, 'edges'>, b: Omit<RunRecord, 'edges'>): RunComparison => {
-  const names = [...Object.keys(a.steps), ...Object.keys(b.steps).filter((name) => !Object.prototype.hasOwnProperty.call(a.steps, name))];
-  const own = (run: Omit<RunRecord, 'edges'>, name: string) => (Object.prototype.hasOwnProperty.call(run.steps, name) ? run.steps[name] : undefined);
+  const names = [...Object.keys(a.steps), ...Object.keys(b.steps).filter((name) => !Object.hasOwn(a.steps, name))];
   const rows = names.map((step): ComparisonRow => {
-    const s1 = own(a, step);
-    const s2 = own(b, step);
+    const s1 = ownValue(a.steps, step);
+    const s2 = ownValue(b.steps, step);
     const run1Seconds = s1 === undefined ? undefined : s1.durationMs / 1000;
     const run2Seconds = s2 === undefined ? undefined : s2.durationMs / 1000;
     const speedUp =
       s1?.status === 'executed' && s2?.status === 'cached' && run1Seconds !== undefined && run2Seconds !== undefined && run2Seconds > 0 ? run1Seconds / run2Seconds : undefined;
     return { step, run1Seconds, run2Seconds, speedUp, run1Status: s1?.status, run2Status: s2?.status };
   });
-  const cells = rows.map((r) => [r.step, seconds(r.run1Seconds), seconds(r.run2Seconds), formatSpeedUp(r.speedUp)]);
+  const cells = rows.map((r) => [r.step, formatDuration(ownValue(a.steps, r.step)?.durationMs, 'seconds'), formatDuration(ownValue(b.steps, r.step)?.durationMs, 'seconds'), formatSpeedUp(r.speedUp)]);
 
   const widths = HEADER.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: readonly string[]): string => c.map((x, i) => x.padEnd(widths[i] ?? 0)).join('  ').trimEnd();

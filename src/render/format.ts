@@ -1,73 +1,9 @@
 /**
- * Small text helpers shared by the renderers: durations, short run ids, escaping for XML and
- * HTML, and an estimate of how wide a text is drawn.
+ * Text helpers of the renderers: escaping for XML and HTML, cutting and wrapping labels, and an
+ * estimate of how wide a text is drawn.
  *
  * @packageDocumentation
  */
-import type { StepRunRecord } from '../store/records';
-
-// durations and ids
-
-/**
- * A duration as people read it: milliseconds below one (a cache lookup), seconds with three
- * decimals under a minute, then minutes and seconds.
- *
- * @example
- * formatDuration(0.27);   // '0.27ms'
- * formatDuration(932);    // '0.932s'
- * formatDuration(75_400); // '1m 15.4s'
- * formatDuration(undefined); // '–'
- */
-export const formatDuration = (ms: number | undefined): string => {
-  if (ms === undefined || !Number.isFinite(ms)) return '–';
-  if (ms > 0 && ms < 1) return `${ms.toFixed(2)}ms`;
-  if (ms < 60_000) return `${(Math.max(0, ms) / 1000).toFixed(3)}s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes}m ${((ms - minutes * 60_000) / 1000).toFixed(1)}s`;
-};
-
-/**
- * How long a step took, as a picture shows it: `not run` for a skipped step, `–` for a step
- * with no result yet.
- * @internal
- */
-export const stepDuration = (record: StepRunRecord | undefined): string =>
-  record === undefined ? '–' : record.status === 'skipped' ? 'not run' : formatDuration(record.durationMs);
-
-/**
- * A run id short enough for a label: the runner's ids (`20250101-123456789-00aabcdef`) become
- * their date and time to the second and their last five characters; other ids longer than 16
- * characters keep their first 12 and last 4.
- *
- * @example
- * shortRunId('20250101-123456789-00aabcdef'); // '20250101-123456…bcdef'
- * shortRunId('r1'); // 'r1'
- */
-export const shortRunId = (id: string): string => {
-  const runner = /^(\d{8}-\d{6})\d{3}-[0-9a-z]{3}[0-9a-f]{6}$/.exec(id);
-  if (runner !== null) return `${runner[1] ?? ''}…${id.slice(-5)}`;
-  return id.length > 16 ? `${id.slice(0, 12)}…${id.slice(-4)}` : id;
-};
-
-/**
- * What a step's record adds to its status, in a few words: where a cached step came from,
- * why an executed step ran, why a step failed or was skipped.
- * @internal
- */
-export const stepDetail = (record: StepRunRecord | undefined, shortIds = true): string => {
-  if (record === undefined) return 'no result recorded yet';
-  switch (record.status) {
-    case 'cached':
-      return record.cachedFrom === undefined ? 'cached' : `cached from ${shortIds ? shortRunId(record.cachedFrom) : record.cachedFrom}`;
-    case 'executed':
-      return record.reason ?? '';
-    case 'failed':
-      return record.error ?? record.reason ?? 'failed';
-    case 'skipped':
-      return record.reason ?? 'an upstream step did not complete';
-  }
-};
-
 // escaping
 
 /** Characters XML 1.0 does not allow in a document at all, even escaped. */
@@ -88,12 +24,6 @@ export const escapeXml = (text: string): string =>
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&#39;');
-
-/**
- * Text on one line: control characters (newlines included) become spaces.
- * @internal
- */
-export const oneLine = (text: string): string => text.replace(/[\u0000-\u001F\u007F]+/g, ' ');
 
 /**
  * Text cut to at most `max` characters, ending in `…` when cut.

@@ -4,8 +4,9 @@
  * @packageDocumentation
  */
 import type { RunRecord } from '../store/records';
-import { escapeXml, formatDuration, stepDetail, stepDuration } from './format';
-import { STATUS_STYLES } from './model';
+import { formatDuration } from '../format/duration';
+import { STATUS_STYLES, stepDetail, stepDuration } from '../format/status';
+import { escapeXml } from './format';
 
 /** @internal */
 export const TABLE_STYLE = 'border-collapse:collapse;font-family:Helvetica,Arial,sans-serif;font-size:13px';
@@ -33,11 +34,11 @@ export const runToHtmlTable = (run: Omit<RunRecord, 'edges'>): string => {
       cell('td', s.name, ';font-weight:bold'),
       cell('td', `${style.symbol} ${s.status}`, `;color:${style.text}`),
       cell('td', stepDuration(s), ';text-align:right;font-variant-numeric:tabular-nums'),
-      cell('td', stepDetail(s, false)),
+      cell('td', stepDetail(s, { fullIds: true })),
       '</tr>',
     ].join('');
   });
-  const caption = `${run.pipeline} · run ${run.id} · ${run.status} · ${formatDuration(run.durationMs)}`;
+  const caption = `${run.pipeline} · run ${run.id} · ${run.status} · ${formatDuration(run.durationMs, 'picture')}`;
   return [
     `<table class="stepcache-run" style="${TABLE_STYLE}">`,
     `<caption style="text-align:left;font-weight:bold;padding:4px 0">${escapeXml(caption)}</caption>`,

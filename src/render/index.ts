@@ -6,9 +6,10 @@
  *
  * @packageDocumentation
  */
-export { edgesOf, withEdges, STATUS_STYLES, STEP_STATUSES } from './model';
-export type { RunEdge, RenderableRun, NodeStatus } from './model';
-export { formatDuration, shortRunId, escapeXml, textWidth } from './format';
+export { withEdges } from './model';
+export type { RunEdge, RenderableRun } from './model';
+export { STATUS_STYLES, STEP_STATUSES } from '../format/status';
+export type { NodeStatus, StatusStyle } from '../format/status';
 export { runToMermaid } from './mermaid';
 export type { MermaidOptions } from './mermaid';
 export { layoutRun, edgeLabel } from './layout';

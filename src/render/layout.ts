@@ -5,8 +5,10 @@
  * @packageDocumentation
  */
 import type { ELK, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
-import { oneLine, stepDetail, stepDuration, textWidth, wrap } from './format';
-import { edgesIn, STATUS_STYLES, stepsInOrder, type NodeStatus, type RenderableRun, type RunEdge } from './model';
+import { STATUS_STYLES, stepDetail, stepDuration, type NodeStatus } from '../format/status';
+import { oneLine } from '../format/text';
+import { textWidth, wrap } from './format';
+import { edgesIn, stepsInOrder, type RenderableRun, type RunEdge } from './model';
 
 // model
 
@@ -162,9 +164,8 @@ const simplify = (points: readonly Mutable[]): Mutable[] => {
  * leaves (or enters) a box is followed (or preceded) by a step of a few pixels, the end on the
  * box slides along the box's side to line up with the rest of the route, provided it stays
  * clear of the box's corners and of the other edges' ends on that box.
- * @internal
  */
-export const straighten = (routes: readonly (readonly Point[])[], ends: readonly { readonly source: Box; readonly target: Box }[]): Point[][] => {
+const straighten = (routes: readonly (readonly Point[])[], ends: readonly { readonly source: Box; readonly target: Box }[]): Point[][] => {
   const mutable = routes.map((r) => simplify(r.map((q) => ({ x: q.x, y: q.y }))));
   const endsOn = (box: Box, except: number): Mutable[] =>
     mutable.flatMap((r, i) => (i === except ? [] : [ends[i]?.source === box ? r[0] : undefined, ends[i]?.target === box ? r[r.length - 1] : undefined])).filter((q): q is Mutable => q !== undefined);

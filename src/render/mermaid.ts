@@ -3,8 +3,10 @@
  *
  * @packageDocumentation
  */
-import { formatDuration, oneLine, shortRunId, stepDetail, stepDuration } from './format';
-import { edgesIn, NO_EDGES_NOTE, STATUS_STYLES, stepsInOrder, type NodeStatus, type RenderableRun } from './model';
+import { formatDuration } from '../format/duration';
+import { STATUS_STYLES, stepDetail, stepDuration, type NodeStatus } from '../format/status';
+import { oneLine, shortRunId } from '../format/text';
+import { edgesIn, NO_EDGES_NOTE, stepsInOrder, type RenderableRun } from './model';
 
 /**
  * Options of {@link runToMermaid}.
@@ -62,7 +64,7 @@ const nodeIds = (names: readonly string[]): Map<string, string> => {
 export const runToMermaid = (run: RenderableRun, options: MermaidOptions = {}): string => {
   const steps = stepsInOrder(run);
   const ids = nodeIds(steps.map((s) => s.name));
-  const title = `${oneLine(run.pipeline)} · run ${oneLine(shortRunId(run.id))} · ${run.status} · ${formatDuration(run.durationMs)}`;
+  const title = `${oneLine(run.pipeline)} · run ${oneLine(shortRunId(run.id))} · ${run.status} · ${formatDuration(run.durationMs, 'picture')}`;
   const lines = ['---', `title: ${JSON.stringify(title)}`, '---', `graph ${options.direction ?? 'LR'}`];
   for (const s of steps) {
     const style = STATUS_STYLES[s.status];

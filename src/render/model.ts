@@ -4,23 +4,20 @@
  *
  * @packageDocumentation
  */
-import type { GraphNode, PipelineGraph } from '../pipeline/pipeline';
-import type { RunRecord, StepRunRecord, StepStatus } from '../store/records';
+import { graphEdges, type GraphEdge, type PipelineGraph } from '../pipeline/pipeline';
+import type { NodeStatus } from '../format/status';
+import type { RunRecord, StepRunRecord } from '../store/records';
+import { ownValue } from '../utils/own-property';
 
 // model
 
 /**
- * One edge of a run's DAG: output `output` of step `from` is input `input` of step `to`.
+ * One edge of a run's DAG, as the run records it: a {@link GraphEdge} of its pipeline.
  *
  * @example
  * const e: RunEdge = { from: 'training_data_loader', output: 'X_train', to: 'svc_trainer', input: 'X_train' };
  */
-export interface RunEdge {
-  from: string;
-  output: string;
-  to: string;
-  input: string;
-}
+export type RunEdge = GraphEdge;
 
 /**
  * A run record with the edges of its DAG: what every renderer takes. The runner records the
@@ -33,38 +30,6 @@ export interface RunEdge {
  */
 export type RenderableRun = Omit<RunRecord, 'edges'> & { readonly edges?: readonly RunEdge[] | undefined };
 
-/**
- * What a picture says of a step: its status in the run, or `pending` for a step the record
- * names in its edges but has no result for yet (a run still running).
- *
- * @example
- * const s: NodeStatus = 'pending';
- */
-export type NodeStatus = StepStatus | 'pending';
-
-/**
- * How each status looks: its colours (fill, border, text), its symbol and whether its border
- * is dashed. A `Record` over every status, so a new status without a look does not compile.
- *
- * @example
- * STATUS_STYLES.cached.fill; // '#dbeafe'
- */
-export const STATUS_STYLES: Readonly<Record<NodeStatus, { readonly fill: string; readonly stroke: string; readonly text: string; readonly symbol: string; readonly dashed: boolean }>> = Object.freeze({
-  executed: Object.freeze({ fill: '#dcfce7', stroke: '#15803d', text: '#14532d', symbol: '✓', dashed: false }),
-  cached: Object.freeze({ fill: '#dbeafe', stroke: '#1d4ed8', text: '#1e3a8a', symbol: '↺', dashed: false }),
-  failed: Object.freeze({ fill: '#fee2e2', stroke: '#b91c1c', text: '#7f1d1d', symbol: '✗', dashed: false }),
-  skipped: Object.freeze({ fill: '#f3f4f6', stroke: '#6b7280', text: '#374151', symbol: '–', dashed: true }),
-  pending: Object.freeze({ fill: '#ffffff', stroke: '#9ca3af', text: '#4b5563', symbol: '…', dashed: true }),
-});
-
-/**
- * The statuses a legend shows, in the order it shows them.
- *
- * @example
- * STEP_STATUSES; // ['executed', 'cached', 'failed', 'skipped']
- */
-export const STEP_STATUSES: readonly StepStatus[] = Object.freeze(['executed', 'cached', 'failed', 'skipped']);
-
 /** One step as the renderers see it: its name, its status and its record (absent when pending). */
 export interface StepView {
   readonly name: string;
@@ -75,25 +40,13 @@ export interface StepView {
 // constructors
 
 /**
- * The edges of a compiled pipeline, in pipeline order (by consuming step, then by input):
- * what the runner records in a run, and what {@link withEdges} adds to a record.
- *
- * @example
- * const graph = compilePipeline(trainingPipeline, {});
- * if (graph._tag === 'Right') edgesOf(graph.right);
- * // [{ from: 'training_data_loader', output: 'X_train', to: 'svc_trainer', input: 'X_train' }, ...]
- */
-export const edgesOf = (graph: PipelineGraph): RunEdge[] =>
-  graph.nodes.flatMap((n: GraphNode) => Object.entries(n.inputs).map(([input, ref]) => ({ from: ref.step, output: ref.output, to: n.name, input })));
-
-/**
  * A run record with the edges of the pipeline's compiled graph, for records made without them.
  *
  * @example
  * const graph = compilePipeline(trainingPipeline, { gamma: 0.01 });
  * if (graph._tag === 'Right') runToTextTree(withEdges(run, graph.right));
  */
-export const withEdges = (run: Omit<RunRecord, 'edges'>, graph: PipelineGraph): RenderableRun & { readonly edges: readonly RunEdge[] } => ({ ...run, edges: edgesOf(graph) });
+export const withEdges = (run: Omit<RunRecord, 'edges'>, graph: PipelineGraph): RenderableRun & { readonly edges: readonly RunEdge[] } => ({ ...run, edges: graphEdges(graph) });
 
 // utils
 
@@ -137,7 +90,7 @@ export const stepsInOrder = (run: RenderableRun): StepView[] => {
     order.push(next);
   }
   return order.map((name) => {
-    const record = Object.prototype.hasOwnProperty.call(run.steps, name) ? run.steps[name] : undefined;
+    const record = ownValue(run.steps, name);
     return { name, status: record?.status ?? 'pending', record };
   });
 };

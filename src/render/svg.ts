@@ -4,9 +4,13 @@
  *
  * @packageDocumentation
  */
-import { escapeXml, formatDuration, oneLine, textWidth, truncate } from './format';
+import { formatDuration } from '../format/duration';
+import { preview } from '../format/preview';
+import { STATUS_STYLES, STEP_STATUSES, type NodeStatus } from '../format/status';
+import { oneLine } from '../format/text';
+import { escapeXml, textWidth, truncate } from './format';
 import { layoutRun, NODE_FONT, type EdgeLayout, type NodeLayout, type RunLayout, type RunLayoutOptions } from './layout';
-import { NO_EDGES_NOTE, STATUS_STYLES, STEP_STATUSES, type NodeStatus, type RenderableRun } from './model';
+import { NO_EDGES_NOTE, type RenderableRun } from './model';
 
 /**
  * Options of {@link runToSvg}: those of the layout.
@@ -16,8 +20,8 @@ import { NO_EDGES_NOTE, STATUS_STYLES, STEP_STATUSES, type NodeStatus, type Rend
  */
 export type SvgOptions = RunLayoutOptions;
 
-/** @internal */
-export const FONT_FAMILY = "Helvetica, Arial, 'DejaVu Sans', sans-serif";
+/** The fonts every text of a picture asks for, widest-metric fallback last. */
+const FONT_FAMILY = "Helvetica, Arial, 'DejaVu Sans', sans-serif";
 const MARGIN = 16;
 const TITLE_FONT = 18;
 const SUBTITLE_FONT = 12;
@@ -118,26 +122,17 @@ const legend = (statuses: readonly NodeStatus[], x0: number, y: number): { svg: 
 
 const parametersText = (parameters: Readonly<Record<string, unknown>>): string =>
   Object.entries(parameters)
-    .map(([k, v]) => {
-      let shown: string;
-      try {
-        shown = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
-      } catch {
-        shown = String(v);
-      }
-      return `${k}=${truncate(shown, 40)}`;
-    })
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? truncate(v, 40) : preview(v, 40)}`)
     .join(', ');
 
 /**
  * Draws a laid out run as SVG text: what {@link runToSvg} does after {@link layoutRun}.
- * @internal
  */
-export const layoutToSvg = (run: RenderableRun, layout: RunLayout): string => {
+const layoutToSvg = (run: RenderableRun, layout: RunLayout): string => {
   const statusOf = new Map(layout.nodes.map((node) => [node.step, node.status]));
   const counts = STEP_STATUSES.map((s) => [s, layout.nodes.filter((node) => node.status === s).length] as const).filter(([, c]) => c > 0);
   const title = oneLine(run.pipeline);
-  const subtitle = [`run ${oneLine(run.id)}`, run.status, formatDuration(run.durationMs), `${layout.nodes.length} step${layout.nodes.length === 1 ? '' : 's'}: ${counts.map(([s, c]) => `${c} ${s}`).join(', ') || 'none'}`, ...(run.edges === undefined ? [NO_EDGES_NOTE] : [])].join(' · ');
+  const subtitle = [`run ${oneLine(run.id)}`, run.status, formatDuration(run.durationMs, 'picture'), `${layout.nodes.length} step${layout.nodes.length === 1 ? '' : 's'}: ${counts.map(([s, c]) => `${c} ${s}`).join(', ') || 'none'}`, ...(run.edges === undefined ? [NO_EDGES_NOTE] : [])].join(' · ');
   const params = truncate(oneLine(parametersText(run.parameters)), 120);
 
   let y = MARGIN + TITLE_FONT;

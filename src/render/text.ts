@@ -3,23 +3,17 @@
  *
  * @packageDocumentation
  */
-import { formatDuration, oneLine, shortRunId, stepDuration, truncate } from './format';
-import { NO_EDGES_NOTE, parentsOf, STATUS_STYLES, stepsInOrder, type RenderableRun, type StepView } from './model';
+import { formatDuration } from '../format/duration';
+import { STATUS_STYLES, stepDetail, stepDuration } from '../format/status';
+import { oneLine } from '../format/text';
+import { truncate } from './format';
+import { NO_EDGES_NOTE, parentsOf, stepsInOrder, type RenderableRun, type StepView } from './model';
 
+/** What the tree says after a step's duration: where a cached step came from, why a step failed or was skipped, that a step has no result yet. */
 const note = (s: StepView): string => {
-  const r = s.record;
-  switch (s.status) {
-    case 'cached':
-      return r?.cachedFrom === undefined ? '' : `(cached from ${shortRunId(r.cachedFrom)})`;
-    case 'failed':
-      return `(failed: ${truncate(oneLine(r?.error ?? r?.reason ?? 'unknown error'), 80)})`;
-    case 'skipped':
-      return `(skipped: ${truncate(oneLine(r?.reason ?? 'an upstream step did not complete'), 80)})`;
-    case 'pending':
-      return '(no result recorded yet)';
-    case 'executed':
-      return '';
-  }
+  if (s.status === 'executed' || (s.status === 'cached' && s.record?.cachedFrom === undefined)) return '';
+  const detail = truncate(oneLine(stepDetail(s.record)), 80);
+  return s.status === 'failed' || s.status === 'skipped' ? `(${s.status}: ${detail})` : `(${detail})`;
 };
 
 /**
@@ -56,7 +50,7 @@ export const runToTextTree = (run: RenderableRun): string => {
     branch.push(s.name);
   }
 
-  const lines = [`${oneLine(run.pipeline)} · run ${oneLine(run.id)} · ${run.status} · ${formatDuration(run.durationMs)}${run.edges === undefined ? ` · ${NO_EDGES_NOTE}` : ''}`];
+  const lines = [`${oneLine(run.pipeline)} · run ${oneLine(run.id)} · ${run.status} · ${formatDuration(run.durationMs, 'picture')}${run.edges === undefined ? ` · ${NO_EDGES_NOTE}` : ''}`];
   const describe = (s: StepView): string => {
     const parent = treeParent.get(s.name);
     const others = (parents.get(s.name) ?? []).filter((p) => p !== parent);

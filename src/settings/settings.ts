@@ -8,6 +8,11 @@
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import { defineOwn } from '../utils/own-property';
+import { parseDuration } from '../format/duration';
+import { preview } from '../format/preview';
+
+// preview moved to the format module; the runner and the run configuration still import it from here
+export { preview };
 
 // model
 
@@ -64,7 +69,12 @@ export interface CacheSettings {
   readonly refresh?: boolean | undefined;
 }
 
-/** The names of the settings. */
+/**
+ * The names of the settings.
+ *
+ * @example
+ * const name: CacheSettingName = 'expiresAfter';
+ */
 export type CacheSettingName = keyof CacheSettings;
 
 /** Every setting's name, in a fixed order. */
@@ -112,7 +122,12 @@ export interface SettingsLayer {
   readonly settings: CacheSettings;
 }
 
-/** Where a resolved setting came from: a layer, or the built-in default. */
+/**
+ * Where a resolved setting came from: a layer, or the built-in default.
+ *
+ * @example
+ * const source: SettingSource = 'runtimeStep';
+ */
 export type SettingSource = SettingsLayerName | 'default';
 
 /** The defaults of the settings that have one. */
@@ -139,25 +154,6 @@ export type CacheDecision =
   | { readonly _tag: 'Execute'; readonly reason: 'refresh'; readonly decidedBy: SettingSource }
   | { readonly _tag: 'Execute'; readonly reason: 'expired'; readonly decidedBy: SettingSource; readonly ageMs: number; readonly expiresAfterMs: number }
   | { readonly _tag: 'Execute'; readonly reason: 'no-entry'; readonly decidedBy: 'key' };
-
-// durations
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Milliseconds of a duration given as a number of milliseconds or a string like `'30m'`;
- * `undefined` for anything else.
- *
- * @example
- * durationMs('1.5h'); // 5400000
- */
-export const durationMs = (value: unknown): number | undefined => {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const match = DURATION.exec(value.trim());
-  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined;
-};
 
 // resolution
 
@@ -186,7 +182,7 @@ export const resolveSettings = (
       }
     }
   }
-  const expiresAfter = durationMs(values['expiresAfter']);
+  const expiresAfter = parseDuration(values['expiresAfter']);
   const resolved = {
     ...values,
     enableCache: (values['enableCache'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.enableCache,
@@ -264,8 +260,8 @@ const optional = <C extends t.Mixed>(codec: C) => t.union([codec, t.undefined]);
 
 const DurationCodec = new t.Type<number | string, number | string, unknown>(
   'Duration',
-  (u): u is number | string => durationMs(u) !== undefined,
-  (u, c) => (durationMs(u) !== undefined ? t.success(u as number | string) : t.failure(u, c)),
+  (u): u is number | string => parseDuration(u) !== undefined,
+  (u, c) => (parseDuration(u) !== undefined ? t.success(u as number | string) : t.failure(u, c)),
   t.identity,
 );
 
@@ -366,21 +362,4 @@ export const validatePipelineSettings = (input: unknown, where: string): E.Eithe
     defineOwn(perStep, name, valid.right);
   }
   return E.right(Object.freeze({ ...fields.right, steps: Object.freeze(perStep) }) as PipelineSettings);
-};
-
-/**
- * A short, readable rendering of any value for messages.
- *
- * @example
- * preview('yes'); // '"yes"'
- */
-export const preview = (value: unknown, max = 60): string => {
-  let text: string;
-  try {
-    text = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : Object.is(value, -0) ? '-0' : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) text = String(value);
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 };

@@ -23,10 +23,20 @@ import { mergeSettings, validateSettings, type CacheSettings } from '../settings
  */
 export type OutputFormat<A> = 'auto' | t.Type<A, unknown, unknown>;
 
-/** A declaration of named outputs for a step whose function returns `R`. */
+/**
+ * A declaration of named outputs for a step whose function returns `R`.
+ *
+ * @example
+ * const spec: OutputSpecFor<{ model: Model; scores: number[] }> = { model: ModelCodec, scores: 'auto' };
+ */
 export type OutputSpecFor<R> = { readonly [K in keyof R]: OutputFormat<R[K]> };
 
-/** Any output declaration. */
+/**
+ * Any output declaration.
+ *
+ * @example
+ * const spec: AnyOutputSpec = { model: ModelCodec, scores: 'auto' };
+ */
 export type AnyOutputSpec = { readonly [name: string]: 'auto' | t.Mixed };
 
 /**
@@ -48,10 +58,20 @@ export interface Handle<A> {
   readonly _A: A;
 }
 
-/** The handles `p.call` returns for a step with return type `R` and declaration `S`. */
+/**
+ * The handles `p.call` returns for a step with return type `R` and declaration `S`.
+ *
+ * @example
+ * type Split = StepHandles<{ train: number[]; test: number[] }, { train: 'auto'; test: 'auto' }>; // { train: Handle<number[]>; test: Handle<number[]> }
+ */
 export type StepHandles<R, S> = [S] extends [undefined] ? Handle<R> : { readonly [K in keyof S & keyof R]: Handle<R[K]> };
 
-/** The name of the single output of a step without declared outputs. */
+/**
+ * The name of the single output of a step without declared outputs.
+ *
+ * @example
+ * await run.output(DEFAULT_OUTPUT); // the output of a pipeline that returns one step's handle as { output }
+ */
 export const DEFAULT_OUTPUT = 'output';
 
 /**
@@ -84,12 +104,27 @@ export interface Step<I, R, S extends AnyOutputSpec | undefined = undefined> {
   outputs<S2 extends OutputSpecFor<R>>(spec: S2): Step<I, R, S2>;
 }
 
-/** A step of any type, for code that handles steps generically. */
+/**
+ * A step of any type, for code that handles steps generically.
+ *
+ * @example
+ * const steps: AnyStep[] = [loader, trainer];
+ */
 export type AnyStep = Step<never, unknown, AnyOutputSpec | undefined>;
 
-/** The input type of a step. */
+/**
+ * The input type of a step.
+ *
+ * @example
+ * type LoaderInput = StepInput<typeof loader>; // { n: number }
+ */
 export type StepInput<X> = X extends Step<infer I, unknown, infer _S> ? I : never;
-/** The (awaited) return type of a step. */
+/**
+ * The (awaited) return type of a step.
+ *
+ * @example
+ * type LoaderOutput = StepOutput<typeof loader>; // { X: number[][]; y: number[] }
+ */
 export type StepOutput<X> = X extends Step<never, infer R, infer _S> ? R : never;
 
 // constructors

@@ -29,7 +29,12 @@ export interface ArtifactLoadError {
   readonly message: string;
 }
 
-/** A stored artifact's identity and size. */
+/**
+ * A stored artifact's identity and size.
+ *
+ * @example
+ * const ref: ArtifactRef = await artifacts.put(new Uint8Array([1, 2, 3]));
+ */
 export interface ArtifactRef {
   readonly id: string;
   readonly size: number;

@@ -8,8 +8,7 @@
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
-import type * as t from 'io-ts';
-import { CacheEntryCodec, RunRecordCodec, type CacheEntry, type RunRecord } from './records';
+import { decodeCacheEntry, decodeRunRecord, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
 
 // model
 
@@ -21,21 +20,23 @@ import { CacheEntryCodec, RunRecordCodec, type CacheEntry, type RunRecord } from
  * await metadata.putEntry(entry);
  */
 export interface MetadataStore {
-  /** Entries by key, `undefined` where absent or unreadable. */
+  /** Entries by key, `undefined` where absent or damaged (a damaged one is reported, see {@link MetadataStoreOptions}). */
   getEntries(keys: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /** The most recent entry of each step of a pipeline, `undefined` where there is none. */
   getLatestEntries(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /** Records an entry and makes it the latest of its step; `ttlMs` lets stores that can expire it do so. */
   putEntry(entry: CacheEntry, options?: { readonly ttlMs?: number | undefined }): Promise<void>;
-  /** Every cache entry. */
+  /** Every cache entry; damaged ones are skipped and reported. */
   listEntries(): Promise<CacheEntry[]>;
   /** Removes entries, and the latest-entry records that point at them. */
   deleteEntries(entries: readonly CacheEntry[]): Promise<void>;
   /** Records a run (again, as it progresses). */
   putRun(run: RunRecord): Promise<void>;
-  /** A run by id, `undefined` when absent or unreadable. */
+  /** A run by id: `Right(undefined)` when absent, `Left` naming the field at fault when damaged. */
+  readRun(id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>>;
+  /** A run by id, `undefined` when absent or damaged (a damaged one is reported). */
   getRun(id: string): Promise<RunRecord | undefined>;
-  /** All runs, most recent first. */
+  /** All runs, most recent first; damaged ones are skipped and reported. */
   listRuns(): Promise<RunRecord[]>;
   /** Closes the connection. */
   close(): Promise<void>;
@@ -47,14 +48,20 @@ const entryKey = (key: string): string => `entry:${key}`;
 const latestKey = (pipeline: string, step: string): string => `latest:${pipeline}:${step}`;
 const runKey = (id: string): string => `run:${id}`;
 
-const decodeOr = <A>(codec: t.Type<A, unknown, unknown>, value: unknown): A | undefined => {
-  if (value === undefined || value === null) return undefined;
-  const decoded = codec.decode(value);
-  return E.isRight(decoded) ? decoded.right : undefined;
-};
-
-/** Cache entries are read on every run, a thousand at a time: check them with the codec's guard, which builds nothing. */
-const entryOrUndefined = (value: unknown): CacheEntry | undefined => (CacheEntryCodec.is(value) ? value : undefined);
+/**
+ * How a metadata store reports what it cannot use.
+ *
+ * @example
+ * const options: MetadataStoreOptions = { onDamaged: (d) => console.warn(d.message) };
+ */
+export interface MetadataStoreOptions {
+  /**
+   * Hears once of each damaged record met (a row that does not decode), which is then read as
+   * absent: a damaged entry is a miss, a damaged run is left out of listings.
+   * @default ignore it
+   */
+  readonly onDamaged?: (damage: DamagedRecord) => void;
+}
 
 /**
  * Some keyv adapters match the rows of a batch read to the keys with a linear search per key,
@@ -76,20 +83,36 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
  * import Keyv from 'keyv';
  * const metadata = createKeyvMetadataStore(new Keyv({ namespace: 'team' }));
  */
-export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
+export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions = {}): MetadataStore => {
   // keyv re-emits store errors as events; the failing call rejects anyway, and an 'error' event
   // without a listener would crash the process.
   keyv.on('error', () => undefined);
+  const reported = new Set<string>();
+  /** The decoded record, or `undefined` for an absent one and for a damaged one, which is reported once. */
+  const usable = <A>(decoded: E.Either<DamagedRecord, A>): A | undefined => {
+    if (E.isRight(decoded)) return decoded.right;
+    const damage = decoded.left;
+    if (!reported.has(`${damage.record}\0${damage.id}`)) {
+      reported.add(`${damage.record}\0${damage.id}`);
+      options.onDamaged?.(damage);
+    }
+    return undefined;
+  };
+  const entryOf = (value: unknown, key: string): CacheEntry | undefined => (value === undefined || value === null ? undefined : usable(decodeCacheEntry(value, key)));
+  const readRun = async (id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>> => {
+    const value: unknown = await keyv.get(runKey(id));
+    return value === undefined || value === null ? E.right(undefined) : decodeRunRecord(value, id);
+  };
   return Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
       const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
-      return values.map(entryOrUndefined);
+      return values.map((value, i) => entryOf(value, keys[i] as string));
     },
     getLatestEntries: async (pipeline: string, steps: readonly string[]) => {
       if (steps.length === 0) return [];
       const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
-      return values.map(entryOrUndefined);
+      return values.map((value, i) => entryOf(value, `latest of ${pipeline}/${steps[i] as string}`));
     },
     putEntry: async (entry: CacheEntry, options: { readonly ttlMs?: number | undefined } = {}) => {
       // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
@@ -104,7 +127,7 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
       if (keyv.iterator === undefined) return entries;
       for await (const [key, value] of keyv.iterator(undefined)) {
         if (typeof key !== 'string' || !key.startsWith('entry:')) continue;
-        const entry = entryOrUndefined(value);
+        const entry = entryOf(value, key.slice('entry:'.length));
         if (entry) entries.push(entry);
       }
       return entries;
@@ -115,7 +138,7 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
       const latest = await getManyInBatches(keyv, pointers);
       const doomed = new Set(entries.map((e) => e.key));
       const stalePointers = pointers.filter((_, i) => {
-        const entry = entryOrUndefined(latest[i]);
+        const entry = entryOf(latest[i], pointers[i] as string);
         return entry !== undefined && doomed.has(entry.key);
       });
       await keyv.deleteMany([...entries.map((e) => entryKey(e.key)), ...stalePointers]);
@@ -123,13 +146,14 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
     putRun: async (run: RunRecord) => {
       await keyv.set(runKey(run.id), run);
     },
-    getRun: async (id: string) => decodeOr(RunRecordCodec, await keyv.get(runKey(id))),
+    readRun,
+    getRun: async (id: string) => usable(await readRun(id)),
     listRuns: async () => {
       const runs: RunRecord[] = [];
       if (keyv.iterator === undefined) return runs;
       for await (const [key, value] of keyv.iterator(undefined)) {
         if (typeof key !== 'string' || !key.startsWith('run:')) continue;
-        const run = decodeOr(RunRecordCodec, value);
+        const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, key.slice('run:'.length)));
         if (run) runs.push(run);
       }
       return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id));
@@ -144,9 +168,9 @@ export const createKeyvMetadataStore = (keyv: Keyv): MetadataStore => {
  * The embedded default: keyv over SQLite in one file.
  *
  * @example
- * const metadata = createSqliteMetadataStore('.stepcache/metadata.sqlite');
+ * const metadata = createSqliteMetadataStore('.stepcache/metadata.sqlite', { onDamaged: (d) => console.warn(d.message) });
  */
-export const createSqliteMetadataStore = (file: string): MetadataStore => {
+export const createSqliteMetadataStore = (file: string, options: MetadataStoreOptions = {}): MetadataStore => {
   const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
   // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
   // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash.
@@ -159,5 +183,6 @@ export const createSqliteMetadataStore = (file: string): MetadataStore => {
       serialize: JSON.stringify,
       deserialize: JSON.parse,
     }),
+    options,
   );
 };

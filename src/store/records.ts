@@ -1,10 +1,13 @@
 /**
  * The records stepcache keeps in its metadata store (cache entries and runs), as io-ts codecs:
- * every record read back is validated, so a damaged row is treated as absent, never trusted.
+ * every record read back is decoded, and a damaged one is a {@link DamagedRecord} naming the
+ * field at fault, never trusted.
  *
  * @packageDocumentation
  */
+import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
+import { preview } from '../format/preview';
 
 // codecs
 
@@ -109,3 +112,66 @@ export type StepRunRecord = t.TypeOf<typeof StepRunRecordCodec>;
  * const record: RunRecord = await runner.getRun(run.id);
  */
 export type RunRecord = t.TypeOf<typeof RunRecordCodec>;
+
+/**
+ * A stored record that does not decode: which record, and the field at fault.
+ *
+ * @example
+ * const d: DamagedRecord = { _tag: 'DamagedRecord', record: 'run', id: 'r1', message: 'run r1 field steps.train.status: expected "executed" | "cached" | "failed" | "skipped", got "x"' };
+ */
+export interface DamagedRecord {
+  readonly _tag: 'DamagedRecord';
+  readonly record: 'cache entry' | 'run';
+  /** The entry's key or the run's id. */
+  readonly id: string;
+  readonly message: string;
+}
+
+// decoding
+
+/** A codec's name cut for a message (the names of object codecs spell out every field). */
+const expectedOf = (type: t.Decoder<unknown, unknown>): string => (type.name.length > 80 ? `${type.name.slice(0, 79)}…` : type.name);
+
+/** The first error as `field <path>: expected <type>, got <value>`; the members of an intersection add nothing to the path. */
+const describeErrors = (errors: t.Errors): string => {
+  const first = errors[0];
+  if (first === undefined) return 'it does not decode';
+  const path = first.context
+    .filter((_, i) => i > 0 && !((first.context[i - 1]?.type as { _tag?: unknown } | undefined)?._tag === 'IntersectionType'))
+    .map((entry) => entry.key)
+    .join('.');
+  const last = first.context[first.context.length - 1];
+  const expected = last === undefined ? 'a record' : expectedOf(last.type);
+  if (path === '') return `is not a record: got ${preview(first.value, 40)}`;
+  const problem = first.value === undefined ? `field ${path} is missing (expected ${expected})` : `field ${path}: expected ${expected}, got ${preview(first.value, 40)}`;
+  return errors.length > 1 ? `${problem} (and ${errors.length - 1} more)` : problem;
+};
+
+/**
+ * Decodes a stored record with a codec. These codecs transform nothing, so a value their guard
+ * accepts is its own decoding: the guard, which builds nothing, keeps the hot path (a cache
+ * entry per step per run) cheap, and only a value it refuses is decoded again for the report.
+ */
+const decodeWith =
+  <A>(codec: t.Type<A, unknown, unknown>, record: DamagedRecord['record']) =>
+  (value: unknown, id: string): E.Either<DamagedRecord, A> => {
+    if (codec.is(value)) return E.right(value);
+    const decoded = codec.decode(value);
+    return E.isRight(decoded) ? decoded : E.left({ _tag: 'DamagedRecord', record, id, message: `${record} ${id} ${describeErrors(decoded.left)}` });
+  };
+
+/**
+ * A stored cache entry, decoded; the field at fault when it is damaged.
+ *
+ * @example
+ * decodeCacheEntry({ key: 'ab' }, 'ab'); // Left({ _tag: 'DamagedRecord', message: 'cache entry ab field pipeline is missing (expected string)', ... })
+ */
+export const decodeCacheEntry: (value: unknown, key: string) => E.Either<DamagedRecord, CacheEntry> = decodeWith(CacheEntryCodec, 'cache entry');
+
+/**
+ * A stored run record, decoded; the field at fault when it is damaged.
+ *
+ * @example
+ * decodeRunRecord(stored, 'r1'); // Left({ _tag: 'DamagedRecord', message: 'run r1 field steps.train.status: expected "executed" | "cached" | "failed" | "skipped", got "x"', ... })
+ */
+export const decodeRunRecord: (value: unknown, id: string) => E.Either<DamagedRecord, RunRecord> = decodeWith(RunRecordCodec, 'run');

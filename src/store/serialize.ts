@@ -8,11 +8,18 @@
 import * as E from 'fp-ts/Either';
 import type * as t from 'io-ts';
 import { PathReporter } from 'io-ts/PathReporter';
-import { isPlainObject, typedArrayName, type Unencodable } from '../encoding/canonical';
+import { typedArrayName } from '../encoding/canonical';
+import { toError } from '../errors';
+import { describeInstance, HOLE, isPlainObject, walkValue, type Container, type Unencodable, type Visitor, type Walk } from '../encoding/walk';
 
 // model
 
-/** How an artifact's bytes are to be read. */
+/**
+ * How an artifact's bytes are to be read.
+ *
+ * @example
+ * const kind: ArtifactKind = 'bytes'; // a typed array, a Buffer or an ArrayBuffer, stored raw
+ */
 export type ArtifactKind = 'json' | 'bytes' | 'none';
 
 /**
@@ -70,53 +77,68 @@ export const artifactDigest = (d: ArtifactDescriptor): string => `${d.kind}/${d.
 export const formatId = (format: 'auto' | t.Mixed): string => (format === 'auto' ? 'auto' : `codec:${format.name}`);
 
 /**
+ * The JSON check and writer as a visitor of the value walk: refuses what JSON cannot store
+ * faithfully, and writes the JSON text (the same text as `JSON.stringify`) into `out` when given.
+ */
+const jsonVisitor = (out: { text: string } | undefined): Visitor => ({
+  enter: (value: unknown, walk: Walk): Container | undefined => {
+    switch (typeof value) {
+      case 'string':
+        return void (out && (out.text += JSON.stringify(value)));
+      case 'boolean':
+        return void (out && (out.text += value ? 'true' : 'false'));
+      case 'number':
+        if (!Number.isFinite(value)) return walk.refuse(`${value}, which JSON cannot store; use a Float64Array or an io-ts codec`);
+        if (Object.is(value, -0)) return walk.refuse('-0, which JSON stores as 0; use a Float64Array or an io-ts codec');
+        return void (out && (out.text += String(value))); // as JSON writes a finite number
+      case 'undefined':
+        return walk.refuse('undefined, which JSON drops; use null or leave the key out');
+      case 'object':
+        break;
+      default:
+        return walk.refuse(value === HOLE ? 'a hole in a sparse array' : `a ${typeof value}, which JSON cannot store; give the output an io-ts codec`);
+    }
+    if (value === null) return void (out && (out.text += 'null'));
+    if (Array.isArray(value)) {
+      if (out) out.text += '[';
+      return { kind: 'array', value };
+    }
+    if (!isPlainObject(value)) return walk.refuse(`${describeInstance(value)}; give the output an io-ts codec`);
+    if (Object.getOwnPropertySymbols(value).length > 0) return walk.refuse('an object with symbol keys, which JSON drops; use string keys');
+    if (out) out.text += '{';
+    return { kind: 'object', value, keys: Object.keys(value) };
+  },
+  beforeChild: (container: Container, index: number): void => {
+    if (out === undefined) return;
+    if (index > 0) out.text += ',';
+    if (container.kind === 'object') out.text += `${JSON.stringify(container.keys[index])}:`;
+  },
+  leave: (container: Container): void => void (out && (out.text += container.kind === 'array' ? ']' : '}')),
+});
+
+/**
  * The first part of a value that JSON cannot store faithfully, or `undefined` when it can.
+ * `path` is where the value sits (it prefixes the path reported), `ancestors` the objects
+ * enclosing it (a reference back to one is a cycle).
  *
  * @example
- * findNonJson({ a: [1, NaN] }, '', new Set()); // { path: '.a[1]', reason: 'NaN, which JSON cannot store; ...' }
+ * findNonJson({ a: [1, NaN] }); // { _tag: 'Unencodable', path: '.a[1]', reason: 'NaN, which JSON cannot store; ...' }
  */
-export const findNonJson = (value: unknown, path: string, ancestors: Set<object>): Unencodable | undefined => {
-  const no = (reason: string): Unencodable => ({ _tag: 'Unencodable', path, reason });
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return undefined;
-    case 'number':
-      if (!Number.isFinite(value)) return no(`${value}, which JSON cannot store; use a Float64Array or an io-ts codec`);
-      if (Object.is(value, -0)) return no('-0, which JSON stores as 0; use a Float64Array or an io-ts codec');
-      return undefined;
-    case 'undefined':
-      return no('undefined, which JSON drops; use null or leave the key out');
-    case 'object':
-      break;
-    default:
-      return no(`a ${typeof value}, which JSON cannot store; give the output an io-ts codec`);
-  }
-  if (value === null) return undefined;
-  if (ancestors.has(value)) return no('a reference back to an enclosing object (a cycle)');
-  ancestors.add(value);
-  try {
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        if (!(i in value)) return { _tag: 'Unencodable', path: `${path}[${i}]`, reason: 'a hole in a sparse array' };
-        const bad = findNonJson(value[i], `${path}[${i}]`, ancestors);
-        if (bad) return bad;
-      }
-      return undefined;
-    }
-    if (!isPlainObject(value)) {
-      const name: unknown = Object.getPrototypeOf(value)?.constructor?.name;
-      return no(`${typeof name === 'string' && name !== '' ? `an instance of class ${name}` : 'an object with a custom prototype'}; give the output an io-ts codec`);
-    }
-    if (Object.getOwnPropertySymbols(value).length > 0) return no('an object with symbol keys, which JSON drops; use string keys');
-    for (const key of Object.keys(value)) {
-      const bad = findNonJson(value[key], /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
-      if (bad) return bad;
-    }
-    return undefined;
-  } finally {
-    ancestors.delete(value);
-  }
+export const findNonJson = (value: unknown, path = '', ancestors?: ReadonlySet<object>): Unencodable | undefined => {
+  const checked = walkValue(value, jsonVisitor(undefined), ancestors);
+  return E.isRight(checked) ? undefined : { ...checked.left, path: path + checked.left.path };
+};
+
+/**
+ * A value as JSON text (the text `JSON.stringify` writes, at any depth), or the first part of
+ * it JSON cannot store faithfully.
+ *
+ * @example
+ * toJsonText({ a: [1, 2] }); // Right('{"a":[1,2]}')
+ */
+export const toJsonText = (value: unknown): E.Either<Unencodable, string> => {
+  const out = { text: '' };
+  return E.map(() => out.text)(walkValue(value, jsonVisitor(out)));
 };
 
 const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, SerializedOutput> => {
@@ -127,9 +149,18 @@ const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, Se
     return E.right({ kind: 'bytes', dtype, format, bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) });
   }
   if (value instanceof ArrayBuffer) return E.right({ kind: 'bytes', dtype: 'ArrayBuffer', format, bytes: new Uint8Array(value) });
-  const bad = findNonJson(value, '', new Set());
-  if (bad) return E.left(bad);
-  return E.right({ kind: 'json', format, bytes: Buffer.from(JSON.stringify(value), 'utf8') });
+  const bad = findNonJson(value);
+  if (bad !== undefined) return E.left(bad);
+  let text: string;
+  try {
+    text = JSON.stringify(value); // native and fast, but recursive
+  } catch {
+    // nested too deep for JSON.stringify: the walk writes the same text at any depth
+    const written = toJsonText(value);
+    if (E.isLeft(written)) return written;
+    text = written.right;
+  }
+  return E.right({ kind: 'json', format, bytes: Buffer.from(text, 'utf8') });
 };
 
 // serialization
@@ -148,7 +179,7 @@ export const serializeOutput = (value: unknown, format: 'auto' | t.Mixed): E.Eit
   try {
     encoded = format.encode(value);
   } catch (e) {
-    return E.left({ _tag: 'Unencodable', path: '', reason: `rejected by codec ${format.name}: ${e instanceof Error ? e.message : String(e)}` });
+    return E.left({ _tag: 'Unencodable', path: '', reason: `rejected by codec ${format.name}: ${toError(e).message}` });
   }
   return serializeAuto(encoded, formatId(format));
 };
@@ -203,7 +234,7 @@ export const deserializeOutput = (
       try {
         raw = E.right(parseJsonSafely(bytes.toString('utf8')));
       } catch (e) {
-        raw = E.left({ _tag: 'UndecodableArtifact', message: `not valid JSON (${e instanceof Error ? e.message : String(e)})` });
+        raw = E.left({ _tag: 'UndecodableArtifact', message: `not valid JSON (${toError(e).message})` });
       }
       break;
   }

@@ -17,3 +17,14 @@
 export const defineOwn = (target: object, key: string, value: unknown): void => {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 };
+
+/**
+ * The value of an own property, `undefined` when the name is not an own property (so
+ * `'toString'` or `'__proto__'` never reach the prototype).
+ *
+ * @internal
+ * @example
+ * ownValue({ a: 1 }, 'a'); // 1
+ * ownValue({ a: 1 }, 'toString'); // undefined
+ */
+export const ownValue = <A>(record: Readonly<Record<string, A>>, key: string): A | undefined => (Object.hasOwn(record, key) ? record[key] : undefined);
