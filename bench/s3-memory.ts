@@ -22,7 +22,7 @@ import { randomFillSync } from 'node:crypto';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import { createS3ArtifactStore, type S3ArtifactStore } from '../src/index';
-import { startS3rver } from '../test/support/provision/s3';
+import { provideS3Server } from '../test/support/provision/s3';
 import { collectGarbage } from './measure';
 
 const MIB = 1024 * 1024;
@@ -177,7 +177,7 @@ const runChild = <A>(args: readonly string[], settings: Settings): Promise<A> =>
  * put.arrayBuffers <= budget;
  */
 export const measureS3Memory = async (): Promise<S3MemoryResult> => {
-  const server = await startS3rver();
+  const server = await provideS3Server();
   try {
     const settings: Settings = { bucket: server.bucket, clientConfig: { ...server.clientConfig } };
     const bytes = ARTIFACT_MIB * MIB;

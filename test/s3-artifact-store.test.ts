@@ -5,14 +5,14 @@ import * as E from 'fp-ts/Either';
 import { createRunner, createS3ArtifactStore, pipeline, step, StepcacheError, type Runner, type S3ArtifactStore, type S3ArtifactStoreOptions } from '../src';
 import { artifactStoreContract } from './contract/artifact-store.contract';
 import { collectingLogger, rejection, removeDir, tempDir } from './support/fixtures';
-import { s3ServerForTests, type S3Server } from './support/provision/s3';
+import { provideS3Server, type S3Server } from './support/provision/s3';
 
 let server: S3Server;
 let raw: S3Client;
 const opened: S3ArtifactStore[] = [];
 
 beforeAll(async () => {
-  server = await s3ServerForTests();
+  server = await provideS3Server();
   raw = new S3Client(server.clientConfig);
 }, 60_000);
 

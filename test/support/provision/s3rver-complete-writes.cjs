@@ -11,7 +11,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { Readable, Transform } = require('node:stream');
 const { pipeline } = require('node:stream/promises');
-const FilesystemStore = require('s3rver/lib/stores/filesystem');
+// the s3rver being started (its script is the program's first argument), not whichever `require` finds
+const script = fs.realpathSync(process.argv[1] ?? '');
+const FilesystemStore = require(path.join(path.dirname(script), '..', 'lib', 'stores', 'filesystem.js'));
 
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
