@@ -11,6 +11,9 @@
  *    `fs.promises.readFile` of the same artifact file. Goal: at most 1.1x.
  * 3. Big miss: a run that executes the step and stores its 80 MB output, next to
  *    `fs.promises.writeFile` of the same bytes to a new file in the store directory. Goal: at most 1.3x.
+ * 4. S3 memory: a 256 MiB artifact stored to and loaded from an S3-compatible server (s3rver on
+ *    127.0.0.1), each in a fresh process; how far memory rises beyond the artifact's own buffer.
+ *    Goal: at most 1.2 x part size x queue size (see `bench/s3-memory.ts`).
  *
  * The exit code is 0 whatever the verdicts (the table is a report); it is 1 only when the
  * benchmark itself cannot run or a run does not behave as expected (for instance a step that
@@ -27,6 +30,7 @@ import * as path from 'node:path';
 import { createRunner, pipeline, silentLogger, step, type Run, type RunRecord, type Runner } from '../src/index';
 import { isChildResult } from './cached-child';
 import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, timeAsync, type Paired, type Row } from './measure';
+import { MEMORY_GOAL_FACTOR, measureS3Memory, PART_SIZE, QUEUE_SIZE, type Rise, type S3MemoryResult } from './s3-memory';
 import { SHAPES, STEP_COUNT, type ShapeName } from './pipelines';
 
 /** Repetitions of every measurement. */
@@ -325,6 +329,19 @@ const ratioRow = (measure: string, samples: Paired, goal: number): Row => {
   return { measure, stepcache: formatMs(s), baseline: formatMs(b), ratio: s / b, goal: `<= ${goal}x baseline`, pass: s / b <= goal };
 };
 
+const mb = (bytes: number): string => `${(bytes / MB).toFixed(1)} MB`;
+const throughputOf = (bytes: number, ms: number): string => `${formatMs(ms)} (${(bytes / MB / (ms / 1000)).toFixed(0)} MB/s)`;
+
+/** The median over transfers of the larger memory rise (Buffers, whole process), against the budget of parts in flight. */
+const memoryRow = (measure: string, rises: readonly Rise[], r: S3MemoryResult): Row => {
+  const worst = median(rises.map((rise) => Math.max(rise.rss, rise.arrayBuffers)));
+  return { measure, stepcache: mb(worst), baseline: mb(r.budget), ratio: worst / r.budget, goal: `<= ${MEMORY_GOAL_FACTOR} x part x queue`, pass: worst <= r.budget };
+};
+
+/** Every transfer's time and memory rises, for the notes. */
+const transfers = (bytes: number, rises: readonly Rise[]): string =>
+  rises.map((rise) => `${throughputOf(bytes, rise.ms)} Buffers +${mb(rise.arrayBuffers)} rss +${mb(rise.rss)}`).join('; ');
+
 const spread = (name: string, samples: readonly number[], unit: (ms: number) => string): string => {
   const sorted = [...samples].sort((x, y) => x - y);
   return `${name}: min ${unit(sorted[0] ?? Number.NaN)}, median ${unit(median(sorted))}, max ${unit(sorted[sorted.length - 1] ?? Number.NaN)}`;
@@ -361,12 +378,17 @@ const main = async (): Promise<void> => {
     console.log(`measuring a big miss (${(data.byteLength / MB).toFixed(0)} MB) ...\n`);
     const miss = await measureBigMiss(root, data);
     const others = otherCpus(bigStart);
+    console.log('measuring the memory of the S3 store (256 MiB to and from s3rver) ...\n');
+    const s3 = await measureS3Memory();
+    if (!s3.get.verified) fail('the 256 MiB artifact loaded from the S3 server did not verify');
 
     const rows: Row[] = [
       ...cachedRows(SHAPES.chain.label, chain),
       ...cachedRows(SHAPES.independent.label, independent),
       ratioRow('big hit: cached run + output(x), 80 MB (vs readFile)', hit.paired, BIG_HIT_GOAL),
       ratioRow('big miss: executing run storing 80 MB (vs writeFile)', miss, BIG_MISS_GOAL),
+      memoryRow('S3 store: memory rise storing 256 MiB', s3.put.rises, s3),
+      memoryRow('S3 store: memory rise loading 256 MiB', s3.get.rises, s3),
     ];
     console.log(renderTable(rows));
 
@@ -393,6 +415,9 @@ const main = async (): Promise<void> => {
       console.log(`  ${label}: whole cached run ${formatMs(median(r.inProcess.a) * STEP_COUNT)} in process${afterGc}; ${formatMs(median(r.child.a) * STEP_COUNT)} as the first run of a fresh process`);
       console.log(`  ${label}: every cached run adds a run record of ${(r.recordBytes / 1000).toFixed(0)} kB (as JSON) to the metadata store`);
     }
+    console.log(`  S3 store, 256 MiB, parts of ${PART_SIZE / 2 ** 20} MiB x ${QUEUE_SIZE} in flight, memory beyond the artifact's own buffer (s3rver runs in its own process):`);
+    console.log(`    storing: ${transfers(s3.bytes, s3.put.rises)}`);
+    console.log(`    loading: ${transfers(s3.bytes, s3.get.rises)}`);
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 

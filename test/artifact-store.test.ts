@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { createFileArtifactStore, type ArtifactLoadError, type ArtifactStore } from '../src/store/artifact-store';
 import { createContentHasher } from '../src/hash/hashers';
 import { EMPTY_ARTIFACT_ID } from '../src/store/serialize';
+import { artifactStoreContract } from './contract/artifact-store.contract';
 
 let dir: string;
 let store: ArtifactStore;
@@ -271,4 +272,16 @@ describe('invalid ids are rejected', () => {
       fs.rmSync(outside, { force: true });
     }
   });
+});
+
+artifactStoreContract('the folder store', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-contract-'));
+  const subject = createFileArtifactStore(root);
+  return {
+    store: subject,
+    overwrite: async (id, bytes) => fs.promises.writeFile(subject.locate(id), bytes),
+    erase: async (id) => fs.promises.rm(subject.locate(id)),
+    count: async () => filesBelow(root).filter((f) => !f.startsWith(`tmp${path.sep}`)).length,
+    dispose: async () => fs.rmSync(root, { recursive: true, force: true }),
+  };
 });

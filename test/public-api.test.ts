@@ -20,6 +20,7 @@ const VALUES = [
   'createPostgresMetadataStore',
   'createPostgresStepLock',
   'createRunner',
+  'createS3ArtifactStore',
   'createSqliteMetadataStore',
   'displayRun',
   'loadRunConfig',
@@ -49,9 +50,9 @@ const TYPES = [
   'PostgresStepLockOptions', 'PostgresTimeouts', 'ProgressLoggerOptions', 'PruneOptions', 'PruneReport', 'PutEntryOptions', 'ReleaseLock',
   'RenderableRun', 'ResolvedCacheSettings', 'Run', 'RunComparison', 'RunConfig', 'RunConfigError', 'RunConfigSettingName', 'RunConfigSettings',
   'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunParams', 'RunRecord', 'RunSubscriber', 'RunWarningKind', 'Runner', 'RunnerOptions',
-  'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step', 'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput',
-  'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources', 'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails',
-  'SvgOptions', 'Wired',
+  'S3ArtifactStore', 'S3ArtifactStoreOptions', 'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step',
+  'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput', 'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources',
+  'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired',
 ];
 
 const INDEX = path.join(__dirname, '..', 'src', 'index.ts');

@@ -72,6 +72,16 @@ const READS_IN_FLIGHT = 3;
 /** Artifact ids are hex content hashes: never a user string, never a path. */
 const VALID_ID = /^[0-9a-f]{8,128}$/;
 
+/**
+ * Whether a string is a well-formed artifact id (a hexadecimal content hash), so that a store
+ * can build a file name or an object key from it without ever reaching outside its own space.
+ *
+ * @example
+ * isArtifactId('0123456789abcdef'); // true
+ * isArtifactId('../../etc/passwd'); // false
+ */
+export const isArtifactId = (id: string): boolean => VALID_ID.test(id);
+
 const writeAll = async (handle: fs.promises.FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
   let done = 0;
   while (done < bytes.byteLength) {
