@@ -248,6 +248,24 @@ describe('failures', () => {
     expect(await resumed.output('z')).toBe(20);
   });
 
+  it('settles with a typed error naming the step when a store call throws while a step is resolved', async () => {
+    const shouldFail = { value: false };
+    await runnerFor().run(makeFailing(shouldFail));
+    const store = countingArtifactStore(path.join(dir, 'artifacts'));
+    const broken = { ...store, present: () => Promise.reject(new Error('connection reset by peer')) };
+    const error = await runnerFor({ artifacts: broken }).run(makeFailing(shouldFail)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StepcacheError);
+    const e = error as StepcacheError;
+    expect(e.code).toBe('STORE_UNAVAILABLE');
+    expect(e.step).toBe('a');
+    expect(e.message).toContain('connection reset by peer');
+    expect(e.run?.steps['a']?.status).toBe('failed');
+    expect(e.run?.steps['c']?.status).toBe('skipped');
+  });
+
   it('fails with a clear error when a step does not return its declared outputs', async () => {
     const bad = step(function bad() {
       return { a: 1 } as { a: number; b: number };

@@ -162,11 +162,22 @@ const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): 
 
 // resolving
 
+/**
+ * What a store or file-system call threw while a node was resolved, as a typed error naming the
+ * step: the run settles with it instead of leaving a rejection nobody handles.
+ */
+const unexpected = (node: GraphNode, e: unknown): StepcacheError =>
+  e instanceof StepcacheError
+    ? e.step === undefined
+      ? new StepcacheError(e.code, `Step ${node.name}: ${e.message}`, { step: node.name, ...(e.field === undefined ? {} : { field: e.field }), cause: e })
+      : e
+    : stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not be resolved: the store failed: ${toError(e).message}`, node.name, e);
+
 /** @internal Resolves one node of a run: raises its events from start to end. */
 export const resolveNode = async (ctx: RunContext, node: GraphNode): Promise<void> => {
   const began = performance.now();
   ctx.emit({ type: 'step-started', step: node.name });
-  const outcome = await settle(ctx, node, MAX_REASSESSMENTS);
+  const outcome = await settle(ctx, node, MAX_REASSESSMENTS).catch((e: unknown): Outcome & { _tag: 'Failed' } => ({ _tag: 'Failed', error: unexpected(node, e) }));
   const durationMs = performance.now() - began;
   switch (outcome._tag) {
     case 'Cached':
