@@ -127,3 +127,23 @@ describe('the API reference', () => {
     if (warnings.length > 0) throw new Error(`TypeDoc reports ${warnings.length} undocumented declaration(s):\n${warnings.join('\n')}`);
   });
 });
+
+describe("the README's folder map", () => {
+  /** The folders the map names: the first cell of each row of the table under "Folder map". */
+  const mapped = (): string[] => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.split(/^### Folder map$/m)[1]?.split(/^#{2,3} /m)[0] ?? '';
+    return [...section.matchAll(/^\| `([^`]+)\/` \|/gm)].map((m) => m[1] as string).sort();
+  };
+  const foldersIn = (dir: string): string[] =>
+    fs
+      .readdirSync(path.join(ROOT, dir), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => `${dir}/${e.name}`);
+
+  it('names every folder of src/ and test/ and the top-level folders, one line each', () => {
+    const tree = ['src', 'test', 'examples', 'bench', '.ci', ...foldersIn('src'), ...foldersIn('test'), 'test/support/provision'];
+    expect(mapped().filter((f) => !tree.includes(f) && !fs.existsSync(path.join(ROOT, f)))).toEqual([]);
+    expect(tree.filter((f) => !mapped().includes(f)).sort()).toEqual([]);
+  });
+});
