@@ -8,7 +8,7 @@
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
-import { decodeCacheEntry, decodeRunRecord, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
+import { decodeCacheEntry, decodeRunRecord, reportingDamage, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
 
 // model
 
@@ -104,17 +104,7 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
   // keyv re-emits store errors as events; the failing call rejects anyway, and an 'error' event
   // without a listener would crash the process.
   keyv.on('error', () => undefined);
-  const reported = new Set<string>();
-  /** The decoded record, or `undefined` for an absent one and for a damaged one, which is reported once. */
-  const usable = <A>(decoded: E.Either<DamagedRecord, A>): A | undefined => {
-    if (E.isRight(decoded)) return decoded.right;
-    const damage = decoded.left;
-    if (!reported.has(`${damage.record}\0${damage.id}`)) {
-      reported.add(`${damage.record}\0${damage.id}`);
-      options.onDamaged?.(damage);
-    }
-    return undefined;
-  };
+  const usable = reportingDamage(options.onDamaged);
   const entryOf = (value: unknown, key: string): CacheEntry | undefined => (value === undefined || value === null ? undefined : usable(decodeCacheEntry(value, key)));
   const readRun = async (id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>> => {
     const value: unknown = await keyv.get(runKey(id));

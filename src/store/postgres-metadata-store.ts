@@ -19,7 +19,7 @@ import type pg from 'pg';
 import type { MetadataStore, MetadataStoreOptions, PutEntryOptions } from './metadata-store';
 import { openPool, quoteIdentifier, unavailable, type PostgresConnection, type PostgresTimeouts } from './postgres-connection';
 import { migrate } from './postgres-schema';
-import { decodeCacheEntry, decodeRunRecord, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
+import { decodeCacheEntry, decodeRunRecord, reportingDamage, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
 
 // model
 
@@ -118,17 +118,7 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
   const opened = openPool(options, options);
   const { pool } = opened;
   const table = (name: string): string => `${quoteIdentifier(schema)}.${name}`;
-  const reported = new Set<string>();
-  /** The decoded record, or `undefined` for a damaged one, which is reported once (by default as a console warning). */
-  const usable = <A>(decoded: E.Either<DamagedRecord, A>): A | undefined => {
-    if (E.isRight(decoded)) return decoded.right;
-    const damage = decoded.left;
-    if (!reported.has(`${damage.record}\0${damage.id}`)) {
-      reported.add(`${damage.record}\0${damage.id}`);
-      (options.onDamaged ?? ((d: DamagedRecord) => console.warn(`stepcache: skipping ${d.message}`)))(damage);
-    }
-    return undefined;
-  };
+  const usable = reportingDamage(options.onDamaged ?? ((damage) => console.warn(`stepcache: skipping ${damage.message}`)));
 
   let ready: Promise<void> | undefined;
   const migrated = (): Promise<void> =>

@@ -175,3 +175,24 @@ export const decodeCacheEntry: (value: unknown, key: string) => E.Either<Damaged
  * decodeRunRecord(stored, 'r1'); // Left({ _tag: 'DamagedRecord', message: 'run r1 field steps.train.status: expected "executed" | "cached" | "failed" | "skipped", got "x"', ... })
  */
 export const decodeRunRecord: (value: unknown, id: string) => E.Either<DamagedRecord, RunRecord> = decodeWith(RunRecordCodec, 'run');
+
+/**
+ * What a store reads back: the decoded record, or `undefined` for a damaged one, which is reported
+ * to `report` once per record (a listing that meets it again says nothing new).
+ *
+ * @example
+ * const usable = reportingDamage((damage) => console.warn(damage.message));
+ * const run = usable(decodeRunRecord(row, 'r1')); // RunRecord | undefined
+ */
+export const reportingDamage = (report: ((damage: DamagedRecord) => void) | undefined): (<A>(decoded: E.Either<DamagedRecord, A>) => A | undefined) => {
+  const reported = new Set<string>();
+  return (decoded) => {
+    if (E.isRight(decoded)) return decoded.right;
+    const damage = decoded.left;
+    if (!reported.has(`${damage.record}\0${damage.id}`)) {
+      reported.add(`${damage.record}\0${damage.id}`);
+      report?.(damage);
+    }
+    return undefined;
+  };
+};
