@@ -425,3 +425,112 @@ describe('precedence in real runs', () => {
     expect(log.lines).toContain('b: re-running because caching is disabled by the step settings');
   });
 });
+
+const trainWithDefault = step(function train_default({ X, gamma = 0.001 }: { X: number; gamma?: number }) {
+  count('train_default');
+  return X * gamma;
+});
+const DEFAULT_RATE = 0.5;
+const trainWithVariableDefault = step(function train_variable({ X, rate = DEFAULT_RATE }: { X: number; rate?: number }) {
+  count('train_variable');
+  return X * rate;
+});
+
+describe('parameter defaults', () => {
+  const calling = (args: { X: number; gamma?: number }) => pipeline('defaults', (p) => ({ out: p.call(trainWithDefault, args) }));
+
+  it('passing a constant default explicitly is a hit on the entry made without it, and the reverse', async () => {
+    expect(statuses(await runner.run(calling({ X: 2 })))).toEqual({ train_default: 'executed' });
+    expect(statuses(await runner.run(calling({ X: 2, gamma: 0.001 })))).toEqual({ train_default: 'cached' });
+    const other = freshRunner();
+    expect(statuses(await other.run(calling({ X: 2, gamma: 0.001 })))).toEqual({ train_default: 'executed' });
+    expect(statuses(await other.run(calling({ X: 2 })))).toEqual({ train_default: 'cached' });
+  });
+
+  it('a value other than the default misses, and the reason shows the default as the value before', async () => {
+    await runner.run(calling({ X: 2 }));
+    const changed = await runner.run(calling({ X: 2, gamma: 0.01 }));
+    expect(changed.steps.train_default?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'gamma', before: '0.001', after: '0.01' }] });
+  });
+
+  it('a default that is not a constant is reported, and the key has only what is passed', async () => {
+    const p = (args: { X: number; rate?: number }) => pipeline('variable_default', (b) => ({ out: b.call(trainWithVariableDefault, args) }));
+    await runner.run(p({ X: 2 }));
+    expect(log.warnings.join('\n')).toContain('Step train_variable: the default of rate (DEFAULT_RATE) is not a constant');
+    expect(statuses(await runner.run(p({ X: 2, rate: 0.5 })))).toEqual({ train_variable: 'executed' });
+  });
+});
+
+const logged: string[] = [];
+const scale = step(function scale({ x, factor = 2, onProgress }: { x: number; factor?: number; onProgress?: (message: string) => void }) {
+  count('scale');
+  onProgress?.(`scaling ${x}`);
+  return x * factor;
+});
+const quietScale = scale.withOptions({ ignoredInputs: ['onProgress'] });
+
+describe('ignoredInputs on plain parameters', () => {
+  it('an ignored parameter is never encoded: a callback may be passed, changed or left out, and the step stays cached', async () => {
+    const withCallback = (onProgress?: (m: string) => void) =>
+      pipeline('ignored_parameter', (p) => ({ out: p.call(quietScale, onProgress === undefined ? { x: 3 } : { x: 3, onProgress }) }));
+    const first = await runner.run(withCallback((m) => logged.push(m)));
+    expect(statuses(first)).toEqual({ scale: 'executed' });
+    expect(logged).toEqual(['scaling 3']);
+    expect(statuses(await runner.run(withCallback((m) => logged.push(`other ${m}`))))).toEqual({ scale: 'cached' });
+    expect(statuses(await runner.run(withCallback()))).toEqual({ scale: 'cached' });
+    expect(calls.scale).toBe(1);
+  });
+
+  it('an ignored plain value does not change the key, whatever its value', async () => {
+    const p = (factor: number) => pipeline('ignored_value', (b) => ({ out: b.call(scale.withOptions({ ignoredInputs: ['factor'] }), { x: 3, factor }) }));
+    await runner.run(p(2));
+    const again = await runner.run(p(10));
+    expect(statuses(again)).toEqual({ scale: 'cached' });
+    expect(await again.output('out')).toBe(6);
+  });
+});
+
+const tableName = step(function table_name({ day }: { day: string }) {
+  count('table_name');
+  return `events_${day}`;
+});
+const readTable = step(function read_table({ table, limit }: { table: string; limit: number }) {
+  count('read_table');
+  return `${table}:${limit}`;
+});
+const versions: Record<string, string> = {};
+const keyArguments: unknown[] = [];
+const byTableVersion = readTable.withOptions({
+  cacheKey: ({ table, limit }: { table: string; limit: number }) => {
+    keyArguments.push({ table, limit });
+    return `${table}@${versions[table] ?? 'v0'}`;
+  },
+});
+const tables = pipeline('tables', (p, { day = '2026-01-01' }: { day?: string }) => ({ out: p.call(byTableVersion, { table: p.call(tableName, { day }), limit: 10 }) }));
+
+describe('cacheKey with inputs from upstream steps', () => {
+  beforeEach(() => {
+    keyArguments.length = 0;
+  });
+
+  it('receives the upstream values together with the parameters, on a fresh run and when the upstream step is cached', async () => {
+    await runner.run(tables);
+    expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+    keyArguments.length = 0;
+    const again = await runner.run(tables);
+    expect(statuses(again)).toEqual({ table_name: 'cached', read_table: 'cached' });
+    expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+    versions['events_2026-01-01'] = 'v1';
+    const changed = await runner.run(tables);
+    expect(statuses(changed)).toEqual({ table_name: 'cached', read_table: 'executed' });
+    expect(changed.steps.read_table?.reason).toBe('its cacheKey changed (events_2026-01-01@v0 -> events_2026-01-01@v1)');
+  });
+
+  it('a dry run computes the key from the cached upstream value too', async () => {
+    await runner.run(tables);
+    keyArguments.length = 0;
+    const plan = await runner.plan(tables);
+    expect(plan.steps.read_table?.expected).toBe('cached');
+    expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+  });
+});

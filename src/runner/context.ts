@@ -19,7 +19,7 @@ import { artifactDigest } from '../store/serialize';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';
 import type { Executor } from './executor';
 import { applyEvent, pendingState, type NodeState } from './state';
-import { stepKeyOf, type KeyEnvironment, type StepKey } from './step-key';
+import { stepKeyOf, type InputLoader, type KeyEnvironment, type StepKey } from './step-key';
 import type { StoreAccess } from './stores';
 
 // model
@@ -119,9 +119,9 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
 
 // keys
 
-/** @internal A node's key from what the run knows now. */
-export const keyOf = (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, StepKey>> =>
-  stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings);
+/** @internal A node's key from what the run knows now; `inputValue` loads upstream values for a step with a `cacheKey`. */
+export const keyOf = (ctx: RunContext, node: GraphNode, inputValue: InputLoader): Promise<E.Either<StepcacheError, StepKey>> =>
+  stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings, inputValue);
 
 /** @internal The digests of a node's inputs as the run knows them now ('' for an input with no artifact yet). */
 export const currentDigests = (ctx: RunContext, node: GraphNode): string[] =>
