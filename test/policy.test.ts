@@ -155,15 +155,20 @@ describe('files', () => {
     expect(calls.read_labels).toBe(2);
   });
 
-  it('a missing file does not crash: the step runs, stays cached while missing, and re-runs when the file appears', async () => {
+  it('a file that does not exist fails the run before anything executes, naming the path', async () => {
     const file = path.join(newDir(), 'missing.csv');
-    const p = single(constant.withOptions({ files: [file] }), 'missing_file');
-    expect(statuses(await runner.run(p))).toEqual({ constant: 'executed' });
-    expect(statuses(await runner.run(p))).toEqual({ constant: 'cached' });
-    fs.writeFileSync(file, 'now here');
-    const appeared = await runner.run(p);
-    expect(statuses(appeared)).toEqual({ constant: 'executed' });
-    expect(appeared.steps.constant?.reason).toBe(`file ${file} changed`);
+    const e = await rejection(runner.run(single(constant.withOptions({ files: [file] }), 'missing_file')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('files');
+    expect(e.step).toBe('constant');
+    expect(e.message).toContain(file);
+    expect(calls.constant).toBeUndefined();
+  });
+
+  it('a folder listed in files is an error too: the files in it must be listed', async () => {
+    const e = await rejection(runner.run(single(constant.withOptions({ files: [newDir()] }), 'folder_file')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.message).toContain('is a folder');
   });
 });
 
@@ -532,5 +537,51 @@ describe('cacheKey with inputs from upstream steps', () => {
     const plan = await runner.plan(tables);
     expect(plan.steps.read_table?.expected).toBe('cached');
     expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+  });
+});
+
+describe('settings that name nothing', () => {
+  it('an ignoredInputs name that is no input or parameter of the step fails before anything executes', async () => {
+    const e = await rejection(runner.run(single(constant.withOptions({ ignoredInputs: ['progres'] }), 'typo_ignored')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('ignoredInputs');
+    expect(e.step).toBe('constant');
+    expect(e.message).toContain('progres');
+    expect(e.message).toContain('its inputs and parameters are: x');
+    expect(calls.constant).toBeUndefined();
+  });
+
+  it('an ignored name the function declares but the call leaves out is accepted', async () => {
+    const p = pipeline('declared_ignored', (b) => ({ out: b.call(scale.withOptions({ ignoredInputs: ['onProgress'] }), { x: 1 }) }));
+    expect(statuses(await runner.run(p))).toEqual({ scale: 'executed' });
+  });
+
+  it('pipeline-wide ignoredInputs must name an input of some step', async () => {
+    const p = pipeline('wide_ignored', (b) => ({ a: b.call(constant, { x: 1 }), b: b.call(scale, { x: 2 }) }));
+    expect(statuses(await runner.run(p.withOptions({ ignoredInputs: ['onProgress'] })))).toEqual({ constant: 'executed', scale: 'executed' });
+    const e = await rejection(runner.run(p.withOptions({ ignoredInputs: ['nothing'] })));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('ignoredInputs');
+    expect(e.message).toContain('nothing');
+  });
+
+  it('a dependsOn entry whose value is undefined (a misspelt import) fails naming it', async () => {
+    const e = await rejection(runner.run(single(constant.withOptions({ dependsOn: { tokenizer: undefined } }), 'undefined_dependency')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('dependsOn.tokenizer');
+    expect(e.step).toBe('constant');
+    expect(calls.constant).toBeUndefined();
+  });
+
+  it('a run config or runtime steps section naming a step the pipeline does not have fails naming it', async () => {
+    const p = single(constant, 'config_typo');
+    const fromConfig = await rejection(runner.run(p.withRunConfig({ steps: { constnt: { refresh: true } } })));
+    expect(fromConfig.code).toBe('INVALID_OPTIONS');
+    expect(fromConfig.field).toBe('steps.constnt');
+    expect(fromConfig.message).toContain('its steps are: constant');
+    const fromRuntime = await rejection(runner.run(p.withOptions({ steps: { constnt: { refresh: true } } })));
+    expect(fromRuntime.field).toBe('steps.constnt');
+    expect(calls.constant).toBeUndefined();
+    expect(await runner.listRuns()).toEqual([]);
   });
 });

@@ -4,8 +4,10 @@
  *
  * @packageDocumentation
  */
-import type * as E from 'fp-ts/Either';
-import type { StepcacheError } from '../errors';
+import * as fs from 'node:fs';
+import * as E from 'fp-ts/Either';
+import { checkSettingReferences, type PathKind } from '../cache/setting-references';
+import { StepcacheError } from '../errors';
 import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
 import { keyHashFunction } from '../hash/hashers';
 import type { StepLock } from '../lock';
@@ -71,12 +73,27 @@ export const fingerprintsIn = (dir: string): ContextDependencies['fingerprints']
   return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey));
 };
 
+/** What is at a path, relative to the working directory. */
+const pathKind = (file: string): PathKind => {
+  try {
+    return fs.statSync(file).isDirectory() ? 'folder' : 'file';
+  } catch {
+    return 'missing';
+  }
+};
+
 /** @internal A node's settings, by the one precedence function. */
 const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution =>
   resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name }));
 
 /** @internal The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
 export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, graph: PipelineGraph, runId: string): Promise<RunContext> => {
+  const settings = graph.nodes.map((n) => settingsOf(pipe, n));
+  const unmatched = checkSettingReferences(pipe, graph, settings, pathKind);
+  if (E.isLeft(unmatched)) {
+    const { step, field, message } = unmatched.left;
+    throw new StepcacheError('INVALID_OPTIONS', message, { field, ...(step === undefined ? {} : { step }) });
+  }
   const stores = await deps.stores.open();
   const hashKey = await keyHashFunction();
   const states = graph.nodes.map(pendingState);
@@ -112,7 +129,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     fingerprints,
     storeId: deps.stores.storeId,
     lock: deps.stores.lock,
-    settings: graph.nodes.map((n) => settingsOf(pipe, n)),
+    settings,
     keys,
   };
 };
