@@ -38,7 +38,7 @@ export interface RunContext {
   readonly executor: Executor;
   /** Raises a run event: stamps it, applies it to its step's state, then tells the subscribers. */
   readonly emit: (event: RunEventBody) => void;
-  /** Entries fetched in one batch at the start: the latest entry of every step, by key. */
+  /** Entries fetched in one batch at the start: the latest entry of every step (made by any pipeline), by key. */
   readonly prefetched: ReadonlyMap<string, CacheEntry>;
   /** The same entries by step name: what a miss is compared with. */
   readonly latestByStep: ReadonlyMap<string, CacheEntry>;
@@ -106,7 +106,8 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   };
   const metadata = stores.metadataFor((message) => emit({ type: 'warning', kind: 'unverified-entry', message }));
   const names = graph.nodes.map((n) => n.name);
-  const latest = (await deps.stores.call('be read', () => metadata.getLatestEntries(graph.pipeline, names))).filter((e): e is CacheEntry => e !== undefined);
+  // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
+  const latest = (await deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names))).filter((e): e is CacheEntry => e !== undefined);
   const fingerprints = deps.fingerprints(hashKey);
   const keys: KeyEnvironment = {
     hashKey,
