@@ -45,7 +45,12 @@ export interface KeyEnvironment {
   readonly descriptorOf: (node: number, output: string) => ArtifactDescriptor | undefined;
 }
 
-/** Loads the value of an upstream output (for a step whose `cacheKey` asks for its inputs). */
+/**
+ * Loads the value of an upstream output (for a step whose `cacheKey` asks for its inputs).
+ *
+ * @example
+ * const inputValue: InputLoader = (ref) => loadOutput(ctx, ref.node, ref.output);
+ */
 export type InputLoader = (ref: OutputRef) => Promise<E.Either<StepcacheError, unknown>>;
 
 // code fingerprints
