@@ -14,12 +14,12 @@ import { computeStepKey } from '../cache/key';
 import { effectiveParameters, parameterDefaultsOf } from '../cache/parameter-defaults';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
-import { defineOwn } from '../utils/own-property';
 import { fingerprintDependency, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
 import type { GraphNode, OutputRef } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
 import { artifactDigest, formatId, type ArtifactDescriptor } from '../store/serialize';
+import { defineOwn } from '../utils/own-property';
 import type { RunWarningKind } from './events';
 
 // model
