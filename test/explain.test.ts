@@ -249,3 +249,24 @@ describe('runner.plan', () => {
     }
   });
 });
+
+describe('a step used by two pipelines', () => {
+  const other = pipeline('other_pipeline', (p, { rows = 2 }: { rows?: number }) => ({ data: p.call(loader, { rows }).X_train }));
+  const loaderOnly = pipeline('loader_only', (p, { rows = 2 }: { rows?: number }) => ({ data: p.call(loader, { rows }).y_train }));
+
+  it('the same key is a hit in the second pipeline', async () => {
+    const first = await runner.run(other);
+    const second = await runner.run(loaderOnly);
+    expect(second.steps.training_data_loader).toMatchObject({ status: 'cached', cachedFrom: first.id });
+  });
+
+  it("its first run in the second pipeline is compared with the first pipeline's entry, not called never cached", async () => {
+    await runner.run(other, { rows: 2 });
+    log.clear();
+    const run = await runner.run(loaderOnly, { rows: 3 });
+    expect(run.steps.training_data_loader?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'rows', before: '2', after: '3' }] });
+    expect(log.lines).toContain('training_data_loader: re-running because parameter rows changed (2 -> 3)');
+    const plan = await runner.plan(other, { rows: 4 });
+    expect(plan.steps.training_data_loader).toMatchObject({ expected: 'execute', reason: { _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'rows', before: '3', after: '4' }] } });
+  });
+});

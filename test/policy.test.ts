@@ -155,15 +155,20 @@ describe('files', () => {
     expect(calls.read_labels).toBe(2);
   });
 
-  it('a missing file does not crash: the step runs, stays cached while missing, and re-runs when the file appears', async () => {
+  it('a file that does not exist fails the run before anything executes, naming the path', async () => {
     const file = path.join(newDir(), 'missing.csv');
-    const p = single(constant.withOptions({ files: [file] }), 'missing_file');
-    expect(statuses(await runner.run(p))).toEqual({ constant: 'executed' });
-    expect(statuses(await runner.run(p))).toEqual({ constant: 'cached' });
-    fs.writeFileSync(file, 'now here');
-    const appeared = await runner.run(p);
-    expect(statuses(appeared)).toEqual({ constant: 'executed' });
-    expect(appeared.steps.constant?.reason).toBe(`file ${file} changed`);
+    const e = await rejection(runner.run(single(constant.withOptions({ files: [file] }), 'missing_file')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('files');
+    expect(e.step).toBe('constant');
+    expect(e.message).toContain(file);
+    expect(calls.constant).toBeUndefined();
+  });
+
+  it('a folder listed in files is an error too: the files in it must be listed', async () => {
+    const e = await rejection(runner.run(single(constant.withOptions({ files: [newDir()] }), 'folder_file')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.message).toContain('is a folder');
   });
 });
 
@@ -423,5 +428,160 @@ describe('precedence in real runs', () => {
     const run = await runner.run(p);
     expect(run.steps.b?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'step' });
     expect(log.lines).toContain('b: re-running because caching is disabled by the step settings');
+  });
+});
+
+const trainWithDefault = step(function train_default({ X, gamma = 0.001 }: { X: number; gamma?: number }) {
+  count('train_default');
+  return X * gamma;
+});
+const DEFAULT_RATE = 0.5;
+const trainWithVariableDefault = step(function train_variable({ X, rate = DEFAULT_RATE }: { X: number; rate?: number }) {
+  count('train_variable');
+  return X * rate;
+});
+
+describe('parameter defaults', () => {
+  const calling = (args: { X: number; gamma?: number }) => pipeline('defaults', (p) => ({ out: p.call(trainWithDefault, args) }));
+
+  it('passing a constant default explicitly is a hit on the entry made without it, and the reverse', async () => {
+    expect(statuses(await runner.run(calling({ X: 2 })))).toEqual({ train_default: 'executed' });
+    expect(statuses(await runner.run(calling({ X: 2, gamma: 0.001 })))).toEqual({ train_default: 'cached' });
+    const other = freshRunner();
+    expect(statuses(await other.run(calling({ X: 2, gamma: 0.001 })))).toEqual({ train_default: 'executed' });
+    expect(statuses(await other.run(calling({ X: 2 })))).toEqual({ train_default: 'cached' });
+  });
+
+  it('a value other than the default misses, and the reason shows the default as the value before', async () => {
+    await runner.run(calling({ X: 2 }));
+    const changed = await runner.run(calling({ X: 2, gamma: 0.01 }));
+    expect(changed.steps.train_default?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'gamma', before: '0.001', after: '0.01' }] });
+  });
+
+  it('a default that is not a constant is reported, and the key has only what is passed', async () => {
+    const p = (args: { X: number; rate?: number }) => pipeline('variable_default', (b) => ({ out: b.call(trainWithVariableDefault, args) }));
+    await runner.run(p({ X: 2 }));
+    expect(log.warnings.join('\n')).toContain('Step train_variable: the default of rate (DEFAULT_RATE) is not a constant');
+    expect(statuses(await runner.run(p({ X: 2, rate: 0.5 })))).toEqual({ train_variable: 'executed' });
+  });
+});
+
+const logged: string[] = [];
+const scale = step(function scale({ x, factor = 2, onProgress }: { x: number; factor?: number; onProgress?: (message: string) => void }) {
+  count('scale');
+  onProgress?.(`scaling ${x}`);
+  return x * factor;
+});
+const quietScale = scale.withOptions({ ignoredInputs: ['onProgress'] });
+
+describe('ignoredInputs on plain parameters', () => {
+  it('an ignored parameter is never encoded: a callback may be passed, changed or left out, and the step stays cached', async () => {
+    const withCallback = (onProgress?: (m: string) => void) =>
+      pipeline('ignored_parameter', (p) => ({ out: p.call(quietScale, onProgress === undefined ? { x: 3 } : { x: 3, onProgress }) }));
+    const first = await runner.run(withCallback((m) => logged.push(m)));
+    expect(statuses(first)).toEqual({ scale: 'executed' });
+    expect(logged).toEqual(['scaling 3']);
+    expect(statuses(await runner.run(withCallback((m) => logged.push(`other ${m}`))))).toEqual({ scale: 'cached' });
+    expect(statuses(await runner.run(withCallback()))).toEqual({ scale: 'cached' });
+    expect(calls.scale).toBe(1);
+  });
+
+  it('an ignored plain value does not change the key, whatever its value', async () => {
+    const p = (factor: number) => pipeline('ignored_value', (b) => ({ out: b.call(scale.withOptions({ ignoredInputs: ['factor'] }), { x: 3, factor }) }));
+    await runner.run(p(2));
+    const again = await runner.run(p(10));
+    expect(statuses(again)).toEqual({ scale: 'cached' });
+    expect(await again.output('out')).toBe(6);
+  });
+});
+
+const tableName = step(function table_name({ day }: { day: string }) {
+  count('table_name');
+  return `events_${day}`;
+});
+const readTable = step(function read_table({ table, limit }: { table: string; limit: number }) {
+  count('read_table');
+  return `${table}:${limit}`;
+});
+const versions: Record<string, string> = {};
+const keyArguments: unknown[] = [];
+const byTableVersion = readTable.withOptions({
+  cacheKey: ({ table, limit }: { table: string; limit: number }) => {
+    keyArguments.push({ table, limit });
+    return `${table}@${versions[table] ?? 'v0'}`;
+  },
+});
+const tables = pipeline('tables', (p, { day = '2026-01-01' }: { day?: string }) => ({ out: p.call(byTableVersion, { table: p.call(tableName, { day }), limit: 10 }) }));
+
+describe('cacheKey with inputs from upstream steps', () => {
+  beforeEach(() => {
+    keyArguments.length = 0;
+  });
+
+  it('receives the upstream values together with the parameters, on a fresh run and when the upstream step is cached', async () => {
+    await runner.run(tables);
+    expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+    keyArguments.length = 0;
+    const again = await runner.run(tables);
+    expect(statuses(again)).toEqual({ table_name: 'cached', read_table: 'cached' });
+    expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+    versions['events_2026-01-01'] = 'v1';
+    const changed = await runner.run(tables);
+    expect(statuses(changed)).toEqual({ table_name: 'cached', read_table: 'executed' });
+    expect(changed.steps.read_table?.reason).toBe('its cacheKey changed (events_2026-01-01@v0 -> events_2026-01-01@v1)');
+  });
+
+  it('a dry run computes the key from the cached upstream value too', async () => {
+    await runner.run(tables);
+    keyArguments.length = 0;
+    const plan = await runner.plan(tables);
+    expect(plan.steps.read_table?.expected).toBe('cached');
+    expect(keyArguments).toEqual([{ table: 'events_2026-01-01', limit: 10 }]);
+  });
+});
+
+describe('settings that name nothing', () => {
+  it('an ignoredInputs name that is no input or parameter of the step fails before anything executes', async () => {
+    const e = await rejection(runner.run(single(constant.withOptions({ ignoredInputs: ['progres'] }), 'typo_ignored')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('ignoredInputs');
+    expect(e.step).toBe('constant');
+    expect(e.message).toContain('progres');
+    expect(e.message).toContain('its inputs and parameters are: x');
+    expect(calls.constant).toBeUndefined();
+  });
+
+  it('an ignored name the function declares but the call leaves out is accepted', async () => {
+    const p = pipeline('declared_ignored', (b) => ({ out: b.call(scale.withOptions({ ignoredInputs: ['onProgress'] }), { x: 1 }) }));
+    expect(statuses(await runner.run(p))).toEqual({ scale: 'executed' });
+  });
+
+  it('pipeline-wide ignoredInputs must name an input of some step', async () => {
+    const p = pipeline('wide_ignored', (b) => ({ a: b.call(constant, { x: 1 }), b: b.call(scale, { x: 2 }) }));
+    expect(statuses(await runner.run(p.withOptions({ ignoredInputs: ['onProgress'] })))).toEqual({ constant: 'executed', scale: 'executed' });
+    const e = await rejection(runner.run(p.withOptions({ ignoredInputs: ['nothing'] })));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('ignoredInputs');
+    expect(e.message).toContain('nothing');
+  });
+
+  it('a dependsOn entry whose value is undefined (a misspelt import) fails naming it', async () => {
+    const e = await rejection(runner.run(single(constant.withOptions({ dependsOn: { tokenizer: undefined } }), 'undefined_dependency')));
+    expect(e.code).toBe('INVALID_OPTIONS');
+    expect(e.field).toBe('dependsOn.tokenizer');
+    expect(e.step).toBe('constant');
+    expect(calls.constant).toBeUndefined();
+  });
+
+  it('a run config or runtime steps section naming a step the pipeline does not have fails naming it', async () => {
+    const p = single(constant, 'config_typo');
+    const fromConfig = await rejection(runner.run(p.withRunConfig({ steps: { constnt: { refresh: true } } })));
+    expect(fromConfig.code).toBe('INVALID_OPTIONS');
+    expect(fromConfig.field).toBe('steps.constnt');
+    expect(fromConfig.message).toContain('its steps are: constant');
+    const fromRuntime = await rejection(runner.run(p.withOptions({ steps: { constnt: { refresh: true } } })));
+    expect(fromRuntime.field).toBe('steps.constnt');
+    expect(calls.constant).toBeUndefined();
+    expect(await runner.listRuns()).toEqual([]);
   });
 });

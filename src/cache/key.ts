@@ -26,7 +26,7 @@ export interface StepKeyParts {
   readonly step: string;
   /** The code fingerprint. */
   readonly code: string;
-  /** Plain values passed to the step. */
+  /** Plain values passed to the step, with constant defaults for those left out; ignored inputs are not here. */
   readonly parameters: Readonly<Record<string, unknown>>;
   /** Content digests of input artifacts, by input name. */
   readonly inputs: Readonly<Record<string, string>>;

@@ -4,8 +4,10 @@
  *
  * @packageDocumentation
  */
-import type * as E from 'fp-ts/Either';
-import type { StepcacheError } from '../errors';
+import * as fs from 'node:fs';
+import * as E from 'fp-ts/Either';
+import { checkSettingReferences, type PathKind } from '../cache/setting-references';
+import { StepcacheError } from '../errors';
 import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
 import { keyHashFunction } from '../hash/hashers';
 import type { StepLock } from '../lock';
@@ -19,7 +21,7 @@ import { artifactDigest } from '../store/serialize';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';
 import type { Executor } from './executor';
 import { applyEvent, pendingState, type NodeState } from './state';
-import { stepKeyOf, type KeyEnvironment, type StepKey } from './step-key';
+import { stepKeyOf, type InputLoader, type KeyEnvironment, type StepKey } from './step-key';
 import type { StoreAccess } from './stores';
 
 // model
@@ -36,7 +38,7 @@ export interface RunContext {
   readonly executor: Executor;
   /** Raises a run event: stamps it, applies it to its step's state, then tells the subscribers. */
   readonly emit: (event: RunEventBody) => void;
-  /** Entries fetched in one batch at the start: the latest entry of every step, by key. */
+  /** Entries fetched in one batch at the start: the latest entry of every step (made by any pipeline), by key. */
   readonly prefetched: ReadonlyMap<string, CacheEntry>;
   /** The same entries by step name: what a miss is compared with. */
   readonly latestByStep: ReadonlyMap<string, CacheEntry>;
@@ -71,12 +73,27 @@ export const fingerprintsIn = (dir: string): ContextDependencies['fingerprints']
   return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey));
 };
 
+/** What is at a path, relative to the working directory. */
+const pathKind = (file: string): PathKind => {
+  try {
+    return fs.statSync(file).isDirectory() ? 'folder' : 'file';
+  } catch {
+    return 'missing';
+  }
+};
+
 /** @internal A node's settings, by the one precedence function. */
 const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution =>
   resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name }));
 
 /** @internal The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
 export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, graph: PipelineGraph, runId: string): Promise<RunContext> => {
+  const settings = graph.nodes.map((n) => settingsOf(pipe, n));
+  const unmatched = checkSettingReferences(pipe, graph, settings, pathKind);
+  if (E.isLeft(unmatched)) {
+    const { step, field, message } = unmatched.left;
+    throw new StepcacheError('INVALID_OPTIONS', message, { field, ...(step === undefined ? {} : { step }) });
+  }
   const stores = await deps.stores.open();
   const hashKey = await keyHashFunction();
   const states = graph.nodes.map(pendingState);
@@ -89,7 +106,8 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   };
   const metadata = stores.metadataFor((message) => emit({ type: 'warning', kind: 'unverified-entry', message }));
   const names = graph.nodes.map((n) => n.name);
-  const latest = (await deps.stores.call('be read', () => metadata.getLatestEntries(graph.pipeline, names))).filter((e): e is CacheEntry => e !== undefined);
+  // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
+  const latest = (await deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names))).filter((e): e is CacheEntry => e !== undefined);
   const fingerprints = deps.fingerprints(hashKey);
   const keys: KeyEnvironment = {
     hashKey,
@@ -112,16 +130,16 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     fingerprints,
     storeId: deps.stores.storeId,
     lock: deps.stores.lock,
-    settings: graph.nodes.map((n) => settingsOf(pipe, n)),
+    settings,
     keys,
   };
 };
 
 // keys
 
-/** @internal A node's key from what the run knows now. */
-export const keyOf = (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, StepKey>> =>
-  stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings);
+/** @internal A node's key from what the run knows now; `inputValue` loads upstream values for a step with a `cacheKey`. */
+export const keyOf = (ctx: RunContext, node: GraphNode, inputValue: InputLoader): Promise<E.Either<StepcacheError, StepKey>> =>
+  stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings, inputValue);
 
 /** @internal The digests of a node's inputs as the run knows them now ('' for an input with no artifact yet). */
 export const currentDigests = (ctx: RunContext, node: GraphNode): string[] =>

@@ -25,6 +25,15 @@ const readOutput = async (ctx: RunContext, node: GraphNode, output: string): Pro
 };
 
 /**
+ * @internal An output's value as it is stored, without repairing it: what a dry run may read.
+ */
+export const peekOutput = async (ctx: RunContext, index: number, output: string): Promise<Loaded> => {
+  const node = ctx.graph.nodes[index] as GraphNode;
+  const read = await readOutput(ctx, node, output);
+  return E.isRight(read) ? read : E.left(stepFailure('ARTIFACT_UNAVAILABLE', read.left ?? `Step ${node.name} has no output ${output}.`, node.name));
+};
+
+/**
  * @internal An output's value, loaded once per run and shared; repaired (its step executed again)
  * when its artifact cannot be loaded.
  */
@@ -70,7 +79,7 @@ const repair = (ctx: RunContext, node: GraphNode, problem: string): Promise<E.Ei
   state.repair ??= (async () => {
     const argument = await loadArgument(ctx, node);
     if (E.isLeft(argument)) return argument;
-    const key = await keyOf(ctx, node);
+    const key = await keyOf(ctx, node, (ref) => loadOutput(ctx, ref.node, ref.output));
     if (E.isLeft(key)) return key;
     const executed = await executeNode(ctx, node, key.right, argument.right, true);
     if (E.isLeft(executed)) return executed;

@@ -10,6 +10,7 @@ import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type SettingsResolution } from '../settings/settings';
 import { stateOf, type RunContext } from './context';
 import type { Plan, PlannedStep } from './model';
+import { peekOutput } from './load';
 import { assess, whyExecuting } from './resolve';
 
 const planExecute = (name: string, reason: ExecutionReason): PlannedStep => ({ name, expected: 'execute', reason, message: describeReason(reason) });
@@ -34,7 +35,7 @@ export const planSteps = async (ctx: RunContext): Promise<Plan> => {
       steps[node.name] = planBelow(ctx, node, notCached);
       continue;
     }
-    const assessed = await assess(ctx, node);
+    const assessed = await assess(ctx, node, (ref) => peekOutput(ctx, ref.node, ref.output));
     if (E.isLeft(assessed)) throw assessed.left;
     const { key, entry, decision } = assessed.right;
     if (decision._tag === 'UseCache' && entry !== undefined) {

@@ -15,8 +15,8 @@ import type { CacheEntry } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
 import { stepFailure } from './in-process-executor';
-import { loadArgument } from './load';
-import type { StepKey } from './step-key';
+import { loadArgument, loadOutput } from './load';
+import type { InputLoader, StepKey } from './step-key';
 
 // model
 
@@ -54,9 +54,13 @@ const lookupFor = async (ctx: RunContext, node: GraphNode, entry: CacheEntry | u
   return intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' };
 };
 
-/** @internal A node's key, the entry the store holds for it, and the cache decision. */
-export const assess = async (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, Assessment>> => {
-  const key = await keyOf(ctx, node);
+/**
+ * @internal A node's key, the entry the store holds for it, and the cache decision. Upstream values
+ * are loaded (and repaired when damaged) only for a step with a `cacheKey`; a dry run passes a
+ * loader that repairs nothing.
+ */
+export const assess = async (ctx: RunContext, node: GraphNode, inputValue: InputLoader = (ref) => loadOutput(ctx, ref.node, ref.output)): Promise<E.Either<StepcacheError, Assessment>> => {
+  const key = await keyOf(ctx, node, inputValue);
   if (E.isLeft(key)) return key;
   const entry = ctx.prefetched.get(key.right.key) ?? (await ctx.metadata.getEntries([key.right.key]))[0];
   return E.right({ key: key.right, entry, decision: decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry)) });

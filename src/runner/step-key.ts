@@ -11,13 +11,15 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import { parameterComponent, type KeyComponents } from '../cache/components';
 import { computeStepKey } from '../cache/key';
+import { effectiveParameters, parameterDefaultsOf } from '../cache/parameter-defaults';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
 import { fingerprintDependency, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
-import type { GraphNode } from '../pipeline/pipeline';
+import type { GraphNode, OutputRef } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
 import { artifactDigest, formatId, type ArtifactDescriptor } from '../store/serialize';
+import { defineOwn } from '../utils/own-property';
 import type { RunWarningKind } from './events';
 
 // model
@@ -42,6 +44,14 @@ export interface KeyEnvironment {
   /** The descriptor of an upstream output, once known. */
   readonly descriptorOf: (node: number, output: string) => ArtifactDescriptor | undefined;
 }
+
+/**
+ * Loads the value of an upstream output (for a step whose `cacheKey` asks for its inputs).
+ *
+ * @example
+ * const inputValue: InputLoader = (ref) => loadOutput(ctx, ref.node, ref.output);
+ */
+export type InputLoader = (ref: OutputRef) => Promise<E.Either<StepcacheError, unknown>>;
 
 // code fingerprints
 
@@ -74,6 +84,34 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     }
   }
   return fingerprint;
+};
+
+// parameters
+
+/**
+ * The parameters that go into a step's key: the ones passed, with constant defaults filled in for
+ * those left out, without inputs wired from upstream steps nor ignored inputs (which are never
+ * encoded). A default that is not a constant is reported once per step: its value cannot be
+ * known, so the key has only what is passed.
+ *
+ * @example
+ * keyedParameters(env, node, ['logger']); // { X: [[1]], gamma: 0.001 }
+ */
+export const keyedParameters = (env: KeyEnvironment, node: GraphNode, ignored: readonly string[]): Record<string, unknown> => {
+  const defaults = parameterDefaultsOf(node.step.fn);
+  const skip = new Set([...Object.keys(node.inputs), ...ignored]);
+  for (const [name, text] of defaults.unknown) {
+    if (skip.has(name)) continue;
+    const once = `${node.name}\0default\0${name}\0${text}`;
+    if (warned.has(once)) continue;
+    warned.add(once);
+    env.warn(
+      'fingerprint-caveat',
+      node.name,
+      `Step ${node.name}: the default of ${name} (${text}) is not a constant, so its value cannot be known before the step runs; the key has ${name} only when it is passed (passing the default explicitly and leaving it out are different keys).`,
+    );
+  }
+  return effectiveParameters(node.parameters, defaults, skip);
 };
 
 // policy components
@@ -116,9 +154,25 @@ const fileDigests = async (files: readonly string[]): Promise<Record<string, str
   return digests;
 };
 
-const userCacheKey = async (node: GraphNode, cacheKey: (input: never) => string | Promise<string>): Promise<E.Either<StepcacheError, string>> => {
+/** What a step's `cacheKey` function receives: its parameters and the values of its inputs. */
+const cacheKeyArgument = async (node: GraphNode, inputValue: InputLoader): Promise<E.Either<StepcacheError, Record<string, unknown>>> => {
+  const argument: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(node.parameters)) defineOwn(argument, name, value);
+  const fields = Object.entries(node.inputs);
+  const values = await Promise.all(fields.map(([, ref]) => inputValue(ref)));
+  for (const [i, [field]] of fields.entries()) {
+    const value = values[i] as E.Either<StepcacheError, unknown>;
+    if (E.isLeft(value)) return value;
+    defineOwn(argument, field, value.right);
+  }
+  return E.right(argument);
+};
+
+const userCacheKey = async (node: GraphNode, cacheKey: (input: never) => string | Promise<string>, inputValue: InputLoader): Promise<E.Either<StepcacheError, string>> => {
+  const argument = await cacheKeyArgument(node, inputValue);
+  if (E.isLeft(argument)) return argument;
   try {
-    const value: unknown = await cacheKey(node.parameters as never);
+    const value: unknown = await cacheKey(argument.right as never);
     if (typeof value === 'string') return E.right(value);
     return E.left(new StepcacheError('INVALID_OPTIONS', `The cacheKey function of step ${node.name} must return a string, got ${typeof value}.`, { step: node.name, field: 'cacheKey' }));
   } catch (e) {
@@ -129,14 +183,16 @@ const userCacheKey = async (node: GraphNode, cacheKey: (input: never) => string 
 // the key
 
 /**
- * Computes a step's key from what is known in the run: its upstream outputs' descriptors must be known.
+ * Computes a step's key from what is known in the run: its upstream outputs' descriptors must be
+ * known. `inputValue` is asked for the upstream values only when the step has a `cacheKey`.
  *
  * @example
- * const key = await stepKeyOf(env, node, settings);
+ * const key = await stepKeyOf(env, node, settings, (ref) => loadOutput(ctx, ref.node, ref.output));
  * if (key._tag === 'Right') key.right.key; // 64 hex characters
  */
-export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings): Promise<E.Either<StepcacheError, StepKey>> => {
+export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings, inputValue: InputLoader): Promise<E.Either<StepcacheError, StepKey>> => {
   const ignored = settings.ignoredInputs ?? [];
+  const parameters = keyedParameters(env, node, ignored);
   const inputs: Record<string, string> = {};
   const inputDigests: string[] = [];
   for (const [field, ref] of Object.entries(node.inputs)) {
@@ -165,13 +221,13 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
   }
   let cacheKey: string | undefined;
   if (settings.cacheKey !== undefined) {
-    const value = await userCacheKey(node, settings.cacheKey);
+    const value = await userCacheKey(node, settings.cacheKey, inputValue);
     if (E.isLeft(value)) return value;
     cacheKey = value.right;
     policy['cacheKey'] = cacheKey;
   }
 
-  const key = computeStepKey(env.hashKey, { step: node.name, code, parameters: node.parameters, inputs, outputs, settings: policy });
+  const key = computeStepKey(env.hashKey, { step: node.name, code, parameters, inputs, outputs, settings: policy });
   if (E.isLeft(key)) {
     const { field, path: inner, reason } = key.left;
     return E.left(new StepcacheError('UNENCODABLE_VALUE', `Parameter ${field}${inner} of step ${node.name} cannot be part of a cache key: it is ${reason}.`, { step: node.name, field }));
@@ -179,7 +235,7 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
   const components = (): KeyComponents => ({
     code,
     ...(fingerprint === undefined ? {} : { codeParts: fingerprint.parts }),
-    parameters: Object.fromEntries(Object.entries(node.parameters).map(([name, value]) => [name, parameterComponent(env.hashKey, value)])),
+    parameters: Object.fromEntries(Object.entries(parameters).map(([name, value]) => [name, parameterComponent(env.hashKey, value)])),
     inputs: Object.fromEntries(
       Object.entries(node.inputs)
         .filter(([field]) => field in inputs)

@@ -25,6 +25,12 @@ export interface MetadataStore {
   /** The most recent entry of each step of a pipeline, `undefined` where there is none. */
   getLatestEntries(pipeline: string, steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
   /**
+   * The most recent entry of each step, whichever pipeline made it, `undefined` where there is
+   * none: what a miss is explained against (a step used by several pipelines shares its keys). One
+   * batched read for all the steps.
+   */
+  getLatestEntriesOfSteps(steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
+  /**
    * Records an entry if its key has none (insert-if-absent: concurrent writers of a key never
    * overwrite each other, the first one wins). An expired or unreadable entry counts as absent;
    * `replace` overwrites a present one. The entry becomes the latest of its step.
@@ -63,6 +69,7 @@ export interface PutEntryOptions {
 
 const entryKey = (key: string): string => `entry:${key}`;
 const latestKey = (pipeline: string, step: string): string => `latest:${pipeline}:${step}`;
+const latestOfStepKey = (step: string): string => `latest-step:${step}`;
 const runKey = (id: string): string => `run:${id}`;
 
 /**
@@ -131,11 +138,19 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
       const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
       return values.map((value, i) => entryOf(value, `latest of ${pipeline}/${steps[i] as string}`));
     },
+    getLatestEntriesOfSteps: async (steps: readonly string[]) => {
+      if (steps.length === 0) return [];
+      const values = await getManyInBatches(keyv, steps.map(latestOfStepKey));
+      return values.map((value, i) => entryOf(value, `latest of step ${steps[i] as string}`));
+    },
     putEntry: (entry: CacheEntry, options: PutEntryOptions = {}) =>
       // Check and write one at a time per key, so concurrent writers in this process insert once.
       // (Across processes, the step lock keeps writers of a key apart.)
       oneAtATime(entry.key, async () => {
-        if (options.replace !== true && entryOf(await keyv.get(entryKey(entry.key)), entry.key) !== undefined) return;
+        const [stored, latestOfStep] = await keyv.getMany([entryKey(entry.key), latestOfStepKey(entry.step)]);
+        if (options.replace !== true && entryOf(stored, entry.key) !== undefined) return;
+        // Several pipelines write the latest of one step: the newest stays it, whichever came last.
+        const newest = entryOf(latestOfStep, `latest of step ${entry.step}`);
         // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
         // it never expires, so a later miss can still say what changed.
         // An entry expires ttlMs after it was created (keyv counts from now): one already past it is absent.
@@ -143,6 +158,7 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
         await keyv.setMany([
           ...(ttl === undefined || ttl > 0 ? [{ key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) }] : []),
           { key: latestKey(entry.pipeline, entry.step), value: entry },
+          ...(newest !== undefined && newest.createdAt > entry.createdAt ? [] : [{ key: latestOfStepKey(entry.step), value: entry }]),
         ]);
       }),
     listEntries: async () => {
@@ -157,7 +173,7 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
     },
     deleteEntries: async (entries: readonly CacheEntry[]) => {
       if (entries.length === 0) return;
-      const pointers = [...new Set(entries.map((e) => latestKey(e.pipeline, e.step)))];
+      const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step)]))];
       const latest = await getManyInBatches(keyv, pointers);
       const doomed = new Set(entries.map((e) => e.key));
       const stalePointers = pointers.filter((_, i) => {

@@ -208,6 +208,23 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
         const byStep = new Map(rows.map((row) => [row.step, decodeEntry(row)]));
         return steps.map((s) => byStep.get(s));
       }),
+    getLatestEntriesOfSteps: (steps: readonly string[]) =>
+      call('read the latest entries of steps', async (db) => {
+        if (steps.length === 0) return [];
+        // One probe per step of the index on (step, created_at DESC), whichever pipeline made the entry.
+        const { rows } = await db.query<EntryRow>(
+          `SELECT ${ENTRY_COLUMNS}
+           FROM unnest($1::text[]) AS wanted(step)
+           CROSS JOIN LATERAL (
+             SELECT * FROM ${table('cache_entries')} latest
+             WHERE latest.step = wanted.step AND latest.invalidated_at IS NULL
+             ORDER BY latest.created_at DESC, latest.key DESC LIMIT 1
+           ) AS e`,
+          [[...new Set(steps)]],
+        );
+        const byStep = new Map(rows.map((row) => [row.step, decodeEntry(row)]));
+        return steps.map((s) => byStep.get(s));
+      }),
     putEntry,
     listEntries: () =>
       call('list cache entries', async (db) => {

@@ -44,6 +44,7 @@ export const signedMetadataStore = (inner: MetadataStore, secret: string | Uint8
     ...inner,
     getEntries: async (keys: readonly string[]) => (await inner.getEntries(keys)).map(check),
     getLatestEntries: async (pipeline: string, steps: readonly string[]) => (await inner.getLatestEntries(pipeline, steps)).map(check),
+    getLatestEntriesOfSteps: async (steps: readonly string[]) => (await inner.getLatestEntriesOfSteps(steps)).map(check),
     listEntries: async () => (await inner.listEntries()).filter((e) => check(e) !== undefined),
     putEntry: async (entry: CacheEntry, options?: { readonly ttlMs?: number | undefined }) => {
       const signature = signatureOf(secret, entry);

@@ -7,7 +7,8 @@
  *   concurrent ones) change nothing; `replace: true` overwrites; an expired or unreadable entry is absent.
  * - An entry with `ttlMs` expires `ttlMs` after its `createdAt`; `getEntries` and `listEntries` skip it.
  * - `getLatestEntries` gives each step's most recent entry of the pipeline, expired or not (it explains
- *   a later miss); a deleted entry is never it.
+ *   a later miss); a deleted entry is never it. `getLatestEntriesOfSteps` does the same whichever
+ *   pipeline made the entry.
  * - `listEntries` and `listRuns` give the most recent first.
  * - A row that does not decode is skipped, never a crash; the next write of its key replaces it.
  */
@@ -206,6 +207,27 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         await store.putEntry(expired, { ttlMs: 1_000 });
         expect(await store.getEntries([expired.key])).toEqual([undefined]);
         expect(await store.getLatestEntries('training', ['trainer'])).toEqual([expired]);
+      });
+
+      it('gives each step its most recent entry whichever pipeline made it, undefined for a step without one', async () => {
+        const inTraining = entryOf({ step: 'trainer' }, 3_000);
+        const inOther = entryOf({ step: 'trainer', pipeline: 'other' }, 1_000);
+        const loader = entryOf({ step: 'loader', pipeline: 'other' }, 2_000);
+        for (const e of [inOther, inTraining, loader]) await store.putEntry(e);
+        expect(await store.getLatestEntriesOfSteps(['trainer', 'nothing', 'loader'])).toEqual([inOther, undefined, loader]);
+        expect(await store.getLatestEntriesOfSteps([])).toEqual([]);
+        const newest = entryOf({ step: 'trainer' }, 500);
+        await store.putEntry(newest);
+        expect(await store.getLatestEntriesOfSteps(['trainer'])).toEqual([newest]);
+        expect(await store.getLatestEntries('other', ['trainer'])).toEqual([inOther]);
+      });
+
+      it('a deleted entry is never the latest of its step', async () => {
+        const entry = entryOf({ step: 'trainer', pipeline: 'other' });
+        await store.putEntry(entry);
+        await store.deleteEntries([entry]);
+        const [latest] = await store.getLatestEntriesOfSteps(['trainer']);
+        expect(latest?.key).not.toBe(entry.key);
       });
 
       it('an entry that was not inserted (its key had one) does not become the latest', async () => {

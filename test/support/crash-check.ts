@@ -18,7 +18,7 @@ export interface StoreCheck {
   readonly violations: readonly string[];
   /** Rows `stepcache:entry:<key>` checked. */
   readonly entries: number;
-  /** Rows `stepcache:latest:<pipeline>:<step>` checked. */
+  /** Rows `stepcache:latest:<pipeline>:<step>` and `stepcache:latest-step:<step>` checked. */
   readonly latest: number;
   /** Rows `stepcache:run:<id>` checked. */
   readonly runs: number;
@@ -195,7 +195,8 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
         continue;
       }
       const isEntry = row.key.startsWith('stepcache:entry:');
-      const isLatest = row.key.startsWith('stepcache:latest:');
+      const isLatestOfStep = row.key.startsWith('stepcache:latest-step:');
+      const isLatest = isLatestOfStep || row.key.startsWith('stepcache:latest:');
       if (!isEntry && !isLatest) {
         violations.push(`row ${row.key} is not a key stepcache writes`);
         continue;
@@ -208,7 +209,8 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
       }
       const entry = value.right;
       if (isEntry && row.key !== `stepcache:entry:${entry.key}`) violations.push(`row ${row.key} holds the entry of key ${entry.key}`);
-      if (isLatest && row.key !== `stepcache:latest:${entry.pipeline}:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.pipeline}:${entry.step}`);
+      if (isLatestOfStep && row.key !== `stepcache:latest-step:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.step}`);
+      if (isLatest && !isLatestOfStep && row.key !== `stepcache:latest:${entry.pipeline}:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.pipeline}:${entry.step}`);
       if (isEntry) entryRowKeys.push(entry.key);
       let intact = true;
       for (const [output, d] of Object.entries(entry.outputs)) {
