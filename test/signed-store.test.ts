@@ -1,7 +1,9 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { createRunner, pipeline, step, type Runner } from '../src';
+import { keyedContentHashing, plainContentHashing } from '../src/hash/hashers';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
 
 let dir: string;
@@ -147,6 +149,25 @@ describe('signed cache entries on a shared store', () => {
     await a.runner.run(twoSteps);
     expect(a.logger.warnings.filter((w) => w.toLowerCase().includes(ANOTHER_SECRET))).toHaveLength(1);
     expect(executions).toBe(3);
-    expect(evaluations).toBe(3);
+    // artifact ids are keyed with the secret, so the evaluation's key differs per team: team a's stays
+    expect(evaluations).toBe(2);
+  });
+
+  it('names artifacts by a hash keyed with the secret, so their bytes cannot be swapped for colliding ones', async () => {
+    const keyv = new Keyv();
+    const run = await teamRunner(keyv, 'team-secret').runner.run(p);
+    const id = run.steps.train_model?.outputs?.['output']?.id as string;
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const bytes = fs.readFileSync(path.join(dir, 'artifacts', id.slice(0, 2), id));
+    const keyed = await keyedContentHashing('team-secret').create();
+    keyed.update(bytes);
+    expect(keyed.digest()).toBe(id);
+    const plain = await plainContentHashing.create();
+    plain.update(bytes);
+    expect(plain.digest()).not.toBe(id);
+    // without a secret, ids stay XXH3-128
+    const other = createRunner({ dir: path.join(dir, 'plain'), logger: collectingLogger() });
+    runners.push(other);
+    expect((await other.run(p)).steps.train_model?.outputs?.['output']?.id).toMatch(/^[0-9a-f]{32}$/);
   });
 });

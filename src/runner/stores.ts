@@ -67,7 +67,7 @@ const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<
         : createKeyvMetadataStore(options.metadata, { onDamaged });
   const { secret } = options;
   return {
-    artifacts: options.artifacts ?? createFileArtifactStore(layout.artifactsDir),
+    artifacts: options.artifacts ?? createFileArtifactStore(layout.artifactsDir, { secret }),
     metadataFor: (onRejected) => (secret === undefined ? plain : signedMetadataStore(plain, secret, (rejection) => onRejected(describeRejection(rejection)))),
     close: () => plain.close(),
   };
