@@ -170,4 +170,26 @@ describe('signed cache entries on a shared store', () => {
     runners.push(other);
     expect((await other.run(p)).steps.train_model?.outputs?.['output']?.id).toMatch(/^[0-9a-f]{32}$/);
   });
+
+  it('ignores code fingerprints kept without the secret, saying so, and keeps signed ones', async () => {
+    // a fresh function each time, so that its fingerprint is not remembered in this process
+    const pureOnce = () => {
+      const double = step(function double_it({ x }: { x: number }) {
+        return x * 2;
+      });
+      return pipeline('pure', (p) => ({ y: p.call(double, { x: 2 }) }));
+    };
+    const plain = createRunner({ dir, logger: collectingLogger() });
+    runners.push(plain);
+    await plain.run(pureOnce());
+    await plain.close();
+    expect(fs.existsSync(path.join(dir, 'fingerprints.json'))).toBe(true);
+    const { runner, logger } = teamRunner(new Keyv(), 'team-secret');
+    await runner.run(pureOnce());
+    expect(logger.warnings.filter((w) => w.includes('fingerprints.json') && w.includes('not signed'))).toHaveLength(1);
+    await runner.close();
+    const next = teamRunner(new Keyv(), 'team-secret');
+    await next.runner.run(pureOnce());
+    expect(next.logger.warnings).toEqual([]);
+  });
 });

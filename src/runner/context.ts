@@ -6,7 +6,7 @@
  */
 import type * as E from 'fp-ts/Either';
 import type { StepcacheError } from '../errors';
-import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
+import { openFingerprintDiskCache, type FingerprintDiskCache, type FingerprintDiskCacheOptions } from '../fingerprint';
 import { keyHashFunction } from '../hash/hashers';
 import type { StepLock } from '../lock';
 import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
@@ -64,11 +64,12 @@ export interface ContextDependencies {
 // opening
 
 /**
- * @internal Fingerprints kept in the store's fingerprint file, opened on first use.
+ * @internal Fingerprints kept in the store's fingerprint file, opened on first use; signed with
+ * the runner's secret when it has one (`options`).
  */
-export const fingerprintsIn = (dir: string): ContextDependencies['fingerprints'] => {
+export const fingerprintsIn = (dir: string, options: FingerprintDiskCacheOptions = {}): ContextDependencies['fingerprints'] => {
   let cache: FingerprintDiskCache | undefined;
-  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey));
+  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey, options));
 };
 
 /** @internal A node's settings, by the one precedence function. */
