@@ -11,7 +11,9 @@
  *    `fs.promises.readFile` of the same artifact file. Goal: at most 1.1x.
  * 3. Big miss: a run that executes the step and stores its 80 MB output, next to
  *    `fs.promises.writeFile` of the same bytes to a new file in the store directory. Goal: at most 1.3x.
- * 4. S3 memory: a 256 MiB artifact stored to and loaded from an S3-compatible server (s3rver on
+ * 4. Alone, on the big output: the snapshot a step's output is serialized into when it returns
+ *    (a copy, part of the big miss), and content hashing without and with a secret (notes only).
+ * 5. S3 memory: a 256 MiB artifact stored to and loaded from an S3-compatible server (s3rver on
  *    127.0.0.1), each in a fresh process; how far memory rises beyond the artifact's own buffer.
  *    Goal: at most 1.2 x part size x queue size (see `bench/s3-memory.ts`).
  *
@@ -28,6 +30,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRunner, pipeline, silentLogger, step, type Run, type RunRecord, type Runner } from '../src/index';
+import { keyedContentHashing, plainContentHashing, type ContentHashing } from '../src/hash/hashers';
+import { serializeOutput } from '../src/store/serialize';
 import { isChildResult } from './cached-child';
 import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, timeAsync, type Paired, type Row } from './measure';
 import { MEMORY_GOAL_FACTOR, measureS3Memory, PART_SIZE, QUEUE_SIZE, type Rise, type S3MemoryResult } from './s3-memory';
@@ -302,6 +306,36 @@ const measureBigMiss = async (root: string, data: Float64Array): Promise<Paired>
   }
 };
 
+interface HandOffParts {
+  /** Milliseconds to serialize the big output: the snapshot copy taken when a step returns (part of the big miss). */
+  readonly snapshotMs: readonly number[];
+  /** Milliseconds to hash the big output's bytes by each content hashing: without a secret, and with one. */
+  readonly plainHashMs: readonly number[];
+  readonly keyedHashMs: readonly number[];
+}
+
+/** The parts of storing an output that the hand-off and a secret add, measured alone on the big output. */
+const measureHandOffParts = async (data: Float64Array): Promise<HandOffParts> => {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const hashWith = async (hashing: ContentHashing): Promise<number> => {
+    const hasher = await hashing.create();
+    return timeAsync(async () => {
+      for (let offset = 0; offset < bytes.byteLength; offset += 8 * 1024 * 1024) hasher.update(bytes.subarray(offset, offset + 8 * 1024 * 1024));
+      hasher.digest();
+    });
+  };
+  const keyed = keyedContentHashing('bench-secret');
+  const parts = { snapshotMs: [] as number[], plainHashMs: [] as number[], keyedHashMs: [] as number[] };
+  for (let i = 0; i < REPS; i++) {
+    collectGarbage();
+    parts.snapshotMs.push(await timeAsync(async () => void serializeOutput(data, 'auto')));
+    collectGarbage();
+    parts.plainHashMs.push(await hashWith(plainContentHashing));
+    parts.keyedHashMs.push(await hashWith(keyed));
+  }
+  return parts;
+};
+
 // the report
 
 const cachedRows = (label: string, r: CachedStepResult): Row[] =>
@@ -377,6 +411,7 @@ const main = async (): Promise<void> => {
     const hit = await measureBigHit(root, data);
     console.log(`measuring a big miss (${(data.byteLength / MB).toFixed(0)} MB) ...\n`);
     const miss = await measureBigMiss(root, data);
+    const handOff = await measureHandOffParts(data);
     const others = otherCpus(bigStart);
     console.log('measuring the memory of the S3 store (256 MiB to and from s3rver) ...\n');
     const s3 = await measureS3Memory();
@@ -421,6 +456,9 @@ const main = async (): Promise<void> => {
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 
+    console.log(
+      `  big output, alone: the snapshot taken when the step returns (serializing 80 MB, a copy) ${formatMs(median(handOff.snapshotMs))}; content hash of 80 MB: XXH3-128 ${throughput(median(handOff.plainHashMs))}, HMAC-SHA256 with a secret ${throughput(median(handOff.keyedHashMs))}`,
+    );
     const cpus = os.cpus().length;
     console.log(`  other processes kept ${chain.others.toFixed(2)} and ${independent.others.toFixed(2)} of ${cpus} CPUs busy during the cached-step measurements, ${others.toFixed(2)} during the big hit and miss`);
     if (Math.max(chain.others, independent.others, others) > BUSY_CPUS) {

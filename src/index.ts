@@ -57,7 +57,7 @@ export type { RunEdge, RenderableRun, RunComparison, ComparisonRow, MermaidOptio
 
 // stores and locks a runner can be given
 export { createFileArtifactStore } from './store/artifact-store';
-export type { ArtifactStore, ArtifactRef, ArtifactLoadError } from './store/artifact-store';
+export type { ArtifactStore, ArtifactStoreOptions, ArtifactRef, ArtifactLoadError } from './store/artifact-store';
 export { createS3ArtifactStore } from './store/s3-artifact-store';
 export type { S3ArtifactStore, S3ArtifactStoreOptions } from './store/s3-artifact-store';
 export type { ArtifactDescriptor, ArtifactKind } from './store/serialize';

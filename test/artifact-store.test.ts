@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import fc from 'fast-check';
-import { createFileArtifactStore, type ArtifactLoadError, type ArtifactStore } from '../src/store/artifact-store';
-import { createContentHasher } from '../src/hash/hashers';
+import { createFileArtifactStore, isArtifactId, type ArtifactLoadError, type ArtifactStore } from '../src/store/artifact-store';
+import { createContentHasher, keyedContentHashing } from '../src/hash/hashers';
 import { EMPTY_ARTIFACT_ID } from '../src/store/serialize';
 import { artifactStoreContract } from './contract/artifact-store.contract';
 
@@ -284,4 +284,55 @@ artifactStoreContract('the folder store', async () => {
     count: async () => filesBelow(root).filter((f) => !f.startsWith(`tmp${path.sep}`)).length,
     dispose: async () => fs.rmSync(root, { recursive: true, force: true }),
   };
+});
+
+artifactStoreContract(
+  'the folder store with a secret (keyed ids)',
+  async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-contract-'));
+    const subject = createFileArtifactStore(root, { secret: 'team-secret' });
+    return {
+      store: subject,
+      overwrite: async (id, bytes) => fs.promises.writeFile(subject.locate(id), bytes),
+      erase: async (id) => fs.promises.rm(subject.locate(id)),
+      count: async () => filesBelow(root).filter((f) => !f.startsWith(`tmp${path.sep}`)).length,
+      dispose: async () => fs.rmSync(root, { recursive: true, force: true }),
+    };
+  },
+  keyedContentHashing('team-secret'),
+);
+
+describe('content ids under a secret', () => {
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-keyed-'));
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('are keyed: 64 hex digits that depend on the secret, not the XXH3-128 of the bytes', async () => {
+    const bytes = new Uint8Array([1, 2, 3, 4]);
+    const plain = await createFileArtifactStore(path.join(root, 'plain')).put(bytes);
+    const a = await createFileArtifactStore(path.join(root, 'a'), { secret: 'team-a' }).put(bytes);
+    const b = await createFileArtifactStore(path.join(root, 'b'), { secret: 'team-b' }).put(bytes);
+    expect(plain).toMatch(/^[0-9a-f]{32}$/);
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(b).toMatch(/^[0-9a-f]{64}$/);
+    expect(a).not.toBe(b);
+    expect(isArtifactId(a)).toBe(true);
+  });
+
+  it('refuse ids made by the other hash: they read as missing, saying why', async () => {
+    const dir = path.join(root, 'shared');
+    const plainStore = createFileArtifactStore(dir);
+    const keyedStore = createFileArtifactStore(dir, { secret: 'team-secret' });
+    const bytes = new Uint8Array([5, 6, 7]);
+    const plainId = await plainStore.put(bytes);
+    const keyedId = await keyedStore.put(bytes);
+    expect(await keyedStore.present([{ id: plainId, size: 3 }])).toEqual([false]);
+    const loaded = await keyedStore.get({ id: plainId, size: 3 });
+    expect(E.isLeft(loaded) && loaded.left).toMatchObject({ _tag: 'ArtifactMissing', message: expect.stringContaining('another content hash') });
+    expect(await plainStore.present([{ id: keyedId, size: 3 }])).toEqual([false]);
+    expect(E.isLeft(await plainStore.get({ id: keyedId, size: 3 }))).toBe(true);
+    expect(E.isRight(await keyedStore.get({ id: keyedId, size: 3 }))).toBe(true);
+  });
 });

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import * as ts from 'typescript';
 import { callSiteOf, diffFingerprints, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
+import { signFingerprintEntries } from '../src/fingerprint/disk-cache';
 import { keyHashFunction } from '../src/hash/hashers';
 import { fakeStep, type FakeStep } from './fixtures/fingerprint/callsite-step';
 import { clipper, multiline, pair } from './fixtures/fingerprint/callsite-user';
@@ -716,6 +717,59 @@ describe('openFingerprintDiskCache', () => {
     );
     fs.writeFileSync(file, JSON.stringify({ format: 1, entries: old }));
     expect(openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site()).inputs).toEqual(fresh.inputs);
+  });
+
+  describe('with a secret', () => {
+    const secret = 'team-secret';
+    /** A cache file of one kept fingerprint, marked so that a test sees whether it is used. */
+    const markedFile = async (signWith: string | undefined): Promise<{ readonly file: string; readonly fresh: CodeFingerprint }> => {
+      const dir = tempDir('stepcache-fingerprint-cache-');
+      dirs.push(dir);
+      const file = path.join(dir, 'fingerprints.json');
+      const cache = openFingerprintDiskCache(file, hash, { secret });
+      const fresh = cache.fingerprint(inputSteps.literal, site());
+      await cache.flush();
+      const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries: Record<string, { fingerprint: CodeFingerprint }> };
+      const entries = Object.fromEntries(Object.entries(stored.entries).map(([k, e]) => [k, { ...e, fingerprint: { ...e.fingerprint, reason: 'kept' } }]));
+      const signature = signWith === undefined ? {} : { signature: signFingerprintEntries(signWith, JSON.stringify(entries)) };
+      fs.writeFileSync(file, JSON.stringify({ format: 3, entries, ...signature }));
+      return { file, fresh };
+    };
+
+    it('signs the file it writes, and uses a file signed with the secret', async () => {
+      const { file } = await markedFile(secret);
+      const ignored: string[] = [];
+      expect(openFingerprintDiskCache(file, hash, { secret, onIgnored: (m) => void ignored.push(m) }).fingerprint(inputSteps.literal, site()).reason).toBe('kept');
+      expect(ignored).toEqual([]);
+    });
+
+    it('ignores an edited file, an unsigned one and one signed with another secret, says so once, and rebuilds it', async () => {
+      for (const signWith of [undefined, 'other-secret']) {
+        const { file, fresh } = await markedFile(signWith);
+        const ignored: string[] = [];
+        const cache = openFingerprintDiskCache(file, hash, { secret, onIgnored: (m) => void ignored.push(m) });
+        const computed = cache.fingerprint(inputSteps.literal, site());
+        expect(computed.reason).not.toBe('kept');
+        expect(computed).toEqual(fresh);
+        cache.fingerprint(inputSteps.literal, site());
+        expect(ignored).toHaveLength(1);
+        expect(ignored[0]).toContain(file);
+        expect(ignored[0]).toContain(signWith === undefined ? 'not signed' : 'does not verify');
+        await cache.flush();
+        const reopened: string[] = [];
+        openFingerprintDiskCache(file, hash, { secret, onIgnored: (m) => void reopened.push(m) }).fingerprint(inputSteps.literal, site());
+        expect(reopened).toEqual([]);
+      }
+      // an edit after signing
+      const { file } = await markedFile(secret);
+      const text = fs.readFileSync(file, 'utf8');
+      fs.writeFileSync(file, text.replace('"kept"', '"forged"'));
+      const ignored: string[] = [];
+      expect(openFingerprintDiskCache(file, hash, { secret, onIgnored: (m) => void ignored.push(m) }).fingerprint(inputSteps.literal, site()).reason).not.toBe('forged');
+      expect(ignored).toHaveLength(1);
+      // without a secret, the same file is read as it is
+      expect(openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site()).reason).toBe('forged');
+    });
   });
 });
 

@@ -42,7 +42,7 @@ const VALUES = [
 
 const TYPES = [
   'AcquireOptions', 'AnyOutputSpec', 'AnyPipeline', 'AnyStep', 'ArtifactDescriptor', 'ArtifactKind', 'ArtifactLoadError', 'ArtifactRef',
-  'ArtifactStore', 'CacheAdmin', 'CacheDecision', 'CacheEntry', 'CacheEntryInfo', 'CacheLookup', 'CacheSettingName', 'CacheSettings', 'CallArgs',
+  'ArtifactStore', 'ArtifactStoreOptions', 'CacheAdmin', 'CacheDecision', 'CacheEntry', 'CacheEntryInfo', 'CacheLookup', 'CacheSettingName', 'CacheSettings', 'CallArgs',
   'CallSite', 'ComparisonRow', 'DamagedRecord', 'ExecutionReason', 'ExecutionRequest', 'ExecutionResult', 'ExecutionStore', 'Executor',
   'FileStepLockOptions', 'Handle', 'InputArtifact', 'JsonValue', 'KeyChange', 'LockHolder', 'LockWait', 'Logger', 'MemoryStepLockOptions',
   'MermaidOptions', 'MetadataStore', 'MetadataStoreOptions', 'OutputFormat', 'OutputSpecFor', 'Pipeline', 'PipelineBuilder', 'PipelineOutputValues',

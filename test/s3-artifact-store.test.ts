@@ -4,6 +4,7 @@ import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client }
 import * as E from 'fp-ts/Either';
 import { createRunner, createS3ArtifactStore, pipeline, step, StepcacheError, type Runner, type S3ArtifactStore, type S3ArtifactStoreOptions } from '../src';
 import { artifactStoreContract } from './contract/artifact-store.contract';
+import { keyedContentHashing } from '../src/hash/hashers';
 import { collectingLogger, rejection, removeDir, tempDir } from './support/fixtures';
 import { provideS3Server, type S3Server } from './support/provision/s3';
 
@@ -60,6 +61,22 @@ artifactStoreContract('the S3 store', async () => {
     dispose: async () => store.close(),
   };
 });
+
+artifactStoreContract(
+  'the S3 store with a secret (keyed ids)',
+  async () => {
+    const prefix = freshPrefix();
+    const store = createS3ArtifactStore({ bucket: server.bucket, prefix, clientConfig: server.clientConfig, secret: 'team-secret' });
+    return {
+      store,
+      overwrite: (id, bytes) => overwriteObject(`${prefix}/cas/${id}`, bytes),
+      erase: async (id) => void (await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${id}` }))),
+      count: async () => (await keysUnder(prefix)).length,
+      dispose: async () => store.close(),
+    };
+  },
+  keyedContentHashing('team-secret'),
+);
 
 /** A client that records the name of every command it sends (the real client, observed). */
 const observedClient = (): { readonly client: S3Client; readonly sent: string[] } => {
@@ -236,7 +253,7 @@ describe('an unavailable store', () => {
     });
     const endpoint = `http://127.0.0.1:${port}`;
     const store = storeAt('p', { endpoint, clientConfig: { ...server.clientConfig, endpoint, maxAttempts: 1 } });
-    const ref = { id: '0123456789abcdef', size: 1 };
+    const ref = { id: '0123456789abcdef0123456789abcdef', size: 1 };
     const errors = [
       await rejection(store.put(Buffer.from('x'))),
       await rejection(store.get(ref)),

@@ -7,11 +7,16 @@
  * something that cannot be observed again (a module edited on disk after this process loaded it,
  * a value read from a loaded module) is never kept.
  *
+ * With a team secret the file is signed (HMAC-SHA256 under a key derived from the secret), so
+ * that code identity cannot be forged by editing it: a kept fingerprint decides which cache
+ * entries a step is served, so an edited file could otherwise make changed code hit old entries.
+ * A file whose signature does not verify is ignored, said once, and rebuilt.
+ *
  * @packageDocumentation
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { fingerprintFunction } from './fingerprint';
 import type { CallSite, CodeFingerprint } from './model';
 import { currentState, isUnrepeatable, trackConsultedFiles } from './observed';
@@ -42,12 +47,48 @@ export interface FingerprintDiskCache {
 const FORMAT = 3;
 
 /**
- * Opens (lazily reads) a fingerprint cache file. A missing or damaged file is an empty cache.
+ * How a fingerprint cache file is trusted.
+ *
+ * @example
+ * const options: FingerprintDiskCacheOptions = { secret: process.env.STEPCACHE_SECRET, onIgnored: (m) => console.warn(m) };
+ */
+export interface FingerprintDiskCacheOptions {
+  /** The team's secret: the file is signed with it, and a file that does not verify is ignored. @default unsigned */
+  readonly secret?: string | Uint8Array | undefined;
+  /** Hears why the file was ignored (once). @default ignore it */
+  readonly onIgnored?: (message: string) => void;
+}
+
+/** Separates the fingerprint key from every other use of the secret. */
+const FINGERPRINT_KEY_LABEL = 'stepcache fingerprints v1';
+
+/**
+ * @internal The signature of a fingerprint file's entries (their JSON text) under `secret`.
+ *
+ * @example
+ * signFingerprintEntries('team-secret', '{}'); // 64 hex digits
+ */
+export const signFingerprintEntries = (secret: string | Uint8Array, entriesText: string): string =>
+  createHmac('sha256', createHmac('sha256', secret).update(FINGERPRINT_KEY_LABEL).digest()).update(entriesText).digest('hex');
+
+const signatureVerifies = (secret: string | Uint8Array, entriesText: string, signature: unknown): boolean => {
+  if (typeof signature !== 'string') return false;
+  const expected = Buffer.from(signFingerprintEntries(secret, entriesText));
+  const given = Buffer.from(signature);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+};
+
+/**
+ * Opens (lazily reads) a fingerprint cache file. A missing or damaged file is an empty cache; with
+ * a secret, so is a file whose signature does not verify (edited, or written without the secret),
+ * and `onIgnored` hears of it.
  *
  * @example
  * const cache = openFingerprintDiskCache(path.join(dir, 'fingerprints.json'), hashKey);
+ * const signed = openFingerprintDiskCache(file, hashKey, { secret: 'team-secret', onIgnored: console.warn });
  */
-export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array) => string): FingerprintDiskCache => {
+export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array) => string, options: FingerprintDiskCacheOptions = {}): FingerprintDiskCache => {
+  const { secret } = options;
   let kept: Map<string, Kept> | undefined;
   let dirty = false;
   const states = new Map<string, string>();
@@ -64,8 +105,15 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
     if (kept !== undefined) return kept;
     kept = new Map();
     try {
-      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: unknown; entries?: unknown };
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: unknown; entries?: unknown; signature?: unknown };
       if (parsed.format === FORMAT && typeof parsed.entries === 'object' && parsed.entries !== null) {
+        // JSON text read back is written again identically, so the signed text is the entries' JSON.
+        if (secret !== undefined && !signatureVerifies(secret, JSON.stringify(parsed.entries), parsed.signature)) {
+          options.onIgnored?.(
+            `Ignoring the code fingerprints kept in ${file}: ${parsed.signature === undefined ? 'the file is not signed' : "its signature does not verify with this runner's secret"} (edited, or written without the secret); they are computed again and the file is rebuilt.`,
+          );
+          return kept;
+        }
         for (const [k, v] of Object.entries(parsed.entries as Record<string, Kept>)) kept.set(k, v);
       }
     } catch {
@@ -97,7 +145,9 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
       const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.part`;
       try {
         await fs.promises.mkdir(path.dirname(file), { recursive: true });
-        await fs.promises.writeFile(tmp, JSON.stringify({ format: FORMAT, entries: Object.fromEntries(kept) }));
+        const entriesText = JSON.stringify(Object.fromEntries(kept));
+        const signature = secret === undefined ? '' : `,"signature":${JSON.stringify(signFingerprintEntries(secret, entriesText))}`;
+        await fs.promises.writeFile(tmp, `{"format":${FORMAT},"entries":${entriesText}${signature}}`);
         await fs.promises.rename(tmp, file);
       } catch {
         await fs.promises.rm(tmp, { force: true }).catch(() => undefined);

@@ -1,9 +1,11 @@
 /**
- * The two hash functions stepcache uses, both from hash-wasm:
- * BLAKE3 (cryptographic) for cache keys, XXH3-128 (fast, ~3.5 GB/s here) for artifact contents.
+ * The hash functions stepcache uses: BLAKE3 (cryptographic, hash-wasm) for cache keys, and for
+ * artifact contents XXH3-128 (hash-wasm; fast, ~3.5 GB/s here) or, in a store shared under a
+ * secret, HMAC-SHA256 keyed with a key derived from the secret (node:crypto).
  *
  * @packageDocumentation
  */
+import { createHmac } from 'node:crypto';
 import { createBLAKE3, createXXHash128, type IHasher } from 'hash-wasm';
 
 /** An incremental content hasher: feed chunks with `update`, read the hex digest once. */
@@ -49,3 +51,69 @@ export const createContentHasher = async (): Promise<ContentHasher> => {
   hasher.init();
   return { update: (chunk) => void hasher.update(chunk), digest: () => hasher.digest('hex') };
 };
+
+/**
+ * How an artifact store names contents: the hash that makes ids (and verifies them on load).
+ *
+ * - `xxh3-128` (32 hex digits): fast, and sound against accidents (a damaged file, a partial
+ *   write), but not against an adversary: XXH3 collisions can be constructed, so someone who can
+ *   write artifact files could put other bytes that still verify under an id.
+ * - `hmac-sha256` (64 hex digits): HMAC-SHA256 keyed with a key derived from a team's secret.
+ *   Without the secret, nobody can find other bytes with the same id, nor even compute the id of
+ *   given bytes; with signed entries naming artifacts by these ids, an artifact cannot be swapped
+ *   behind the cache's back. It costs more (a cryptographic hash, ~1-2 GB/s with SHA extensions
+ *   against ~3.5 GB/s), so it is used only when a secret is set.
+ *
+ * @example
+ * const hashing = contentHashing(process.env.STEPCACHE_SECRET); // keyed when the secret is set
+ * const h = await hashing.create();
+ * h.update(new Uint8Array([1]));
+ * h.digest().length === hashing.idLength; // true
+ */
+export interface ContentHashing {
+  readonly name: 'xxh3-128' | 'hmac-sha256';
+  /** The number of hex digits of an id this hash makes. */
+  readonly idLength: number;
+  /** A fresh incremental hasher. */
+  readonly create: () => Promise<ContentHasher>;
+}
+
+/**
+ * Contents named by XXH3-128: the default, when no secret is set.
+ *
+ * @example
+ * plainContentHashing.idLength; // 32
+ */
+export const plainContentHashing: ContentHashing = Object.freeze({ name: 'xxh3-128', idLength: 32, create: createContentHasher });
+
+/** Separates the artifact key from every other use of the secret (entries are signed with it directly). */
+const ARTIFACT_KEY_LABEL = 'stepcache artifact ids v1';
+
+/**
+ * Contents named by HMAC-SHA256 under a key derived from `secret` (HMAC-SHA256 of a fixed label),
+ * so that ids are not forgeable by anyone without the secret.
+ *
+ * @example
+ * const hashing = keyedContentHashing('team-secret');
+ * hashing.idLength; // 64
+ */
+export const keyedContentHashing = (secret: string | Uint8Array): ContentHashing => {
+  const key = createHmac('sha256', secret).update(ARTIFACT_KEY_LABEL).digest();
+  return Object.freeze({
+    name: 'hmac-sha256',
+    idLength: 64,
+    create: async (): Promise<ContentHasher> => {
+      const hmac = createHmac('sha256', key);
+      return { update: (chunk) => void hmac.update(chunk), digest: () => hmac.digest('hex') };
+    },
+  });
+};
+
+/**
+ * The content hashing of a store: keyed with the secret when there is one, XXH3-128 otherwise.
+ *
+ * @example
+ * contentHashing(undefined).name; // 'xxh3-128'
+ * contentHashing('team-secret').name; // 'hmac-sha256'
+ */
+export const contentHashing = (secret: string | Uint8Array | undefined): ContentHashing => (secret === undefined ? plainContentHashing : keyedContentHashing(secret));

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as E from 'fp-ts/Either';
 import { checkSettingReferences, type PathKind } from '../cache/setting-references';
 import { StepcacheError } from '../errors';
-import { openFingerprintDiskCache, type FingerprintDiskCache } from '../fingerprint';
+import { openFingerprintDiskCache, type FingerprintDiskCache, type FingerprintDiskCacheOptions } from '../fingerprint';
 import { keyHashFunction } from '../hash/hashers';
 import type { StepLock } from '../lock';
 import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
@@ -66,11 +66,12 @@ export interface ContextDependencies {
 // opening
 
 /**
- * @internal Fingerprints kept in the store's fingerprint file, opened on first use.
+ * @internal Fingerprints kept in the store's fingerprint file, opened on first use; signed with
+ * the runner's secret when it has one (`options`).
  */
-export const fingerprintsIn = (dir: string): ContextDependencies['fingerprints'] => {
+export const fingerprintsIn = (dir: string, options: FingerprintDiskCacheOptions = {}): ContextDependencies['fingerprints'] => {
   let cache: FingerprintDiskCache | undefined;
-  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey));
+  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey, options));
 };
 
 /** What is at a path, relative to the working directory. */

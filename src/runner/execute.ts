@@ -1,7 +1,7 @@
 /**
  * Executing one node: through the run's executor, then committing what it produced: the
- * artifacts are announced, the values shared with the steps downstream, and the cache entry
- * written under the node's key.
+ * artifacts are announced, the values handed over for the first consumer downstream, and the
+ * cache entry written under the node's key.
  *
  * @packageDocumentation
  */

@@ -79,8 +79,9 @@ export interface ExecutionStore {
 
 /**
  * What an execution produced: a descriptor of every stored output, by output name, and how long
- * it took. An in-process executor also returns the output values, which the run then shares with
- * the steps downstream without reading them back.
+ * it took. An in-process executor also returns the output values, decoded from the bytes it
+ * stored and shared with nothing else, which the run hands to the first consumer without reading
+ * them back (every other consumer loads its own from the store).
  *
  * @example
  * const result: ExecutionResult = { descriptors: { model: { id: '9e1d…', kind: 'json', size: 812, format: 'json' } }, durationMs: 931 };

@@ -9,7 +9,7 @@ import * as TE from 'fp-ts/TaskEither';
 import { StepcacheError, toError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import { DEFAULT_OUTPUT } from '../step/step';
-import { serializeOutput, type ArtifactDescriptor } from '../store/serialize';
+import { deserializeOutput, serializeOutput, type ArtifactDescriptor, type SerializedOutput } from '../store/serialize';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from './executor';
 
 // utils
@@ -43,24 +43,54 @@ const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError
   return E.right(Object.fromEntries(node.outputNames.map((o) => [o, (result as Record<string, unknown>)[o]])));
 };
 
-const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, value: unknown): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
-  const serialized = serializeOutput(value, formatOf(node, name));
-  if (E.isLeft(serialized)) {
-    const where = node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
-    const at = serialized.left.path === '' ? '' : ` at ${serialized.left.path}`;
-    return E.left(stepFailure('UNENCODABLE_VALUE', `${where}${at} cannot be stored: it is ${serialized.left.reason}.`, node.name, undefined, name));
+const describeOutput = (node: GraphNode, name: string): string =>
+  node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
+
+/**
+ * Every output as bytes, at once and synchronously, as soon as the step returned: what is stored
+ * is what the step returned at that moment, even if it keeps a reference and changes it later.
+ */
+const serializeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unknown>>): E.Either<StepcacheError, Record<string, SerializedOutput>> => {
+  const serialized: Record<string, SerializedOutput> = {};
+  for (const [name, value] of Object.entries(outputs)) {
+    const bytes = serializeOutput(value, formatOf(node, name));
+    if (E.isLeft(bytes)) {
+      const at = bytes.left.path === '' ? '' : ` at ${bytes.left.path}`;
+      return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.`, node.name, undefined, name));
+    }
+    serialized[name] = bytes.right;
   }
-  const stored = await TE.tryCatch(() => store.artifacts.put(serialized.right.bytes), toError)();
+  return E.right(serialized);
+};
+
+/**
+ * The value the steps downstream get: decoded from the bytes to be stored (never the step's own
+ * object, which it may still hold and change), so it equals what a later run loads. A codec that
+ * cannot read back what it wrote fails the step now rather than every later load.
+ */
+const decodeSnapshot = (node: GraphNode, name: string, serialized: SerializedOutput): E.Either<StepcacheError, unknown> => {
+  const { bytes, kind, dtype, format } = serialized;
+  const descriptor: ArtifactDescriptor = { id: '', kind, ...(dtype === undefined ? {} : { dtype }), size: bytes.byteLength, format };
+  const decoded = deserializeOutput(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), descriptor, formatOf(node, name));
+  return E.isRight(decoded)
+    ? decoded
+    : E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: its stored form does not read back (${decoded.left.message}).`, node.name, undefined, name));
+};
+
+const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, serialized: SerializedOutput): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
+  const stored = await TE.tryCatch(() => store.artifacts.put(serialized.bytes), toError)();
   if (E.isLeft(stored)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
-  const { kind, dtype, format } = serialized.right;
-  return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.right.bytes.byteLength, format }));
+  const { kind, dtype, format } = serialized;
+  return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format }));
 };
 
 // the executor
 
 /**
- * Executes steps in this process: the default executor. Outputs are stored one after the other,
- * and their values are returned, for the steps downstream to use without reading them back.
+ * Executes steps in this process: the default executor. Outputs are serialized as soon as the
+ * step returns, then stored one after the other; their values, decoded from those bytes (never
+ * the step's own objects), are returned for the first consumer downstream to use without reading
+ * them back.
  *
  * @example
  * createRunner({ executor: inProcessExecutor() });
@@ -74,14 +104,20 @@ export const inProcessExecutor = (): Executor =>
       const started = performance.now();
       const result = await TE.tryCatch(async () => node.step.fn(argument.right as never), toError)();
       if (E.isLeft(result)) return E.left(stepFailure('STEP_FAILED', `Step ${node.name} failed: ${result.left.message}`, node.name, result.left));
-      const outputs = splitOutputs(node, result.right);
+      const outputs = E.chain((split: Record<string, unknown>) => serializeOutputs(node, split))(splitOutputs(node, result.right));
       if (E.isLeft(outputs)) return outputs;
+      const values: Record<string, unknown> = {};
+      for (const [name, serialized] of Object.entries(outputs.right)) {
+        const value = decodeSnapshot(node, name, serialized);
+        if (E.isLeft(value)) return value;
+        values[name] = value.right;
+      }
       const descriptors: Record<string, ArtifactDescriptor> = {};
-      for (const [name, value] of Object.entries(outputs.right)) {
-        const descriptor = await storeOutput(store, node, name, value);
+      for (const [name, serialized] of Object.entries(outputs.right)) {
+        const descriptor = await storeOutput(store, node, name, serialized);
         if (E.isLeft(descriptor)) return descriptor;
         descriptors[name] = descriptor.right;
       }
-      return E.right({ descriptors, durationMs: performance.now() - started, values: outputs.right });
+      return E.right({ descriptors, durationMs: performance.now() - started, values });
     },
   });

@@ -1,6 +1,7 @@
 /**
- * Loading outputs: an output's value is loaded (and verified) once per run and shared by every
- * consumer; an artifact that is missing or damaged is repaired by executing its step again.
+ * Loading outputs: every consumer gets a value of its own, equal to the stored one, loaded (and
+ * verified) from the artifact unless an execution just handed it over; an artifact that is
+ * missing or damaged is repaired by executing its step again.
  *
  * @packageDocumentation
  */
@@ -34,30 +35,31 @@ export const peekOutput = async (ctx: RunContext, index: number, output: string)
 };
 
 /**
- * @internal An output's value, loaded once per run and shared; repaired (its step executed again)
- * when its artifact cannot be loaded.
+ * @internal An output's value, of the consumer's own: the value an execution handed over goes to
+ * the first consumer; every other one reads the artifact again (the stored bytes are the pristine
+ * copy), so what one consumer does to its value no other one sees. An artifact that cannot be
+ * loaded is repaired (its step executed again, once per run).
  */
-export const loadOutput = (ctx: RunContext, index: number, output: string): Promise<Loaded> => {
+export const loadOutput = async (ctx: RunContext, index: number, output: string): Promise<Loaded> => {
   const node = ctx.graph.nodes[index] as GraphNode;
   const state = stateOf(ctx, node);
-  const known = state.values.get(output);
-  if (known) return known;
-  const loading = (async (): Promise<Loaded> => {
-    const read = await readOutput(ctx, node, output);
-    if (E.isRight(read)) return read;
-    if (read.left === undefined) return E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Step ${node.name} has no output ${output}.`, node.name));
-    ctx.emit({ type: 'warning', kind: 'damaged-artifact', step: node.name, message: `${read.left}; re-running ${node.name} to repair it.` });
+  const claim = (): Promise<Loaded> | undefined => {
+    const unclaimed = state.values.get(output);
     state.values.delete(output);
-    const repaired = await repair(ctx, node, read.left);
-    if (E.isLeft(repaired)) return repaired;
-    // An executor that returns no values (a remote one) leaves the repaired artifact to be read once more.
-    const produced = state.values.get(output);
-    if (produced !== undefined) return produced;
-    const reread = await readOutput(ctx, node, output);
-    return E.isRight(reread) ? reread : E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Step ${node.name} did not produce output ${output}${reread.left === undefined ? '' : `: ${reread.left}`}.`, node.name));
-  })();
-  state.values.set(output, loading);
-  return loading;
+    return unclaimed;
+  };
+  const handedOver = claim();
+  if (handedOver !== undefined) return handedOver;
+  const read = await readOutput(ctx, node, output);
+  if (E.isRight(read)) return read;
+  if (read.left === undefined) return E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Step ${node.name} has no output ${output}.`, node.name));
+  const repaired = await repair(ctx, node, read.left);
+  if (E.isLeft(repaired)) return repaired;
+  // An executor that returns no values (a remote one), or a value already claimed, leaves the repaired artifact to be read once more.
+  const produced = claim();
+  if (produced !== undefined) return produced;
+  const reread = await readOutput(ctx, node, output);
+  return E.isRight(reread) ? reread : E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Step ${node.name} did not produce output ${output}${reread.left === undefined ? '' : `: ${reread.left}`}.`, node.name));
 };
 
 /** @internal A step's argument: its parameters and the values of its inputs. */
@@ -73,10 +75,11 @@ export const loadArgument = async (ctx: RunContext, node: GraphNode): Promise<E.
   return E.right(argument);
 };
 
-/** Executes a step again because `problem` was found with one of its artifacts; once per run. */
+/** Executes a step again because `problem` was found with one of its artifacts, saying so; once per run. */
 const repair = (ctx: RunContext, node: GraphNode, problem: string): Promise<E.Either<StepcacheError, void>> => {
   const state = stateOf(ctx, node);
   state.repair ??= (async () => {
+    ctx.emit({ type: 'warning', kind: 'damaged-artifact', step: node.name, message: `${problem}; re-running ${node.name} to repair it.` });
     const argument = await loadArgument(ctx, node);
     if (E.isLeft(argument)) return argument;
     const key = await keyOf(ctx, node, (ref) => loadOutput(ctx, ref.node, ref.output));

@@ -39,7 +39,10 @@ export interface RunnerOptions {
   readonly concurrency?: number;
   /**
    * A secret shared by a team: entries are signed with it (HMAC-SHA256), and entries that do not
-   * verify are ignored and reported, so nobody without it can poison a shared cache.
+   * verify, or were signed for another key, are ignored and reported, so nobody without it can
+   * poison a shared cache. The embedded artifact store then names contents by a hash keyed with
+   * it (HMAC-SHA256); give a custom artifact store the same secret (`createS3ArtifactStore({
+   * secret })`, `createFileArtifactStore(dir, { secret })`) so its ids cannot be forged either.
    */
   readonly secret?: string | Uint8Array;
   /**

@@ -87,7 +87,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     stores,
     executor: options.executor ?? inProcessExecutor(),
     subscriber: subscribersOf(logger, options.onEvent),
-    fingerprints: fingerprintsIn(stores.dir),
+    fingerprints: fingerprintsIn(stores.dir, { secret: options.secret, onIgnored: (message) => logger.warn(message) }),
   };
   /** The metadata store outside runs: entries ignored for their signature are logged. */
   const metadata = async (): Promise<MetadataStore> => (await stores.open()).metadataFor((message) => logger.warn(message));

@@ -18,7 +18,7 @@ export interface NodeState {
   status: StepStatus | 'pending';
   key?: string;
   descriptors?: Readonly<Record<string, ArtifactDescriptor>>;
-  /** Loaded or produced output values, shared by every consumer. */
+  /** Output values an execution handed over, not yet claimed: the first consumer takes each (see `loadOutput`). */
   readonly values: Map<string, Promise<E.Either<StepcacheError, unknown>>>;
   startedAt?: string;
   durationMs: number;

@@ -10,9 +10,9 @@ import { StepcacheError, toError } from '../errors';
 import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock';
 import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
-import type { CacheEntry, DamagedRecord } from '../store/records';
+import type { DamagedRecord } from '../store/records';
 import { consoleLogger } from './logger';
-import { signedMetadataStore } from '../store/signed-metadata-store';
+import { describeRejection, signedMetadataStore } from '../store/signed-metadata-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
 import type { RunnerOptions } from './model';
 
@@ -56,9 +56,6 @@ const storeIdentity = (store: object): number => {
 
 const isMetadataStore = (x: Keyv | MetadataStore): x is MetadataStore => typeof (x as MetadataStore).getEntries === 'function';
 
-const rejectedMessage = (entry: CacheEntry): string =>
-  `Ignoring the cache entry of step ${entry.step} (pipeline ${entry.pipeline}, run ${entry.runId}): its signature does not verify with this runner's secret.`;
-
 const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<OpenStores> => {
   if (options.metadata === undefined || options.artifacts === undefined) await fs.promises.mkdir(layout.dir, { recursive: true });
   const onDamaged = (damage: DamagedRecord): void => (options.logger ?? consoleLogger).warn(damage.message);
@@ -70,8 +67,8 @@ const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<
         : createKeyvMetadataStore(options.metadata, { onDamaged });
   const { secret } = options;
   return {
-    artifacts: options.artifacts ?? createFileArtifactStore(layout.artifactsDir),
-    metadataFor: (onRejected) => (secret === undefined ? plain : signedMetadataStore(plain, secret, (entry) => onRejected(rejectedMessage(entry)))),
+    artifacts: options.artifacts ?? createFileArtifactStore(layout.artifactsDir, { secret }),
+    metadataFor: (onRejected) => (secret === undefined ? plain : signedMetadataStore(plain, secret, (rejection) => onRejected(describeRejection(rejection)))),
     close: () => plain.close(),
   };
 };

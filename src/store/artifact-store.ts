@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
-import { createContentHasher } from '../hash/hashers';
+import { contentHashing, type ContentHashing } from '../hash/hashers';
 import { EMPTY_ARTIFACT_ID } from './serialize';
 
 // model
@@ -91,12 +91,38 @@ const writeAll = async (handle: fs.promises.FileHandle, bytes: Uint8Array, posit
 };
 
 /**
+ * How an artifact store names contents.
+ *
+ * @example
+ * const options: ArtifactStoreOptions = { secret: process.env.STEPCACHE_SECRET };
+ */
+export interface ArtifactStoreOptions {
+  /**
+   * The team's secret (the runner's `secret`): contents are then named by a hash keyed with it
+   * (HMAC-SHA256, 64 hex digits), which nobody without the secret can forge, instead of XXH3-128
+   * (32 hex digits, fast but not collision-resistant against an adversary). Artifacts named by
+   * the other hash read as missing. See `ContentHashing`.
+   * @default no secret: XXH3-128
+   */
+  readonly secret?: string | Uint8Array | undefined;
+}
+
+/** @internal Whether an id was made by this hashing (ids of the other hash read as missing). */
+export const madeBy = (hashing: ContentHashing, id: string): boolean => id.length === hashing.idLength;
+
+/** @internal The message of an artifact whose id another hashing made. */
+export const otherHashingMessage = (hashing: ContentHashing, id: string): string =>
+  `is named by another content hash (${id.length} hex digits; this store names contents by ${hashing.name}, ${hashing.idLength} digits: was it written with${hashing.name === 'xxh3-128' ? '' : 'out'} a secret?)`;
+
+/**
  * The embedded artifact store: files named by content hash in two-character shards.
  *
  * @example
  * const store = createFileArtifactStore('.stepcache/artifacts');
+ * const shared = createFileArtifactStore('/mnt/team/artifacts', { secret: process.env.STEPCACHE_SECRET });
  */
-export const createFileArtifactStore = (dir: string): ArtifactStore => {
+export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptions = {}): ArtifactStore => {
+  const hashing = contentHashing(options.secret);
   const tmpDir = path.join(dir, 'tmp');
   const fileOf = (id: string): string => {
     if (!VALID_ID.test(id)) throw new Error(`Invalid artifact id ${JSON.stringify(id)}`);
@@ -108,7 +134,7 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
   const put = async (bytes: Uint8Array): Promise<string> => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
     await ensureDirs();
-    const hasher = await createContentHasher();
+    const hasher = await hashing.create();
     const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
     const handle = await fs.promises.open(tmp, 'wx');
     try {
@@ -136,6 +162,7 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
     if (!VALID_ID.test(ref.id)) return E.left({ _tag: 'ArtifactUnreadable', id: ref.id, location: '(invalid id)', message: 'has an invalid id: artifact ids are hexadecimal content hashes' });
     const location = fileOf(ref.id);
     const fail = (tag: ArtifactLoadError['_tag'], message: string) => E.left({ _tag: tag, id: ref.id, location, message });
+    if (!madeBy(hashing, ref.id)) return fail('ArtifactMissing', otherHashingMessage(hashing, ref.id));
     let handle: fs.promises.FileHandle;
     try {
       handle = await fs.promises.open(location, 'r');
@@ -146,7 +173,7 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
     try {
       const { size } = await handle.stat();
       if (size !== ref.size) return fail(size < ref.size ? 'ArtifactTruncated' : 'ArtifactCorrupted', `has ${size} bytes, expected ${ref.size}`);
-      const hasher = await createContentHasher();
+      const hasher = await hashing.create();
       const buffer = Buffer.allocUnsafeSlow(size);
       // Keep a few reads in flight on the thread pool while the main thread hashes what arrived.
       const inFlight: Promise<{ readonly offset: number; readonly wanted: number; readonly bytesRead: number }>[] = [];
@@ -180,7 +207,7 @@ export const createFileArtifactStore = (dir: string): ArtifactStore => {
   const present = async (refs: readonly ArtifactRef[]): Promise<boolean[]> =>
     refs.map((ref) => {
       if (ref.id === EMPTY_ARTIFACT_ID) return true;
-      if (!VALID_ID.test(ref.id)) return false;
+      if (!VALID_ID.test(ref.id) || !madeBy(hashing, ref.id)) return false;
       return fs.statSync(path.join(dir, ref.id.slice(0, 2), ref.id), { throwIfNoEntry: false })?.size === ref.size;
     });
 

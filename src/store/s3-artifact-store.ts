@@ -11,8 +11,8 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import * as E from 'fp-ts/Either';
 import { StepcacheError } from '../errors';
-import { createContentHasher } from '../hash/hashers';
-import { isArtifactId, type ArtifactLoadError, type ArtifactRef, type ArtifactStore } from './artifact-store';
+import { contentHashing } from '../hash/hashers';
+import { isArtifactId, madeBy, otherHashingMessage, type ArtifactLoadError, type ArtifactRef, type ArtifactStore, type ArtifactStoreOptions } from './artifact-store';
 import { EMPTY_ARTIFACT_ID } from './serialize';
 
 // model
@@ -23,7 +23,7 @@ import { EMPTY_ARTIFACT_ID } from './serialize';
  * @example
  * const options: S3ArtifactStoreOptions = { bucket: 'ml-team-cache', prefix: 'stepcache', region: 'eu-west-1' };
  */
-export interface S3ArtifactStoreOptions {
+export interface S3ArtifactStoreOptions extends ArtifactStoreOptions {
   /** The bucket; it must exist. */
   readonly bucket: string;
   /** The key prefix under which objects live (`<prefix>/cas/<id>`); leading and trailing slashes are ignored. @default '' */
@@ -152,6 +152,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
   const queueSize = checkPositiveInteger('queueSize', options.queueSize ?? DEFAULT_QUEUE_SIZE, 1);
   const checksInFlight = checkPositiveInteger('checksInFlight', options.checksInFlight ?? DEFAULT_CHECKS_IN_FLIGHT, 1);
   const conditionalWrites = options.conditionalWrites ?? true;
+  const hashing = contentHashing(options.secret);
   let made: S3Client | undefined;
   let closed = false;
   let clientLoading: Promise<{ readonly sdk: Sdk; readonly client: S3Client }> | undefined;
@@ -237,7 +238,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
 
   const put = async (bytes: Uint8Array): Promise<string> => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
-    const hasher = await createContentHasher();
+    const hasher = await hashing.create();
     hasher.update(bytes);
     const id = hasher.digest();
     // An object that failed verification here is replaced without asking; otherwise an intact one is kept.
@@ -279,6 +280,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
       damaged.add(ref.id);
       return E.left({ _tag: tag, id: ref.id, location, message });
     };
+    if (!madeBy(hashing, ref.id)) return E.left({ _tag: 'ArtifactMissing', id: ref.id, location, message: otherHashingMessage(hashing, ref.id) });
     const { sdk, client } = await connect();
     let body: AsyncIterable<Uint8Array> & { destroy?: () => void };
     let length: number | undefined;
@@ -295,7 +297,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
       stop();
       return fail(length < ref.size ? 'ArtifactTruncated' : 'ArtifactCorrupted', `has ${length} bytes, expected ${ref.size}`);
     }
-    const hasher = await createContentHasher();
+    const hasher = await hashing.create();
     const buffer = Buffer.allocUnsafeSlow(ref.size);
     let filled = 0;
     try {
@@ -321,7 +323,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
   const present = (refs: readonly ArtifactRef[]): Promise<boolean[]> =>
     mapBounded(refs, checksInFlight, async (ref) => {
       if (ref.id === EMPTY_ARTIFACT_ID) return true;
-      if (!isArtifactId(ref.id) || damaged.has(ref.id)) return false;
+      if (!isArtifactId(ref.id) || !madeBy(hashing, ref.id) || damaged.has(ref.id)) return false;
       const found = await head(ref.id);
       return found !== undefined && found.size === ref.size;
     });

@@ -40,7 +40,10 @@ export interface ArtifactDescriptor {
   readonly format: string;
 }
 
-/** An output turned into bytes, before it is stored. */
+/**
+ * An output turned into bytes, before it is stored. The bytes share no memory with the value:
+ * they are what the value was when it was serialized, whatever is done to the value afterwards.
+ */
 export interface SerializedOutput {
   readonly kind: ArtifactKind;
   readonly dtype?: string;
@@ -146,9 +149,10 @@ const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, Se
   const dtype = typedArrayName(value);
   if (dtype !== undefined) {
     const view = value as ArrayBufferView;
-    return E.right({ kind: 'bytes', dtype, format, bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) });
+    // A copy: the bytes are what the value holds now, whatever is done to the value afterwards.
+    return E.right({ kind: 'bytes', dtype, format, bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice() });
   }
-  if (value instanceof ArrayBuffer) return E.right({ kind: 'bytes', dtype: 'ArrayBuffer', format, bytes: new Uint8Array(value) });
+  if (value instanceof ArrayBuffer) return E.right({ kind: 'bytes', dtype: 'ArrayBuffer', format, bytes: new Uint8Array(value.slice(0)) });
   const bad = findNonJson(value);
   if (bad !== undefined) return E.left(bad);
   let text: string;
@@ -167,7 +171,8 @@ const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, Se
 
 /**
  * Turns an output value into bytes according to its declared format, or says which part of it
- * cannot be stored faithfully.
+ * cannot be stored faithfully. Synchronous, and the bytes are a snapshot (typed arrays and
+ * `ArrayBuffer`s are copied, JSON is written out): the value may change afterwards.
  *
  * @example
  * serializeOutput(new Float64Array([1, 2]), 'auto'); // Right({ kind: 'bytes', dtype: 'Float64Array', ... })

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import * as E from 'fp-ts/Either';
 import fc from 'fast-check';
-import { createContentHasher } from '../../src/hash/hashers';
+import { plainContentHashing, type ContentHashing } from '../../src/hash/hashers';
 import type { ArtifactLoadError, ArtifactStore } from '../../src/store/artifact-store';
 import { EMPTY_ARTIFACT_ID } from '../../src/store/serialize';
 
@@ -26,21 +26,23 @@ export interface ArtifactStoreSubject {
   dispose(): Promise<void>;
 }
 
-const contentId = async (bytes: Uint8Array): Promise<string> => {
-  const h = await createContentHasher();
-  h.update(bytes);
-  return h.digest();
-};
 
 const MB = 1_000_000;
 
 /**
- * Runs the artifact store contract against fresh subjects made by `makeStore` (one per test).
+ * Runs the artifact store contract against fresh subjects made by `makeStore` (one per test),
+ * whose ids are made by `hashing` (XXH3-128 unless given).
  *
  * @example
  * artifactStoreContract('the folder store', async () => folderSubject(tempDir()));
  */
-export const artifactStoreContract = (name: string, makeStore: () => Promise<ArtifactStoreSubject>): void => {
+export const artifactStoreContract = (name: string, makeStore: () => Promise<ArtifactStoreSubject>, hashing: ContentHashing = plainContentHashing): void => {
+  /** The id the store must give bytes: their content hash, as the store's hashing makes it. */
+  const contentId = async (bytes: Uint8Array): Promise<string> => {
+    const h = await hashing.create();
+    h.update(bytes);
+    return h.digest();
+  };
   describe(`artifact store contract: ${name}`, () => {
     let subject: ArtifactStoreSubject;
     let store: ArtifactStore;
