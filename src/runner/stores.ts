@@ -14,6 +14,18 @@ import type { CacheEntry, DamagedRecord } from '../store/records';
 import { consoleLogger } from './logger';
 import { signedMetadataStore } from '../store/signed-metadata-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
+import {
+  localArtifactsWarning,
+  openArtifactsLocation,
+  openMetadataLocation,
+  orThrow,
+  parseArtifactsUrl,
+  parseMetadataUrl,
+  resolveStoreUrls,
+  type ArtifactsLocation,
+  type MetadataLocation,
+} from '../store/urls';
+import type { Logger } from './logger';
 import type { RunnerOptions } from './model';
 
 // model
@@ -59,20 +71,55 @@ const isMetadataStore = (x: Keyv | MetadataStore): x is MetadataStore => typeof 
 const rejectedMessage = (entry: CacheEntry): string =>
   `Ignoring the cache entry of step ${entry.step} (pipeline ${entry.pipeline}, run ${entry.runId}): its signature does not verify with this runner's secret.`;
 
-const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<OpenStores> => {
-  if (options.metadata === undefined || options.artifacts === undefined) await fs.promises.mkdir(layout.dir, { recursive: true });
-  const onDamaged = (damage: DamagedRecord): void => (options.logger ?? consoleLogger).warn(damage.message);
+/** Where a runner's stores are: objects given in code, locations named by URL, or the embedded default. */
+interface StoreChoice {
+  /** A metadata store given in code, or opened from a URL. */
+  readonly metadata: Keyv | MetadataStore | undefined;
+  readonly metadataLocation: MetadataLocation | undefined;
+  readonly artifacts: ArtifactStore | undefined;
+  readonly artifactsLocation: ArtifactsLocation | undefined;
+}
+
+/**
+ * The stores of the options: `metadata`/`artifacts` objects first, then `metadataUrl`/`artifactsUrl`,
+ * then `STEPCACHE_METADATA_URL`/`STEPCACHE_ARTIFACTS_URL`, else the embedded store. An invalid URL
+ * is an `INVALID_OPTIONS` error naming the option or variable.
+ */
+const chooseStores = (options: RunnerOptions, env: Readonly<Record<string, string | undefined>>): StoreChoice => {
+  const urls = resolveStoreUrls(options, env);
+  const metadataLocation = options.metadata === undefined && urls.metadata !== undefined ? orThrow(parseMetadataUrl(urls.metadata.url, urls.metadata.source)) : undefined;
+  const artifactsLocation = options.artifacts === undefined && urls.artifacts !== undefined ? orThrow(parseArtifactsUrl(urls.artifacts.url, urls.artifacts.source)) : undefined;
+  return { metadata: options.metadata, metadataLocation, artifacts: options.artifacts, artifactsLocation };
+};
+
+/** Where the metadata is, for messages: the store directory, or the server's redacted URL. */
+const metadataWhere = (choice: StoreChoice, layout: StoreLayout): string =>
+  choice.metadataLocation === undefined ? `in ${layout.dir}` : `at ${choice.metadataLocation.shown}`;
+
+const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata: MetadataStore | undefined, layout: StoreLayout, logger: Logger): Promise<OpenStores> => {
+  const localArtifacts = choice.artifacts === undefined && choice.artifactsLocation === undefined;
+  const localMetadata = metadata === undefined && choice.metadata === undefined;
+  if (localArtifacts || localMetadata) await fs.promises.mkdir(layout.dir, { recursive: true });
+  const onDamaged = (damage: DamagedRecord): void => logger.warn(damage.message);
   const plain =
-    options.metadata === undefined
+    metadata ??
+    (choice.metadata === undefined
       ? createSqliteMetadataStore(layout.metadataFile, { onDamaged })
-      : isMetadataStore(options.metadata)
-        ? options.metadata
-        : createKeyvMetadataStore(options.metadata, { onDamaged });
+      : isMetadataStore(choice.metadata)
+        ? choice.metadata
+        : createKeyvMetadataStore(choice.metadata, { onDamaged }));
+  const opened = choice.artifactsLocation === undefined ? undefined : openArtifactsLocation(choice.artifactsLocation);
+  if (localArtifacts && plain.stepLock !== undefined) {
+    logger.warn(localArtifactsWarning(choice.metadataLocation?.shown ?? 'given in the options', layout.artifactsDir));
+  }
   const { secret } = options;
   return {
-    artifacts: options.artifacts ?? createFileArtifactStore(layout.artifactsDir),
+    artifacts: choice.artifacts ?? opened?.store ?? createFileArtifactStore(layout.artifactsDir),
     metadataFor: (onRejected) => (secret === undefined ? plain : signedMetadataStore(plain, secret, (entry) => onRejected(rejectedMessage(entry)))),
-    close: () => plain.close(),
+    close: async () => {
+      opened?.close();
+      await plain.close();
+    },
   };
 };
 
@@ -82,29 +129,44 @@ const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<
  * @internal The stores of a runner's options: the embedded store in `options.dir`, `$STEPCACHE_DIR`
  * or `./.stepcache`, or the stores given.
  */
-export const storeAccess = (options: RunnerOptions): StoreAccess => {
+export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string, string | undefined>> = process.env): StoreAccess => {
   const layout = storeLayout(options.dir);
   const { dir } = layout;
+  const logger = options.logger ?? consoleLogger;
+  const choice = chooseStores(options, env);
+  // A store from a URL is made now (nothing connects before the first call), so its lock is known.
+  const fromUrl = choice.metadataLocation === undefined ? undefined : openMetadataLocation(choice.metadataLocation, { onDamaged: (damage) => logger.warn(damage.message) });
+  const given = fromUrl ?? (choice.metadata !== undefined && isMetadataStore(choice.metadata) ? choice.metadata : undefined);
+  const where = metadataWhere(choice, layout);
   let opened: Promise<OpenStores> | undefined;
   const open = () =>
-    (opened ??= openStores(options, layout)).catch((e: unknown) => {
+    (opened ??= openStores(options, choice, fromUrl, layout, logger)).catch((e: unknown) => {
       opened = undefined;
-      throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not be opened: ${toError(e).message}`, { cause: e });
+      throw new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not be opened: ${toError(e).message}`, { cause: e });
     });
   return {
     dir,
-    storeId: options.metadata === undefined ? dir : `${dir}\0${storeIdentity(options.metadata)}`,
-    lock: options.lock ?? (options.metadata === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
+    storeId:
+      choice.metadataLocation !== undefined
+        ? `${choice.metadataLocation.shown}\0${choice.metadataLocation.schema}`
+        : choice.metadata === undefined
+          ? dir
+          : `${dir}\0${storeIdentity(choice.metadata)}`,
+    lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
     open,
     call: (what, f) =>
       f().catch((e: unknown) => {
-        throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not ${what}: ${toError(e).message}`, { cause: e });
+        throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not ${what}: ${toError(e).message}`, { cause: e });
       }),
     close: async () => {
-      if (opened === undefined) return;
-      const stores = await opened;
+      if (opened === undefined) {
+        await fromUrl?.close();
+        return;
+      }
+      const stores = await opened.catch(() => undefined);
       opened = undefined;
-      await stores.close();
+      if (stores === undefined) await fromUrl?.close();
+      else await stores.close();
     },
   };
 };
