@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type Keyv from 'keyv';
 import { StepcacheError, toError } from '../errors';
 import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock';
-import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
+import { createFileArtifactStore, type ArtifactRef, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { CacheEntry, DamagedRecord } from '../store/records';
 import { consoleLogger } from './logger';
@@ -121,6 +121,37 @@ const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata:
       await plain.close();
     },
   };
+};
+
+// presence
+
+/**
+ * @internal The artifact store of one run, with the presence of the artifacts of `entries` checked
+ * in one batch up front (a shared store answers each check over the network: one round trip per
+ * step of a chain would dominate a cached run). What the batch found present is answered from it;
+ * anything else is asked again. An artifact removed meanwhile is found missing when loaded, and
+ * its step repaired, as for any store.
+ */
+export const withPresenceOf = async (store: ArtifactStore, entries: readonly CacheEntry[]): Promise<ArtifactStore> => {
+  const refs = entries.flatMap((e) => Object.values(e.outputs));
+  if (refs.length === 0) return store;
+  const found = await store.present(refs);
+  const known = new Set(refs.filter((_, i) => found[i] === true).map((r) => `${r.id}:${r.size}`));
+  const present = async (asked: readonly ArtifactRef[]): Promise<boolean[]> => {
+    const unknown = asked.filter((r) => !known.has(`${r.id}:${r.size}`));
+    const answers = unknown.length === 0 ? [] : await store.present(unknown);
+    let next = 0;
+    return asked.map((r) => known.has(`${r.id}:${r.size}`) || answers[next++] === true);
+  };
+  return Object.freeze({
+    put: (bytes: Uint8Array) => store.put(bytes),
+    get: (ref: ArtifactRef) => store.get(ref),
+    present,
+    remove: (id: string) => store.remove(id),
+    locate: (id: string) => store.locate(id),
+    list: () => store.list(),
+    sweepTemporary: (olderThanMs: number) => store.sweepTemporary(olderThanMs),
+  });
 };
 
 // access
