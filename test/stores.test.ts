@@ -62,7 +62,7 @@ describe('presence of artifacts in a run', () => {
     const { store, asked } = observed(path.join(dir, 'artifacts'));
     const id = await store.put(Buffer.from('kept'));
     const gone: ArtifactRef = { id: 'ab'.repeat(16), size: 4 };
-    const entry: CacheEntry = { key: 'k', pipeline: 'p', step: 's', runId: 'r', createdAt: 0, durationMs: 0, outputs: { a: { id, size: 4 }, b: gone } };
+    const entry: CacheEntry = { key: 'k', pipeline: 'p', step: 's', runId: 'r', createdAt: 0, durationMs: 0, outputs: { a: { id, size: 4, kind: 'bytes', format: 'bytes' }, b: { ...gone, kind: 'bytes', format: 'bytes' } } };
     const checked = await withPresenceOf(store, [entry]);
     asked.length = 0;
     expect(await checked.present([{ id, size: 4 }, gone])).toEqual([true, false]);
