@@ -426,6 +426,7 @@ const main = async (): Promise<void> => {
     console.log(`  S3 store, 256 MiB, parts of ${PART_SIZE / 2 ** 20} MiB x ${QUEUE_SIZE} in flight, memory beyond the artifact's own buffer (s3rver runs in its own process):`);
     console.log(`    storing: ${transfers(s3.bytes, s3.put.rises)}`);
     console.log(`    loading: ${transfers(s3.bytes, s3.get.rises)}`);
+    console.log(`  team store: the first cached run of a new runner (new connections, nothing known of the bucket yet) takes ${formatMs(median(team.firstRunMs))}`);
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 

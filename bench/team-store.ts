@@ -56,6 +56,8 @@ const cachedRun = async (runner: Runner): Promise<number> => {
 export interface TeamStoreResult {
   /** `a`: cached runs on PostgreSQL + S3; `b`: on the embedded store (milliseconds per run). */
   readonly paired: Paired;
+  /** The first cached run of a new team runner (new connections, nothing known of the bucket yet), milliseconds. */
+  readonly firstRunMs: number[];
 }
 
 /**
@@ -72,12 +74,14 @@ export const measureTeamStore = async (reps: number): Promise<TeamStoreResult> =
   if (credentials !== undefined) Object.assign(process.env, { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey });
   const metadataUrl = new URL(postgres.url);
   metadataUrl.searchParams.set('schema', `bench_${process.pid}`);
-  const team = createRunner({
-    dir: path.join(root, 'team'),
-    logger: silentLogger,
-    metadataUrl: metadataUrl.toString(),
-    artifactsUrl: `s3://${s3.bucket}/bench-${process.pid}?endpoint=${s3.endpoint}&region=us-east-1&forcePathStyle=true&checksums=when-required`,
-  });
+  const teamRunner = (): Runner =>
+    createRunner({
+      dir: path.join(root, 'team'),
+      logger: silentLogger,
+      metadataUrl: metadataUrl.toString(),
+      artifactsUrl: `s3://${s3.bucket}/bench-${process.pid}?endpoint=${s3.endpoint}&region=us-east-1&forcePathStyle=true&checksums=when-required`,
+    });
+  const team = teamRunner();
   const embedded = createRunner({ dir: path.join(root, 'embedded'), logger: silentLogger });
   try {
     await team.run(teamPipeline);
@@ -87,7 +91,17 @@ export const measureTeamStore = async (reps: number): Promise<TeamStoreResult> =
       await cachedRun(team);
       await cachedRun(embedded);
     }
-    return { paired: await interleave(reps, true, () => cachedRun(team), () => cachedRun(embedded)) };
+    const paired = await interleave(reps, true, () => cachedRun(team), () => cachedRun(embedded));
+    const firstRunMs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const fresh = teamRunner();
+      try {
+        firstRunMs.push(await cachedRun(fresh));
+      } finally {
+        await fresh.close();
+      }
+    }
+    return { paired, firstRunMs };
   } finally {
     await team.close();
     await embedded.close();
@@ -117,7 +131,10 @@ export const teamStoreRow = (result: TeamStoreResult): Row => {
 
 if (require.main === module) {
   measureTeamStore(Math.min(11, Math.max(7, Number(process.env['BENCH_REPS'] ?? 11) || 11)))
-    .then((result) => console.log(renderTable([teamStoreRow(result)])))
+    .then((result) => {
+      console.log(renderTable([teamStoreRow(result)]));
+      console.log(`first cached run of a new team runner: ${formatMs(median(result.firstRunMs))} (median of ${result.firstRunMs.length})`);
+    })
     .catch((e: unknown) => {
       console.error(e);
       process.exitCode = 1;
