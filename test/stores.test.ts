@@ -69,3 +69,21 @@ describe('presence of artifacts in a run', () => {
     expect(asked).toEqual([[gone]]);
   });
 });
+
+describe('a presence batch that fails', () => {
+  it('leaves each step to ask for itself', async () => {
+    const dir = tempDir();
+    try {
+      const real = createFileArtifactStore(dir);
+      let calls = 0;
+      const flaky: ArtifactStore = { ...real, present: (refs) => (++calls === 1 ? Promise.reject(new Error('connection reset by peer')) : real.present(refs)) };
+      const id = await real.put(Buffer.from('kept'));
+      const ref = { id, size: 4, kind: 'bytes', format: 'bytes' } as const;
+      const checked = await withPresenceOf(flaky, [{ key: 'k', pipeline: 'p', step: 's', runId: 'r', createdAt: 0, durationMs: 0, outputs: { a: ref } }]);
+      expect(await checked.present([ref])).toEqual([true]);
+      expect(calls).toBe(2);
+    } finally {
+      removeDir(dir);
+    }
+  });
+});

@@ -130,12 +130,17 @@ const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata:
  * in one batch up front (a shared store answers each check over the network: one round trip per
  * step of a chain would dominate a cached run). What the batch found present is answered from it;
  * anything else is asked again. An artifact removed meanwhile is found missing when loaded, and
- * its step repaired, as for any store.
+ * its step repaired, as for any store. When the batch fails, the store is used as it is.
  */
 export const withPresenceOf = async (store: ArtifactStore, entries: readonly CacheEntry[]): Promise<ArtifactStore> => {
   const refs = entries.flatMap((e) => Object.values(e.outputs));
   if (refs.length === 0) return store;
-  const found = await store.present(refs);
+  let found: boolean[];
+  try {
+    found = await store.present(refs);
+  } catch {
+    return store; // each step asks for itself, and a failure is reported against the step that met it
+  }
   const known = new Set(refs.filter((_, i) => found[i] === true).map((r) => `${r.id}:${r.size}`));
   const present = async (asked: readonly ArtifactRef[]): Promise<boolean[]> => {
     const unknown = asked.filter((r) => !known.has(`${r.id}:${r.size}`));
