@@ -16,6 +16,8 @@
  * 5. S3 memory: a 256 MiB artifact stored to and loaded from an S3-compatible server (s3rver on
  *    127.0.0.1), each in a fresh process; how far memory rises beyond the artifact's own buffer.
  *    Goal: at most 1.2 x part size x queue size (see `bench/s3-memory.ts`).
+ * 5. Team store: a fully cached 20-step pipeline on PostgreSQL + s3rver (named by URL), next to the
+ *    same pipeline on the embedded store. Goal: at most 2x and under 30 ms (see `bench/team-store.ts`).
  *
  * The exit code is 0 whatever the verdicts (the table is a report); it is 1 only when the
  * benchmark itself cannot run or a run does not behave as expected (for instance a step that
@@ -36,6 +38,7 @@ import { isChildResult } from './cached-child';
 import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, timeAsync, type Paired, type Row } from './measure';
 import { MEMORY_GOAL_FACTOR, measureS3Memory, PART_SIZE, QUEUE_SIZE, type Rise, type S3MemoryResult } from './s3-memory';
 import { SHAPES, STEP_COUNT, type ShapeName } from './pipelines';
+import { measureTeamStore, teamStoreRow } from './team-store';
 
 /** Repetitions of every measurement. */
 export const REPS = Math.min(11, Math.max(7, Math.round(Number(process.env['BENCH_REPS'] ?? 11)) || 11));
@@ -416,6 +419,8 @@ const main = async (): Promise<void> => {
     console.log('measuring the memory of the S3 store (256 MiB to and from s3rver) ...\n');
     const s3 = await measureS3Memory();
     if (!s3.get.verified) fail('the 256 MiB artifact loaded from the S3 server did not verify');
+    console.log('measuring a cached run on a team store (PostgreSQL + s3rver) beside the embedded store ...\n');
+    const team = await measureTeamStore(REPS);
 
     const rows: Row[] = [
       ...cachedRows(SHAPES.chain.label, chain),
@@ -424,6 +429,7 @@ const main = async (): Promise<void> => {
       ratioRow('big miss: executing run storing 80 MB (vs writeFile)', miss, BIG_MISS_GOAL),
       memoryRow('S3 store: memory rise storing 256 MiB', s3.put.rises, s3),
       memoryRow('S3 store: memory rise loading 256 MiB', s3.get.rises, s3),
+      teamStoreRow(team),
     ];
     console.log(renderTable(rows));
 
@@ -440,6 +446,8 @@ const main = async (): Promise<void> => {
     console.log(`  ${spread('big hit, readFile', hit.paired.b, throughput)}`);
     console.log(`  ${spread('big miss, stepcache', miss.a, throughput)}`);
     console.log(`  ${spread('big miss, writeFile', miss.b, throughput)}`);
+    console.log(`  ${spread('cached 20-step run, PostgreSQL + S3', team.paired.a, formatMs)}`);
+    console.log(`  ${spread('cached 20-step run, embedded store', team.paired.b, formatMs)}`);
 
     console.log('\nnotes (medians)');
     for (const [label, r] of [
@@ -453,6 +461,7 @@ const main = async (): Promise<void> => {
     console.log(`  S3 store, 256 MiB, parts of ${PART_SIZE / 2 ** 20} MiB x ${QUEUE_SIZE} in flight, memory beyond the artifact's own buffer (s3rver runs in its own process):`);
     console.log(`    storing: ${transfers(s3.bytes, s3.put.rises)}`);
     console.log(`    loading: ${transfers(s3.bytes, s3.get.rises)}`);
+    console.log(`  team store: the first cached run of a new runner (new connections, nothing known of the bucket yet) takes ${formatMs(median(team.firstRunMs))}`);
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 

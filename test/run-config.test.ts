@@ -154,7 +154,7 @@ describe('invalid run config files name the file, the field and what it allows',
     const file = fixture('unknown-key.yaml');
     const e = await failure(file);
     expect(e).toMatchObject({ _tag: 'ConfigInvalid', file, field: 'parametres' });
-    expect(e.message).toBe(`Unknown key "parametres" of run config ${file}; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, steps, parameters.`);
+    expect(e.message).toBe(`Unknown key "parametres" of run config ${file}; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, steps, parameters, store.`);
   });
 
   it('an unknown key in a step, listing the allowed ones', () => {

@@ -277,6 +277,48 @@ describe('an unavailable store', () => {
   });
 });
 
+describe('what the store has seen', () => {
+  it('present answers objects this store wrote, loaded or found without asking the server again', async () => {
+    const { client, sent } = observedClient();
+    try {
+      const prefix = freshPrefix();
+      const writer = storeAt(prefix, { client });
+      const bytes = randomBytes(300);
+      const id = await writer.put(bytes);
+      sent.length = 0;
+      expect(await writer.present([{ id, size: 300 }])).toEqual([true]);
+      expect(sent).toEqual([]);
+      expect(await writer.present([{ id, size: 299 }])).toEqual([false]); // another size is another question
+      expect(sent).toEqual(['HeadObjectCommand']);
+
+      const reader = storeAt(prefix, { client });
+      sent.length = 0;
+      expect(await reader.present([{ id, size: 300 }])).toEqual([true]);
+      expect(await reader.present([{ id, size: 300 }])).toEqual([true]);
+      expect(sent).toEqual(['HeadObjectCommand']);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('an object deleted behind its back is missing when loaded, and asked about again afterwards', async () => {
+    const prefix = freshPrefix();
+    const store = storeAt(prefix);
+    const id = await store.put(randomBytes(100));
+    await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${id}` }));
+    const loaded = await store.get({ id, size: 100 });
+    expect(E.isLeft(loaded) && loaded.left._tag).toBe('ArtifactMissing');
+    expect(await store.present([{ id, size: 100 }])).toEqual([false]);
+  });
+
+  it('an object it removed is not present any more', async () => {
+    const store = storeAt(freshPrefix());
+    const id = await store.put(randomBytes(100));
+    await store.remove(id);
+    expect(await store.present([{ id, size: 100 }])).toEqual([false]);
+  });
+});
+
 describe('a runner on the S3 store', () => {
   let dir: string;
   const runners: Runner[] = [];
@@ -328,6 +370,17 @@ describe('a runner on the S3 store', () => {
     await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${String(id)}` }));
     const again = await runnerOn(prefix).run(scaled);
     expect(again.steps.scale_rows?.status).toBe('executed');
+    expect(await again.output('result')).toEqual([10, 20, 30]);
+    expect(await keysUnder(prefix)).toContain(`${prefix}/cas/${String(id)}`);
+  });
+
+  it('the same runner repairs an output whose object was deleted after it saw it', async () => {
+    const prefix = freshPrefix();
+    const runner = runnerOn(prefix);
+    const first = await runner.run(scaled);
+    const id = Object.values(first.steps.scale_rows?.outputs ?? {})[0]?.id;
+    await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${String(id)}` }));
+    const again = await runner.run(scaled);
     expect(await again.output('result')).toEqual([10, 20, 30]);
     expect(await keysUnder(prefix)).toContain(`${prefix}/cas/${String(id)}`);
   });

@@ -13,7 +13,8 @@ import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
 import { createFileArtifactStore } from '../store/artifact-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
-import { createSqliteMetadataStore } from '../store/metadata-store';
+import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
+import { openArtifactsLocation, openMetadataLocation, orThrow, parseArtifactsUrl, parseMetadataUrl, resolveStoreUrls } from '../store/urls';
 import type { RunRecord, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
@@ -82,7 +83,12 @@ Exit codes:
   2  a usage error: unknown command or option, invalid option value, unknown or ambiguous run id
 
 Environment:
-  STEPCACHE_DIR  the store directory when --dir is not given (default: ./.stepcache)
+  STEPCACHE_DIR            the store directory when --dir is not given (default: ./.stepcache)
+  STEPCACHE_METADATA_URL   a team's metadata store when --metadata-url is not given:
+                           postgres://user@host:5432/db?schema=name (password from the URL or PGPASSWORD)
+  STEPCACHE_ARTIFACTS_URL  a team's artifact store when --artifacts-url is not given:
+                           s3://bucket/prefix?endpoint=...&region=... (AWS credentials from the environment
+                           or profile) or file:///shared/folder
 `;
 
 // the store
@@ -95,6 +101,8 @@ interface Context {
 
 interface GlobalOptions {
   readonly dir?: string;
+  readonly metadataUrl?: string;
+  readonly artifactsUrl?: string;
   readonly verbose?: boolean;
 }
 
@@ -119,20 +127,42 @@ const guardedStore = (runner: Runner, dir: string): Store => {
   };
 };
 
-/** Opens the store of a command (which must exist: commands never create one), and closes it afterwards. */
+/** The URLs of a command's team stores: the options, else the environment (absent: the embedded store). */
+const storeUrlsOf = (ctx: Context, cmd: Command) => {
+  const options = cmd.optsWithGlobals<GlobalOptions>();
+  return resolveStoreUrls({ metadataUrl: options.metadataUrl, artifactsUrl: options.artifactsUrl }, ctx.env, { metadata: '--metadata-url', artifacts: '--artifacts-url' });
+};
+
+/** How messages name a command's store: the metadata server's redacted URL, or the store directory. */
+const storeLabelOf = (ctx: Context, cmd: Command): string => {
+  const { metadata } = storeUrlsOf(ctx, cmd);
+  return metadata === undefined ? layoutOf(ctx, cmd).dir : orThrow(parseMetadataUrl(metadata.url, metadata.source)).shown;
+};
+
+/**
+ * Opens the store of a command (which must exist: commands never create one), and closes it
+ * afterwards: a team's stores when their URLs are given (options or environment), else the
+ * embedded store of the directory.
+ */
 const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string) => Promise<A>): Promise<A> => {
   const { dir, metadataFile, artifactsDir } = layoutOf(ctx, cmd);
-  if (!fs.existsSync(metadataFile)) {
+  const urls = storeUrlsOf(ctx, cmd);
+  const metadataLocation = urls.metadata === undefined ? undefined : orThrow(parseMetadataUrl(urls.metadata.url, urls.metadata.source));
+  const artifactsLocation = urls.artifacts === undefined ? undefined : orThrow(parseArtifactsUrl(urls.artifacts.url, urls.artifacts.source));
+  if (metadataLocation === undefined && !fs.existsSync(metadataFile)) {
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
     throw new CliError(EXIT_CODES.usage, `there is no stepcache store in ${dir} (${why}); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.`);
   }
   const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${m}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${m}\n`) };
-  const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
-  const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
+  const onDamaged = { onDamaged: (damage: { readonly message: string }) => logger.warn(`${damage.message}; it is left out.`) };
+  const metadata: MetadataStore = metadataLocation === undefined ? createSqliteMetadataStore(metadataFile, onDamaged) : openMetadataLocation(metadataLocation, onDamaged);
+  const artifacts = artifactsLocation === undefined ? { store: createFileArtifactStore(artifactsDir), close: () => undefined } : openArtifactsLocation(artifactsLocation);
+  const runner = createRunner({ dir, logger, metadata, artifacts: artifacts.store });
   try {
-    return await f(guardedStore(runner, dir), dir);
+    return await f(guardedStore(runner, metadataLocation?.shown ?? dir), metadataLocation?.shown ?? dir);
   } finally {
     await runner.close().catch(() => undefined);
+    artifacts.close();
   }
 };
 
@@ -342,7 +372,7 @@ Example: stepcache cache prune --older-than 30d --max-bytes 10GB`,
     .option('--json', 'print the report as JSON')
     .action(async (options: { yes?: boolean; json?: boolean }, cmd: Command) => {
       if (options.yes !== true) {
-        throw new CliError(EXIT_CODES.usage, `cache clear removes every cache entry and artifact in ${layoutOf(ctx, cmd).dir}, so every step runs again next time; add --yes to confirm.`);
+        throw new CliError(EXIT_CODES.usage, `cache clear removes every cache entry and artifact in ${storeLabelOf(ctx, cmd)}, so every step runs again next time; add --yes to confirm.`);
       }
       const report = await withStore(ctx, cmd, (store) => store.cache.clear());
       out(options.json === true ? json(report) : pruneSummary(report, 'Removed'));
@@ -403,6 +433,8 @@ const buildProgram = (ctx: Context): Command => {
   const program = new Command('stepcache')
     .description('Look at stepcache runs, look after the cache, draw a run\'s DAG.')
     .option('--dir <path>', 'the store directory (default: $STEPCACHE_DIR, or ./.stepcache), relative to the current directory')
+    .option('--metadata-url <url>', "a team's metadata store, postgres://user@host:5432/db?schema=name (default: $STEPCACHE_METADATA_URL)")
+    .option('--artifacts-url <url>', "a team's artifact store, s3://bucket/prefix?... or file:///folder (default: $STEPCACHE_ARTIFACTS_URL)")
     .option('--verbose', 'print stack traces with errors')
     .exitOverride()
     .configureOutput({

@@ -9,6 +9,9 @@
  * steps:
  *   svc_trainer:
  *     enableCache: false
+ * store:            # optional: the team's stores (else the environment, else the embedded store)
+ *   metadata: postgres://ann@db.team:5432/ml?schema=vision
+ *   artifacts: s3://ml-team-cache/stepcache?region=eu-west-1
  * ```
  *
  * A file is data, never code: it is parsed without custom tags or merge keys, with alias
@@ -29,6 +32,7 @@ import { preview, validatePipelineSettings, validateSettings, type CacheSettings
 import { NAME_PATTERN } from '../step/step';
 import { defineOwn } from '../utils/own-property';
 import { isPlainObject } from '../encoding/canonical';
+import { parseArtifactsUrl, parseMetadataUrl } from '../store/urls';
 
 // model
 
@@ -86,6 +90,24 @@ export interface RunConfig {
   readonly steps: Readonly<Record<string, RunConfigSettings>>;
   /** The pipeline's parameters. */
   readonly parameters: Readonly<Record<string, JsonValue>>;
+  /**
+   * The stores of the file's `store: { metadata, artifacts }` section, as runner options
+   * (`createRunner({ ...config.store })`); absent when the file has none.
+   */
+  readonly store?: RunConfigStore;
+}
+
+/**
+ * The `store` section of a run config, as the runner options it stands for. Each URL was checked
+ * when the file was read.
+ *
+ * @example
+ * const store: RunConfigStore = { metadataUrl: 'postgres://ann@db.team/ml', artifactsUrl: 's3://ml-team-cache/stepcache' };
+ * const runner = createRunner({ ...store });
+ */
+export interface RunConfigStore {
+  readonly metadataUrl?: string;
+  readonly artifactsUrl?: string;
 }
 
 /**
@@ -118,7 +140,9 @@ const CODE_SETTINGS: Readonly<Record<string, string>> = {
   cacheKey: 'a function of the step input',
 };
 
-const TOP_LEVEL_KEYS: readonly string[] = [...RUN_CONFIG_SETTING_NAMES, 'steps', 'parameters'];
+const TOP_LEVEL_KEYS: readonly string[] = [...RUN_CONFIG_SETTING_NAMES, 'steps', 'parameters', 'store'];
+
+const STORE_KEYS: readonly string[] = ['metadata', 'artifacts'];
 
 /**
  * Deeper documents are refused: no real configuration nests this far, and it keeps every later
@@ -346,7 +370,34 @@ const decode = (input: unknown, source: string): E.Either<RunConfigError, RunCon
     parameters = copied.right as Readonly<Record<string, JsonValue>>;
   }
 
-  return E.right(Object.freeze({ source, settings: settingsOf(settings.right), steps: Object.freeze(steps), parameters }));
+  const store = decodeStore(input['store'], source);
+  if (E.isLeft(store)) return store;
+
+  return E.right(Object.freeze({ source, settings: settingsOf(settings.right), steps: Object.freeze(steps), parameters, ...(store.right === undefined ? {} : { store: store.right }) }));
+};
+
+/** The `store` section: an object of URLs, each checked by the parser of its store. */
+const decodeStore = (section: unknown, source: string): E.Either<RunConfigError, RunConfigStore | undefined> => {
+  if (section === undefined) return E.right(undefined);
+  if (!isPlainObject(section)) {
+    return E.left(invalid(source, 'store', `Invalid store in run config ${source}: got ${describeValue(section)}, expected an object like { metadata: 'postgres://...', artifacts: 's3://bucket/prefix' }.`));
+  }
+  const keys = checkKeys(section, STORE_KEYS, 'store', source);
+  if (E.isLeft(keys)) return keys;
+  const out: { metadataUrl?: string; artifactsUrl?: string } = {};
+  for (const [key, parse, option] of [
+    ['metadata', parseMetadataUrl, 'metadataUrl'],
+    ['artifacts', parseArtifactsUrl, 'artifactsUrl'],
+  ] as const) {
+    const value = section[key];
+    if (value === undefined) continue;
+    const field = `store.${key}`;
+    if (typeof value !== 'string') return E.left(invalid(source, field, `Invalid ${field} in run config ${source}: got ${describeValue(value)}, expected a URL.`));
+    const parsed = parse(value, `${field} in run config ${source}`);
+    if (E.isLeft(parsed)) return E.left(invalid(source, field, parsed.left.message));
+    out[option] = value;
+  }
+  return E.right(Object.freeze(out));
 };
 
 /**

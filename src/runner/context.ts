@@ -22,7 +22,7 @@ import { runEvent, type RunEventBody, type RunSubscriber } from './events';
 import type { Executor } from './executor';
 import { applyEvent, pendingState, type NodeState } from './state';
 import { stepKeyOf, type InputLoader, type KeyEnvironment, type StepKey } from './step-key';
-import type { StoreAccess } from './stores';
+import { withPresenceOf, type StoreAccess } from './stores';
 
 // model
 
@@ -123,7 +123,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     states,
     hashKey,
     metadata,
-    artifacts: stores.artifacts,
+    artifacts: await withPresenceOf(stores.artifacts, latest),
     executor: deps.executor,
     emit,
     prefetched: new Map(latest.map((e) => [e.key, e])),

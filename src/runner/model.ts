@@ -33,6 +33,24 @@ export interface RunnerOptions {
   readonly metadata?: Keyv | MetadataStore;
   /** An artifact store instead of `<dir>/artifacts`. */
   readonly artifacts?: ArtifactStore;
+  /**
+   * The metadata store shared by a team, by URL: `postgres://user:password@host:5432/db?schema=name`
+   * (the password may instead come from `PGPASSWORD`). Its step lock (PostgreSQL advisory locks) comes with it.
+   * Ignored when `metadata` is given.
+   * @default process.env.STEPCACHE_METADATA_URL, else the embedded store
+   * @example
+   * createRunner({ metadataUrl: 'postgres://ann@db.team:5432/ml?schema=vision' });
+   */
+  readonly metadataUrl?: string;
+  /**
+   * The artifact store shared by a team, by URL: `s3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true`
+   * (credentials from the AWS SDK's chain: environment, profile, role) or `file:///shared/folder`.
+   * Ignored when `artifacts` is given.
+   * @default process.env.STEPCACHE_ARTIFACTS_URL, else `<dir>/artifacts`
+   * @example
+   * createRunner({ artifactsUrl: 's3://ml-team-cache/stepcache?region=eu-west-1' });
+   */
+  readonly artifactsUrl?: string;
   /** Where log lines go. @default consoleLogger */
   readonly logger?: Logger;
   /** How many steps may run at once. @default 1 */
@@ -47,8 +65,8 @@ export interface RunnerOptions {
   readonly secret?: string | Uint8Array;
   /**
    * The cross-process lock on step keys, so that processes sharing a store execute each key once.
-   * @default lock files under `<dir>/locks` for the embedded store; an in-process lock when a
-   * custom metadata store is given without a lock (shared stores bring their own, e.g. on Redis).
+   * @default lock files under `<dir>/locks` for the embedded store; the store's own lock for a
+   * store shared by machines (PostgreSQL: advisory locks); an in-process lock for another custom store.
    */
   readonly lock?: StepLock;
   /**

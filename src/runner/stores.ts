@@ -8,12 +8,24 @@ import * as fs from 'node:fs';
 import type Keyv from 'keyv';
 import { StepcacheError, toError } from '../errors';
 import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock';
-import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
+import { createFileArtifactStore, type ArtifactRef, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
-import type { DamagedRecord } from '../store/records';
+import type { CacheEntry, DamagedRecord } from '../store/records';
 import { consoleLogger } from './logger';
 import { describeRejection, signedMetadataStore } from '../store/signed-metadata-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
+import {
+  localArtifactsWarning,
+  openArtifactsLocation,
+  openMetadataLocation,
+  orThrow,
+  parseArtifactsUrl,
+  parseMetadataUrl,
+  resolveStoreUrls,
+  type ArtifactsLocation,
+  type MetadataLocation,
+} from '../store/urls';
+import type { Logger } from './logger';
 import type { RunnerOptions } from './model';
 
 // model
@@ -56,21 +68,92 @@ const storeIdentity = (store: object): number => {
 
 const isMetadataStore = (x: Keyv | MetadataStore): x is MetadataStore => typeof (x as MetadataStore).getEntries === 'function';
 
-const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<OpenStores> => {
-  if (options.metadata === undefined || options.artifacts === undefined) await fs.promises.mkdir(layout.dir, { recursive: true });
-  const onDamaged = (damage: DamagedRecord): void => (options.logger ?? consoleLogger).warn(damage.message);
+/** Where a runner's stores are: objects given in code, locations named by URL, or the embedded default. */
+interface StoreChoice {
+  /** A metadata store given in code, or opened from a URL. */
+  readonly metadata: Keyv | MetadataStore | undefined;
+  readonly metadataLocation: MetadataLocation | undefined;
+  readonly artifacts: ArtifactStore | undefined;
+  readonly artifactsLocation: ArtifactsLocation | undefined;
+}
+
+/**
+ * The stores of the options: `metadata`/`artifacts` objects first, then `metadataUrl`/`artifactsUrl`,
+ * then `STEPCACHE_METADATA_URL`/`STEPCACHE_ARTIFACTS_URL`, else the embedded store. An invalid URL
+ * is an `INVALID_OPTIONS` error naming the option or variable.
+ */
+const chooseStores = (options: RunnerOptions, env: Readonly<Record<string, string | undefined>>): StoreChoice => {
+  const urls = resolveStoreUrls(options, env);
+  const metadataLocation = options.metadata === undefined && urls.metadata !== undefined ? orThrow(parseMetadataUrl(urls.metadata.url, urls.metadata.source)) : undefined;
+  const artifactsLocation = options.artifacts === undefined && urls.artifacts !== undefined ? orThrow(parseArtifactsUrl(urls.artifacts.url, urls.artifacts.source)) : undefined;
+  return { metadata: options.metadata, metadataLocation, artifacts: options.artifacts, artifactsLocation };
+};
+
+/** Where the metadata is, for messages: the store directory, or the server's redacted URL. */
+const metadataWhere = (choice: StoreChoice, layout: StoreLayout): string =>
+  choice.metadataLocation === undefined ? `in ${layout.dir}` : `at ${choice.metadataLocation.shown}`;
+
+const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata: MetadataStore | undefined, layout: StoreLayout, logger: Logger): Promise<OpenStores> => {
+  const localArtifacts = choice.artifacts === undefined && choice.artifactsLocation === undefined;
+  const localMetadata = metadata === undefined && choice.metadata === undefined;
+  if (localArtifacts || localMetadata) await fs.promises.mkdir(layout.dir, { recursive: true });
+  const onDamaged = (damage: DamagedRecord): void => logger.warn(damage.message);
   const plain =
-    options.metadata === undefined
+    metadata ??
+    (choice.metadata === undefined
       ? createSqliteMetadataStore(layout.metadataFile, { onDamaged })
-      : isMetadataStore(options.metadata)
-        ? options.metadata
-        : createKeyvMetadataStore(options.metadata, { onDamaged });
+      : isMetadataStore(choice.metadata)
+        ? choice.metadata
+        : createKeyvMetadataStore(choice.metadata, { onDamaged }));
   const { secret } = options;
+  const opened = choice.artifactsLocation === undefined ? undefined : openArtifactsLocation(choice.artifactsLocation, secret);
+  if (localArtifacts && plain.stepLock !== undefined) {
+    logger.warn(localArtifactsWarning(choice.metadataLocation?.shown ?? 'given in the options', layout.artifactsDir));
+  }
   return {
-    artifacts: options.artifacts ?? createFileArtifactStore(layout.artifactsDir, { secret }),
+    artifacts: choice.artifacts ?? opened?.store ?? createFileArtifactStore(layout.artifactsDir, { secret }),
     metadataFor: (onRejected) => (secret === undefined ? plain : signedMetadataStore(plain, secret, (rejection) => onRejected(describeRejection(rejection)))),
-    close: () => plain.close(),
+    close: async () => {
+      opened?.close();
+      await plain.close();
+    },
   };
+};
+
+// presence
+
+/**
+ * @internal The artifact store of one run, with the presence of the artifacts of `entries` checked
+ * in one batch up front (a shared store answers each check over the network: one round trip per
+ * step of a chain would dominate a cached run). What the batch found present is answered from it;
+ * anything else is asked again. An artifact removed meanwhile is found missing when loaded, and
+ * its step repaired, as for any store. When the batch fails, the store is used as it is.
+ */
+export const withPresenceOf = async (store: ArtifactStore, entries: readonly CacheEntry[]): Promise<ArtifactStore> => {
+  const refs = entries.flatMap((e) => Object.values(e.outputs));
+  if (refs.length === 0) return store;
+  let found: boolean[];
+  try {
+    found = await store.present(refs);
+  } catch {
+    return store; // each step asks for itself, and a failure is reported against the step that met it
+  }
+  const known = new Set(refs.filter((_, i) => found[i] === true).map((r) => `${r.id}:${r.size}`));
+  const present = async (asked: readonly ArtifactRef[]): Promise<boolean[]> => {
+    const unknown = asked.filter((r) => !known.has(`${r.id}:${r.size}`));
+    const answers = unknown.length === 0 ? [] : await store.present(unknown);
+    let next = 0;
+    return asked.map((r) => known.has(`${r.id}:${r.size}`) || answers[next++] === true);
+  };
+  return Object.freeze({
+    put: (bytes: Uint8Array) => store.put(bytes),
+    get: (ref: ArtifactRef) => store.get(ref),
+    present,
+    remove: (id: string) => store.remove(id),
+    locate: (id: string) => store.locate(id),
+    list: () => store.list(),
+    sweepTemporary: (olderThanMs: number) => store.sweepTemporary(olderThanMs),
+  });
 };
 
 // access
@@ -79,29 +162,44 @@ const openStores = async (options: RunnerOptions, layout: StoreLayout): Promise<
  * @internal The stores of a runner's options: the embedded store in `options.dir`, `$STEPCACHE_DIR`
  * or `./.stepcache`, or the stores given.
  */
-export const storeAccess = (options: RunnerOptions): StoreAccess => {
+export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string, string | undefined>> = process.env): StoreAccess => {
   const layout = storeLayout(options.dir);
   const { dir } = layout;
+  const logger = options.logger ?? consoleLogger;
+  const choice = chooseStores(options, env);
+  // A store from a URL is made now (nothing connects before the first call), so its lock is known.
+  const fromUrl = choice.metadataLocation === undefined ? undefined : openMetadataLocation(choice.metadataLocation, { onDamaged: (damage) => logger.warn(damage.message) });
+  const given = fromUrl ?? (choice.metadata !== undefined && isMetadataStore(choice.metadata) ? choice.metadata : undefined);
+  const where = metadataWhere(choice, layout);
   let opened: Promise<OpenStores> | undefined;
   const open = () =>
-    (opened ??= openStores(options, layout)).catch((e: unknown) => {
+    (opened ??= openStores(options, choice, fromUrl, layout, logger)).catch((e: unknown) => {
       opened = undefined;
-      throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not be opened: ${toError(e).message}`, { cause: e });
+      throw new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not be opened: ${toError(e).message}`, { cause: e });
     });
   return {
     dir,
-    storeId: options.metadata === undefined ? dir : `${dir}\0${storeIdentity(options.metadata)}`,
-    lock: options.lock ?? (options.metadata === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
+    storeId:
+      choice.metadataLocation !== undefined
+        ? `${choice.metadataLocation.shown}\0${choice.metadataLocation.schema}`
+        : choice.metadata === undefined
+          ? dir
+          : `${dir}\0${storeIdentity(choice.metadata)}`,
+    lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
     open,
     call: (what, f) =>
       f().catch((e: unknown) => {
-        throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not ${what}: ${toError(e).message}`, { cause: e });
+        throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not ${what}: ${toError(e).message}`, { cause: e });
       }),
     close: async () => {
-      if (opened === undefined) return;
-      const stores = await opened;
+      if (opened === undefined) {
+        await fromUrl?.close();
+        return;
+      }
+      const stores = await opened.catch(() => undefined);
       opened = undefined;
-      await stores.close();
+      if (stores === undefined) await fromUrl?.close();
+      else await stores.close();
     },
   };
 };

@@ -8,6 +8,7 @@
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
+import type { StepLock } from '../lock/step-lock';
 import { decodeCacheEntry, decodeRunRecord, reportingDamage, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
 
 // model
@@ -50,6 +51,11 @@ export interface MetadataStore {
   listRuns(): Promise<RunRecord[]>;
   /** Closes the connection. */
   close(): Promise<void>;
+  /**
+   * The cross-process step lock that goes with a store shared by machines (PostgreSQL: advisory
+   * locks in its schema), which a runner uses unless given another; absent for a store of one machine.
+   */
+  stepLock?(): StepLock;
 }
 
 /**

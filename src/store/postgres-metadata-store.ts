@@ -16,6 +16,7 @@
  */
 import * as E from 'fp-ts/Either';
 import type pg from 'pg';
+import { createPostgresStepLock } from '../lock/postgres-lock';
 import type { MetadataStore, MetadataStoreOptions, PutEntryOptions } from './metadata-store';
 import { openPool, quoteIdentifier, unavailable, type PostgresConnection, type PostgresTimeouts } from './postgres-connection';
 import { migrate } from './postgres-schema';
@@ -281,6 +282,7 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
       }),
     readRun,
     getRun: async (id: string) => usable(await readRun(id)),
+    stepLock: () => createPostgresStepLock('pool' in options ? options.pool : { url: options.url }, { schema, ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }) }),
     listRuns: () =>
       call('list runs', async (db) => {
         const { rows } = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')} ORDER BY started_at DESC, id COLLATE "C" DESC`);

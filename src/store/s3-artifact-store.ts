@@ -178,6 +178,14 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
   const where = `s3://${bucket}/${prefix}`;
   /** Ids whose object failed verification here: the next put replaces them instead of trusting what is there. */
   const damaged = new Set<string>();
+  /**
+   * `id:size` of objects this store wrote, loaded intact or found present: objects are written once
+   * under their content hash, so `present` answers these without a request (one round trip per
+   * artifact would dominate a cached run). One removed by someone else meanwhile is found missing
+   * when loaded, and repaired, as any missing object.
+   */
+  const seen = new Set<string>();
+  const seenKey = (id: string, size: number): string => `${id}:${size}`;
 
   /** Removes anything credential-like the client holds from a server or network message. */
   const redact = async (text: string): Promise<string> => {
@@ -269,6 +277,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
       // someone else wrote the same content first: theirs is ours
     }
     damaged.delete(id);
+    seen.add(seenKey(id, bytes.byteLength));
     return id;
   };
 
@@ -278,6 +287,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
     const location = locate(ref.id);
     const fail = (tag: ArtifactLoadError['_tag'], message: string): E.Either<ArtifactLoadError, Buffer> => {
       damaged.add(ref.id);
+      seen.delete(seenKey(ref.id, ref.size));
       return E.left({ _tag: tag, id: ref.id, location, message });
     };
     if (!madeBy(hashing, ref.id)) return E.left({ _tag: 'ArtifactMissing', id: ref.id, location, message: otherHashingMessage(hashing, ref.id) });
@@ -289,7 +299,10 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
       body = response.Body as unknown as typeof body;
       length = response.ContentLength;
     } catch (e) {
-      if (isMissingObject(e)) return fail('ArtifactMissing', 'object is missing');
+      if (isMissingObject(e)) {
+        seen.delete(seenKey(ref.id, ref.size));
+        return fail('ArtifactMissing', 'object is missing');
+      }
       throw await unavailable(`read ${location}`, e);
     }
     const stop = (): void => body.destroy?.();
@@ -317,6 +330,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
     const actual = hasher.digest();
     if (actual !== ref.id) return fail('ArtifactCorrupted', `content hash is ${actual}, expected ${ref.id}`);
     damaged.delete(ref.id);
+    seen.add(seenKey(ref.id, ref.size));
     return E.right(buffer);
   };
 
@@ -324,13 +338,17 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
     mapBounded(refs, checksInFlight, async (ref) => {
       if (ref.id === EMPTY_ARTIFACT_ID) return true;
       if (!isArtifactId(ref.id) || !madeBy(hashing, ref.id) || damaged.has(ref.id)) return false;
+      if (seen.has(seenKey(ref.id, ref.size))) return true;
       const found = await head(ref.id);
-      return found !== undefined && found.size === ref.size;
+      const intact = found !== undefined && found.size === ref.size;
+      if (intact) seen.add(seenKey(ref.id, ref.size));
+      return intact;
     });
 
   const remove = async (id: string): Promise<void> => {
     if (id === EMPTY_ARTIFACT_ID) return;
     const key = keyOf(id); // an invalid id is a caller's bug: keyOf rejects it
+    for (const k of seen) if (k.startsWith(`${id}:`)) seen.delete(k);
     const { sdk, client } = await connect();
     try {
       await client.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: key }));

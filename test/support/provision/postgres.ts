@@ -1,51 +1,39 @@
 /**
- * A real PostgreSQL server for the tests: `STEPCACHE_TEST_POSTGRES_URL` when set (an existing
- * server), otherwise a throwaway cluster started from Debian's server binaries in a temporary
- * folder, listening on 127.0.0.1 on a free port, with a password (so tests can check that
- * messages never show it).
+ * A real PostgreSQL server for the tests, provisioned like every outside tool (see `core.ts`):
  *
- * PostgreSQL refuses to run as root: when the tests run as root, the cluster is created and run
- * by the unprivileged `postgres` user (`runuser -u postgres`), which owns the temporary folder.
+ * - pointed at: `STEPCACHE_TEST_POSTGRES_URL` names a running server (postgres://user:password@host:port/db);
+ * - found: Debian's server binaries (`/usr/lib/postgresql/<version>/bin`, or `$STEPCACHE_POSTGRES_BIN`);
+ * - installed: `apt('postgresql')` as root, under the core's install lock.
  *
- * Small functions (free port, wait until ready, run a command) that a shared provisioning core can take over.
+ * With binaries, a throwaway cluster is created in a temporary folder and started with `pg_ctl` on
+ * 127.0.0.1 on a free port (`freePort` of `server.ts`), with a password (so tests can check that
+ * messages never show it). `pg_ctl` (rather than a child process of ours) lets a test stop the
+ * server and start it again on the same data folder. PostgreSQL refuses to run as root: when the
+ * tests run as root, the cluster is created and run by the unprivileged `postgres` user
+ * (`runuser -u postgres`), which owns the temporary folder.
+ *
+ * @example
+ * let server: TestPostgres;
+ * beforeAll(async () => (server = await testPostgres()), 120_000);
+ * afterAll(() => server.dispose());
+ *
+ * @packageDocumentation
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createFileStepLock } from '../../../src/lock';
+import { apt, currentHost, provide, type Tool } from './core';
+import { freePort } from './server';
+
+export { waitUntil } from './server';
 
 // utils
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it resolves to true; rejects naming `what` after `timeoutMs`. */
-export const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000, intervalMs = 100): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting until ${what}.`);
-    await pause(intervalMs);
-  }
-};
-
 /** Runs a program to completion; rejects with its output when it fails. */
-export const run = (file: string, args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv } = {}): Promise<string> =>
+const run = (file: string, args: readonly string[]): Promise<string> =>
   new Promise((resolve, reject) => {
-    execFile(file, args, { env: options.env ?? process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(file, args, { env: process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${[file, ...args].join(' ')} failed: ${error.message}\n${stdout}${stderr}`));
       else resolve(stdout);
     });
@@ -53,14 +41,13 @@ export const run = (file: string, args: readonly string[], options: { readonly e
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 
-// binaries
+// the tool
 
-const INSTALL_HINT = 'apt-get update && apt-get install -y postgresql';
-/** The install lock's key (lock keys are hex): `postgresql` in hex. */
-const INSTALL_LOCK_KEY = Buffer.from('postgresql').toString('hex').padEnd(16, '0');
+/** A server the variable points at, or the folder of the server binaries that start one. */
+export type PostgresFound = { readonly _tag: 'Running'; readonly url: string } | { readonly _tag: 'Binaries'; readonly bin: string };
 
-const findBinaries = (): string | undefined => {
-  const fromEnv = process.env['STEPCACHE_POSTGRES_BIN'];
+const findBinaries = (env: NodeJS.ProcessEnv): string | undefined => {
+  const fromEnv = env['STEPCACHE_POSTGRES_BIN'];
   if (fromEnv !== undefined && fs.existsSync(path.join(fromEnv, 'initdb'))) return fromEnv;
   const base = '/usr/lib/postgresql';
   if (!fs.existsSync(base)) return undefined;
@@ -72,27 +59,35 @@ const findBinaries = (): string | undefined => {
 };
 
 /**
- * The folder of PostgreSQL's server binaries (initdb, pg_ctl, postgres). Installs Debian's package
- * when missing and running as root; otherwise fails with one message naming what is missing.
+ * PostgreSQL: the server `STEPCACHE_TEST_POSTGRES_URL` names, or Debian's server binaries.
+ *
+ * @example
+ * const found = await provide(postgresTool); // { _tag: 'Binaries', bin: '/usr/lib/postgresql/15/bin' }
+ */
+export const postgresTool: Tool<PostgresFound> = {
+  name: 'PostgreSQL (server binaries initdb, pg_ctl)',
+  neededBy: 'the PostgreSQL tests (test/postgres-*.test.ts, test/team-store.test.ts)',
+  variable: 'STEPCACHE_TEST_POSTGRES_URL',
+  fromVariable: (value) => (/^postgres(ql)?:\/\/[^/]+/.test(value) ? { _tag: 'Running', url: value } : undefined),
+  find: (env) => {
+    const bin = findBinaries(env);
+    return bin === undefined ? undefined : { _tag: 'Binaries', bin };
+  },
+  recipe: apt('postgresql'),
+};
+
+/**
+ * The folder of PostgreSQL's server binaries (initdb, pg_ctl, postgres), found or installed,
+ * whether or not `STEPCACHE_TEST_POSTGRES_URL` is set (a test that stops its server needs its own).
+ *
+ * @example
+ * const bin = await postgresBinaries();
  */
 export const postgresBinaries = async (): Promise<string> => {
-  const found = findBinaries();
-  if (found !== undefined) return found;
-  if (isRoot()) {
-    // Test files run in parallel workers: one install at a time (apt-get holds dpkg's lock), then look again.
-    const release = await createFileStepLock(path.join(os.tmpdir(), 'stepcache-test-tools', 'locks')).acquire(INSTALL_LOCK_KEY);
-    try {
-      if (findBinaries() === undefined) await run('sh', ['-c', `${INSTALL_HINT} >/dev/null`], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    } finally {
-      await release();
-    }
-    const installed = findBinaries();
-    if (installed !== undefined) return installed;
-  }
-  throw new Error(
-    `The PostgreSQL tests need a server: no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/<version>/bin or $STEPCACHE_POSTGRES_BIN. ` +
-      `Install them with \`sudo ${INSTALL_HINT}\`, or set STEPCACHE_TEST_POSTGRES_URL to an existing server (postgres://user:password@host:port/db).`,
-  );
+  const host = currentHost();
+  const found = await provide(postgresTool, { ...host, env: { ...host.env, [postgresTool.variable]: '' } });
+  if (found._tag === 'Binaries') return found.bin;
+  throw new Error('unreachable: the variable was cleared');
 };
 
 // the server
@@ -120,17 +115,19 @@ const USER = 'stepcache';
  * tests that stop the server need one of their own).
  */
 export const testPostgres = async (options: { readonly own?: boolean } = {}): Promise<TestPostgres> => {
-  const existing = process.env['STEPCACHE_TEST_POSTGRES_URL'];
-  if (existing !== undefined && existing !== '' && options.own !== true) {
+  if (options.own === true) return startPostgres();
+  const found = await provide(postgresTool);
+  if (found._tag === 'Running') {
+    const existing = found.url;
     const notOwned = (): Promise<void> => Promise.reject(new Error('The server of STEPCACHE_TEST_POSTGRES_URL is not this test\'s to stop or start.'));
     return { url: existing, password: decodeURIComponent(new URL(existing).password), owned: false, stop: notOwned, start: notOwned, dispose: async () => undefined };
   }
-  return startPostgres();
+  return startPostgres(found.bin);
 };
 
 /** Creates a cluster in a temporary folder and starts it on 127.0.0.1 on a free port. */
-export const startPostgres = async (): Promise<TestPostgres> => {
-  const bin = await postgresBinaries();
+export const startPostgres = async (binaries?: string): Promise<TestPostgres> => {
+  const bin = binaries ?? (await postgresBinaries());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-pg-'));
   const data = path.join(dir, 'data');
   const password = `pw-${Math.random().toString(36).slice(2)}-secret`;

@@ -129,6 +129,22 @@ const killOnExit = (child: ChildProcess): void => {
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * Polls `check` until it resolves to true (a rejection counts as false); rejects naming `what`
+ * after `timeoutMs`.
+ *
+ * @example
+ * await waitUntil('the lock holder waits', async () => (await waiters()) > 0);
+ */
+export const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000, intervalMs = 100): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting until ${what}.`);
+    await pause(intervalMs);
+  }
+};
+
+/**
  * Starts a server and resolves once it is {@link Readiness ready}. Rejects, with the command and
  * what it printed, when it exits first or is not ready in time (then it is stopped).
  *
