@@ -44,16 +44,23 @@ const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError
 };
 
 const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, value: unknown): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
-  const serialized = serializeOutput(value, formatOf(node, name));
-  if (E.isLeft(serialized)) {
-    const where = node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
-    const at = serialized.left.path === '' ? '' : ` at ${serialized.left.path}`;
-    return E.left(stepFailure('UNENCODABLE_VALUE', `${where}${at} cannot be stored: it is ${serialized.left.reason}.`, node.name, undefined, name));
+  const where = node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
+  // A value can throw while it is read (a Proxy's trap) or be too big to write as text (RangeError).
+  const serialized = E.tryCatch(
+    () => serializeOutput(value, formatOf(node, name)),
+    (e) => stepFailure('UNENCODABLE_VALUE', `${where} cannot be stored: writing it failed: ${toError(e).message}.`, node.name, e, name),
+  );
+  if (E.isLeft(serialized)) return serialized;
+  if (E.isLeft(serialized.right)) {
+    const unencodable = serialized.right.left;
+    const at = unencodable.path === '' ? '' : ` at ${unencodable.path}`;
+    return E.left(stepFailure('UNENCODABLE_VALUE', `${where}${at} cannot be stored: it is ${unencodable.reason}.`, node.name, undefined, name));
   }
-  const stored = await TE.tryCatch(() => store.artifacts.put(serialized.right.bytes), toError)();
+  const output = serialized.right.right;
+  const stored = await TE.tryCatch(() => store.artifacts.put(output.bytes), toError)();
   if (E.isLeft(stored)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
-  const { kind, dtype, format } = serialized.right;
-  return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.right.bytes.byteLength, format }));
+  const { kind, dtype, format } = output;
+  return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: output.bytes.byteLength, format }));
 };
 
 // the executor
@@ -74,7 +81,12 @@ export const inProcessExecutor = (): Executor =>
       const started = performance.now();
       const result = await TE.tryCatch(async () => node.step.fn(argument.right as never), toError)();
       if (E.isLeft(result)) return E.left(stepFailure('STEP_FAILED', `Step ${node.name} failed: ${result.left.message}`, node.name, result.left));
-      const outputs = splitOutputs(node, result.right);
+      const outputs = E.flatten(
+        E.tryCatch(
+          () => splitOutputs(node, result.right),
+          (e) => stepFailure('UNENCODABLE_VALUE', `The result of step ${node.name} cannot be read: ${toError(e).message}.`, node.name, e),
+        ),
+      );
       if (E.isLeft(outputs)) return outputs;
       const descriptors: Record<string, ArtifactDescriptor> = {};
       for (const [name, value] of Object.entries(outputs.right)) {

@@ -91,20 +91,33 @@ export const storeAccess = (options: RunnerOptions): StoreAccess => {
       opened = undefined;
       throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not be opened: ${toError(e).message}`, { cause: e });
     });
+  /** What a store call threw (or rejected with), as a typed error naming the store and what it could not do. */
+  const failure = (what: string, e: unknown): StepcacheError =>
+    e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not ${what}: ${toError(e).message}`, { cause: e });
   return {
     dir,
     storeId: options.metadata === undefined ? dir : `${dir}\0${storeIdentity(options.metadata)}`,
     lock: options.lock ?? (options.metadata === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
     open,
+    // A store call that throws synchronously fails the same way as one that rejects.
     call: (what, f) =>
-      f().catch((e: unknown) => {
-        throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store in ${dir} could not ${what}: ${toError(e).message}`, { cause: e });
+      Promise.resolve()
+        .then(f)
+        .catch((e: unknown) => {
+        throw failure(what, e);
       }),
     close: async () => {
       if (opened === undefined) return;
-      const stores = await opened;
+      const opening = opened;
       opened = undefined;
-      await stores.close();
+      // Stores that failed to open hold nothing to close.
+      const stores = await opening.catch(() => undefined);
+      if (stores === undefined) return;
+      await Promise.resolve()
+        .then(stores.close)
+        .catch((e: unknown) => {
+        throw failure('be closed', e);
+      });
     },
   };
 };
