@@ -501,6 +501,48 @@ describe('stores and records', () => {
   });
 });
 
+describe('unusable stores', () => {
+  const one = pipeline('unusable', (p) => ({ out: p.call(step(function unusable_a() { return [1, 2, 3]; })) }));
+
+  it('a garbage metadata file: the run and close reject with typed errors naming the store, never the driver\'s own', async () => {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'metadata.sqlite'), 'not a database at all, only garbage bytes '.repeat(100));
+    const runner = createRunner({ dir, logger: silentLogger });
+    const run = await runner.run(one).then(() => undefined, (e: unknown) => e);
+    expect(run).toBeInstanceOf(StepcacheError);
+    expect((run as StepcacheError).code).toBe('STORE_UNAVAILABLE');
+    expect((run as StepcacheError).message).toContain(dir);
+    const closed = await runner.close().then(() => undefined, (e: unknown) => e);
+    if (closed !== undefined) {
+      expect(closed).toBeInstanceOf(StepcacheError);
+      expect((closed as StepcacheError).code).toBe('STORE_UNAVAILABLE');
+      expect((closed as StepcacheError).message).toContain(dir);
+    }
+  });
+
+  it('close after the stores failed to open resolves: nothing was opened', async () => {
+    fs.writeFileSync(path.join(dir, 'taken'), 'a file where the store folder should be');
+    const runner = createRunner({ dir: path.join(dir, 'taken'), logger: silentLogger });
+    await expect(runner.run(one)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(runner.close()).resolves.toBeUndefined();
+  });
+
+  it('a file where an artifact\'s shard folder should be: the hit is a miss, and storing again fails with a typed error naming the file', async () => {
+    const runner = runnerFor();
+    const first = await runner.run(one);
+    const id = first.steps['unusable_a']?.outputs?.['output']?.id as string;
+    const shard = path.join(dir, 'artifacts', id.slice(0, 2));
+    fs.rmSync(shard, { recursive: true });
+    fs.writeFileSync(shard, 'not a folder');
+    const error = await runner.run(one).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StepcacheError);
+    const e = error as StepcacheError;
+    expect([e.code, e.step]).toEqual(['STORE_UNAVAILABLE', 'unusable_a']);
+    expect(e.message).toContain(shard);
+    expect(e.run?.steps['unusable_a']?.status).toBe('failed');
+  });
+});
+
 describe('concurrent runs in one process', () => {
   it('share one execution of a step key, and both see its outputs', async () => {
     let executions = 0;
