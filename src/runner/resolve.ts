@@ -107,17 +107,23 @@ const inFlightAs = async <A>(flightKey: string | undefined, f: () => Promise<A>)
 
 /**
  * The lock on a node's key, across processes; a long wait is reported once, naming the holder,
- * and a wait that passes the lock's bound (or a lock folder that cannot be used) fails the step.
+ * and a wait that passes the step's `lockTimeout` setting (else the lock's own bound), or a lock
+ * folder that cannot be used, fails the step.
  */
-const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.Either<StepcacheError, ReleaseLock>> =>
-  ctx.lock
-    .acquire(key.key, {
-      onWait: ({ holder }) => ctx.emit({ type: 'warning', kind: 'lock-wait', step: node.name, message: `Step ${node.name} is waiting for its key's lock, held by ${describeLockHolder(holder)}.` }),
-    })
+const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.Either<StepcacheError, ReleaseLock>> => {
+  const maxWaitMs = settingsOf(ctx, node).settings.lockTimeout;
+  return Promise.resolve()
+    .then(() =>
+      ctx.lock.acquire(key.key, {
+        ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
+        onWait: ({ holder }) => ctx.emit({ type: 'warning', kind: 'lock-wait', step: node.name, message: `Step ${node.name} is waiting for its key's lock, held by ${describeLockHolder(holder)}.` }),
+      }),
+    )
     .then(
       (release) => E.right(release),
       (e: unknown) => E.left(e instanceof StepcacheError ? new StepcacheError(e.code, `Step ${node.name}: ${e.message}`, { step: node.name, cause: e }) : stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not take its key's lock: ${toError(e).message}`, node.name, e)),
     );
+};
 
 /** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
 const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {

@@ -18,11 +18,16 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
   let active = 0;
   let finished = 0;
   return new Promise((done) => {
-    const skip = (index: number, upstream: string): void => {
-      if (statusOf(index) !== 'pending') return;
-      ctx.emit({ type: 'step-skipped', step: (nodes[index] as GraphNode).name, upstream });
-      finished++;
-      for (const d of dependents[index] as number[]) skip(d, upstream);
+    /** Skips a node and everything below it, with a work list: a chain of any length fits. */
+    const skip = (first: number, upstream: string): void => {
+      const below = [first];
+      for (let index = below.pop(); index !== undefined; index = below.pop()) {
+        if (statusOf(index) !== 'pending') continue;
+        ctx.emit({ type: 'step-skipped', step: (nodes[index] as GraphNode).name, upstream });
+        finished++;
+        const next = dependents[index] as number[];
+        for (let i = next.length - 1; i >= 0; i--) below.push(next[i] as number); // depth first, in order, as before
+      }
     };
     const settle = (index: number): void => {
       for (const d of dependents[index] as number[]) {

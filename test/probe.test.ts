@@ -1,0 +1,31 @@
+import { createRunner, pipeline, step, silentLogger } from '../src';
+import { tempDir } from './support/fixtures';
+const link = step(function link({ prev, bump }: { prev: number; bump: number }) { return prev + bump; });
+const start = step(function start({ seed }: { seed: number }) { if (seed < 0) throw new Error('negative'); return seed; });
+const chain = (n: number, version = '1') => pipeline('chain', (p, { seed }: { seed: number }) => {
+  let prev = p.call(start.withOptions({ version }), { seed });
+  for (let i = 1; i < n; i++) prev = p.call(link.named(`link_${i}`), { prev, bump: 1 });
+  return { last: prev };
+});
+jest.setTimeout(900_000);
+it('chain', async () => {
+  const n = Number(process.env['N'] ?? 2000);
+  const dir = tempDir();
+  const r = createRunner({ dir, logger: silentLogger });
+  let t = performance.now();
+  const failed = await r.run(chain(n), { seed: -1 }).catch((e) => e);
+  console.log('failed', performance.now() - t, String(failed.stack).slice(0, 600));
+  t = performance.now();
+  const plan = await r.plan(chain(n), { seed: 1 }).catch((e) => e);
+  console.log('plan', performance.now() - t, plan instanceof Error ? plan.message.slice(0, 300) : 'ok');
+  t = performance.now();
+  const first = await r.run(chain(n), { seed: 1 }).catch((e) => e);
+  console.log('first', performance.now() - t, first instanceof Error ? String(first.stack).slice(0, 600) : await first.output('last'));
+  t = performance.now();
+  const second = await r.run(chain(n, '2'), { seed: 1 }).catch((e) => e);
+  console.log('second', performance.now() - t, second instanceof Error ? String(second.stack).slice(0, 600) : await second.output('last'));
+  t = performance.now();
+  const plan2 = await r.plan(chain(n, '3'), { seed: 1 }).catch((e) => e);
+  console.log('plan2', performance.now() - t, plan2 instanceof Error ? plan2.message.slice(0, 300) : 'ok');
+  await r.close();
+});
