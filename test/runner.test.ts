@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import Keyv from 'keyv';
-import { createRunner, pipeline, step, silentLogger, StepcacheError, type Runner } from '../src';
+import { applyRunConfig, createFileStepLock, createRunner, pipeline, readRunConfig, step, silentLogger, StepcacheError, type Runner } from '../src';
 import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
 import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
 import { logLineOf } from '../src/runner/logger';
@@ -498,6 +498,75 @@ describe('stores and records', () => {
 
   it('rejects an invalid concurrency naming the option', () => {
     expect(() => createRunner({ concurrency: 0 })).toThrow(/concurrency/);
+  });
+});
+
+describe('bounded waits through settings', () => {
+  const slow = step(function slow_step(): Promise<number> {
+    return new Promise(() => undefined); // never settles: only its timeout ends it
+  });
+  const after = step(function after_slow({ value }: { value: number }) {
+    return value + 1;
+  });
+  const slowPipeline = pipeline('bounded', (p) => ({ out: p.call(after, { value: p.call(slow) }) }));
+
+  const failure = async (r: Promise<unknown>): Promise<StepcacheError> => {
+    const e = await r.then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(StepcacheError);
+    return e as StepcacheError;
+  };
+
+  it('a step running past its timeout fails with STEP_TIMEOUT naming the step and the limit; downstream is skipped, nothing is cached', async () => {
+    const e = await failure(runnerFor().run(slowPipeline.withOptions({ steps: { slow_step: { timeout: '50ms' } } })));
+    expect([e.code, e.step, e.field]).toEqual(['STEP_TIMEOUT', 'slow_step', 'timeout']);
+    expect(e.message).toContain('slow_step');
+    expect(e.message).toContain('50ms');
+    expect(e.run?.steps['slow_step']?.status).toBe('failed');
+    expect(e.run?.steps['after_slow']?.status).toBe('skipped');
+    expect(await runnerFor().cache.list()).toEqual([]);
+  });
+
+  it('the timeout comes from the run config file too', async () => {
+    const file = path.join(dir, 'run.yaml');
+    fs.writeFileSync(file, 'steps:\n  slow_step:\n    timeout: 40\n');
+    const e = await failure(runnerFor().run(applyRunConfig(slowPipeline, await readRunConfig(file)).pipeline));
+    expect([e.code, e.step]).toEqual(['STEP_TIMEOUT', 'slow_step']);
+    expect(e.message).toContain('40ms');
+  });
+
+  it('a step that finishes within its timeout is cached as usual', async () => {
+    const quick = pipeline('bounded_quick', (p) => ({ out: p.call(after, { value: 1 }) })).withOptions({ timeout: '1h' });
+    const first = await runnerFor().run(quick);
+    expect(await first.output('out')).toBe(2);
+    expect((await runnerFor().run(quick)).steps['after_slow']?.status).toBe('cached');
+  });
+
+  it('lockTimeout bounds the wait for a key held by another process: LOCK_TIMEOUT naming the step', async () => {
+    const quick = pipeline('bounded_lock', (p) => ({ out: p.call(after, { value: 1 }) }));
+    const runner = runnerFor();
+    const key = (await runner.run(quick)).steps['after_slow']?.key as string;
+    await runner.cache.clear();
+    const release = await createFileStepLock(path.join(dir, 'locks')).acquire(key);
+    try {
+      const e = await failure(runner.run(quick.withOptions({ lockTimeout: 60 })));
+      expect([e.code, e.step]).toEqual(['LOCK_TIMEOUT', 'after_slow']);
+      expect(e.message).toContain('after_slow');
+    } finally {
+      await release();
+    }
+    expect((await runner.run(quick)).steps['after_slow']?.status).toBe('executed');
+  });
+
+  it('timeout and lockTimeout never change a key: setting them keeps a step cached', async () => {
+    const quick = pipeline('bounded_key', (p) => ({ out: p.call(after, { value: 1 }) }));
+    await runnerFor().run(quick);
+    const again = await runnerFor().run(quick.withOptions({ timeout: '10m', lockTimeout: '1m' }));
+    expect(again.steps['after_slow']?.status).toBe('cached');
+  });
+
+  it('refuses a timeout of 0 or past 24 days, naming the setting', () => {
+    expect(() => slowPipeline.withOptions({ timeout: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'timeout' }) as StepcacheError);
+    expect(() => slowPipeline.withOptions({ lockTimeout: '25d' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'lockTimeout' }) as StepcacheError);
   });
 });
 
