@@ -570,6 +570,51 @@ describe('bounded waits through settings', () => {
   });
 });
 
+describe('long chains', () => {
+  // Planning, skipping and scheduling are iterative: a chain this long overflows the stack of any
+  // recursion over it. A first run of 20,000 steps takes minutes here (about 3.5 on this machine,
+  // mostly store I/O), so the full run and re-run use a 1,000-step chain.
+  const LONG = 20_000;
+  const RUN = 1_000;
+  const first = step(function chain_start({ seed }: { seed: number }) {
+    if (seed < 0) throw new Error('a negative seed');
+    return seed;
+  });
+  const link = step(function chain_link({ previous }: { previous: number }) {
+    return previous + 1;
+  });
+  const chain = (length: number, version = '1') =>
+    pipeline('chain', (p, { seed }: { seed: number }) => {
+      let previous = p.call(first.withOptions({ version }), { seed });
+      for (let i = 1; i < length; i++) previous = p.call(link.named(`link_${i}`), { previous });
+      return { last: previous };
+    });
+
+  it(`plans a ${LONG.toLocaleString('en')}-step chain, and skips all of it below a failed first step`, async () => {
+    const runner = runnerFor();
+    const plan = await runner.plan(chain(LONG), { seed: 1 });
+    expect(Object.keys(plan.steps)).toHaveLength(LONG);
+    expect(plan.steps[`link_${LONG - 1}`]?.expected).toBe('depends');
+    const error = await runner.run(chain(LONG), { seed: -1 }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StepcacheError);
+    const steps = Object.values((error as StepcacheError).run?.steps ?? {});
+    expect(steps.filter((s) => s.status === 'skipped')).toHaveLength(LONG - 1);
+    expect((error as StepcacheError).step).toBe('chain_start');
+  }, 120_000);
+
+  it(`runs a ${RUN.toLocaleString('en')}-step chain, then again with its first step changed: the rest is cached`, async () => {
+    const runner = runnerFor();
+    const run = await runner.run(chain(RUN), { seed: 1 });
+    expect(await run.output('last')).toBe(RUN);
+    const again = await runner.run(chain(RUN, '2'), { seed: 1 });
+    expect(again.steps['chain_start']?.status).toBe('executed');
+    expect(Object.values(again.steps).filter((s) => s.status === 'cached')).toHaveLength(RUN - 1);
+    expect(await again.output('last')).toBe(RUN);
+    const plan = await runner.plan(chain(RUN, '3'), { seed: 1 });
+    expect(plan.steps['chain_start']?.expected).toBe('execute');
+  }, 300_000);
+});
+
 describe('unusable stores', () => {
   const one = pipeline('unusable', (p) => ({ out: p.call(step(function unusable_a() { return [1, 2, 3]; })) }));
 

@@ -7,7 +7,7 @@
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunContext } from './context';
 
-/** @internal Resolves every node of the run with `resolve`; settles when none is left. */
+/** @internal Resolves every node of the run with `resolve`; settles when none is left, or rejects with what a resolution threw. */
 export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: RunContext, node: GraphNode) => Promise<void>): Promise<void> => {
   const { nodes } = ctx.graph;
   const waiting = nodes.map((n) => n.upstream.length);
@@ -17,7 +17,7 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
   const statusOf = (index: number) => ctx.states[index]?.status;
   let active = 0;
   let finished = 0;
-  return new Promise((done) => {
+  return new Promise((done, fail) => {
     /** Skips a node and everything below it, with a work list: a chain of any length fits. */
     const skip = (first: number, upstream: string): void => {
       const below = [first];
@@ -43,12 +43,15 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
       while (active < concurrency && ready.length > 0) {
         const index = ready.shift() as number;
         active++;
-        void resolve(ctx, nodes[index] as GraphNode).then(() => {
-          active--;
-          finished++;
-          settle(index);
-          pump();
-        });
+        // What throws past a node's resolution rejects the run instead of leaving it waiting forever.
+        resolve(ctx, nodes[index] as GraphNode)
+          .then(() => {
+            active--;
+            finished++;
+            settle(index);
+            pump();
+          })
+          .catch(fail);
       }
     };
     pump();
