@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import { StepcacheError } from '../errors';
+import { StepcacheError, toError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunRecord, StepStatus } from '../store/records';
 import type { RunContext } from './context';
@@ -55,7 +55,9 @@ const outputLoader = (ctx: RunContext) => async (name: string): Promise<unknown>
     const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
     throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
   }
-  const value = await loadOutput(ctx, ref.node, ref.output);
+  const value = await loadOutput(ctx, ref.node, ref.output).catch((e: unknown) =>
+    E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Output ${name} of pipeline ${ctx.graph.pipeline} (step ${ref.step}) could not be loaded: ${toError(e).message}`, { step: ref.step, field: name, cause: e })),
+  );
   if (E.isLeft(value)) throw value.left;
   return value.right;
 };
