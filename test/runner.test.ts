@@ -390,6 +390,47 @@ describe('artifacts', () => {
     expect(fs.readFileSync(file).toString()).toBe('[[1,2],[3,4]]');
   });
 
+  it('a step repaired while run.output() loads it is recorded as executed (repaired) in the stored run, with a warning naming it and the file', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    await runner.run(makePipeline());
+    const run = await runner.run(makePipeline());
+    expect(run.steps.svc_trainer?.status).toBe('cached');
+    const id = run.steps.svc_trainer?.outputs?.['output']?.id as string;
+    const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 2] = bytes[bytes.length - 2] === 0x31 ? 0x32 : 0x31; // same size, different content
+    fs.writeFileSync(file, bytes);
+    log.clear();
+    expect(await run.output('model')).toEqual({ weights: [[0.002, 0.004], [1.006, 1.008]] });
+    expect(calls.trainer).toBe(2);
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]).toContain('svc_trainer');
+    expect(log.warnings[0]).toContain(file);
+    const stored = await runner.getRun(run.id);
+    expect(stored?.steps.svc_trainer?.status).toBe('executed');
+    expect(stored?.steps.svc_trainer?.why?._tag).toBe('Repaired');
+    expect(stored?.steps.training_data_loader?.status).toBe('cached');
+    expect(stored?.endedAt).toBe(run.endedAt);
+    expect((await runner.explain(run.id, 'svc_trainer')).status).toBe('executed');
+  });
+
+  it('a cached artifact of the wrong size is a warning naming the step and the file, and the step re-runs', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    const first = await runner.run(makePipeline());
+    const id = first.steps.svc_trainer?.outputs?.['output']?.id as string;
+    const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
+    fs.writeFileSync(file, 'garbage');
+    log.clear();
+    const run = await runner.run(makePipeline());
+    expect(run.steps.svc_trainer?.status).toBe('executed');
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]).toContain('svc_trainer');
+    expect(log.warnings[0]).toContain(file);
+    expect(await run.output('model')).toEqual(await first.output('model'));
+  });
+
   it('stores custom types through an io-ts codec and validates them on load', async () => {
     class Model {
       constructor(readonly weights: number[]) {}

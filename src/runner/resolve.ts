@@ -149,12 +149,24 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
   }
 };
 
+/** Warns, naming the step and each file, that the entry of its key is there but not its artifacts (missing, or not of their size). */
+const warnUnusable = async (ctx: RunContext, node: GraphNode, entry: CacheEntry): Promise<void> => {
+  const outputs = node.outputNames.filter((o) => Object.hasOwn(entry.outputs, o));
+  const present = await ctx.artifacts.present(outputs.map((o) => entry.outputs[o] as CacheEntry['outputs'][string]));
+  const unusable = outputs.filter((_, i) => present[i] !== true).map((o) => `${ctx.artifacts.locate((entry.outputs[o] as CacheEntry['outputs'][string]).id)} (output ${o})`);
+  const absent = node.outputNames.filter((o) => !Object.hasOwn(entry.outputs, o)).map((o) => `output ${o} (not in the entry)`);
+  const what = [...unusable, ...absent];
+  if (what.length === 0) return;
+  ctx.emit({ type: 'warning', kind: 'damaged-artifact', step: node.name, message: `The cached artifacts of step ${node.name} are missing or damaged: ${what.join(', ')}; re-running ${node.name} to repair them.` });
+};
+
 /** Assesses a node and acts on it; at most `reassessments` more times when its inputs change under it. */
 const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): Promise<Exclude<Outcome, { _tag: 'InputsChanged' }>> => {
   const assessed = await assess(ctx, node);
   if (E.isLeft(assessed)) return { _tag: 'Failed', error: assessed.left };
   const { key, entry, decision } = assessed.right;
   if (decision._tag === 'UseCache' && entry !== undefined) return { _tag: 'Cached', key, entry };
+  if (entry !== undefined && decision._tag === 'Execute' && decision.reason === 'no-entry') await warnUnusable(ctx, node, entry);
   const flightKey = isShared(decision) ? `${ctx.storeId}\0${key.key}` : undefined;
   const running = flightKey === undefined ? undefined : inFlight.get(flightKey);
   if (running !== undefined) {

@@ -12,7 +12,7 @@ import type { RunContext } from './context';
 import { countStatuses } from './events';
 import { loadOutput } from './load';
 import type { Run } from './model';
-import { runRecord } from './record';
+import { runRecord, type RunTiming } from './record';
 import { resolveNode } from './resolve';
 import { schedule } from './schedule';
 import { codeFingerprintOf } from './step-key';
@@ -48,18 +48,30 @@ const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
     run: record,
   });
 
-/** Loads one of the pipeline's outputs by name. */
-const outputLoader = (ctx: RunContext) => async (name: string): Promise<unknown> => {
-  const ref = Object.hasOwn(ctx.graph.outputs, name) ? ctx.graph.outputs[name] : undefined;
-  if (ref === undefined) {
-    const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
-    throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
-  }
-  const value = await loadOutput(ctx, ref.node, ref.output).catch((e: unknown) =>
-    E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Output ${name} of pipeline ${ctx.graph.pipeline} (step ${ref.step}) could not be loaded: ${toError(e).message}`, { step: ref.step, field: name, cause: e })),
-  );
-  if (E.isLeft(value)) throw value.left;
-  return value.right;
+/**
+ * Loads one of the pipeline's outputs by name. A step repaired while its output was loaded
+ * executed in this run after all: the run's record in the store is written again to say so.
+ */
+const outputLoader = (ctx: RunContext, stores: StoreAccess, final: RunRecord, params: unknown, timing: RunTiming) => {
+  let recorded = final;
+  return async (name: string): Promise<unknown> => {
+    const ref = Object.hasOwn(ctx.graph.outputs, name) ? ctx.graph.outputs[name] : undefined;
+    if (ref === undefined) {
+      const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
+      throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
+    }
+    const value = await loadOutput(ctx, ref.node, ref.output).catch((e: unknown) =>
+      E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Output ${name} of pipeline ${ctx.graph.pipeline} (step ${ref.step}) could not be loaded: ${toError(e).message}`, { step: ref.step, field: name, cause: e })),
+    );
+    if (ctx.graph.nodes.some((n) => ctx.states[n.index]?.status !== recorded.steps[n.name]?.status)) {
+      const now = runRecord(ctx, params, timing, final.status);
+      recorded = { ...now, ...(final.endedAt === undefined ? {} : { endedAt: final.endedAt }), ...(final.durationMs === undefined ? {} : { durationMs: final.durationMs }) };
+      const updated = recorded;
+      await stores.call('record the run', () => ctx.metadata.putRun(updated));
+    }
+    if (E.isLeft(value)) throw value.left;
+    return value.right;
+  };
 };
 
 /**
@@ -86,5 +98,5 @@ export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, para
   ctx.emit({ type: 'run-finished', pipeline: final.pipeline, status: failed.length > 0 ? 'failed' : 'completed', counts, failed: failedNames, durationMs: final.durationMs ?? 0 });
   const firstFailure = failed[0] === undefined ? undefined : ctx.states[(failed[0] as GraphNode).index]?.error;
   if (firstFailure !== undefined) throw runFailure(firstFailure, final);
-  return Object.freeze({ ...final, output: outputLoader(ctx) }) as Run<V>;
+  return Object.freeze({ ...final, output: outputLoader(ctx, stores, final, params, timing) }) as Run<V>;
 };
