@@ -409,7 +409,7 @@ describe('artifacts', () => {
     expect(log.warnings[0]).toContain(file);
     const stored = await runner.getRun(run.id);
     expect(stored?.steps.svc_trainer?.status).toBe('executed');
-    expect(stored?.steps.svc_trainer?.why?._tag).toBe('Repaired');
+    expect((stored?.steps.svc_trainer?.why as { readonly _tag?: string } | undefined)?._tag).toBe('Repaired');
     expect(stored?.steps.training_data_loader?.status).toBe('cached');
     expect(stored?.endedAt).toBe(run.endedAt);
     expect((await runner.explain(run.id, 'svc_trainer')).status).toBe('executed');
