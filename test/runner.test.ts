@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import Keyv from 'keyv';
-import { applyRunConfig, createFileStepLock, createRunner, pipeline, readRunConfig, step, silentLogger, StepcacheError, type Runner } from '../src';
+import { applyRunConfig, createFileStepLock, createRunner, pipeline, readRunConfig, step, silentLogger, StepcacheError, type AnyStep, type Runner } from '../src';
 import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
 import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
 import { logLineOf } from '../src/runner/logger';
@@ -767,6 +767,50 @@ describe('pipeline checks before anything runs', () => {
     // optional and defaulted inputs may be left out
     const fine = pipeline('fine', (p) => ({ out: p.call(scaler, { rows: p.call(loader), factor: 2 }) }));
     expect(await (await runner.run(fine)).output('out')).toEqual([2, 4, 6]);
+  });
+
+  describe('called from plain JavaScript', () => {
+    // A step file without types, as plain JavaScript users write them; wired without type checks.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const js = require('./fixtures/plain-js/steps.js') as Record<'scale' | 'total' | 'withDefault' | 'untyped', AnyStep>;
+    type Untyped = { call: (s: AnyStep, args?: Record<string, unknown>) => unknown };
+    const untyped = (name: string, define: (p: Untyped) => Record<string, unknown>) => pipeline(name, define as never);
+
+    it('an input its JSDoc type requires, left out, is an error at the start naming the step and the input; one with a default may be left out', async () => {
+      const runner = runnerFor();
+      const error = (await runner.run(untyped('js_missing', (p) => ({ out: p.call(js.total, { scaled: p.call(js.scale, { values: [1, 2] }) }) }))).catch((e: unknown) => e)) as StepcacheError;
+      expect([error.code, error.step, error.field]).toEqual(['INVALID_PIPELINE', 'scale', 'factor']);
+      expect(error.message).toContain('without its required input factor');
+      expect(await runner.listRuns()).toEqual([]);
+      const run = await runner.run(untyped('js_default', (p) => ({ out: p.call(js.withDefault, { values: [1, 2] }) })));
+      expect(await run.output('out' as never)).toEqual([2, 4]);
+      // without JSDoc nothing says an input is required: the step decides what it does without it
+      const plain = await runner.run(untyped('js_untyped', (p) => ({ out: p.call(js.untyped, { values: [1, 2] }) })));
+      expect(await plain.output('out' as never)).toEqual([1, 2]);
+    });
+
+    it('a handle of a step that is not in the pipeline is an error naming the step and the input', async () => {
+      const ghost = { _tag: 'Handle', step: 'ghost', output: 'output' };
+      const error = (await runnerFor().run(untyped('js_ghost', (p) => ({ out: p.call(js.total, { scaled: ghost }) }))).catch((e: unknown) => e)) as StepcacheError;
+      expect([error.code, error.step, error.field]).toEqual(['INVALID_PIPELINE', 'total', 'scaled']);
+      expect(error.message).toContain('ghost');
+    });
+
+    it('a Promise passed as a parameter is an error at the start naming the step and the input, before any step runs', async () => {
+      let ran = 0;
+      const first = step(function runs_first() {
+        ran++;
+        return 1;
+      });
+      const runner = runnerFor();
+      const error = (await runner
+        .run(untyped('js_promise', (p) => ({ first: p.call(first), out: p.call(js.scale, { values: Promise.resolve([1, 2]), factor: 2 }) })))
+        .catch((e: unknown) => e)) as StepcacheError;
+      expect([error.code, error.step, error.field]).toEqual(['INVALID_PIPELINE', 'scale', 'values']);
+      expect(error.message).toContain('Promise');
+      expect(ran).toBe(0);
+      expect(await runner.listRuns()).toEqual([]);
+    });
   });
 });
 

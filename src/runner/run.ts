@@ -39,6 +39,28 @@ const missingInputs = (ctx: RunContext): StepcacheError | undefined => {
   return undefined;
 };
 
+/** Whether a value is a Promise or another thenable. */
+const isThenable = (value: unknown): boolean =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/**
+ * The first step given a Promise as a parameter: a pipeline definition is synchronous, so the value
+ * was never awaited (plain JavaScript has no type to say so).
+ */
+const promisedParameters = (ctx: RunContext): StepcacheError | undefined => {
+  for (const node of ctx.graph.nodes) {
+    const field = Object.keys(node.parameters).find((name) => isThenable(node.parameters[name]));
+    if (field !== undefined) {
+      return new StepcacheError(
+        'INVALID_PIPELINE',
+        `Step ${node.name} in pipeline ${ctx.graph.pipeline} is given a Promise as its input ${field}; await the value before the run and pass it as a parameter, or make it the output of a step.`,
+        { step: node.name, field },
+      );
+    }
+  }
+  return undefined;
+};
+
 /** The error a failed run rejects with: the first failure's, carrying the run's record. */
 const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
   new StepcacheError(error.code, error.message, {
@@ -79,8 +101,8 @@ const outputLoader = (ctx: RunContext, stores: StoreAccess, final: RunRecord, pa
  * failure (its `run` holds the record).
  */
 export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, concurrency: number): Promise<Run<V>> => {
-  const missing = missingInputs(ctx);
-  if (missing !== undefined) throw missing;
+  const invalid = missingInputs(ctx) ?? promisedParameters(ctx);
+  if (invalid !== undefined) throw invalid;
   const { nodes } = ctx.graph;
   const timing = { startedAt: new Date(), started: performance.now() };
   ctx.emit({ type: 'run-started', pipeline: ctx.pipeline.name, steps: nodes.map((n) => n.name) });
