@@ -20,6 +20,8 @@ import type { RunRecord } from './store/records';
  * - `STORE_UNAVAILABLE`: the metadata or artifact store (or its lock folder) could not be opened or written.
  * - `LOCK_TIMEOUT`: a step's lock stayed held by another process for longer than the wait bound
  *   (`maxWaitMs`); the message names the lock and its holder.
+ * - `STEP_TIMEOUT`: a step ran longer than its `timeout` setting; the message names the step and
+ *   the limit. The step's promise was abandoned (a synchronous step cannot be interrupted).
  * - `UNKNOWN_OUTPUT`: `run.output(name)` was asked for an output the pipeline does not return.
  * - `UNKNOWN_RUN`: no run with that id is recorded.
  * - `UNKNOWN_STEP`: the run has no step of that name.
@@ -37,6 +39,7 @@ export type StepcacheErrorCode =
   | 'ARTIFACT_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
   | 'LOCK_TIMEOUT'
+  | 'STEP_TIMEOUT'
   | 'UNKNOWN_OUTPUT'
   | 'UNKNOWN_RUN'
   | 'UNKNOWN_STEP';

@@ -154,13 +154,13 @@ describe('invalid run config files name the file, the field and what it allows',
     const file = fixture('unknown-key.yaml');
     const e = await failure(file);
     expect(e).toMatchObject({ _tag: 'ConfigInvalid', file, field: 'parametres' });
-    expect(e.message).toBe(`Unknown key "parametres" of run config ${file}; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, steps, parameters, store.`);
+    expect(e.message).toBe(`Unknown key "parametres" of run config ${file}; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, lockTimeout, timeout, steps, parameters, store.`);
   });
 
   it('an unknown key in a step, listing the allowed ones', () => {
     const e = decodeFailure({ steps: { svc_trainer: { enable_cache: false } } });
     expect(e).toMatchObject({ field: 'steps.svc_trainer.enable_cache' });
-    expect(e.message).toBe('Unknown key "enable_cache" in steps.svc_trainer of run config run.yaml; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh.');
+    expect(e.message).toBe('Unknown key "enable_cache" in steps.svc_trainer of run config run.yaml; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, lockTimeout, timeout.');
   });
 
   it('dependsOn or cacheKey in a file: they are code', async () => {

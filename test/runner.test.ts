@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import Keyv from 'keyv';
-import { createRunner, pipeline, step, silentLogger, StepcacheError, type Runner } from '../src';
+import { applyRunConfig, createFileStepLock, createRunner, pipeline, readRunConfig, step, silentLogger, StepcacheError, type AnyStep, type Runner } from '../src';
 import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
 import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
 import { logLineOf } from '../src/runner/logger';
@@ -390,6 +390,47 @@ describe('artifacts', () => {
     expect(fs.readFileSync(file).toString()).toBe('[[1,2],[3,4]]');
   });
 
+  it('a step repaired while run.output() loads it is recorded as executed (repaired) in the stored run, with a warning naming it and the file', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    await runner.run(makePipeline());
+    const run = await runner.run(makePipeline());
+    expect(run.steps.svc_trainer?.status).toBe('cached');
+    const id = run.steps.svc_trainer?.outputs?.['output']?.id as string;
+    const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 2] = bytes[bytes.length - 2] === 0x31 ? 0x32 : 0x31; // same size, different content
+    fs.writeFileSync(file, bytes);
+    log.clear();
+    expect(await run.output('model')).toEqual({ weights: [[0.002, 0.004], [1.006, 1.008]] });
+    expect(calls.trainer).toBe(2);
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]).toContain('svc_trainer');
+    expect(log.warnings[0]).toContain(file);
+    const stored = await runner.getRun(run.id);
+    expect(stored?.steps.svc_trainer?.status).toBe('executed');
+    expect((stored?.steps.svc_trainer?.why as { readonly _tag?: string } | undefined)?._tag).toBe('Repaired');
+    expect(stored?.steps.training_data_loader?.status).toBe('cached');
+    expect(stored?.endedAt).toBe(run.endedAt);
+    expect((await runner.explain(run.id, 'svc_trainer')).status).toBe('executed');
+  });
+
+  it('a cached artifact of the wrong size is a warning naming the step and the file, and the step re-runs', async () => {
+    const log = collectingLogger();
+    const runner = runnerFor({ logger: log });
+    const first = await runner.run(makePipeline());
+    const id = first.steps.svc_trainer?.outputs?.['output']?.id as string;
+    const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
+    fs.writeFileSync(file, 'garbage');
+    log.clear();
+    const run = await runner.run(makePipeline());
+    expect(run.steps.svc_trainer?.status).toBe('executed');
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]).toContain('svc_trainer');
+    expect(log.warnings[0]).toContain(file);
+    expect(await run.output('model')).toEqual(await first.output('model'));
+  });
+
   it('stores custom types through an io-ts codec and validates them on load', async () => {
     class Model {
       constructor(readonly weights: number[]) {}
@@ -501,6 +542,162 @@ describe('stores and records', () => {
   });
 });
 
+describe('bounded waits through settings', () => {
+  const slow = step(function slow_step(): Promise<number> {
+    return new Promise(() => undefined); // never settles: only its timeout ends it
+  });
+  const after = step(function after_slow({ value }: { value: number }) {
+    return value + 1;
+  });
+  const slowPipeline = pipeline('bounded', (p) => ({ out: p.call(after, { value: p.call(slow) }) }));
+
+  const failure = async (r: Promise<unknown>): Promise<StepcacheError> => {
+    const e = await r.then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(StepcacheError);
+    return e as StepcacheError;
+  };
+
+  it('a step running past its timeout fails with STEP_TIMEOUT naming the step and the limit; downstream is skipped, nothing is cached', async () => {
+    const e = await failure(runnerFor().run(slowPipeline.withOptions({ steps: { slow_step: { timeout: '50ms' } } })));
+    expect([e.code, e.step, e.field]).toEqual(['STEP_TIMEOUT', 'slow_step', 'timeout']);
+    expect(e.message).toContain('slow_step');
+    expect(e.message).toContain('50ms');
+    expect(e.run?.steps['slow_step']?.status).toBe('failed');
+    expect(e.run?.steps['after_slow']?.status).toBe('skipped');
+    expect(await runnerFor().cache.list()).toEqual([]);
+  });
+
+  it('the timeout comes from the run config file too', async () => {
+    const file = path.join(dir, 'run.yaml');
+    fs.writeFileSync(file, 'steps:\n  slow_step:\n    timeout: 40\n');
+    const e = await failure(runnerFor().run(applyRunConfig(slowPipeline, await readRunConfig(file)).pipeline));
+    expect([e.code, e.step]).toEqual(['STEP_TIMEOUT', 'slow_step']);
+    expect(e.message).toContain('40ms');
+  });
+
+  it('a step that finishes within its timeout is cached as usual', async () => {
+    const quick = pipeline('bounded_quick', (p) => ({ out: p.call(after, { value: 1 }) })).withOptions({ timeout: '1h' });
+    const first = await runnerFor().run(quick);
+    expect(await first.output('out')).toBe(2);
+    expect((await runnerFor().run(quick)).steps['after_slow']?.status).toBe('cached');
+  });
+
+  it('lockTimeout bounds the wait for a key held by another process: LOCK_TIMEOUT naming the step', async () => {
+    const quick = pipeline('bounded_lock', (p) => ({ out: p.call(after, { value: 1 }) }));
+    const runner = runnerFor();
+    const key = (await runner.run(quick)).steps['after_slow']?.key as string;
+    await runner.cache.clear();
+    const release = await createFileStepLock(path.join(dir, 'locks')).acquire(key);
+    try {
+      const e = await failure(runner.run(quick.withOptions({ lockTimeout: 60 })));
+      expect([e.code, e.step]).toEqual(['LOCK_TIMEOUT', 'after_slow']);
+      expect(e.message).toContain('after_slow');
+    } finally {
+      await release();
+    }
+    expect((await runner.run(quick)).steps['after_slow']?.status).toBe('executed');
+  });
+
+  it('timeout and lockTimeout never change a key: setting them keeps a step cached', async () => {
+    const quick = pipeline('bounded_key', (p) => ({ out: p.call(after, { value: 1 }) }));
+    await runnerFor().run(quick);
+    const again = await runnerFor().run(quick.withOptions({ timeout: '10m', lockTimeout: '1m' }));
+    expect(again.steps['after_slow']?.status).toBe('cached');
+  });
+
+  it('refuses a timeout of 0 or past 24 days, naming the setting', () => {
+    expect(() => slowPipeline.withOptions({ timeout: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'timeout' }) as StepcacheError);
+    expect(() => slowPipeline.withOptions({ lockTimeout: '25d' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', field: 'lockTimeout' }) as StepcacheError);
+  });
+});
+
+describe('long chains', () => {
+  // Planning, skipping and scheduling are iterative: a chain this long overflows the stack of any
+  // recursion over it. A first run of 20,000 steps takes minutes here (about 3.5 on this machine,
+  // mostly store I/O), so the full run and re-run use a 1,000-step chain.
+  const LONG = 20_000;
+  const RUN = 1_000;
+  const first = step(function chain_start({ seed }: { seed: number }) {
+    if (seed < 0) throw new Error('a negative seed');
+    return seed;
+  });
+  const link = step(function chain_link({ previous }: { previous: number }) {
+    return previous + 1;
+  });
+  const chain = (length: number, version = '1') =>
+    pipeline('chain', (p, { seed }: { seed: number }) => {
+      let previous = p.call(first.withOptions({ version }), { seed });
+      for (let i = 1; i < length; i++) previous = p.call(link.named(`link_${i}`), { previous });
+      return { last: previous };
+    });
+
+  it(`plans a ${LONG.toLocaleString('en')}-step chain, and skips all of it below a failed first step`, async () => {
+    const runner = runnerFor();
+    const plan = await runner.plan(chain(LONG), { seed: 1 });
+    expect(Object.keys(plan.steps)).toHaveLength(LONG);
+    expect(plan.steps[`link_${LONG - 1}`]?.expected).toBe('depends');
+    const error = await runner.run(chain(LONG), { seed: -1 }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StepcacheError);
+    const steps = Object.values((error as StepcacheError).run?.steps ?? {});
+    expect(steps.filter((s) => s.status === 'skipped')).toHaveLength(LONG - 1);
+    expect((error as StepcacheError).step).toBe('chain_start');
+  }, 120_000);
+
+  it(`runs a ${RUN.toLocaleString('en')}-step chain, then again with its first step changed: the rest is cached`, async () => {
+    const runner = runnerFor();
+    const run = await runner.run(chain(RUN), { seed: 1 });
+    expect(await run.output('last')).toBe(RUN);
+    const again = await runner.run(chain(RUN, '2'), { seed: 1 });
+    expect(again.steps['chain_start']?.status).toBe('executed');
+    expect(Object.values(again.steps).filter((s) => s.status === 'cached')).toHaveLength(RUN - 1);
+    expect(await again.output('last')).toBe(RUN);
+    const plan = await runner.plan(chain(RUN, '3'), { seed: 1 });
+    expect(plan.steps['chain_start']?.expected).toBe('execute');
+  }, 300_000);
+});
+
+describe('unusable stores', () => {
+  const one = pipeline('unusable', (p) => ({ out: p.call(step(function unusable_a() { return [1, 2, 3]; })) }));
+
+  it('a garbage metadata file: the run and close reject with typed errors naming the store, never the driver\'s own', async () => {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'metadata.sqlite'), 'not a database at all, only garbage bytes '.repeat(100));
+    const runner = createRunner({ dir, logger: silentLogger });
+    const run = await runner.run(one).then(() => undefined, (e: unknown) => e);
+    expect(run).toBeInstanceOf(StepcacheError);
+    expect((run as StepcacheError).code).toBe('STORE_UNAVAILABLE');
+    expect((run as StepcacheError).message).toContain(dir);
+    const closed = await runner.close().then(() => undefined, (e: unknown) => e);
+    if (closed !== undefined) {
+      expect(closed).toBeInstanceOf(StepcacheError);
+      expect((closed as StepcacheError).code).toBe('STORE_UNAVAILABLE');
+      expect((closed as StepcacheError).message).toContain(dir);
+    }
+  });
+
+  it('close after the stores failed to open resolves: nothing was opened', async () => {
+    fs.writeFileSync(path.join(dir, 'taken'), 'a file where the store folder should be');
+    const runner = createRunner({ dir: path.join(dir, 'taken'), logger: silentLogger });
+    await expect(runner.run(one)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(runner.close()).resolves.toBeUndefined();
+  });
+
+  it('a file where an artifact\'s shard folder should be: the hit is a miss, and storing again fails with a typed error naming the file', async () => {
+    const runner = runnerFor();
+    const first = await runner.run(one);
+    const id = first.steps['unusable_a']?.outputs?.['output']?.id as string;
+    const shard = path.join(dir, 'artifacts', id.slice(0, 2));
+    fs.rmSync(shard, { recursive: true });
+    fs.writeFileSync(shard, 'not a folder');
+    const error = await runner.run(one).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StepcacheError);
+    const e = error as StepcacheError;
+    expect([e.code, e.step]).toEqual(['STORE_UNAVAILABLE', 'unusable_a']);
+    expect(e.message).toContain(shard);
+    expect(e.run?.steps['unusable_a']?.status).toBe('failed');
+  });
+});
+
 describe('concurrent runs in one process', () => {
   it('share one execution of a step key, and both see its outputs', async () => {
     let executions = 0;
@@ -570,6 +767,50 @@ describe('pipeline checks before anything runs', () => {
     // optional and defaulted inputs may be left out
     const fine = pipeline('fine', (p) => ({ out: p.call(scaler, { rows: p.call(loader), factor: 2 }) }));
     expect(await (await runner.run(fine)).output('out')).toEqual([2, 4, 6]);
+  });
+
+  describe('called from plain JavaScript', () => {
+    // A step file without types, as plain JavaScript users write them; wired without type checks.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const js = require('./fixtures/plain-js/steps.js') as Record<'scale' | 'total' | 'withDefault' | 'untyped', AnyStep>;
+    type Untyped = { call: (s: AnyStep, args?: Record<string, unknown>) => unknown };
+    const untyped = (name: string, define: (p: Untyped) => Record<string, unknown>) => pipeline(name, define as never);
+
+    it('an input its JSDoc type requires, left out, is an error at the start naming the step and the input; one with a default may be left out', async () => {
+      const runner = runnerFor();
+      const error = (await runner.run(untyped('js_missing', (p) => ({ out: p.call(js.total, { scaled: p.call(js.scale, { values: [1, 2] }) }) }))).catch((e: unknown) => e)) as StepcacheError;
+      expect([error.code, error.step, error.field]).toEqual(['INVALID_PIPELINE', 'scale', 'factor']);
+      expect(error.message).toContain('without its required input factor');
+      expect(await runner.listRuns()).toEqual([]);
+      const run = await runner.run(untyped('js_default', (p) => ({ out: p.call(js.withDefault, { values: [1, 2] }) })));
+      expect(await run.output('out' as never)).toEqual([2, 4]);
+      // without JSDoc nothing says an input is required: the step decides what it does without it
+      const plain = await runner.run(untyped('js_untyped', (p) => ({ out: p.call(js.untyped, { values: [1, 2] }) })));
+      expect(await plain.output('out' as never)).toEqual([1, 2]);
+    });
+
+    it('a handle of a step that is not in the pipeline is an error naming the step and the input', async () => {
+      const ghost = { _tag: 'Handle', step: 'ghost', output: 'output' };
+      const error = (await runnerFor().run(untyped('js_ghost', (p) => ({ out: p.call(js.total, { scaled: ghost }) }))).catch((e: unknown) => e)) as StepcacheError;
+      expect([error.code, error.step, error.field]).toEqual(['INVALID_PIPELINE', 'total', 'scaled']);
+      expect(error.message).toContain('ghost');
+    });
+
+    it('a Promise passed as a parameter is an error at the start naming the step and the input, before any step runs', async () => {
+      let ran = 0;
+      const first = step(function runs_first() {
+        ran++;
+        return 1;
+      });
+      const runner = runnerFor();
+      const error = (await runner
+        .run(untyped('js_promise', (p) => ({ first: p.call(first), out: p.call(js.scale, { values: Promise.resolve([1, 2]), factor: 2 }) })))
+        .catch((e: unknown) => e)) as StepcacheError;
+      expect([error.code, error.step, error.field]).toEqual(['INVALID_PIPELINE', 'scale', 'values']);
+      expect(error.message).toContain('Promise');
+      expect(ran).toBe(0);
+      expect(await runner.listRuns()).toEqual([]);
+    });
   });
 });
 

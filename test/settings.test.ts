@@ -351,6 +351,8 @@ const FIELD_VALUES: { readonly [K in CacheSettingName]: fc.Arbitrary<Defined<K>>
   expiresAfter: fc.oneof(fc.integer({ min: 0, max: 10 * 86_400_000 }), fc.constantFrom(...DURATIONS)),
   cacheKey: fc.constantFrom<Defined<'cacheKey'>>(cacheKeyA, cacheKeyB),
   refresh: fc.boolean(),
+  lockTimeout: fc.oneof(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.constantFrom(...DURATIONS)),
+  timeout: fc.oneof(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.constantFrom(...DURATIONS)),
 };
 
 /** Settings where each field is absent, explicitly undefined, or set. */
@@ -384,13 +386,14 @@ const fullLookupArb: fc.Arbitrary<CacheLookup> = fc.oneof(
 const withoutUndefined = (s: CacheSettings): CacheSettings => Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as CacheSettings;
 
 /** What resolveSettings must give for a field set to `value` by the last layer defining it. */
-const resolvedValue = (name: CacheSettingName, value: unknown): unknown => (name === 'expiresAfter' ? parseDuration(value) : value);
+const DURATION_SETTINGS: readonly CacheSettingName[] = ['expiresAfter', 'lockTimeout', 'timeout'];
+const resolvedValue = (name: CacheSettingName, value: unknown): unknown => (DURATION_SETTINGS.includes(name) ? parseDuration(value) : value);
 
 const DEFAULTS: Partial<Record<CacheSettingName, unknown>> = { enableCache: true, refresh: false };
 
 describe('CacheSettings fields', () => {
-  it('are exactly enableCache, version, dependsOn, files, ignoredInputs, expiresAfter, cacheKey and refresh', () => {
-    expect([...CACHE_SETTING_NAMES].sort()).toEqual(['cacheKey', 'dependsOn', 'enableCache', 'expiresAfter', 'files', 'ignoredInputs', 'refresh', 'version']);
+  it('are exactly enableCache, version, dependsOn, files, ignoredInputs, expiresAfter, cacheKey, refresh, lockTimeout and timeout', () => {
+    expect([...CACHE_SETTING_NAMES].sort()).toEqual(['cacheKey', 'dependsOn', 'enableCache', 'expiresAfter', 'files', 'ignoredInputs', 'lockTimeout', 'refresh', 'timeout', 'version']);
   });
 });
 
@@ -678,6 +681,8 @@ describe('validateSettings: every field', () => {
     expiresAfter: fc.oneof(fc.integer({ max: -1 }), fc.constant(NaN), fc.constant('5 minutes'), fc.constant(null), fc.boolean()),
     cacheKey: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.constant({})),
     refresh: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+    lockTimeout: fc.oneof(fc.integer({ max: 0 }), fc.constant(NaN), fc.constant('2 minutes'), fc.constant('0s'), fc.constant(null), fc.boolean()),
+    timeout: fc.oneof(fc.integer({ max: 0 }), fc.double({ min: 2 ** 31, max: 2 ** 40, noNaN: true }), fc.constant(Infinity), fc.constant('25d'), fc.constant('an hour'), fc.constant(null), fc.constant({})),
   };
 
   it('rejects an invalid value of any field, naming that field, whatever the other fields are (property)', () => {
@@ -705,7 +710,7 @@ describe('validatePipelineSettings', () => {
   it('names the step and field of any invalid per-step setting (property)', () => {
     fc.assert(
       fc.property(fc.constantFrom('svc', 'loader', 'a.b'), fc.constantFrom(...CACHE_SETTING_NAMES), (stepName, field) => {
-        const bad: Record<CacheSettingName, unknown> = { enableCache: 'no', version: '', dependsOn: 1, files: 'a.csv', ignoredInputs: 'x', expiresAfter: -1, cacheKey: 'x', refresh: 'yes' };
+        const bad: Record<CacheSettingName, unknown> = { enableCache: 'no', version: '', dependsOn: 1, files: 'a.csv', ignoredInputs: 'x', expiresAfter: -1, cacheKey: 'x', refresh: 'yes', lockTimeout: -1, timeout: 'soon' };
         const r = validatePipelineSettings({ steps: { [stepName]: { [field]: bad[field] } } }, 'pipeline p');
         expect(E.isLeft(r) && r.left.field).toBe(`steps.${stepName}.${field}`);
       }),

@@ -1,9 +1,11 @@
 import { pipe } from 'fp-ts/function';
 import fc from 'fast-check';
 import * as t from 'io-ts';
+import { createRunner, pipeline, silentLogger } from '../src';
 import { StepcacheError } from '../src/errors';
 import type { CacheSettings } from '../src/settings/settings';
 import { DEFAULT_OUTPUT, NAME_PATTERN, named, step, withOptions, type AnyOutputSpec, type Step } from '../src/step/step';
+import { removeDir, tempDir } from './support/fixtures';
 
 const thrown = (f: () => unknown): StepcacheError => {
   try {
@@ -235,6 +237,37 @@ describe('.outputs()', () => {
     expect(e.code).toBe('INVALID_STEP');
     expect(e.message).toMatch(/at least one output/);
     expect(thrown(() => makeTrainer().outputs(null as never)).code).toBe('INVALID_STEP');
+  });
+
+  it('refuses every name all objects answer to (__proto__, constructor, hasOwnProperty, toString...), naming it', () => {
+    for (const name of Object.getOwnPropertyNames(Object.prototype)) {
+      const spec = JSON.parse(`{${JSON.stringify(name)}: "auto", "model": "auto"}`) as Record<string, 'auto'>; // an own __proto__ key, as plain JS can make
+      const e = thrown(() => makeTrainer().named('svc_trainer').outputs(spec as never));
+      expect([e.code, e.field, e.step]).toEqual(['INVALID_STEP', name, 'svc_trainer']);
+      expect(e.message).toContain(JSON.stringify(name));
+    }
+  });
+
+  it('names close to them are outputs like any other: stored, cached and read back', async () => {
+    const dir = tempDir();
+    try {
+      const makes = step(function lookalikes() {
+        return { proto: 1, _constructor: 'two', toString_: [3] };
+      }).outputs({ proto: 'auto', _constructor: 'auto', toString_: 'auto' });
+      const p = pipeline('lookalikes', (b) => {
+        const { proto, _constructor, toString_ } = b.call(makes);
+        return { proto, _constructor, toString_ };
+      });
+      const runner = createRunner({ dir, logger: silentLogger });
+      await runner.run(p);
+      const again = await runner.run(p);
+      expect(again.steps['lookalikes']?.status).toBe('cached');
+      expect(Object.keys(again.steps['lookalikes']?.outputs ?? {}).sort()).toEqual(['_constructor', 'proto', 'toString_']);
+      expect([await again.output('proto'), await again.output('_constructor'), await again.output('toString_')]).toEqual([1, 'two', [3]]);
+      await runner.close();
+    } finally {
+      removeDir(dir);
+    }
   });
 
   it('rejects bad output names (property)', () => {

@@ -3,6 +3,8 @@
  * parameter's type as written in the source (no type checker): a type literal, or an interface or
  * type alias declared in the same file or imported from a relative module.
  *
+ * In plain JavaScript, the parameter's JSDoc type (`@param {{ values: number[] }} input`) is read the same way.
+ *
  * The answer is given only when the source says it plainly; anything else (no type annotation,
  * generics, unions, index signatures, computed keys, mapped or conditional types, a type from a
  * package) gives `undefined`. When in doubt a name is left out of `required`: a pipeline is
@@ -279,8 +281,10 @@ export const stepInputs = (fn: TS.SignatureDeclaration): StepInputs | undefined 
   const parameters = fn.parameters.filter((p) => !isTypeOnly(p));
   const first = parameters[0];
   if (first === undefined) return Object.freeze({ required: Object.freeze([]), known: Object.freeze([]) });
-  if (first.dotDotDotToken !== undefined || first.type === undefined) return undefined;
-  const members = membersOf(first.type, 0, new Set());
+  // Plain JavaScript says the type in JSDoc: `@param {{ values: number[], factor: number }} input`.
+  const type = first.type ?? ts.getJSDocType(first);
+  if (first.dotDotDotToken !== undefined || type === undefined) return undefined;
+  const members = membersOf(type, 0, new Set());
   if (members === undefined) return undefined;
   const mayBeLeftOut = first.questionToken !== undefined || first.initializer !== undefined;
   const isRequired = (name: string): boolean => members.get(name)?.optional === false;

@@ -8,6 +8,7 @@
 import * as E from 'fp-ts/Either';
 import * as TE from 'fp-ts/TaskEither';
 import { toError, type StepcacheError } from '../errors';
+import { formatDuration } from '../format/duration';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { CacheEntry } from '../store/records';
 import { stateOf, type RunContext } from './context';
@@ -64,6 +65,23 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
  * (insert-if-absent), so concurrent writers never overwrite each other.
  */
 export const executeNode = async (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
-  const result = await ctx.executor.execute(requestFor(ctx, node, key, argument), { artifacts: ctx.artifacts });
+  const executing = Promise.resolve().then(() => ctx.executor.execute(requestFor(ctx, node, key, argument), { artifacts: ctx.artifacts }));
+  const result = await withinTimeout(node, ctx.settings[node.index]?.settings.timeout, executing);
   return E.isLeft(result) ? result : commit(ctx, node, key, result.right, replace);
+};
+
+/**
+ * An execution, or a `STEP_TIMEOUT` failure once it has run `timeoutMs`: the execution is then
+ * abandoned (nothing of it is committed); a synchronous step cannot be interrupted.
+ */
+const withinTimeout = <A>(node: GraphNode, timeoutMs: number | undefined, executing: Promise<E.Either<StepcacheError, A>>): Promise<E.Either<StepcacheError, A>> => {
+  if (timeoutMs === undefined) return executing;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<E.Either<StepcacheError, A>>((resolve) => {
+    timer = setTimeout(
+      () => resolve(E.left(stepFailure('STEP_TIMEOUT', `Step ${node.name} did not finish within its timeout of ${formatDuration(timeoutMs, 'clock')}; it was abandoned and nothing of it is cached. Raise its timeout setting if it needs longer.`, node.name, undefined, 'timeout'))),
+      timeoutMs,
+    );
+  });
+  return Promise.race([executing, expired]).finally(() => clearTimeout(timer));
 };

@@ -53,7 +53,13 @@ const describeOutput = (node: GraphNode, name: string): string =>
 const serializeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unknown>>): E.Either<StepcacheError, Record<string, SerializedOutput>> => {
   const serialized: Record<string, SerializedOutput> = {};
   for (const [name, value] of Object.entries(outputs)) {
-    const bytes = serializeOutput(value, formatOf(node, name));
+    // A value can throw while it is read (a Proxy's trap, a getter) or be too big to write as text (RangeError).
+    const written = E.tryCatch(
+      () => serializeOutput(value, formatOf(node, name)),
+      (e) => stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: writing it failed: ${toError(e).message}.`, node.name, e, name),
+    );
+    if (E.isLeft(written)) return written;
+    const bytes = written.right;
     if (E.isLeft(bytes)) {
       const at = bytes.left.path === '' ? '' : ` at ${bytes.left.path}`;
       return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.`, node.name, undefined, name));
@@ -104,7 +110,13 @@ export const inProcessExecutor = (): Executor =>
       const started = performance.now();
       const result = await TE.tryCatch(async () => node.step.fn(argument.right as never), toError)();
       if (E.isLeft(result)) return E.left(stepFailure('STEP_FAILED', `Step ${node.name} failed: ${result.left.message}`, node.name, result.left));
-      const outputs = E.chain((split: Record<string, unknown>) => serializeOutputs(node, split))(splitOutputs(node, result.right));
+      const split = E.flatten(
+        E.tryCatch(
+          () => splitOutputs(node, result.right),
+          (e) => stepFailure('UNENCODABLE_VALUE', `The result of step ${node.name} cannot be read: ${toError(e).message}.`, node.name, e),
+        ),
+      );
+      const outputs = E.chain((parts: Record<string, unknown>) => serializeOutputs(node, parts))(split);
       if (E.isLeft(outputs)) return outputs;
       const values: Record<string, unknown> = {};
       for (const [name, serialized] of Object.entries(outputs.right)) {

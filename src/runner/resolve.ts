@@ -111,17 +111,23 @@ const inFlightAs = async <A>(flightKey: string | undefined, f: () => Promise<A>)
 
 /**
  * The lock on a node's key, across processes; a long wait is reported once, naming the holder,
- * and a wait that passes the lock's bound (or a lock folder that cannot be used) fails the step.
+ * and a wait that passes the step's `lockTimeout` setting (else the lock's own bound), or a lock
+ * folder that cannot be used, fails the step.
  */
-const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.Either<StepcacheError, ReleaseLock>> =>
-  ctx.lock
-    .acquire(key.key, {
-      onWait: ({ holder }) => ctx.emit({ type: 'warning', kind: 'lock-wait', step: node.name, message: `Step ${node.name} is waiting for its key's lock, held by ${describeLockHolder(holder)}.` }),
-    })
+const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.Either<StepcacheError, ReleaseLock>> => {
+  const maxWaitMs = settingsOf(ctx, node).settings.lockTimeout;
+  return Promise.resolve()
+    .then(() =>
+      ctx.lock.acquire(key.key, {
+        ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
+        onWait: ({ holder }) => ctx.emit({ type: 'warning', kind: 'lock-wait', step: node.name, message: `Step ${node.name} is waiting for its key's lock, held by ${describeLockHolder(holder)}.` }),
+      }),
+    )
     .then(
       (release) => E.right(release),
       (e: unknown) => E.left(e instanceof StepcacheError ? new StepcacheError(e.code, `Step ${node.name}: ${e.message}`, { step: node.name, cause: e }) : stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not take its key's lock: ${toError(e).message}`, node.name, e)),
     );
+};
 
 /** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
 const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {
@@ -147,12 +153,24 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
   }
 };
 
+/** Warns, naming the step and each file, that the entry of its key is there but not its artifacts (missing, or not of their size). */
+const warnUnusable = async (ctx: RunContext, node: GraphNode, entry: CacheEntry): Promise<void> => {
+  const outputs = node.outputNames.filter((o) => Object.hasOwn(entry.outputs, o));
+  const present = await ctx.artifacts.present(outputs.map((o) => entry.outputs[o] as CacheEntry['outputs'][string]));
+  const unusable = outputs.filter((_, i) => present[i] !== true).map((o) => `${ctx.artifacts.locate((entry.outputs[o] as CacheEntry['outputs'][string]).id)} (output ${o})`);
+  const absent = node.outputNames.filter((o) => !Object.hasOwn(entry.outputs, o)).map((o) => `output ${o} (not in the entry)`);
+  const what = [...unusable, ...absent];
+  if (what.length === 0) return;
+  ctx.emit({ type: 'warning', kind: 'damaged-artifact', step: node.name, message: `The cached artifacts of step ${node.name} are missing or damaged: ${what.join(', ')}; re-running ${node.name} to repair them.` });
+};
+
 /** Assesses a node and acts on it; at most `reassessments` more times when its inputs change under it. */
 const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): Promise<Exclude<Outcome, { _tag: 'InputsChanged' }>> => {
   const assessed = await assess(ctx, node);
   if (E.isLeft(assessed)) return { _tag: 'Failed', error: assessed.left };
   const { key, entry, decision } = assessed.right;
   if (decision._tag === 'UseCache' && entry !== undefined) return { _tag: 'Cached', key, entry };
+  if (entry !== undefined && decision._tag === 'Execute' && decision.reason === 'no-entry') await warnUnusable(ctx, node, entry);
   const flightKey = isShared(decision) ? `${ctx.storeId}\0${key.key}` : undefined;
   const running = flightKey === undefined ? undefined : inFlight.get(flightKey);
   if (running !== undefined) {

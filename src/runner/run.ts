@@ -5,14 +5,14 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import { StepcacheError } from '../errors';
+import { StepcacheError, toError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunRecord, StepStatus } from '../store/records';
 import type { RunContext } from './context';
 import { countStatuses } from './events';
 import { loadOutput } from './load';
 import type { Run } from './model';
-import { runRecord } from './record';
+import { runRecord, type RunTiming } from './record';
 import { resolveNode } from './resolve';
 import { schedule } from './schedule';
 import { codeFingerprintOf } from './step-key';
@@ -39,6 +39,28 @@ const missingInputs = (ctx: RunContext): StepcacheError | undefined => {
   return undefined;
 };
 
+/** Whether a value is a Promise or another thenable. */
+const isThenable = (value: unknown): boolean =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/**
+ * The first step given a Promise as a parameter: a pipeline definition is synchronous, so the value
+ * was never awaited (plain JavaScript has no type to say so).
+ */
+const promisedParameters = (ctx: RunContext): StepcacheError | undefined => {
+  for (const node of ctx.graph.nodes) {
+    const field = Object.keys(node.parameters).find((name) => isThenable(node.parameters[name]));
+    if (field !== undefined) {
+      return new StepcacheError(
+        'INVALID_PIPELINE',
+        `Step ${node.name} in pipeline ${ctx.graph.pipeline} is given a Promise as its input ${field}; await the value before the run and pass it as a parameter, or make it the output of a step.`,
+        { step: node.name, field },
+      );
+    }
+  }
+  return undefined;
+};
+
 /** The error a failed run rejects with: the first failure's, carrying the run's record. */
 const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
   new StepcacheError(error.code, error.message, {
@@ -48,16 +70,30 @@ const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
     run: record,
   });
 
-/** Loads one of the pipeline's outputs by name. */
-const outputLoader = (ctx: RunContext) => async (name: string): Promise<unknown> => {
-  const ref = Object.hasOwn(ctx.graph.outputs, name) ? ctx.graph.outputs[name] : undefined;
-  if (ref === undefined) {
-    const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
-    throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
-  }
-  const value = await loadOutput(ctx, ref.node, ref.output);
-  if (E.isLeft(value)) throw value.left;
-  return value.right;
+/**
+ * Loads one of the pipeline's outputs by name. A step repaired while its output was loaded
+ * executed in this run after all: the run's record in the store is written again to say so.
+ */
+const outputLoader = (ctx: RunContext, stores: StoreAccess, final: RunRecord, params: unknown, timing: RunTiming) => {
+  let recorded = final;
+  return async (name: string): Promise<unknown> => {
+    const ref = Object.hasOwn(ctx.graph.outputs, name) ? ctx.graph.outputs[name] : undefined;
+    if (ref === undefined) {
+      const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
+      throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
+    }
+    const value = await loadOutput(ctx, ref.node, ref.output).catch((e: unknown) =>
+      E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Output ${name} of pipeline ${ctx.graph.pipeline} (step ${ref.step}) could not be loaded: ${toError(e).message}`, { step: ref.step, field: name, cause: e })),
+    );
+    if (ctx.graph.nodes.some((n) => ctx.states[n.index]?.status !== recorded.steps[n.name]?.status)) {
+      const now = runRecord(ctx, params, timing, final.status);
+      recorded = { ...now, ...(final.endedAt === undefined ? {} : { endedAt: final.endedAt }), ...(final.durationMs === undefined ? {} : { durationMs: final.durationMs }) };
+      const updated = recorded;
+      await stores.call('record the run', () => ctx.metadata.putRun(updated));
+    }
+    if (E.isLeft(value)) throw value.left;
+    return value.right;
+  };
 };
 
 /**
@@ -65,8 +101,8 @@ const outputLoader = (ctx: RunContext) => async (name: string): Promise<unknown>
  * failure (its `run` holds the record).
  */
 export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, concurrency: number): Promise<Run<V>> => {
-  const missing = missingInputs(ctx);
-  if (missing !== undefined) throw missing;
+  const invalid = missingInputs(ctx) ?? promisedParameters(ctx);
+  if (invalid !== undefined) throw invalid;
   const { nodes } = ctx.graph;
   const timing = { startedAt: new Date(), started: performance.now() };
   ctx.emit({ type: 'run-started', pipeline: ctx.pipeline.name, steps: nodes.map((n) => n.name) });
@@ -84,5 +120,5 @@ export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, para
   ctx.emit({ type: 'run-finished', pipeline: final.pipeline, status: failed.length > 0 ? 'failed' : 'completed', counts, failed: failedNames, durationMs: final.durationMs ?? 0 });
   const firstFailure = failed[0] === undefined ? undefined : ctx.states[(failed[0] as GraphNode).index]?.error;
   if (firstFailure !== undefined) throw runFailure(firstFailure, final);
-  return Object.freeze({ ...final, output: outputLoader(ctx) }) as Run<V>;
+  return Object.freeze({ ...final, output: outputLoader(ctx, stores, final, params, timing) }) as Run<V>;
 };

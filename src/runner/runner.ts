@@ -58,6 +58,19 @@ const compileOrThrow = (p: unknown, params: unknown): PipelineGraph => {
   return graph.right;
 };
 
+/**
+ * The Promise edge: whatever a run or a plan throws that is not yet a `StepcacheError` (a store
+ * driver's own error, a failure of the file system) becomes one, naming the pipeline.
+ */
+const typedFailures = <A>(p: unknown, f: () => Promise<A>): Promise<A> =>
+  Promise.resolve()
+    .then(f)
+    .catch((e: unknown) => {
+      if (e instanceof StepcacheError) throw e;
+      const name = typeof p === 'object' && p !== null && typeof (p as { name?: unknown }).name === 'string' ? ` of pipeline ${(p as { name: string }).name}` : '';
+      throw new StepcacheError('STORE_UNAVAILABLE', `The run${name} failed outside any step: ${toError(e).message}`, { cause: e });
+    });
+
 const cacheAdminOf = (admin: CacheAdmin): CacheAdmin =>
   Object.freeze({
     list: admin.list,
@@ -93,16 +106,18 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const metadata = async (): Promise<MetadataStore> => (await stores.open()).metadataFor((message) => logger.warn(message));
   const read = <A>(f: (m: MetadataStore) => Promise<A>) => stores.call('be read', async () => f(await metadata()));
 
-  const run = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> => {
-    const graph = compileOrThrow(p, params[0]);
-    const ctx = await openContext(deps, p as unknown as AnyPipeline, graph, newRunId());
-    return runInContext(ctx, stores, params[0], concurrency);
-  };
+  const run = <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Run<PipelineOutputValues<Pipeline<P, O>>>> =>
+    typedFailures(p, async () => {
+      const graph = compileOrThrow(p, params[0]);
+      const ctx = await openContext(deps, p as unknown as AnyPipeline, graph, newRunId());
+      return runInContext(ctx, stores, params[0], concurrency);
+    });
 
-  const plan = async <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Plan> => {
-    const graph = compileOrThrow(p, params[0]);
-    return planSteps(await openContext(deps, p as unknown as AnyPipeline, graph, 'plan'));
-  };
+  const plan = <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Plan> =>
+    typedFailures(p, async () => {
+      const graph = compileOrThrow(p, params[0]);
+      return planSteps(await openContext(deps, p as unknown as AnyPipeline, graph, 'plan'));
+    });
 
   return Object.freeze({
     run,

@@ -7,7 +7,7 @@
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunContext } from './context';
 
-/** @internal Resolves every node of the run with `resolve`; settles when none is left. */
+/** @internal Resolves every node of the run with `resolve`; settles when none is left, or rejects with what a resolution threw. */
 export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: RunContext, node: GraphNode) => Promise<void>): Promise<void> => {
   const { nodes } = ctx.graph;
   const waiting = nodes.map((n) => n.upstream.length);
@@ -17,12 +17,17 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
   const statusOf = (index: number) => ctx.states[index]?.status;
   let active = 0;
   let finished = 0;
-  return new Promise((done) => {
-    const skip = (index: number, upstream: string): void => {
-      if (statusOf(index) !== 'pending') return;
-      ctx.emit({ type: 'step-skipped', step: (nodes[index] as GraphNode).name, upstream });
-      finished++;
-      for (const d of dependents[index] as number[]) skip(d, upstream);
+  return new Promise((done, fail) => {
+    /** Skips a node and everything below it, with a work list: a chain of any length fits. */
+    const skip = (first: number, upstream: string): void => {
+      const below = [first];
+      for (let index = below.pop(); index !== undefined; index = below.pop()) {
+        if (statusOf(index) !== 'pending') continue;
+        ctx.emit({ type: 'step-skipped', step: (nodes[index] as GraphNode).name, upstream });
+        finished++;
+        const next = dependents[index] as number[];
+        for (let i = next.length - 1; i >= 0; i--) below.push(next[i] as number); // depth first, in order, as before
+      }
     };
     const settle = (index: number): void => {
       for (const d of dependents[index] as number[]) {
@@ -38,12 +43,15 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
       while (active < concurrency && ready.length > 0) {
         const index = ready.shift() as number;
         active++;
-        void resolve(ctx, nodes[index] as GraphNode).then(() => {
-          active--;
-          finished++;
-          settle(index);
-          pump();
-        });
+        // What throws past a node's resolution rejects the run instead of leaving it waiting forever.
+        resolve(ctx, nodes[index] as GraphNode)
+          .then(() => {
+            active--;
+            finished++;
+            settle(index);
+            pump();
+          })
+          .catch(fail);
       }
     };
     pump();

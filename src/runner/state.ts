@@ -60,7 +60,8 @@ export const applyEvent = (state: NodeState, event: RunEvent): void => {
       delete state.cachedFrom;
       return;
     case 'step-repaired':
-      Object.assign(state, { key: event.key, descriptors: event.outputs, durationMs: event.durationMs, why: { _tag: 'Repaired', detail: event.problem } });
+      // A repaired step executed in this run, whatever it was before: its record says so.
+      Object.assign(state, { status: 'executed', key: event.key, descriptors: event.outputs, durationMs: event.durationMs, why: { _tag: 'Repaired', detail: event.problem } });
       state.reason = describeReason(state.why as ExecutionReason);
       delete state.cachedFrom;
       return;

@@ -177,6 +177,9 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
       opened = undefined;
       throw new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not be opened: ${toError(e).message}`, { cause: e });
     });
+  /** What a store call threw (or rejected with), as a typed error naming the store and what it could not do. */
+  const failure = (what: string, e: unknown): StepcacheError =>
+    e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not ${what}: ${toError(e).message}`, { cause: e });
   return {
     dir,
     storeId:
@@ -187,19 +190,25 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
           : `${dir}\0${storeIdentity(choice.metadata)}`,
     lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
     open,
+    // A store call that throws synchronously fails the same way as one that rejects.
     call: (what, f) =>
-      f().catch((e: unknown) => {
-        throw e instanceof StepcacheError ? e : new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not ${what}: ${toError(e).message}`, { cause: e });
-      }),
+      Promise.resolve()
+        .then(f)
+        .catch((e: unknown) => {
+          throw failure(what, e);
+        }),
     close: async () => {
-      if (opened === undefined) {
-        await fromUrl?.close();
-        return;
-      }
-      const stores = await opened.catch(() => undefined);
+      const opening = opened;
       opened = undefined;
-      if (stores === undefined) await fromUrl?.close();
-      else await stores.close();
+      // Stores that failed to open hold nothing to close but a store made from a URL.
+      const stores = opening === undefined ? undefined : await opening.catch(() => undefined);
+      const close = stores === undefined ? fromUrl?.close : stores.close;
+      if (close === undefined) return;
+      await Promise.resolve()
+        .then(close)
+        .catch((e: unknown) => {
+          throw failure('be closed', e);
+        });
     },
   };
 };

@@ -69,6 +69,24 @@ export interface CacheSettings {
    * @default false
    */
   readonly refresh?: boolean | undefined;
+  /**
+   * How long a step waits at most for its key's lock while another process executes the same key:
+   * milliseconds, or a duration like `'90s'`, `'30m'`. Past it, the step fails with `LOCK_TIMEOUT`
+   * naming the lock and its holder. Not part of the key.
+   * @default the lock's own bound (10 minutes for the embedded file lock)
+   * @example { lockTimeout: '2m' }
+   */
+  readonly lockTimeout?: number | string | undefined;
+  /**
+   * How long a step may run at most: milliseconds, or a duration like `'90s'`, `'30m'`. Past it,
+   * the step fails with `STEP_TIMEOUT` naming the step and the limit, its downstream steps are
+   * skipped, and nothing is cached for it. The step's promise is abandoned, not stopped: a step
+   * that runs synchronously (a tight loop) cannot be interrupted, and its timeout is seen only
+   * when it returns. Not part of the key.
+   * @default no limit
+   * @example { timeout: '15m' }
+   */
+  readonly timeout?: number | string | undefined;
 }
 
 /**
@@ -80,7 +98,7 @@ export interface CacheSettings {
 export type CacheSettingName = keyof CacheSettings;
 
 /** Every setting's name, in a fixed order. */
-export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 'version', 'dependsOn', 'files', 'ignoredInputs', 'expiresAfter', 'cacheKey', 'refresh'];
+export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 'version', 'dependsOn', 'files', 'ignoredInputs', 'expiresAfter', 'cacheKey', 'refresh', 'lockTimeout', 'timeout'];
 
 /**
  * The resolved settings: defaults filled in where they exist.
@@ -89,11 +107,15 @@ export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 
  * const resolved: ResolvedCacheSettings = resolveSettings(settingsLayers({ pipelineDefaults: {}, stepSettings: {}, runConfig: {}, runtime: {}, stepName: 'train' })).settings;
  * resolved.enableCache; // true
  */
-export type ResolvedCacheSettings = Omit<CacheSettings, 'enableCache' | 'refresh' | 'expiresAfter'> & {
+export type ResolvedCacheSettings = Omit<CacheSettings, 'enableCache' | 'refresh' | 'expiresAfter' | 'lockTimeout' | 'timeout'> & {
   readonly enableCache: boolean;
   readonly refresh: boolean;
   /** In milliseconds. */
   readonly expiresAfter?: number | undefined;
+  /** In milliseconds. */
+  readonly lockTimeout?: number | undefined;
+  /** In milliseconds. */
+  readonly timeout?: number | undefined;
 };
 
 /**
@@ -247,12 +269,13 @@ export const resolveSettings = (layers: readonly SettingsLayer[]): SettingsResol
       }
     }
   }
-  const expiresAfter = parseDuration(values['expiresAfter']);
   const resolved = {
     ...values,
     enableCache: (values['enableCache'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.enableCache,
     refresh: (values['refresh'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.refresh,
-    expiresAfter,
+    expiresAfter: parseDuration(values['expiresAfter']),
+    lockTimeout: parseDuration(values['lockTimeout']),
+    timeout: parseDuration(values['timeout']),
   } as ResolvedCacheSettings;
   return { settings: resolved, sources: sources as SettingsResolution['sources'] };
 };
@@ -331,6 +354,20 @@ const DurationCodec = new t.Type<number | string, number | string, unknown>(
   t.identity,
 );
 
+/** The longest wait a timer (and a lock's bound) can hold: 2^31 - 1 ms, about 24.8 days. */
+const MAX_WAIT_MS = 2 ** 31 - 1;
+const isWaitBound = (u: unknown): boolean => {
+  const ms = parseDuration(u);
+  return ms !== undefined && ms > 0 && ms <= MAX_WAIT_MS;
+};
+
+const WaitBoundCodec = new t.Type<number | string, number | string, unknown>(
+  'WaitBound',
+  (u): u is number | string => isWaitBound(u),
+  (u, c) => (isWaitBound(u) ? t.success(u as number | string) : t.failure(u, c)),
+  t.identity,
+);
+
 const NonEmptyString = new t.Type<string, string, unknown>(
   'NonEmptyString',
   (u): u is string => typeof u === 'string' && u.length > 0,
@@ -361,6 +398,8 @@ const FIELDS: { readonly [K in CacheSettingName]: { readonly codec: t.Mixed; rea
   expiresAfter: { codec: optional(DurationCodec), allowed: "a number of milliseconds (0 or more) or a duration like '90s', '30m', '12h', '7d'" },
   cacheKey: { codec: optional(FunctionCodec), allowed: 'a function of the step input returning a string' },
   refresh: { codec: optional(t.boolean), allowed: 'true or false' },
+  lockTimeout: { codec: optional(WaitBoundCodec), allowed: "a number of milliseconds above 0 or a duration like '90s', '30m', '12h', at most 24 days" },
+  timeout: { codec: optional(WaitBoundCodec), allowed: "a number of milliseconds above 0 or a duration like '90s', '30m', '12h', at most 24 days" },
 };
 
 /**

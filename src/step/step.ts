@@ -143,6 +143,23 @@ const checkName = (name: unknown, what: string): string => {
   return name;
 };
 
+/**
+ * Names every object answers to (`__proto__`, `constructor`, `toString`, ...): as output names they
+ * would read as present where nothing was stored, or set a prototype instead of a value.
+ */
+const RESERVED_OUTPUT_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+const checkOutputName = (name: string, where: string): string => {
+  if (RESERVED_OUTPUT_NAMES.has(name)) {
+    throw new StepcacheError(
+      'INVALID_STEP',
+      `Invalid output name ${JSON.stringify(name)} of ${where}: every JavaScript object has a property of that name, so it cannot name an output; choose another, like "${name.replace(/^_+|_+$/g, '')}_value".`,
+      { field: name, ...(where.startsWith('step ') && where !== 'step (unnamed)' ? { step: where.slice('step '.length) } : {}) },
+    );
+  }
+  return checkName(name, `output name of ${where}`);
+};
+
 const isCodec = (x: unknown): x is t.Mixed =>
   typeof x === 'object' && x !== null && typeof (x as t.Mixed).decode === 'function' && typeof (x as t.Mixed).encode === 'function' && typeof (x as t.Mixed).name === 'string';
 
@@ -169,7 +186,7 @@ const make = <I, R, S extends AnyOutputSpec | undefined>(props: {
         throw new StepcacheError('INVALID_STEP', `Outputs of ${where} must be an object naming at least one output, like { model: 'auto' }.`);
       }
       for (const [name, format] of Object.entries(spec as object)) {
-        checkName(name, `output name of ${where}`);
+        checkOutputName(name, where);
         if (format !== 'auto' && !isCodec(format)) {
           throw new StepcacheError('INVALID_STEP', `Output ${name} of ${where} must be 'auto' or an io-ts codec, got ${typeof format}.`, { field: name });
         }

@@ -208,7 +208,12 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     refs.map((ref) => {
       if (ref.id === EMPTY_ARTIFACT_ID) return true;
       if (!VALID_ID.test(ref.id) || !madeBy(hashing, ref.id)) return false;
-      return fs.statSync(path.join(dir, ref.id.slice(0, 2), ref.id), { throwIfNoEntry: false })?.size === ref.size;
+      // An unusable shard (a file where its folder should be: ENOTDIR) means the artifact is not there.
+      try {
+        return fs.statSync(path.join(dir, ref.id.slice(0, 2), ref.id), { throwIfNoEntry: false })?.size === ref.size;
+      } catch {
+        return false;
+      }
     });
 
   const remove = async (id: string): Promise<void> => {
