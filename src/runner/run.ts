@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
+import { fieldPath } from '../config/run-config';
 import { StepcacheError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunRecord, StepStatus } from '../store/records';
@@ -39,6 +40,24 @@ const missingInputs = (ctx: RunContext): StepcacheError | undefined => {
   return undefined;
 };
 
+/**
+ * A step named under `steps` in the pipeline's run config that the compiled pipeline does not
+ * have: a misspelt name would otherwise configure nothing, silently.
+ */
+const unknownConfiguredStep = (ctx: RunContext): StepcacheError | undefined => {
+  const configured = ctx.pipeline.runConfig.steps;
+  if (configured === undefined) return undefined;
+  const known = new Set(ctx.graph.nodes.map((n) => n.name));
+  const unknown = Object.keys(configured).find((name) => !known.has(name));
+  if (unknown === undefined) return undefined;
+  const field = fieldPath('steps', unknown);
+  return new StepcacheError(
+    'INVALID_OPTIONS',
+    `The run config of pipeline ${ctx.graph.pipeline} sets ${field}, but the pipeline has no step ${JSON.stringify(unknown)}; its steps are: ${[...known].join(', ') || '(none)'}. Correct the name or remove it from the file.`,
+    { field },
+  );
+};
+
 /** The error a failed run rejects with: the first failure's, carrying the run's record. */
 const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
   new StepcacheError(error.code, error.message, {
@@ -65,7 +84,7 @@ const outputLoader = (ctx: RunContext) => async (name: string): Promise<unknown>
  * failure (its `run` holds the record).
  */
 export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, concurrency: number): Promise<Run<V>> => {
-  const missing = missingInputs(ctx);
+  const missing = missingInputs(ctx) ?? unknownConfiguredStep(ctx);
   if (missing !== undefined) throw missing;
   const { nodes } = ctx.graph;
   const timing = { startedAt: new Date(), started: performance.now() };
