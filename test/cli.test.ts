@@ -2,7 +2,7 @@
  * The command line on a real store: every command through runCli in-process, one spawn of the
  * real entry point, and the progress logger on a terminal and off one.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
@@ -162,6 +162,55 @@ describe('a damaged run record', () => {
     expect(code).toBe(0);
     expect(stderr).toBe('stepcache: warning: run damaged field steps.train_model.status: expected "executed" | "cached" | "failed" | "skipped", got "x"; it is left out.\n');
     expect(stdout.trimEnd().split('\n')).toHaveLength(3);
+  });
+});
+
+describe('names, values and messages from the store', () => {
+  const RAW_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+  const hostile = '\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202Eexe.txt';
+
+  it('reach the terminal escaped, in every command, on stdout and stderr', async () => {
+    const dir = tempDir('stepcache-cli-escape-');
+    const runner = createRunner({ dir, logger: silentLogger });
+    const shout = step(function shout({ label }: { label: string }) {
+      throw new Error(`cannot print ${label}`);
+    });
+    const echo = step(function echo_label({ label }: { label: string }) {
+      return label;
+    });
+    const hostilePipeline = pipeline('hostile_pipeline', (p, { label }: { label: string }) => ({ echoed: p.call(echo, { label }), shouted: p.call(shout, { label }) }));
+    const failed = await runner.run(hostilePipeline, { label: hostile }).catch((e: StepcacheError) => e.run as RunRecord);
+    await runner.close();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(dir, 'metadata.sqlite')}` }), namespace: 'stepcache' });
+    await keyv.set('run:other', { ...failed, id: `other${hostile}`, pipeline: `pipe${hostile}`, startedAt: new Date(Date.now() + 1000).toISOString() });
+    await keyv.set('run:damaged', { ...failed, id: `damaged${hostile}`, status: hostile });
+    await keyv.disconnect();
+    try {
+      const commands = [
+        ['runs', 'list'],
+        ['runs', 'list', '--json'],
+        ['runs', 'show', failed.id],
+        ['runs', 'show', failed.id, '--json'],
+        ['runs', 'show', failed.id, '--verbose'],
+        ['runs', 'compare', failed.id, failed.id],
+        ['dag', failed.id],
+        ['cache', 'ls'],
+        ['cache', 'ls', '--json'],
+        ['cache', 'ls', '--step', hostile],
+        ['runs', 'show', hostile],
+        ['runs', hostile],
+      ];
+      for (const argv of commands) {
+        const { stdout, stderr } = await cli([...argv, '--dir', dir]);
+        expect({ argv, out: RAW_CONTROL.test(stdout), err: RAW_CONTROL.test(stderr) }).toEqual({ argv, out: false, err: false });
+      }
+      const show = await cli(['runs', 'show', failed.id, '--dir', dir]);
+      expect(show.stdout).toContain('cannot print ]0;pwned [2J\\x9b31m\\u202eexe.txt');
+      const asJson = await cli(['runs', 'show', failed.id, '--json', '--dir', dir]);
+      expect((JSON.parse(asJson.stdout) as RunRecord).parameters).toEqual({ label: hostile });
+    } finally {
+      removeDir(dir);
+    }
   });
 });
 
@@ -365,6 +414,24 @@ describe('the executable', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(store.completed.id);
     expect(result.stdout).toContain(store.failed.id);
+  });
+
+  it('ends quietly, with exit code 0, when the reader of its output goes away (as with | head)', async () => {
+    const root = path.resolve(__dirname, '..');
+    const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+      const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['src/cli/main.ts', 'runs', 'list', '--dir', store.dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The reader is gone before the first line is written.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    });
+    expect(result).toEqual({ code: 0, signal: null, stderr: '' });
+  });
+
+  it('prints its version with --version', async () => {
+    const version = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+    expect(await cli(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('exits 2 through the real process for an unknown run', async () => {

@@ -18,7 +18,7 @@ import type { RunRecord, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
 import { paintStatus, stepDetail } from '../format/status';
-import { oneLine } from '../format/text';
+import { escapeControls, oneLine } from '../format/text';
 import { formatTimestamp, table } from './format';
 
 // model
@@ -126,7 +126,7 @@ const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: s
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
     throw new CliError(EXIT_CODES.usage, `there is no stepcache store in ${dir} (${why}); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.`);
   }
-  const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${m}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${m}\n`) };
+  const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${printable(m)}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${printable(m)}\n`) };
   const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
   const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
   try {
@@ -168,7 +168,10 @@ const countSteps = (run: RunRecord): Record<StepStatus, number> => {
 
 const runDuration = (run: RunRecord): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
 
-const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+/** Text from the store or the user (names, parameters, keys, messages), as it may reach a terminal. */
+const printable = (text: string): string => escapeControls(text);
+
+const json = (value: unknown): string => escapeControls(JSON.stringify(value, null, 2), 'json') + '\n';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 const entriesWord = (n: number): string => plural(n, 'cache entry', 'cache entries');
@@ -219,10 +222,10 @@ const runsCommands = (ctx: Context, program: Command): void => {
         if (options.json === true) {
           return out(json(shown.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, startedAt: r.startedAt, ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }), ...(r.durationMs === undefined ? {} : { durationMs: r.durationMs }), steps: countSteps(r) }))));
         }
-        if (shown.length === 0) return out(`No runs recorded in ${dir}.\n`);
+        if (shown.length === 0) return out(`No runs recorded in ${printable(dir)}.\n`);
         const rows = shown.map((r) => {
           const c = countSteps(r);
-          return [r.id, r.pipeline, paint(r.status), formatTimestamp(r.startedAt), runDuration(r), String(c.executed), String(c.cached), String(c.failed), String(c.skipped)];
+          return [printable(r.id), printable(r.pipeline), paint(r.status), formatTimestamp(r.startedAt), runDuration(r), String(c.executed), String(c.cached), String(c.failed), String(c.skipped)];
         });
         out(
           table(
@@ -243,12 +246,12 @@ const runsCommands = (ctx: Context, program: Command): void => {
       withStore(ctx, cmd, async (store, dir) => {
         const run = await resolveRun(store, dir, id);
         if (options.json === true) return out(json(run));
-        const params = JSON.stringify(run.parameters);
-        out(`Run ${run.id} of pipeline ${run.pipeline}: ${paint(run.status)}\n`);
+        const params = printable(JSON.stringify(run.parameters));
+        out(`Run ${printable(run.id)} of pipeline ${printable(run.pipeline)}: ${paint(run.status)}\n`);
         out(`Started ${formatTimestamp(run.startedAt)}, took ${runDuration(run)}${params === '{}' ? '' : `, parameters ${params}`}\n\n`);
         const steps = Object.values(run.steps);
         if (steps.length === 0) return out(run.status === 'running' ? 'No steps recorded: the run has not finished (or its process stopped before it could record them).\n' : 'No steps recorded.\n');
-        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [s.name, paint(s.status), formatDuration(s.durationMs), oneLine(stepDetail(s, { fullIds: true }))])));
+        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [printable(s.name), paint(s.status), formatDuration(s.durationMs), printable(oneLine(stepDetail(s, { fullIds: true })))])));
       }),
     );
 
@@ -263,7 +266,7 @@ const runsCommands = (ctx: Context, program: Command): void => {
         const second = await resolveRun(store, dir, b);
         const { compareRuns } = await loadRender();
         const text = compareRuns(first, second).text;
-        out(text.endsWith('\n') ? text : text + '\n');
+        out(printable(text.endsWith('\n') ? text : text + '\n'));
       }),
     );
 };
@@ -283,7 +286,7 @@ const cacheCommands = (ctx: Context, program: Command): void => {
       withStore(ctx, cmd, async (store, dir) => {
         const entries = await store.cache.list({ ...(options.step === undefined ? {} : { step: options.step }), ...(options.pipeline === undefined ? {} : { pipeline: options.pipeline }) });
         if (options.json === true) return out(json(entries));
-        if (entries.length === 0) return out(`No cache entries${options.step === undefined ? '' : ` of step ${options.step}`}${options.pipeline === undefined ? '' : ` of pipeline ${options.pipeline}`} in ${dir}.\n`);
+        if (entries.length === 0) return out(printable(`No cache entries${options.step === undefined ? '' : ` of step ${options.step}`}${options.pipeline === undefined ? '' : ` of pipeline ${options.pipeline}`} in ${dir}.\n`));
         out(entriesTable(entries));
         out(`${entriesWord(entries.length)}\n`);
       }),
@@ -353,7 +356,7 @@ const entriesTable = (entries: readonly CacheEntryInfo[]): string => {
   const now = Date.now();
   return table(
     [{ header: 'STEP' }, { header: 'PIPELINE' }, { header: 'AGE', align: 'right' }, { header: 'SIZE', align: 'right' }, { header: 'LAST USED', align: 'right' }, { header: 'KEY' }],
-    entries.map((e) => [e.step, e.pipeline, formatDuration(now - Date.parse(e.createdAt), 'age'), formatBytes(e.bytes), `${formatDuration(e.ageMs, 'age')} ago`, e.key.slice(0, 12)]),
+    entries.map((e) => [printable(e.step), printable(e.pipeline), formatDuration(now - Date.parse(e.createdAt), 'age'), formatBytes(e.bytes), `${formatDuration(e.ageMs, 'age')} ago`, printable(e.key.slice(0, 12))]),
   );
 };
 
@@ -377,7 +380,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
         const render = await loadRender();
         if (options.svg === undefined && options.mermaid === undefined) {
           const tree = render.runToTextTree(run);
-          return out(tree.endsWith('\n') ? tree : tree + '\n');
+          return out(printable(tree.endsWith('\n') ? tree : tree + '\n'));
         }
         const files: [string, () => Promise<string> | string][] = [];
         if (options.svg !== undefined) files.push([options.svg, () => render.runToSvg(run)]);
@@ -388,7 +391,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
           await fs.promises.writeFile(target, text).catch((e: unknown) => {
             throw new CliError(EXIT_CODES.failed, `could not write ${target}: ${toError(e).message}`, e);
           });
-          out(`Wrote ${target}\n`);
+          out(`Wrote ${printable(target)}\n`);
         }
       }),
     );
@@ -399,16 +402,27 @@ const loadRender = () => import('../render');
 
 // the program
 
+/** The version of the package, from its package.json (two folders up, from the sources and from the build alike). */
+const packageVersion = (): string => {
+  try {
+    const manifest: unknown = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    return typeof manifest === 'object' && manifest !== null && 'version' in manifest && typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+};
+
 const buildProgram = (ctx: Context): Command => {
   const program = new Command('stepcache')
     .description('Look at stepcache runs, look after the cache, draw a run\'s DAG.')
     .option('--dir <path>', 'the store directory (default: $STEPCACHE_DIR, or ./.stepcache), relative to the current directory')
     .option('--verbose', 'print stack traces with errors')
+    .version(packageVersion(), '-V, --version', 'print the version of stepcache')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void ctx.io.stdout.write(s),
       writeErr: (s) => void ctx.io.stderr.write(s),
-      outputError: (s, write) => write(`stepcache: ${oneLine(s.replace(/^error: /, ''))}\n`),
+      outputError: (s, write) => write(`stepcache: ${printable(oneLine(s.replace(/^error: /, '')))}\n`),
       getOutHelpWidth: () => 100,
       getErrHelpWidth: () => 100,
       getOutHasColors: () => false,
@@ -429,12 +443,12 @@ const causeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null &&
 
 const describeError = (e: unknown, verbose: boolean): string => {
   const message = toError(e).message;
-  if (!verbose) return `stepcache: ${oneLine(message)}\n`;
+  if (!verbose) return `stepcache: ${printable(oneLine(message))}\n`;
   let text = `stepcache: ${message}\n${stackOf(e) ?? ''}\n`;
   for (let cause = causeOf(e), depth = 0; cause !== undefined && depth < 5; cause = causeOf(cause), depth++) {
     text += `Caused by: ${stackOf(cause) ?? toError(cause).message}\n`;
   }
-  return text;
+  return printable(text);
 };
 
 const exitCodeOf = (e: unknown): ExitCode => {
