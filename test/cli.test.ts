@@ -104,12 +104,12 @@ describe('runs list', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+STATUS\s+STARTED\s+DURATION\s+EXECUTED\s+CACHED\s+FAILED\s+SKIPPED$/);
+    expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+STATUS\s+STARTED\s+DURATION\s+EXECUTED\s+CACHED\s+FAILED\s+SKIPPED\s+PARAMETERS$/);
     expect(lines).toHaveLength(3);
     expect(lines[1]).toContain(store.completed.id);
-    expect(lines[1]).toMatch(/demo_pipeline\s+completed\s.*\s2\s+2\s+0\s+0$/);
+    expect(lines[1]).toMatch(/demo_pipeline\s+completed\s.*\s2\s+2\s+0\s+0\s+fail=false$/);
     expect(lines[2]).toContain(store.failed.id);
-    expect(lines[2]).toMatch(/demo_pipeline\s+failed\s.*\s2\s+0\s+1\s+1$/);
+    expect(lines[2]).toMatch(/demo_pipeline\s+failed\s.*\s2\s+0\s+1\s+1\s+fail=true$/);
   });
 
   it('prints JSON with --json, and --limit keeps the most recent', async () => {
@@ -149,6 +149,43 @@ describe('runs list', () => {
     const plain = await cli(['runs', 'list', '--dir', store.dir], { isTTY: true, env: { NO_COLOR: '1' } });
     expect(plain.stdout).not.toContain('\x1b[');
     expect(coloured.stdout.replace(/\x1b\[\d+m/g, '')).toBe(plain.stdout);
+  });
+});
+
+describe('runs list pages and runs prune', () => {
+  const manyRuns = async (n: number): Promise<{ dir: string; ids: string[] }> => {
+    const s = await freshStore();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(s.dir, 'metadata.sqlite')}` }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    const ids = Array.from({ length: n }, (_, i) => `old${String(i).padStart(4, '0')}`);
+    // Older than both runs of the fixture, newest last.
+    await keyv.setMany(ids.map((id, i) => ({ key: `run:${id}`, value: { ...s.completed, id, startedAt: new Date(Date.UTC(2020, 0, 1, 0, i)).toISOString() } })));
+    // The run index is built from these records on first use.
+    await keyv.delete('meta:run-index');
+    await keyv.disconnect();
+    return { dir: s.dir, ids: [s.completed.id, s.failed.id, ...ids.reverse()] };
+  };
+
+  it('shows the 20 most recent by default, says there are more, and shows them all with --all', async () => {
+    const { dir, ids } = await manyRuns(30);
+    const page = await cli(['runs', 'list', '--dir', dir]);
+    const lines = page.stdout.trimEnd().split('\n');
+    expect(lines.slice(1, -1).map((l) => l.split(/\s+/)[0])).toEqual(ids.slice(0, 20));
+    expect(lines.at(-1)).toBe('(older runs not shown: --limit <n> or --all for more)');
+    const all = await cli(['runs', 'list', '--all', '--json', '--dir', dir]);
+    expect((JSON.parse(all.stdout) as { id: string }[]).map((r) => r.id)).toEqual(ids);
+    expect((await cli(['runs', 'list', '--all', '--limit', '3', '--dir', dir])).code).toBe(2);
+    const failed = await cli(['runs', 'list', '--status', 'failed', '--json', '--dir', dir]);
+    expect((JSON.parse(failed.stdout) as { id: string }[]).map((r) => r.id)).toEqual([ids[1]]);
+  });
+
+  it('prune keeps the most recent --keep-last and drops those older than --older-than', async () => {
+    const { dir, ids } = await manyRuns(10);
+    expect(await cli(['runs', 'prune', '--keep-last', '8', '--dir', dir])).toEqual({ code: 0, stdout: 'Deleted 4 runs.\n', stderr: '' });
+    const left = await cli(['runs', 'list', '--all', '--json', '--dir', dir]);
+    expect((JSON.parse(left.stdout) as { id: string }[]).map((r) => r.id)).toEqual(ids.slice(0, 8));
+    expect((await cli(['runs', 'prune', '--older-than', '365d', '--json', '--dir', dir])).stdout).toBe(JSON.stringify({ runs: ids.slice(2, 8) }, null, 2) + '\n');
+    expect((await cli(['runs', 'show', ids[7] as string, '--dir', dir])).code).toBe(2);
+    expect((await cli(['runs', 'prune', '--dir', dir])).code).toBe(2);
   });
 });
 
@@ -236,10 +273,31 @@ describe('runs show', () => {
     expect(stdout).toContain(`Run ${store.completed.id}`);
   });
 
-  it('refuses an ambiguous prefix with exit code 2', async () => {
-    const { code, stderr } = await cli(['runs', 'show', store.completed.id.slice(0, 4), '--dir', store.dir]);
+  it('refuses an ambiguous prefix with exit code 2, listing the candidates', async () => {
+    const s = await freshStore();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(s.dir, 'metadata.sqlite')}` }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    await keyv.set('run:abcd1111', { ...s.completed, id: 'abcd1111' });
+    await keyv.set('run:abcd2222', { ...s.completed, id: 'abcd2222' });
+    await keyv.disconnect();
+    const { code, stderr } = await cli(['runs', 'show', 'abcd', '--dir', s.dir]);
     expect(code).toBe(2);
-    expect(stderr).toContain(`matches 2 runs (${store.completed.id}, ${store.failed.id})`);
+    expect(stderr).toContain('run id prefix "abcd" matches 2 runs (abcd1111, abcd2222); give more of the id.');
+    expect((await cli(['runs', 'show', 'abcd2', '--dir', s.dir])).stdout).toContain('Run abcd2222');
+  });
+
+  it('takes a prefix of 4 characters or more, never fewer', async () => {
+    expect((await cli(['runs', 'show', store.completed.id.slice(0, 4), '--dir', store.dir])).stdout).toContain(`Run ${store.completed.id}`);
+    const short = await cli(['runs', 'show', store.completed.id.slice(0, 3), '--dir', store.dir]);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('(a prefix needs at least 4 characters)');
+  });
+
+  it('takes latest and latest~N, by start time', async () => {
+    expect((await cli(['runs', 'show', 'latest', '--dir', store.dir])).stdout).toContain(`Run ${store.completed.id}`);
+    expect((await cli(['runs', 'show', 'latest~1', '--dir', store.dir])).stdout).toContain(`Run ${store.failed.id}`);
+    const beyond = await cli(['runs', 'show', 'latest~2', '--dir', store.dir]);
+    expect([beyond.code, beyond.stderr]).toEqual([2, `stepcache: there is no run "latest~2": the store in ${store.dir} has 2 runs.\n`]);
+    expect((await cli(['runs', 'compare', 'latest~1', 'latest', '--dir', store.dir])).code).toBe(0);
   });
 
   it('answers an unknown id with exit code 2 and the most recent run ids on one line', async () => {
@@ -395,7 +453,7 @@ describe('usage', () => {
       fs.writeFileSync(path.join(dir, 'metadata.sqlite'), 'this is not a database, just text that is long enough to be read as a header');
       const { code, stderr } = await cli(['runs', 'list', '--dir', dir]);
       expect(code).toBe(1);
-      expect(stderr).toBe(`stepcache: The store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
+      expect(stderr).toBe(`stepcache: the store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
     } finally {
       removeDir(dir);
     }

@@ -616,11 +616,13 @@ describe('run events', () => {
   it('make the run record: the last event of each step agrees with its record', async () => {
     const seen = collect();
     const runner = runnerFor({ onEvent: seen.onEvent });
-    await runner.run(makePipeline());
+    const first = await runner.run(makePipeline());
     const run = await runner.run(makePipeline(), { gamma: 0.5 });
     const mine = seen.events.filter((e) => e.runId === run.id);
     const cached = mine.find((e) => e.type === 'step-cached');
-    expect(cached).toMatchObject({ step: 'training_data_loader', key: run.steps.training_data_loader?.key, outputs: run.steps.training_data_loader?.outputs });
+    // A cached step's record says where it came from; its outputs are those of that run's record.
+    expect(cached).toMatchObject({ step: 'training_data_loader', key: run.steps.training_data_loader?.key, outputs: first.steps.training_data_loader?.outputs });
+    expect(run.steps.training_data_loader).toEqual({ name: 'training_data_loader', status: 'cached', durationMs: expect.any(Number), key: first.steps.training_data_loader?.key, cachedFrom: first.id });
     expect(cached?.type === 'step-cached' && cached.cachedFrom).toBe(run.steps.training_data_loader?.cachedFrom);
     const executed = mine.find((e) => e.type === 'step-executed');
     expect(executed).toMatchObject({ step: 'svc_trainer', key: run.steps.svc_trainer?.key, outputs: run.steps.svc_trainer?.outputs, durationMs: run.steps.svc_trainer?.durationMs });

@@ -13,8 +13,9 @@ import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
 import { createFileArtifactStore } from '../store/artifact-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
-import { createSqliteMetadataStore } from '../store/metadata-store';
-import type { RunRecord, StepStatus } from '../store/records';
+import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
+import { pruneRuns, type RunPruneReport, type RunRetention } from '../store/run-retention';
+import type { RunRecord, RunSummary, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
 import { paintStatus, stepDetail } from '../format/status';
@@ -100,17 +101,19 @@ interface GlobalOptions {
 
 const layoutOf = (ctx: Context, cmd: Command): StoreLayout => storeLayout(cmd.optsWithGlobals<GlobalOptions>().dir, ctx.env, ctx.cwd);
 
-/** What the commands use of a runner: its store, with failures to read or write it reported as such. */
-type Store = Pick<Runner, 'getRun' | 'listRuns' | 'cache'>;
+/** What the commands use of a runner and its metadata store, with failures to read or write them reported as such. */
+type Store = Pick<Runner, 'getRun' | 'cache'> & Pick<MetadataStore, 'listRunSummaries' | 'findRunIds'> & { readonly pruneRuns: (retention: RunRetention) => Promise<RunPruneReport> };
 
-const guardedStore = (runner: Runner, dir: string): Store => {
+const guardedStore = (runner: Runner, metadata: MetadataStore, dir: string): Store => {
   const guard = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
       throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${toError(e).message}`, e);
     });
   return {
     getRun: (id) => guard('be read', () => runner.getRun(id)),
-    listRuns: () => guard('be read', () => runner.listRuns()),
+    listRunSummaries: (query) => guard('be read', () => metadata.listRunSummaries(query)),
+    findRunIds: (prefix, limit) => guard('be read', () => metadata.findRunIds(prefix, limit)),
+    pruneRuns: (retention) => guard('be pruned', () => pruneRuns(metadata, retention)),
     cache: {
       list: (filter) => guard('be read', () => runner.cache.list(filter)),
       prune: (options) => guard('be pruned', () => runner.cache.prune(options)),
@@ -130,27 +133,49 @@ const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: s
   const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
   const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
   try {
-    return await f(guardedStore(runner, dir), dir);
+    return await f(guardedStore(runner, metadata, dir), dir);
   } finally {
     await runner.close().catch(() => undefined);
   }
 };
 
-/** A run by id, or by an id prefix that only one run has. */
+/** The shortest prefix of a run id that is taken for one. */
+const MIN_PREFIX = 4;
+
+/**
+ * A run by id; by a prefix of at least four characters that only one run has (as git takes
+ * commits); or `latest`, `latest~1` (the one before), ... by start time.
+ */
 const resolveRun = async (store: Store, dir: string, id: string): Promise<RunRecord> => {
   if (id.trim() === '') throw new CliError(EXIT_CODES.usage, 'a run id must not be empty; see "stepcache runs list".');
+  const relative = /^latest(?:~(\d+))?$/.exec(id);
+  if (relative !== null) {
+    const back = Number(relative[1] ?? 0);
+    const recent = await store.listRunSummaries({ limit: back + 1 });
+    const wanted = recent[back];
+    if (wanted === undefined) {
+      throw new CliError(EXIT_CODES.usage, recent.length === 0 ? `there is no run "${id}": the store in ${dir} has no runs yet.` : `there is no run "${id}": the store in ${dir} has ${plural(recent.length, 'run')}.`);
+    }
+    const run = await store.getRun(wanted.id);
+    if (run !== undefined) return run;
+    throw new CliError(EXIT_CODES.failed, `run ${wanted.id} ("${id}") is listed but its record cannot be read; see "stepcache doctor".`);
+  }
   const exact = await store.getRun(id);
   if (exact !== undefined) return exact;
-  const runs = await store.listRuns();
-  const matches = runs.filter((r) => r.id.startsWith(id));
-  if (matches.length === 1) return matches[0] as RunRecord;
-  if (matches.length > 1) {
-    const shown = matches.slice(0, 5).map((r) => r.id);
-    throw new CliError(EXIT_CODES.usage, `run id prefix "${id}" matches ${matches.length} runs (${shown.join(', ')}${matches.length > shown.length ? ', ...' : ''}); give more of the id.`);
+  const matches = id.length >= MIN_PREFIX ? await store.findRunIds(id, 6) : [];
+  if (matches.length === 1) {
+    const run = await store.getRun(matches[0] as string);
+    if (run !== undefined) return run;
   }
+  if (matches.length > 1) {
+    const shown = matches.slice(0, 5);
+    throw new CliError(EXIT_CODES.usage, `run id prefix "${id}" matches ${matches.length > 5 ? 'more than 5' : matches.length} runs (${shown.join(', ')}${matches.length > shown.length ? ', ...' : ''}); give more of the id.`);
+  }
+  const runs = await store.listRunSummaries({ limit: 5 });
   if (runs.length === 0) throw new CliError(EXIT_CODES.usage, `there is no run "${id}": the store in ${dir} has no runs yet.`);
-  const recent = runs.slice(0, 5).map((r) => `${r.id} (${r.pipeline}, ${r.status})`);
-  throw new CliError(EXIT_CODES.usage, `there is no run "${id}" in ${dir}; the most recent runs are: ${recent.join(', ')}. See "stepcache runs list" for all of them.`);
+  const tooShort = id.length < MIN_PREFIX ? ` (a prefix needs at least ${MIN_PREFIX} characters)` : '';
+  const recent = runs.map((r) => `${r.id} (${r.pipeline}, ${r.status})`);
+  throw new CliError(EXIT_CODES.usage, `there is no run "${id}" in ${dir}${tooShort}; the most recent runs are: ${recent.join(', ')}. See "stepcache runs list" for all of them.`);
 };
 
 // presentation
@@ -160,13 +185,10 @@ const painter = (ctx: Context) => {
   return (status: StepStatus | RunRecord['status']): string => paintStatus(status, colour);
 };
 
-const countSteps = (run: RunRecord): Record<StepStatus, number> => {
-  const counts: Record<StepStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
-  for (const s of Object.values(run.steps)) counts[s.status]++;
-  return counts;
-};
+const runDuration = (run: Pick<RunSummary, 'durationMs' | 'status'>): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
 
-const runDuration = (run: RunRecord): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
+/** How many runs `runs list` shows without --limit or --all. */
+const DEFAULT_PAGE = 20;
 
 /** Text from the store or the user (names, parameters, keys, messages), as it may reach a terminal. */
 const printable = (text: string): string => escapeControls(text);
@@ -185,6 +207,14 @@ const positiveInteger = (value: string): number => {
   if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('Expected a whole number of 1 or more.');
   return Number(value);
 };
+
+const wholeNumber = (value: string): number => {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected a whole number (0 or more).');
+  return Number(value);
+};
+
+/** How a command's run argument is described. */
+const RUN_ID_HELP = 'a run id, a prefix of one (4 characters or more) that only one run has, or latest, latest~1, ...';
 
 const duration = (value: string): number => {
   const ms = parseDuration(value);
@@ -212,35 +242,55 @@ const runsCommands = (ctx: Context, program: Command): void => {
 
   runs
     .command('list')
-    .description('list runs, most recent first, with how many steps executed, were cached, failed or were skipped')
+    .description(`list runs, most recent first (the last ${DEFAULT_PAGE} unless --limit or --all), with how many steps executed, were cached, failed or were skipped, and their parameters`)
     .option('--json', 'print JSON instead of a table')
-    .option('--limit <n>', 'show at most this many runs', positiveInteger)
-    .action((options: { json?: boolean; limit?: number }, cmd: Command) =>
+    .option('--limit <n>', `show at most this many runs (default ${DEFAULT_PAGE})`, positiveInteger)
+    .option('--all', 'show every run')
+    .option('--pipeline <name>', 'only the runs of this pipeline', nonEmpty)
+    .addOption(new Option('--status <status>', 'only the runs with this status').choices(['running', 'completed', 'failed', 'interrupted']))
+    .action((options: { json?: boolean; limit?: number; all?: boolean; pipeline?: string; status?: RunRecord['status'] }, cmd: Command) =>
       withStore(ctx, cmd, async (store, dir) => {
-        const all = await store.listRuns();
-        const shown = options.limit === undefined ? all : all.slice(0, options.limit);
+        if (options.all === true && options.limit !== undefined) throw new CliError(EXIT_CODES.usage, 'options --all and --limit cannot be combined: --all shows every run.');
+        const limit = options.all === true ? undefined : (options.limit ?? DEFAULT_PAGE);
+        const filters = { ...(options.pipeline === undefined ? {} : { pipeline: options.pipeline }), ...(options.status === undefined ? {} : { status: options.status }) };
+        // One more than shown, to say whether there are more.
+        const page = await store.listRunSummaries({ ...filters, ...(limit === undefined ? {} : { limit: limit + 1 }) });
+        const shown = limit === undefined ? page : page.slice(0, limit);
         if (options.json === true) {
-          return out(json(shown.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, startedAt: r.startedAt, ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }), ...(r.durationMs === undefined ? {} : { durationMs: r.durationMs }), steps: countSteps(r) }))));
+          return out(json(shown.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, startedAt: r.startedAt, ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }), ...(r.durationMs === undefined ? {} : { durationMs: r.durationMs }), steps: r.steps, parameters: r.parameters }))));
         }
-        if (shown.length === 0) return out(`No runs recorded in ${printable(dir)}.\n`);
-        const rows = shown.map((r) => {
-          const c = countSteps(r);
-          return [printable(r.id), printable(r.pipeline), paint(r.status), formatTimestamp(r.startedAt), runDuration(r), String(c.executed), String(c.cached), String(c.failed), String(c.skipped)];
-        });
+        if (shown.length === 0) return out(`No runs recorded in ${printable(dir)}${options.pipeline === undefined ? '' : ` of pipeline ${printable(options.pipeline)}`}${options.status === undefined ? '' : ` with status ${options.status}`}.\n`);
+        const rows = shown.map((r) => [printable(r.id), printable(r.pipeline), paint(r.status), formatTimestamp(r.startedAt), runDuration(r), String(r.steps.executed), String(r.steps.cached), String(r.steps.failed), String(r.steps.skipped), printable(r.parameters)]);
         out(
           table(
-            [{ header: 'ID' }, { header: 'PIPELINE' }, { header: 'STATUS' }, { header: 'STARTED' }, { header: 'DURATION', align: 'right' }, { header: 'EXECUTED', align: 'right' }, { header: 'CACHED', align: 'right' }, { header: 'FAILED', align: 'right' }, { header: 'SKIPPED', align: 'right' }],
+            [{ header: 'ID' }, { header: 'PIPELINE' }, { header: 'STATUS' }, { header: 'STARTED' }, { header: 'DURATION', align: 'right' }, { header: 'EXECUTED', align: 'right' }, { header: 'CACHED', align: 'right' }, { header: 'FAILED', align: 'right' }, { header: 'SKIPPED', align: 'right' }, { header: 'PARAMETERS' }],
             rows,
           ),
         );
-        if (shown.length < all.length) out(`(${all.length - shown.length} older ${all.length - shown.length === 1 ? 'run' : 'runs'} not shown)\n`);
+        if (page.length > shown.length) out(`(older runs not shown: --limit <n> or --all for more)\n`);
+      }),
+    );
+
+  runs
+    .command('prune')
+    .description('delete run records: all but the most recent --keep-last, and those started longer ago than --older-than (running runs stay)')
+    .addOption(new Option('--keep-last <n>', 'keep this many runs, the most recent').argParser(wholeNumber))
+    .addOption(new Option('--older-than <duration>', `delete runs started longer ago than this: ${DURATION_FORM}`).argParser(duration))
+    .option('--json', 'print the report as JSON')
+    .action((options: { keepLast?: number; olderThan?: number; json?: boolean }, cmd: Command) =>
+      withStore(ctx, cmd, async (store) => {
+        if (options.keepLast === undefined && options.olderThan === undefined) {
+          throw new CliError(EXIT_CODES.usage, 'runs prune needs --keep-last <n>, --older-than <duration>, or both; for example: stepcache runs prune --keep-last 1000 --older-than 90d');
+        }
+        const report = await store.pruneRuns({ ...(options.keepLast === undefined ? {} : { last: options.keepLast }), ...(options.olderThan === undefined ? {} : { olderThanMs: options.olderThan }) });
+        out(options.json === true ? json(report) : `Deleted ${plural(report.runs.length, 'run')}.\n`);
       }),
     );
 
   runs
     .command('show')
     .description('show the steps of a run: status, duration and why each step executed, was cached, failed or was skipped')
-    .argument('<id>', 'a run id, or a prefix of one that only one run has')
+    .argument('<id>', RUN_ID_HELP)
     .option('--json', 'print the run record as JSON')
     .action((id: string, options: { json?: boolean }, cmd: Command) =>
       withStore(ctx, cmd, async (store, dir) => {
@@ -258,8 +308,8 @@ const runsCommands = (ctx: Context, program: Command): void => {
   runs
     .command('compare')
     .description('compare two runs step by step: statuses, durations and the speed increase')
-    .argument('<a>', 'the first run id (or unique prefix)')
-    .argument('<b>', 'the second run id (or unique prefix)')
+    .argument('<a>', `the first run: ${RUN_ID_HELP}`)
+    .argument('<b>', `the second run: ${RUN_ID_HELP}`)
     .action((a: string, b: string, _options: unknown, cmd: Command) =>
       withStore(ctx, cmd, async (store, dir) => {
         const first = await resolveRun(store, dir, a);
@@ -371,7 +421,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
   program
     .command('dag')
     .description("draw a run's DAG: as a text tree, or into an SVG or a Mermaid file")
-    .argument('<id>', 'a run id, or a prefix of one that only one run has')
+    .argument('<id>', RUN_ID_HELP)
     .option('--svg <file>', 'write the DAG as SVG to this file')
     .option('--mermaid <file>', 'write the DAG as a Mermaid flowchart to this file')
     .action((id: string, options: { svg?: string; mermaid?: string }, cmd: Command) =>

@@ -16,10 +16,11 @@
  */
 import * as E from 'fp-ts/Either';
 import type pg from 'pg';
-import type { MetadataStore, MetadataStoreOptions, PutEntryOptions } from './metadata-store';
+import type { MetadataStore, MetadataStoreOptions, PutEntryOptions, RunQuery } from './metadata-store';
 import { openPool, quoteIdentifier, unavailable, type PostgresConnection, type PostgresTimeouts } from './postgres-connection';
 import { migrate } from './postgres-schema';
-import { decodeCacheEntry, decodeRunRecord, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
+import { decodeCacheEntry, decodeRunRecord, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
+import { withLiveStatus } from './run-liveness';
 
 // model
 
@@ -152,7 +153,7 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
     call(`read run ${id}`, async (db) => {
       const { rows } = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')} WHERE id = $1`, [id]);
       const row = rows[0];
-      return row === undefined ? E.right(undefined) : decodeRunRecord(row.record, row.id);
+      return row === undefined ? E.right(undefined) : E.map((run: RunRecord) => withLiveStatus(run))(decodeRunRecord(row.record, row.id));
     });
 
   const putEntry = (entry: CacheEntry, putOptions: PutEntryOptions = {}): Promise<void> =>
@@ -186,6 +187,34 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
       if (row !== undefined && E.isLeft(decodeCacheEntry(rowToCandidate(row), row.key))) {
         // Overwrite that very row only (not one a concurrent writer has just put in its place).
         await db.query(insertOrOverwriteIf('e.run_id = $11 AND e.outputs = $12::jsonb'), [...values, row.run_id, JSON.stringify(row.outputs)]);
+      }
+    });
+
+  /** A page of runs on the (started_at, id) index; `interrupted` is derived, so read among the running ones. */
+  const listRuns = (query: RunQuery = {}): Promise<RunRecord[]> =>
+    call('list runs', async (db) => {
+      const stored = query.status === 'interrupted' ? 'running' : query.status;
+      const limit = query.limit ?? null;
+      const runs: RunRecord[] = [];
+      let before = query.before ?? null;
+      for (;;) {
+        const { rows } = await db.query<{ id: string; started_at_iso: string; record: unknown }>(
+          `SELECT id, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS started_at_iso, record FROM ${table('runs')}
+           WHERE ($1::timestamptz IS NULL OR (started_at, id COLLATE "C") < ($1::timestamptz, $2::text COLLATE "C"))
+             AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR status = $4)
+           ORDER BY started_at DESC, id COLLATE "C" DESC LIMIT $5`,
+          [before === null ? null : timestampOf(before.startedAt), before?.id ?? null, query.pipeline ?? null, stored ?? null, limit ?? 1000],
+        );
+        for (const row of rows) {
+          const run = usable(decodeRunRecord(row.record, row.id));
+          if (run === undefined) continue;
+          const live = withLiveStatus(run);
+          if (query.status === undefined || live.status === query.status) runs.push(live);
+          if (limit !== null && runs.length >= limit) return runs;
+        }
+        const last = rows[rows.length - 1];
+        if (last === undefined || rows.length < (limit ?? 1000)) return runs;
+        before = { startedAt: last.started_at_iso, id: last.id };
       }
     });
 
@@ -274,10 +303,18 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
       }),
     readRun,
     getRun: async (id: string) => usable(await readRun(id)),
-    listRuns: () =>
-      call('list runs', async (db) => {
-        const { rows } = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')} ORDER BY started_at DESC, id COLLATE "C" DESC`);
-        return rows.map((row) => usable(decodeRunRecord(row.record, row.id))).filter((r): r is RunRecord => r !== undefined);
+    listRuns,
+    listRunSummaries: async (query: RunQuery = {}): Promise<RunSummary[]> => (await listRuns(query)).map(runSummary),
+    findRunIds: (prefix: string, limit: number) =>
+      call('find runs', async (db) => {
+        const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table('runs')} WHERE id LIKE $1 ORDER BY id COLLATE "C" LIMIT $2`, [pattern, limit]);
+        return rows.map((row) => row.id);
+      }),
+    deleteRuns: (ids: readonly string[]) =>
+      call('delete runs', async (db) => {
+        if (ids.length === 0) return;
+        await db.query(`WITH gone AS (DELETE FROM ${table('step_runs')} WHERE run_id = ANY($1::text[])) DELETE FROM ${table('runs')} WHERE id = ANY($1::text[])`, [[...ids]]);
       }),
     close: async () => {
       if (!opened.owned || pool.ended) return;
