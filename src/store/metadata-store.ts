@@ -269,9 +269,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       }),
     listEntries: async () => {
       const entries: CacheEntry[] = [];
-      if (keyv.iterator === undefined) return entries;
-      for await (const [key, value] of keyv.iterator(undefined)) {
-        if (typeof key !== 'string' || !key.startsWith('entry:')) continue;
+      for (const [key, value] of await range('entry:', {})) {
         const entry = entryOf(value, key.slice('entry:'.length));
         if (entry) entries.push(entry);
       }
