@@ -52,6 +52,11 @@ export interface MetadataStore {
   findRunIds(prefix: string, limit: number): Promise<string[]>;
   /** Removes runs (their records and their summaries); absent ids are ignored. */
   deleteRuns(ids: readonly string[]): Promise<void>;
+  /**
+   * When each key was last used by a recorded run (the start of the latest run that executed the
+   * step or was served it, in milliseconds since the epoch); keys no run used are absent.
+   */
+  lastUsed(keys: readonly string[]): Promise<ReadonlyMap<string, number>>;
   /** Closes the connection. */
   close(): Promise<void>;
 }
@@ -109,6 +114,8 @@ const runKey = (id: string): string => `run:${id}`;
 const runIndexKey = (summary: Pick<RunSummary, 'startedAt' | 'id'>): string => `runidx:${summary.startedAt}:${summary.id}`;
 /** Set once the run index holds every run (runs recorded before there was one are added on first use). */
 const RUN_INDEX_READY = 'meta:run-index';
+/** When a key was last used by a run, kept as each finished run is recorded (one row per key, overwritten). */
+const usedKey = (key: string): string => `used:${key}`;
 
 /**
  * How a metadata store reports what it cannot use.
@@ -135,6 +142,10 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
   for (let i = 0; i < keys.length; i += BATCH) batches.push(keyv.getMany(keys.slice(i, i + BATCH)));
   return (await Promise.all(batches)).flat();
 };
+
+/** @internal The keys of the steps a run executed or was served from the cache. */
+export const usesOf = (run: RunRecord): string[] =>
+  Object.values(run.steps).flatMap((s) => (s.key !== undefined && (s.status === 'executed' || s.status === 'cached') ? [s.key] : []));
 
 // implementations
 
@@ -192,7 +203,14 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
     if (runs.length === 0) return;
-    await keyv.setMany(runs.flatMap((run) => [{ key: runKey(run.id), value: run }, { key: runIndexKey(run), value: runSummary(run) }]));
+    await keyv.setMany(
+      runs.flatMap((run) => [
+        { key: runKey(run.id), value: run },
+        { key: runIndexKey(run), value: runSummary(run) },
+        // The keys a finished run used, as of its start: what `cache ls` sorts by, without reading every run.
+        ...(run.status === 'running' ? [] : usesOf(run).map((key) => ({ key: usedKey(key), value: Date.parse(run.startedAt) }))),
+      ]),
+    );
   };
   /** Adds the runs recorded before the run index existed to it, once per store. */
   let indexed: Promise<void> | undefined;
@@ -204,6 +222,8 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
         const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, key.slice('run:'.length)));
         if (run) runs.push(run);
       }
+      // Oldest first, so that each key's last use is written last.
+      runs.sort((a, b) => byRecency(b, a));
       for (let i = 0; i < runs.length; i += BATCH) await putRuns(runs.slice(i, i + BATCH));
       await keyv.set(RUN_INDEX_READY, { version: 1 });
     })().catch((e: unknown) => {
@@ -298,6 +318,15 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
         .map((r) => withLiveStatus(r));
     },
     listRunSummaries,
+    lastUsed: async (keys: readonly string[]) => {
+      await indexReady();
+      const values = await getManyInBatches(keyv, keys.map(usedKey));
+      const used = new Map<string, number>();
+      values.forEach((value, i) => {
+        if (typeof value === 'number') used.set(keys[i] as string, value);
+      });
+      return used;
+    },
     findRunIds: async (prefix: string, limit: number) => {
       const rows = await range(runKey(prefix), { limit });
       return rows.map(([key]) => key.slice('run:'.length));

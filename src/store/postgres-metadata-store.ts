@@ -305,6 +305,16 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
     getRun: async (id: string) => usable(await readRun(id)),
     listRuns,
     listRunSummaries: async (query: RunQuery = {}): Promise<RunSummary[]> => (await listRuns(query)).map(runSummary),
+    lastUsed: (keys: readonly string[]) =>
+      call('read when cache entries were last used', async (db) => {
+        if (keys.length === 0) return new Map<string, number>();
+        const { rows } = await db.query<{ key: string; used_ms: number }>(
+          `SELECT s.key, (extract(epoch FROM max(r.started_at)) * 1000)::float8 AS used_ms FROM ${table('step_runs')} s JOIN ${table('runs')} r ON r.id = s.run_id
+           WHERE s.key = ANY($1::text[]) AND s.status IN ('executed', 'cached') AND r.status <> 'running' GROUP BY s.key`,
+          [[...new Set(keys)]],
+        );
+        return new Map(rows.map((row) => [row.key, row.used_ms]));
+      }),
     findRunIds: (prefix: string, limit: number) =>
       call('find runs', async (db) => {
         const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

@@ -307,6 +307,18 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         expect(await store.findRunIds('run-00', 10)).toEqual(['run-000', 'run-002', 'run-004']);
       });
 
+      it('says when each key was last used by a finished run: executed or cached, not failed, not while running', async () => {
+        await store.putRun(runOf('older', at(1)));
+        await store.putRun(runOf('newer', at(5), { steps: { zeta_loader: { name: 'zeta_loader', status: 'cached', durationMs: 1, key: 'k1', cachedFrom: 'older' } } }));
+        await store.putRun(runOf('unfinished', at(9), { status: 'running', steps: { zeta_loader: { name: 'zeta_loader', status: 'cached', durationMs: 1, key: 'k1' } } }));
+        const used = await store.lastUsed(['k1', 'k2', 'never']);
+        expect([...used.entries()].sort()).toEqual([
+          ['k1', Date.parse(at(5))],
+          ['k2', Date.parse(at(1))],
+        ]);
+        expect((await store.lastUsed([])).size).toBe(0);
+      });
+
       it('a running run whose owner is gone reads as interrupted; a live one as running', async () => {
         const dead = { pid: 2 ** 22 + 12345, host: os.hostname() };
         await store.putRun(runOf('killed', at(1), { status: 'running', steps: {}, owner: dead, heartbeatAt: at(1), heartbeatEveryMs: 30_000 }));
