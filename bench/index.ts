@@ -14,6 +14,9 @@
  * 4. S3 memory: a 256 MiB artifact stored to and loaded from an S3-compatible server (s3rver on
  *    127.0.0.1), each in a fresh process; how far memory rises beyond the artifact's own buffer.
  *    Goal: at most 1.2 x part size x queue size (see `bench/s3-memory.ts`).
+ * 5. Records: `runs list` and `cache ls` of a store with 10,000 runs (goal: 50 ms each beyond CLI
+ *    start-up), a cached step's share of its run record (goal: 300 bytes), a run config of 40,000
+ *    keys parsed and validated (goal: 1 s); see `bench/records.ts`.
  *
  * The exit code is 0 whatever the verdicts (the table is a report); it is 1 only when the
  * benchmark itself cannot run or a run does not behave as expected (for instance a step that
@@ -32,6 +35,7 @@ import { isChildResult } from './cached-child';
 import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, timeAsync, type Paired, type Row } from './measure';
 import { MEMORY_GOAL_FACTOR, measureS3Memory, PART_SIZE, QUEUE_SIZE, type Rise, type S3MemoryResult } from './s3-memory';
 import { SHAPES, STEP_COUNT, type ShapeName } from './pipelines';
+import { measureRecords, RUN_COUNT } from './records';
 
 /** Repetitions of every measurement. */
 export const REPS = Math.min(11, Math.max(7, Math.round(Number(process.env['BENCH_REPS'] ?? 11)) || 11));
@@ -381,6 +385,8 @@ const main = async (): Promise<void> => {
     console.log('measuring the memory of the S3 store (256 MiB to and from s3rver) ...\n');
     const s3 = await measureS3Memory();
     if (!s3.get.verified) fail('the 256 MiB artifact loaded from the S3 server did not verify');
+    console.log(`measuring runs list and cache ls at ${RUN_COUNT} runs, run records, a 40,000-key run config ...\n`);
+    const records = await measureRecords();
 
     const rows: Row[] = [
       ...cachedRows(SHAPES.chain.label, chain),
@@ -389,6 +395,7 @@ const main = async (): Promise<void> => {
       ratioRow('big miss: executing run storing 80 MB (vs writeFile)', miss, BIG_MISS_GOAL),
       memoryRow('S3 store: memory rise storing 256 MiB', s3.put.rises, s3),
       memoryRow('S3 store: memory rise loading 256 MiB', s3.get.rises, s3),
+      ...records.rows,
     ];
     console.log(renderTable(rows));
 
@@ -418,6 +425,7 @@ const main = async (): Promise<void> => {
     console.log(`  S3 store, 256 MiB, parts of ${PART_SIZE / 2 ** 20} MiB x ${QUEUE_SIZE} in flight, memory beyond the artifact's own buffer (s3rver runs in its own process):`);
     console.log(`    storing: ${transfers(s3.bytes, s3.put.rises)}`);
     console.log(`    loading: ${transfers(s3.bytes, s3.get.rises)}`);
+    for (const note of records.notes) console.log(`  ${note}`);
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 
