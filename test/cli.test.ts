@@ -9,6 +9,8 @@ import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { createRunner, pipeline, silentLogger, step, StepcacheError, type RunRecord, type Runner } from '../src';
 import { runCli, type CliIo } from '../src/cli/cli';
+import { createFileArtifactStore } from '../src/store/artifact-store';
+import { createSqliteMetadataStore } from '../src/store/metadata-store';
 import { progressLogger } from '../src/cli/progress';
 import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
 import { removeDir, tempDir } from './support/fixtures';
@@ -186,6 +188,60 @@ describe('runs list pages and runs prune', () => {
     expect((await cli(['runs', 'prune', '--older-than', '365d', '--json', '--dir', dir])).stdout).toBe(JSON.stringify({ runs: ids.slice(2, 8) }, null, 2) + '\n');
     expect((await cli(['runs', 'show', ids[7] as string, '--dir', dir])).code).toBe(2);
     expect((await cli(['runs', 'prune', '--dir', dir])).code).toBe(2);
+  });
+});
+
+describe('damaged metadata rows and broken entries', () => {
+  it('are reported once with their key and skipped by every command and by later runs; doctor lists them and --repair drops them', async () => {
+    const s = await freshStore();
+    const entries = await s.runner.cache.list();
+    const byStep = (name: string) => entries.find((e) => e.step === name) as (typeof entries)[number];
+    const metadataFile = path.join(s.dir, 'metadata.sqlite');
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${metadataFile}` }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    await keyv.set(`run:${s.failed.id}`, { ...s.failed, status: 'exploded' });
+    await keyv.set(`runidx:${s.completed.startedAt}:${s.completed.id}`, { id: s.completed.id, steps: 'lost' });
+    await keyv.set('latest:demo_pipeline:train_model', { key: 'half' });
+    await keyv.set(`entry:${byStep('evaluate_model').key}`, { key: byStep('evaluate_model').key, outputs: 'lost' });
+    await keyv.disconnect();
+
+    for (const argv of [['runs', 'list'], ['runs', 'list', '--all'], ['cache', 'ls'], ['cache', 'prune', '--step', 'write_report'], ['runs', 'show', s.completed.id]]) {
+      const { code, stderr } = await cli([...argv, '--dir', s.dir]);
+      expect({ argv, code }).toEqual({ argv, code: 0 });
+      const warnings = stderr.split('\n').filter((l) => l !== '');
+      expect(new Set(warnings).size).toBe(warnings.length);
+      for (const w of warnings) expect(w).toMatch(/^stepcache: warning: (run|run summary|cache entry) \S+ /);
+    }
+    // A later run of the pipeline completes (the broken entries execute again).
+    const later = createRunner({ dir: s.dir, logger: silentLogger });
+    expect((await later.run(demo, { fail: false })).status).toBe('completed');
+    await later.close();
+
+    const found = await cli(['doctor', '--json', '--dir', s.dir]);
+    expect(found.code).toBe(0);
+    const report = JSON.parse(found.stdout) as { damaged: { row: string }[]; broken: { step: string }[]; repaired: boolean };
+    // The later run replaced what it wrote again (an entry it executed anew); the rest stays damaged until repaired.
+    const damagedRows = [`run:${s.failed.id}`, `runidx:${s.completed.startedAt}:${s.completed.id}`, 'latest:demo_pipeline:train_model', `entry:${byStep('evaluate_model').key}`];
+    expect(report.damaged.map((d) => d.row)).toEqual(expect.arrayContaining(damagedRows.slice(0, 3)));
+    for (const d of report.damaged) expect(damagedRows).toContain(d.row);
+    expect(report.repaired).toBe(false);
+    const text = await cli(['doctor', '--dir', s.dir]);
+    expect(text.stdout).toContain(`damaged row run:${s.failed.id}: run ${s.failed.id} field status`);
+    expect(text.stdout).toMatch(/run "stepcache doctor --repair" to drop them\.\n$/);
+
+    // Damage that a run does not repair by itself: an entry whose artifact is missing, which doctor verifies.
+    const metadata = createSqliteMetadataStore(metadataFile);
+    const [trainEntry] = await metadata.getEntries([byStep('train_model').key]);
+    await metadata.close();
+    fs.rmSync(createFileArtifactStore(path.join(s.dir, 'artifacts')).locate(trainEntry?.outputs['output']?.id as string));
+    const broken = JSON.parse((await cli(['doctor', '--json', '--dir', s.dir])).stdout) as { broken: { step: string; problem: string }[] };
+    expect(broken.broken.map((b) => b.step)).toEqual(['train_model']);
+
+    const repaired = await cli(['doctor', '--repair', '--dir', s.dir]);
+    expect(repaired.stdout).toMatch(/Repaired: dropped [34] damaged rows and 1 cache entry whose artifacts are missing or damaged\.\n$/);
+    const healthy = await cli(['doctor', '--dir', s.dir]);
+    expect(healthy.stdout).toMatch(/is healthy: \d+ cache entries checked, every row readable\.\n$/);
+    expect(healthy.stderr).toBe('');
+    expect((await cli(['cache', 'clear', '--yes', '--dir', s.dir])).code).toBe(0);
   });
 });
 

@@ -11,7 +11,8 @@ import { StepcacheError, toError, type StepcacheErrorCode } from '../errors';
 import { selectedForPruning, type CacheEntryInfo, type PruneOptions, type PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
-import { createFileArtifactStore } from '../store/artifact-store';
+import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
+import { examineStore, type DoctorReport } from '../cache/doctor';
 import { storeLayout, type StoreLayout } from '../store/layout';
 import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import { pruneRuns, type RunPruneReport, type RunRetention } from '../store/run-retention';
@@ -102,9 +103,13 @@ interface GlobalOptions {
 const layoutOf = (ctx: Context, cmd: Command): StoreLayout => storeLayout(cmd.optsWithGlobals<GlobalOptions>().dir, ctx.env, ctx.cwd);
 
 /** What the commands use of a runner and its metadata store, with failures to read or write them reported as such. */
-type Store = Pick<Runner, 'getRun' | 'cache'> & Pick<MetadataStore, 'listRunSummaries' | 'findRunIds'> & { readonly pruneRuns: (retention: RunRetention) => Promise<RunPruneReport> };
+type Store = Pick<Runner, 'getRun' | 'cache'> &
+  Pick<MetadataStore, 'listRunSummaries' | 'findRunIds'> & {
+    readonly pruneRuns: (retention: RunRetention) => Promise<RunPruneReport>;
+    readonly examine: (repair: boolean) => Promise<DoctorReport>;
+  };
 
-const guardedStore = (runner: Runner, metadata: MetadataStore, dir: string): Store => {
+const guardedStore = (runner: Runner, metadata: MetadataStore, artifacts: ArtifactStore, dir: string): Store => {
   const guard = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
       throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${toError(e).message}`, e);
@@ -114,6 +119,7 @@ const guardedStore = (runner: Runner, metadata: MetadataStore, dir: string): Sto
     listRunSummaries: (query) => guard('be read', () => metadata.listRunSummaries(query)),
     findRunIds: (prefix, limit) => guard('be read', () => metadata.findRunIds(prefix, limit)),
     pruneRuns: (retention) => guard('be pruned', () => pruneRuns(metadata, retention)),
+    examine: (repair) => guard(repair ? 'be repaired' : 'be examined', () => examineStore(metadata, artifacts, { repair })),
     cache: {
       list: (filter) => guard('be read', () => runner.cache.list(filter)),
       prune: (options) => guard('be pruned', () => runner.cache.prune(options)),
@@ -131,9 +137,10 @@ const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: s
   }
   const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${printable(m)}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${printable(m)}\n`) };
   const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
-  const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
+  const artifacts = createFileArtifactStore(artifactsDir);
+  const runner = createRunner({ dir, logger, metadata, artifacts });
   try {
-    return await f(guardedStore(runner, metadata, dir), dir);
+    return await f(guardedStore(runner, metadata, artifacts, dir), dir);
   } finally {
     await runner.close().catch(() => undefined);
   }
@@ -416,6 +423,30 @@ const wouldPrune = async (store: Store, options: PruneOptions): Promise<CacheEnt
   return (await store.cache.list()).filter((e) => selected(e, e.ageMs));
 };
 
+const doctorCommand = (ctx: Context, program: Command): void => {
+  const out = (s: string) => void ctx.io.stdout.write(s);
+  program
+    .command('doctor')
+    .description('check the store: metadata rows that cannot be read, cache entries whose artifacts are missing or damaged (each artifact is read and its hash checked)')
+    .option('--repair', 'drop the rows that cannot be read and the entries whose artifacts are missing or damaged (their steps execute again next time)')
+    .option('--json', 'print the report as JSON')
+    .action((options: { repair?: boolean; json?: boolean }, cmd: Command) =>
+      withStore(ctx, cmd, async (store, dir) => {
+        const report = await store.examine(options.repair === true);
+        if (options.json === true) return out(json(report));
+        for (const d of report.damaged) out(printable(`damaged row ${d.row}: ${oneLine(d.message)}\n`));
+        for (const b of report.broken) out(printable(`broken cache entry ${b.key.slice(0, 12)} (${b.pipeline}/${b.step}): ${oneLine(b.problem)}\n`));
+        const found = report.damaged.length + report.broken.length;
+        if (found === 0) return out(printable(`The store in ${dir} is healthy: ${entriesWord(report.entriesChecked)} checked, every row readable.\n`));
+        out(
+          report.repaired
+            ? `Repaired: dropped ${plural(report.damaged.length, 'damaged row')} and ${entriesWord(report.broken.length)} whose artifacts are missing or damaged.\n`
+            : `Found ${plural(report.damaged.length, 'damaged row')} and ${entriesWord(report.broken.length)} whose artifacts are missing or damaged; run "stepcache doctor --repair" to drop them.\n`,
+        );
+      }),
+    );
+};
+
 const dagCommand = (ctx: Context, program: Command): void => {
   const out = (s: string) => void ctx.io.stdout.write(s);
   program
@@ -484,6 +515,7 @@ const buildProgram = (ctx: Context): Command => {
   runsCommands(ctx, program);
   cacheCommands(ctx, program);
   dagCommand(ctx, program);
+  doctorCommand(ctx, program);
   return program;
 };
 

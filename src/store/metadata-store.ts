@@ -57,6 +57,10 @@ export interface MetadataStore {
    * step or was served it, in milliseconds since the epoch); keys no run used are absent.
    */
   lastUsed(keys: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /** Every stored row that does not decode (entries, latest-entry pointers, runs, run summaries), with the row it is in. */
+  findDamaged(): Promise<DamagedRow[]>;
+  /** Removes damaged rows found by {@link MetadataStore.findDamaged}. */
+  dropDamaged(rows: readonly DamagedRow[]): Promise<void>;
   /** Closes the connection. */
   close(): Promise<void>;
 }
@@ -104,6 +108,16 @@ export const onPage = (query: RunQuery) => (summary: Pick<RunSummary, 'startedAt
 /** @internal Most recent first: by start time, then by id. */
 export const byRecency = (a: Pick<RunSummary, 'startedAt' | 'id'>, b: Pick<RunSummary, 'startedAt' | 'id'>): number =>
   a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+
+/**
+ * A stored row that does not decode, and where it is (the store's own name for the row).
+ *
+ * @example
+ * const row: DamagedRow = { _tag: 'DamagedRecord', record: 'run', id: 'r1', message: 'run r1 field status: ...', row: 'run:r1' };
+ */
+export interface DamagedRow extends DamagedRecord {
+  readonly row: string;
+}
 
 // keys
 
@@ -326,6 +340,23 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
         if (typeof value === 'number') used.set(keys[i] as string, value);
       });
       return used;
+    },
+    findDamaged: async () => {
+      const damaged: DamagedRow[] = [];
+      const check = (row: string, decoded: E.Either<DamagedRecord, unknown>) => {
+        if (E.isLeft(decoded)) damaged.push({ ...decoded.left, row });
+      };
+      for (const [key, value] of await range('entry:', {})) check(key, decodeCacheEntry(value, key.slice('entry:'.length)));
+      for (const [key, value] of await range('latest:', {})) check(key, decodeCacheEntry(value, `latest of ${key.slice('latest:'.length).replace(':', '/')}`));
+      for (const [key, value] of await range('run:', {})) check(key, decodeRunRecord(value, key.slice('run:'.length)));
+      for (const [key, value] of await range('runidx:', {})) check(key, decodeRunSummary(value, key.slice(key.lastIndexOf(':') + 1)));
+      for (const [key, value] of await range('used:', {})) {
+        if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'cache entry', id: key.slice('used:'.length), message: `last use of cache entry ${key.slice('used:'.length)} is not a time`, row: key });
+      }
+      return damaged;
+    },
+    dropDamaged: async (rows: readonly DamagedRow[]) => {
+      if (rows.length > 0) await keyv.deleteMany(rows.map((r) => r.row));
     },
     findRunIds: async (prefix: string, limit: number) => {
       const rows = await range(runKey(prefix), { limit });

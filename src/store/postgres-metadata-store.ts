@@ -16,7 +16,7 @@
  */
 import * as E from 'fp-ts/Either';
 import type pg from 'pg';
-import type { MetadataStore, MetadataStoreOptions, PutEntryOptions, RunQuery } from './metadata-store';
+import type { DamagedRow, MetadataStore, MetadataStoreOptions, PutEntryOptions, RunQuery } from './metadata-store';
 import { openPool, quoteIdentifier, unavailable, type PostgresConnection, type PostgresTimeouts } from './postgres-connection';
 import { migrate } from './postgres-schema';
 import { decodeCacheEntry, decodeRunRecord, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
@@ -314,6 +314,27 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
           [[...new Set(keys)]],
         );
         return new Map(rows.map((row) => [row.key, row.used_ms]));
+      }),
+    findDamaged: () =>
+      call('look for damaged rows', async (db) => {
+        const damaged: DamagedRow[] = [];
+        const entries = await db.query<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM ${table('cache_entries')} e`);
+        for (const row of entries.rows) {
+          const decoded = decodeCacheEntry(rowToCandidate(row), row.key);
+          if (E.isLeft(decoded)) damaged.push({ ...decoded.left, row: `cache_entries:${row.key}` });
+        }
+        const runs = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')}`);
+        for (const row of runs.rows) {
+          const decoded = decodeRunRecord(row.record, row.id);
+          if (E.isLeft(decoded)) damaged.push({ ...decoded.left, row: `runs:${row.id}` });
+        }
+        return damaged;
+      }),
+    dropDamaged: (rows: readonly DamagedRow[]) =>
+      call('drop damaged rows', async (db) => {
+        const named = (prefix: string) => rows.filter((r) => r.row.startsWith(prefix)).map((r) => r.row.slice(prefix.length));
+        await db.query(`DELETE FROM ${table('cache_entries')} WHERE key = ANY($1::text[])`, [named('cache_entries:')]);
+        await db.query(`WITH gone AS (DELETE FROM ${table('step_runs')} WHERE run_id = ANY($1::text[])) DELETE FROM ${table('runs')} WHERE id = ANY($1::text[])`, [named('runs:')]);
       }),
     findRunIds: (prefix: string, limit: number) =>
       call('find runs', async (db) => {
