@@ -276,7 +276,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     });
     return next;
   };
-  return Object.freeze({
+  const store: MetadataStore = Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
       const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
@@ -356,7 +356,11 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       return damaged;
     },
     dropDamaged: async (rows: readonly DamagedRow[]) => {
-      if (rows.length > 0) await keyv.deleteMany(rows.map((r) => r.row));
+      // A damaged run goes with its summary (deleteRuns finds it by id); other rows go alone.
+      const runs = rows.filter((r) => r.row.startsWith('run:')).map((r) => r.row.slice('run:'.length));
+      const others = rows.filter((r) => !r.row.startsWith('run:')).map((r) => r.row);
+      await store.deleteRuns(runs);
+      if (others.length > 0) await keyv.deleteMany(others);
     },
     findRunIds: async (prefix: string, limit: number) => {
       const rows = await range(runKey(prefix), { limit });
@@ -383,6 +387,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       await keyv.disconnect();
     },
   });
+  return store;
 };
 
 /** The value of a row as keyv stored it (`{ value, expires }` as JSON); an expired or unreadable row is absent, an unreadable one reaches the decoder as its text. */

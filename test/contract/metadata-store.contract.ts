@@ -349,6 +349,30 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         expect(await store.getEntries([damaged.key])).toEqual([repaired]);
       });
 
+      it('findDamaged names every row that does not decode, and dropDamaged removes them and nothing else', async () => {
+        const entry = entryOf();
+        const damagedEntry = entryOf({ step: 'trainer' });
+        await store.putEntry(entry);
+        await store.putEntry(damagedEntry);
+        await store.putRun(runOf('damaged', '2026-01-02T00:00:00.000Z'));
+        await store.putRun(runOf('intact', '2026-01-01T00:00:00.000Z'));
+        expect(await store.findDamaged()).toEqual([]);
+        await subject.damageEntry(damagedEntry.key);
+        await subject.damageRun('damaged');
+        const found = await store.findDamaged();
+        expect(found.map((d) => [d.record, d.id]).sort()).toEqual(
+          expect.arrayContaining([
+            ['cache entry', damagedEntry.key],
+            ['run', 'damaged'],
+          ]),
+        );
+        await store.dropDamaged(found);
+        expect(await store.findDamaged()).toEqual([]);
+        expect(await store.getEntries([entry.key])).toEqual([entry]);
+        expect((await store.listRuns()).map((r) => r.id)).toEqual(['intact']);
+        expect((await store.listRunSummaries()).map((r) => r.id)).toEqual(['intact']);
+      });
+
       it('a run that does not decode is skipped', async () => {
         await store.putRun(runOf('damaged', '2026-01-02T00:00:00.000Z'));
         await store.putRun(runOf('intact', '2026-01-01T00:00:00.000Z'));
