@@ -68,6 +68,10 @@ describe('a run whose process is killed', () => {
       const code = await runCli(['runs', 'list', '--dir', dir], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: () => true }, env: {} });
       expect(code).toBe(0);
       expect(stdout).toMatch(/hanging_pipeline\s+interrupted\s/);
+      let shown = '';
+      await runCli(['runs', 'show', 'latest', '--dir', dir], { stdout: { write: (s: string) => (shown += s) }, stderr: { write: () => true }, env: {} });
+      expect(shown).toContain(`: interrupted\n`);
+      expect(shown).toContain(`No steps recorded: its process (pid ${child.pid} on ${os.hostname()}) stopped before the run ended.`);
     } finally {
       removeDir(dir);
     }

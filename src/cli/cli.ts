@@ -307,7 +307,11 @@ const runsCommands = (ctx: Context, program: Command): void => {
         out(`Run ${printable(run.id)} of pipeline ${printable(run.pipeline)}: ${paint(run.status)}\n`);
         out(`Started ${formatTimestamp(run.startedAt)}, took ${runDuration(run)}${params === '{}' ? '' : `, parameters ${params}`}\n\n`);
         const steps = Object.values(run.steps);
-        if (steps.length === 0) return out(run.status === 'running' ? 'No steps recorded: the run has not finished (or its process stopped before it could record them).\n' : 'No steps recorded.\n');
+        if (steps.length === 0) {
+          const owner = run.owner === undefined ? '' : ` (pid ${run.owner.pid} on ${printable(run.owner.host)})`;
+          if (run.status === 'interrupted') return out(`No steps recorded: its process${owner} stopped before the run ended.\n`);
+          return out(run.status === 'running' ? `No steps recorded: the run has not finished${owner}.\n` : 'No steps recorded.\n');
+        }
         out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [printable(s.name), paint(s.status), formatDuration(s.durationMs), printable(oneLine(stepDetail(s, { fullIds: true })))])));
       }),
     );
