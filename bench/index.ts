@@ -18,6 +18,9 @@
  *    Goal: at most 1.2 x part size x queue size (see `bench/s3-memory.ts`).
  * 5. Team store: a fully cached 20-step pipeline on PostgreSQL + s3rver (named by URL), next to the
  *    same pipeline on the embedded store. Goal: at most 2x and under 30 ms (see `bench/team-store.ts`).
+ * 6. Records: `runs list` and `cache ls` of a store with 10,000 runs (goal: 50 ms each beyond CLI
+ *    start-up), a cached step's share of its run record (goal: 300 bytes), a run config of 40,000
+ *    keys parsed and validated (goal: 1 s); see `bench/records.ts`.
  *
  * The exit code is 0 whatever the verdicts (the table is a report); it is 1 only when the
  * benchmark itself cannot run or a run does not behave as expected (for instance a step that
@@ -39,6 +42,7 @@ import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, t
 import { MEMORY_GOAL_FACTOR, measureS3Memory, PART_SIZE, QUEUE_SIZE, type Rise, type S3MemoryResult } from './s3-memory';
 import { SHAPES, STEP_COUNT, type ShapeName } from './pipelines';
 import { measureTeamStore, teamStoreRow } from './team-store';
+import { measureRecords, RUN_COUNT } from './records';
 
 /** Repetitions of every measurement. */
 export const REPS = Math.min(11, Math.max(7, Math.round(Number(process.env['BENCH_REPS'] ?? 11)) || 11));
@@ -421,6 +425,8 @@ const main = async (): Promise<void> => {
     if (!s3.get.verified) fail('the 256 MiB artifact loaded from the S3 server did not verify');
     console.log('measuring a cached run on a team store (PostgreSQL + s3rver) beside the embedded store ...\n');
     const team = await measureTeamStore(REPS);
+    console.log(`measuring runs list and cache ls at ${RUN_COUNT} runs, run records, a 40,000-key run config ...\n`);
+    const records = await measureRecords();
 
     const rows: Row[] = [
       ...cachedRows(SHAPES.chain.label, chain),
@@ -430,6 +436,7 @@ const main = async (): Promise<void> => {
       memoryRow('S3 store: memory rise storing 256 MiB', s3.put.rises, s3),
       memoryRow('S3 store: memory rise loading 256 MiB', s3.get.rises, s3),
       teamStoreRow(team),
+      ...records.rows,
     ];
     console.log(renderTable(rows));
 
@@ -462,6 +469,7 @@ const main = async (): Promise<void> => {
     console.log(`    storing: ${transfers(s3.bytes, s3.put.rises)}`);
     console.log(`    loading: ${transfers(s3.bytes, s3.get.rises)}`);
     console.log(`  team store: the first cached run of a new runner (new connections, nothing known of the bucket yet) takes ${formatMs(median(team.firstRunMs))}`);
+    for (const note of records.notes) console.log(`  ${note}`);
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 

@@ -28,7 +28,8 @@ export { createRunner } from './runner/runner';
 export type { Runner, RunnerOptions, Run, RunParams, Plan, PlannedStep } from './runner/runner';
 export type { RunEvent, RunEventType, RunSubscriber, RunWarningKind, StepOutputs } from './runner/events';
 export type { Executor, ExecutionRequest, ExecutionResult, ExecutionStore, StepIdentity, InputArtifact } from './runner/executor';
-export type { CacheEntry, RunRecord, StepRunRecord, StepStatus, DamagedRecord } from './store/records';
+export type { CacheEntry, RunRecord, StepRunRecord, StepStatus, DamagedRecord, RunOwner, RunSummary } from './store/records';
+export type { RunRetention, RunPruneReport } from './store/run-retention';
 export type { ExecutionReason, StepExplanation } from './cache/reasons';
 export type { KeyChange } from './cache/components';
 export type { CacheAdmin, CacheEntryInfo, PruneOptions, PruneReport } from './cache/maintenance';
@@ -62,7 +63,7 @@ export { createS3ArtifactStore } from './store/s3-artifact-store';
 export type { S3ArtifactStore, S3ArtifactStoreOptions } from './store/s3-artifact-store';
 export type { ArtifactDescriptor, ArtifactKind } from './store/serialize';
 export { createKeyvMetadataStore, createSqliteMetadataStore } from './store/metadata-store';
-export type { MetadataStore, MetadataStoreOptions } from './store/metadata-store';
+export type { MetadataStore, MetadataStoreOptions, RunQuery } from './store/metadata-store';
 export { createFileStepLock, createMemoryStepLock } from './lock';
 export type { StepLock, ReleaseLock, AcquireOptions, FileStepLockOptions, MemoryStepLockOptions, LockHolder, LockWait } from './lock';
 

@@ -2,13 +2,15 @@
  * The command line on a real store: every command through runCli in-process, one spawn of the
  * real entry point, and the progress logger on a terminal and off one.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { createRunner, pipeline, silentLogger, step, StepcacheError, type RunRecord, type Runner } from '../src';
 import { runCli, type CliIo } from '../src/cli/cli';
+import { createFileArtifactStore } from '../src/store/artifact-store';
+import { createSqliteMetadataStore } from '../src/store/metadata-store';
 import { progressLogger } from '../src/cli/progress';
 import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
 import { removeDir, tempDir } from './support/fixtures';
@@ -104,12 +106,12 @@ describe('runs list', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+STATUS\s+STARTED\s+DURATION\s+EXECUTED\s+CACHED\s+FAILED\s+SKIPPED$/);
+    expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+STATUS\s+STARTED\s+DURATION\s+EXECUTED\s+CACHED\s+FAILED\s+SKIPPED\s+PARAMETERS$/);
     expect(lines).toHaveLength(3);
     expect(lines[1]).toContain(store.completed.id);
-    expect(lines[1]).toMatch(/demo_pipeline\s+completed\s.*\s2\s+2\s+0\s+0$/);
+    expect(lines[1]).toMatch(/demo_pipeline\s+completed\s.*\s2\s+2\s+0\s+0\s+fail=false$/);
     expect(lines[2]).toContain(store.failed.id);
-    expect(lines[2]).toMatch(/demo_pipeline\s+failed\s.*\s2\s+0\s+1\s+1$/);
+    expect(lines[2]).toMatch(/demo_pipeline\s+failed\s.*\s2\s+0\s+1\s+1\s+fail=true$/);
   });
 
   it('prints JSON with --json, and --limit keeps the most recent', async () => {
@@ -152,6 +154,97 @@ describe('runs list', () => {
   });
 });
 
+describe('runs list pages and runs prune', () => {
+  const manyRuns = async (n: number): Promise<{ dir: string; ids: string[] }> => {
+    const s = await freshStore();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(s.dir, 'metadata.sqlite')}` }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    const ids = Array.from({ length: n }, (_, i) => `old${String(i).padStart(4, '0')}`);
+    // Older than both runs of the fixture, newest last.
+    await keyv.setMany(ids.map((id, i) => ({ key: `run:${id}`, value: { ...s.completed, id, startedAt: new Date(Date.UTC(2020, 0, 1, 0, i)).toISOString() } })));
+    // The run index is built from these records on first use.
+    await keyv.delete('meta:run-index');
+    await keyv.disconnect();
+    return { dir: s.dir, ids: [s.completed.id, s.failed.id, ...ids.reverse()] };
+  };
+
+  it('shows the 20 most recent by default, says there are more, and shows them all with --all', async () => {
+    const { dir, ids } = await manyRuns(30);
+    const page = await cli(['runs', 'list', '--dir', dir]);
+    const lines = page.stdout.trimEnd().split('\n');
+    expect(lines.slice(1, -1).map((l) => l.split(/\s+/)[0])).toEqual(ids.slice(0, 20));
+    expect(lines.at(-1)).toBe('(older runs not shown: --limit <n> or --all for more)');
+    const all = await cli(['runs', 'list', '--all', '--json', '--dir', dir]);
+    expect((JSON.parse(all.stdout) as { id: string }[]).map((r) => r.id)).toEqual(ids);
+    expect((await cli(['runs', 'list', '--all', '--limit', '3', '--dir', dir])).code).toBe(2);
+    const failed = await cli(['runs', 'list', '--status', 'failed', '--json', '--dir', dir]);
+    expect((JSON.parse(failed.stdout) as { id: string }[]).map((r) => r.id)).toEqual([ids[1]]);
+  });
+
+  it('prune keeps the most recent --keep-last and drops those older than --older-than', async () => {
+    const { dir, ids } = await manyRuns(10);
+    expect(await cli(['runs', 'prune', '--keep-last', '8', '--dir', dir])).toEqual({ code: 0, stdout: 'Deleted 4 runs.\n', stderr: '' });
+    const left = await cli(['runs', 'list', '--all', '--json', '--dir', dir]);
+    expect((JSON.parse(left.stdout) as { id: string }[]).map((r) => r.id)).toEqual(ids.slice(0, 8));
+    expect((await cli(['runs', 'prune', '--older-than', '365d', '--json', '--dir', dir])).stdout).toBe(JSON.stringify({ runs: ids.slice(2, 8) }, null, 2) + '\n');
+    expect((await cli(['runs', 'show', ids[7] as string, '--dir', dir])).code).toBe(2);
+    expect((await cli(['runs', 'prune', '--dir', dir])).code).toBe(2);
+  });
+});
+
+describe('damaged metadata rows and broken entries', () => {
+  it('are reported once with their key and skipped by every command and by later runs; doctor lists them and --repair drops them', async () => {
+    const s = await freshStore();
+    const entries = await s.runner.cache.list();
+    const byStep = (name: string) => entries.find((e) => e.step === name) as (typeof entries)[number];
+    const metadataFile = path.join(s.dir, 'metadata.sqlite');
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${metadataFile}` }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    await keyv.set(`run:${s.failed.id}`, { ...s.failed, status: 'exploded' });
+    await keyv.set(`runidx:${s.completed.startedAt}:${s.completed.id}`, { id: s.completed.id, steps: 'lost' });
+    await keyv.set('latest:demo_pipeline:train_model', { key: 'half' });
+    await keyv.set(`entry:${byStep('evaluate_model').key}`, { key: byStep('evaluate_model').key, outputs: 'lost' });
+    await keyv.disconnect();
+
+    for (const argv of [['runs', 'list'], ['runs', 'list', '--all'], ['cache', 'ls'], ['cache', 'prune', '--step', 'write_report'], ['runs', 'show', s.completed.id]]) {
+      const { code, stderr } = await cli([...argv, '--dir', s.dir]);
+      expect({ argv, code }).toEqual({ argv, code: 0 });
+      const warnings = stderr.split('\n').filter((l) => l !== '');
+      expect(new Set(warnings).size).toBe(warnings.length);
+      for (const w of warnings) expect(w).toMatch(/^stepcache: warning: (run|run summary|cache entry) \S+ /);
+    }
+    // A later run of the pipeline completes (the broken entries execute again).
+    const later = createRunner({ dir: s.dir, logger: silentLogger });
+    expect((await later.run(demo, { fail: false })).status).toBe('completed');
+    await later.close();
+
+    const found = await cli(['doctor', '--json', '--dir', s.dir]);
+    expect(found.code).toBe(0);
+    const report = JSON.parse(found.stdout) as { damaged: { row: string }[]; broken: { step: string }[]; repaired: boolean };
+    // The later run replaced what it wrote again (an entry it executed anew); the rest stays damaged until repaired.
+    const damagedRows = [`run:${s.failed.id}`, `runidx:${s.completed.startedAt}:${s.completed.id}`, 'latest:demo_pipeline:train_model', `entry:${byStep('evaluate_model').key}`];
+    expect(report.damaged.map((d) => d.row)).toEqual(expect.arrayContaining(damagedRows.slice(0, 3)));
+    for (const d of report.damaged) expect(damagedRows).toContain(d.row);
+    expect(report.repaired).toBe(false);
+    const text = await cli(['doctor', '--dir', s.dir]);
+    expect(text.stdout).toContain(`damaged row run:${s.failed.id}: run ${s.failed.id} field status`);
+    expect(text.stdout).toMatch(/run "stepcache doctor --repair" to drop them\.\n$/);
+
+    // Damage that a run does not repair by itself: an entry whose artifact is missing, which doctor verifies.
+    const metadata = createSqliteMetadataStore(metadataFile);
+    const [trainEntry] = await metadata.getEntries([byStep('train_model').key]);
+    await metadata.close();
+    fs.rmSync(createFileArtifactStore(path.join(s.dir, 'artifacts')).locate(trainEntry?.outputs['output']?.id as string));
+    const broken = JSON.parse((await cli(['doctor', '--json', '--dir', s.dir])).stdout) as { broken: { step: string; problem: string }[] };
+    expect(broken.broken.map((b) => b.step)).toEqual(['train_model']);
+
+    const repaired = await cli(['doctor', '--repair', '--dir', s.dir]);
+    expect(repaired.stdout).toMatch(/Repaired: dropped [34] damaged rows and 1 cache entry whose artifacts are missing or damaged\.\n$/);
+    const healthy = await cli(['doctor', '--dir', s.dir]);
+    expect(healthy.stdout).toMatch(/is healthy: \d+ cache entries checked, every row readable\.\n$/);
+    expect(healthy.stderr).toBe('');
+    expect((await cli(['cache', 'clear', '--yes', '--dir', s.dir])).code).toBe(0);
+  });
+});
+
 describe('a damaged run record', () => {
   it('is left out of runs list, with a warning naming the field at fault', async () => {
     const s = await freshStore();
@@ -162,6 +255,55 @@ describe('a damaged run record', () => {
     expect(code).toBe(0);
     expect(stderr).toBe('stepcache: warning: run damaged field steps.train_model.status: expected "executed" | "cached" | "failed" | "skipped", got "x"; it is left out.\n');
     expect(stdout.trimEnd().split('\n')).toHaveLength(3);
+  });
+});
+
+describe('names, values and messages from the store', () => {
+  const RAW_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+  const hostile = '\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202Eexe.txt';
+
+  it('reach the terminal escaped, in every command, on stdout and stderr', async () => {
+    const dir = tempDir('stepcache-cli-escape-');
+    const runner = createRunner({ dir, logger: silentLogger });
+    const shout = step(function shout({ label }: { label: string }) {
+      throw new Error(`cannot print ${label}`);
+    });
+    const echo = step(function echo_label({ label }: { label: string }) {
+      return label;
+    });
+    const hostilePipeline = pipeline('hostile_pipeline', (p, { label }: { label: string }) => ({ echoed: p.call(echo, { label }), shouted: p.call(shout, { label }) }));
+    const failed = await runner.run(hostilePipeline, { label: hostile }).catch((e: StepcacheError) => e.run as RunRecord);
+    await runner.close();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(dir, 'metadata.sqlite')}` }), namespace: 'stepcache' });
+    await keyv.set('run:other', { ...failed, id: `other${hostile}`, pipeline: `pipe${hostile}`, startedAt: new Date(Date.now() + 1000).toISOString() });
+    await keyv.set('run:damaged', { ...failed, id: `damaged${hostile}`, status: hostile });
+    await keyv.disconnect();
+    try {
+      const commands = [
+        ['runs', 'list'],
+        ['runs', 'list', '--json'],
+        ['runs', 'show', failed.id],
+        ['runs', 'show', failed.id, '--json'],
+        ['runs', 'show', failed.id, '--verbose'],
+        ['runs', 'compare', failed.id, failed.id],
+        ['dag', failed.id],
+        ['cache', 'ls'],
+        ['cache', 'ls', '--json'],
+        ['cache', 'ls', '--step', hostile],
+        ['runs', 'show', hostile],
+        ['runs', hostile],
+      ];
+      for (const argv of commands) {
+        const { stdout, stderr } = await cli([...argv, '--dir', dir]);
+        expect({ argv, out: RAW_CONTROL.test(stdout), err: RAW_CONTROL.test(stderr) }).toEqual({ argv, out: false, err: false });
+      }
+      const show = await cli(['runs', 'show', failed.id, '--dir', dir]);
+      expect(show.stdout).toContain('cannot print ]0;pwned [2J\\x9b31m\\u202eexe.txt');
+      const asJson = await cli(['runs', 'show', failed.id, '--json', '--dir', dir]);
+      expect((JSON.parse(asJson.stdout) as RunRecord).parameters).toEqual({ label: hostile });
+    } finally {
+      removeDir(dir);
+    }
   });
 });
 
@@ -187,10 +329,31 @@ describe('runs show', () => {
     expect(stdout).toContain(`Run ${store.completed.id}`);
   });
 
-  it('refuses an ambiguous prefix with exit code 2', async () => {
-    const { code, stderr } = await cli(['runs', 'show', store.completed.id.slice(0, 4), '--dir', store.dir]);
+  it('refuses an ambiguous prefix with exit code 2, listing the candidates', async () => {
+    const s = await freshStore();
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(s.dir, 'metadata.sqlite')}` }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    await keyv.set('run:abcd1111', { ...s.completed, id: 'abcd1111' });
+    await keyv.set('run:abcd2222', { ...s.completed, id: 'abcd2222' });
+    await keyv.disconnect();
+    const { code, stderr } = await cli(['runs', 'show', 'abcd', '--dir', s.dir]);
     expect(code).toBe(2);
-    expect(stderr).toContain(`matches 2 runs (${store.completed.id}, ${store.failed.id})`);
+    expect(stderr).toContain('run id prefix "abcd" matches 2 runs (abcd1111, abcd2222); give more of the id.');
+    expect((await cli(['runs', 'show', 'abcd2', '--dir', s.dir])).stdout).toContain('Run abcd2222');
+  });
+
+  it('takes a prefix of 4 characters or more, never fewer', async () => {
+    expect((await cli(['runs', 'show', store.completed.id.slice(0, 4), '--dir', store.dir])).stdout).toContain(`Run ${store.completed.id}`);
+    const short = await cli(['runs', 'show', store.completed.id.slice(0, 3), '--dir', store.dir]);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('(a prefix needs at least 4 characters)');
+  });
+
+  it('takes latest and latest~N, by start time', async () => {
+    expect((await cli(['runs', 'show', 'latest', '--dir', store.dir])).stdout).toContain(`Run ${store.completed.id}`);
+    expect((await cli(['runs', 'show', 'latest~1', '--dir', store.dir])).stdout).toContain(`Run ${store.failed.id}`);
+    const beyond = await cli(['runs', 'show', 'latest~2', '--dir', store.dir]);
+    expect([beyond.code, beyond.stderr]).toEqual([2, `stepcache: there is no run "latest~2": the store in ${store.dir} has 2 runs.\n`]);
+    expect((await cli(['runs', 'compare', 'latest~1', 'latest', '--dir', store.dir])).code).toBe(0);
   });
 
   it('answers an unknown id with exit code 2 and the most recent run ids on one line', async () => {
@@ -346,7 +509,7 @@ describe('usage', () => {
       fs.writeFileSync(path.join(dir, 'metadata.sqlite'), 'this is not a database, just text that is long enough to be read as a header');
       const { code, stderr } = await cli(['runs', 'list', '--dir', dir]);
       expect(code).toBe(1);
-      expect(stderr).toBe(`stepcache: The store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
+      expect(stderr).toBe(`stepcache: the store in ${dir} could not be read: SQLITE_NOTADB: file is not a database\n`);
     } finally {
       removeDir(dir);
     }
@@ -365,6 +528,24 @@ describe('the executable', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(store.completed.id);
     expect(result.stdout).toContain(store.failed.id);
+  });
+
+  it('ends quietly, with exit code 0, when the reader of its output goes away (as with | head)', async () => {
+    const root = path.resolve(__dirname, '..');
+    const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+      const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['src/cli/main.ts', 'runs', 'list', '--dir', store.dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The reader is gone before the first line is written.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    });
+    expect(result).toEqual({ code: 0, signal: null, stderr: '' });
+  });
+
+  it('prints its version with --version', async () => {
+    const version = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+    expect(await cli(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('exits 2 through the real process for an unknown run', async () => {

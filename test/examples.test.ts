@@ -112,7 +112,9 @@ describe('examples/iris.ts', () => {
     try {
       const cached = await runner.run(iris.trainingPipeline);
       expect(statuses(cached)).toEqual({ training_data_loader: 'cached', svc_trainer: 'cached' });
-      expect(cached.steps['svc_trainer']?.outputs?.['trained_model']?.format).toBe('codec:LibsvmModel');
+      // A cached step's record says where it came from; that run's record holds its outputs.
+      const trained = await runner.getRun(cached.steps['svc_trainer']?.cachedFrom as string);
+      expect(trained?.steps['svc_trainer']?.outputs?.['trained_model']?.format).toBe('codec:LibsvmModel');
 
       // loaded from the store with SVM.load, not the object the trainer made
       const model = await cached.output('trained_model');

@@ -39,7 +39,7 @@ describe('a metadata store with damaged rows', () => {
   });
 
   it('gives the one who asks for a damaged run the field at fault', async () => {
-    expect(await store.readRun('bad')).toEqual(E.left({ _tag: 'DamagedRecord', record: 'run', id: 'bad', message: 'run bad field status: expected "running" | "completed" | "failed", got "exploded"' }));
+    expect(await store.readRun('bad')).toEqual(E.left({ _tag: 'DamagedRecord', record: 'run', id: 'bad', message: 'run bad field status: expected "running" | "completed" | "failed" | "interrupted", got "exploded"' }));
     expect(await store.readRun('absent')).toEqual(E.right(undefined));
     expect(await store.readRun('r1')).toEqual(E.right(run('r1', '2026-11-30T10:00:00.000Z')));
     expect(await store.getRun('bad')).toBeUndefined();
@@ -50,7 +50,7 @@ describe('a metadata store with damaged rows', () => {
     expect((await store.listRuns()).map((r) => r.id)).toEqual(['r2', 'r1']);
     expect((await store.listEntries()).map((e) => e.key)).toEqual(['k1']);
     expect(await store.getEntries(['k1', 'k2', 'k3'])).toEqual([entry, undefined, undefined]);
-    expect(damaged.map((d) => d.message)).toEqual(['run bad field status: expected "running" | "completed" | "failed", got "exploded"', expect.stringMatching(/^cache entry k2 field outputs: expected \{ \[K in string\]: .*…, got "lost"$/)]);
+    expect(damaged.map((d) => d.message)).toEqual(['run bad field status: expected "running" | "completed" | "failed" | "interrupted", got "exploded"', expect.stringMatching(/^cache entry k2 field outputs: expected \{ \[K in string\]: .*…, got "lost"$/)]);
   });
 });
 

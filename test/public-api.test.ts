@@ -49,7 +49,7 @@ const TYPES = [
   'PipelineOutputs', 'PipelineParams', 'PipelineSettings', 'Plan', 'PlannedStep', 'PostgresConnection', 'PostgresMetadataStoreOptions',
   'PostgresStepLockOptions', 'PostgresTimeouts', 'ProgressLoggerOptions', 'PruneOptions', 'PruneReport', 'PutEntryOptions', 'ReleaseLock',
   'RenderableRun', 'ResolvedCacheSettings', 'Run', 'RunComparison', 'RunConfig', 'RunConfigError', 'RunConfigSettingName', 'RunConfigSettings',
-  'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunParams', 'RunRecord', 'RunSubscriber', 'RunWarningKind', 'Runner', 'RunnerOptions',
+  'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunOwner', 'RunParams', 'RunPruneReport', 'RunQuery', 'RunRecord', 'RunRetention', 'RunSubscriber', 'RunSummary', 'RunWarningKind', 'Runner', 'RunnerOptions',
   'S3ArtifactStore', 'S3ArtifactStoreOptions', 'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step',
   'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput', 'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources',
   'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired',

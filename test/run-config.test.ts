@@ -236,6 +236,22 @@ describe('invalid run config files name the file, the field and what it allows',
     expect(parseRunConfigText('? [a, b]\n: 1\n', 'yaml', 'key.yaml')).toMatchObject(E.left({ _tag: 'ConfigSyntax', message: expect.stringContaining('keys must be strings') }));
   });
 
+  it('duplicate keys at any depth, in block and flow maps, however quoted, at the repeated key', () => {
+    const duplicate = (text: string) => parseRunConfigText(text, 'yaml', 'dup.yaml');
+    expect(duplicate('parameters:\n  a: 1\n  b: 2\n  a: 3\n')).toMatchObject(E.left({ _tag: 'ConfigSyntax', line: 4, column: 3, message: expect.stringContaining('Map keys must be unique') }));
+    expect(duplicate('parameters:\n  a: 1\n  "a": 2\n')).toMatchObject(E.left({ _tag: 'ConfigSyntax', line: 3, column: 3 }));
+    expect(duplicate('parameters: { x: [ { k: 1, k: 2 } ] }\n')).toMatchObject(E.left({ _tag: 'ConfigSyntax', line: 1, column: 28 }));
+    expect(duplicate('steps:\n  a: { enableCache: true }\n  b: { enableCache: true, enableCache: false }\n')).toMatchObject(E.left({ _tag: 'ConfigSyntax', line: 3, column: 27 }));
+    expect(duplicate('parameters:\n  a: { k: 1 }\n  b: { k: 1 }\n')).toEqual(E.right({ source: 'dup.yaml', settings: {}, steps: {}, parameters: { a: { k: 1 }, b: { k: 1 } } }));
+  });
+
+  it('a config of 40,000 keys, whole and with its duplicate key found', () => {
+    const lines = Array.from({ length: 40_000 }, (_, i) => `  k${i}: ${i}`);
+    const parsed = parseRunConfigText(`parameters:\n${lines.join('\n')}\n`, 'yaml', 'big.yaml');
+    expect(E.isRight(parsed) && Object.keys(parsed.right.parameters)).toHaveLength(40_000);
+    expect(parseRunConfigText(`parameters:\n${lines.join('\n')}\n  k39998: 0\n`, 'yaml', 'big.yaml')).toMatchObject(E.left({ line: 40_002, column: 3 }));
+  });
+
   it('YAML tags that would construct code or binary data', async () => {
     const file = fixture('custom-tag.yaml');
     const e = await failure(file);
@@ -370,6 +386,15 @@ describe('applyRunConfig', () => {
     const run = await runner.run(fileOnly, params);
     expect(run.steps.svc_trainer?.why).toEqual({ _tag: 'CacheDisabled', decidedBy: 'runConfig' });
     expect(run.steps.svc_trainer?.reason).toBe('caching is disabled by the run config file');
+  });
+
+  it('refuses a run whose config names a step the pipeline does not have, naming its path', async () => {
+    const runner = createRunner({ dir, logger: silentLogger });
+    runners.push(runner);
+    const typo: RunConfig = { source: 'typo.yaml', settings: {}, steps: { svc_trainr: { enableCache: false } }, parameters: {} };
+    const run = runner.run(applyRunConfig(trainingPipeline, typo).pipeline, {});
+    await expect(run).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'steps.svc_trainr', message: expect.stringContaining('its steps are: training_data_loader, svc_trainer') });
+    expect(calls.loader).toBe(0);
   });
 
   it('takes effect in a real run: the configured step executes again while the others are cached, with the parameters of the file', async () => {

@@ -393,10 +393,11 @@ describe('artifacts', () => {
   it('a step repaired while run.output() loads it is recorded as executed (repaired) in the stored run, with a warning naming it and the file', async () => {
     const log = collectingLogger();
     const runner = runnerFor({ logger: log });
-    await runner.run(makePipeline());
+    const first = await runner.run(makePipeline());
     const run = await runner.run(makePipeline());
     expect(run.steps.svc_trainer?.status).toBe('cached');
-    const id = run.steps.svc_trainer?.outputs?.['output']?.id as string;
+    // A cached step's record names its origin only; the run that executed it holds its outputs.
+    const id = first.steps.svc_trainer?.outputs?.['output']?.id as string;
     const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
     const bytes = fs.readFileSync(file);
     bytes[bytes.length - 2] = bytes[bytes.length - 2] === 0x31 ? 0x32 : 0x31; // same size, different content
@@ -489,7 +490,7 @@ describe('stores and records', () => {
     expect(first.steps.svc_trainer?.key).toMatch(/^[0-9a-f]{64}$/);
     expect(typeof record?.durationMs).toBe('number');
     expect(Date.parse(record?.endedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(record?.startedAt ?? ''));
-    expect((await runner.listRuns()).map((r) => r.id)).toEqual([second.id, first.id].sort().reverse());
+    expect((await runner.listRuns()).map((r) => r.id)).toEqual([second.id, first.id]); // most recent first, by start time
   });
 
   it('uses STEPCACHE_DIR when no directory is given', async () => {
@@ -857,11 +858,13 @@ describe('run events', () => {
   it('make the run record: the last event of each step agrees with its record', async () => {
     const seen = collect();
     const runner = runnerFor({ onEvent: seen.onEvent });
-    await runner.run(makePipeline());
+    const first = await runner.run(makePipeline());
     const run = await runner.run(makePipeline(), { gamma: 0.5 });
     const mine = seen.events.filter((e) => e.runId === run.id);
     const cached = mine.find((e) => e.type === 'step-cached');
-    expect(cached).toMatchObject({ step: 'training_data_loader', key: run.steps.training_data_loader?.key, outputs: run.steps.training_data_loader?.outputs });
+    // A cached step's record says where it came from; its outputs are those of that run's record.
+    expect(cached).toMatchObject({ step: 'training_data_loader', key: run.steps.training_data_loader?.key, outputs: first.steps.training_data_loader?.outputs });
+    expect(run.steps.training_data_loader).toEqual({ name: 'training_data_loader', status: 'cached', durationMs: expect.any(Number), key: first.steps.training_data_loader?.key, cachedFrom: first.id });
     expect(cached?.type === 'step-cached' && cached.cachedFrom).toBe(run.steps.training_data_loader?.cachedFrom);
     const executed = mine.find((e) => e.type === 'step-executed');
     expect(executed).toMatchObject({ step: 'svc_trainer', key: run.steps.svc_trainer?.key, outputs: run.steps.svc_trainer?.outputs, durationMs: run.steps.svc_trainer?.durationMs });

@@ -167,11 +167,8 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
   /** When each entry was last used: the start of the latest run that produced or served its key. */
   const lastUse = async (metadata: MetadataStore, entries: readonly CacheEntry[]): Promise<Map<string, number>> => {
     const used = new Map(entries.map((e) => [e.key, e.createdAt]));
-    for (const run of await metadata.listRuns()) {
-      const at = Date.parse(run.startedAt);
-      for (const s of Object.values(run.steps)) {
-        if (s.key !== undefined && (used.get(s.key) ?? Infinity) < at) used.set(s.key, at);
-      }
+    for (const [key, at] of await metadata.lastUsed(entries.map((e) => e.key))) {
+      if ((used.get(key) ?? Infinity) < at) used.set(key, at);
     }
     return used;
   };

@@ -11,15 +11,17 @@ import { StepcacheError, toError, type StepcacheErrorCode } from '../errors';
 import { selectedForPruning, type CacheEntryInfo, type PruneOptions, type PruneReport } from '../cache/maintenance';
 import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
-import { createFileArtifactStore } from '../store/artifact-store';
+import { createFileArtifactStore, type ArtifactStore } from '../store/artifact-store';
+import { examineStore, type DoctorReport } from '../cache/doctor';
 import { storeLayout, type StoreLayout } from '../store/layout';
 import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import { openArtifactsLocation, openMetadataLocation, orThrow, parseArtifactsUrl, parseMetadataUrl, resolveStoreUrls } from '../store/urls';
-import type { RunRecord, StepStatus } from '../store/records';
+import { pruneRuns, type RunPruneReport, type RunRetention } from '../store/run-retention';
+import type { RunRecord, RunSummary, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
 import { paintStatus, stepDetail } from '../format/status';
-import { oneLine } from '../format/text';
+import { escapeControls, oneLine } from '../format/text';
 import { formatTimestamp, table } from './format';
 
 // model
@@ -108,17 +110,24 @@ interface GlobalOptions {
 
 const layoutOf = (ctx: Context, cmd: Command): StoreLayout => storeLayout(cmd.optsWithGlobals<GlobalOptions>().dir, ctx.env, ctx.cwd);
 
-/** What the commands use of a runner: its store, with failures to read or write it reported as such. */
-type Store = Pick<Runner, 'getRun' | 'listRuns' | 'cache'>;
+/** What the commands use of a runner and its metadata store, with failures to read or write them reported as such. */
+type Store = Pick<Runner, 'getRun' | 'cache'> &
+  Pick<MetadataStore, 'listRunSummaries' | 'findRunIds'> & {
+    readonly pruneRuns: (retention: RunRetention) => Promise<RunPruneReport>;
+    readonly examine: (repair: boolean) => Promise<DoctorReport>;
+  };
 
-const guardedStore = (runner: Runner, dir: string): Store => {
+const guardedStore = (runner: Runner, metadata: MetadataStore, artifacts: ArtifactStore, dir: string): Store => {
   const guard = <A>(what: string, f: () => Promise<A>): Promise<A> =>
     f().catch((e: unknown) => {
       throw e instanceof StepcacheError ? e : new CliError(EXIT_CODES.failed, `the store in ${dir} could not ${what}: ${toError(e).message}`, e);
     });
   return {
     getRun: (id) => guard('be read', () => runner.getRun(id)),
-    listRuns: () => guard('be read', () => runner.listRuns()),
+    listRunSummaries: (query) => guard('be read', () => metadata.listRunSummaries(query)),
+    findRunIds: (prefix, limit) => guard('be read', () => metadata.findRunIds(prefix, limit)),
+    pruneRuns: (retention) => guard('be pruned', () => pruneRuns(metadata, retention)),
+    examine: (repair) => guard(repair ? 'be repaired' : 'be examined', () => examineStore(metadata, artifacts, { repair })),
     cache: {
       list: (filter) => guard('be read', () => runner.cache.list(filter)),
       prune: (options) => guard('be pruned', () => runner.cache.prune(options)),
@@ -153,34 +162,57 @@ const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: s
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
     throw new CliError(EXIT_CODES.usage, `there is no stepcache store in ${dir} (${why}); pass --dir <path> or set STEPCACHE_DIR to the directory a runner uses.`);
   }
-  const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${m}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${m}\n`) };
+  const logger: Logger = { info: () => undefined, warn: (m) => void ctx.io.stderr.write(`stepcache: warning: ${printable(m)}\n`), error: (m) => void ctx.io.stderr.write(`stepcache: ${printable(m)}\n`) };
   const onDamaged = { onDamaged: (damage: { readonly message: string }) => logger.warn(`${damage.message}; it is left out.`) };
   const metadata: MetadataStore = metadataLocation === undefined ? createSqliteMetadataStore(metadataFile, onDamaged) : openMetadataLocation(metadataLocation, onDamaged);
   const artifacts = artifactsLocation === undefined ? { store: createFileArtifactStore(artifactsDir), close: () => undefined } : openArtifactsLocation(artifactsLocation);
   const runner = createRunner({ dir, logger, metadata, artifacts: artifacts.store });
+  const where = metadataLocation?.shown ?? dir;
   try {
-    return await f(guardedStore(runner, metadataLocation?.shown ?? dir), metadataLocation?.shown ?? dir);
+    return await f(guardedStore(runner, metadata, artifacts.store, where), where);
   } finally {
     await runner.close().catch(() => undefined);
     artifacts.close();
   }
 };
 
-/** A run by id, or by an id prefix that only one run has. */
+/** The shortest prefix of a run id that is taken for one. */
+const MIN_PREFIX = 4;
+
+/**
+ * A run by id; by a prefix of at least four characters that only one run has (as git takes
+ * commits); or `latest`, `latest~1` (the one before), ... by start time.
+ */
 const resolveRun = async (store: Store, dir: string, id: string): Promise<RunRecord> => {
   if (id.trim() === '') throw new CliError(EXIT_CODES.usage, 'a run id must not be empty; see "stepcache runs list".');
+  const relative = /^latest(?:~(\d+))?$/.exec(id);
+  if (relative !== null) {
+    const back = Number(relative[1] ?? 0);
+    const recent = await store.listRunSummaries({ limit: back + 1 });
+    const wanted = recent[back];
+    if (wanted === undefined) {
+      throw new CliError(EXIT_CODES.usage, recent.length === 0 ? `there is no run "${id}": the store in ${dir} has no runs yet.` : `there is no run "${id}": the store in ${dir} has ${plural(recent.length, 'run')}.`);
+    }
+    const run = await store.getRun(wanted.id);
+    if (run !== undefined) return run;
+    throw new CliError(EXIT_CODES.failed, `run ${wanted.id} ("${id}") is listed but its record cannot be read; see "stepcache doctor".`);
+  }
   const exact = await store.getRun(id);
   if (exact !== undefined) return exact;
-  const runs = await store.listRuns();
-  const matches = runs.filter((r) => r.id.startsWith(id));
-  if (matches.length === 1) return matches[0] as RunRecord;
-  if (matches.length > 1) {
-    const shown = matches.slice(0, 5).map((r) => r.id);
-    throw new CliError(EXIT_CODES.usage, `run id prefix "${id}" matches ${matches.length} runs (${shown.join(', ')}${matches.length > shown.length ? ', ...' : ''}); give more of the id.`);
+  const matches = id.length >= MIN_PREFIX ? await store.findRunIds(id, 6) : [];
+  if (matches.length === 1) {
+    const run = await store.getRun(matches[0] as string);
+    if (run !== undefined) return run;
   }
+  if (matches.length > 1) {
+    const shown = matches.slice(0, 5);
+    throw new CliError(EXIT_CODES.usage, `run id prefix "${id}" matches ${matches.length > 5 ? 'more than 5' : matches.length} runs (${shown.join(', ')}${matches.length > shown.length ? ', ...' : ''}); give more of the id.`);
+  }
+  const runs = await store.listRunSummaries({ limit: 5 });
   if (runs.length === 0) throw new CliError(EXIT_CODES.usage, `there is no run "${id}": the store in ${dir} has no runs yet.`);
-  const recent = runs.slice(0, 5).map((r) => `${r.id} (${r.pipeline}, ${r.status})`);
-  throw new CliError(EXIT_CODES.usage, `there is no run "${id}" in ${dir}; the most recent runs are: ${recent.join(', ')}. See "stepcache runs list" for all of them.`);
+  const tooShort = id.length < MIN_PREFIX ? ` (a prefix needs at least ${MIN_PREFIX} characters)` : '';
+  const recent = runs.map((r) => `${r.id} (${r.pipeline}, ${r.status})`);
+  throw new CliError(EXIT_CODES.usage, `there is no run "${id}" in ${dir}${tooShort}; the most recent runs are: ${recent.join(', ')}. See "stepcache runs list" for all of them.`);
 };
 
 // presentation
@@ -190,15 +222,15 @@ const painter = (ctx: Context) => {
   return (status: StepStatus | RunRecord['status']): string => paintStatus(status, colour);
 };
 
-const countSteps = (run: RunRecord): Record<StepStatus, number> => {
-  const counts: Record<StepStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
-  for (const s of Object.values(run.steps)) counts[s.status]++;
-  return counts;
-};
+const runDuration = (run: Pick<RunSummary, 'durationMs' | 'status'>): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
 
-const runDuration = (run: RunRecord): string => (run.durationMs === undefined ? (run.status === 'running' ? '-' : '?') : formatDuration(run.durationMs));
+/** How many runs `runs list` shows without --limit or --all. */
+const DEFAULT_PAGE = 20;
 
-const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+/** Text from the store or the user (names, parameters, keys, messages), as it may reach a terminal. */
+const printable = (text: string): string => escapeControls(text);
+
+const json = (value: unknown): string => escapeControls(JSON.stringify(value, null, 2), 'json') + '\n';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 const entriesWord = (n: number): string => plural(n, 'cache entry', 'cache entries');
@@ -212,6 +244,14 @@ const positiveInteger = (value: string): number => {
   if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('Expected a whole number of 1 or more.');
   return Number(value);
 };
+
+const wholeNumber = (value: string): number => {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected a whole number (0 or more).');
+  return Number(value);
+};
+
+/** How a command's run argument is described. */
+const RUN_ID_HELP = 'a run id, a prefix of one (4 characters or more) that only one run has, or latest, latest~1, ...';
 
 const duration = (value: string): number => {
   const ms = parseDuration(value);
@@ -239,61 +279,85 @@ const runsCommands = (ctx: Context, program: Command): void => {
 
   runs
     .command('list')
-    .description('list runs, most recent first, with how many steps executed, were cached, failed or were skipped')
+    .description(`list runs, most recent first (the last ${DEFAULT_PAGE} unless --limit or --all), with how many steps executed, were cached, failed or were skipped, and their parameters`)
     .option('--json', 'print JSON instead of a table')
-    .option('--limit <n>', 'show at most this many runs', positiveInteger)
-    .action((options: { json?: boolean; limit?: number }, cmd: Command) =>
+    .option('--limit <n>', `show at most this many runs (default ${DEFAULT_PAGE})`, positiveInteger)
+    .option('--all', 'show every run')
+    .option('--pipeline <name>', 'only the runs of this pipeline', nonEmpty)
+    .addOption(new Option('--status <status>', 'only the runs with this status').choices(['running', 'completed', 'failed', 'interrupted']))
+    .action((options: { json?: boolean; limit?: number; all?: boolean; pipeline?: string; status?: RunRecord['status'] }, cmd: Command) =>
       withStore(ctx, cmd, async (store, dir) => {
-        const all = await store.listRuns();
-        const shown = options.limit === undefined ? all : all.slice(0, options.limit);
+        if (options.all === true && options.limit !== undefined) throw new CliError(EXIT_CODES.usage, 'options --all and --limit cannot be combined: --all shows every run.');
+        const limit = options.all === true ? undefined : (options.limit ?? DEFAULT_PAGE);
+        const filters = { ...(options.pipeline === undefined ? {} : { pipeline: options.pipeline }), ...(options.status === undefined ? {} : { status: options.status }) };
+        // One more than shown, to say whether there are more.
+        const page = await store.listRunSummaries({ ...filters, ...(limit === undefined ? {} : { limit: limit + 1 }) });
+        const shown = limit === undefined ? page : page.slice(0, limit);
         if (options.json === true) {
-          return out(json(shown.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, startedAt: r.startedAt, ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }), ...(r.durationMs === undefined ? {} : { durationMs: r.durationMs }), steps: countSteps(r) }))));
+          return out(json(shown.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, startedAt: r.startedAt, ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }), ...(r.durationMs === undefined ? {} : { durationMs: r.durationMs }), steps: r.steps, parameters: r.parameters }))));
         }
-        if (shown.length === 0) return out(`No runs recorded in ${dir}.\n`);
-        const rows = shown.map((r) => {
-          const c = countSteps(r);
-          return [r.id, r.pipeline, paint(r.status), formatTimestamp(r.startedAt), runDuration(r), String(c.executed), String(c.cached), String(c.failed), String(c.skipped)];
-        });
+        if (shown.length === 0) return out(`No runs recorded in ${printable(dir)}${options.pipeline === undefined ? '' : ` of pipeline ${printable(options.pipeline)}`}${options.status === undefined ? '' : ` with status ${options.status}`}.\n`);
+        const rows = shown.map((r) => [printable(r.id), printable(r.pipeline), paint(r.status), formatTimestamp(r.startedAt), runDuration(r), String(r.steps.executed), String(r.steps.cached), String(r.steps.failed), String(r.steps.skipped), printable(r.parameters)]);
         out(
           table(
-            [{ header: 'ID' }, { header: 'PIPELINE' }, { header: 'STATUS' }, { header: 'STARTED' }, { header: 'DURATION', align: 'right' }, { header: 'EXECUTED', align: 'right' }, { header: 'CACHED', align: 'right' }, { header: 'FAILED', align: 'right' }, { header: 'SKIPPED', align: 'right' }],
+            [{ header: 'ID' }, { header: 'PIPELINE' }, { header: 'STATUS' }, { header: 'STARTED' }, { header: 'DURATION', align: 'right' }, { header: 'EXECUTED', align: 'right' }, { header: 'CACHED', align: 'right' }, { header: 'FAILED', align: 'right' }, { header: 'SKIPPED', align: 'right' }, { header: 'PARAMETERS' }],
             rows,
           ),
         );
-        if (shown.length < all.length) out(`(${all.length - shown.length} older ${all.length - shown.length === 1 ? 'run' : 'runs'} not shown)\n`);
+        if (page.length > shown.length) out(`(older runs not shown: --limit <n> or --all for more)\n`);
+      }),
+    );
+
+  runs
+    .command('prune')
+    .description('delete run records: all but the most recent --keep-last, and those started longer ago than --older-than (running runs stay)')
+    .addOption(new Option('--keep-last <n>', 'keep this many runs, the most recent').argParser(wholeNumber))
+    .addOption(new Option('--older-than <duration>', `delete runs started longer ago than this: ${DURATION_FORM}`).argParser(duration))
+    .option('--json', 'print the report as JSON')
+    .action((options: { keepLast?: number; olderThan?: number; json?: boolean }, cmd: Command) =>
+      withStore(ctx, cmd, async (store) => {
+        if (options.keepLast === undefined && options.olderThan === undefined) {
+          throw new CliError(EXIT_CODES.usage, 'runs prune needs --keep-last <n>, --older-than <duration>, or both; for example: stepcache runs prune --keep-last 1000 --older-than 90d');
+        }
+        const report = await store.pruneRuns({ ...(options.keepLast === undefined ? {} : { last: options.keepLast }), ...(options.olderThan === undefined ? {} : { olderThanMs: options.olderThan }) });
+        out(options.json === true ? json(report) : `Deleted ${plural(report.runs.length, 'run')}.\n`);
       }),
     );
 
   runs
     .command('show')
     .description('show the steps of a run: status, duration and why each step executed, was cached, failed or was skipped')
-    .argument('<id>', 'a run id, or a prefix of one that only one run has')
+    .argument('<id>', RUN_ID_HELP)
     .option('--json', 'print the run record as JSON')
     .action((id: string, options: { json?: boolean }, cmd: Command) =>
       withStore(ctx, cmd, async (store, dir) => {
         const run = await resolveRun(store, dir, id);
         if (options.json === true) return out(json(run));
-        const params = JSON.stringify(run.parameters);
-        out(`Run ${run.id} of pipeline ${run.pipeline}: ${paint(run.status)}\n`);
+        const params = printable(JSON.stringify(run.parameters));
+        out(`Run ${printable(run.id)} of pipeline ${printable(run.pipeline)}: ${paint(run.status)}\n`);
         out(`Started ${formatTimestamp(run.startedAt)}, took ${runDuration(run)}${params === '{}' ? '' : `, parameters ${params}`}\n\n`);
         const steps = Object.values(run.steps);
-        if (steps.length === 0) return out(run.status === 'running' ? 'No steps recorded: the run has not finished (or its process stopped before it could record them).\n' : 'No steps recorded.\n');
-        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [s.name, paint(s.status), formatDuration(s.durationMs), oneLine(stepDetail(s, { fullIds: true }))])));
+        if (steps.length === 0) {
+          const owner = run.owner === undefined ? '' : ` (pid ${run.owner.pid} on ${printable(run.owner.host)})`;
+          if (run.status === 'interrupted') return out(`No steps recorded: its process${owner} stopped before the run ended.\n`);
+          return out(run.status === 'running' ? `No steps recorded: the run has not finished${owner}.\n` : 'No steps recorded.\n');
+        }
+        out(table([{ header: 'STEP' }, { header: 'STATUS' }, { header: 'DURATION', align: 'right' }, { header: 'REASON' }], steps.map((s) => [printable(s.name), paint(s.status), formatDuration(s.durationMs), printable(oneLine(stepDetail(s, { fullIds: true })))])));
       }),
     );
 
   runs
     .command('compare')
     .description('compare two runs step by step: statuses, durations and the speed increase')
-    .argument('<a>', 'the first run id (or unique prefix)')
-    .argument('<b>', 'the second run id (or unique prefix)')
+    .argument('<a>', `the first run: ${RUN_ID_HELP}`)
+    .argument('<b>', `the second run: ${RUN_ID_HELP}`)
     .action((a: string, b: string, _options: unknown, cmd: Command) =>
       withStore(ctx, cmd, async (store, dir) => {
         const first = await resolveRun(store, dir, a);
         const second = await resolveRun(store, dir, b);
         const { compareRuns } = await loadRender();
         const text = compareRuns(first, second).text;
-        out(text.endsWith('\n') ? text : text + '\n');
+        out(printable(text.endsWith('\n') ? text : text + '\n'));
       }),
     );
 };
@@ -313,7 +377,7 @@ const cacheCommands = (ctx: Context, program: Command): void => {
       withStore(ctx, cmd, async (store, dir) => {
         const entries = await store.cache.list({ ...(options.step === undefined ? {} : { step: options.step }), ...(options.pipeline === undefined ? {} : { pipeline: options.pipeline }) });
         if (options.json === true) return out(json(entries));
-        if (entries.length === 0) return out(`No cache entries${options.step === undefined ? '' : ` of step ${options.step}`}${options.pipeline === undefined ? '' : ` of pipeline ${options.pipeline}`} in ${dir}.\n`);
+        if (entries.length === 0) return out(printable(`No cache entries${options.step === undefined ? '' : ` of step ${options.step}`}${options.pipeline === undefined ? '' : ` of pipeline ${options.pipeline}`} in ${dir}.\n`));
         out(entriesTable(entries));
         out(`${entriesWord(entries.length)}\n`);
       }),
@@ -383,7 +447,7 @@ const entriesTable = (entries: readonly CacheEntryInfo[]): string => {
   const now = Date.now();
   return table(
     [{ header: 'STEP' }, { header: 'PIPELINE' }, { header: 'AGE', align: 'right' }, { header: 'SIZE', align: 'right' }, { header: 'LAST USED', align: 'right' }, { header: 'KEY' }],
-    entries.map((e) => [e.step, e.pipeline, formatDuration(now - Date.parse(e.createdAt), 'age'), formatBytes(e.bytes), `${formatDuration(e.ageMs, 'age')} ago`, e.key.slice(0, 12)]),
+    entries.map((e) => [printable(e.step), printable(e.pipeline), formatDuration(now - Date.parse(e.createdAt), 'age'), formatBytes(e.bytes), `${formatDuration(e.ageMs, 'age')} ago`, printable(e.key.slice(0, 12))]),
   );
 };
 
@@ -393,12 +457,36 @@ const wouldPrune = async (store: Store, options: PruneOptions): Promise<CacheEnt
   return (await store.cache.list()).filter((e) => selected(e, e.ageMs));
 };
 
+const doctorCommand = (ctx: Context, program: Command): void => {
+  const out = (s: string) => void ctx.io.stdout.write(s);
+  program
+    .command('doctor')
+    .description('check the store: metadata rows that cannot be read, cache entries whose artifacts are missing or damaged (each artifact is read and its hash checked)')
+    .option('--repair', 'drop the rows that cannot be read and the entries whose artifacts are missing or damaged (their steps execute again next time)')
+    .option('--json', 'print the report as JSON')
+    .action((options: { repair?: boolean; json?: boolean }, cmd: Command) =>
+      withStore(ctx, cmd, async (store, dir) => {
+        const report = await store.examine(options.repair === true);
+        if (options.json === true) return out(json(report));
+        for (const d of report.damaged) out(printable(`damaged row ${d.row}: ${oneLine(d.message)}\n`));
+        for (const b of report.broken) out(printable(`broken cache entry ${b.key.slice(0, 12)} (${b.pipeline}/${b.step}): ${oneLine(b.problem)}\n`));
+        const found = report.damaged.length + report.broken.length;
+        if (found === 0) return out(printable(`The store in ${dir} is healthy: ${entriesWord(report.entriesChecked)} checked, every row readable.\n`));
+        out(
+          report.repaired
+            ? `Repaired: dropped ${plural(report.damaged.length, 'damaged row')} and ${entriesWord(report.broken.length)} whose artifacts are missing or damaged.\n`
+            : `Found ${plural(report.damaged.length, 'damaged row')} and ${entriesWord(report.broken.length)} whose artifacts are missing or damaged; run "stepcache doctor --repair" to drop them.\n`,
+        );
+      }),
+    );
+};
+
 const dagCommand = (ctx: Context, program: Command): void => {
   const out = (s: string) => void ctx.io.stdout.write(s);
   program
     .command('dag')
     .description("draw a run's DAG: as a text tree, or into an SVG or a Mermaid file")
-    .argument('<id>', 'a run id, or a prefix of one that only one run has')
+    .argument('<id>', RUN_ID_HELP)
     .option('--svg <file>', 'write the DAG as SVG to this file')
     .option('--mermaid <file>', 'write the DAG as a Mermaid flowchart to this file')
     .action((id: string, options: { svg?: string; mermaid?: string }, cmd: Command) =>
@@ -407,7 +495,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
         const render = await loadRender();
         if (options.svg === undefined && options.mermaid === undefined) {
           const tree = render.runToTextTree(run);
-          return out(tree.endsWith('\n') ? tree : tree + '\n');
+          return out(printable(tree.endsWith('\n') ? tree : tree + '\n'));
         }
         const files: [string, () => Promise<string> | string][] = [];
         if (options.svg !== undefined) files.push([options.svg, () => render.runToSvg(run)]);
@@ -418,7 +506,7 @@ const dagCommand = (ctx: Context, program: Command): void => {
           await fs.promises.writeFile(target, text).catch((e: unknown) => {
             throw new CliError(EXIT_CODES.failed, `could not write ${target}: ${toError(e).message}`, e);
           });
-          out(`Wrote ${target}\n`);
+          out(`Wrote ${printable(target)}\n`);
         }
       }),
     );
@@ -429,6 +517,16 @@ const loadRender = () => import('../render');
 
 // the program
 
+/** The version of the package, from its package.json (two folders up, from the sources and from the build alike). */
+const packageVersion = (): string => {
+  try {
+    const manifest: unknown = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    return typeof manifest === 'object' && manifest !== null && 'version' in manifest && typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+};
+
 const buildProgram = (ctx: Context): Command => {
   const program = new Command('stepcache')
     .description('Look at stepcache runs, look after the cache, draw a run\'s DAG.')
@@ -436,11 +534,12 @@ const buildProgram = (ctx: Context): Command => {
     .option('--metadata-url <url>', "a team's metadata store, postgres://user@host:5432/db?schema=name (default: $STEPCACHE_METADATA_URL)")
     .option('--artifacts-url <url>', "a team's artifact store, s3://bucket/prefix?... or file:///folder (default: $STEPCACHE_ARTIFACTS_URL)")
     .option('--verbose', 'print stack traces with errors')
+    .version(packageVersion(), '-V, --version', 'print the version of stepcache')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void ctx.io.stdout.write(s),
       writeErr: (s) => void ctx.io.stderr.write(s),
-      outputError: (s, write) => write(`stepcache: ${oneLine(s.replace(/^error: /, ''))}\n`),
+      outputError: (s, write) => write(`stepcache: ${printable(oneLine(s.replace(/^error: /, '')))}\n`),
       getOutHelpWidth: () => 100,
       getErrHelpWidth: () => 100,
       getOutHasColors: () => false,
@@ -452,6 +551,7 @@ const buildProgram = (ctx: Context): Command => {
   runsCommands(ctx, program);
   cacheCommands(ctx, program);
   dagCommand(ctx, program);
+  doctorCommand(ctx, program);
   return program;
 };
 
@@ -461,12 +561,12 @@ const causeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null &&
 
 const describeError = (e: unknown, verbose: boolean): string => {
   const message = toError(e).message;
-  if (!verbose) return `stepcache: ${oneLine(message)}\n`;
+  if (!verbose) return `stepcache: ${printable(oneLine(message))}\n`;
   let text = `stepcache: ${message}\n${stackOf(e) ?? ''}\n`;
   for (let cause = causeOf(e), depth = 0; cause !== undefined && depth < 5; cause = causeOf(cause), depth++) {
     text += `Caused by: ${stackOf(cause) ?? toError(cause).message}\n`;
   }
-  return text;
+  return printable(text);
 };
 
 const exitCodeOf = (e: unknown): ExitCode => {

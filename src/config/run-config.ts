@@ -25,7 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
-import { CST, Parser, parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
+import { Composer, CST, isMap, isScalar, isSeq, Parser, YAMLParseError, type Document, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
 import { StepcacheError } from '../errors';
 import type { Pipeline, PipelineOutputs } from '../pipeline/pipeline';
 import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type PipelineSettings } from '../settings/settings';
@@ -164,8 +164,13 @@ const invalid = (file: string, field: string, message: string): RunConfigError =
 
 // utils
 
-/** A field path: `a.b` for plain names, `a["b c"]` for anything else. */
-const fieldPath = (parent: string, key: string): string => {
+/**
+ * @internal A field path: `a.b` for plain names, `a["b c"]` for anything else.
+ *
+ * @example
+ * fieldPath('steps', 'svc trainer'); // 'steps["svc trainer"]'
+ */
+export const fieldPath = (parent: string, key: string): string => {
   if (/^[A-Za-z_$][\w$-]*$/.test(key)) return parent === '' ? key : `${parent}.${key}`;
   return `${parent}[${JSON.stringify(key)}]`;
 };
@@ -436,9 +441,10 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   resolveKnownTags: false,
   merge: false,
   stringKeys: true,
-  uniqueKeys: true,
+  // yaml compares each key with every earlier key of its map (quadratic: 10 s at 40,000 keys);
+  // duplicates are found in one pass instead, by firstDuplicateKey.
+  uniqueKeys: false,
   strict: true,
-  prettyErrors: true,
   intAsBigInt: false,
   logLevel: 'error',
 };
@@ -478,9 +484,9 @@ const parseJson = (text: string, source: string): E.Either<RunConfigError, unkno
  * composing: yaml composes recursively, and a deeply nested text exhausts the stack there, which on
  * Node 20 can abort the whole process when V8 happens to compile a regular expression at that point.
  */
-const yamlTooDeepAt = (text: string): number | undefined => {
+const yamlTooDeepAt = (tokens: readonly CST.Token[]): number | undefined => {
   const stack: Array<{ readonly token: CST.Token; readonly depth: number }> = [];
-  for (const token of new Parser().parse(text)) if (token.type === 'document' && token.value !== undefined) stack.push({ token: token.value, depth: 1 });
+  for (const token of tokens) if (token.type === 'document' && token.value !== undefined) stack.push({ token: token.value, depth: 1 });
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const { token, depth } = next;
     if (!CST.isCollection(token)) continue;
@@ -493,25 +499,62 @@ const yamlTooDeepAt = (text: string): number | undefined => {
   return undefined;
 };
 
+/**
+ * The offset of the first key (in the text) that repeats an earlier key of its map, or `undefined`:
+ * one pass over the composed document with a set per map, without recursion.
+ */
+const firstDuplicateKey = (doc: Document): number | undefined => {
+  let first: number | undefined;
+  const stack: unknown[] = [doc.contents];
+  for (let node = stack.pop(); stack.length > 0 || node !== undefined; node = stack.pop()) {
+    if (isSeq(node)) for (const item of node.items) stack.push(item);
+    if (!isMap(node)) continue;
+    const seen = new Set<unknown>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? pair.key.value : pair.key;
+      if (seen.has(key)) {
+        const offset = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+        if (offset !== undefined && (first === undefined || offset < first)) first = offset;
+      }
+      seen.add(key);
+      stack.push(pair.value);
+    }
+  }
+  return first;
+};
+
 const parseYaml = (text: string, source: string): E.Either<RunConfigError, unknown> => {
-  let doc: ReturnType<typeof parseDocument>;
+  let doc: Document.Parsed | undefined;
   try {
-    const deepAt = yamlTooDeepAt(text);
+    // The text is parsed once: its syntax tree is checked for depth, then composed.
+    const tokens = Array.from(new Parser().parse(text));
+    const deepAt = yamlTooDeepAt(tokens);
     if (deepAt !== undefined) {
       const position = positionAt(text, deepAt);
       return E.left(syntax(source, `Invalid YAML in ${source}${at(position)}: nested more than ${MAX_DEPTH} levels deep; a run config holds shallow data.`, position));
     }
-    doc = parseDocument(text, YAML_OPTIONS);
+    for (const composed of new Composer(YAML_OPTIONS).compose(tokens, true, text.length)) {
+      if (doc === undefined) doc = composed;
+      else {
+        doc.errors.push(new YAMLParseError([composed.range[0], composed.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents, and a run config is one'));
+        break;
+      }
+    }
   } catch (e) {
     return E.left(syntax(source, `Invalid YAML in ${source}: ${e instanceof Error ? e.message : String(e)}.`));
   }
+  if (doc === undefined) return E.right({});
   // Warnings are errors here: an unresolved tag would otherwise turn silently into a string.
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem !== undefined) {
-    const pos = problem.linePos?.[0];
-    const position = pos === undefined ? undefined : { line: pos.line, column: pos.col };
+    const position = positionAt(text, problem.pos[0]);
     const reason = problem.message.replace(/ at line \d+, column \d+:?[\s\S]*$/, '');
     return E.left(syntax(source, `Invalid YAML in ${source}${at(position)}: ${reason}${problem.code === 'TAG_RESOLVE_FAILED' ? ' (tags are not allowed in run config files)' : ''}.`, position));
+  }
+  const duplicateAt = firstDuplicateKey(doc);
+  if (duplicateAt !== undefined) {
+    const position = positionAt(text, duplicateAt);
+    return E.left(syntax(source, `Invalid YAML in ${source}${at(position)}: Map keys must be unique.`, position));
   }
   if (doc.contents === null) return E.right({}); // an empty file, or comments only
   try {
@@ -601,8 +644,9 @@ export const readRunConfig = async (file: string): Promise<RunConfig> => {
  * // Left({ _tag: 'ConfigInvalid', field: 'steps.svc_trainr', message: '... has no step svc_trainr; its steps are: ...' })
  */
 export const checkConfigSteps = (graphStepNames: readonly string[], config: RunConfig): E.Either<RunConfigError, void> => {
+  const known = new Set(graphStepNames);
   for (const name of Object.keys(config.steps)) {
-    if (!graphStepNames.includes(name)) {
+    if (!known.has(name)) {
       const field = fieldPath('steps', name);
       return E.left(
         invalid(config.source, field, `Run config ${config.source} sets ${field}, but the pipeline has no step ${preview(name)}; its steps are: ${graphStepNames.join(', ') || '(none)'}.`),

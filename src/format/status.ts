@@ -51,8 +51,13 @@ export const STATUS_STYLES: Readonly<Record<NodeStatus, StatusStyle>> = Object.f
   pending: Object.freeze({ fill: '#ffffff', stroke: '#9ca3af', text: '#4b5563', symbol: '…', dashed: true, terminal: '33' }),
 });
 
-/** A run's terminal colours: a completed run as an executed step, a running one as a pending step. */
-const RUN_TERMINAL: Readonly<Record<RunRecord['status'], string>> = { completed: STATUS_STYLES.executed.terminal, running: STATUS_STYLES.pending.terminal, failed: STATUS_STYLES.failed.terminal };
+/** A run's terminal colours: a completed run as an executed step, a running one as a pending step, an interrupted one as a failure. */
+const RUN_TERMINAL: Readonly<Record<RunRecord['status'], string>> = {
+  completed: STATUS_STYLES.executed.terminal,
+  running: STATUS_STYLES.pending.terminal,
+  failed: STATUS_STYLES.failed.terminal,
+  interrupted: STATUS_STYLES.failed.terminal,
+};
 
 /**
  * The statuses a legend shows, in the order it shows them.
@@ -73,7 +78,7 @@ export const STEP_STATUSES: readonly StepStatus[] = Object.freeze(['executed', '
  */
 export const paintStatus = (status: NodeStatus | RunRecord['status'], colour: boolean): string => {
   if (!colour) return status;
-  const code = status === 'completed' || status === 'running' ? RUN_TERMINAL[status] : STATUS_STYLES[status].terminal;
+  const code = status === 'completed' || status === 'running' || status === 'interrupted' ? RUN_TERMINAL[status] : STATUS_STYLES[status].terminal;
   return `\x1b[${code}m${status}\x1b[0m`;
 };
 

@@ -11,8 +11,9 @@ import type { StepcacheError } from '../errors';
 import type { StepLock } from '../lock';
 import type { Pipeline, PipelineOutputs, PipelineOutputValues } from '../pipeline/pipeline';
 import type { ArtifactStore } from '../store/artifact-store';
-import type { MetadataStore } from '../store/metadata-store';
+import type { MetadataStore, RunQuery } from '../store/metadata-store';
 import type { RunRecord } from '../store/records';
+import type { RunRetention } from '../store/run-retention';
 import type { RunSubscriber } from './events';
 import type { Executor } from './executor';
 import type { Logger } from './logger';
@@ -55,6 +56,20 @@ export interface RunnerOptions {
   readonly logger?: Logger;
   /** How many steps may run at once. @default 1 */
   readonly concurrency?: number;
+  /**
+   * How often a run longer than this rewrites its record to say it is still running; a run whose
+   * heartbeat is three beats old (and a minute), or whose process is gone from this host, reads as `interrupted`.
+   * @default 30_000
+   */
+  readonly heartbeatEveryMs?: number;
+  /**
+   * Runs to keep: after each run, older runs beyond the most recent `last`, or started longer
+   * than `olderThanMs` ago, are deleted (runs still running are kept).
+   * @default keep every run
+   * @example
+   * createRunner({ keepRuns: { last: 1000 } });
+   */
+  readonly keepRuns?: RunRetention;
   /**
    * A secret shared by a team: entries are signed with it (HMAC-SHA256), and entries that do not
    * verify, or were signed for another key, are ignored and reported, so nobody without it can
@@ -126,8 +141,8 @@ export interface Runner {
   readonly cache: CacheAdmin;
   /** A recorded run by id. */
   getRun(id: string): Promise<RunRecord | undefined>;
-  /** Every recorded run, most recent first. */
-  listRuns(): Promise<RunRecord[]>;
+  /** Recorded runs, most recent first: all of them, or a page (`{ limit: 20, before: lastOfPreviousPage, pipeline, status }`). */
+  listRuns(query?: RunQuery): Promise<RunRecord[]>;
   /** Closes the stores. */
   close(): Promise<void>;
 }

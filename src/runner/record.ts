@@ -5,9 +5,10 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import { graphEdges } from '../pipeline/pipeline';
 import { preview } from '../format/preview';
-import type { RunRecord, StepRunRecord } from '../store/records';
+import type { RunOwner, RunRecord, StepRunRecord } from '../store/records';
 import { findNonJson } from '../store/serialize';
 import type { RunContext } from './context';
 import type { NodeState } from './state';
@@ -18,7 +19,21 @@ const recordableParameters = (params: unknown): Record<string, unknown> => {
   return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, findNonJson(v, '', new Set()) === undefined ? v : preview(v)]));
 };
 
-const stepRecord = (name: string, state: NodeState): StepRunRecord => ({
+/**
+ * A step's part in the run record. A cached step keeps what says where it came from (key, run,
+ * duration): its outputs and why it was cached are in the entry it was cached from, so a run
+ * where nothing changed is a few hundred bytes a step at most.
+ */
+const stepRecord = (name: string, state: NodeState): StepRunRecord =>
+  state.status === 'cached'
+    ? {
+        name,
+        status: 'cached',
+        durationMs: state.durationMs,
+        ...(state.key === undefined ? {} : { key: state.key }),
+        ...(state.cachedFrom === undefined ? {} : { cachedFrom: state.cachedFrom }),
+      }
+    : {
   name,
   status: state.status === 'pending' ? 'skipped' : state.status,
   durationMs: state.durationMs,
@@ -29,13 +44,17 @@ const stepRecord = (name: string, state: NodeState): StepRunRecord => ({
   ...(state.reason === undefined ? {} : { reason: state.reason }),
   ...(state.why === undefined ? {} : { why: state.why }),
   ...(state.error === undefined ? {} : { error: state.error.message }),
-});
+      };
 
-/** @internal When a run started, on the wall clock and the monotonic one. */
+/** @internal When a run started, on the wall clock and the monotonic one, and how often it says it is still running. */
 export interface RunTiming {
   readonly startedAt: Date;
   readonly started: number;
+  readonly heartbeatEveryMs: number;
 }
+
+/** This process, as the owner of the runs it runs. */
+const THIS_PROCESS: RunOwner = Object.freeze({ pid: process.pid, host: os.hostname() });
 
 /**
  * @internal The record of a run: small while it runs (no steps), complete once it has ended.
@@ -52,13 +71,18 @@ export const runRecord = (ctx: RunContext, params: unknown, timing: RunTiming, s
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
     edges: graphEdges(ctx.graph),
     ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - timing.started }),
+    owner: THIS_PROCESS,
+    heartbeatAt: new Date().toISOString(),
+    heartbeatEveryMs: timing.heartbeatEveryMs,
   };
 };
 
-let runSequence = 0;
+/** Crockford's base 32, lower case: digits and letters but i, l, o and u; 32 of them, so each random byte's low five bits pick one evenly. */
+const ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /**
- * @internal A new run id: ids sort by start time (then by order within a process), and are unique across processes.
+ * @internal A new run id: 12 random characters (60 bits), so that the first four or five
+ * already tell runs apart, as a prefix on the command line. Listings sort runs by start time,
+ * never by id.
  */
-export const newRunId = (): string =>
-  `${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 18)}-${(runSequence++ % 46656).toString(36).padStart(3, '0')}${randomBytes(3).toString('hex')}`;
+export const newRunId = (): string => Array.from(randomBytes(12), (b) => ID_ALPHABET[b & 31] as string).join('');

@@ -100,17 +100,43 @@ const outputLoader = (ctx: RunContext, stores: StoreAccess, final: RunRecord, pa
  * @internal Runs a pipeline in its context: resolves with the run, or rejects with the first
  * failure (its `run` holds the record).
  */
-export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, concurrency: number): Promise<Run<V>> => {
+/**
+ * How often a run says it is still running, by default: a run shorter than this never writes a
+ * heartbeat; a longer one rewrites its start record this often (its status stays `running`),
+ * so that readers elsewhere can tell it from one whose process is gone.
+ */
+export const DEFAULT_HEARTBEAT_MS = 30_000;
+
+/** @internal How a run is carried out: how many steps at once, how often it beats. */
+export interface RunSettings {
+  readonly concurrency: number;
+  /** @default DEFAULT_HEARTBEAT_MS */
+  readonly heartbeatEveryMs?: number | undefined;
+}
+
+export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, settings: RunSettings): Promise<Run<V>> => {
   const invalid = missingInputs(ctx) ?? promisedParameters(ctx);
   if (invalid !== undefined) throw invalid;
   const { nodes } = ctx.graph;
-  const timing = { startedAt: new Date(), started: performance.now() };
+  const timing = { startedAt: new Date(), started: performance.now(), heartbeatEveryMs: settings.heartbeatEveryMs ?? DEFAULT_HEARTBEAT_MS };
   ctx.emit({ type: 'run-started', pipeline: ctx.pipeline.name, steps: nodes.map((n) => n.name) });
-  // The start record is written while the first steps run; it must land before the final one.
-  const startRecorded = stores.call('record the run', () => ctx.metadata.putRun(runRecord(ctx, params, timing, 'running')));
+  // The start record is written while the first steps run; it must land before the final one,
+  // and so must every heartbeat (each rewrites the start record with the time), one after another.
+  const recordRunning = () => stores.call('record the run', () => ctx.metadata.putRun(runRecord(ctx, params, timing, 'running')));
+  const startRecorded = recordRunning();
   startRecorded.catch(() => undefined);
-  await schedule(ctx, concurrency, resolveNode);
+  let heartbeats: Promise<unknown> = startRecorded.catch(() => undefined);
+  const heartbeat = setInterval(() => {
+    heartbeats = heartbeats.then(recordRunning).catch(() => undefined);
+  }, timing.heartbeatEveryMs);
+  heartbeat.unref();
+  try {
+    await schedule(ctx, settings.concurrency, resolveNode);
+  } finally {
+    clearInterval(heartbeat);
+  }
   await startRecorded;
+  await heartbeats;
   await ctx.fingerprints.flush();
   const failed = nodes.filter((n) => ctx.states[n.index]?.status === 'failed');
   const final = runRecord(ctx, params, timing, failed.length > 0 ? 'failed' : 'completed');

@@ -12,7 +12,7 @@ import { createCacheAdmin, validatePruneOptions, type CacheAdmin, type PruneOpti
 import { StepcacheError, toError } from '../errors';
 import { compilePipeline, type AnyPipeline, type Pipeline, type PipelineGraph, type PipelineOutputs, type PipelineOutputValues } from '../pipeline/pipeline';
 import { preview } from '../format/preview';
-import type { MetadataStore } from '../store/metadata-store';
+import type { MetadataStore, RunQuery } from '../store/metadata-store';
 import type { RunRecord } from '../store/records';
 import { fingerprintsIn, openContext, type ContextDependencies } from './context';
 import { dispatcher, type RunSubscriber } from './events';
@@ -20,6 +20,7 @@ import { explainStep } from './explain';
 import { inProcessExecutor } from './in-process-executor';
 import { consoleLogger, loggingSubscriber, silentLogger, type Logger } from './logger';
 import type { Plan, Run, Runner, RunnerOptions, RunParams } from './model';
+import { pruneRuns } from '../store/run-retention';
 import { planSteps } from './plan';
 import { newRunId } from './record';
 import { runInContext } from './run';
@@ -110,7 +111,18 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     typedFailures(p, async () => {
       const graph = compileOrThrow(p, params[0]);
       const ctx = await openContext(deps, p as unknown as AnyPipeline, graph, newRunId());
-      return runInContext(ctx, stores, params[0], concurrency);
+      const settings = { concurrency, heartbeatEveryMs: options.heartbeatEveryMs };
+      const keepRuns = options.keepRuns;
+      if (keepRuns === undefined) return runInContext<PipelineOutputValues<Pipeline<P, O>>>(ctx, stores, params[0], settings);
+      // Retention after the run, whatever its outcome; a failure to prune does not fail the run.
+      const retain = () => pruneRuns(ctx.metadata, keepRuns).catch((e: unknown) => logger.warn(`Old runs could not be pruned (keepRuns): ${toError(e).message}`));
+      return runInContext<PipelineOutputValues<Pipeline<P, O>>>(ctx, stores, params[0], settings).then(
+        async (done) => (await retain(), done),
+        async (e: unknown) => {
+          await retain();
+          throw e;
+        },
+      );
     });
 
   const plan = <P, O extends PipelineOutputs | void>(p: Pipeline<P, O>, ...params: RunParams<P>): Promise<Plan> =>
@@ -134,7 +146,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     cache: cacheAdminOf(createCacheAdmin(async () => ({ metadata: await metadata(), artifacts: (await stores.open()).artifacts }))),
     plan,
     getRun: (id: string) => read((m) => m.getRun(id)),
-    listRuns: () => read((m) => m.listRuns()),
+    listRuns: (query?: RunQuery) => read((m) => m.listRuns(query)),
     close: stores.close,
   });
 };

@@ -9,7 +9,8 @@ import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
 import type { StepLock } from '../lock/step-lock';
-import { decodeCacheEntry, decodeRunRecord, reportingDamage, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
+import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
+import { withLiveStatus } from './run-liveness';
 
 // model
 
@@ -47,8 +48,26 @@ export interface MetadataStore {
   readRun(id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>>;
   /** A run by id, `undefined` when absent or damaged (a damaged one is reported). */
   getRun(id: string): Promise<RunRecord | undefined>;
-  /** All runs, most recent first; damaged ones are skipped and reported. */
-  listRuns(): Promise<RunRecord[]>;
+  /**
+   * Runs, most recent first (by start time), a page at a time: all of them without a query.
+   * Damaged ones are skipped and reported. A running run whose owner is gone reads as `interrupted`.
+   */
+  listRuns(query?: RunQuery): Promise<RunRecord[]>;
+  /** Summaries of runs, most recent first, from the run index: a page costs one read, whatever the records hold. */
+  listRunSummaries(query?: RunQuery): Promise<RunSummary[]>;
+  /** The ids of the runs that start with `prefix`, at most `limit` of them, in id order. */
+  findRunIds(prefix: string, limit: number): Promise<string[]>;
+  /** Removes runs (their records and their summaries); absent ids are ignored. */
+  deleteRuns(ids: readonly string[]): Promise<void>;
+  /**
+   * When each key was last used by a recorded run (the start of the latest run that executed the
+   * step or was served it, in milliseconds since the epoch); keys no run used are absent.
+   */
+  lastUsed(keys: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /** Every stored row that does not decode (entries, latest-entry pointers, runs, run summaries), with the row it is in. */
+  findDamaged(): Promise<DamagedRow[]>;
+  /** Removes damaged rows found by {@link MetadataStore.findDamaged}. */
+  dropDamaged(rows: readonly DamagedRow[]): Promise<void>;
   /** Closes the connection. */
   close(): Promise<void>;
   /**
@@ -71,12 +90,59 @@ export interface PutEntryOptions {
   readonly replace?: boolean | undefined;
 }
 
+/**
+ * A page of runs: at most `limit`, started before the run `before` (the last of the previous
+ * page), of one pipeline, with one status.
+ *
+ * @example
+ * const first = await metadata.listRunSummaries({ limit: 20 });
+ * const next = await metadata.listRunSummaries({ limit: 20, before: first[first.length - 1] });
+ */
+export interface RunQuery {
+  /** @default all of them */
+  readonly limit?: number | undefined;
+  /** Only runs that sort after this one (started earlier; among runs started at once, smaller ids). */
+  readonly before?: Pick<RunSummary, 'startedAt' | 'id'> | undefined;
+  readonly pipeline?: string | undefined;
+  /** `interrupted` is derived: a page of them is read among the running runs. */
+  readonly status?: RunRecord['status'] | undefined;
+}
+
+/**
+ * @internal Whether a summary is on a page (its `limit` aside). Stores filter with it what their
+ * index does not.
+ */
+export const onPage = (query: RunQuery) => (summary: Pick<RunSummary, 'startedAt' | 'id' | 'pipeline' | 'status'>): boolean =>
+  (query.before === undefined || summary.startedAt < query.before.startedAt || (summary.startedAt === query.before.startedAt && summary.id < query.before.id)) &&
+  (query.pipeline === undefined || summary.pipeline === query.pipeline) &&
+  (query.status === undefined || summary.status === query.status);
+
+/** @internal Most recent first: by start time, then by id. */
+export const byRecency = (a: Pick<RunSummary, 'startedAt' | 'id'>, b: Pick<RunSummary, 'startedAt' | 'id'>): number =>
+  a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+
+/**
+ * A stored row that does not decode, and where it is (the store's own name for the row).
+ *
+ * @example
+ * const row: DamagedRow = { _tag: 'DamagedRecord', record: 'run', id: 'r1', message: 'run r1 field status: ...', row: 'run:r1' };
+ */
+export interface DamagedRow extends DamagedRecord {
+  readonly row: string;
+}
+
 // keys
 
 const entryKey = (key: string): string => `entry:${key}`;
 const latestKey = (pipeline: string, step: string): string => `latest:${pipeline}:${step}`;
 const latestOfStepKey = (step: string): string => `latest-step:${step}`;
 const runKey = (id: string): string => `run:${id}`;
+/** A run's row in the run index: keys sort by start time (ISO text sorts as time does), then by id. */
+const runIndexKey = (summary: Pick<RunSummary, 'startedAt' | 'id'>): string => `runidx:${summary.startedAt}:${summary.id}`;
+/** Set once the run index holds every run (runs recorded before there was one are added on first use). */
+const RUN_INDEX_READY = 'meta:run-index';
+/** When a key was last used by a run, kept as each finished run is recorded (one row per key, overwritten). */
+const usedKey = (key: string): string => `used:${key}`;
 
 /**
  * How a metadata store reports what it cannot use.
@@ -104,7 +170,33 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
   return (await Promise.all(batches)).flat();
 };
 
+/** @internal The keys of the steps a run executed or was served from the cache. */
+export const usesOf = (run: RunRecord): string[] =>
+  Object.values(run.steps).flatMap((s) => (s.key !== undefined && (s.status === 'executed' || s.status === 'cached') ? [s.key] : []));
+
 // implementations
+
+/**
+ * @internal Reads of key ranges that a keyv adapter can answer in one query (SQLite can): rows
+ * whose key starts with `prefix`, in key order or reversed, as `[key without namespace, value]`.
+ * Without one, the store walks every key with keyv's iterator.
+ */
+export interface KeyRangeReader {
+  readonly range: (prefix: string, options: { readonly descending?: boolean; readonly limit?: number; readonly below?: string }) => Promise<Array<readonly [string, unknown]>>;
+}
+
+const iteratorRange =
+  (keyv: Keyv): KeyRangeReader['range'] =>
+  async (prefix, options) => {
+    const rows: Array<readonly [string, unknown]> = [];
+    if (keyv.iterator === undefined) return rows;
+    for await (const [key, value] of keyv.iterator(undefined)) {
+      if (typeof key === 'string' && key.startsWith(prefix) && (options.below === undefined || key < options.below)) rows.push([key, value]);
+    }
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    if (options.descending === true) rows.reverse();
+    return options.limit === undefined ? rows : rows.slice(0, options.limit);
+  };
 
 /**
  * A metadata store over any keyv instance.
@@ -113,7 +205,10 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
  * import Keyv from 'keyv';
  * const metadata = createKeyvMetadataStore(new Keyv({ namespace: 'team' }));
  */
-export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions = {}): MetadataStore => {
+export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions = {}): MetadataStore => keyvMetadataStore(keyv, options, undefined);
+
+const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: KeyRangeReader | undefined): MetadataStore => {
+  const range = reader?.range ?? iteratorRange(keyv);
   // keyv re-emits store errors as events; the failing call rejects anyway, and an 'error' event
   // without a listener would crash the process.
   keyv.on('error', () => undefined);
@@ -121,7 +216,58 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
   const entryOf = (value: unknown, key: string): CacheEntry | undefined => (value === undefined || value === null ? undefined : usable(decodeCacheEntry(value, key)));
   const readRun = async (id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>> => {
     const value: unknown = await keyv.get(runKey(id));
-    return value === undefined || value === null ? E.right(undefined) : decodeRunRecord(value, id);
+    return value === undefined || value === null ? E.right(undefined) : E.map((run: RunRecord) => withLiveStatus(run))(decodeRunRecord(value, id));
+  };
+  const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
+    if (runs.length === 0) return;
+    await keyv.setMany(
+      runs.flatMap((run) => [
+        { key: runKey(run.id), value: run },
+        { key: runIndexKey(run), value: runSummary(run) },
+        // The keys a finished run used, as of its start: what `cache ls` sorts by, without reading every run.
+        ...(run.status === 'running' ? [] : usesOf(run).map((key) => ({ key: usedKey(key), value: Date.parse(run.startedAt) }))),
+      ]),
+    );
+  };
+  /** Adds the runs recorded before the run index existed to it, once per store. */
+  let indexed: Promise<void> | undefined;
+  const indexReady = (): Promise<void> =>
+    (indexed ??= (async () => {
+      if ((await keyv.get(RUN_INDEX_READY)) !== undefined) return;
+      const runs: RunRecord[] = [];
+      for (const [key, value] of await range('run:', {})) {
+        const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, key.slice('run:'.length)));
+        if (run) runs.push(run);
+      }
+      // Oldest first, so that each key's last use is written last.
+      runs.sort((a, b) => byRecency(b, a));
+      for (let i = 0; i < runs.length; i += BATCH) await putRuns(runs.slice(i, i + BATCH));
+      await keyv.set(RUN_INDEX_READY, { version: 1 });
+    })().catch((e: unknown) => {
+      indexed = undefined;
+      throw e;
+    }));
+  const listRunSummaries = async (query: RunQuery = {}): Promise<RunSummary[]> => {
+    await indexReady();
+    const wanted = onPage(query);
+    const summaries: RunSummary[] = [];
+    // Pages of the index, newest first, until the query's page is full: filters may skip rows.
+    let below = query.before === undefined ? undefined : runIndexKey(query.before);
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    const chunk = query.pipeline === undefined && query.status === undefined ? Math.min(limit, 1000) : 1000;
+    for (;;) {
+      const rows = await range('runidx:', { descending: true, limit: chunk, ...(below === undefined ? {} : { below }) });
+      for (const [key, value] of rows) {
+        const summary = value === undefined || value === null ? undefined : usable(decodeRunSummary(value, key.slice(key.lastIndexOf(':') + 1)));
+        if (summary === undefined) continue;
+        const live = withLiveStatus(summary);
+        if (wanted(live)) summaries.push(live);
+        if (summaries.length >= limit) return summaries;
+      }
+      const last = rows[rows.length - 1];
+      if (last === undefined || rows.length < chunk) return summaries;
+      below = last[0];
+    }
   };
   const writing = new Map<string, Promise<void>>();
   const oneAtATime = (key: string, write: () => Promise<void>): Promise<void> => {
@@ -133,7 +279,7 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
     });
     return next;
   };
-  return Object.freeze({
+  const store: MetadataStore = Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
       const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
@@ -169,9 +315,7 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
       }),
     listEntries: async () => {
       const entries: CacheEntry[] = [];
-      if (keyv.iterator === undefined) return entries;
-      for await (const [key, value] of keyv.iterator(undefined)) {
-        if (typeof key !== 'string' || !key.startsWith('entry:')) continue;
+      for (const [key, value] of await range('entry:', {})) {
         const entry = entryOf(value, key.slice('entry:'.length));
         if (entry) entries.push(entry);
       }
@@ -188,25 +332,87 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
       });
       await keyv.deleteMany([...entries.map((e) => entryKey(e.key)), ...stalePointers]);
     },
-    putRun: async (run: RunRecord) => {
-      await keyv.set(runKey(run.id), run);
-    },
+    putRun: (run: RunRecord) => putRuns([run]),
     readRun,
     getRun: async (id: string) => usable(await readRun(id)),
-    listRuns: async () => {
-      const runs: RunRecord[] = [];
-      if (keyv.iterator === undefined) return runs;
-      for await (const [key, value] of keyv.iterator(undefined)) {
-        if (typeof key !== 'string' || !key.startsWith('run:')) continue;
-        const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, key.slice('run:'.length)));
-        if (run) runs.push(run);
+    listRuns: async (query: RunQuery = {}) => {
+      const summaries = await listRunSummaries(query);
+      const values = await getManyInBatches(keyv, summaries.map((s) => runKey(s.id)));
+      return values
+        .map((value, i) => (value === undefined || value === null ? undefined : usable(decodeRunRecord(value, (summaries[i] as RunSummary).id))))
+        .filter((r): r is RunRecord => r !== undefined)
+        .map((r) => withLiveStatus(r));
+    },
+    listRunSummaries,
+    lastUsed: async (keys: readonly string[]) => {
+      await indexReady();
+      const values = await getManyInBatches(keyv, keys.map(usedKey));
+      const used = new Map<string, number>();
+      values.forEach((value, i) => {
+        if (typeof value === 'number') used.set(keys[i] as string, value);
+      });
+      return used;
+    },
+    findDamaged: async () => {
+      const damaged: DamagedRow[] = [];
+      const check = (row: string, decoded: E.Either<DamagedRecord, unknown>) => {
+        if (E.isLeft(decoded)) damaged.push({ ...decoded.left, row });
+      };
+      for (const [key, value] of await range('entry:', {})) check(key, decodeCacheEntry(value, key.slice('entry:'.length)));
+      for (const [key, value] of await range('latest:', {})) check(key, decodeCacheEntry(value, `latest of ${key.slice('latest:'.length).replace(':', '/')}`));
+      for (const [key, value] of await range('run:', {})) check(key, decodeRunRecord(value, key.slice('run:'.length)));
+      for (const [key, value] of await range('runidx:', {})) check(key, decodeRunSummary(value, key.slice(key.lastIndexOf(':') + 1)));
+      for (const [key, value] of await range('used:', {})) {
+        if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'cache entry', id: key.slice('used:'.length), message: `last use of cache entry ${key.slice('used:'.length)} is not a time`, row: key });
       }
-      return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id));
+      return damaged;
+    },
+    dropDamaged: async (rows: readonly DamagedRow[]) => {
+      // A damaged run goes with its summary (deleteRuns finds it by id); other rows go alone.
+      const runs = rows.filter((r) => r.row.startsWith('run:')).map((r) => r.row.slice('run:'.length));
+      const others = rows.filter((r) => !r.row.startsWith('run:')).map((r) => r.row);
+      await store.deleteRuns(runs);
+      if (others.length > 0) await keyv.deleteMany(others);
+    },
+    findRunIds: async (prefix: string, limit: number) => {
+      const rows = await range(runKey(prefix), { limit });
+      return rows.map(([key]) => key.slice('run:'.length));
+    },
+    deleteRuns: async (ids: readonly string[]) => {
+      if (ids.length === 0) return;
+      const values = await getManyInBatches(keyv, ids.map(runKey));
+      // The index row is named by the record; a damaged or missing record's row is looked for by its id.
+      const indexKeys: string[] = [];
+      const unnamed = new Set<string>();
+      ids.forEach((id, i) => {
+        const value = values[i];
+        const decoded = value === undefined || value === null ? undefined : decodeRunRecord(value, id);
+        if (decoded !== undefined && E.isRight(decoded)) indexKeys.push(runIndexKey(decoded.right));
+        else unnamed.add(id);
+      });
+      if (unnamed.size > 0) {
+        for (const [key] of await range('runidx:', {})) if (unnamed.has(key.slice(key.lastIndexOf(':') + 1))) indexKeys.push(key);
+      }
+      await keyv.deleteMany([...ids.map(runKey), ...indexKeys]);
     },
     close: async () => {
       await keyv.disconnect();
     },
   });
+  return store;
+};
+
+/** The value of a row as keyv stored it (`{ value, expires }` as JSON); an expired or unreadable row is absent, an unreadable one reaches the decoder as its text. */
+const storedValue = (text: string | null): unknown => {
+  if (text === null) return undefined;
+  try {
+    const stored: unknown = JSON.parse(text);
+    if (typeof stored !== 'object' || stored === null || !('value' in stored)) return stored;
+    const expires = 'expires' in stored ? stored.expires : undefined;
+    return typeof expires === 'number' && expires < Date.now() ? undefined : stored.value;
+  } catch {
+    return text;
+  }
 };
 
 /**
@@ -220,14 +426,32 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
   // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
   // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash.
   void sqlite.query('PRAGMA journal_mode=WAL').then(() => sqlite.query('PRAGMA synchronous=NORMAL')).catch(() => undefined);
-  return createKeyvMetadataStore(
+  const namespace = 'stepcache';
+  const table = sqlite.opts.table ?? 'keyv';
+  // One query per page of a key range, on the table's primary key: keyv's own iterator reads
+  // every row of the table, ten at a time.
+  const reader: KeyRangeReader = {
+    range: async (prefix, { descending = false, limit, below }) => {
+      const from = `${namespace}:${prefix}`;
+      const to = below === undefined ? `${from.slice(0, -1)}${String.fromCharCode(from.charCodeAt(from.length - 1) + 1)}` : `${namespace}:${below}`;
+      const rows = (await sqlite.query(
+        `SELECT key, value FROM ${table} WHERE key >= ? AND key < ? ORDER BY key ${descending ? 'DESC' : 'ASC'}${limit === undefined ? '' : ' LIMIT ?'}`,
+        from,
+        to,
+        ...(limit === undefined ? [] : [limit]),
+      )) as Array<{ key: string; value: string | null }>;
+      return rows.map((row): readonly [string, unknown] => [row.key.slice(namespace.length + 1), storedValue(row.value)]);
+    },
+  };
+  return keyvMetadataStore(
     new Keyv({
       store: sqlite,
-      namespace: 'stepcache',
+      namespace,
       // Every record is plain JSON: skip the default serializer's Buffer revival, which is several times slower.
       serialize: JSON.stringify,
       deserialize: JSON.parse,
     }),
     options,
+    reader,
   );
 };

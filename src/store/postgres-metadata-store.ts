@@ -17,10 +17,11 @@
 import * as E from 'fp-ts/Either';
 import type pg from 'pg';
 import { createPostgresStepLock } from '../lock/postgres-lock';
-import type { MetadataStore, MetadataStoreOptions, PutEntryOptions } from './metadata-store';
+import type { DamagedRow, MetadataStore, MetadataStoreOptions, PutEntryOptions, RunQuery } from './metadata-store';
 import { openPool, quoteIdentifier, unavailable, type PostgresConnection, type PostgresTimeouts } from './postgres-connection';
 import { migrate } from './postgres-schema';
-import { decodeCacheEntry, decodeRunRecord, reportingDamage, type CacheEntry, type DamagedRecord, type RunRecord } from './records';
+import { decodeCacheEntry, decodeRunRecord, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
+import { withLiveStatus } from './run-liveness';
 
 // model
 
@@ -143,7 +144,7 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
     call(`read run ${id}`, async (db) => {
       const { rows } = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')} WHERE id = $1`, [id]);
       const row = rows[0];
-      return row === undefined ? E.right(undefined) : decodeRunRecord(row.record, row.id);
+      return row === undefined ? E.right(undefined) : E.map((run: RunRecord) => withLiveStatus(run))(decodeRunRecord(row.record, row.id));
     });
 
   const putEntry = (entry: CacheEntry, putOptions: PutEntryOptions = {}): Promise<void> =>
@@ -177,6 +178,34 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
       if (row !== undefined && E.isLeft(decodeCacheEntry(rowToCandidate(row), row.key))) {
         // Overwrite that very row only (not one a concurrent writer has just put in its place).
         await db.query(insertOrOverwriteIf('e.run_id = $11 AND e.outputs = $12::jsonb'), [...values, row.run_id, JSON.stringify(row.outputs)]);
+      }
+    });
+
+  /** A page of runs on the (started_at, id) index; `interrupted` is derived, so read among the running ones. */
+  const listRuns = (query: RunQuery = {}): Promise<RunRecord[]> =>
+    call('list runs', async (db) => {
+      const stored = query.status === 'interrupted' ? 'running' : query.status;
+      const limit = query.limit ?? null;
+      const runs: RunRecord[] = [];
+      let before = query.before ?? null;
+      for (;;) {
+        const { rows } = await db.query<{ id: string; started_at_iso: string; record: unknown }>(
+          `SELECT id, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS started_at_iso, record FROM ${table('runs')}
+           WHERE ($1::timestamptz IS NULL OR (started_at, id COLLATE "C") < ($1::timestamptz, $2::text COLLATE "C"))
+             AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR status = $4)
+           ORDER BY started_at DESC, id COLLATE "C" DESC LIMIT $5`,
+          [before === null ? null : timestampOf(before.startedAt), before?.id ?? null, query.pipeline ?? null, stored ?? null, limit ?? 1000],
+        );
+        for (const row of rows) {
+          const run = usable(decodeRunRecord(row.record, row.id));
+          if (run === undefined) continue;
+          const live = withLiveStatus(run);
+          if (query.status === undefined || live.status === query.status) runs.push(live);
+          if (limit !== null && runs.length >= limit) return runs;
+        }
+        const last = rows[rows.length - 1];
+        if (last === undefined || rows.length < (limit ?? 1000)) return runs;
+        before = { startedAt: last.started_at_iso, id: last.id };
       }
     });
 
@@ -283,10 +312,49 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
     readRun,
     getRun: async (id: string) => usable(await readRun(id)),
     stepLock: () => createPostgresStepLock('pool' in options ? options.pool : { url: options.url }, { schema, ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }) }),
-    listRuns: () =>
-      call('list runs', async (db) => {
-        const { rows } = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')} ORDER BY started_at DESC, id COLLATE "C" DESC`);
-        return rows.map((row) => usable(decodeRunRecord(row.record, row.id))).filter((r): r is RunRecord => r !== undefined);
+    listRuns,
+    listRunSummaries: async (query: RunQuery = {}): Promise<RunSummary[]> => (await listRuns(query)).map(runSummary),
+    lastUsed: (keys: readonly string[]) =>
+      call('read when cache entries were last used', async (db) => {
+        if (keys.length === 0) return new Map<string, number>();
+        const { rows } = await db.query<{ key: string; used_ms: number }>(
+          `SELECT s.key, (extract(epoch FROM max(r.started_at)) * 1000)::float8 AS used_ms FROM ${table('step_runs')} s JOIN ${table('runs')} r ON r.id = s.run_id
+           WHERE s.key = ANY($1::text[]) AND s.status IN ('executed', 'cached') AND r.status <> 'running' GROUP BY s.key`,
+          [[...new Set(keys)]],
+        );
+        return new Map(rows.map((row) => [row.key, row.used_ms]));
+      }),
+    findDamaged: () =>
+      call('look for damaged rows', async (db) => {
+        const damaged: DamagedRow[] = [];
+        const entries = await db.query<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM ${table('cache_entries')} e`);
+        for (const row of entries.rows) {
+          const decoded = decodeCacheEntry(rowToCandidate(row), row.key);
+          if (E.isLeft(decoded)) damaged.push({ ...decoded.left, row: `cache_entries:${row.key}` });
+        }
+        const runs = await db.query<{ id: string; record: unknown }>(`SELECT id, record FROM ${table('runs')}`);
+        for (const row of runs.rows) {
+          const decoded = decodeRunRecord(row.record, row.id);
+          if (E.isLeft(decoded)) damaged.push({ ...decoded.left, row: `runs:${row.id}` });
+        }
+        return damaged;
+      }),
+    dropDamaged: (rows: readonly DamagedRow[]) =>
+      call('drop damaged rows', async (db) => {
+        const named = (prefix: string) => rows.filter((r) => r.row.startsWith(prefix)).map((r) => r.row.slice(prefix.length));
+        await db.query(`DELETE FROM ${table('cache_entries')} WHERE key = ANY($1::text[])`, [named('cache_entries:')]);
+        await db.query(`WITH gone AS (DELETE FROM ${table('step_runs')} WHERE run_id = ANY($1::text[])) DELETE FROM ${table('runs')} WHERE id = ANY($1::text[])`, [named('runs:')]);
+      }),
+    findRunIds: (prefix: string, limit: number) =>
+      call('find runs', async (db) => {
+        const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table('runs')} WHERE id LIKE $1 ORDER BY id COLLATE "C" LIMIT $2`, [pattern, limit]);
+        return rows.map((row) => row.id);
+      }),
+    deleteRuns: (ids: readonly string[]) =>
+      call('delete runs', async (db) => {
+        if (ids.length === 0) return;
+        await db.query(`WITH gone AS (DELETE FROM ${table('step_runs')} WHERE run_id = ANY($1::text[])) DELETE FROM ${table('runs')} WHERE id = ANY($1::text[])`, [[...ids]]);
       }),
     close: async () => {
       if (!opened.owned || pool.ended) return;

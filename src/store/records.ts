@@ -68,13 +68,20 @@ export const StepRunRecordCodec = t.intersection([
   }),
 ]);
 
+/** @internal The process that runs a run: what tells, when the run stays `running`, whether it is still going. */
+export const RunOwnerCodec = t.type({ pid: t.number, host: t.string });
+
+/** @internal */
+export const RunStatusCodec = t.keyof({ running: null, completed: null, failed: null, interrupted: null });
+
 /** @internal */
 export const RunRecordCodec = t.intersection([
   t.type({
     id: t.string,
     pipeline: t.string,
     parameters: t.record(t.string, t.unknown),
-    status: t.keyof({ running: null, completed: null, failed: null }),
+    /** `interrupted` is never written by a run: readers derive it for a `running` run whose owner is gone. */
+    status: RunStatusCodec,
     startedAt: t.string,
     steps: t.record(t.string, StepRunRecordCodec),
     outputs: t.record(t.string, t.type({ step: t.string, output: t.string })),
@@ -84,7 +91,33 @@ export const RunRecordCodec = t.intersection([
     durationMs: t.number,
     /** The DAG: which step's output feeds which step's input, in pipeline order. */
     edges: t.array(t.type({ from: t.string, output: t.string, to: t.string, input: t.string })),
+    /** The process running the run (records written before owners were recorded have none). */
+    owner: RunOwnerCodec,
+    /** When the owner last said it was still running the run (ISO), and how often it says so. */
+    heartbeatAt: t.string,
+    heartbeatEveryMs: t.number,
   }),
+]);
+
+/** @internal How many steps of a run had each status. */
+export const StepCountsCodec = t.type({ executed: t.number, cached: t.number, failed: t.number, skipped: t.number });
+
+/**
+ * A run in a few hundred bytes, for listings: kept in an index next to the record, so a page of
+ * runs is one read whatever the records hold.
+ * @internal
+ */
+export const RunSummaryCodec = t.intersection([
+  t.type({
+    id: t.string,
+    pipeline: t.string,
+    status: RunStatusCodec,
+    startedAt: t.string,
+    /** The parameters as short text (`gamma=0.1 kernel="rbf"`), for a listing. */
+    parameters: t.string,
+    steps: StepCountsCodec,
+  }),
+  t.partial({ endedAt: t.string, durationMs: t.number, owner: RunOwnerCodec, heartbeatAt: t.string, heartbeatEveryMs: t.number }),
 ]);
 
 // model
@@ -114,6 +147,23 @@ export type StepRunRecord = t.TypeOf<typeof StepRunRecordCodec>;
 export type RunRecord = t.TypeOf<typeof RunRecordCodec>;
 
 /**
+ * The process running a run: its pid and host name.
+ *
+ * @example
+ * const owner: RunOwner = { pid: process.pid, host: os.hostname() };
+ */
+export type RunOwner = t.TypeOf<typeof RunOwnerCodec>;
+
+/**
+ * A run as listings show it: id, pipeline, status, times, parameters as short text, step counts.
+ *
+ * @example
+ * const page: RunSummary[] = await metadata.listRunSummaries({ limit: 20 });
+ * page[0]?.steps.cached; // 998
+ */
+export type RunSummary = t.TypeOf<typeof RunSummaryCodec>;
+
+/**
  * A stored record that does not decode: which record, and the field at fault.
  *
  * @example
@@ -121,7 +171,7 @@ export type RunRecord = t.TypeOf<typeof RunRecordCodec>;
  */
 export interface DamagedRecord {
   readonly _tag: 'DamagedRecord';
-  readonly record: 'cache entry' | 'run';
+  readonly record: 'cache entry' | 'run' | 'run summary';
   /** The entry's key or the run's id. */
   readonly id: string;
   readonly message: string;
@@ -169,6 +219,14 @@ const decodeWith =
 export const decodeCacheEntry: (value: unknown, key: string) => E.Either<DamagedRecord, CacheEntry> = decodeWith(CacheEntryCodec, 'cache entry');
 
 /**
+ * A stored run summary (a row of the run index), decoded; the field at fault when it is damaged.
+ *
+ * @example
+ * decodeRunSummary({ id: 'r1' }, 'r1'); // Left({ _tag: 'DamagedRecord', record: 'run summary', ... })
+ */
+export const decodeRunSummary: (value: unknown, id: string) => E.Either<DamagedRecord, RunSummary> = decodeWith(RunSummaryCodec, 'run summary');
+
+/**
  * A stored run record, decoded; the field at fault when it is damaged.
  *
  * @example
@@ -194,5 +252,51 @@ export const reportingDamage = (report: ((damage: DamagedRecord) => void) | unde
       report?.(damage);
     }
     return undefined;
+  };
+};
+
+// summaries
+
+/** A value as a listing shows it: JSON, cut to `max` characters. */
+const shortJson = (value: unknown, max: number): string => {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
+
+/**
+ * A run's parameters as one short line: `name=value` pairs, each value JSON cut to 24 characters,
+ * the whole to 80.
+ *
+ * @example
+ * parametersLine({ gamma: 0.1, kernel: 'rbf' }); // 'gamma=0.1 kernel="rbf"'
+ */
+export const parametersLine = (parameters: Readonly<Record<string, unknown>>): string => {
+  const text = Object.entries(parameters)
+    .map(([k, v]) => `${k}=${shortJson(v, 24)}`)
+    .join(' ');
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+};
+
+/**
+ * The summary of a run record, as the run index keeps it.
+ *
+ * @example
+ * runSummary(record).steps; // { executed: 2, cached: 998, failed: 0, skipped: 0 }
+ */
+export const runSummary = (run: RunRecord): RunSummary => {
+  const steps = { executed: 0, cached: 0, failed: 0, skipped: 0 };
+  for (const s of Object.values(run.steps)) steps[s.status]++;
+  return {
+    id: run.id,
+    pipeline: run.pipeline,
+    status: run.status,
+    startedAt: run.startedAt,
+    parameters: parametersLine(run.parameters),
+    steps,
+    ...(run.endedAt === undefined ? {} : { endedAt: run.endedAt }),
+    ...(run.durationMs === undefined ? {} : { durationMs: run.durationMs }),
+    ...(run.owner === undefined ? {} : { owner: run.owner }),
+    ...(run.heartbeatAt === undefined ? {} : { heartbeatAt: run.heartbeatAt }),
+    ...(run.heartbeatEveryMs === undefined ? {} : { heartbeatEveryMs: run.heartbeatEveryMs }),
   };
 };

@@ -12,6 +12,7 @@
  * - `listEntries` and `listRuns` give the most recent first.
  * - A row that does not decode is skipped, never a crash; the next write of its key replaces it.
  */
+import * as os from 'node:os';
 import * as fc from 'fast-check';
 import type { CacheEntry, MetadataStore, RunRecord } from '../../src';
 
@@ -273,6 +274,89 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
       });
     });
 
+    describe('run pages, summaries, ids and deletion', () => {
+      const at = (i: number): string => new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
+      const putMany = async (n: number): Promise<RunRecord[]> => {
+        const runs = Array.from({ length: n }, (_, i) =>
+          runOf(`run-${String(i).padStart(3, '0')}`, at(i), { pipeline: i % 2 === 0 ? 'even' : 'odd', status: i % 3 === 0 ? 'failed' : 'completed' }),
+        );
+        for (const r of runs) await store.putRun(r);
+        return runs;
+      };
+
+      it('pages runs newest first by start time, continuing before the last of the previous page, with filters', async () => {
+        await putMany(25);
+        const first = await store.listRunSummaries({ limit: 10 });
+        expect(first.map((r) => r.id)).toEqual(Array.from({ length: 10 }, (_, i) => `run-${String(24 - i).padStart(3, '0')}`));
+        const second = await store.listRunSummaries({ limit: 10, before: first[first.length - 1] });
+        expect(second.map((r) => r.id)[0]).toBe('run-014');
+        const rest = await store.listRunSummaries({ before: second[second.length - 1] });
+        expect(rest).toHaveLength(5);
+        expect((await store.listRunSummaries({ pipeline: 'odd', limit: 3 })).map((r) => r.id)).toEqual(['run-023', 'run-021', 'run-019']);
+        expect((await store.listRunSummaries({ status: 'failed' })).map((r) => r.id)).toEqual(['run-024', 'run-021', 'run-018', 'run-015', 'run-012', 'run-009', 'run-006', 'run-003', 'run-000']);
+        expect((await store.listRuns({ limit: 2, pipeline: 'even' })).map((r) => r.id)).toEqual(['run-024', 'run-022']);
+        expect(await store.listRuns()).toHaveLength(25);
+      });
+
+      it('sorts by start time, not by id', async () => {
+        await store.putRun(runOf('zzz-old', at(1)));
+        await store.putRun(runOf('aaa-new', at(2)));
+        expect((await store.listRunSummaries()).map((r) => r.id)).toEqual(['aaa-new', 'zzz-old']);
+      });
+
+      it('a summary says what a listing shows: status, times, parameters in short, step counts', async () => {
+        const run = runOf('summed', at(0));
+        await store.putRun(run);
+        expect(await store.listRunSummaries()).toEqual([
+          { id: 'summed', pipeline: 'training', status: 'completed', startedAt: at(0), endedAt: at(0), durationMs: 42, parameters: 'gamma=0.1 nested={"list":[1,"two",null]}', steps: { executed: 1, cached: 1, failed: 1, skipped: 0 } },
+        ]);
+      });
+
+      it('finds run ids by prefix, in id order, at most limit', async () => {
+        for (const id of ['abcd1', 'abcd2', 'abce3', 'x_y%1']) await store.putRun(runOf(id, at(0)));
+        expect(await store.findRunIds('abcd', 10)).toEqual(['abcd1', 'abcd2']);
+        expect(await store.findRunIds('ab', 2)).toEqual(['abcd1', 'abcd2']);
+        expect(await store.findRunIds('x_y%', 10)).toEqual(['x_y%1']);
+        expect(await store.findRunIds('x%', 10)).toEqual([]);
+        expect(await store.findRunIds('nope', 10)).toEqual([]);
+      });
+
+      it('deletes runs, their summaries with them', async () => {
+        await putMany(5);
+        await store.deleteRuns(['run-001', 'run-003', 'no-such-run']);
+        expect((await store.listRunSummaries()).map((r) => r.id)).toEqual(['run-004', 'run-002', 'run-000']);
+        expect(await store.getRun('run-001')).toBeUndefined();
+        expect(await store.findRunIds('run-00', 10)).toEqual(['run-000', 'run-002', 'run-004']);
+      });
+
+      it('says when each key was last used by a finished run: executed or cached, not failed, not while running', async () => {
+        await store.putRun(runOf('older', at(1)));
+        await store.putRun(runOf('newer', at(5), { steps: { zeta_loader: { name: 'zeta_loader', status: 'cached', durationMs: 1, key: 'k1', cachedFrom: 'older' } } }));
+        await store.putRun(runOf('unfinished', at(9), { status: 'running', steps: { zeta_loader: { name: 'zeta_loader', status: 'cached', durationMs: 1, key: 'k1' } } }));
+        const used = await store.lastUsed(['k1', 'k2', 'never']);
+        expect([...used.entries()].sort()).toEqual([
+          ['k1', Date.parse(at(5))],
+          ['k2', Date.parse(at(1))],
+        ]);
+        expect((await store.lastUsed([])).size).toBe(0);
+      });
+
+      it('a running run whose owner is gone reads as interrupted; a live one as running', async () => {
+        const dead = { pid: 2 ** 22 + 12345, host: os.hostname() };
+        await store.putRun(runOf('killed', at(1), { status: 'running', steps: {}, owner: dead, heartbeatAt: at(1), heartbeatEveryMs: 30_000 }));
+        await store.putRun(runOf('alive', at(2), { status: 'running', steps: {}, owner: { pid: process.pid, host: os.hostname() }, heartbeatAt: new Date().toISOString(), heartbeatEveryMs: 30_000 }));
+        await store.putRun(runOf('silent', at(3), { status: 'running', steps: {}, owner: { pid: 1, host: 'another-host' }, heartbeatAt: at(3), heartbeatEveryMs: 30_000 }));
+        expect((await store.getRun('killed'))?.status).toBe('interrupted');
+        expect((await store.getRun('alive'))?.status).toBe('running');
+        expect((await store.listRunSummaries()).map((r) => [r.id, r.status])).toEqual([
+          ['silent', 'interrupted'],
+          ['alive', 'running'],
+          ['killed', 'interrupted'],
+        ]);
+        expect((await store.listRuns({ status: 'interrupted' })).map((r) => r.id)).toEqual(['silent', 'killed']);
+      });
+    });
+
     describe('damaged rows', () => {
       it('an entry that does not decode is skipped by every read, and the next write of its key replaces it', async () => {
         const damaged = entryOf({ step: 'trainer' }, 1_000);
@@ -285,6 +369,30 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         const repaired = { ...damaged, runId: 'repair' };
         await store.putEntry(repaired);
         expect(await store.getEntries([damaged.key])).toEqual([repaired]);
+      });
+
+      it('findDamaged names every row that does not decode, and dropDamaged removes them and nothing else', async () => {
+        const entry = entryOf();
+        const damagedEntry = entryOf({ step: 'trainer' });
+        await store.putEntry(entry);
+        await store.putEntry(damagedEntry);
+        await store.putRun(runOf('damaged', '2026-01-02T00:00:00.000Z'));
+        await store.putRun(runOf('intact', '2026-01-01T00:00:00.000Z'));
+        expect(await store.findDamaged()).toEqual([]);
+        await subject.damageEntry(damagedEntry.key);
+        await subject.damageRun('damaged');
+        const found = await store.findDamaged();
+        expect(found.map((d) => [d.record, d.id]).sort()).toEqual(
+          expect.arrayContaining([
+            ['cache entry', damagedEntry.key],
+            ['run', 'damaged'],
+          ]),
+        );
+        await store.dropDamaged(found);
+        expect(await store.findDamaged()).toEqual([]);
+        expect(await store.getEntries([entry.key])).toEqual([entry]);
+        expect((await store.listRuns()).map((r) => r.id)).toEqual(['intact']);
+        expect((await store.listRunSummaries()).map((r) => r.id)).toEqual(['intact']);
       });
 
       it('a run that does not decode is skipped', async () => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import sqlite3 from 'sqlite3';
 import { createFileArtifactStore, createSqliteMetadataStore, type ArtifactStore } from '../../src';
-import { CacheEntryCodec, RunRecordCodec, type CacheEntry } from '../../src/store/records';
+import { CacheEntryCodec, RunRecordCodec, RunSummaryCodec, type CacheEntry } from '../../src/store/records';
 
 /** What one check found. */
 export interface StoreCheck {
@@ -194,6 +194,16 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
         }
         continue;
       }
+      if (row.key.startsWith('stepcache:runidx:')) {
+        if (!RunSummaryCodec.is(value.right)) violations.push(`row ${row.key} is not a run summary`);
+        else if (row.key !== `stepcache:runidx:${value.right.startedAt}:${value.right.id}`) violations.push(`row ${row.key} holds the summary of run ${value.right.id}`);
+        continue;
+      }
+      if (row.key.startsWith('stepcache:used:')) {
+        if (typeof value.right !== 'number') violations.push(`row ${row.key} is not a time`);
+        continue;
+      }
+      if (row.key === 'stepcache:meta:run-index') continue;
       const isEntry = row.key.startsWith('stepcache:entry:');
       const isLatestOfStep = row.key.startsWith('stepcache:latest-step:');
       const isLatest = isLatestOfStep || row.key.startsWith('stepcache:latest:');
