@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -13,7 +14,7 @@ import { createRunner, type Runner } from '../runner/runner';
 import type { Logger } from '../runner/logger';
 import { createFileArtifactStore } from '../store/artifact-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
-import { createSqliteMetadataStore } from '../store/metadata-store';
+import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { RunRecord, StepStatus } from '../store/records';
 import { formatBytes, parseBytes, SIZE_FORM } from '../format/bytes';
 import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration';
@@ -43,6 +44,8 @@ export interface CliIo {
   readonly cwd?: string;
   /** Where `STEPCACHE_DIR` and `NO_COLOR` are read. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Stops a long-running command (`ui`) when aborted. @default never stops */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -120,7 +123,7 @@ const guardedStore = (runner: Runner, dir: string): Store => {
 };
 
 /** Opens the store of a command (which must exist: commands never create one), and closes it afterwards. */
-const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string) => Promise<A>): Promise<A> => {
+const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string, metadata: MetadataStore) => Promise<A>): Promise<A> => {
   const { dir, metadataFile, artifactsDir } = layoutOf(ctx, cmd);
   if (!fs.existsSync(metadataFile)) {
     const why = fs.existsSync(dir) ? `${dir} has no metadata.sqlite` : `${dir} does not exist`;
@@ -130,7 +133,7 @@ const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: s
   const metadata = createSqliteMetadataStore(metadataFile, { onDamaged: (damage) => logger.warn(`${damage.message}; it is left out.`) });
   const runner = createRunner({ dir, logger, metadata, artifacts: createFileArtifactStore(artifactsDir) });
   try {
-    return await f(guardedStore(runner, dir), dir);
+    return await f(guardedStore(runner, dir), dir, metadata);
   } finally {
     await runner.close().catch(() => undefined);
   }
@@ -394,6 +397,51 @@ const dagCommand = (ctx: Context, program: Command): void => {
     );
 };
 
+const port = (value: string): number => {
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 65535) throw new InvalidArgumentError('Expected a port number from 0 (any free port) to 65535.');
+  return Number(value);
+};
+
+const uiCommand = (ctx: Context, program: Command): void => {
+  program
+    .command('ui')
+    .description('serve a read-only web page of the runs in the store: runs, DAGs, comparisons, steps over time')
+    .addOption(new Option('--port <n>', 'the port to listen on (0: any free port)').argParser(port).default(7350))
+    .option('--host <address>', 'the address to listen on; another than 127.0.0.1 lets other machines read the store', '127.0.0.1')
+    .option('--open', 'open the page in the default browser')
+    .action((options: { port: number; host: string; open?: boolean }, cmd: Command) =>
+      withStore(ctx, cmd, async (_store, dir, metadata) => {
+        const { createDashboard } = await import('../ui');
+        const artifacts = createFileArtifactStore(layoutOf(ctx, cmd).artifactsDir);
+        const server = await createDashboard({ metadata, artifacts })
+          .listen(options.port, options.host)
+          .catch((e: unknown) => {
+            throw new CliError(EXIT_CODES.failed, `could not listen on ${options.host}:${options.port}: ${toError(e).message}`, e);
+          });
+        ctx.io.stdout.write(`Serving the runs of ${dir} at ${server.url} (read-only; Ctrl-C stops it)\n`);
+        if (options.open === true) openInBrowser(server.url);
+        await new Promise<void>((resolve) => {
+          if (ctx.io.signal === undefined) return;
+          if (ctx.io.signal.aborted) return resolve();
+          ctx.io.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await server.close();
+      }),
+    );
+};
+
+/** Opens a URL with the desktop's opener; a machine without one just has the printed address. */
+const openInBrowser = (url: string): void => {
+  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  try {
+    const child = spawn(opener, [url], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // no opener: the address is printed
+  }
+};
+
 /** The renderers, loaded only by the commands that draw. */
 const loadRender = () => import('../render');
 
@@ -420,6 +468,7 @@ const buildProgram = (ctx: Context): Command => {
   runsCommands(ctx, program);
   cacheCommands(ctx, program);
   dagCommand(ctx, program);
+  uiCommand(ctx, program);
   return program;
 };
 
