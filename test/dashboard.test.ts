@@ -132,6 +132,25 @@ describe('run page', () => {
   });
 });
 
+describe('a large run', () => {
+  test('is drawn in columns by depth, every step with its status, without waiting for ELK', async () => {
+    const steps = Object.fromEntries(
+      Array.from({ length: 400 }, (_, i) => [`s${i}`, { name: `s${i}`, status: i % 2 === 0 ? ('cached' as const) : ('executed' as const), durationMs: 1 }]),
+    );
+    const edges = Array.from({ length: 399 }, (_, i) => ({ from: `s${i}`, output: 'output', to: `s${i + 1}`, input: 'x' }));
+    const large: RunRecord = { ...store.first, id: '20990101-000000000-0000large', pipeline: 'large_pipeline', steps, edges };
+    await metadata.putRun(large);
+    const body = (await dashboard.respond('GET', `/runs/${large.id}`)).body;
+    expect(body.match(/<g class="node status-cached"/g)?.length).toBe(200);
+    expect(body.match(/<g class="node status-executed"/g)?.length).toBe(200);
+    expect(body).toContain('400 steps (200 executed, 200 cached, 0 failed, 0 skipped), in columns by depth');
+    // a chain: each step one column further right
+    const x = (step: string) => Number(new RegExp(`data-step="${step}"><title>[^<]*</title><rect x="(\\d+)"`).exec(body)?.[1]);
+    expect(x('s1') - x('s0')).toBe(x('s2') - x('s1'));
+    expect(x('s1')).toBeGreaterThan(x('s0'));
+  });
+});
+
 describe('step page', () => {
   test('lists the entries of a step, newest first, with what changed since the one before', async () => {
     const body = (await dashboard.respond('GET', '/step?pipeline=render_pipeline&step=train_model')).body;

@@ -15,6 +15,7 @@ import type { RunRecord } from '../store/records';
 import { entryChanges, parameterChanges } from './changes';
 import { comparePage } from './compare-page';
 import { errorPage } from './error-page';
+import { LARGE_DAG_STEPS, largeDagSvg } from './large-dag';
 import type { Html } from './html';
 import { runPage } from './run-page';
 import { RUN_STATUSES, runsPage, type RunsQuery } from './runs-page';
@@ -169,7 +170,8 @@ export const createDashboard = (options: DashboardOptions): Dashboard => {
     if (path.startsWith('/runs/')) {
       const run = await readRun(decodeURIComponent(path.slice('/runs/'.length)));
       if (!('steps' in run)) return run;
-      const [svg, previousRun, missing] = await Promise.all([runToSvg(run), previousRunOf(run), missingArtifacts(run)]);
+      const large = Object.keys(run.steps).length >= LARGE_DAG_STEPS;
+      const [svg, previousRun, missing] = await Promise.all([large ? largeDagSvg(run).html : runToSvg(run), previousRunOf(run), missingArtifacts(run)]);
       return answer(200, runPage(run, { svg, previousRun, missingArtifacts: missing }));
     }
     if (path === '/compare') {

@@ -78,7 +78,7 @@ const render = (child: Child): string => {
 export const fragment = (...children: readonly Child[]): Html => ({ _tag: 'Html', html: children.map(render).join('') });
 
 /** Element names are fixed by the code; an attribute name must be one of these characters. */
-const NAME = /^[a-z][a-z0-9-]*$/;
+const NAME = /^[a-zA-Z][a-zA-Z0-9-]*$/;
 /** Elements that have no content and no end tag. */
 const VOID = new Set(['meta', 'input', 'br', 'img', 'link']);
 
