@@ -75,6 +75,8 @@ test('the comparison of the last two runs of a pipeline reads the speed-up of a 
   await page.click('button[type=submit]');
   await page.waitForURL('**/?pipeline=render_pipeline**');
   await page.locator('table.runs a.run-link').first().click();
+  await page.waitForURL(`**/runs/${store.second.id}`);
+  await shoot('second-run');
   await page.click('a.compare-previous');
   await page.waitForURL('**/compare?**');
   await shoot('compare');

@@ -28,6 +28,7 @@ a{color:#1d4ed8}
 .status-running{color:#92400e}
 tr.status-executed td{background:#f0fdf4}tr.status-cached td{background:#eff6ff}tr.status-failed td{background:#fef2f2}
 .dag{background:#fff;border:1px solid #e5e7eb;overflow:auto;max-width:100%;padding:4px}
+.dag svg{max-width:100%;height:auto}
 .note{color:#4b5563}
 .error{color:#7f1d1d;background:#fef2f2;border:1px solid #fecaca;padding:8px}
 form.filters{display:flex;gap:12px;align-items:end;margin-bottom:12px}
