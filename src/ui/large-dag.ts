@@ -11,7 +11,12 @@ import { edgesIn, stepsInOrder, type RenderableRun } from '../render/model';
 import { truncate } from '../render/format';
 import { tag, type Html } from './html';
 
-/** From this many steps on, the dashboard draws this picture instead of ELK's. */
+/**
+ * From this many steps on, the dashboard draws this picture instead of ELK's.
+ *
+ * @example
+ * Object.keys(run.steps).length >= LARGE_DAG_STEPS; // draw with largeDagSvg
+ */
 export const LARGE_DAG_STEPS = 150;
 
 const BOX = { width: 150, height: 26, gapX: 60, gapY: 8, margin: 16 } as const;

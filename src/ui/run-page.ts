@@ -13,7 +13,12 @@ import { compareHref, fragment, runHref, stepHref, tag, trusted, type Html } fro
 import { page, statusLabel } from './page';
 import { parametersLine, runDuration, stepCounts, timestamp } from './runs-page';
 
-/** How often a running run's page reloads, in seconds. */
+/**
+ * How often a running run's page reloads, in seconds.
+ *
+ * @example
+ * REFRESH_SECONDS; // 2
+ */
 export const REFRESH_SECONDS = 2;
 
 /**

@@ -12,7 +12,12 @@ import { page, statusLabel } from './page';
 
 // model
 
-/** The statuses a run can have, in the order the filter offers them. */
+/**
+ * The statuses a run can have, in the order the filter offers them.
+ *
+ * @example
+ * RUN_STATUSES; // ['running', 'completed', 'failed']
+ */
 export const RUN_STATUSES: readonly RunRecord['status'][] = ['running', 'completed', 'failed'];
 
 /**
