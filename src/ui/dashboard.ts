@@ -60,7 +60,9 @@ export interface DashboardResponse {
 export interface DashboardServer {
   /** `http://host:port/`. */
   readonly url: string;
+  /** The port it listens on (the one chosen when 0 was asked for). */
   readonly port: number;
+  /** Stops listening and ends open connections. */
   close(): Promise<void>;
 }
 
@@ -73,7 +75,9 @@ export interface DashboardServer {
  * http.createServer(dashboard.handler).listen(8080, '127.0.0.1');
  */
 export interface Dashboard {
+  /** The request listener for a `node:http` server. */
   readonly handler: http.RequestListener;
+  /** The answer to a request, without a socket: what `handler` writes. It never rejects (a failure is a 500 page). */
   respond(method: string, url: string): Promise<DashboardResponse>;
   /** Listens on `host` (127.0.0.1 unless told) and `port` (0: any free port). */
   listen(port: number, host?: string): Promise<DashboardServer>;
