@@ -74,3 +74,7 @@ export type { PostgresConnection, PostgresTimeouts } from './store/postgres-conn
 export { createPostgresStepLock } from './lock/postgres-lock';
 export type { PostgresStepLockOptions } from './lock/postgres-lock';
 export type { PutEntryOptions } from './store/metadata-store';
+
+// the dashboard: a local, read-only web page of a store's runs (`stepcache ui`)
+export { createDashboard } from './ui';
+export type { Dashboard, DashboardOptions, DashboardResponse, DashboardServer } from './ui';

@@ -14,6 +14,7 @@ const VALUES = [
   'compareRuns',
   'consoleLogger',
   'createFileArtifactStore',
+  'createDashboard',
   'createFileStepLock',
   'createKeyvMetadataStore',
   'createMemoryStepLock',
@@ -43,7 +44,7 @@ const VALUES = [
 const TYPES = [
   'AcquireOptions', 'AnyOutputSpec', 'AnyPipeline', 'AnyStep', 'ArtifactDescriptor', 'ArtifactKind', 'ArtifactLoadError', 'ArtifactRef',
   'ArtifactStore', 'ArtifactStoreOptions', 'CacheAdmin', 'CacheDecision', 'CacheEntry', 'CacheEntryInfo', 'CacheLookup', 'CacheSettingName', 'CacheSettings', 'CallArgs',
-  'CallSite', 'ComparisonRow', 'DamagedRecord', 'ExecutionReason', 'ExecutionRequest', 'ExecutionResult', 'ExecutionStore', 'Executor',
+  'CallSite', 'ComparisonRow', 'DamagedRecord', 'Dashboard', 'DashboardOptions', 'DashboardResponse', 'DashboardServer', 'ExecutionReason', 'ExecutionRequest', 'ExecutionResult', 'ExecutionStore', 'Executor',
   'FileStepLockOptions', 'Handle', 'InputArtifact', 'JsonValue', 'KeyChange', 'LockHolder', 'LockWait', 'Logger', 'MemoryStepLockOptions',
   'MermaidOptions', 'MetadataStore', 'MetadataStoreOptions', 'OutputFormat', 'OutputSpecFor', 'Pipeline', 'PipelineBuilder', 'PipelineOutputValues',
   'PipelineOutputs', 'PipelineParams', 'PipelineSettings', 'Plan', 'PlannedStep', 'PostgresConnection', 'PostgresMetadataStoreOptions',

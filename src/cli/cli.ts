@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -46,6 +47,8 @@ export interface CliIo {
   readonly cwd?: string;
   /** Where `STEPCACHE_DIR` and `NO_COLOR` are read. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Stops a long-running command (`ui`) when aborted. @default never stops */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -153,7 +156,7 @@ const storeLabelOf = (ctx: Context, cmd: Command): string => {
  * afterwards: a team's stores when their URLs are given (options or environment), else the
  * embedded store of the directory.
  */
-const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string) => Promise<A>): Promise<A> => {
+const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: string, metadata: MetadataStore) => Promise<A>): Promise<A> => {
   const { dir, metadataFile, artifactsDir } = layoutOf(ctx, cmd);
   const urls = storeUrlsOf(ctx, cmd);
   const metadataLocation = urls.metadata === undefined ? undefined : orThrow(parseMetadataUrl(urls.metadata.url, urls.metadata.source));
@@ -169,7 +172,7 @@ const withStore = async <A>(ctx: Context, cmd: Command, f: (store: Store, dir: s
   const runner = createRunner({ dir, logger, metadata, artifacts: artifacts.store });
   const where = metadataLocation?.shown ?? dir;
   try {
-    return await f(guardedStore(runner, metadata, artifacts.store, where), where);
+    return await f(guardedStore(runner, metadata, artifacts.store, where), where, metadata);
   } finally {
     await runner.close().catch(() => undefined);
     artifacts.close();
@@ -512,6 +515,51 @@ const dagCommand = (ctx: Context, program: Command): void => {
     );
 };
 
+const port = (value: string): number => {
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 65535) throw new InvalidArgumentError('Expected a port number from 0 (any free port) to 65535.');
+  return Number(value);
+};
+
+const uiCommand = (ctx: Context, program: Command): void => {
+  program
+    .command('ui')
+    .description('serve a read-only web page of the runs in the store: runs, DAGs, comparisons, steps over time')
+    .addOption(new Option('--port <n>', 'the port to listen on (0: any free port)').argParser(port).default(7350))
+    .option('--host <address>', 'the address to listen on; another than 127.0.0.1 lets other machines read the store', '127.0.0.1')
+    .option('--open', 'open the page in the default browser')
+    .action((options: { port: number; host: string; open?: boolean }, cmd: Command) =>
+      withStore(ctx, cmd, async (_store, dir, metadata) => {
+        const { createDashboard } = await import('../ui');
+        const artifacts = createFileArtifactStore(layoutOf(ctx, cmd).artifactsDir);
+        const server = await createDashboard({ metadata, artifacts })
+          .listen(options.port, options.host)
+          .catch((e: unknown) => {
+            throw new CliError(EXIT_CODES.failed, `could not listen on ${options.host}:${options.port}: ${toError(e).message}`, e);
+          });
+        ctx.io.stdout.write(`Serving the runs of ${dir} at ${server.url} (read-only; Ctrl-C stops it)\n`);
+        if (options.open === true) openInBrowser(server.url);
+        await new Promise<void>((resolve) => {
+          if (ctx.io.signal === undefined) return;
+          if (ctx.io.signal.aborted) return resolve();
+          ctx.io.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await server.close();
+      }),
+    );
+};
+
+/** Opens a URL with the desktop's opener; a machine without one just has the printed address. */
+const openInBrowser = (url: string): void => {
+  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  try {
+    const child = spawn(opener, [url], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // no opener: the address is printed
+  }
+};
+
 /** The renderers, loaded only by the commands that draw. */
 const loadRender = () => import('../render');
 
@@ -552,6 +600,7 @@ const buildProgram = (ctx: Context): Command => {
   cacheCommands(ctx, program);
   dagCommand(ctx, program);
   doctorCommand(ctx, program);
+  uiCommand(ctx, program);
   return program;
 };
 

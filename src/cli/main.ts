@@ -14,6 +14,16 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-void runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, isTTY: process.stdout.isTTY === true }).then((code) => {
+// Ctrl-C or a termination asks a long-running command (`ui`) to stop cleanly; whatever has not
+// ended shortly after ends as the signal would have ended it.
+const stop = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    stop.abort();
+    setTimeout(() => process.kill(process.pid, signal), 500).unref();
+  });
+}
+
+void runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, isTTY: process.stdout.isTTY === true, signal: stop.signal }).then((code) => {
   process.exitCode = code;
 });
