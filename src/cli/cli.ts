@@ -20,6 +20,7 @@ import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration
 import { paintStatus, stepDetail } from '../format/status';
 import { oneLine } from '../format/text';
 import { formatTimestamp, table } from './format';
+import { workerCommand } from './worker-command';
 
 // model
 
@@ -83,6 +84,7 @@ Exit codes:
 
 Environment:
   STEPCACHE_DIR  the store directory when --dir is not given (default: ./.stepcache)
+  STEPCACHE_QUEUE_URL  the queue server of \`stepcache worker\` when --url is not given (redis://host:6379)
 `;
 
 // the store
@@ -420,6 +422,7 @@ const buildProgram = (ctx: Context): Command => {
   runsCommands(ctx, program);
   cacheCommands(ctx, program);
   dagCommand(ctx, program);
+  workerCommand(program, { cwd: ctx.cwd, env: ctx.env, stdout: ctx.io.stdout, stderr: ctx.io.stderr });
   return program;
 };
 
