@@ -203,7 +203,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
       if (current === undefined) return;
       // A server that is gone cannot be said goodbye to: give up after a moment.
       await Promise.race([Promise.allSettled([current.events.close(), current.queue.close()]), pause(2_000)]);
-      await Promise.allSettled([current.events.disconnect(), current.queue.disconnect()]);
+      await Promise.race([Promise.allSettled([current.events.disconnect(), current.queue.disconnect()]), pause(1_000)]);
     },
   });
 };

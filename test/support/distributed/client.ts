@@ -3,7 +3,7 @@
  * shared store, and prints one line of JSON: the run's status, each step's status, the total,
  * how many jobs it enqueued, and the error (code, step, message) when the run failed.
  * Arguments: queue URL, shared store directory, [size]. `$STEPCACHE_TEST_UNREACHABLE_MS` bounds
- * how long the queue server may be unreachable.
+ * how long the queue server may be unreachable; `$STEPCACHE_TEST_QUEUE` names the queue.
  */
 import * as path from 'node:path';
 import { createFileArtifactStore, createRunner, createSqliteMetadataStore, silentLogger, StepcacheError } from '../../../src';
@@ -16,7 +16,7 @@ const main = async (): Promise<void> => {
   const unreachable = Number(process.env['STEPCACHE_TEST_UNREACHABLE_MS'] ?? '30000');
   const progress: string[] = [];
   const failed: Array<{ step: string; code: string; message: string }> = [];
-  const executor = queueExecutor({ url, unreachableAfterMs: unreachable, onProgress: (step, p) => progress.push(`${step}:${p.phase}:${p.worker}`) });
+  const executor = queueExecutor({ url, queue: process.env['STEPCACHE_TEST_QUEUE'] ?? 'stepcache', unreachableAfterMs: unreachable, onProgress: (step, p) => progress.push(`${step}:${p.phase}:${p.worker}`) });
   const runner = createRunner({
     dir,
     logger: silentLogger,
