@@ -73,3 +73,10 @@ export type { PostgresConnection, PostgresTimeouts } from './store/postgres-conn
 export { createPostgresStepLock } from './lock/postgres-lock';
 export type { PostgresStepLockOptions } from './lock/postgres-lock';
 export type { PutEntryOptions } from './store/metadata-store';
+
+// distributed execution: steps that miss the cache run on BullMQ workers (`stepcache worker`)
+export { queueExecutor } from './distributed/queue-executor';
+export type { QueueExecutor, QueueExecutorOptions } from './distributed/queue-executor';
+export { createWorker } from './distributed/worker';
+export type { WorkerOptions, StepWorker } from './distributed/worker';
+export type { StepJobProgress } from './distributed/job';

@@ -147,6 +147,15 @@ describe('distributed execution', () => {
     expect(second.enqueued).toBe(0);
     expect(Object.values(second.steps ?? {}).every((s) => s === 'cached')).toBe(true);
     expect(executions(log)).toEqual(once);
+
+    // without client-side caching, every step goes to the workers, which answer from the cache
+    const worker = await startWorker(redis.url, store, env);
+    const third = await runClient(redis.url, store, { ...env, STEPCACHE_PREVENT_CLIENT_SIDE_CACHING: 'true' });
+    expect(third.status).toBe('completed');
+    expect(third.enqueued).toBe(12);
+    expect(Object.values(third.steps ?? {}).every((s) => s === 'cached')).toBe(true);
+    expect(executions(log)).toEqual(once);
+    expect(worker.output()).toContain('Using cached version of merge.');
   });
 
   it('a worker killed in the middle of a step: the stalled job is finished by another worker', async () => {

@@ -22,6 +22,8 @@ const VALUES = [
   'createRunner',
   'createS3ArtifactStore',
   'createSqliteMetadataStore',
+  'createWorker',
+  'queueExecutor',
   'displayRun',
   'loadRunConfig',
   'named',
@@ -52,7 +54,8 @@ const TYPES = [
   'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunParams', 'RunRecord', 'RunSubscriber', 'RunWarningKind', 'Runner', 'RunnerOptions',
   'S3ArtifactStore', 'S3ArtifactStoreOptions', 'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step',
   'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput', 'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources',
-  'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired',
+  'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired', 'QueueExecutor', 'QueueExecutorOptions', 'WorkerOptions',
+  'StepWorker', 'StepJobProgress',
 ];
 
 const INDEX = path.join(__dirname, '..', 'src', 'index.ts');

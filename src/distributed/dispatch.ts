@@ -106,6 +106,26 @@ export const executorFor = (options: DispatchOptions): Executor => {
 };
 
 /**
+ * The environment variable that, set to `true`, leaves cache lookups to the workers: the client
+ * sends every step to the queue, and workers answer from the cache where they can.
+ *
+ * @example
+ * process.env[PREVENT_CLIENT_SIDE_CACHING_VARIABLE] = 'true';
+ */
+export const PREVENT_CLIENT_SIDE_CACHING_VARIABLE = 'STEPCACHE_PREVENT_CLIENT_SIDE_CACHING';
+
+/**
+ * Whether a runner leaves cache lookups to its executor's workers: only a remote executor can,
+ * when asked to by the option, else by `STEPCACHE_PREVENT_CLIENT_SIDE_CACHING=true`.
+ *
+ * @example
+ * leavesLookupsToWorkers(queueExecutor({ url }), true); // true
+ * leavesLookupsToWorkers(inProcessExecutor(), true); // false
+ */
+export const leavesLookupsToWorkers = (executor: Executor, option: boolean | undefined): boolean =>
+  isRemote(executor) && (option ?? /^(true|1|yes)$/i.test(process.env[PREVENT_CLIENT_SIDE_CACHING_VARIABLE] ?? ''));
+
+/**
  * Closes an executor that holds connections (a queue executor); nothing for others.
  *
  * @example

@@ -16,14 +16,14 @@ import type { ArtifactDescriptor } from '../store/serialize';
  * The data of a step job.
  *
  * @example
- * const data: StepJobData = { identity, parameters: { gamma: 0.002 }, inputs: { X_train }, reuse: true };
+ * const data: StepJobData = { identity, parameters: { gamma: 0.002 }, inputs: { X_train }, reuse: {} };
  */
 export interface StepJobData {
   readonly identity: StepIdentity;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly inputs: Readonly<Record<string, InputArtifact>>;
-  /** Whether the worker may answer with an intact cache entry it finds under the key instead of executing. */
-  readonly reuse: boolean;
+  /** Whether the worker may answer with an intact cache entry it finds under the key instead of executing (and how old it may be); absent, it executes. */
+  readonly reuse?: { readonly maxAgeMs?: number };
 }
 
 /**

@@ -151,8 +151,9 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
   const submit = async (request: ExecutionRequest): Promise<E.Either<StepcacheError, StepJobResult>> => {
     const { queue, events } = open();
     const { identity } = request;
-    const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, reuse: true };
-    const jobId = jobIdOf(identity.key);
+    const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, ...(request.reuse === undefined ? {} : { reuse: request.reuse }) };
+    // A shared miss is one job per key; an execution of its own (refresh, caching off) is a job of its own.
+    const jobId = request.reuse === undefined ? `${jobIdOf(identity.key)}-${Math.random().toString(36).slice(2)}` : jobIdOf(identity.key);
     listening.set(jobId, identity.step);
     try {
       for (let submission = 0; ; submission++) {
@@ -195,7 +196,9 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     enqueued: () => enqueued,
     execute: async (request: ExecutionRequest, _store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
       const result = await submit(request);
-      return E.isLeft(result) ? result : E.right({ descriptors: result.right.descriptors, durationMs: result.right.durationMs });
+      if (E.isLeft(result)) return result;
+      const { descriptors, durationMs, cachedFrom } = result.right;
+      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? {} : { cachedFrom }) });
     },
     close: async () => {
       const current = opened;

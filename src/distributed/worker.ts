@@ -153,10 +153,11 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
         ),
       );
     }
-    if (data.reuse) {
+    if (data.reuse !== undefined) {
       const [entry] = await options.metadata.getEntries([identity.key]);
       const outputs = entry === undefined ? [] : found.right.node.outputNames.map((o) => entry.outputs[o]);
-      if (entry !== undefined && outputs.every((d) => d !== undefined) && (await options.artifacts.present(Object.values(entry.outputs))).every(Boolean)) {
+      const fresh = entry !== undefined && (data.reuse.maxAgeMs === undefined || Date.now() - entry.createdAt <= data.reuse.maxAgeMs);
+      if (entry !== undefined && fresh && outputs.every((d) => d !== undefined) && (await options.artifacts.present(Object.values(entry.outputs))).every(Boolean)) {
         logger.info(`Using cached version of ${identity.step}.`);
         await report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
         return { descriptors: entry.outputs, durationMs: entry.durationMs, worker: name, cachedFrom: entry.runId };

@@ -66,6 +66,12 @@ export interface RunnerOptions {
    * with the local defaults is refused at start. @default process.env.STEPCACHE_QUEUE_URL (unset: in-process)
    */
   readonly queueUrl?: string;
+  /**
+   * With a queue: send every step to the workers and leave cache lookups to them (they log
+   * `Using cached version of <step>.`), instead of serving cached steps here without a job.
+   * @default process.env.STEPCACHE_PREVENT_CLIENT_SIDE_CACHING === 'true'
+   */
+  readonly preventClientSideCaching?: boolean;
 }
 
 /**

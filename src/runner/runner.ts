@@ -17,7 +17,7 @@ import type { RunRecord } from '../store/records';
 import { fingerprintsIn, openContext, type ContextDependencies } from './context';
 import { dispatcher, type RunSubscriber } from './events';
 import { explainStep } from './explain';
-import { closeExecutor, executorFor } from '../distributed/dispatch';
+import { closeExecutor, executorFor, leavesLookupsToWorkers } from '../distributed/dispatch';
 import { consoleLogger, loggingSubscriber, silentLogger, type Logger } from './logger';
 import type { Plan, Run, Runner, RunnerOptions, RunParams } from './model';
 import { planSteps } from './plan';
@@ -93,6 +93,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const deps: ContextDependencies = {
     stores,
     executor,
+    lookupsOnWorkers: leavesLookupsToWorkers(executor, options.preventClientSideCaching),
     subscriber: subscribersOf(logger, options.onEvent),
     fingerprints: fingerprintsIn(stores.dir),
   };
