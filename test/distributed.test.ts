@@ -82,6 +82,17 @@ const runClient = (url: string, dir: string, env: Record<string, string>, size?:
     child.once('exit', () => reject(new Error(`the client printed no report: ${out}\n${err}`)));
   });
 
+/** Polls until `found` gives a value; fails with the client's report if the client finished first. */
+const waitFor = async <A>(found: () => A | undefined, finished: () => ClientReport | undefined): Promise<A> => {
+  for (;;) {
+    const value = found();
+    if (value !== undefined) return value;
+    const report = finished();
+    if (report !== undefined) throw new Error(`the client finished first: ${JSON.stringify(report)}; workers said: ${[...live].map((w) => w.output()).join('\n---\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
 /** Executions per step, from the shared log. */
 const executions = (log: string): Record<string, number> => {
   const counts: Record<string, number> = {};
@@ -160,16 +171,12 @@ describe('distributed execution', () => {
 
   it('a worker killed in the middle of a step: the stalled job is finished by another worker', async () => {
     const { store, log, env } = setup('stalled');
-    const slow = { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:3000', STEPCACHE_WORKER_LOCK_MS: '2000', STEPCACHE_WORKER_STALLED_INTERVAL_MS: '1000' };
+    const slow = { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:4000', STEPCACHE_WORKER_LOCK_MS: '3000', STEPCACHE_WORKER_STALLED_INTERVAL_MS: '1000' };
     const workers = await Promise.all([1, 2].map(() => startWorker(redis.url, store, slow, 1)));
-    const client = runClient(redis.url, store, env);
-    let holder: WorkerProcess | undefined;
-    for (let waited = 0; holder === undefined && waited < 200_000; waited += 50) {
-      holder = workers.find((w) => /Step merge has started/.test(w.output()));
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(holder).toBeDefined();
-    await holder?.stop('SIGKILL');
+    let reported: ClientReport | undefined;
+    const client = runClient(redis.url, store, env).then((r) => (reported = r));
+    const holder = await waitFor(() => workers.find((w) => /Step merge has started/.test(w.output())), () => reported);
+    await holder.stop('SIGKILL');
     const report = await client;
     expect(report.status).toBe('completed');
     const other = workers.find((w) => w !== holder);
@@ -198,16 +205,10 @@ describe('a queue server that stops mid-run', () => {
       const { store, env } = setup('server_stopped');
       await startWorker(own.url, store, { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:20000' });
       const client = runClient(own.url, store, { ...env, STEPCACHE_TEST_UNREACHABLE_MS: '2000' });
+      let reported: ClientReport | undefined;
+      void client.then((r) => (reported = r));
       // wait until the merge is running on the worker, then stop the server
-      await new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          const worker = [...live][0];
-          if (worker !== undefined && /Step merge has started/.test(worker.output())) {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 50);
-      });
+      await waitFor(() => [...live].find((w) => /Step merge has started/.test(w.output())), () => reported);
       await own.stop({ crash: true });
       const report = await client;
       expect(report.status).toBe('failed');

@@ -119,6 +119,18 @@ const versionOf = (pipe: AnyPipeline | undefined, s: AnyStep, name: string): str
   resolveSettings(settingsLayers({ pipelineDefaults: pipe?.defaults ?? {}, stepSettings: s.settings, runConfig: pipe?.runConfig ?? {}, runtime: pipe?.runtime ?? {}, stepName: name })).settings.version;
 
 /**
+ * The names of the steps of a pipeline of the module, as compiled with its default parameters
+ * (none when it needs parameters to compile).
+ *
+ * @example
+ * stepNames(loaded, 'training_pipeline'); // ['training_data_loader', 'svc_trainer']
+ */
+export const stepNames = (loaded: PipelineModule, pipelineName: string): string[] => {
+  const pipe = loaded.pipelines.get(pipelineName);
+  return pipe === undefined ? [] : (graphOf(pipe)?.nodes.map((n) => n.name) ?? []);
+};
+
+/**
  * The step of a job, by pipeline and step name; `CODE_MISMATCH` naming the module when the
  * module has no such step (the worker runs other code than the client).
  *

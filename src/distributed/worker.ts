@@ -23,7 +23,7 @@ import type { MetadataStore } from '../store/metadata-store';
 import { deserializeOutput } from '../store/serialize';
 import { queueServer, QUEUE_URL_VARIABLE } from './connection';
 import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
-import { findStep, loadPipelineModule, type FoundStep, type PipelineModule } from './pipeline-module';
+import { findStep, loadPipelineModule, stepNames, type FoundStep, type PipelineModule } from './pipeline-module';
 
 // model
 
@@ -79,9 +79,32 @@ export interface StepWorker {
 
 // executing one job
 
-/** What stands for the step's code in keys, on this worker: its version, or its fingerprint. */
-const localCode = (found: FoundStep, hashKey: (bytes: Uint8Array) => string): string =>
-  found.version === undefined ? `fingerprint:${fingerprintFunction(found.node.step.fn, found.node.step.site, hashKey).hash}` : `version:${found.version}`;
+const fingerprints = new WeakMap<object, string>();
+
+/** What stands for the step's code in keys, on this worker: its version, or its fingerprint (computed once per function). */
+const localCode = (found: FoundStep, hashKey: (bytes: Uint8Array) => string): string => {
+  if (found.version !== undefined) return `version:${found.version}`;
+  const { fn, site } = found.node.step;
+  let hash = fingerprints.get(fn);
+  if (hash === undefined) {
+    hash = fingerprintFunction(fn, site, hashKey).hash;
+    fingerprints.set(fn, hash);
+  }
+  return `fingerprint:${hash}`;
+};
+
+/**
+ * Fingerprints every step of the module's pipelines before the first job: fingerprinting reads
+ * and parses source, which would otherwise hold the first job of each step (and its lock renewals).
+ */
+const fingerprintAll = (loaded: PipelineModule, hashKey: (bytes: Uint8Array) => string): void => {
+  for (const pipe of loaded.pipelines.values()) {
+    for (const name of stepNames(loaded, pipe.name)) {
+      const found = findStep(loaded, pipe.name, name);
+      if (E.isRight(found)) localCode(found.right, hashKey);
+    }
+  }
+};
 
 const loadInputs = (data: StepJobData, found: FoundStep, artifacts: ArtifactStore) => async (): Promise<E.Either<StepcacheError, Readonly<Record<string, unknown>>>> => {
   const argument: Record<string, unknown> = { ...data.parameters };
@@ -133,6 +156,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
   const logger = options.logger ?? consoleLogger;
   const name = options.name ?? `${os.hostname()}:${String(process.pid)}`;
   const hashKey = await keyHashFunction();
+  fingerprintAll(loaded, hashKey);
   const executor = inProcessExecutor();
   let executed = 0;
 
