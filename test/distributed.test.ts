@@ -186,8 +186,8 @@ describe('distributed execution', () => {
 
   it('a worker with edited step code never executes a job of the old code: the client gets CODE_MISMATCH naming both versions', async () => {
     const { store, log, env } = setup('edited');
-    await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_EDITED: '1' });
-    const report = await runClient(redis.url, store, env);
+    const worker = await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_EDITED: '1' });
+    const report = await runClient(redis.url, store, { ...env, STEPCACHE_TEST_ATTEMPTS: '3' });
     expect(report.status).toBe('failed');
     expect(report.code).toBe('CODE_MISMATCH');
     const merge = report.failed?.find((f) => f.step === 'merge');
@@ -195,6 +195,31 @@ describe('distributed execution', () => {
     expect(merge?.message).toMatch(/the client's code is fingerprint:[0-9a-f]+, worker .* has fingerprint:[0-9a-f]+/);
     expect(executions(log)['merge']).toBeUndefined();
     expect(executions(log)['source']).toBe(1);
+    // refused once: a mismatch is never retried, whatever the attempts
+    expect(worker.output().match(/the client's code is/g)).toHaveLength(1);
+  });
+});
+
+describe('retries', () => {
+  it('a step that fails once is tried again by the queue when attempts allow', async () => {
+    const { store, log, env } = setup('retries');
+    const marker = path.join(dir, 'retries.failed-once');
+    await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` });
+    const report = await runClient(redis.url, store, { ...env, STEPCACHE_TEST_ATTEMPTS: '3' });
+    expect(report.status).toBe('completed');
+    expect(fs.existsSync(marker)).toBe(true);
+    expect(executions(log)['branch_5']).toBe(2);
+  });
+
+  it('without attempts, a failure reaches the client as STEP_FAILED naming the step and what it threw', async () => {
+    const { store, env } = setup('no_retries');
+    const marker = path.join(dir, 'no_retries.failed-once');
+    await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` });
+    const report = await runClient(redis.url, store, env);
+    expect(report.status).toBe('failed');
+    const failed = report.failed?.find((f) => f.step === 'branch_5');
+    expect(failed?.code).toBe('STEP_FAILED');
+    expect(failed?.message).toMatch(/Step branch_5 failed: branch_5 failed once/);
   });
 });
 

@@ -169,13 +169,13 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     if (E.isLeft(found)) throw failure(found.left);
     const code = localCode(found.right, hashKey);
     if (code !== identity.code) {
-      throw failure(
-        new StepcacheError(
-          'CODE_MISMATCH',
-          `Step ${identity.step} of pipeline ${identity.pipeline}: the client's code is ${identity.code}, worker ${name} has ${code}; deploy the same code to clients and workers (the job was not executed).`,
-          { step: identity.step },
-        ),
+      const mismatch = new StepcacheError(
+        'CODE_MISMATCH',
+        `Step ${identity.step} of pipeline ${identity.pipeline}: the client's code is ${identity.code}, worker ${name} has ${code}; deploy the same code to clients and workers (the job was not executed).`,
+        { step: identity.step },
       );
+      logger.error(mismatch.message);
+      throw failure(mismatch);
     }
     if (data.reuse !== undefined) {
       const [entry] = await options.metadata.getEntries([identity.key]);

@@ -16,7 +16,7 @@ const main = async (): Promise<void> => {
   const unreachable = Number(process.env['STEPCACHE_TEST_UNREACHABLE_MS'] ?? '30000');
   const progress: string[] = [];
   const failed: Array<{ step: string; code: string; message: string }> = [];
-  const executor = queueExecutor({ url, queue: process.env['STEPCACHE_TEST_QUEUE'] ?? 'stepcache', unreachableAfterMs: unreachable, onProgress: (step, p) => progress.push(`${step}:${p.phase}:${p.worker}`) });
+  const executor = queueExecutor({ url, queue: process.env['STEPCACHE_TEST_QUEUE'] ?? 'stepcache', unreachableAfterMs: unreachable, attempts: Number(process.env['STEPCACHE_TEST_ATTEMPTS'] ?? '1'), backoffMs: 100, onProgress: (step, p) => progress.push(`${step}:${p.phase}:${p.worker}`) });
   const runner = createRunner({
     dir,
     logger: silentLogger,

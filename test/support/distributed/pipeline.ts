@@ -3,7 +3,8 @@
  * source, ten branches that read it, and a merge that reads them all. Every execution is appended
  * to the file `$STEPCACHE_TEST_EXECUTIONS` (`<step> <pid>`), so the test counts executions per
  * key. `$STEPCACHE_TEST_SLOW_STEP=<step>:<ms>` makes one step take that long (a worker can then be
- * killed in the middle of it); `$STEPCACHE_TEST_EDITED=1` loads another version of the merge's code.
+ * killed in the middle of it); `$STEPCACHE_TEST_EDITED=1` loads another version of the merge's code;
+ * `$STEPCACHE_TEST_FLAKY=<step>:<file>` makes a step fail once.
  */
 import * as fs from 'node:fs';
 import { pipeline, step, type Handle } from '../../../src';
@@ -16,6 +17,12 @@ const note = (name: string): void => {
 const slowness = async (name: string): Promise<void> => {
   const [slow, ms] = (process.env['STEPCACHE_TEST_SLOW_STEP'] ?? '').split(':');
   if (slow === name) await new Promise((resolve) => setTimeout(resolve, Number(ms)));
+  // `$STEPCACHE_TEST_FLAKY=<step>:<marker file>`: the step fails the first time (while the marker does not exist)
+  const [flaky, marker] = (process.env['STEPCACHE_TEST_FLAKY'] ?? '').split(':');
+  if (flaky === name && marker !== undefined && !fs.existsSync(marker)) {
+    fs.writeFileSync(marker, '');
+    throw new Error(`${name} failed once`);
+  }
 };
 
 export const source = step(async function source({ size }: { size: number }) {
