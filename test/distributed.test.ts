@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createFileArtifactStore, createRunner, createSqliteMetadataStore, silentLogger, StepcacheError } from '../src';
+import { runCli } from '../src/cli/cli';
 import { queueServer } from '../src/distributed/connection';
 import { decodeFailure, encodeFailure, jobIdOf } from '../src/distributed/job';
 import { findStep, pipelineModuleOf } from '../src/distributed/pipeline-module';
@@ -336,5 +337,19 @@ describe('the parts', () => {
     } finally {
       await remote.close();
     }
+  });
+
+  it('`stepcache worker` needs a module and a queue server, and says which is missing', async () => {
+    const cli = async (argv: string[], env: Record<string, string | undefined> = {}) => {
+      let out = '';
+      const io = { stdout: { write: (t: string) => void (out += t) }, stderr: { write: (t: string) => void (out += t) }, cwd: REPOSITORY, env };
+      return { code: await runCli(argv, io as never), out };
+    };
+    const noModule = await cli(['worker']);
+    expect(noModule.code).toBe(2);
+    expect(noModule.out).toMatch(/--module/);
+    const noServer = await cli(['worker', '--module', './test/support/distributed/pipeline.ts', '--dir', path.join(dir, 'cli_store')]);
+    expect(noServer.code).toBe(2);
+    expect(noServer.out).toMatch(/STEPCACHE_QUEUE_URL/);
   });
 });

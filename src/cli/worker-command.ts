@@ -4,16 +4,17 @@
  *
  * @packageDocumentation
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createWorker } from '../distributed/worker';
+import { StepcacheError } from '../errors';
 import { QUEUE_URL_VARIABLE } from '../distributed/connection';
 import { DEFAULT_QUEUE_NAME } from '../distributed/job';
 import type { Logger } from '../runner/logger';
 import { createFileArtifactStore } from '../store/artifact-store';
 import { storeLayout } from '../store/layout';
 import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
-import { createPostgresMetadataStore } from '../store/postgres-metadata-store';
 
 // model
 
@@ -60,10 +61,15 @@ const signalled = (): Promise<void> =>
     process.once('SIGINT', stop);
   });
 
-const metadataStore = (flags: WorkerFlags, metadataFile: string, logger: Logger): MetadataStore =>
-  flags.metadata !== undefined && /^postgres(ql)?:\/\//.test(flags.metadata)
-    ? createPostgresMetadataStore({ url: flags.metadata, onDamaged: (damage) => logger.warn(damage.message) })
-    : createSqliteMetadataStore(flags.metadata ?? metadataFile, { onDamaged: (damage) => logger.warn(damage.message) });
+/** The metadata store of `--metadata`: PostgreSQL (loaded only then) for a URL, else an SQLite file. */
+const metadataStore = async (flags: WorkerFlags, metadataFile: string, logger: Logger): Promise<MetadataStore> => {
+  const onDamaged = (damage: { readonly message: string }) => logger.warn(damage.message);
+  if (flags.metadata !== undefined && /^postgres(ql)?:\/\//.test(flags.metadata)) {
+    const { createPostgresMetadataStore } = await import('../store/postgres-metadata-store');
+    return createPostgresMetadataStore({ url: flags.metadata, onDamaged });
+  }
+  return createSqliteMetadataStore(flags.metadata ?? metadataFile, { onDamaged });
+};
 
 // the command
 
@@ -94,14 +100,18 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
         error: (m) => void ctx.stderr.write(`stepcache: ${m}\n`),
       };
       const url = flags.url ?? ctx.env[QUEUE_URL_VARIABLE];
-      const metadata = metadataStore(flags, layout.metadataFile, logger);
+      if (url === undefined || url === '') {
+        throw new StepcacheError('INVALID_OPTIONS', `stepcache worker needs the queue server: pass --url redis://host:6379, or set ${QUEUE_URL_VARIABLE}.`, { field: 'url' });
+      }
+      if (flags.metadata === undefined) fs.mkdirSync(layout.dir, { recursive: true });
+      const metadata = await metadataStore(flags, layout.metadataFile, logger);
       const stopped = ctx.stopped ?? signalled();
       try {
         const worker = await createWorker({
           module: flags.module.startsWith('.') ? path.resolve(ctx.cwd, flags.module) : flags.module,
           queue: flags.queue,
           concurrency: flags.concurrency,
-          ...(url === undefined ? {} : { url }),
+          url,
           metadata,
           artifacts: createFileArtifactStore(flags.artifacts === undefined ? layout.artifactsDir : path.resolve(ctx.cwd, flags.artifacts)),
           logger,
