@@ -39,6 +39,7 @@ interface WorkerProcess {
 }
 
 const live = new Set<WorkerProcess>();
+const clients = new Set<ChildProcess>();
 
 const startWorker = async (url: string, dir: string, env: Record<string, string>, concurrency = 2): Promise<WorkerProcess> => {
   const child = spawn(
@@ -71,6 +72,8 @@ const runClient = (url: string, dir: string, env: Record<string, string>, size?:
   new Promise((resolve, reject) => {
     const args = ['--import', 'tsx', path.join(REPOSITORY, 'test/support/distributed/client.ts'), url, dir, ...(size === undefined ? [] : [String(size)])];
     const child = spawn(process.execPath, args, { cwd: REPOSITORY, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    clients.add(child);
+    child.once('exit', () => clients.delete(child));
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString('utf8')));
@@ -116,6 +119,7 @@ beforeAll(async () => {
 }, 180_000);
 afterEach(async () => {
   await Promise.all([...live].map((w) => w.stop()));
+  for (const c of clients) c.kill('SIGKILL');
 });
 afterAll(async () => {
   await redis?.dispose();
@@ -175,7 +179,8 @@ describe('distributed execution', () => {
     const slow = { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:4000', STEPCACHE_WORKER_LOCK_MS: '3000', STEPCACHE_WORKER_STALLED_INTERVAL_MS: '1000' };
     const workers = await Promise.all([1, 2].map(() => startWorker(redis.url, store, slow, 1)));
     let reported: ClientReport | undefined;
-    const client = runClient(redis.url, store, env).then((r) => (reported = r));
+    // The steps read these variables: they are part of their fingerprints, so clients and workers share them.
+    const client = runClient(redis.url, store, slow).then((r) => (reported = r));
     const holder = await waitFor(() => workers.find((w) => /Step merge has started/.test(w.output())), () => reported);
     await holder.stop('SIGKILL');
     const report = await client;
@@ -205,8 +210,9 @@ describe('retries', () => {
   it('a step that fails once is tried again by the queue when attempts allow', async () => {
     const { store, log, env } = setup('retries');
     const marker = path.join(dir, 'retries.failed-once');
-    await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` });
-    const report = await runClient(redis.url, store, { ...env, STEPCACHE_TEST_ATTEMPTS: '3' });
+    const flaky = { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` };
+    await startWorker(redis.url, store, flaky);
+    const report = await runClient(redis.url, store, { ...flaky, STEPCACHE_TEST_ATTEMPTS: '3' });
     expect(report.status).toBe('completed');
     expect(fs.existsSync(marker)).toBe(true);
     expect(executions(log)['branch_5']).toBe(2);
@@ -215,8 +221,9 @@ describe('retries', () => {
   it('without attempts, a failure reaches the client as STEP_FAILED naming the step and what it threw', async () => {
     const { store, env } = setup('no_retries');
     const marker = path.join(dir, 'no_retries.failed-once');
-    await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` });
-    const report = await runClient(redis.url, store, env);
+    const flaky = { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` };
+    await startWorker(redis.url, store, flaky);
+    const report = await runClient(redis.url, store, flaky);
     expect(report.status).toBe('failed');
     const failed = report.failed?.find((f) => f.step === 'branch_5');
     expect(failed?.code).toBe('STEP_FAILED');
@@ -229,8 +236,9 @@ describe('a queue server that stops mid-run', () => {
     const own = await provideRedisServer({ own: true });
     try {
       const { store, env } = setup('server_stopped');
-      await startWorker(own.url, store, { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:20000' });
-      const client = runClient(own.url, store, { ...env, STEPCACHE_TEST_UNREACHABLE_MS: '2000' });
+      const slow = { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:20000' };
+      await startWorker(own.url, store, slow);
+      const client = runClient(own.url, store, { ...slow, STEPCACHE_TEST_UNREACHABLE_MS: '2000' });
       let reported: ClientReport | undefined;
       void client.then((r) => (reported = r));
       // wait until the merge is running on the worker, then stop the server
