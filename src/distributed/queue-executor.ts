@@ -57,6 +57,7 @@ export interface QueueExecutor extends Executor {
   readonly server: string;
   /** How many jobs this executor has asked the queue for. */
   enqueued(): number;
+  /** Ends its connections to the queue server (waiting a moment at most for one that is gone). */
   close(): Promise<void>;
 }
 
