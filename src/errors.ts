@@ -25,6 +25,10 @@ import type { RunRecord } from './store/records';
  * - `UNKNOWN_OUTPUT`: `run.output(name)` was asked for an output the pipeline does not return.
  * - `UNKNOWN_RUN`: no run with that id is recorded.
  * - `UNKNOWN_STEP`: the run has no step of that name.
+ * - `CODE_MISMATCH`: a worker was asked to execute a step whose code differs from the code it
+ *   loaded; the message names both versions (deploy the same code to clients and workers).
+ * - `QUEUE_UNAVAILABLE`: the job queue (its Redis or PostgreSQL server) could not be reached, or
+ *   stopped answering while steps were waiting on it; the message names the server.
  *
  * @example
  * import type { StepcacheErrorCode } from 'stepcache';
@@ -42,7 +46,9 @@ export type StepcacheErrorCode =
   | 'STEP_TIMEOUT'
   | 'UNKNOWN_OUTPUT'
   | 'UNKNOWN_RUN'
-  | 'UNKNOWN_STEP';
+  | 'UNKNOWN_STEP'
+  | 'CODE_MISMATCH'
+  | 'QUEUE_UNAVAILABLE';
 
 /**
  * Extra, optional context of a {@link StepcacheError}.

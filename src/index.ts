@@ -78,3 +78,10 @@ export type { PutEntryOptions } from './store/metadata-store';
 // the dashboard: a local, read-only web page of a store's runs (`stepcache ui`)
 export { createDashboard } from './ui';
 export type { Dashboard, DashboardOptions, DashboardResponse, DashboardServer } from './ui';
+
+// distributed execution: steps that miss the cache run on BullMQ workers (`stepcache worker`)
+export { queueExecutor } from './distributed/queue-executor';
+export type { QueueExecutor, QueueExecutorOptions } from './distributed/queue-executor';
+export { createWorker } from './distributed/worker';
+export type { WorkerOptions, StepWorker } from './distributed/worker';
+export type { StepJobProgress } from './distributed/job';

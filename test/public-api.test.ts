@@ -23,6 +23,8 @@ const VALUES = [
   'createRunner',
   'createS3ArtifactStore',
   'createSqliteMetadataStore',
+  'createWorker',
+  'queueExecutor',
   'displayRun',
   'loadRunConfig',
   'named',
@@ -53,7 +55,8 @@ const TYPES = [
   'RunEdge', 'RunEvent', 'RunEventType', 'RunLayoutOptions', 'RunOwner', 'RunParams', 'RunPruneReport', 'RunQuery', 'RunRecord', 'RunRetention', 'RunSubscriber', 'RunSummary', 'RunWarningKind', 'Runner', 'RunnerOptions',
   'S3ArtifactStore', 'S3ArtifactStoreOptions', 'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step',
   'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput', 'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources',
-  'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired',
+  'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired', 'QueueExecutor', 'QueueExecutorOptions', 'WorkerOptions',
+  'StepWorker', 'StepJobProgress',
 ];
 
 const INDEX = path.join(__dirname, '..', 'src', 'index.ts');

@@ -52,6 +52,8 @@ export interface RunContext {
   readonly settings: readonly SettingsResolution[];
   /** What computing keys needs, from this context. */
   readonly keys: KeyEnvironment;
+  /** Cache lookups are left to the executor's workers: every step is sent to them (no client-side caching). */
+  readonly lookupsOnWorkers: boolean;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -61,6 +63,8 @@ export interface ContextDependencies {
   readonly subscriber: RunSubscriber;
   /** Code fingerprints kept on disk, opened once per runner. */
   readonly fingerprints: (hashKey: (bytes: Uint8Array) => string) => FingerprintDiskCache;
+  /** Every step is sent to the executor, which looks in the cache itself. @default false */
+  readonly lookupsOnWorkers?: boolean;
 }
 
 // opening
@@ -133,6 +137,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     lock: deps.stores.lock,
     settings,
     keys,
+    lookupsOnWorkers: deps.lookupsOnWorkers === true,
   };
 };
 

@@ -25,15 +25,28 @@ const inputArtifacts = (ctx: RunContext, node: GraphNode): Record<string, InputA
   return inputs;
 };
 
-const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>): ExecutionRequest => ({
-  identity: { pipeline: ctx.graph.pipeline, step: node.name, key: key.key, code: key.code },
-  node,
-  parameters: node.parameters,
-  inputs: inputArtifacts(ctx, node),
-  argument: () => Promise.resolve(E.right(argument)),
-});
+/** Whether the executor may serve an entry it finds: the cache is on, no refresh, and no entry was rejected (unless lookups are the workers'). */
+const reuseFor = (ctx: RunContext, node: GraphNode, replace: boolean): ExecutionRequest['reuse'] => {
+  const settings = ctx.settings[node.index]?.settings;
+  if (settings === undefined || !settings.enableCache || settings.refresh || (replace && !ctx.lookupsOnWorkers)) return undefined;
+  return settings.expiresAfter === undefined ? {} : { maxAgeMs: settings.expiresAfter };
+};
+
+const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): ExecutionRequest => {
+  const reuse = reuseFor(ctx, node, replace);
+  return {
+    identity: { pipeline: ctx.graph.pipeline, step: node.name, key: key.key, code: key.code },
+    node,
+    parameters: node.parameters,
+    inputs: inputArtifacts(ctx, node),
+    argument: () => Promise.resolve(E.right(argument)),
+    ...(reuse === undefined ? {} : { reuse }),
+  };
+};
 
 const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+  // Served from the cache where the executor runs: the entry is there already.
+  if (result.cachedFrom !== undefined) return E.right(result);
   const state = stateOf(ctx, node);
   for (const [output, { id, size }] of Object.entries(result.descriptors)) {
     ctx.emit({ type: 'artifact-written', step: node.name, output, id, size });
@@ -65,7 +78,7 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
  * (insert-if-absent), so concurrent writers never overwrite each other.
  */
 export const executeNode = async (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
-  const executing = Promise.resolve().then(() => ctx.executor.execute(requestFor(ctx, node, key, argument), { artifacts: ctx.artifacts }));
+  const executing = Promise.resolve().then(() => ctx.executor.execute(requestFor(ctx, node, key, argument, replace), { artifacts: ctx.artifacts }));
   const result = await withinTimeout(node, ctx.settings[node.index]?.settings.timeout, executing);
   return E.isLeft(result) ? result : commit(ctx, node, key, result.right, replace);
 };

@@ -64,6 +64,12 @@ export interface ExecutionRequest {
   readonly inputs: Readonly<Record<string, InputArtifact>>;
   /** The step function's argument (parameters and input values), loaded in this process. */
   readonly argument: () => Promise<E.Either<StepcacheError, Readonly<Record<string, unknown>>>>;
+  /**
+   * Whether an executor that looks in the cache itself (a remote worker) may serve an intact
+   * entry it finds under the key instead of executing, and how old that entry may be; absent,
+   * it must execute (caching is off for the step, a refresh was asked for, the entry was rejected).
+   */
+  readonly reuse?: { readonly maxAgeMs?: number };
 }
 
 /**
@@ -90,6 +96,11 @@ export interface ExecutionResult {
   readonly descriptors: Readonly<Record<string, ArtifactDescriptor>>;
   readonly durationMs: number;
   readonly values?: Readonly<Record<string, unknown>>;
+  /**
+   * Set by an executor that found the key cached where it executes (a worker looking in the
+   * cache for the client): the run that cached it. Nothing executed, and nothing is committed.
+   */
+  readonly cachedFrom?: string;
 }
 
 /**

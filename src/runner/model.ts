@@ -90,8 +90,24 @@ export interface RunnerOptions {
    * throws is reported once through the logger and never breaks the run.
    */
   readonly onEvent?: RunSubscriber;
-  /** Executes steps whose cached results cannot be used. @default inProcessExecutor() */
+  /**
+   * Executes steps whose cached results cannot be used.
+   * @default a queue executor when `queueUrl` or `STEPCACHE_QUEUE_URL` names a queue, else inProcessExecutor()
+   */
   readonly executor?: Executor;
+  /**
+   * The queue server (`redis://host:6379`) whose workers execute the steps that miss the cache
+   * (run `stepcache worker` on the machines that should). The stores must then be ones every
+   * machine reaches (a PostgreSQL metadata store, S3 or a shared folder for artifacts): a runner
+   * with the local defaults is refused at start. @default process.env.STEPCACHE_QUEUE_URL (unset: in-process)
+   */
+  readonly queueUrl?: string;
+  /**
+   * With a queue: send every step to the workers and leave cache lookups to them (they log
+   * `Using cached version of <step>.`), instead of serving cached steps here without a job.
+   * @default process.env.STEPCACHE_PREVENT_CLIENT_SIDE_CACHING === 'true'
+   */
+  readonly preventClientSideCaching?: boolean;
 }
 
 /**

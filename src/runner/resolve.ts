@@ -147,7 +147,13 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
       ctx.emit({ type: 'step-executing', step: node.name, key: key.key, reason, message: describeReason(reason) });
     }
     const executed = await executeNode(ctx, node, key, argument.right, entry !== undefined);
-    return E.isLeft(executed) ? { _tag: 'Failed', error: executed.left } : { _tag: 'Executed', key, outputs: executed.right.descriptors };
+    if (E.isLeft(executed)) return { _tag: 'Failed', error: executed.left };
+    if (executed.right.cachedFrom !== undefined) {
+      // A worker found the key cached (lookups left to the workers).
+      const served = (await ctx.metadata.getEntries([key.key]))[0];
+      if (served !== undefined) return { _tag: 'Cached', key, entry: served };
+    }
+    return { _tag: 'Executed', key, outputs: executed.right.descriptors };
   } finally {
     await release?.();
   }
@@ -169,7 +175,7 @@ const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): 
   const assessed = await assess(ctx, node);
   if (E.isLeft(assessed)) return { _tag: 'Failed', error: assessed.left };
   const { key, entry, decision } = assessed.right;
-  if (decision._tag === 'UseCache' && entry !== undefined) return { _tag: 'Cached', key, entry };
+  if (decision._tag === 'UseCache' && entry !== undefined && !ctx.lookupsOnWorkers) return { _tag: 'Cached', key, entry };
   if (entry !== undefined && decision._tag === 'Execute' && decision.reason === 'no-entry') await warnUnusable(ctx, node, entry);
   const flightKey = isShared(decision) ? `${ctx.storeId}\0${key.key}` : undefined;
   const running = flightKey === undefined ? undefined : inFlight.get(flightKey);

@@ -17,7 +17,7 @@ import type { RunRecord } from '../store/records';
 import { fingerprintsIn, openContext, type ContextDependencies } from './context';
 import { dispatcher, type RunSubscriber } from './events';
 import { explainStep } from './explain';
-import { inProcessExecutor } from './in-process-executor';
+import { closeExecutor, executorFor, leavesLookupsToWorkers } from '../distributed/dispatch';
 import { consoleLogger, loggingSubscriber, silentLogger, type Logger } from './logger';
 import type { Plan, Run, Runner, RunnerOptions, RunParams } from './model';
 import { pruneRuns } from '../store/run-retention';
@@ -97,9 +97,17 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const logger = options.logger ?? consoleLogger;
   const concurrency = validConcurrency(options.concurrency ?? 1);
   const stores = storeAccess(options);
+  const executor = executorFor({
+    ...options,
+    dir: stores.dir,
+    onProgress: (step, progress) => {
+      if (progress.phase === 'executing') logger.info(`Step ${step} is executing on worker ${progress.worker}.`);
+    },
+  });
   const deps: ContextDependencies = {
     stores,
-    executor: options.executor ?? inProcessExecutor(),
+    executor,
+    lookupsOnWorkers: leavesLookupsToWorkers(executor, options.preventClientSideCaching),
     subscriber: subscribersOf(logger, options.onEvent),
     fingerprints: fingerprintsIn(stores.dir, { secret: options.secret, onIgnored: (message) => logger.warn(message) }),
   };
@@ -147,6 +155,10 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     plan,
     getRun: (id: string) => read((m) => m.getRun(id)),
     listRuns: (query?: RunQuery) => read((m) => m.listRuns(query)),
-    close: stores.close,
+    close: async () => {
+      // An executor the runner made (from the queue URL) is the runner's to close.
+      if (options.executor === undefined) await closeExecutor(executor);
+      await stores.close();
+    },
   });
 };

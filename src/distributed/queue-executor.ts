@@ -1,0 +1,213 @@
+/**
+ * The queue-backed executor: a step that must execute becomes a BullMQ job whose id is its cache
+ * key (two clients asking for one key share one job); a worker executes it and stores its outputs
+ * in the team's artifact store; the client hears of the result through BullMQ's job events and
+ * goes on with the DAG. Values never travel through the queue: inputs go as artifact references,
+ * outputs come back as descriptors.
+ *
+ * @packageDocumentation
+ */
+import * as E from 'fp-ts/Either';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { StepcacheError, toError } from '../errors';
+import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
+import { queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
+import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, STEP_JOB_NAME, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
+
+// model
+
+/**
+ * How to make a queue executor.
+ *
+ * @example
+ * const executor = queueExecutor({ url: 'redis://127.0.0.1:6379', queue: 'training', onProgress: (step, p) => console.log(step, p.phase, p.worker) });
+ */
+export interface QueueExecutorOptions {
+  /** The queue server. @default process.env.STEPCACHE_QUEUE_URL */
+  readonly url?: string;
+  /** The queue's name: clients and workers of one team use the same. @default 'stepcache' */
+  readonly queue?: string;
+  /**
+   * How long the queue server may stay unreachable while steps wait on it before they fail with
+   * `QUEUE_UNAVAILABLE`. @default 30_000
+   */
+  readonly unreachableAfterMs?: number;
+  /** How many times a job is tried when its worker fails with an error that another try may fix. @default 1 */
+  readonly attempts?: number;
+  /** The first pause between tries (doubling each time). @default 1_000 */
+  readonly backoffMs?: number;
+  /** Hears what workers report: executing on which worker, served from their cache, done in how long. */
+  readonly onProgress?: (step: string, progress: StepJobProgress) => void;
+}
+
+/**
+ * An executor that dispatches through a queue; `close` ends its connections.
+ *
+ * @example
+ * const executor = queueExecutor({ url: process.env.STEPCACHE_QUEUE_URL });
+ * const runner = createRunner({ executor, metadata, artifacts });
+ * await runner.run(trainingPipeline);
+ * executor.enqueued(); // how many jobs this client asked for
+ * await executor.close();
+ */
+export interface QueueExecutor extends Executor {
+  /** Steps run elsewhere: the stores must be reachable from other machines. */
+  readonly remote: true;
+  /** The queue server, as messages show it (no password). */
+  readonly server: string;
+  /** How many jobs this executor has asked the queue for. */
+  enqueued(): number;
+  /** Ends its connections to the queue server (waiting a moment at most for one that is gone). */
+  close(): Promise<void>;
+}
+
+// utils
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How many times a job that vanished before the client saw it finish is asked for again (its worker then finds the entry). */
+const MAX_RESUBMISSIONS = 3;
+
+/** The queue's own Redis connection, to probe while waiting. */
+const pingable = async (queue: Queue): Promise<{ ping(): Promise<unknown> }> => (await queue.getBackend().client) as unknown as { ping(): Promise<unknown> };
+
+const isProgress = (x: unknown): x is StepJobProgress => typeof x === 'object' && x !== null && typeof (x as { phase?: unknown }).phase === 'string';
+
+const positive = (value: number | undefined, fallback: number, field: string): number => {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new StepcacheError('INVALID_OPTIONS', `Invalid option ${field}: got ${String(value)}, expected a positive number.`, { field });
+  return value;
+};
+
+// the executor
+
+/**
+ * An executor that sends each step to the workers of a BullMQ queue on Redis (see
+ * `createWorker`). Connections are opened on the first step that executes, so a fully cached
+ * run needs neither the queue server nor a worker.
+ *
+ * @example
+ * const runner = createRunner({ executor: queueExecutor({ url: 'redis://queue.internal:6379' }), metadata: createPostgresMetadataStore({ url }), artifacts: createS3ArtifactStore(s3) });
+ */
+export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor => {
+  const url = options.url ?? process.env[QUEUE_URL_VARIABLE];
+  if (url === undefined || url === '') {
+    throw new StepcacheError('INVALID_OPTIONS', `A queue executor needs the queue server: pass url, or set ${QUEUE_URL_VARIABLE} (redis://host:6379).`, { field: 'url' });
+  }
+  const server: QueueServer = queueServer(url, options.url === undefined ? QUEUE_URL_VARIABLE : 'url');
+  const name = options.queue ?? DEFAULT_QUEUE_NAME;
+  const unreachableAfterMs = positive(options.unreachableAfterMs, 30_000, 'unreachableAfterMs');
+  const attempts = positive(options.attempts, 1, 'attempts');
+  const backoffMs = positive(options.backoffMs, 1_000, 'backoffMs');
+  let enqueued = 0;
+  let opened: { readonly queue: Queue; readonly events: QueueEvents } | undefined;
+
+  const unavailable = (what: string, cause?: unknown): StepcacheError =>
+    new StepcacheError('QUEUE_UNAVAILABLE', `The queue server ${server.shown} (queue ${name}) ${what}; check that it runs and that ${QUEUE_URL_VARIABLE} names it.`, cause === undefined ? {} : { cause });
+
+  const open = () => {
+    if (opened !== undefined) return opened;
+    const queue = new Queue(name, { connection: { ...server.connection } });
+    const events = new QueueEvents(name, { connection: { ...server.connection } });
+    // Connection errors are seen by the watchdog below; unheard, they would be thrown.
+    queue.on('error', () => undefined);
+    events.on('error', () => undefined);
+    events.on('progress', ({ jobId, data }) => {
+      const step = listening.get(jobId);
+      if (step !== undefined && isProgress(data)) options.onProgress?.(step, data);
+    });
+    opened = { queue, events };
+    return opened;
+  };
+  /** Jobs this client waits on, by id: the step each one executes. */
+  const listening = new Map<string, string>();
+
+  /**
+   * Settles with `work`, unless the queue server stays unreachable for `unreachableAfterMs`
+   * meanwhile (probed with PING while waiting).
+   */
+  const watched = async <A>(queue: Queue, work: Promise<A>, what: string): Promise<A> => {
+    let settled = false;
+    let lastAnswer = Date.now();
+    const probeEvery = Math.max(50, Math.min(1_000, unreachableAfterMs / 5));
+    const watchdog = (async (): Promise<never> => {
+      const client = await Promise.race([pingable(queue), pause(unreachableAfterMs).then(() => undefined)]);
+      if (client === undefined) throw unavailable(`could not be reached within ${String(unreachableAfterMs)} ms while ${what}`);
+      for (;;) {
+        await pause(probeEvery);
+        if (settled) return new Promise<never>(() => undefined);
+        const answered = await Promise.race([client.ping().then(() => true, () => false), pause(probeEvery).then(() => false)]);
+        if (answered) lastAnswer = Date.now();
+        else if (Date.now() - lastAnswer > unreachableAfterMs) throw unavailable(`stopped answering for ${String(unreachableAfterMs)} ms while ${what}`);
+      }
+    })();
+    try {
+      return await Promise.race([work, watchdog]);
+    } finally {
+      settled = true;
+      watchdog.catch(() => undefined);
+    }
+  };
+
+  const submit = async (request: ExecutionRequest): Promise<E.Either<StepcacheError, StepJobResult>> => {
+    const { queue, events } = open();
+    const { identity } = request;
+    const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, ...(request.reuse === undefined ? {} : { reuse: request.reuse }) };
+    // A shared miss is one job per key; an execution of its own (refresh, caching off) is a job of its own.
+    const jobId = request.reuse === undefined ? `${jobIdOf(identity.key)}-${Math.random().toString(36).slice(2)}` : jobIdOf(identity.key);
+    listening.set(jobId, identity.step);
+    try {
+      for (let submission = 0; ; submission++) {
+        let job: Job;
+        try {
+          job = await watched(
+            queue,
+            queue.add(STEP_JOB_NAME, data, {
+              jobId,
+              removeOnComplete: true,
+              removeOnFail: true,
+              attempts,
+              backoff: { type: 'exponential', delay: backoffMs },
+            }),
+            `step ${identity.step} was enqueued`,
+          );
+        } catch (e) {
+          return E.left(e instanceof StepcacheError ? e : unavailable(`refused step ${identity.step}: ${toError(e).message}`, e));
+        }
+        enqueued++;
+        try {
+          const result = (await watched(queue, job.waitUntilFinished(events), `step ${identity.step} was waited for`)) as StepJobResult;
+          return E.right(result);
+        } catch (e) {
+          if (e instanceof StepcacheError) return E.left(e);
+          const reason = toError(e).message;
+          // The job finished and was removed before this client listened: ask again; its worker finds the entry.
+          if (/Missing key for job/.test(reason) && submission < MAX_RESUBMISSIONS) continue;
+          return E.left(decodeFailure(reason, identity.step));
+        }
+      }
+    } finally {
+      listening.delete(jobId);
+    }
+  };
+
+  return Object.freeze({
+    remote: true as const,
+    server: server.shown,
+    enqueued: () => enqueued,
+    execute: async (request: ExecutionRequest, _store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+      const result = await submit(request);
+      if (E.isLeft(result)) return result;
+      const { descriptors, durationMs, cachedFrom } = result.right;
+      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? {} : { cachedFrom }) });
+    },
+    close: async () => {
+      const current = opened;
+      opened = undefined;
+      if (current === undefined) return;
+      // A server that is gone cannot be said goodbye to: give up after a moment.
+      await Promise.race([Promise.allSettled([current.events.close(), current.queue.close()]), pause(2_000)]);
+      await Promise.race([Promise.allSettled([current.events.disconnect(), current.queue.disconnect()]), pause(1_000)]);
+    },
+  });
+};

@@ -1,0 +1,220 @@
+/**
+ * Workers: processes that take step jobs from the queue and execute them with the same pipeline
+ * code as the clients. A worker refuses a job whose code differs from its own (the job fails at
+ * once, without retries), looks in the cache again before executing (another client may have
+ * produced the entry meanwhile), executes, stores the outputs in the team's artifact store and
+ * answers with their descriptors, reporting to the client as it goes.
+ *
+ * @packageDocumentation
+ */
+import * as os from 'node:os';
+import * as E from 'fp-ts/Either';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { StepcacheError } from '../errors';
+import { fingerprintFunction } from '../fingerprint';
+import { formatDuration } from '../format/duration';
+import { keyHashFunction } from '../hash/hashers';
+import type { GraphNode } from '../pipeline/pipeline';
+import type { ExecutionRequest } from '../runner/executor';
+import { formatOf, inProcessExecutor, stepFailure } from '../runner/in-process-executor';
+import { consoleLogger, type Logger } from '../runner/logger';
+import type { ArtifactStore } from '../store/artifact-store';
+import type { MetadataStore } from '../store/metadata-store';
+import { deserializeOutput } from '../store/serialize';
+import { queueServer, QUEUE_URL_VARIABLE } from './connection';
+import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
+import { findStep, loadPipelineModule, stepNames, type FoundStep, type PipelineModule } from './pipeline-module';
+
+// model
+
+/**
+ * How to make a worker.
+ *
+ * @example
+ * const worker = await createWorker({ module: './dist/pipelines.js', url: 'redis://queue.internal:6379', concurrency: 2, metadata, artifacts });
+ */
+export interface WorkerOptions {
+  /** The pipeline module (a file or a package name) whose exported pipelines the worker executes; or the module already loaded. */
+  readonly module: string | PipelineModule;
+  /** The queue server. @default process.env.STEPCACHE_QUEUE_URL */
+  readonly url?: string;
+  /** The queue's name. @default 'stepcache' */
+  readonly queue?: string;
+  /** How many jobs this worker executes at once. @default 1 */
+  readonly concurrency?: number;
+  /** The team's metadata store: where the worker looks for an entry before executing. */
+  readonly metadata: MetadataStore;
+  /** The team's artifact store: where inputs are read and outputs written. */
+  readonly artifacts: ArtifactStore;
+  /** Where log lines go. @default consoleLogger */
+  readonly logger?: Logger;
+  /** How this worker names itself in progress reports. @default `<hostname>:<pid>` */
+  readonly name?: string;
+  /**
+   * How long a job stays locked to this worker without a renewal (a worker that dies loses its
+   * jobs to the others after about this long). @default 30_000
+   */
+  readonly lockDurationMs?: number;
+  /** How often stalled jobs (of workers that died) are looked for. @default 30_000 */
+  readonly stalledIntervalMs?: number;
+  /** How many times a job may stall before it fails. @default 1 */
+  readonly maxStalledCount?: number;
+}
+
+/**
+ * A running worker.
+ *
+ * @example
+ * const worker = await createWorker(options);
+ * process.once('SIGTERM', () => void worker.close());
+ */
+export interface StepWorker {
+  /** How it names itself. */
+  readonly name: string;
+  /** How many jobs it executed (not counting those served from the cache). */
+  executed(): number;
+  /** Waits for the jobs in hand to finish, then disconnects. */
+  close(): Promise<void>;
+}
+
+// executing one job
+
+const fingerprints = new WeakMap<object, string>();
+
+/** What stands for the step's code in keys, on this worker: its version, or its fingerprint (computed once per function). */
+const localCode = (found: FoundStep, hashKey: (bytes: Uint8Array) => string): string => {
+  if (found.version !== undefined) return `version:${found.version}`;
+  const { fn, site } = found.node.step;
+  let hash = fingerprints.get(fn);
+  if (hash === undefined) {
+    hash = fingerprintFunction(fn, site, hashKey).hash;
+    fingerprints.set(fn, hash);
+  }
+  return `fingerprint:${hash}`;
+};
+
+/**
+ * Fingerprints every step of the module's pipelines before the first job: fingerprinting reads
+ * and parses source, which would otherwise hold the first job of each step (and its lock renewals).
+ */
+const fingerprintAll = (loaded: PipelineModule, hashKey: (bytes: Uint8Array) => string): void => {
+  for (const pipe of loaded.pipelines.values()) {
+    for (const name of stepNames(loaded, pipe.name)) {
+      const found = findStep(loaded, pipe.name, name);
+      if (E.isRight(found)) localCode(found.right, hashKey);
+    }
+  }
+};
+
+const loadInputs = (data: StepJobData, found: FoundStep, artifacts: ArtifactStore) => async (): Promise<E.Either<StepcacheError, Readonly<Record<string, unknown>>>> => {
+  const argument: Record<string, unknown> = { ...data.parameters };
+  for (const [field, input] of Object.entries(data.inputs)) {
+    const upstream = found.graph?.nodes.find((n) => n.name === input.step);
+    const format = upstream === undefined ? 'auto' : formatOf(upstream, input.output);
+    const bytes = await artifacts.get({ id: input.descriptor.id, size: input.descriptor.size });
+    if (E.isLeft(bytes)) return E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${data.identity.step} (artifact ${bytes.left.location}) ${bytes.left.message}`, data.identity.step, undefined, field));
+    const value = deserializeOutput(bytes.right, input.descriptor, format);
+    if (E.isLeft(value)) return E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${data.identity.step} cannot be decoded: ${value.left.message}`, data.identity.step, undefined, field));
+    argument[field] = value.right;
+  }
+  return E.right(argument);
+};
+
+/** Errors another try cannot fix: the job fails at once. */
+const RETRYABLE: ReadonlySet<StepcacheError['code']> = new Set(['STEP_FAILED', 'STORE_UNAVAILABLE', 'ARTIFACT_UNAVAILABLE']);
+const failure = (error: StepcacheError): Error => (RETRYABLE.has(error.code) ? new Error(encodeFailure(error)) : new UnrecoverableError(encodeFailure(error)));
+
+const isJobData = (x: unknown): x is StepJobData => {
+  const d = x as Partial<StepJobData> | null;
+  return (
+    typeof d === 'object' && d !== null && typeof d.identity === 'object' && d.identity !== null && typeof d.identity.key === 'string' && typeof d.identity.step === 'string' &&
+    typeof d.identity.pipeline === 'string' && typeof d.identity.code === 'string' && typeof d.parameters === 'object' && typeof d.inputs === 'object'
+  );
+};
+
+// the worker
+
+/**
+ * Starts a worker on the queue: it loads the pipeline module, then executes step jobs until
+ * closed. On SIGTERM call `close()`: the jobs in hand finish first.
+ *
+ * @example
+ * const worker = await createWorker({ module: './dist/pipelines.js', concurrency: 2, metadata: createPostgresMetadataStore({ url }), artifacts: createS3ArtifactStore(s3) });
+ * process.once('SIGTERM', () => void worker.close());
+ */
+export const createWorker = async (options: WorkerOptions): Promise<StepWorker> => {
+  const url = options.url ?? process.env[QUEUE_URL_VARIABLE];
+  if (url === undefined || url === '') {
+    throw new StepcacheError('INVALID_OPTIONS', `A worker needs the queue server: pass url, or set ${QUEUE_URL_VARIABLE} (redis://host:6379).`, { field: 'url' });
+  }
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new StepcacheError('INVALID_OPTIONS', `Invalid option concurrency: got ${String(concurrency)}, expected a whole number of at least 1.`, { field: 'concurrency' });
+  }
+  const server = queueServer(url, options.url === undefined ? QUEUE_URL_VARIABLE : 'url');
+  const loaded = typeof options.module === 'string' ? await loadPipelineModule(options.module) : options.module;
+  const logger = options.logger ?? consoleLogger;
+  const name = options.name ?? `${os.hostname()}:${String(process.pid)}`;
+  const hashKey = await keyHashFunction();
+  fingerprintAll(loaded, hashKey);
+  const executor = inProcessExecutor();
+  let executed = 0;
+
+  const process_ = async (job: Job): Promise<StepJobResult> => {
+    const data: unknown = job.data;
+    if (!isJobData(data)) throw new UnrecoverableError(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
+    const { identity } = data;
+    const report = (progress: StepJobProgress) => job.updateProgress(progress).catch(() => undefined);
+    const found = findStep(loaded, identity.pipeline, identity.step);
+    if (E.isLeft(found)) throw failure(found.left);
+    const code = localCode(found.right, hashKey);
+    if (code !== identity.code) {
+      const mismatch = new StepcacheError(
+        'CODE_MISMATCH',
+        `Step ${identity.step} of pipeline ${identity.pipeline}: the client's code is ${identity.code}, worker ${name} has ${code}; deploy the same code to clients and workers (the job was not executed).`,
+        { step: identity.step },
+      );
+      logger.error(mismatch.message);
+      throw failure(mismatch);
+    }
+    if (data.reuse !== undefined) {
+      const [entry] = await options.metadata.getEntries([identity.key]);
+      const outputs = entry === undefined ? [] : found.right.node.outputNames.map((o) => entry.outputs[o]);
+      const fresh = entry !== undefined && (data.reuse.maxAgeMs === undefined || Date.now() - entry.createdAt <= data.reuse.maxAgeMs);
+      if (entry !== undefined && fresh && outputs.every((d) => d !== undefined) && (await options.artifacts.present(Object.values(entry.outputs))).every(Boolean)) {
+        logger.info(`Using cached version of ${identity.step}.`);
+        await report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
+        return { descriptors: entry.outputs, durationMs: entry.durationMs, worker: name, cachedFrom: entry.runId };
+      }
+    }
+    logger.info(`Step ${identity.step} has started on worker ${name}.`);
+    await report({ phase: 'executing', worker: name });
+    const node: GraphNode = found.right.node;
+    const request: ExecutionRequest = { identity, node, parameters: data.parameters, inputs: data.inputs, argument: loadInputs(data, found.right, options.artifacts) };
+    const result = await executor.execute(request, { artifacts: options.artifacts });
+    if (E.isLeft(result)) {
+      logger.error(result.left.message);
+      throw failure(result.left);
+    }
+    executed++;
+    const { descriptors, durationMs } = result.right;
+    logger.info(`Step ${identity.step} has finished in ${formatDuration(durationMs, 'log')} on worker ${name}.`);
+    await report({ phase: 'done', worker: name, durationMs });
+    return { descriptors, durationMs, worker: name };
+  };
+
+  const worker = new Worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {
+    connection: { ...server.connection },
+    concurrency,
+    ...(options.lockDurationMs === undefined ? {} : { lockDuration: options.lockDurationMs }),
+    ...(options.stalledIntervalMs === undefined ? {} : { stalledInterval: options.stalledIntervalMs }),
+    ...(options.maxStalledCount === undefined ? {} : { maxStalledCount: options.maxStalledCount }),
+  });
+  worker.on('error', (e) => logger.warn(`Worker ${name}: the queue server ${server.shown} failed: ${e.message}`));
+  await worker.waitUntilReady();
+  return {
+    name,
+    executed: () => executed,
+    close: () => worker.close(),
+  };
+};

@@ -1,0 +1,363 @@
+/**
+ * Distributed execution on a real Redis (provisioned on 127.0.0.1): clients and workers are
+ * child processes (`stepcache worker`, test/support/distributed/client.ts) sharing a store folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createFileArtifactStore, createRunner, createSqliteMetadataStore, silentLogger, StepcacheError } from '../src';
+import { runCli } from '../src/cli/cli';
+import { queueServer } from '../src/distributed/connection';
+import { decodeFailure, encodeFailure, jobIdOf } from '../src/distributed/job';
+import { findStep, pipelineModuleOf } from '../src/distributed/pipeline-module';
+import { queueExecutor } from '../src/distributed/queue-executor';
+import { removeDir, tempDir } from './support/fixtures';
+import { provideRedisServer, type RedisServer } from './support/provision/redis';
+import { REPOSITORY } from './support/provision/core';
+import { diamond, source } from './support/distributed/pipeline';
+
+jest.setTimeout(300_000);
+
+// helpers
+
+interface ClientReport {
+  readonly status: string;
+  readonly steps?: Record<string, string>;
+  readonly total?: number;
+  readonly enqueued: number;
+  readonly progress?: string[];
+  readonly code?: string;
+  readonly message?: string;
+  readonly failed?: Array<{ step: string; code: string; message: string }>;
+  readonly ms: number;
+}
+
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const live = new Set<WorkerProcess>();
+const clients = new Set<ChildProcess>();
+
+const startWorker = async (url: string, dir: string, env: Record<string, string>, concurrency = 2): Promise<WorkerProcess> => {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(REPOSITORY, 'src/cli/main.ts'), 'worker', '--module', './test/support/distributed/pipeline.ts', '--dir', dir, '--url', url, '--concurrency', String(concurrency), '--queue', env['STEPCACHE_TEST_QUEUE'] ?? 'stepcache'],
+    { cwd: REPOSITORY, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const worker: WorkerProcess = {
+    child,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+      live.delete(worker);
+    },
+  };
+  live.add(worker);
+  for (let waited = 0; !/is taking jobs/.test(output); waited += 50) {
+    if (child.exitCode !== null || waited > 60_000) throw new Error(`the worker did not start: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return worker;
+};
+
+const runClient = (url: string, dir: string, env: Record<string, string>, size?: number): Promise<ClientReport> =>
+  new Promise((resolve, reject) => {
+    const args = ['--import', 'tsx', path.join(REPOSITORY, 'test/support/distributed/client.ts'), url, dir, ...(size === undefined ? [] : [String(size)])];
+    const child = spawn(process.execPath, args, { cwd: REPOSITORY, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    clients.add(child);
+    child.once('exit', () => clients.delete(child));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => void (err += chunk.toString('utf8')));
+    // The report is its first line of output; the client is not waited for beyond it.
+    child.stdout.on('data', () => {
+      const line = out.split('\n').slice(0, -1).find((l) => l.startsWith('{'));
+      if (line !== undefined) resolve(JSON.parse(line) as ClientReport);
+    });
+    child.once('exit', () => reject(new Error(`the client printed no report: ${out}\n${err}`)));
+  });
+
+/** Polls until `found` gives a value; fails with the client's report if the client finished first. */
+const waitFor = async <A>(found: () => A | undefined, finished: () => ClientReport | undefined): Promise<A> => {
+  for (;;) {
+    const value = found();
+    if (value !== undefined) return value;
+    const report = finished();
+    if (report !== undefined) throw new Error(`the client finished first: ${JSON.stringify(report)}; workers said: ${[...live].map((w) => w.output()).join('\n---\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+/** Executions per step, from the shared log. */
+const executions = (log: string): Record<string, number> => {
+  const counts: Record<string, number> = {};
+  if (!fs.existsSync(log)) return counts;
+  for (const line of fs.readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+    const name = line.split(' ')[0] as string;
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+};
+
+const STEPS = ['source', ...Array.from({ length: 10 }, (_, i) => `branch_${String(i + 1)}`), 'merge'];
+const once = Object.fromEntries(STEPS.map((s) => [s, 1]));
+
+let redis: RedisServer;
+let dir: string;
+beforeAll(async () => {
+  redis = await provideRedisServer();
+  dir = tempDir('stepcache-distributed-');
+}, 180_000);
+afterEach(async () => {
+  await Promise.all([...live].map((w) => w.stop()));
+  for (const c of clients) c.kill('SIGKILL');
+});
+afterAll(async () => {
+  await redis?.dispose();
+  if (dir !== undefined) removeDir(dir);
+});
+
+/** A store folder, an executions log and a queue of a test's own. */
+const setup = (name: string) => {
+  const store = path.join(dir, name);
+  fs.mkdirSync(store, { recursive: true });
+  const log = path.join(dir, `${name}.executions`);
+  return { store, log, env: { STEPCACHE_TEST_EXECUTIONS: log, STEPCACHE_TEST_QUEUE: name } };
+};
+
+// the tests
+
+describe('distributed execution', () => {
+  it('clients and three workers execute every key of a 12-step diamond exactly once, two clients at once too; the second run enqueues nothing and needs no worker', async () => {
+    const { store, log, env } = setup('diamond');
+    const workers = await Promise.all([1, 2, 3].map(() => startWorker(redis.url, store, env)));
+    // two clients starting the same pipeline at once share the jobs
+    const [a, b] = await Promise.all([runClient(redis.url, store, env, 40), runClient(redis.url, store, env, 40)]);
+    expect(a.status).toBe('completed');
+    expect(b.status).toBe('completed');
+    expect(a.total).toBe(b.total);
+    expect(executions(log)).toEqual(once);
+    fs.rmSync(log);
+
+    const first = await runClient(redis.url, store, env);
+    expect(first.status).toBe('completed');
+    expect(first.total).toBe(4950 * 55);
+    expect(first.enqueued).toBe(12);
+    expect(Object.values(first.steps ?? {}).every((s) => s === 'executed')).toBe(true);
+    expect(executions(log)).toEqual(once);
+    // progress came back from the workers: executing on which worker, then done
+    expect(first.progress?.filter((p) => p.startsWith('merge:'))).toEqual([expect.stringMatching(/^merge:executing:/), expect.stringMatching(/^merge:done:/)]);
+
+    await Promise.all(workers.map((w) => w.stop()));
+    const second = await runClient(redis.url, store, env);
+    expect(second.status).toBe('completed');
+    expect(second.enqueued).toBe(0);
+    expect(Object.values(second.steps ?? {}).every((s) => s === 'cached')).toBe(true);
+    expect(executions(log)).toEqual(once);
+
+    // without client-side caching, every step goes to the workers, which answer from the cache
+    const worker = await startWorker(redis.url, store, env);
+    const third = await runClient(redis.url, store, { ...env, STEPCACHE_PREVENT_CLIENT_SIDE_CACHING: 'true' });
+    expect(third.status).toBe('completed');
+    expect(third.enqueued).toBe(12);
+    expect(Object.values(third.steps ?? {}).every((s) => s === 'cached')).toBe(true);
+    expect(executions(log)).toEqual(once);
+    expect(worker.output()).toContain('Using cached version of merge.');
+  });
+
+  it('a worker killed in the middle of a step: the stalled job is finished by another worker', async () => {
+    const { store, log, env } = setup('stalled');
+    const slow = { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:4000', STEPCACHE_WORKER_LOCK_MS: '3000', STEPCACHE_WORKER_STALLED_INTERVAL_MS: '1000' };
+    const workers = await Promise.all([1, 2].map(() => startWorker(redis.url, store, slow, 1)));
+    let reported: ClientReport | undefined;
+    // The steps read these variables: they are part of their fingerprints, so clients and workers share them.
+    const client = runClient(redis.url, store, slow).then((r) => (reported = r));
+    const holder = await waitFor(() => workers.find((w) => /Step merge has started/.test(w.output())), () => reported);
+    await holder.stop('SIGKILL');
+    const report = await client;
+    expect(report.status).toBe('completed');
+    const other = workers.find((w) => w !== holder);
+    expect(other?.output()).toMatch(/Step merge has finished/);
+    expect(executions(log)['merge']).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a worker with edited step code never executes a job of the old code: the client gets CODE_MISMATCH naming both versions', async () => {
+    const { store, log, env } = setup('edited');
+    const worker = await startWorker(redis.url, store, { ...env, STEPCACHE_TEST_EDITED: '1' });
+    const report = await runClient(redis.url, store, { ...env, STEPCACHE_TEST_ATTEMPTS: '3' });
+    expect(report.status).toBe('failed');
+    expect(report.code).toBe('CODE_MISMATCH');
+    const merge = report.failed?.find((f) => f.step === 'merge');
+    expect(merge?.code).toBe('CODE_MISMATCH');
+    expect(merge?.message).toMatch(/the client's code is fingerprint:[0-9a-f]+, worker .* has fingerprint:[0-9a-f]+/);
+    expect(executions(log)['merge']).toBeUndefined();
+    expect(executions(log)['source']).toBe(1);
+    // refused once: a mismatch is never retried, whatever the attempts
+    expect(worker.output().match(/the client's code is/g)).toHaveLength(1);
+  });
+});
+
+describe('retries', () => {
+  it('a step that fails once is tried again by the queue when attempts allow', async () => {
+    const { store, log, env } = setup('retries');
+    const marker = path.join(dir, 'retries.failed-once');
+    const flaky = { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` };
+    await startWorker(redis.url, store, flaky);
+    const report = await runClient(redis.url, store, { ...flaky, STEPCACHE_TEST_ATTEMPTS: '3' });
+    expect(report.status).toBe('completed');
+    expect(fs.existsSync(marker)).toBe(true);
+    expect(executions(log)['branch_5']).toBe(2);
+  });
+
+  it('without attempts, a failure reaches the client as STEP_FAILED naming the step and what it threw', async () => {
+    const { store, env } = setup('no_retries');
+    const marker = path.join(dir, 'no_retries.failed-once');
+    const flaky = { ...env, STEPCACHE_TEST_FLAKY: `branch_5:${marker}` };
+    await startWorker(redis.url, store, flaky);
+    const report = await runClient(redis.url, store, flaky);
+    expect(report.status).toBe('failed');
+    const failed = report.failed?.find((f) => f.step === 'branch_5');
+    expect(failed?.code).toBe('STEP_FAILED');
+    expect(failed?.message).toMatch(/Step branch_5 failed: branch_5 failed once/);
+  });
+});
+
+describe('a queue server that stops mid-run', () => {
+  it('fails the client within a bounded time with QUEUE_UNAVAILABLE naming the server', async () => {
+    const own = await provideRedisServer({ own: true });
+    try {
+      const { store, env } = setup('server_stopped');
+      const slow = { ...env, STEPCACHE_TEST_SLOW_STEP: 'merge:20000' };
+      await startWorker(own.url, store, slow);
+      const client = runClient(own.url, store, { ...slow, STEPCACHE_TEST_UNREACHABLE_MS: '2000' });
+      let reported: ClientReport | undefined;
+      void client.then((r) => (reported = r));
+      // wait until the merge is running on the worker, then stop the server
+      await waitFor(() => [...live].find((w) => /Step merge has started/.test(w.output())), () => reported);
+      await own.stop({ crash: true });
+      const report = await client;
+      expect(report.status).toBe('failed');
+      expect(report.code).toBe('QUEUE_UNAVAILABLE');
+      expect(report.message).toContain(own.url);
+      expect(report.ms).toBeLessThan(60_000);
+    } finally {
+      await Promise.all([...live].map((w) => w.stop('SIGKILL')));
+      await own.dispose();
+    }
+  });
+});
+
+describe('the parts', () => {
+  it('reads a Redis URL into connection settings, without the password in what is shown', () => {
+    const server = queueServer('redis://user:s3cret@10.0.0.5:6390/2');
+    expect(server.connection).toMatchObject({ host: '10.0.0.5', port: 6390, db: 2, username: 'user', password: 's3cret', maxRetriesPerRequest: null });
+    expect(server.shown).not.toContain('s3cret');
+    expect(() => queueServer('http://x')).toThrow(StepcacheError);
+    expect(() => queueServer('postgres://x/db')).toThrow(/PostgreSQL queue is not supported yet/);
+  });
+
+  it('a typed failure survives the queue; any other reason is STEP_FAILED naming the step', () => {
+    const error = decodeFailure(encodeFailure(new StepcacheError('CODE_MISMATCH', 'Step a: differs', { step: 'a', field: 'code' })), 'a');
+    expect([error.code, error.message, error.step, error.field]).toEqual(['CODE_MISMATCH', 'Step a: differs', 'a', 'code']);
+    const other = decodeFailure('job stalled more than allowable limit', 'b');
+    expect([other.code, other.step]).toEqual(['STEP_FAILED', 'b']);
+    expect(other.message).toContain('job stalled');
+  });
+
+  it('job ids are keys that BullMQ accepts', () => {
+    expect(jobIdOf('123')).toBe('k123');
+    expect(jobIdOf('a:b')).not.toContain(':');
+  });
+
+  it('a worker finds a step by pipeline and step name, in the pipeline compiled with its defaults or among exported steps', () => {
+    const loaded = pipelineModuleOf('inline', { diamond, source });
+    const merge = findStep(loaded, 'diamond', 'merge');
+    expect(merge._tag === 'Right' && merge.right.node.name).toBe('merge');
+    const branch = findStep(loaded, 'diamond', 'branch_3');
+    expect(branch._tag === 'Right' && branch.right.node.name).toBe('branch_3');
+    const missing = findStep(loaded, 'other', 'nope');
+    expect(missing._tag === 'Left' && missing.left.code).toBe('CODE_MISMATCH');
+    expect(missing._tag === 'Left' && missing.left.message).toMatch(/has no step nope in pipeline other/);
+  });
+
+  it('a queue executor needs a server URL', () => {
+    const saved = process.env['STEPCACHE_QUEUE_URL'];
+    delete process.env['STEPCACHE_QUEUE_URL'];
+    try {
+      expect(() => queueExecutor()).toThrow(/STEPCACHE_QUEUE_URL/);
+    } finally {
+      if (saved !== undefined) process.env['STEPCACHE_QUEUE_URL'] = saved;
+    }
+  });
+
+  it('a runner sending steps to a queue is refused at start when workers cannot see its stores, naming the store to configure', () => {
+    const refusal = (f: () => unknown): StepcacheError => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof StepcacheError) return e;
+      }
+      throw new Error('not refused');
+    };
+    const local = refusal(() => createRunner({ dir, queueUrl: 'redis://127.0.0.1:1' }));
+    expect([local.code, local.field]).toEqual(['INVALID_OPTIONS', 'metadata']);
+    expect(local.message).toMatch(/local SQLite file .* createPostgresMetadataStore/);
+    const metadata = createSqliteMetadataStore(path.join(dir, 'refused.sqlite'));
+    try {
+      const artifacts = refusal(() => createRunner({ dir, queueUrl: 'redis://127.0.0.1:1', metadata }));
+      expect(artifacts.field).toBe('artifacts');
+      expect(artifacts.message).toMatch(/createS3ArtifactStore/);
+    } finally {
+      void metadata.close();
+    }
+    const saved = process.env['STEPCACHE_QUEUE_URL'];
+    process.env['STEPCACHE_QUEUE_URL'] = 'redis://127.0.0.1:1';
+    try {
+      expect(refusal(() => createRunner({ dir })).field).toBe('metadata');
+    } finally {
+      if (saved === undefined) delete process.env['STEPCACHE_QUEUE_URL'];
+      else process.env['STEPCACHE_QUEUE_URL'] = saved;
+    }
+  });
+
+  it('a fully cached pipeline dispatched through a queue enqueues nothing and needs no queue server', async () => {
+    const store = path.join(dir, 'client_side');
+    fs.mkdirSync(store, { recursive: true });
+    const stores = () => ({ dir: store, logger: silentLogger, metadata: createSqliteMetadataStore(path.join(store, 'metadata.sqlite')), artifacts: createFileArtifactStore(path.join(store, 'artifacts')) });
+    const local = createRunner(stores());
+    await local.run(diamond, { size: 5 });
+    await local.close();
+    // nothing listens on port 1: any job would fail with QUEUE_UNAVAILABLE
+    const remote = createRunner({ ...stores(), queueUrl: 'redis://127.0.0.1:1' });
+    try {
+      const run = await remote.run(diamond, { size: 5 });
+      expect(Object.values(run.steps).map((s) => s.status)).toEqual(STEPS.map(() => 'cached'));
+      expect(await run.output('total')).toBe(10 * 55);
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it('`stepcache worker` needs a module and a queue server, and says which is missing', async () => {
+    const cli = async (argv: string[], env: Record<string, string | undefined> = {}) => {
+      let out = '';
+      const io = { stdout: { write: (t: string) => void (out += t) }, stderr: { write: (t: string) => void (out += t) }, cwd: REPOSITORY, env };
+      return { code: await runCli(argv, io as never), out };
+    };
+    const noModule = await cli(['worker']);
+    expect(noModule.code).toBe(2);
+    expect(noModule.out).toMatch(/--module/);
+    const noServer = await cli(['worker', '--module', './test/support/distributed/pipeline.ts', '--dir', path.join(dir, 'cli_store')]);
+    expect(noServer.code).toBe(2);
+    expect(noServer.out).toMatch(/STEPCACHE_QUEUE_URL/);
+  });
+});
