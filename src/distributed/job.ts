@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { StepcacheError, type StepcacheErrorCode } from '../errors';
-import type { InputArtifact, StepIdentity } from '../runner/executor';
+import type { EntryTemplate, InputArtifact, StepIdentity } from '../runner/executor';
 import type { ArtifactDescriptor } from '../store/serialize';
 
 // model
@@ -24,6 +24,8 @@ export interface StepJobData {
   readonly inputs: Readonly<Record<string, InputArtifact>>;
   /** Whether the worker may answer with an intact cache entry it finds under the key instead of executing (and how old it may be); absent, it executes. */
   readonly reuse?: { readonly maxAgeMs?: number };
+  /** The cache entry the worker commits once the outputs are stored (see `ExecutionRequest.entry`). */
+  readonly entry?: EntryTemplate;
 }
 
 /**

@@ -152,7 +152,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
   const submit = async (request: ExecutionRequest): Promise<E.Either<StepcacheError, StepJobResult>> => {
     const { queue, events } = open();
     const { identity } = request;
-    const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, ...(request.reuse === undefined ? {} : { reuse: request.reuse }) };
+    const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, ...(request.reuse === undefined ? {} : { reuse: request.reuse }), ...(request.entry === undefined ? {} : { entry: request.entry }) };
     // A shared miss is one job per key; an execution of its own (refresh, caching off) is a job of its own.
     const jobId = request.reuse === undefined ? `${jobIdOf(identity.key)}-${Math.random().toString(36).slice(2)}` : jobIdOf(identity.key);
     listening.set(jobId, identity.step);

@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import * as E from 'fp-ts/Either';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { StepcacheError } from '../errors';
+import { StepcacheError, toError } from '../errors';
 import { fingerprintFunction } from '../fingerprint';
 import { formatDuration } from '../format/duration';
 import { keyHashFunction } from '../hash/hashers';
@@ -20,6 +20,7 @@ import { formatOf, inProcessExecutor, stepFailure } from '../runner/in-process-e
 import { consoleLogger, type Logger } from '../runner/logger';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
+import type { CacheEntry } from '../store/records';
 import { deserializeOutput } from '../store/serialize';
 import { queueServer, QUEUE_URL_VARIABLE } from './connection';
 import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
@@ -198,6 +199,14 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     }
     executed++;
     const { descriptors, durationMs } = result.right;
+    if (data.entry !== undefined) {
+      // Committed before the job answers: a request for this key that comes after finds it.
+      const { runId, components, ttlMs, replace } = data.entry;
+      const entry: CacheEntry = { key: identity.key, pipeline: identity.pipeline, step: identity.step, runId, createdAt: Date.now(), durationMs, outputs: descriptors, components };
+      await options.metadata.putEntry(entry, { ttlMs, replace }).catch((e: unknown) => {
+        throw failure(new StepcacheError('STORE_UNAVAILABLE', `Worker ${name} could not record the cache entry of step ${identity.step}: ${toError(e).message}`, { step: identity.step, cause: e }));
+      });
+    }
     logger.info(`Step ${identity.step} has finished in ${formatDuration(durationMs, 'log')} on worker ${name}.`);
     await report({ phase: 'done', worker: name, durationMs });
     return { descriptors, durationMs, worker: name };

@@ -41,6 +41,7 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
     inputs: inputArtifacts(ctx, node),
     argument: () => Promise.resolve(E.right(argument)),
     ...(reuse === undefined ? {} : { reuse }),
+    entry: { runId: ctx.runId, components: key.components(), ttlMs: ctx.settings[node.index]?.settings.expiresAfter, replace },
   };
 };
 

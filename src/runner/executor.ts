@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import type { KeyComponents } from '../cache/components';
 import type * as E from 'fp-ts/Either';
 import type { StepcacheError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
@@ -70,6 +71,27 @@ export interface ExecutionRequest {
    * it must execute (caching is off for the step, a refresh was asked for, the entry was rejected).
    */
   readonly reuse?: { readonly maxAgeMs?: number };
+  /**
+   * The cache entry the outputs make, but for them: an executor that runs elsewhere (a remote
+   * worker) commits it (insert-if-absent) as soon as the outputs are stored, before it answers, so
+   * that another request for the key finds it at once instead of executing again. The runner
+   * commits the same entry too; the first commit stays.
+   */
+  readonly entry?: EntryTemplate;
+}
+
+/**
+ * A cache entry without its outputs, and how to write it: what a remote executor needs to commit
+ * the entry of what it executed.
+ *
+ * @example
+ * const template: EntryTemplate = { runId: 'k3x9…', components, ttlMs: undefined, replace: false };
+ */
+export interface EntryTemplate {
+  readonly runId: string;
+  readonly components: KeyComponents;
+  readonly ttlMs?: number | undefined;
+  readonly replace: boolean;
 }
 
 /**
