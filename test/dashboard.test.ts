@@ -67,7 +67,7 @@ describe('routes', () => {
   });
 
   test('a store that cannot be read is a 500 saying so', async () => {
-    const broken = createDashboard({ metadata: { ...metadata, listRuns: () => Promise.reject(new Error('disk on fire')) } });
+    const broken = createDashboard({ metadata: { ...metadata, listRunSummaries: () => Promise.reject(new Error('disk on fire')) } });
     const r = await broken.respond('GET', '/');
     expect(r.status).toBe(500);
     expect(r.body).toContain('disk on fire');

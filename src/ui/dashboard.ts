@@ -156,8 +156,9 @@ export const createDashboard = (options: DashboardOptions): Dashboard => {
   };
 
   const previousRunOf = async (run: RunRecord): Promise<string | undefined> => {
-    const runs = await metadata.listRuns();
-    return runs.find((r) => r.pipeline === run.pipeline && (r.startedAt < run.startedAt || (r.startedAt === run.startedAt && r.id < run.id)))?.id;
+    // The run index answers the one run of the pipeline that started just before.
+    const [previous] = await metadata.listRunSummaries({ limit: 1, before: run, pipeline: run.pipeline });
+    return previous?.id;
   };
 
   const missingArtifacts = async (run: RunRecord): Promise<ReadonlySet<string>> => {
@@ -170,7 +171,7 @@ export const createDashboard = (options: DashboardOptions): Dashboard => {
 
   const routes = async (url: URL): Promise<DashboardResponse> => {
     const path = url.pathname;
-    if (path === '/') return answer(200, runsPage(await metadata.listRuns(), runsQuery(url.searchParams, pageSize)));
+    if (path === '/') return answer(200, runsPage(await metadata.listRunSummaries(), runsQuery(url.searchParams, pageSize)));
     if (path.startsWith('/runs/')) {
       const run = await readRun(decodeURIComponent(path.slice('/runs/'.length)));
       if (!('steps' in run)) return run;

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { RunRecord, StepStatus } from '../store/records';
+import type { RunRecord, RunSummary, StepStatus } from '../store/records';
 import { formatDuration } from '../format/duration';
 import { preview } from '../format/preview';
 import { compareHref, fragment, href, runHref, tag, type Html } from './html';
@@ -79,12 +79,13 @@ export const runDuration = (run: Pick<RunRecord, 'durationMs' | 'status'>): stri
 // page
 
 /**
- * The runs page, from every run most recent first (the store's listing order).
+ * The runs page, from the summaries of every run most recent first (the store's run index: one
+ * read, whatever the runs' records hold).
  *
  * @example
- * runsPage(await metadata.listRuns(), { page: 1, pageSize: 50 }).html;
+ * runsPage(await metadata.listRunSummaries(), { page: 1, pageSize: 50 }).html;
  */
-export const runsPage = (runs: readonly RunRecord[], query: RunsQuery): Html => {
+export const runsPage = (runs: readonly RunSummary[], query: RunsQuery): Html => {
   const pipelines = [...new Set(runs.map((r) => r.pipeline))].sort();
   const matching = runs.filter((r) => (query.pipeline === undefined || r.pipeline === query.pipeline) && (query.status === undefined || r.status === query.status));
   const pages = Math.max(1, Math.ceil(matching.length / query.pageSize));
@@ -94,7 +95,7 @@ export const runsPage = (runs: readonly RunRecord[], query: RunsQuery): Html => 
   const previous = new Map<string, string>();
   const seen = new Map<string, string>();
   for (let i = runs.length - 1; i >= 0; i--) {
-    const r = runs[i] as RunRecord;
+    const r = runs[i] as RunSummary;
     const before = seen.get(r.pipeline);
     if (before !== undefined) previous.set(r.id, before);
     seen.set(r.pipeline, r.id);
@@ -110,7 +111,7 @@ export const runsPage = (runs: readonly RunRecord[], query: RunsQuery): Html => 
   );
 
   const rows = shown.map((r) => {
-    const c = stepCounts(r);
+    const c = r.steps;
     const before = previous.get(r.id);
     return tag(
       'tr',
@@ -123,7 +124,7 @@ export const runsPage = (runs: readonly RunRecord[], query: RunsQuery): Html => 
       tag('td', { class: 'num' }, String(c.cached)),
       tag('td', { class: 'num' }, String(c.executed)),
       tag('td', { class: 'num' }, String(c.failed)),
-      tag('td', {}, parametersLine(r.parameters)),
+      tag('td', {}, r.parameters),
       tag('td', {}, before === undefined ? '' : tag('a', { href: compareHref(before, r.id) }, 'vs previous')),
     );
   });
