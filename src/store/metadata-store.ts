@@ -220,14 +220,22 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
     if (runs.length === 0) return;
-    await keyv.setMany(
-      runs.flatMap((run) => [
+    // The keys finished runs used, as of their start: what `cache ls` sorts by, without reading
+    // every run. One row per key, the latest use of the batch (a batch writes its rows in no
+    // particular order, so two uses of one key must not both be written).
+    const lastUses = new Map<string, number>();
+    for (const run of runs) {
+      if (run.status === 'running') continue;
+      const at = Date.parse(run.startedAt);
+      for (const key of usesOf(run)) lastUses.set(key, Math.max(lastUses.get(key) ?? at, at));
+    }
+    await keyv.setMany([
+      ...[...lastUses].map(([key, at]) => ({ key: usedKey(key), value: at })),
+      ...runs.flatMap((run) => [
         { key: runKey(run.id), value: run },
         { key: runIndexKey(run), value: runSummary(run) },
-        // The keys a finished run used, as of its start: what `cache ls` sorts by, without reading every run.
-        ...(run.status === 'running' ? [] : usesOf(run).map((key) => ({ key: usedKey(key), value: Date.parse(run.startedAt) }))),
       ]),
-    );
+    ]);
   };
   /** Adds the runs recorded before the run index existed to it, once per store. */
   let indexed: Promise<void> | undefined;
