@@ -7,21 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as t from 'io-ts';
 import { createRunner, pipeline, silentLogger, step, type Runner } from '../src';
-import { removeDir, tempDir } from './support/fixtures';
+import { storePerTest } from './support/fixtures';
 
-let dir: string;
-const runners: Runner[] = [];
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-  removeDir(dir);
-});
+const store = storePerTest();
 
 const runnerFor = (): Runner => {
-  const runner = createRunner({ dir, logger: silentLogger });
-  runners.push(runner);
+  const runner = createRunner({ dir: store.dir(), logger: silentLogger });
+  store.keep(runner);
   return runner;
 };
 
@@ -29,7 +21,7 @@ const runnerFor = (): Runner => {
 const storedBytes = (record: { readonly steps: Readonly<Record<string, { readonly outputs?: Readonly<Record<string, { readonly id: string }>> | undefined } | undefined>> }, stepName: string, output = 'output'): Buffer => {
   const id = record.steps[stepName]?.outputs?.[output]?.id;
   if (id === undefined) throw new Error(`no artifact for ${stepName}.${output}`);
-  return fs.readFileSync(path.join(dir, 'artifacts', id.slice(0, 2), id));
+  return fs.readFileSync(path.join(store.dir(), 'artifacts', id.slice(0, 2), id));
 };
 
 // steps: one producer, a consumer that mutates its input in place, one that reads it afterwards

@@ -5,7 +5,7 @@ import * as E from 'fp-ts/Either';
 import { createRunner, createS3ArtifactStore, pipeline, step, StepcacheError, type Runner, type S3ArtifactStore, type S3ArtifactStoreOptions } from '../src';
 import { artifactStoreContract } from './contract/artifact-store.contract';
 import { keyedContentHashing } from '../src/hash/hashers';
-import { collectingLogger, rejection, removeDir, tempDir } from './support/fixtures';
+import { collectingLogger, rejection, storePerTest } from './support/fixtures';
 import { provideS3Server, type S3Server } from './support/provision/s3';
 
 let server: S3Server;
@@ -320,15 +320,7 @@ describe('what the store has seen', () => {
 });
 
 describe('a runner on the S3 store', () => {
-  let dir: string;
-  const runners: Runner[] = [];
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await Promise.all(runners.splice(0).map((r) => r.close()));
-    removeDir(dir);
-  });
+  const store = storePerTest();
 
   const calls = { load: 0, scale: 0 };
   const load = step(function load_rows() {
@@ -342,8 +334,8 @@ describe('a runner on the S3 store', () => {
   const scaled = pipeline('scaled', (p, { factor = 10 }: { factor?: number }) => ({ result: p.call(scale, { rows: p.call(load), factor }) }));
 
   const runnerOn = (prefix: string, logger = collectingLogger()): Runner => {
-    const r = createRunner({ dir, logger, artifacts: storeAt(prefix) });
-    runners.push(r);
+    const r = createRunner({ dir: store.dir(), logger, artifacts: storeAt(prefix) });
+    store.keep(r);
     return r;
   };
 

@@ -4,17 +4,9 @@ import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { createRunner, pipeline, step, type Runner } from '../src';
 import { keyedContentHashing, plainContentHashing } from '../src/hash/hashers';
-import { collectingLogger, removeDir, tempDir } from './support/fixtures';
+import { collectingLogger, storePerTest } from './support/fixtures';
 
-let dir: string;
-const runners: Runner[] = [];
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.close()));
-  removeDir(dir);
-});
+const store = storePerTest();
 
 let executions = 0;
 const train = step(function train_model({ lr }: { lr: number }) {
@@ -38,8 +30,8 @@ const ANOTHER_SECRET = 'entries in this store are signed with another secret: ar
 
 const teamRunner = (keyv: Keyv, secret: string | undefined) => {
   const logger = collectingLogger();
-  const runner = createRunner({ dir, metadata: keyv, logger, ...(secret === undefined ? {} : { secret }) });
-  runners.push(runner);
+  const runner = createRunner({ dir: store.dir(), metadata: keyv, logger, ...(secret === undefined ? {} : { secret }) });
+  store.keep(runner);
   return { runner, logger };
 };
 
@@ -93,12 +85,12 @@ describe('signed cache entries on a shared store', () => {
 
   it('refuses a signed entry copied under another key: a miss with a warning, and the step executes', async () => {
     // the embedded SQLite store, reached through a raw handle
-    const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(dir, 'metadata.sqlite')}`, busyTimeout: 10_000 }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+    const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(store.dir(), 'metadata.sqlite')}`, busyTimeout: 10_000 }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
     try {
       const signed = (): { runner: Runner; logger: ReturnType<typeof collectingLogger> } => {
         const logger = collectingLogger();
-        const runner = createRunner({ dir, logger, secret: 'team-secret' });
-        runners.push(runner);
+        const runner = createRunner({ dir: store.dir(), logger, secret: 'team-secret' });
+        store.keep(runner);
         return { runner, logger };
       };
       const high = await signed().runner.run(tuned, { lr: 0.2 });
@@ -159,7 +151,7 @@ describe('signed cache entries on a shared store', () => {
     const run = await teamRunner(keyv, 'team-secret').runner.run(p);
     const id = run.steps.train_model?.outputs?.['output']?.id as string;
     expect(id).toMatch(/^[0-9a-f]{64}$/);
-    const bytes = fs.readFileSync(path.join(dir, 'artifacts', id.slice(0, 2), id));
+    const bytes = fs.readFileSync(path.join(store.dir(), 'artifacts', id.slice(0, 2), id));
     const keyed = await keyedContentHashing('team-secret').create();
     keyed.update(bytes);
     expect(keyed.digest()).toBe(id);
@@ -167,8 +159,8 @@ describe('signed cache entries on a shared store', () => {
     plain.update(bytes);
     expect(plain.digest()).not.toBe(id);
     // without a secret, ids stay XXH3-128
-    const other = createRunner({ dir: path.join(dir, 'plain'), logger: collectingLogger() });
-    runners.push(other);
+    const other = createRunner({ dir: path.join(store.dir(), 'plain'), logger: collectingLogger() });
+    store.keep(other);
     expect((await other.run(p)).steps.train_model?.outputs?.['output']?.id).toMatch(/^[0-9a-f]{32}$/);
   });
 
@@ -180,11 +172,11 @@ describe('signed cache entries on a shared store', () => {
       });
       return pipeline('pure', (p) => ({ y: p.call(double, { x: 2 }) }));
     };
-    const plain = createRunner({ dir, logger: collectingLogger() });
-    runners.push(plain);
+    const plain = createRunner({ dir: store.dir(), logger: collectingLogger() });
+    store.keep(plain);
     await plain.run(pureOnce());
     await plain.close();
-    expect(fs.existsSync(path.join(dir, 'fingerprints.json'))).toBe(true);
+    expect(fs.existsSync(path.join(store.dir(), 'fingerprints.json'))).toBe(true);
     const { runner, logger } = teamRunner(new Keyv(), 'team-secret');
     await runner.run(pureOnce());
     expect(logger.warnings.filter((w) => w.includes('fingerprints.json') && w.includes('not signed'))).toHaveLength(1);

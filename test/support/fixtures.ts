@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createFileArtifactStore, StepcacheError, type ArtifactStore, type Logger } from '../../src';
+import { createFileArtifactStore, StepcacheError, type ArtifactStore, type Logger, type Runner } from '../../src';
 
 /** A fresh temporary directory; removed by `removeDir`. */
 export const tempDir = (prefix = 'stepcache-test-'): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -75,4 +75,21 @@ export const rejection = async (p: Promise<unknown>): Promise<StepcacheError> =>
     throw e;
   }
   throw new Error('expected a rejection');
+};
+
+/**
+ * A fresh store folder for each test, and the runners a test keeps on it: closed, and the folder
+ * removed, after each test. Call it at the top of a test file or of a `describe`.
+ */
+export const storePerTest = (): { readonly dir: () => string; readonly keep: <R extends Runner>(runner: R) => R } => {
+  let current = '';
+  const runners: Runner[] = [];
+  beforeEach(() => {
+    current = tempDir();
+  });
+  afterEach(async () => {
+    await Promise.all(runners.splice(0).map((r) => r.close()));
+    removeDir(current);
+  });
+  return { dir: () => current, keep: (runner) => (runners.push(runner), runner) };
 };
