@@ -278,14 +278,25 @@ export const parametersLine = (parameters: Readonly<Record<string, unknown>>): s
 };
 
 /**
+ * How many steps of a run ended in each status.
+ *
+ * @example
+ * stepCounts(run); // { executed: 1, cached: 3, failed: 0, skipped: 0 }
+ */
+export const stepCounts = (run: Pick<RunRecord, 'steps'>): Record<StepStatus, number> => {
+  const counts: Record<StepStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
+  for (const s of Object.values(run.steps)) counts[s.status]++;
+  return counts;
+};
+
+/**
  * The summary of a run record, as the run index keeps it.
  *
  * @example
  * runSummary(record).steps; // { executed: 2, cached: 998, failed: 0, skipped: 0 }
  */
 export const runSummary = (run: RunRecord): RunSummary => {
-  const steps = { executed: 0, cached: 0, failed: 0, skipped: 0 };
-  for (const s of Object.values(run.steps)) steps[s.status]++;
+  const steps = stepCounts(run);
   return {
     id: run.id,
     pipeline: run.pipeline,

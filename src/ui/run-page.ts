@@ -11,7 +11,8 @@ import { formatBytes } from '../format/bytes';
 import { stepDuration } from '../format/status';
 import { compareHref, fragment, runHref, stepHref, tag, trusted, type Html } from './html';
 import { page, statusLabel } from './page';
-import { parametersLine, runDuration, stepCounts, timestamp } from './runs-page';
+import { stepCounts } from '../store/records';
+import { parametersLine, runDuration, timestamp } from './runs-page';
 
 /**
  * How often a running run's page reloads, in seconds.

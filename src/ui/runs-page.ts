@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { RunRecord, RunSummary, StepStatus } from '../store/records';
+import type { RunRecord, RunSummary } from '../store/records';
 import { formatDuration } from '../format/duration';
 import { preview } from '../format/preview';
 import { compareHref, fragment, href, runHref, tag, type Html } from './html';
@@ -33,18 +33,6 @@ export interface RunsQuery {
   readonly page: number;
   readonly pageSize: number;
 }
-
-/**
- * How many steps of a run ended in each status.
- *
- * @example
- * stepCounts(run); // { executed: 1, cached: 3, failed: 0, skipped: 0 }
- */
-export const stepCounts = (run: Pick<RunRecord, 'steps'>): Record<StepStatus, number> => {
-  const counts: Record<StepStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
-  for (const s of Object.values(run.steps)) counts[s.status]++;
-  return counts;
-};
 
 /**
  * A run's parameters on one line, each value previewed.
