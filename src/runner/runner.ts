@@ -109,7 +109,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     executor,
     lookupsOnWorkers: leavesLookupsToWorkers(executor, options.preventClientSideCaching),
     subscriber: subscribersOf(logger, options.onEvent),
-    fingerprints: fingerprintsIn(stores.dir, { secret: options.secret, onIgnored: (message) => logger.warn(message) }),
+    fingerprints: fingerprintsIn(stores.dir, stores.readOnly, { secret: options.secret, onIgnored: (message) => logger.warn(message) }),
   };
   /** The metadata store outside runs: entries ignored for their signature are logged. */
   const metadata = async (): Promise<MetadataStore> => (await stores.open()).metadataFor((message) => logger.warn(message));
