@@ -107,7 +107,7 @@ const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata:
   const localArtifacts = choice.artifacts === undefined && choice.artifactsLocation === undefined;
   const localMetadata = metadata === undefined && choice.metadata === undefined;
   if ((localArtifacts || localMetadata) && readOnly.why() === undefined) {
-    await fs.promises.mkdir(layout.dir, { recursive: true }).catch(() => undefined);
+    await fs.promises.mkdir(layout.dir, { recursive: true });
     const unwritable = await unwritableStore(layout, { metadata: localMetadata, artifacts: localArtifacts });
     if (unwritable !== undefined) readOnly.enter(unwritable);
   }
