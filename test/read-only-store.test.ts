@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { createRunner, createSqliteMetadataStore, silentLogger, type MetadataStore, type RunEvent } from '../src';
 import { storeLayout } from '../src/store/layout';
 import { readOnlyExpected, readOnlyPipeline } from './support/read-only-pipeline';
-import { storePerTest } from './support/fixtures';
+import { filesBelow, storePerTest } from './support/fixtures';
 
 const ROOT = path.join(__dirname, '..');
 const CHILD = path.join(__dirname, 'support', 'read-only-run.ts');
@@ -190,5 +190,18 @@ describe('a store that rejects writes as it goes (a database role without INSERT
     const warnings = events.filter((e) => e.type === 'warning' && e.kind === 'read-only-store');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ message: expect.stringContaining('permission denied') as string });
+  });
+});
+
+describe('cache maintenance on a read-only store', () => {
+  it('prune and clear fail saying the store is read-only, and remove nothing; list works', async () => {
+    const dir = await storeWithOneRun();
+    const artifacts = filesBelow(storeLayout(dir).artifactsDir);
+    const runner = store.keep(createRunner({ dir, logger: silentLogger, readOnly: true }));
+    expect((await runner.cache.list()).length).toBe(3);
+    await expect(runner.cache.clear()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('is read-only') as string });
+    await expect(runner.cache.prune({ step: 'ro_double' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect((await runner.cache.list()).length).toBe(3);
+    expect(filesBelow(storeLayout(dir).artifactsDir)).toEqual(artifacts);
   });
 });
