@@ -11,10 +11,12 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRunner, createSqliteMetadataStore, silentLogger, type MetadataStore, type RunEvent } from '../src';
+import pg from 'pg';
+import { createPostgresMetadataStore, createRunner, createSqliteMetadataStore, silentLogger, type MetadataStore, type RunEvent } from '../src';
 import { storeLayout } from '../src/store/layout';
 import { readOnlyExpected, readOnlyPipeline } from './support/read-only-pipeline';
 import { filesBelow, storePerTest } from './support/fixtures';
+import { testPostgres, type TestPostgres } from './support/provision/postgres';
 
 const ROOT = path.join(__dirname, '..');
 const CHILD = path.join(__dirname, 'support', 'read-only-run.ts');
@@ -204,4 +206,44 @@ describe('cache maintenance on a read-only store', () => {
     expect((await runner.cache.list()).length).toBe(3);
     expect(filesBelow(storeLayout(dir).artifactsDir)).toEqual(artifacts);
   });
+});
+
+describe('a PostgreSQL metadata store through a role without INSERT', () => {
+  let server: TestPostgres | undefined;
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it('serves hits, computes misses and warns once that the store refused a write', async () => {
+    server = await testPostgres();
+    const schema = `read_only_${process.pid}`;
+    const owner = createRunner({ dir: store.dir(), logger: silentLogger, metadata: createPostgresMetadataStore({ url: server.url, schema }) });
+    await owner.run(readOnlyPipeline, { x: 1 });
+    await owner.close();
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    const role = `reader_${process.pid}`;
+    try {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'reader-password'`);
+      await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      await admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+    } finally {
+      await admin.end();
+    }
+    const url = new URL(server.url);
+    url.username = role;
+    url.password = 'reader-password';
+    const events: RunEvent[] = [];
+    const reader = store.keep(createRunner({ dir: store.dir(), logger: silentLogger, onEvent: (e) => void events.push(e), metadata: createPostgresMetadataStore({ url: url.toString(), schema }) }));
+
+    const cached = await reader.run(readOnlyPipeline, { x: 1 });
+    expect(Object.values(cached.steps).map((s) => s.status)).toEqual(['cached', 'cached', 'cached']);
+    events.length = 0;
+    const missed = await reader.run(readOnlyPipeline, { x: 2 });
+    expect({ doubled: await missed.output('doubled'), result: await missed.output('result') }).toEqual(readOnlyExpected(2));
+    const warnings = events.filter((e) => e.type === 'warning' && e.kind === 'read-only-store');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ message: expect.stringContaining('permission denied') as string });
+  }, 120_000);
 });
