@@ -104,6 +104,23 @@ const advice: readonly Advice[] = [
     gives: 'https://example.invalid'.length,
   },
   {
+    mistake: 'an output object with symbol keys',
+    broken: () => runOne('adv_sym', (p) => ({ o: p.call(step(function adv_sym_step() { return { [Symbol.for('id')]: 1, n: 2 }; })) })),
+    says: 'use string keys',
+    followed: () => runOne('adv_sym', (p) => ({ o: p.call(step(function adv_sym_step() { return { id: 1, n: 2 }; })) })),
+    gives: { id: 1, n: 2 },
+  },
+  {
+    mistake: 'a parameter that is a function (a progress callback)',
+    broken: () => runOne('adv_fn', (p) => ({ o: p.call(step(function adv_fn_step({ n, progress }: { n: number; progress: (d: number) => void }) { progress(n); return n; }), { n: 3, progress: () => undefined }) })),
+    says: "step(fn).withOptions({ ignoredInputs: ['progress'] })",
+    followed: () =>
+      runOne('adv_fn', (p) => ({
+        o: p.call(step(function adv_fn_step({ n, progress }: { n: number; progress: (d: number) => void }) { progress(n); return n; }).withOptions({ ignoredInputs: ['progress'] }), { n: 3, progress: () => undefined }),
+      })),
+    gives: 3,
+  },
+  {
     mistake: 'a step called without a required input',
     broken: () => runOne('adv_missing', (p) => ({ o: p.call(step(function adv_missing_step({ a, b }: { a: number; b: number }) { return a + b; }), { a: 1 } as never) })),
     says: 'pass it in p.call(adv_missing_step, { ..., b })',
@@ -161,5 +178,35 @@ describe.each(advice)('$mistake', ({ broken, says, followed, gives }) => {
     const error = await rejection(Promise.resolve().then(broken));
     expect(error.message).toContain(says);
     expect(await followed()).toEqual(gives);
+  });
+});
+
+// warnings that give advice
+
+/** A step made inside a function: it captures `factor`, whose value the key cannot see. */
+const capturing = (factor: number) =>
+  step(function adv_captured({ x }: { x: number }) {
+    return x * factor;
+  });
+
+describe('a step that uses a variable of an enclosing function', () => {
+  it('is warned about, saying to pass it as a parameter; doing so ends the warning and a change to it re-runs the step', async () => {
+    const warned = async (s: unknown, args: Record<string, unknown>) => {
+      const messages: string[] = [];
+      const r = store.keep(createRunner({ dir: store.dir(), logger: silentLogger, onEvent: (e) => void (e.type === 'warning' && messages.push(e.message)) }));
+      const run = await r.run(pipeline('adv_capture', (p) => ({ o: p.call(s as never, args as never) as never })) as never);
+      return { messages, value: await (run as unknown as { output: (n: string) => Promise<unknown> }).output('o'), status: Object.values((run as unknown as { steps: Record<string, { status: string }> }).steps)[0]?.status };
+    };
+    const before = await warned(capturing(3), { x: 2 });
+    expect(before.messages.join('\n')).toContain('pass factor as a parameter');
+
+    const followed = step(function adv_captured({ x, factor }: { x: number; factor: number }) {
+      return x * factor;
+    });
+    const first = await warned(followed, { x: 2, factor: 3 });
+    expect(first.messages).toEqual([]);
+    expect(first.value).toBe(6);
+    const changed = await warned(followed, { x: 2, factor: 4 });
+    expect([changed.status, changed.value]).toEqual(['executed', 8]);
   });
 });
