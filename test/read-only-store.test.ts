@@ -12,7 +12,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pg from 'pg';
-import { createPostgresMetadataStore, createRunner, createSqliteMetadataStore, silentLogger, type MetadataStore, type RunEvent } from '../src';
+import { createFileArtifactStore, createPostgresMetadataStore, createRunner, createSqliteMetadataStore, silentLogger, type MetadataStore, type RunEvent } from '../src';
+import { contentHashing } from '../src/hash/hashers';
+import { isWriteRefused, readOnlyArtifactStore, readOnlyMetadataStore, readOnlyMode } from '../src/store/read-only-store';
 import { storeLayout } from '../src/store/layout';
 import { readOnlyExpected, readOnlyPipeline } from './support/read-only-pipeline';
 import { filesBelow, storePerTest } from './support/fixtures';
@@ -246,4 +248,58 @@ describe('a PostgreSQL metadata store through a role without INSERT', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ message: expect.stringContaining('permission denied') as string });
   }, 120_000);
+});
+
+// the parts
+
+describe('readOnlyMode, isWriteRefused', () => {
+  it('keeps the first reason', () => {
+    const mode = readOnlyMode(undefined);
+    expect(mode.why()).toBeUndefined();
+    mode.enter('first');
+    mode.enter('second');
+    expect(mode.why()).toBe('first');
+  });
+
+  it('knows a refused write by its code, also as the cause of a typed error', () => {
+    for (const code of ['EACCES', 'EPERM', 'EROFS', 'SQLITE_READONLY', '42501', '25006']) {
+      expect(isWriteRefused(Object.assign(new Error('no'), { code }))).toBe(true);
+      expect(isWriteRefused(new Error('wrapped', { cause: Object.assign(new Error('no'), { code }) }))).toBe(true);
+    }
+    for (const e of [Object.assign(new Error('disk'), { code: 'EIO' }), new Error('plain'), undefined, 'EACCES']) expect(isWriteRefused(e)).toBe(false);
+  });
+});
+
+describe('readOnlyArtifactStore', () => {
+  it('keeps what is put while read-only in memory, under the id the store would give it, and writes nothing', async () => {
+    const dir = store.dir();
+    const files = createFileArtifactStore(path.join(dir, 'artifacts'));
+    const writable = readOnlyArtifactStore(files, contentHashing(undefined), readOnlyMode(undefined), () => undefined);
+    const bytes = new Uint8Array([1, 2, 3, 4]);
+    const stored = await writable.put(bytes);
+    const noticed: string[] = [];
+    const readOnly = readOnlyArtifactStore(createFileArtifactStore(path.join(dir, 'other')), contentHashing(undefined), readOnlyMode('asked'), (why) => void noticed.push(why));
+    const kept = await readOnly.put(bytes);
+    expect(kept).toBe(stored);
+    expect(await readOnly.present([{ id: kept, size: 4 }, { id: kept, size: 5 }])).toEqual([true, false]);
+    expect(await readOnly.get({ id: kept, size: 4 })).toEqual({ _tag: 'Right', right: Buffer.from(bytes) });
+    expect(noticed).toEqual(['asked']);
+    expect(fs.existsSync(path.join(dir, 'other'))).toBe(false);
+  });
+});
+
+describe('readOnlyMetadataStore', () => {
+  it('delegates reads to a store made as a class instance (its methods on the prototype)', async () => {
+    class Wrapped {
+      constructor(private readonly inner: MetadataStore) {}
+      getLatestEntriesOfSteps(steps: readonly string[]) {
+        return this.inner.getLatestEntriesOfSteps(steps);
+      }
+    }
+    const real = createSqliteMetadataStore(storeLayout(store.dir()).metadataFile);
+    const instance = Object.assign(Object.create(Wrapped.prototype) as object, { inner: real }) as unknown as MetadataStore;
+    const wrapped = readOnlyMetadataStore(instance, readOnlyMode(undefined), () => undefined);
+    expect(await wrapped.getLatestEntriesOfSteps(['a'])).toEqual([undefined]);
+    await real.close();
+  });
 });

@@ -16,7 +16,7 @@ import { resolveSettings, settingsLayers, type SettingsResolution } from '../set
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
-import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only';
+import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
 import type { CacheEntry } from '../store/records';
 import { artifactDigest } from '../store/serialize';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';

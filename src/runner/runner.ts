@@ -20,7 +20,7 @@ import { explainStep } from './explain';
 import { closeExecutor, executorFor, leavesLookupsToWorkers } from '../distributed/dispatch';
 import { consoleLogger, loggingSubscriber, silentLogger, type Logger } from './logger';
 import type { Plan, Run, Runner, RunnerOptions, RunParams } from './model';
-import { readOnlyArtifactStore, readOnlyMetadataStore } from '../store/read-only';
+import { readOnlyArtifactStore, readOnlyMetadataStore } from '../store/read-only-store';
 import { pruneRuns } from '../store/run-retention';
 import { planSteps } from './plan';
 import { newRunId } from './record';

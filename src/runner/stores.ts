@@ -13,7 +13,7 @@ import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore 
 import type { CacheEntry, DamagedRecord } from '../store/records';
 import { contentHashing, type ContentHashing } from '../hash/hashers';
 import { consoleLogger } from './logger';
-import { readableCopyOf, readOnlyMode, unwritableStore, type ReadOnlyMode } from '../store/read-only';
+import { readableCopyOf, readOnlyMode, unwritableStore, type ReadOnlyMode } from '../store/read-only-store';
 import { describeRejection, signedMetadataStore } from '../store/signed-metadata-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
 import {

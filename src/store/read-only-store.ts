@@ -153,8 +153,21 @@ const writeUnlessReadOnly =
  */
 export const readOnlyMetadataStore = (store: MetadataStore, mode: ReadOnlyMode, noticed: (why: string) => void): MetadataStore => {
   const write = writeUnlessReadOnly(mode, noticed);
+  // Every method delegated by name: a store may be a class instance, whose methods a spread would lose.
   return Object.freeze({
-    ...store,
+    getEntries: (keys: readonly string[]) => store.getEntries(keys),
+    getLatestEntries: (pipeline: string, steps: readonly string[]) => store.getLatestEntries(pipeline, steps),
+    getLatestEntriesOfSteps: (steps: readonly string[]) => store.getLatestEntriesOfSteps(steps),
+    listEntries: () => store.listEntries(),
+    readRun: (id: string) => store.readRun(id),
+    getRun: (id: string) => store.getRun(id),
+    listRuns: (...args: Parameters<MetadataStore['listRuns']>) => store.listRuns(...args),
+    listRunSummaries: (...args: Parameters<MetadataStore['listRunSummaries']>) => store.listRunSummaries(...args),
+    findRunIds: (prefix: string, limit: number) => store.findRunIds(prefix, limit),
+    lastUsed: (keys: readonly string[]) => store.lastUsed(keys),
+    findDamaged: () => store.findDamaged(),
+    close: () => store.close(),
+    ...(store.stepLock === undefined ? {} : { stepLock: () => (store.stepLock as NonNullable<MetadataStore['stepLock']>).call(store) }),
     putEntry: (...args: Parameters<MetadataStore['putEntry']>) => write(() => store.putEntry(...args)),
     deleteEntries: (...args: Parameters<MetadataStore['deleteEntries']>) => write(() => store.deleteEntries(...args)),
     putRun: (...args: Parameters<MetadataStore['putRun']>) => write(() => store.putRun(...args)),
