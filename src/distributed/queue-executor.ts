@@ -32,7 +32,10 @@ export interface QueueExecutorOptions {
    * `QUEUE_UNAVAILABLE`. @default 30_000
    */
   readonly unreachableAfterMs?: number;
-  /** How many times a job is tried when its worker fails with an error that another try may fix. @default 1 */
+  /**
+   * How many times a job is tried when its worker fails with an error that another try may fix,
+   * for a step without a `retries` setting (a step's `retries: n` makes it `n + 1`). @default 1
+   */
   readonly attempts?: number;
   /** The first pause between tries (doubling each time). @default 1_000 */
   readonly backoffMs?: number;
@@ -166,7 +169,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
               jobId,
               removeOnComplete: true,
               removeOnFail: true,
-              attempts,
+              attempts: request.retries === undefined ? attempts : request.retries + 1,
               backoff: { type: 'exponential', delay: backoffMs },
             }),
             `step ${identity.step} was enqueued`,

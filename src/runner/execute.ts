@@ -34,6 +34,7 @@ const reuseFor = (ctx: RunContext, node: GraphNode, replace: boolean): Execution
 
 const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): ExecutionRequest => {
   const reuse = reuseFor(ctx, node, replace);
+  const retries = ctx.settings[node.index]?.settings.retries ?? 0;
   return {
     identity: { pipeline: ctx.graph.pipeline, step: node.name, key: key.key, code: key.code },
     node,
@@ -42,6 +43,7 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
     argument: () => Promise.resolve(E.right(argument)),
     ...(reuse === undefined ? {} : { reuse }),
     entry: { runId: ctx.runId, components: key.components(), ttlMs: ctx.settings[node.index]?.settings.expiresAfter, replace },
+    ...(retries === 0 ? {} : { retries }),
   };
 };
 

@@ -78,6 +78,12 @@ export interface ExecutionRequest {
    * commits the same entry too; the first commit stays.
    */
   readonly entry?: EntryTemplate;
+  /**
+   * How many more times a step function that throws is tried (the step's `retries` setting): a
+   * queue makes them attempts of the job, on any worker; the in-process executor calls the
+   * function again after a short pause. Absent, 0.
+   */
+  readonly retries?: number;
 }
 
 /**
