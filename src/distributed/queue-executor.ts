@@ -116,14 +116,17 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     queue.on('error', () => undefined);
     events.on('error', () => undefined);
     events.on('progress', ({ jobId, data }) => {
-      const step = listening.get(jobId);
-      if (step !== undefined && isProgress(data)) options.onProgress?.(step, data);
+      if (!isProgress(data)) return;
+      for (const listener of listening.get(jobId) ?? []) {
+        options.onProgress?.(listener.identity.step, data);
+        if (data.phase === 'executing') listener.onProgress?.({ phase: 'started', worker: data.worker, host: data.host, attempt: data.attempt });
+      }
     });
     opened = { queue, events };
     return opened;
   };
-  /** Jobs this client waits on, by id: the step each one executes. */
-  const listening = new Map<string, string>();
+  /** Jobs this client waits on, by id: the requests waiting on each (two runs may share a job). */
+  const listening = new Map<string, Set<ExecutionRequest>>();
 
   /**
    * Settles with `work`, unless the queue server stays unreachable for `unreachableAfterMs`
@@ -158,7 +161,9 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, ...(request.reuse === undefined ? {} : { reuse: request.reuse }), ...(request.entry === undefined ? {} : { entry: request.entry }) };
     // A shared miss is one job per key; an execution of its own (refresh, caching off) is a job of its own.
     const jobId = request.reuse === undefined ? `${jobIdOf(identity.key)}-${Math.random().toString(36).slice(2)}` : jobIdOf(identity.key);
-    listening.set(jobId, identity.step);
+    const waiting = listening.get(jobId) ?? new Set<ExecutionRequest>();
+    waiting.add(request);
+    listening.set(jobId, waiting);
     try {
       for (let submission = 0; ; submission++) {
         let job: Job;
@@ -190,7 +195,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         }
       }
     } finally {
-      listening.delete(jobId);
+      waiting.delete(request);
+      if (waiting.size === 0 && listening.get(jobId) === waiting) listening.delete(jobId);
     }
   };
 
@@ -201,8 +207,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     execute: async (request: ExecutionRequest, _store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
       const result = await submit(request);
       if (E.isLeft(result)) return result;
-      const { descriptors, durationMs, cachedFrom } = result.right;
-      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? {} : { cachedFrom }) });
+      const { descriptors, durationMs, cachedFrom, worker } = result.right;
+      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? { worker } : { cachedFrom }) });
     },
     close: async () => {
       const current = opened;

@@ -188,8 +188,9 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
         return { descriptors: entry.outputs, durationMs: entry.durationMs, worker: name, cachedFrom: entry.runId };
       }
     }
-    logger.info(`Step ${identity.step} has started on worker ${name}.`);
-    await report({ phase: 'executing', worker: name });
+    const attempt = job.attemptsMade + 1;
+    logger.info(`Step ${identity.step} has started on worker ${name}${attempt > 1 ? ` (attempt ${String(attempt)})` : ''}.`);
+    await report({ phase: 'executing', worker: name, host: os.hostname(), attempt });
     const node: GraphNode = found.right.node;
     const request: ExecutionRequest = { identity, node, parameters: data.parameters, inputs: data.inputs, argument: loadInputs(data, found.right, options.artifacts) };
     const result = await executor.execute(request, { artifacts: options.artifacts });

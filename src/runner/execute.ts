@@ -44,6 +44,7 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
     ...(reuse === undefined ? {} : { reuse }),
     entry: { runId: ctx.runId, components: key.components(), ttlMs: ctx.settings[node.index]?.settings.expiresAfter, replace },
     ...(retries === 0 ? {} : { retries }),
+    onProgress: ({ worker, host, attempt }) => ctx.emit({ type: 'step-remote-started', step: node.name, key: key.key, worker, host, attempt }),
   };
 };
 

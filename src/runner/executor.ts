@@ -84,6 +84,25 @@ export interface ExecutionRequest {
    * function again after a short pause. Absent, 0.
    */
   readonly retries?: number;
+  /**
+   * Hears what the executor learns while the step executes elsewhere: which worker (on which
+   * host) started it, and which attempt that is. The runner raises a `step-remote-started` event.
+   */
+  readonly onProgress?: (progress: ExecutionProgress) => void;
+}
+
+/**
+ * What a remote executor reports while a step executes: a worker started it (the `attempt`-th try,
+ * from 1).
+ *
+ * @example
+ * const progress: ExecutionProgress = { phase: 'started', worker: 'gpu-3:4121', host: 'gpu-3', attempt: 1 };
+ */
+export interface ExecutionProgress {
+  readonly phase: 'started';
+  readonly worker: string;
+  readonly host: string;
+  readonly attempt: number;
 }
 
 /**
@@ -129,6 +148,8 @@ export interface ExecutionResult {
    * cache for the client): the run that cached it. Nothing executed, and nothing is committed.
    */
   readonly cachedFrom?: string;
+  /** The worker that executed the step, when it executed elsewhere. */
+  readonly worker?: string;
 }
 
 /**

@@ -30,7 +30,7 @@ export interface Assessment {
 /** How resolving a node ended, or that it must be assessed again (an input changed under it). */
 type Outcome =
   | { readonly _tag: 'Cached'; readonly key: StepKey; readonly entry: CacheEntry }
-  | { readonly _tag: 'Executed'; readonly key: StepKey; readonly outputs: CacheEntry['outputs'] }
+  | { readonly _tag: 'Executed'; readonly key: StepKey; readonly outputs: CacheEntry['outputs']; readonly worker: string | undefined }
   | { readonly _tag: 'Failed'; readonly error: StepcacheError }
   | { readonly _tag: 'InputsChanged' };
 
@@ -153,7 +153,7 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
       const served = (await ctx.metadata.getEntries([key.key]))[0];
       if (served !== undefined) return { _tag: 'Cached', key, entry: served };
     }
-    return { _tag: 'Executed', key, outputs: executed.right.descriptors };
+    return { _tag: 'Executed', key, outputs: executed.right.descriptors, worker: executed.right.worker };
   } finally {
     await release?.();
   }
@@ -211,7 +211,7 @@ export const resolveNode = async (ctx: RunContext, node: GraphNode): Promise<voi
     case 'Cached':
       return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs });
     case 'Executed':
-      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs });
+      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs, ...(outcome.worker === undefined ? {} : { worker: outcome.worker }) });
     case 'Failed':
       return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs });
   }
