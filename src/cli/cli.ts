@@ -24,6 +24,7 @@ import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration
 import { paintStatus, stepDetail } from '../format/status';
 import { escapeControls, oneLine } from '../format/text';
 import { formatTimestamp, table } from './format';
+import { schedulesCommand } from './schedules-command';
 import { workerCommand } from './worker-command';
 
 // model
@@ -604,6 +605,7 @@ const buildProgram = (ctx: Context): Command => {
   doctorCommand(ctx, program);
   uiCommand(ctx, program);
   workerCommand(program, { cwd: ctx.cwd, env: ctx.env, stdout: ctx.io.stdout, stderr: ctx.io.stderr });
+  schedulesCommand(program, { env: ctx.env, stdout: ctx.io.stdout });
   return program;
 };
 

@@ -115,6 +115,7 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
           metadata,
           artifacts: createFileArtifactStore(flags.artifacts === undefined ? layout.artifactsDir : path.resolve(ctx.cwd, flags.artifacts)),
           logger,
+          dir: layout.dir,
           ...workerTimings(ctx.env),
         });
         logger.info(`Worker ${worker.name} is taking jobs from queue ${flags.queue}.`);
