@@ -40,6 +40,8 @@ export interface StepJobResult {
   readonly durationMs: number;
   readonly worker: string;
   readonly cachedFrom?: string;
+  /** The worker committed the cache entry of the job's `entry` before answering. */
+  readonly committed?: boolean;
 }
 
 /**

@@ -182,7 +182,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         } catch (e) {
           return E.left(e instanceof StepcacheError ? e : unavailable(`refused step ${identity.step}: ${toError(e).message}`, e));
         }
-        enqueued++;
+        // Asking again for a job that vanished is not another job.
+        if (submission === 0) enqueued++;
         try {
           const result = (await watched(queue, job.waitUntilFinished(events), `step ${identity.step} was waited for`)) as StepJobResult;
           return E.right(result);
@@ -207,8 +208,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     execute: async (request: ExecutionRequest, _store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
       const result = await submit(request);
       if (E.isLeft(result)) return result;
-      const { descriptors, durationMs, cachedFrom, worker } = result.right;
-      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? { worker } : { cachedFrom }) });
+      const { descriptors, durationMs, cachedFrom, worker, committed } = result.right;
+      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? { worker } : { cachedFrom }), ...(committed === true ? { committed } : {}) });
     },
     close: async () => {
       const current = opened;

@@ -198,7 +198,9 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     if (job.name === RUN_JOB_NAME && isRunJobData(data)) return runScheduled(data);
     if (!isJobData(data)) throw new UnrecoverableError(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
     const { identity } = data;
-    const report = (progress: StepJobProgress) => job.updateProgress(progress).catch(() => undefined);
+    // Progress is not waited for: it goes out on the worker's connection ahead of the job's completion, so clients
+    // hear it first, and a step does not wait a round trip to the queue server to start, or to answer.
+    const report = (progress: StepJobProgress): void => void job.updateProgress(progress).catch(() => undefined);
     const found = findStep(loaded, identity.pipeline, identity.step);
     if (E.isLeft(found)) throw failure(found.left);
     const code = localCode(found.right, hashKey);
@@ -217,13 +219,13 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
       const fresh = entry !== undefined && (data.reuse.maxAgeMs === undefined || Date.now() - entry.createdAt <= data.reuse.maxAgeMs);
       if (entry !== undefined && fresh && outputs.every((d) => d !== undefined) && (await options.artifacts.present(Object.values(entry.outputs))).every(Boolean)) {
         logger.info(`Using cached version of ${identity.step}.`);
-        await report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
+        report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
         return { descriptors: entry.outputs, durationMs: entry.durationMs, worker: name, cachedFrom: entry.runId };
       }
     }
     const attempt = job.attemptsMade + 1;
     logger.info(`Step ${identity.step} has started on worker ${name}${attempt > 1 ? ` (attempt ${String(attempt)})` : ''}.`);
-    await report({ phase: 'executing', worker: name, host: os.hostname(), attempt });
+    report({ phase: 'executing', worker: name, host: os.hostname(), attempt });
     const node: GraphNode = found.right.node;
     const request: ExecutionRequest = { identity, node, parameters: data.parameters, inputs: data.inputs, argument: loadInputs(data, found.right, options.artifacts) };
     const result = await executor.execute(request, { artifacts: options.artifacts });
@@ -242,8 +244,8 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
       });
     }
     logger.info(`Step ${identity.step} has finished in ${formatDuration(durationMs, 'log')} on worker ${name}.`);
-    await report({ phase: 'done', worker: name, durationMs });
-    return { descriptors, durationMs, worker: name };
+    report({ phase: 'done', worker: name, durationMs });
+    return { descriptors, durationMs, worker: name, ...(data.entry === undefined ? {} : { committed: true }) };
   };
 
   const worker = new Worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {

@@ -67,6 +67,8 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
     outputs: result.descriptors,
     components: key.components(),
   };
+  // Committed where it executed (a worker, before it answered): writing it again would be a second round trip to the store for nothing.
+  if (result.committed === true) return E.right(result);
   const ttlMs = ctx.settings[node.index]?.settings.expiresAfter;
   const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs, replace }), toError)();
   if (E.isLeft(recorded)) return E.left(stepFailure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));

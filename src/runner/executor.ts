@@ -150,6 +150,8 @@ export interface ExecutionResult {
   readonly cachedFrom?: string;
   /** The worker that executed the step, when it executed elsewhere. */
   readonly worker?: string;
+  /** The executor committed the request's `entry` itself (a worker does, before answering): the runner does not write it again. */
+  readonly committed?: boolean;
 }
 
 /**
