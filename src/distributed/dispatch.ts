@@ -38,8 +38,13 @@ export interface DispatchOptions {
 
 // utils
 
-/** Whether an executor sends steps to other machines. */
-const isRemote = (executor: Executor): boolean => (executor as Partial<QueueExecutor>).remote === true;
+/**
+ * Whether an executor sends steps to other machines (whose workers load the inputs themselves).
+ *
+ * @example
+ * isRemote(queueExecutor({ url })); // true
+ */
+export const isRemote = (executor: Executor): boolean => (executor as Partial<QueueExecutor>).remote === true;
 
 /** A keyv instance over SQLite (a local file), whatever wraps it. */
 const isLocalKeyv = (metadata: unknown): boolean => {

@@ -15,6 +15,7 @@ import type { CacheEntry } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
 import { stepFailure } from './in-process-executor';
+import { isRemote } from '../distributed/dispatch';
 import { loadArgument, loadOutput } from './load';
 import type { InputLoader, StepKey } from './step-key';
 
@@ -129,9 +130,21 @@ const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.
     );
 };
 
+/**
+ * The argument of a step about to execute. A remote executor's worker loads the inputs itself, so
+ * here it is enough that their artifacts are there (a file read and a hash per input saved on
+ * every dispatched step); one that is not is loaded, which repairs it.
+ */
+const argumentFor = async (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, Readonly<Record<string, unknown>>>> => {
+  if (!isRemote(ctx.executor)) return loadArgument(ctx, node);
+  const refs = Object.values(node.inputs).map((ref) => ctx.states[ref.node]?.descriptors?.[ref.output]);
+  const there = refs.every((d) => d !== undefined) && (await ctx.artifacts.present(refs as NonNullable<(typeof refs)[number]>[])).every(Boolean);
+  return there ? E.right(node.parameters) : loadArgument(ctx, node);
+};
+
 /** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
 const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {
-  const argument = await loadArgument(ctx, node);
+  const argument = await argumentFor(ctx, node);
   if (E.isLeft(argument)) return { _tag: 'Failed', error: argument.left };
   if (reassess && currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i])) return { _tag: 'InputsChanged' };
   const locked = isShared(decision) ? await acquireLock(ctx, node, key) : E.right(undefined);
