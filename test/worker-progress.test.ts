@@ -43,8 +43,12 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
+/** How many artifacts the client read. */
+let clientReads = 0;
+
 /** A store folder, a queue and a worker of the test's own, and a runner sending steps to it. */
 const setup = async () => {
+  clientReads = 0;
   dir = tempDir('stepcache-progress-');
   const name = `progress-${String(++queue)}`;
   const metadata = () => createSqliteMetadataStore(path.join(dir, 'metadata.sqlite'));
@@ -52,7 +56,9 @@ const setup = async () => {
   worker = await createWorker({ module: pipelineModuleOf('inline', { chain, broken }), url: redis.url, queue: name, metadata: metadata(), artifacts: artifacts(), logger: silentLogger, name: 'worker-a' });
   const executor = queueExecutor({ url: redis.url, queue: name, backoffMs: 20 });
   const events: RunEvent[] = [];
-  const runner = createRunner({ dir, logger: silentLogger, executor, metadata: metadata(), artifacts: artifacts(), onEvent: (e) => events.push(e) });
+  const files = artifacts();
+  const counted: typeof files = { ...files, get: (ref) => (clientReads++, files.get(ref)) };
+  const runner = createRunner({ dir, logger: silentLogger, executor, metadata: metadata(), artifacts: counted, onEvent: (e) => events.push(e) });
   return {
     runner,
     events,
@@ -102,6 +108,21 @@ describe('worker progress as run events', () => {
       const again = await runner.run(chain);
       expect(events.some((e) => e.type === 'step-remote-started')).toBe(false);
       expect((await runner.getRun(again.id))?.steps['flaky_sum']?.worker).toBeUndefined();
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('dispatching', () => {
+  it('the client reads no input artifact of a step it sends to a worker (the worker reads them); the output it asks for, it reads', async () => {
+    const { runner, close } = await setup();
+    try {
+      const run = await runner.run(chain);
+      expect(run.steps['flaky_sum']?.status).toBe('executed');
+      expect(clientReads).toBe(0);
+      expect(await run.output('total')).toBe(6);
+      expect(clientReads).toBe(1);
     } finally {
       await close();
     }
