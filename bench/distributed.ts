@@ -76,7 +76,10 @@ export const measureDispatch = async (url: string, reps: number): Promise<Dispat
   const workerMetadata = createSqliteMetadataStore(layout.metadataFile);
   const worker = await createWorker({ module: pipelineModuleOf('bench', { tinyChain }), url, queue: 'bench-dispatch', metadata: workerMetadata, artifacts: createFileArtifactStore(layout.artifactsDir), logger: silentLogger });
   const executor: QueueExecutor = queueExecutor({ url, queue: 'bench-dispatch' });
-  const queued = createRunner({ dir: layout.dir, logger: silentLogger, executor, metadata: createSqliteMetadataStore(layout.metadataFile), artifacts: createFileArtifactStore(layout.artifactsDir) });
+  // The client and the worker share one connection to the metadata file, as they would share a
+  // server: two SQLite connections to one file would wait on each other's locks (in sleeps of
+  // milliseconds), which is SQLite's cost, not dispatching's.
+  const queued = createRunner({ dir: layout.dir, logger: silentLogger, executor, metadata: workerMetadata, artifacts: createFileArtifactStore(layout.artifactsDir) });
   const local = createRunner({ dir: path.join(root, 'local'), logger: silentLogger, executor: inProcessExecutor() });
 
   const { connection } = queueServer(url);
@@ -116,7 +119,6 @@ export const measureDispatch = async (url: string, reps: number): Promise<Dispat
     await local.close();
     await executor.close();
     await worker.close();
-    await workerMetadata.close();
     await Promise.all([bareWorker.close(), bareEvents.close(), bareQueue.close()]);
     fs.rmSync(root, { recursive: true, force: true });
   }
