@@ -27,7 +27,7 @@ export type { CallSite } from './fingerprint';
 export { createRunner } from './runner/runner';
 export type { Runner, RunnerOptions, Run, RunParams, Plan, PlannedStep } from './runner/runner';
 export type { RunEvent, RunEventType, RunSubscriber, RunWarningKind, StepOutputs } from './runner/events';
-export type { Executor, ExecutionRequest, ExecutionResult, ExecutionStore, StepIdentity, InputArtifact } from './runner/executor';
+export type { Executor, ExecutionRequest, ExecutionResult, ExecutionStore, ExecutionProgress, StepIdentity, InputArtifact } from './runner/executor';
 export type { CacheEntry, RunRecord, StepRunRecord, StepStatus, DamagedRecord, RunOwner, RunSummary } from './store/records';
 export type { RunRetention, RunPruneReport } from './store/run-retention';
 export type { ExecutionReason, StepExplanation } from './cache/reasons';
@@ -85,3 +85,6 @@ export type { QueueExecutor, QueueExecutorOptions } from './distributed/queue-ex
 export { createWorker } from './distributed/worker';
 export type { WorkerOptions, StepWorker } from './distributed/worker';
 export type { StepJobProgress } from './distributed/job';
+// scheduled pipelines: run jobs on the queue, resolved by a worker at run time (`stepcache schedules`)
+export { schedule, listSchedules, removeSchedule } from './distributed/schedule';
+export type { ScheduleTiming, ScheduleOptions, ScheduleInfo } from './distributed/schedule';

@@ -362,9 +362,9 @@ describe('pipeline()', () => {
     expect(e.code).toBe('INVALID_OPTIONS');
     expect(e.field).toBe('enableCache');
     expect(e.message).toContain('pipeline p');
-    const unknown = thrown(() => pipeline('p', () => undefined, { retries: 3 } as never));
+    const unknown = thrown(() => pipeline('p', () => undefined, { retry: 3 } as never));
     expect(unknown.code).toBe('INVALID_OPTIONS');
-    expect(unknown.field).toBe('retries');
+    expect(unknown.field).toBe('retry');
   });
 });
 

@@ -24,6 +24,9 @@ const VALUES = [
   'createS3ArtifactStore',
   'createSqliteMetadataStore',
   'createWorker',
+  'schedule',
+  'listSchedules',
+  'removeSchedule',
   'queueExecutor',
   'displayRun',
   'loadRunConfig',
@@ -46,7 +49,7 @@ const VALUES = [
 const TYPES = [
   'AcquireOptions', 'AnyOutputSpec', 'AnyPipeline', 'AnyStep', 'ArtifactDescriptor', 'ArtifactKind', 'ArtifactLoadError', 'ArtifactRef',
   'ArtifactStore', 'ArtifactStoreOptions', 'CacheAdmin', 'CacheDecision', 'CacheEntry', 'CacheEntryInfo', 'CacheLookup', 'CacheSettingName', 'CacheSettings', 'CallArgs',
-  'CallSite', 'ComparisonRow', 'DamagedRecord', 'Dashboard', 'DashboardOptions', 'DashboardResponse', 'DashboardServer', 'ExecutionReason', 'ExecutionRequest', 'ExecutionResult', 'ExecutionStore', 'Executor',
+  'CallSite', 'ComparisonRow', 'DamagedRecord', 'Dashboard', 'DashboardOptions', 'DashboardResponse', 'DashboardServer', 'ExecutionReason', 'ExecutionProgress', 'ExecutionRequest', 'ExecutionResult', 'ExecutionStore', 'Executor',
   'FileStepLockOptions', 'Handle', 'InputArtifact', 'JsonValue', 'KeyChange', 'LockHolder', 'LockWait', 'Logger', 'MemoryStepLockOptions',
   'MermaidOptions', 'MetadataStore', 'MetadataStoreOptions', 'OutputFormat', 'OutputSpecFor', 'Pipeline', 'PipelineBuilder', 'PipelineOutputValues',
   'PipelineOutputs', 'PipelineParams', 'PipelineSettings', 'Plan', 'PlannedStep', 'PostgresConnection', 'PostgresMetadataStoreOptions',
@@ -56,7 +59,7 @@ const TYPES = [
   'S3ArtifactStore', 'S3ArtifactStoreOptions', 'SettingSource', 'SettingsLayer', 'SettingsLayerName', 'SettingsResolution', 'Step',
   'StepExplanation', 'StepHandles', 'StepIdentity', 'StepInput', 'StepLock', 'StepOutput', 'StepOutputs', 'StepRunRecord', 'StepSettingsSources',
   'StepStatus', 'StepcacheErrorCode', 'StepcacheErrorDetails', 'SvgOptions', 'Wired', 'QueueExecutor', 'QueueExecutorOptions', 'WorkerOptions',
-  'StepWorker', 'StepJobProgress',
+  'StepWorker', 'StepJobProgress', 'ScheduleTiming', 'ScheduleOptions', 'ScheduleInfo',
 ];
 
 const INDEX = path.join(__dirname, '..', 'src', 'index.ts');

@@ -107,6 +107,11 @@ describe('valid run config files', () => {
     expect(E.isRight(r) && r.right.steps).toEqual({ a: { enableCache: false }, b: { enableCache: false }, c: { enableCache: false } });
   });
 
+  it('read retries for the pipeline and for one step', () => {
+    const r = parseRunConfigText('retries: 1\nsteps:\n  svc_trainer:\n    retries: 3\n', 'yaml', 'retries.yaml');
+    expect(E.isRight(r) && [r.right.settings, r.right.steps]).toEqual([{ retries: 1 }, { svc_trainer: { retries: 3 } }]);
+  });
+
   it('accept a byte order mark', async () => {
     expect(withoutSource(await loaded(write('bom.json', '\ufeff{ "enableCache": false }')))).toEqual({ settings: { enableCache: false }, steps: {}, parameters: {} });
     expect(withoutSource(await loaded(write('bom.yaml', '\ufeffenableCache: false\n')))).toEqual({ settings: { enableCache: false }, steps: {}, parameters: {} });
@@ -147,19 +152,20 @@ describe('invalid run config files name the file, the field and what it allows',
     expect(decodeFailure({ files: 'data.csv' })).toMatchObject({ field: 'files', message: expect.stringContaining('an array of file paths') });
     expect(decodeFailure({ steps: { a: { refresh: 1 } } })).toMatchObject({ field: 'steps.a.refresh', message: expect.stringContaining('true or false') });
     expect(decodeFailure({ steps: { a: { ignoredInputs: [''] } } })).toMatchObject({ field: 'steps.a.ignoredInputs', message: expect.stringContaining('an array of input names') });
+    expect(decodeFailure({ steps: { a: { retries: -2 } } })).toMatchObject({ field: 'steps.a.retries', message: expect.stringContaining('a whole number from 0 to 100') });
   });
 
   it('an unknown key, listing the allowed ones', async () => {
     const file = fixture('unknown-key.yaml');
     const e = await failure(file);
     expect(e).toMatchObject({ _tag: 'ConfigInvalid', file, field: 'parametres' });
-    expect(e.message).toBe(`Unknown key "parametres" of run config ${file}; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, lockTimeout, timeout, steps, parameters, store.`);
+    expect(e.message).toBe(`Unknown key "parametres" of run config ${file}; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, lockTimeout, timeout, retries, steps, parameters, store.`);
   });
 
   it('an unknown key in a step, listing the allowed ones', () => {
     const e = decodeFailure({ steps: { svc_trainer: { enable_cache: false } } });
     expect(e).toMatchObject({ field: 'steps.svc_trainer.enable_cache' });
-    expect(e.message).toBe('Unknown key "enable_cache" in steps.svc_trainer of run config run.yaml; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, lockTimeout, timeout.');
+    expect(e.message).toBe('Unknown key "enable_cache" in steps.svc_trainer of run config run.yaml; allowed keys: enableCache, version, files, ignoredInputs, expiresAfter, refresh, lockTimeout, timeout, retries.');
   });
 
   it('dependsOn or cacheKey in a file: they are code', async () => {

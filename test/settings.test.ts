@@ -353,6 +353,7 @@ const FIELD_VALUES: { readonly [K in CacheSettingName]: fc.Arbitrary<Defined<K>>
   refresh: fc.boolean(),
   lockTimeout: fc.oneof(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.constantFrom(...DURATIONS)),
   timeout: fc.oneof(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.constantFrom(...DURATIONS)),
+  retries: fc.integer({ min: 0, max: 100 }),
 };
 
 /** Settings where each field is absent, explicitly undefined, or set. */
@@ -389,11 +390,11 @@ const withoutUndefined = (s: CacheSettings): CacheSettings => Object.fromEntries
 const DURATION_SETTINGS: readonly CacheSettingName[] = ['expiresAfter', 'lockTimeout', 'timeout'];
 const resolvedValue = (name: CacheSettingName, value: unknown): unknown => (DURATION_SETTINGS.includes(name) ? parseDuration(value) : value);
 
-const DEFAULTS: Partial<Record<CacheSettingName, unknown>> = { enableCache: true, refresh: false };
+const DEFAULTS: Partial<Record<CacheSettingName, unknown>> = { enableCache: true, refresh: false, retries: 0 };
 
 describe('CacheSettings fields', () => {
-  it('are exactly enableCache, version, dependsOn, files, ignoredInputs, expiresAfter, cacheKey, refresh, lockTimeout and timeout', () => {
-    expect([...CACHE_SETTING_NAMES].sort()).toEqual(['cacheKey', 'dependsOn', 'enableCache', 'expiresAfter', 'files', 'ignoredInputs', 'lockTimeout', 'refresh', 'timeout', 'version']);
+  it('are exactly enableCache, version, dependsOn, files, ignoredInputs, expiresAfter, cacheKey, refresh, lockTimeout, timeout and retries', () => {
+    expect([...CACHE_SETTING_NAMES].sort()).toEqual(['cacheKey', 'dependsOn', 'enableCache', 'expiresAfter', 'files', 'ignoredInputs', 'lockTimeout', 'refresh', 'retries', 'timeout', 'version']);
   });
 });
 
@@ -683,6 +684,7 @@ describe('validateSettings: every field', () => {
     refresh: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
     lockTimeout: fc.oneof(fc.integer({ max: 0 }), fc.constant(NaN), fc.constant('2 minutes'), fc.constant('0s'), fc.constant(null), fc.boolean()),
     timeout: fc.oneof(fc.integer({ max: 0 }), fc.double({ min: 2 ** 31, max: 2 ** 40, noNaN: true }), fc.constant(Infinity), fc.constant('25d'), fc.constant('an hour'), fc.constant(null), fc.constant({})),
+    retries: fc.oneof(fc.integer({ max: -1 }), fc.integer({ min: 101 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.constant(NaN), fc.constant('2'), fc.constant(null), fc.boolean()),
   };
 
   it('rejects an invalid value of any field, naming that field, whatever the other fields are (property)', () => {
@@ -710,7 +712,7 @@ describe('validatePipelineSettings', () => {
   it('names the step and field of any invalid per-step setting (property)', () => {
     fc.assert(
       fc.property(fc.constantFrom('svc', 'loader', 'a.b'), fc.constantFrom(...CACHE_SETTING_NAMES), (stepName, field) => {
-        const bad: Record<CacheSettingName, unknown> = { enableCache: 'no', version: '', dependsOn: 1, files: 'a.csv', ignoredInputs: 'x', expiresAfter: -1, cacheKey: 'x', refresh: 'yes', lockTimeout: -1, timeout: 'soon' };
+        const bad: Record<CacheSettingName, unknown> = { enableCache: 'no', version: '', dependsOn: 1, files: 'a.csv', ignoredInputs: 'x', expiresAfter: -1, cacheKey: 'x', refresh: 'yes', lockTimeout: -1, timeout: 'soon', retries: 1.5 };
         const r = validatePipelineSettings({ steps: { [stepName]: { [field]: bad[field] } } }, 'pipeline p');
         expect(E.isLeft(r) && r.left.field).toBe(`steps.${stepName}.${field}`);
       }),

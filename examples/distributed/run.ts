@@ -1,34 +1,38 @@
 /**
- * A client of the distributed example: the runner walks the DAG here and sends the steps that
- * miss the cache to the workers of the queue at $STEPCACHE_QUEUE_URL. Metadata lives in the
- * PostgreSQL server at $STEPCACHE_EXAMPLE_POSTGRES_URL, artifacts in the folder
- * $STEPCACHE_EXAMPLE_ARTIFACTS, which every worker mounts.
+ * A client of the distributed example (README, "Run on many machines"): the runner walks the DAG
+ * here and sends the steps that miss the cache to the workers of the queue at
+ * $STEPCACHE_QUEUE_URL; the stores are those of $STEPCACHE_METADATA_URL (PostgreSQL) and
+ * $STEPCACHE_ARTIFACTS_URL (a folder every machine mounts, or a bucket), which the workers use too.
  *
- *   export STEPCACHE_QUEUE_URL=redis://127.0.0.1:6379
- *   export STEPCACHE_EXAMPLE_POSTGRES_URL=postgres://user:password@127.0.0.1:5432/postgres
- *   export STEPCACHE_EXAMPLE_ARTIFACTS=/mnt/team/artifacts
- *   # on each worker machine:
- *   npx stepcache worker --module examples/distributed/pipelines.ts \
- *     --metadata "$STEPCACHE_EXAMPLE_POSTGRES_URL" --artifacts "$STEPCACHE_EXAMPLE_ARTIFACTS" --concurrency 2
- *   # then, anywhere:
- *   npx tsx examples/distributed/run.ts
- *
- * A second run enqueues nothing: every step is served from the cache here, with no worker online.
+ * Its last line of output is a JSON summary: the run's status, the total, how many steps executed
+ * and were cached, how many jobs it enqueued, and which worker executed each step. A second run
+ * enqueues nothing: every step is served from the cache here, with no worker needed.
  */
-import { createFileArtifactStore, createPostgresMetadataStore, createRunner } from '../../src';
+import { createRunner, queueExecutor } from '../../src';
 import { sharded } from './pipelines';
 
 const main = async (): Promise<void> => {
-  const url = process.env['STEPCACHE_EXAMPLE_POSTGRES_URL'];
-  const artifacts = process.env['STEPCACHE_EXAMPLE_ARTIFACTS'];
-  if (url === undefined || artifacts === undefined) throw new Error('Set STEPCACHE_EXAMPLE_POSTGRES_URL and STEPCACHE_EXAMPLE_ARTIFACTS (see the top of this file).');
-  const runner = createRunner({ metadata: createPostgresMetadataStore({ url }), artifacts: createFileArtifactStore(artifacts), concurrency: 4 });
+  const executor = queueExecutor(); // the queue of $STEPCACHE_QUEUE_URL
+  const workers: Record<string, string> = {};
+  const runner = createRunner({
+    executor,
+    concurrency: 4,
+    onEvent: (e) => {
+      if (e.type === 'step-executed' && e.worker !== undefined) workers[e.step] = e.worker;
+    },
+  });
   try {
     const run = await runner.run(sharded, { n: 100_000, parts: 4 });
-    console.log('total', await run.output('total'));
+    const count = (status: string) => Object.values(run.steps).filter((s) => s.status === status).length;
+    const summary = { run: run.id, status: run.status, total: await run.output('total'), executed: count('executed'), cached: count('cached'), enqueued: executor.enqueued(), workers };
+    console.log(JSON.stringify(summary));
   } finally {
     await runner.close();
+    await executor.close();
   }
 };
 
-void main();
+void main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});

@@ -24,6 +24,7 @@ import { DURATION_FORM, formatDuration, parseDuration } from '../format/duration
 import { paintStatus, stepDetail } from '../format/status';
 import { escapeControls, oneLine } from '../format/text';
 import { formatTimestamp, table } from './format';
+import { schedulesCommand } from './schedules-command';
 import { workerCommand } from './worker-command';
 
 // model
@@ -95,7 +96,7 @@ Environment:
   STEPCACHE_ARTIFACTS_URL  a team's artifact store when --artifacts-url is not given:
                            s3://bucket/prefix?endpoint=...&region=... (AWS credentials from the environment
                            or profile) or file:///shared/folder
-  STEPCACHE_QUEUE_URL      the queue server of \`stepcache worker\` when --url is not given (redis://host:6379)
+  STEPCACHE_QUEUE_URL      the queue server of \`stepcache worker\` and \`stepcache schedules\` when --url is not given (redis://host:6379)
 `;
 
 // the store
@@ -604,6 +605,7 @@ const buildProgram = (ctx: Context): Command => {
   doctorCommand(ctx, program);
   uiCommand(ctx, program);
   workerCommand(program, { cwd: ctx.cwd, env: ctx.env, stdout: ctx.io.stdout, stderr: ctx.io.stderr });
+  schedulesCommand(program, { env: ctx.env, stdout: ctx.io.stdout });
   return program;
 };
 

@@ -15,6 +15,8 @@ import type { Logger } from '../runner/logger';
 import { createFileArtifactStore } from '../store/artifact-store';
 import { storeLayout } from '../store/layout';
 import { createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
+import type { ArtifactStore } from '../store/artifact-store';
+import { openArtifactsLocation, openMetadataLocation, orThrow, parseArtifactsUrl, parseMetadataUrl, STORE_URL_VARIABLES } from '../store/urls';
 
 // model
 
@@ -61,14 +63,23 @@ const signalled = (): Promise<void> =>
     process.once('SIGINT', stop);
   });
 
-/** The metadata store of `--metadata`: PostgreSQL (loaded only then) for a URL, else an SQLite file. */
-const metadataStore = async (flags: WorkerFlags, metadataFile: string, logger: Logger): Promise<MetadataStore> => {
+/** The metadata store of `--metadata` (else `STEPCACHE_METADATA_URL`): PostgreSQL for a URL, else an SQLite file (the store directory's by default). */
+const metadataStore = (flags: WorkerFlags, metadataFile: string, env: WorkerCommandContext['env'], logger: Logger): MetadataStore => {
   const onDamaged = (damage: { readonly message: string }) => logger.warn(damage.message);
-  if (flags.metadata !== undefined && /^postgres(ql)?:\/\//.test(flags.metadata)) {
-    const { createPostgresMetadataStore } = await import('../store/postgres-metadata-store');
-    return createPostgresMetadataStore({ url: flags.metadata, onDamaged });
+  const fromEnv = env[STORE_URL_VARIABLES.metadata];
+  const given = flags.metadata ?? (fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv);
+  if (given !== undefined && /^postgres(ql)?:\/\//.test(given)) {
+    return openMetadataLocation(orThrow(parseMetadataUrl(given, flags.metadata === undefined ? STORE_URL_VARIABLES.metadata : '--metadata')), { onDamaged });
   }
-  return createSqliteMetadataStore(flags.metadata ?? metadataFile, { onDamaged });
+  return createSqliteMetadataStore(given ?? metadataFile, { onDamaged });
+};
+
+/** The artifact store of `--artifacts` (a folder), else of `STEPCACHE_ARTIFACTS_URL` (a folder or a bucket), else the store directory's folder. */
+const artifactStore = (flags: WorkerFlags, artifactsDir: string, ctx: WorkerCommandContext): ArtifactStore => {
+  if (flags.artifacts !== undefined) return createFileArtifactStore(path.resolve(ctx.cwd, flags.artifacts));
+  const fromEnv = ctx.env[STORE_URL_VARIABLES.artifacts];
+  if (fromEnv === undefined || fromEnv.trim() === '') return createFileArtifactStore(artifactsDir);
+  return openArtifactsLocation(orThrow(parseArtifactsUrl(fromEnv, STORE_URL_VARIABLES.artifacts))).store;
 };
 
 // the command
@@ -90,8 +101,8 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
     .option('--queue <name>', 'the queue to take jobs from', DEFAULT_QUEUE_NAME)
     .option('--concurrency <n>', 'how many steps to execute at once', wholeNumber, 1)
     .option('--url <redis-url>', `the queue server (default: $${QUEUE_URL_VARIABLE})`)
-    .option('--metadata <url-or-file>', 'the team metadata store: a postgres:// URL or an SQLite file (default: the store directory\'s)')
-    .option('--artifacts <dir>', 'the team artifact folder (default: the store directory\'s)')
+    .option('--metadata <url-or-file>', `the team metadata store: a postgres:// URL or an SQLite file (default: $${STORE_URL_VARIABLES.metadata}, else the store directory's)`)
+    .option('--artifacts <dir>', `the team artifact folder (default: $${STORE_URL_VARIABLES.artifacts}, a folder or a bucket, else the store directory's)`)
     .action(async (flags: WorkerFlags, cmd: Command) => {
       const layout = storeLayout(cmd.optsWithGlobals<{ dir?: string }>().dir, ctx.env, ctx.cwd);
       const logger: Logger = {
@@ -103,8 +114,8 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
       if (url === undefined || url === '') {
         throw new StepcacheError('INVALID_OPTIONS', `stepcache worker needs the queue server: pass --url redis://host:6379, or set ${QUEUE_URL_VARIABLE}.`, { field: 'url' });
       }
-      if (flags.metadata === undefined) fs.mkdirSync(layout.dir, { recursive: true });
-      const metadata = await metadataStore(flags, layout.metadataFile, logger);
+      fs.mkdirSync(layout.dir, { recursive: true });
+      const metadata = metadataStore(flags, layout.metadataFile, ctx.env, logger);
       const stopped = ctx.stopped ?? signalled();
       try {
         const worker = await createWorker({
@@ -113,8 +124,9 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
           concurrency: flags.concurrency,
           url,
           metadata,
-          artifacts: createFileArtifactStore(flags.artifacts === undefined ? layout.artifactsDir : path.resolve(ctx.cwd, flags.artifacts)),
+          artifacts: artifactStore(flags, layout.artifactsDir, ctx),
           logger,
+          dir: layout.dir,
           ...workerTimings(ctx.env),
         });
         logger.info(`Worker ${worker.name} is taking jobs from queue ${flags.queue}.`);

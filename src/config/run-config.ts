@@ -51,7 +51,7 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
  * @example
  * const names: readonly RunConfigSettingName[] = RUN_CONFIG_SETTING_NAMES;
  */
-export type RunConfigSettingName = 'enableCache' | 'version' | 'files' | 'ignoredInputs' | 'expiresAfter' | 'refresh' | 'lockTimeout' | 'timeout';
+export type RunConfigSettingName = 'enableCache' | 'version' | 'files' | 'ignoredInputs' | 'expiresAfter' | 'refresh' | 'lockTimeout' | 'timeout' | 'retries';
 
 /**
  * The setting names a run config file may use, in a fixed order.
@@ -60,7 +60,7 @@ export type RunConfigSettingName = 'enableCache' | 'version' | 'files' | 'ignore
  * RUN_CONFIG_SETTING_NAMES.includes('enableCache'); // true
  * RUN_CONFIG_SETTING_NAMES.includes('dependsOn'); // false: it is code
  */
-export const RUN_CONFIG_SETTING_NAMES: readonly RunConfigSettingName[] = Object.freeze(['enableCache', 'version', 'files', 'ignoredInputs', 'expiresAfter', 'refresh', 'lockTimeout', 'timeout'] as const);
+export const RUN_CONFIG_SETTING_NAMES: readonly RunConfigSettingName[] = Object.freeze(['enableCache', 'version', 'files', 'ignoredInputs', 'expiresAfter', 'refresh', 'lockTimeout', 'timeout', 'retries'] as const);
 
 /**
  * Runtime settings read from a file.

@@ -11,6 +11,7 @@ import { StepcacheError } from '../errors';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
 import { inProcessExecutor } from '../runner/in-process-executor';
 import { queueServer, QUEUE_URL_VARIABLE } from './connection';
+import { resolveStoreUrls } from '../store/urls';
 import type { QueueExecutor, QueueExecutorOptions } from './queue-executor';
 
 // model
@@ -26,6 +27,9 @@ export interface DispatchOptions {
   readonly queueUrl?: string;
   readonly metadata?: unknown;
   readonly artifacts?: unknown;
+  /** Store URLs (else `STEPCACHE_METADATA_URL` and `STEPCACHE_ARTIFACTS_URL`): a PostgreSQL metadata URL and any artifacts URL are shared stores. */
+  readonly metadataUrl?: string | undefined;
+  readonly artifactsUrl?: string | undefined;
   /** The store directory, for messages. */
   readonly dir: string;
   /** Hears what workers report. */
@@ -34,8 +38,13 @@ export interface DispatchOptions {
 
 // utils
 
-/** Whether an executor sends steps to other machines. */
-const isRemote = (executor: Executor): boolean => (executor as Partial<QueueExecutor>).remote === true;
+/**
+ * Whether an executor sends steps to other machines (whose workers load the inputs themselves).
+ *
+ * @example
+ * isRemote(queueExecutor({ url })); // true
+ */
+export const isRemote = (executor: Executor): boolean => (executor as Partial<QueueExecutor>).remote === true;
 
 /** A keyv instance over SQLite (a local file), whatever wraps it. */
 const isLocalKeyv = (metadata: unknown): boolean => {
@@ -52,12 +61,14 @@ const isLocalKeyv = (metadata: unknown): boolean => {
  * @example
  * remoteStoreProblem({ dir: '.stepcache', queueUrl: 'redis://q:6379' }); // 'Steps are sent to the queue at redis://q:6379, but the metadata store is …'
  */
-export const remoteStoreProblem = (options: DispatchOptions, queue: string): string | undefined => {
-  if (options.metadata === undefined || isLocalKeyv(options.metadata)) {
+export const remoteStoreProblem = (options: DispatchOptions, queue: string, env: Readonly<Record<string, string | undefined>> = process.env): string | undefined => {
+  const urls = resolveStoreUrls(options, env);
+  const sharedMetadata = options.metadata === undefined && urls.metadata !== undefined && /^postgres(ql)?:\/\//.test(urls.metadata.url);
+  if (!sharedMetadata && (options.metadata === undefined || isLocalKeyv(options.metadata))) {
     const where = options.metadata === undefined ? `the local SQLite file in ${options.dir}` : 'a local SQLite file';
     return `Steps are sent to the queue at ${queue}, but the metadata store is ${where}, which workers on other machines cannot see: pass metadata: createPostgresMetadataStore({ url }) (a PostgreSQL server every machine reaches).`;
   }
-  if (options.artifacts === undefined) {
+  if (options.artifacts === undefined && urls.artifacts === undefined) {
     return `Steps are sent to the queue at ${queue}, but the artifacts are in the local folder ${options.dir}/artifacts, which workers on other machines cannot see: pass artifacts: createS3ArtifactStore({ bucket, … }), or createFileArtifactStore(dir) on a folder every machine mounts.`;
   }
   return undefined;
@@ -72,11 +83,12 @@ export const remoteStoreProblem = (options: DispatchOptions, queue: string): str
 export const deferredQueueExecutor = (options: QueueExecutorOptions & { readonly url: string }): QueueExecutor => {
   const server = queueServer(options.url);
   let loaded: Promise<QueueExecutor> | undefined;
-  const load = () => (loaded ??= import('./queue-executor').then((m) => m.queueExecutor(options)));
+  let made: QueueExecutor | undefined;
+  const load = () => (loaded ??= import('./queue-executor').then((m) => (made = m.queueExecutor(options))));
   return Object.freeze({
     remote: true as const,
     server: server.shown,
-    enqueued: () => 0,
+    enqueued: () => made?.enqueued() ?? 0,
     execute: async (request: ExecutionRequest, store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => (await load()).execute(request, store),
     close: async () => {
       if (loaded !== undefined) await (await loaded).close();
@@ -100,7 +112,7 @@ export const executorFor = (options: DispatchOptions): Executor => {
     (fromQueue ? deferredQueueExecutor({ url, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) }) : inProcessExecutor());
   if (isRemote(executor)) {
     const problem = remoteStoreProblem(options, (executor as QueueExecutor).server);
-    if (problem !== undefined) throw new StepcacheError('INVALID_OPTIONS', problem, { field: options.metadata === undefined || isLocalKeyv(options.metadata) ? 'metadata' : 'artifacts' });
+    if (problem !== undefined) throw new StepcacheError('INVALID_OPTIONS', problem, { field: /metadata store/.test(problem) ? 'metadata' : 'artifacts' });
   }
   return executor;
 };

@@ -40,16 +40,18 @@ export interface StepJobResult {
   readonly durationMs: number;
   readonly worker: string;
   readonly cachedFrom?: string;
+  /** The worker committed the cache entry of the job's `entry` before answering. */
+  readonly committed?: boolean;
 }
 
 /**
  * What a worker reports while it holds a job (BullMQ job progress).
  *
  * @example
- * const progress: StepJobProgress = { phase: 'executing', worker: 'host-a:4121' };
+ * const progress: StepJobProgress = { phase: 'executing', worker: 'host-a:4121', host: 'host-a', attempt: 1 };
  */
 export type StepJobProgress =
-  | { readonly phase: 'executing'; readonly worker: string }
+  | { readonly phase: 'executing'; readonly worker: string; readonly host: string; readonly attempt: number }
   | { readonly phase: 'cached'; readonly worker: string; readonly cachedFrom: string }
   | { readonly phase: 'done'; readonly worker: string; readonly durationMs: number };
 

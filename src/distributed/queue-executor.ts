@@ -32,7 +32,10 @@ export interface QueueExecutorOptions {
    * `QUEUE_UNAVAILABLE`. @default 30_000
    */
   readonly unreachableAfterMs?: number;
-  /** How many times a job is tried when its worker fails with an error that another try may fix. @default 1 */
+  /**
+   * How many times a job is tried when its worker fails with an error that another try may fix,
+   * for a step without a `retries` setting (a step's `retries: n` makes it `n + 1`). @default 1
+   */
   readonly attempts?: number;
   /** The first pause between tries (doubling each time). @default 1_000 */
   readonly backoffMs?: number;
@@ -113,14 +116,17 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     queue.on('error', () => undefined);
     events.on('error', () => undefined);
     events.on('progress', ({ jobId, data }) => {
-      const step = listening.get(jobId);
-      if (step !== undefined && isProgress(data)) options.onProgress?.(step, data);
+      if (!isProgress(data)) return;
+      for (const listener of listening.get(jobId) ?? []) {
+        options.onProgress?.(listener.identity.step, data);
+        if (data.phase === 'executing') listener.onProgress?.({ phase: 'started', worker: data.worker, host: data.host, attempt: data.attempt });
+      }
     });
     opened = { queue, events };
     return opened;
   };
-  /** Jobs this client waits on, by id: the step each one executes. */
-  const listening = new Map<string, string>();
+  /** Jobs this client waits on, by id: the requests waiting on each (two runs may share a job). */
+  const listening = new Map<string, Set<ExecutionRequest>>();
 
   /**
    * Settles with `work`, unless the queue server stays unreachable for `unreachableAfterMs`
@@ -155,7 +161,9 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     const data: StepJobData = { identity, parameters: request.parameters, inputs: request.inputs, ...(request.reuse === undefined ? {} : { reuse: request.reuse }), ...(request.entry === undefined ? {} : { entry: request.entry }) };
     // A shared miss is one job per key; an execution of its own (refresh, caching off) is a job of its own.
     const jobId = request.reuse === undefined ? `${jobIdOf(identity.key)}-${Math.random().toString(36).slice(2)}` : jobIdOf(identity.key);
-    listening.set(jobId, identity.step);
+    const waiting = listening.get(jobId) ?? new Set<ExecutionRequest>();
+    waiting.add(request);
+    listening.set(jobId, waiting);
     try {
       for (let submission = 0; ; submission++) {
         let job: Job;
@@ -166,7 +174,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
               jobId,
               removeOnComplete: true,
               removeOnFail: true,
-              attempts,
+              attempts: request.retries === undefined ? attempts : request.retries + 1,
               backoff: { type: 'exponential', delay: backoffMs },
             }),
             `step ${identity.step} was enqueued`,
@@ -174,7 +182,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         } catch (e) {
           return E.left(e instanceof StepcacheError ? e : unavailable(`refused step ${identity.step}: ${toError(e).message}`, e));
         }
-        enqueued++;
+        // Asking again for a job that vanished is not another job.
+        if (submission === 0) enqueued++;
         try {
           const result = (await watched(queue, job.waitUntilFinished(events), `step ${identity.step} was waited for`)) as StepJobResult;
           return E.right(result);
@@ -187,7 +196,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         }
       }
     } finally {
-      listening.delete(jobId);
+      waiting.delete(request);
+      if (waiting.size === 0 && listening.get(jobId) === waiting) listening.delete(jobId);
     }
   };
 
@@ -198,8 +208,8 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     execute: async (request: ExecutionRequest, _store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
       const result = await submit(request);
       if (E.isLeft(result)) return result;
-      const { descriptors, durationMs, cachedFrom } = result.right;
-      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? {} : { cachedFrom }) });
+      const { descriptors, durationMs, cachedFrom, worker, committed } = result.right;
+      return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? { worker } : { cachedFrom }), ...(committed === true ? { committed } : {}) });
     },
     close: async () => {
       const current = opened;

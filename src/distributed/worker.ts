@@ -3,7 +3,9 @@
  * code as the clients. A worker refuses a job whose code differs from its own (the job fails at
  * once, without retries), looks in the cache again before executing (another client may have
  * produced the entry meanwhile), executes, stores the outputs in the team's artifact store and
- * answers with their descriptors, reporting to the client as it goes.
+ * answers with their descriptors, reporting to the client as it goes. A worker also takes the run
+ * jobs of schedules (see `schedule`): it runs the whole pipeline then, with a runner of its own
+ * over the team's stores that executes the misses in this process.
  *
  * @packageDocumentation
  */
@@ -18,6 +20,7 @@ import type { GraphNode } from '../pipeline/pipeline';
 import type { ExecutionRequest } from '../runner/executor';
 import { formatOf, inProcessExecutor, stepFailure } from '../runner/in-process-executor';
 import { consoleLogger, type Logger } from '../runner/logger';
+import { createRunner, type Runner } from '../runner/runner';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
@@ -25,6 +28,7 @@ import { deserializeOutput } from '../store/serialize';
 import { queueServer, QUEUE_URL_VARIABLE } from './connection';
 import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 import { findStep, loadPipelineModule, stepNames, type FoundStep, type PipelineModule } from './pipeline-module';
+import { isRunJobData, RUN_JOB_NAME, type RunJobData, type RunJobResult } from './schedule';
 
 // model
 
@@ -60,6 +64,8 @@ export interface WorkerOptions {
   readonly stalledIntervalMs?: number;
   /** How many times a job may stall before it fails. @default 1 */
   readonly maxStalledCount?: number;
+  /** The store folder of the runner that runs scheduled pipelines (it keeps its fingerprint cache there). @default $STEPCACHE_DIR or ./.stepcache */
+  readonly dir?: string;
 }
 
 /**
@@ -133,6 +139,9 @@ const isJobData = (x: unknown): x is StepJobData => {
   );
 };
 
+/** The metadata store, but for `close`: a runner closes its stores, and these are the worker's caller's. */
+const unclosed = (metadata: MetadataStore): MetadataStore => new Proxy(metadata, { get: (target, p, receiver) => (p === 'close' ? () => Promise.resolve() : Reflect.get(target, p, receiver) as unknown) });
+
 // the worker
 
 /**
@@ -161,11 +170,37 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
   const executor = inProcessExecutor();
   let executed = 0;
 
-  const process_ = async (job: Job): Promise<StepJobResult> => {
+  /** The runner of scheduled runs: made at the first, over the worker's stores (which it never closes: they are the caller's). */
+  let runner: Runner | undefined;
+  const runScheduled = async (data: RunJobData): Promise<RunJobResult> => {
+    const pipe = loaded.pipelines.get(data.pipeline);
+    if (pipe === undefined) {
+      throw failure(
+        new StepcacheError('CODE_MISMATCH', `Schedule ${data.schedule} runs pipeline ${data.pipeline}, which this worker's module ${loaded.specifier} does not export (it has ${[...loaded.pipelines.keys()].join(', ') || 'none'}); deploy the pipeline to the workers or remove the schedule.`),
+      );
+    }
+    // The misses execute here (the worker's executor), never through the queue, where they would wait for this very worker.
+    runner ??= createRunner({ ...(options.dir === undefined ? {} : { dir: options.dir }), metadata: unclosed(options.metadata), artifacts: options.artifacts, logger, executor });
+    logger.info(`Worker ${name} runs pipeline ${data.pipeline} for schedule ${data.schedule}.`);
+    try {
+      const run = await runner.run(pipe, data.parameters as never);
+      executed += Object.values(run.steps).filter((s) => s.status === 'executed').length;
+      return { runId: run.id, status: run.status === 'completed' ? 'completed' : 'failed', executed: Object.entries(run.steps).filter(([, s]) => s.status === 'executed').map(([n]) => n) };
+    } catch (e) {
+      const error = e instanceof StepcacheError ? e : new StepcacheError('STEP_FAILED', `The scheduled run of ${data.pipeline} failed: ${toError(e).message}`, { cause: e });
+      // A scheduled run is not tried again: the next one comes with the schedule.
+      throw new UnrecoverableError(encodeFailure(error));
+    }
+  };
+
+  const process_ = async (job: Job): Promise<StepJobResult | RunJobResult> => {
     const data: unknown = job.data;
+    if (job.name === RUN_JOB_NAME && isRunJobData(data)) return runScheduled(data);
     if (!isJobData(data)) throw new UnrecoverableError(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
     const { identity } = data;
-    const report = (progress: StepJobProgress) => job.updateProgress(progress).catch(() => undefined);
+    // Progress is not waited for: it goes out on the worker's connection ahead of the job's completion, so clients
+    // hear it first, and a step does not wait a round trip to the queue server to start, or to answer.
+    const report = (progress: StepJobProgress): void => void job.updateProgress(progress).catch(() => undefined);
     const found = findStep(loaded, identity.pipeline, identity.step);
     if (E.isLeft(found)) throw failure(found.left);
     const code = localCode(found.right, hashKey);
@@ -184,12 +219,13 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
       const fresh = entry !== undefined && (data.reuse.maxAgeMs === undefined || Date.now() - entry.createdAt <= data.reuse.maxAgeMs);
       if (entry !== undefined && fresh && outputs.every((d) => d !== undefined) && (await options.artifacts.present(Object.values(entry.outputs))).every(Boolean)) {
         logger.info(`Using cached version of ${identity.step}.`);
-        await report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
+        report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
         return { descriptors: entry.outputs, durationMs: entry.durationMs, worker: name, cachedFrom: entry.runId };
       }
     }
-    logger.info(`Step ${identity.step} has started on worker ${name}.`);
-    await report({ phase: 'executing', worker: name });
+    const attempt = job.attemptsMade + 1;
+    logger.info(`Step ${identity.step} has started on worker ${name}${attempt > 1 ? ` (attempt ${String(attempt)})` : ''}.`);
+    report({ phase: 'executing', worker: name, host: os.hostname(), attempt });
     const node: GraphNode = found.right.node;
     const request: ExecutionRequest = { identity, node, parameters: data.parameters, inputs: data.inputs, argument: loadInputs(data, found.right, options.artifacts) };
     const result = await executor.execute(request, { artifacts: options.artifacts });
@@ -208,8 +244,8 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
       });
     }
     logger.info(`Step ${identity.step} has finished in ${formatDuration(durationMs, 'log')} on worker ${name}.`);
-    await report({ phase: 'done', worker: name, durationMs });
-    return { descriptors, durationMs, worker: name };
+    report({ phase: 'done', worker: name, durationMs });
+    return { descriptors, durationMs, worker: name, ...(data.entry === undefined ? {} : { committed: true }) };
   };
 
   const worker = new Worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {

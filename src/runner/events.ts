@@ -64,8 +64,9 @@ export type StepOutputs = Readonly<Record<string, ArtifactDescriptor>>;
  * - `step-started`: a step is being resolved (from cache, or by executing it).
  * - `step-cached`: a step is served from the cache entry made by run `cachedFrom`.
  * - `step-executing`: a step executes, and why.
+ * - `step-remote-started`: a worker (`worker`, on `host`) started the step: its `attempt`-th try, from 1.
  * - `artifact-written`: an output of an executed step is stored.
- * - `step-executed`: a step executed and its entry is committed.
+ * - `step-executed`: a step executed and its entry is committed; `worker` names the worker that executed it, when one did.
  * - `step-repaired`: a step executed again because one of its artifacts could not be loaded.
  * - `step-failed`: a step failed, with the error naming what to do.
  * - `step-skipped`: a step did not run because `upstream` did not complete.
@@ -83,8 +84,9 @@ export type RunEvent = RunEventBase &
     | { readonly type: 'step-started'; readonly step: string }
     | { readonly type: 'step-cached'; readonly step: string; readonly key: string; readonly cachedFrom: string; readonly outputs: StepOutputs; readonly durationMs: number }
     | { readonly type: 'step-executing'; readonly step: string; readonly key: string; readonly reason: ExecutionReason; readonly message: string }
+    | { readonly type: 'step-remote-started'; readonly step: string; readonly key: string; readonly worker: string; readonly host: string; readonly attempt: number }
     | { readonly type: 'artifact-written'; readonly step: string; readonly output: string; readonly id: string; readonly size: number }
-    | { readonly type: 'step-executed'; readonly step: string; readonly key: string; readonly outputs: StepOutputs; readonly durationMs: number }
+    | { readonly type: 'step-executed'; readonly step: string; readonly key: string; readonly outputs: StepOutputs; readonly durationMs: number; readonly worker?: string }
     | { readonly type: 'step-repaired'; readonly step: string; readonly problem: string; readonly key: string; readonly outputs: StepOutputs; readonly durationMs: number }
     | { readonly type: 'step-failed'; readonly step: string; readonly error: StepcacheError; readonly durationMs: number }
     | { readonly type: 'step-skipped'; readonly step: string; readonly upstream: string }

@@ -34,6 +34,7 @@ const reuseFor = (ctx: RunContext, node: GraphNode, replace: boolean): Execution
 
 const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): ExecutionRequest => {
   const reuse = reuseFor(ctx, node, replace);
+  const retries = ctx.settings[node.index]?.settings.retries ?? 0;
   return {
     identity: { pipeline: ctx.graph.pipeline, step: node.name, key: key.key, code: key.code },
     node,
@@ -42,6 +43,8 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
     argument: () => Promise.resolve(E.right(argument)),
     ...(reuse === undefined ? {} : { reuse }),
     entry: { runId: ctx.runId, components: key.components(), ttlMs: ctx.settings[node.index]?.settings.expiresAfter, replace },
+    ...(retries === 0 ? {} : { retries }),
+    onProgress: ({ worker, host, attempt }) => ctx.emit({ type: 'step-remote-started', step: node.name, key: key.key, worker, host, attempt }),
   };
 };
 
@@ -64,6 +67,8 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
     outputs: result.descriptors,
     components: key.components(),
   };
+  // Committed where it executed (a worker, before it answered): writing it again would be a second round trip to the store for nothing.
+  if (result.committed === true) return E.right(result);
   const ttlMs = ctx.settings[node.index]?.settings.expiresAfter;
   const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs, replace }), toError)();
   if (E.isLeft(recorded)) return E.left(stepFailure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));

@@ -78,6 +78,31 @@ export interface ExecutionRequest {
    * commits the same entry too; the first commit stays.
    */
   readonly entry?: EntryTemplate;
+  /**
+   * How many more times a step function that throws is tried (the step's `retries` setting): a
+   * queue makes them attempts of the job, on any worker; the in-process executor calls the
+   * function again after a short pause. Absent, 0.
+   */
+  readonly retries?: number;
+  /**
+   * Hears what the executor learns while the step executes elsewhere: which worker (on which
+   * host) started it, and which attempt that is. The runner raises a `step-remote-started` event.
+   */
+  readonly onProgress?: (progress: ExecutionProgress) => void;
+}
+
+/**
+ * What a remote executor reports while a step executes: a worker started it (the `attempt`-th try,
+ * from 1).
+ *
+ * @example
+ * const progress: ExecutionProgress = { phase: 'started', worker: 'gpu-3:4121', host: 'gpu-3', attempt: 1 };
+ */
+export interface ExecutionProgress {
+  readonly phase: 'started';
+  readonly worker: string;
+  readonly host: string;
+  readonly attempt: number;
 }
 
 /**
@@ -123,6 +148,10 @@ export interface ExecutionResult {
    * cache for the client): the run that cached it. Nothing executed, and nothing is committed.
    */
   readonly cachedFrom?: string;
+  /** The worker that executed the step, when it executed elsewhere. */
+  readonly worker?: string;
+  /** The executor committed the request's `entry` itself (a worker does, before answering): the runner does not write it again. */
+  readonly committed?: boolean;
 }
 
 /**

@@ -102,10 +102,34 @@ const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string,
   return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format }));
 };
 
+/**
+ * The pause before the try after failed try `attempt` (1-based) of a step that has retries: 100 ms,
+ * then doubling, at most 5 s. Short, because a step in this process fails for its own reasons
+ * far more often than for a service that needs time to come back.
+ *
+ * @example
+ * retryPauseMs(1); // 100
+ * retryPauseMs(3); // 400
+ */
+export const retryPauseMs = (attempt: number): number => Math.min(5_000, 100 * 2 ** (attempt - 1));
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Calls the step function, again after a pause while it throws and retries are left. */
+const callWithRetries = async (node: GraphNode, argument: Readonly<Record<string, unknown>>, retries: number): Promise<E.Either<Error, unknown>> => {
+  for (let attempt = 1; ; attempt++) {
+    const result = await TE.tryCatch(async () => node.step.fn(argument as never), toError)();
+    if (E.isRight(result) || attempt > retries) return result;
+    await pause(retryPauseMs(attempt));
+  }
+};
+
 // the executor
 
 /**
- * Executes steps in this process: the default executor. Outputs are serialized as soon as the
+ * Executes steps in this process: the default executor. A step function that throws is called
+ * again `request.retries` times (after 100 ms, 200 ms, 400 ms…, see {@link retryPauseMs}); only a
+ * throw is retried, never outputs that cannot be stored (another try returns the same). Outputs are serialized as soon as the
  * step returns, then stored one after the other; their values, decoded from those bytes (never
  * the step's own objects), are returned for the first consumer downstream to use without reading
  * them back.
@@ -120,8 +144,12 @@ export const inProcessExecutor = (): Executor =>
       const argument = await request.argument();
       if (E.isLeft(argument)) return argument;
       const started = performance.now();
-      const result = await TE.tryCatch(async () => node.step.fn(argument.right as never), toError)();
-      if (E.isLeft(result)) return E.left(stepFailure('STEP_FAILED', `Step ${node.name} failed: ${result.left.message}`, node.name, result.left));
+      const retries = request.retries ?? 0;
+      const result = await callWithRetries(node, argument.right, retries);
+      if (E.isLeft(result)) {
+        const tries = retries === 0 ? '' : ` (after ${String(retries + 1)} tries)`;
+        return E.left(stepFailure('STEP_FAILED', `Step ${node.name} failed${tries}: ${result.left.message}`, node.name, result.left));
+      }
       const split = E.flatten(
         E.tryCatch(
           () => splitOutputs(node, result.right),

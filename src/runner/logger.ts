@@ -82,8 +82,10 @@ export const logLineOf = (event: RunEvent): LogLine | undefined => {
       return info(`Using cached version of ${event.step}.`);
     case 'step-executing':
       return info(`${event.step}: ${event.reason._tag === 'NeverCached' ? 'running' : 're-running'} because ${event.message}`);
+    case 'step-remote-started':
+      return info(`Step ${event.step} has started on worker ${event.worker}${event.attempt > 1 ? ` (attempt ${String(event.attempt)})` : ''}.`);
     case 'step-executed':
-      return info(`Step ${event.step} has finished in ${formatDuration(event.durationMs, 'log')}.`);
+      return info(`Step ${event.step} has finished in ${formatDuration(event.durationMs, 'log')}${event.worker === undefined ? '' : ` on worker ${event.worker}`}.`);
     case 'step-failed':
       return { level: 'error', text: event.error.message };
     case 'step-skipped':

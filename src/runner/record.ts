@@ -44,6 +44,7 @@ const stepRecord = (name: string, state: NodeState): StepRunRecord =>
   ...(state.reason === undefined ? {} : { reason: state.reason }),
   ...(state.why === undefined ? {} : { why: state.why }),
   ...(state.error === undefined ? {} : { error: state.error.message }),
+  ...(state.worker === undefined ? {} : { worker: state.worker }),
       };
 
 /** @internal When a run started, on the wall clock and the monotonic one, and how often it says it is still running. */

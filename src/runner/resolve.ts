@@ -15,6 +15,7 @@ import type { CacheEntry } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
 import { stepFailure } from './in-process-executor';
+import { isRemote } from '../distributed/dispatch';
 import { loadArgument, loadOutput } from './load';
 import type { InputLoader, StepKey } from './step-key';
 
@@ -30,7 +31,7 @@ export interface Assessment {
 /** How resolving a node ended, or that it must be assessed again (an input changed under it). */
 type Outcome =
   | { readonly _tag: 'Cached'; readonly key: StepKey; readonly entry: CacheEntry }
-  | { readonly _tag: 'Executed'; readonly key: StepKey; readonly outputs: CacheEntry['outputs'] }
+  | { readonly _tag: 'Executed'; readonly key: StepKey; readonly outputs: CacheEntry['outputs']; readonly worker: string | undefined }
   | { readonly _tag: 'Failed'; readonly error: StepcacheError }
   | { readonly _tag: 'InputsChanged' };
 
@@ -129,9 +130,21 @@ const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.
     );
 };
 
+/**
+ * The argument of a step about to execute. A remote executor's worker loads the inputs itself, so
+ * here it is enough that their artifacts are there (a file read and a hash per input saved on
+ * every dispatched step); one that is not is loaded, which repairs it.
+ */
+const argumentFor = async (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, Readonly<Record<string, unknown>>>> => {
+  if (!isRemote(ctx.executor)) return loadArgument(ctx, node);
+  const refs = Object.values(node.inputs).map((ref) => ctx.states[ref.node]?.descriptors?.[ref.output]);
+  const there = refs.every((d) => d !== undefined) && (await ctx.artifacts.present(refs as NonNullable<(typeof refs)[number]>[])).every(Boolean);
+  return there ? E.right(node.parameters) : loadArgument(ctx, node);
+};
+
 /** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
 const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {
-  const argument = await loadArgument(ctx, node);
+  const argument = await argumentFor(ctx, node);
   if (E.isLeft(argument)) return { _tag: 'Failed', error: argument.left };
   if (reassess && currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i])) return { _tag: 'InputsChanged' };
   const locked = isShared(decision) ? await acquireLock(ctx, node, key) : E.right(undefined);
@@ -153,7 +166,7 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
       const served = (await ctx.metadata.getEntries([key.key]))[0];
       if (served !== undefined) return { _tag: 'Cached', key, entry: served };
     }
-    return { _tag: 'Executed', key, outputs: executed.right.descriptors };
+    return { _tag: 'Executed', key, outputs: executed.right.descriptors, worker: executed.right.worker };
   } finally {
     await release?.();
   }
@@ -211,7 +224,7 @@ export const resolveNode = async (ctx: RunContext, node: GraphNode): Promise<voi
     case 'Cached':
       return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs });
     case 'Executed':
-      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs });
+      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs, ...(outcome.worker === undefined ? {} : { worker: outcome.worker }) });
     case 'Failed':
       return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs });
   }

@@ -98,13 +98,8 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
   const logger = options.logger ?? consoleLogger;
   const concurrency = validConcurrency(options.concurrency ?? 1);
   const stores = storeAccess(options);
-  const executor = executorFor({
-    ...options,
-    dir: stores.dir,
-    onProgress: (step, progress) => {
-      if (progress.phase === 'executing') logger.info(`Step ${step} is executing on worker ${progress.worker}.`);
-    },
-  });
+  // What workers report reaches the logger and subscribers as run events (`step-remote-started`).
+  const executor = executorFor({ ...options, dir: stores.dir });
   const deps: ContextDependencies = {
     stores,
     executor,

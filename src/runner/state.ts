@@ -23,6 +23,8 @@ export interface NodeState {
   startedAt?: string;
   durationMs: number;
   cachedFrom?: string;
+  /** The worker that started (and, once executed, executed) the step, when it ran elsewhere. */
+  worker?: string;
   why?: ExecutionReason;
   reason?: string;
   error?: StepcacheError;
@@ -52,7 +54,11 @@ export const applyEvent = (state: NodeState, event: RunEvent): void => {
       state.why = event.reason;
       state.reason = event.message;
       return;
+    case 'step-remote-started':
+      state.worker = event.worker;
+      return;
     case 'step-executed':
+      if (event.worker !== undefined) state.worker = event.worker;
       state.status = 'executed';
       state.key = event.key;
       state.descriptors = event.outputs;

@@ -87,6 +87,16 @@ export interface CacheSettings {
    * @example { timeout: '15m' }
    */
   readonly timeout?: number | string | undefined;
+  /**
+   * How many more times a failing step is tried before it fails: a whole number, 0 or more. On a
+   * queue each try is a new attempt of the job (on any worker), the pauses doubling from 1 second;
+   * in-process the step is called again after 100 ms, 200 ms, 400 ms... Failures another try
+   * cannot fix (invalid options, a code mismatch, outputs that cannot be stored, a timeout) fail
+   * at once. Not part of the key.
+   * @default 0
+   * @example { retries: 2 }
+   */
+  readonly retries?: number | undefined;
 }
 
 /**
@@ -98,7 +108,7 @@ export interface CacheSettings {
 export type CacheSettingName = keyof CacheSettings;
 
 /** Every setting's name, in a fixed order. */
-export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 'version', 'dependsOn', 'files', 'ignoredInputs', 'expiresAfter', 'cacheKey', 'refresh', 'lockTimeout', 'timeout'];
+export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 'version', 'dependsOn', 'files', 'ignoredInputs', 'expiresAfter', 'cacheKey', 'refresh', 'lockTimeout', 'timeout', 'retries'];
 
 /**
  * The resolved settings: defaults filled in where they exist.
@@ -107,9 +117,10 @@ export const CACHE_SETTING_NAMES: readonly CacheSettingName[] = ['enableCache', 
  * const resolved: ResolvedCacheSettings = resolveSettings(settingsLayers({ pipelineDefaults: {}, stepSettings: {}, runConfig: {}, runtime: {}, stepName: 'train' })).settings;
  * resolved.enableCache; // true
  */
-export type ResolvedCacheSettings = Omit<CacheSettings, 'enableCache' | 'refresh' | 'expiresAfter' | 'lockTimeout' | 'timeout'> & {
+export type ResolvedCacheSettings = Omit<CacheSettings, 'enableCache' | 'refresh' | 'expiresAfter' | 'lockTimeout' | 'timeout' | 'retries'> & {
   readonly enableCache: boolean;
   readonly refresh: boolean;
+  readonly retries: number;
   /** In milliseconds. */
   readonly expiresAfter?: number | undefined;
   /** In milliseconds. */
@@ -167,7 +178,7 @@ export interface SettingsLayer {
 export type SettingSource = SettingsLayerName | 'default';
 
 /** The defaults of the settings that have one. */
-export const DEFAULT_CACHE_SETTINGS: Pick<ResolvedCacheSettings, 'enableCache' | 'refresh'> = Object.freeze({ enableCache: true, refresh: false });
+export const DEFAULT_CACHE_SETTINGS: Pick<ResolvedCacheSettings, 'enableCache' | 'refresh' | 'retries'> = Object.freeze({ enableCache: true, refresh: false, retries: 0 });
 
 /**
  * What the cache knows about a step's key: an intact entry exists for it (and how old it is), or not.
@@ -273,6 +284,7 @@ export const resolveSettings = (layers: readonly SettingsLayer[]): SettingsResol
     ...values,
     enableCache: (values['enableCache'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.enableCache,
     refresh: (values['refresh'] as boolean | undefined) ?? DEFAULT_CACHE_SETTINGS.refresh,
+    retries: (values['retries'] as number | undefined) ?? DEFAULT_CACHE_SETTINGS.retries,
     expiresAfter: parseDuration(values['expiresAfter']),
     lockTimeout: parseDuration(values['lockTimeout']),
     timeout: parseDuration(values['timeout']),
@@ -375,6 +387,16 @@ const NonEmptyString = new t.Type<string, string, unknown>(
   t.identity,
 );
 
+/** The most retries a step may ask for: enough for any flaky service, few enough that a typo (1e9) is refused. */
+const MAX_RETRIES = 100;
+
+const RetriesCodec = new t.Type<number, number, unknown>(
+  'Retries',
+  (u): u is number => Number.isInteger(u) && (u as number) >= 0 && (u as number) <= MAX_RETRIES,
+  (u, c) => (Number.isInteger(u) && (u as number) >= 0 && (u as number) <= MAX_RETRIES ? t.success(u as number) : t.failure(u, c)),
+  t.identity,
+);
+
 const FunctionCodec = new t.Type<(input: never) => string | Promise<string>, unknown, unknown>(
   'Function',
   (u): u is (input: never) => string => typeof u === 'function',
@@ -400,6 +422,7 @@ const FIELDS: { readonly [K in CacheSettingName]: { readonly codec: t.Mixed; rea
   refresh: { codec: optional(t.boolean), allowed: 'true or false' },
   lockTimeout: { codec: optional(WaitBoundCodec), allowed: "a number of milliseconds above 0 or a duration like '90s', '30m', '12h', at most 24 days" },
   timeout: { codec: optional(WaitBoundCodec), allowed: "a number of milliseconds above 0 or a duration like '90s', '30m', '12h', at most 24 days" },
+  retries: { codec: optional(RetriesCodec), allowed: `a whole number from 0 to ${String(MAX_RETRIES)}` },
 };
 
 /**

@@ -65,6 +65,8 @@ export const StepRunRecordCodec = t.intersection([
     /** Why the step executed, as an `ExecutionReason`. */
     why: t.unknown,
     error: t.string,
+    /** The worker that executed the step, when it ran on one (`stepcache worker`). */
+    worker: t.string,
   }),
 ]);
 
