@@ -45,6 +45,7 @@ import * as E from 'fp-ts/Either';
 import type * as TS from 'typescript';
 import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
+import { codeReachedThroughValues, type ReachedClass } from './value-types';
 import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
@@ -57,6 +58,7 @@ import {
   nodeText,
   packageVersion,
   environmentReads,
+  importedDeclaration,
   resolveImport,
   runtimeReads,
   wholeModuleText,
@@ -98,14 +100,14 @@ const digestOfNode = (hash: Hash, node: TS.Node): string => {
 
 const framed = (s: string): string => `${s.length}:${s}`;
 
-const KIND_ORDER: readonly FingerprintPartKind[] = ['source', 'function', 'class', 'enum', 'variable', 'module', 'package', 'builtin'];
+const KIND_ORDER: readonly FingerprintPartKind[] = ['source', 'function', 'class', 'enum', 'variable', 'module', 'package', 'builtin', 'shallow'];
 
 const compareParts = (a: FingerprintPart, b: FingerprintPart): number =>
   KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || ((a.file ?? '') < (b.file ?? '') ? -1 : (a.file ?? '') > (b.file ?? '') ? 1 : 0);
 
-/** The digest over every part: kind, name and hash, sorted and length-framed. File paths are left out. */
+/** The digest over every part: kind, name and hash, sorted and length-framed. File paths are left out, and so are shallow spots (notes, not code). */
 const totalDigest = (hash: Hash, parts: readonly FingerprintPart[], shallow: boolean): string => {
-  const lines = parts.map((p) => framed(p.kind) + framed(p.name) + framed(p.hash)).sort();
+  const lines = parts.filter((p) => p.kind !== 'shallow').map((p) => framed(p.kind) + framed(p.name) + framed(p.hash)).sort();
   return digestOf(hash, `${FORMAT}\nshallow=${String(shallow)}\n${lines.join('\n')}`);
 };
 
@@ -167,28 +169,6 @@ const expectedLength = (fn: TS.SignatureDeclaration): number => {
     n++;
   }
   return n;
-};
-
-/** Follows an import to the module-level declaration it names, through re-exports. */
-const importedDeclaration = (from: ModuleIndex, specifier: string, name: string, depth = 0): { readonly module: ModuleIndex; readonly declaration: Declaration } | undefined => {
-  if (depth > 32) return undefined;
-  const file = localFile(from.file, specifier);
-  const target = file === undefined ? undefined : loadModule(file);
-  if (target === undefined) return undefined;
-  const exported = target.exports.get(name);
-  const local = (n: string) => {
-    const b = target.bindings.get(n);
-    if (b?._tag === 'Local') return { module: target, declaration: b.declaration };
-    return b?._tag === 'Import' ? importedDeclaration(target, b.specifier, b.imported, depth + 1) : undefined;
-  };
-  if (exported?._tag === 'Declaration') return { module: target, declaration: exported.declaration };
-  if (exported?._tag === 'Local') return local(exported.name);
-  if (exported?._tag === 'Reexport') return importedDeclaration(target, exported.specifier, exported.imported, depth + 1);
-  for (const star of target.starExports) {
-    const found = importedDeclaration(target, star, name, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return local(name);
 };
 
 const fromDeclaration = (module: ModuleIndex, declaration: Declaration): Located => {
@@ -370,7 +350,7 @@ const runtimeValues = (d: Declaration): { readonly text?: string; readonly warni
 };
 
 /** Collects the parts a located function depends on, transitively. */
-const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[] } => {
+const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[]; shallowSpots: readonly string[] } => {
   const ts = typescript();
   const parts: FingerprintPart[] = [];
   const warnings: string[] = [];
@@ -430,6 +410,23 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     seen.add(node);
     parts.push({ name, kind, file: index.file, hash: withEnvironment(digestOfNode(hash, node), index, node) });
     work.push(() => resolveFreeNames(index, node));
+  };
+
+  /**
+   * A class whose instances reach the step as values: each member is a part of its own
+   * (`Model.predict`), so that a change says which method changed; what it extends is followed.
+   */
+  const addClassMembers = (c: ReachedClass): void => {
+    visitModule(c.module);
+    for (const member of c.node.members) {
+      if (isTypeOnly(member) || ts.isSemicolonClassElement(member)) continue;
+      const name = ts.isConstructorDeclaration(member) ? 'constructor' : ts.isClassStaticBlockDeclaration(member) ? 'static' : member.name !== undefined && (ts.isIdentifier(member.name) || ts.isPrivateIdentifier(member.name) || ts.isStringLiteralLike(member.name) || ts.isNumericLiteral(member.name)) ? member.name.text : '[computed]';
+      addNestedCode(c.module, member, `${c.name}.${name}`, ts.isPropertyDeclaration(member) ? 'variable' : 'function');
+    }
+    for (const clause of c.node.heritageClauses ?? []) {
+      if (clause.token !== ts.SyntaxKind.ExtendsKeyword) continue;
+      for (const base of clause.types) work.push(() => resolveFreeNames(c.module, base.expression));
+    }
   };
 
   const resolveFreeNames = (index: ModuleIndex, node: TS.Node): void => {
@@ -558,6 +555,9 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(digestOfNode(hash, root.node), root.module, root.node) });
     work.push(() => resolveFreeNames(root.module, root.node));
   }
+  // The classes whose instances reach the step through its parameters (as their types say).
+  const reached = root.fn === undefined ? undefined : codeReachedThroughValues(root.module, root.fn, loadModule);
+  for (const c of reached?.classes ?? []) addClassMembers(c);
   for (let task = work.shift(); task !== undefined; task = work.shift()) task();
 
   for (const [file, use] of moduleUses) {
@@ -569,7 +569,9 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name, kind: 'package', version, hash: digestOf(hash, `package\n${name}@${version}\n${[...uses].sort().join('\n')}`) });
   }
   for (const [name, uses] of builtins) parts.push({ name, kind: 'builtin', hash: digestOf(hash, `builtin\n${name}\n${[...uses].sort().join('\n')}`) });
-  return { parts, captured: [...captured].sort(), warnings };
+  const shallowSpots = reached?.shallowSpots ?? [];
+  for (const spot of shallowSpots) parts.push({ name: spot, kind: 'shallow', hash: digestOf(hash, `shallow\n${spot}`) });
+  return { parts, captured: [...captured].sort(), warnings, shallowSpots };
 };
 
 // what runs
@@ -643,7 +645,7 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
 
 /** The fingerprint of a function found in its source. */
 const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): CodeFingerprint => {
-  const { parts, captured, warnings } = collectParts(located, baseDir, hash);
+  const { parts, captured, warnings, shallowSpots } = collectParts(located, baseDir, hash);
   const frozen = freezeParts(parts);
   // Derived from the source, not part of the digest: the hash stays what it was.
   const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
@@ -654,6 +656,7 @@ const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): Code
     parts: frozen,
     capturedVariables: Object.freeze(captured),
     warnings: Object.freeze(warnings),
+    ...(shallowSpots.length === 0 ? {} : { shallowSpots: Object.freeze([...shallowSpots]) }),
     ...(inputs === undefined ? {} : { inputs }),
   });
 };
@@ -805,6 +808,9 @@ export function fingerprintDependency(fn: Function, near: CallSite | undefined, 
  */
 export function diffFingerprints(before: readonly FingerprintPart[], after: readonly FingerprintPart[]): FingerprintDiff {
   const key = (p: FingerprintPart): string => `${p.kind === 'source' ? 'source' : 'part'}\0${p.name}\0${p.file ?? ''}`;
+  // Shallow spots are notes about what the fingerprint cannot see, not code that changed.
+  before = before.filter((p) => p.kind !== 'shallow');
+  after = after.filter((p) => p.kind !== 'shallow');
   const label = (p: FingerprintPart): string => {
     const sameName = [...before, ...after].filter((q) => q.name === p.name && key(q) !== key(p));
     return sameName.length > 0 && p.file !== undefined ? `${p.name} (${p.file})` : p.name;
