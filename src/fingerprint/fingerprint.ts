@@ -65,7 +65,10 @@ import {
   type Declaration,
   type ModuleIndex,
 } from './modules';
-import { codeDeclarationIn, freeNames, isTypeOnly, scopeDeclarations, typescript, unwrap, type DynamicLoad, type NameUse } from './syntax';
+import { notebookCells, notebookParts } from './notebook';
+import { codeDeclarationIn, freeNames, isNativeCode, isTypeOnly, scopeDeclarations, typescript, unwrap, type DynamicLoad, type NameUse } from './syntax';
+
+export { isNativeCode } from './syntax';
 
 // utils
 
@@ -576,16 +579,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
 
 // what runs
 
-const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
 
-/**
- * Whether a function's text is `[native code]`: a bound function, a built-in, a host function.
- *
- * @internal
- * @example
- * isNativeCode(Function.prototype.toString.call(f.bind(null, 3))); // true
- */
-export const isNativeCode = (text: string): boolean => NATIVE.test(text);
 
 const nativeIds = new WeakMap<Function, string>();
 
@@ -602,6 +596,28 @@ const nativeFingerprint = (fn: Function, hash: Hash): CodeFingerprint => {
   const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `native\n${id}`) }]);
   const reason = `${fn.name || 'the function'} is a bound or built-in function ([native code]), whose code cannot be read; a result computed with it is never reused`;
   return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]), warnings: Object.freeze([]) });
+};
+
+/**
+ * The fingerprint of a step defined in a notebook cell (tslab): its text, and what it uses from the
+ * notebook's cells (see `notebook.ts`). Shallow: the modules the cells import are not followed.
+ */
+const notebookFingerprint = (fn: Function, text: string, cells: Readonly<Record<string, unknown>>, hash: Hash): CodeFingerprint => {
+  const found = notebookParts(fn, cells, hash);
+  const spots = found.shallowSpots.map((spot): FingerprintPart => ({ name: spot, kind: 'shallow', hash: digestOf(hash, `shallow\n${spot}`) }));
+  const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `text\n${text}`) }, ...found.parts, ...spots]);
+  const helpers = found.parts.map((p) => p.name).sort();
+  const covered = helpers.length === 0 ? 'its text is fingerprinted' : `its text and what it uses from the notebook's cells (${helpers.join(', ')}) are fingerprinted`;
+  const reason = `it is defined in a notebook cell, which is not a source file: ${covered}, not the code of the modules the cells import`;
+  return Object.freeze({
+    hash: totalDigest(hash, parts, true),
+    shallow: true,
+    reason,
+    parts,
+    capturedVariables: Object.freeze([]),
+    warnings: Object.freeze([]),
+    ...(found.shallowSpots.length === 0 ? {} : { shallowSpots: Object.freeze([...found.shallowSpots]) }),
+  });
 };
 
 /** Whether the text of `fn` is in the file as it is now (JavaScript run without a transform). */
@@ -704,6 +720,8 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
   const file = sourceOfRunningFile(site.file);
   try {
     if (loadModule(file) === undefined) {
+      const cells = notebookCells();
+      if (cells !== undefined) return notebookFingerprint(fn, text, cells, hash);
       return shallow(
         isScript(site.file)
           ? `its source file ${site.file} does not exist (a notebook cell, eval or new Function)`

@@ -70,13 +70,21 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
   let fingerprint = fingerprints.get(fn);
   if (fingerprint === undefined) {
     fingerprint = env.fingerprint(fn, node.step.site);
-    fingerprints.set(fn, fingerprint);
+    // A shallow fingerprint is cheap, and may cover values that change (a notebook's cells): computed each time.
+    if (!fingerprint.shallow) fingerprints.set(fn, fingerprint);
   }
   const once = `${node.name}\0${fingerprint.hash}\0${fingerprint.warnings.join('\0')}`;
   if (!warned.has(once)) {
     warned.add(once);
     if (fingerprint.shallow) {
-      env.warn('shallow-fingerprint', node.name, `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
+      const beyondText = fingerprint.parts.some((p) => p.kind !== 'source' && p.kind !== 'shallow');
+      env.warn(
+        'shallow-fingerprint',
+        node.name,
+        beyondText
+          ? `Step ${node.name}: its fingerprint is shallow, because ${fingerprint.reason ?? 'its source was not found'}; changes to that code will not be noticed (set a version, or list it in dependsOn).`
+          : `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`,
+      );
     }
     for (const warning of fingerprint.warnings) env.warn('fingerprint-caveat', node.name, `Step ${node.name}: ${warning}.`);
     for (const name of fingerprint.capturedVariables) {
