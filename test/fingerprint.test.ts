@@ -577,6 +577,65 @@ describe('fingerprintFunction follows the classes whose instances reach the step
   });
 });
 
+describe('fingerprintFunction in a tslab notebook: what a step uses from the cells', () => {
+  const CELL: CallSite = { file: 'evalmachine.<anonymous>', line: 3, column: 18 };
+  const tslabGlobal = globalThis as { __tslab__?: { exports: Record<string, unknown> } };
+  let cells: Record<string, unknown>;
+  beforeEach(() => {
+    cells = {};
+    tslabGlobal.__tslab__ = { exports: cells };
+  });
+  afterEach(() => {
+    delete tslabGlobal.__tslab__;
+  });
+  /** A function compiled from `text` as tslab compiles a cell: a name from an earlier cell reads `exports.name`. */
+  const compiled = (text: string): Function => new Function('exports', `return ${text};`)(cells) as Function;
+
+  it('follows `exports.x` (an earlier cell) and plain names (its own cell), transitively: functions and classes by text, constants by value', () => {
+    cells['SCALE'] = 2;
+    cells['scale'] = compiled('function scale(x) { return x * exports.SCALE; }');
+    cells['Model'] = compiled('class Model { predict(x) { return offset(x); } }');
+    cells['offset'] = compiled('function offset(x) { return x + 1; }');
+    cells['unused'] = compiled('function unused() { return 0; }');
+    const fn = compiled('function shifted({ xs }) { return xs.map((x) => exports.scale(x) + new Model().predict(x)); }');
+    const fp = fingerprintFunction(fn, CELL, hash);
+    expect(fp.shallow).toBe(true);
+    expect(fp.parts.map((p) => [p.kind, p.name])).toEqual([
+      ['source', 'shifted'],
+      ['function', 'offset'],
+      ['function', 'scale'],
+      ['class', 'Model'],
+      ['variable', 'SCALE'],
+    ]);
+    expect(fp.reason).toMatch(/notebook cell.*\(Model, SCALE, offset, scale\) are fingerprinted/);
+    const before = fp.parts;
+    cells['offset'] = compiled('function offset(x) { return x + 2; }');
+    expect(diffFingerprints(before, fingerprintFunction(fn, CELL, hash).parts).changed).toEqual(['offset']);
+    cells['SCALE'] = 3;
+    cells['unused'] = compiled('function unused() { return 1; }');
+    expect(diffFingerprints(before, fingerprintFunction(fn, CELL, hash).parts).changed).toEqual(['SCALE', 'offset']);
+  });
+
+  it('a step that uses nothing from the cells keeps the fingerprint of its text alone', () => {
+    const fn = compiled('function alone({ xs }) { return xs.length; }');
+    const inCell = fingerprintFunction(fn, CELL, hash);
+    delete tslabGlobal.__tslab__;
+    expect(inCell.hash).toBe(fingerprintFunction(fn, CELL, hash).hash);
+  });
+
+  it('a cell value that cannot be encoded (an object holding functions, a module a cell imported) is a shallow spot', () => {
+    cells['fs'] = fs;
+    cells['handle'] = { close: () => undefined };
+    const fn = compiled('function reads() { return [exports.fs.existsSync("x"), exports.handle]; }');
+    const fp = fingerprintFunction(fn, CELL, hash);
+    expect(fp.parts.filter((p) => p.kind !== 'shallow').map((p) => p.name)).toEqual(['reads']);
+    expect(fp.shallowSpots).toEqual([
+      expect.stringMatching(/^fs, from a notebook cell: a value that cannot be encoded/),
+      expect.stringMatching(/^handle, from a notebook cell: a value that cannot be encoded \(a function \(close\)/),
+    ]);
+  });
+});
+
 describe('fingerprint properties', () => {
   /** The start of every token of a source text. */
   const tokenStarts = (text: string): number[] => {
