@@ -132,7 +132,7 @@ describe('a step that calls methods of a class instance it receives as an input 
   it('run 1 executes every step', async () => {
     first = await runIn(dir, 'methods.ts');
     expect(first.errors).toEqual([]);
-    expect(first.steps).toMatchObject({ train: { status: 'executed' }, evaluate: { status: 'executed' }, evaluate_any: { status: 'executed' } });
+    expect(first.steps).toMatchObject({ train: { status: 'executed' }, evaluate: { status: 'executed' }, evaluate_any: { status: 'executed' }, evaluate_untyped: { status: 'executed' } });
     expect(first.out).toEqual([2, 4, 6]);
   });
 
@@ -143,7 +143,7 @@ describe('a step that calls methods of a class instance it receives as an input 
     expect(run.steps.train).toMatchObject({ status: 'cached', cachedFrom: first.id });
   });
 
-  it('editing the method the step calls re-runs the step, and the reason names the method', async () => {
+  it('editing the method the steps call re-runs them, and the reason names the method (found through the parameter type, or else through the input codec)', async () => {
     edit(dir, 'return x * this.weight;', 'return x * this.weight + 1;', 'methods-models.ts');
     const run = await runIn(dir, 'methods.ts');
     expect(run.out).toEqual([3, 5, 7]);
@@ -152,7 +152,12 @@ describe('a step that calls methods of a class instance it receives as an input 
     expect(run.lines).toContain('evaluate: re-running because its code changed (Model.predict)');
     // The model's stored content is the same: only the step's own key tells the method changed.
     expect(run.steps.evaluate?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Code', changed: ['Model.predict'], added: [], removed: [] }] });
+    // Typed with an interface, or `any`: the codec the input is decoded by names the class.
+    expect(run.steps.evaluate_any).toMatchObject({ status: 'executed', reason: 'its code changed (Model.predict)' });
+    expect(run.steps.evaluate_untyped).toMatchObject({ status: 'executed', reason: 'its code changed (Model.predict)' });
+    expect(run.steps.train).toMatchObject({ status: 'executed', reason: 'its code changed (Model)' });
   });
+
 
   it('a step whose input is typed with an interface (no class) has a shallow spot in explain, and no warning', async () => {
     const run = await runIn(dir, 'methods.ts');

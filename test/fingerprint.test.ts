@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import * as ts from 'typescript';
-import { callSiteOf, diffFingerprints, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
+import { callSiteOf, diffFingerprints, fingerprintFunction, fingerprintOutputCodec, openFingerprintDiskCache, withParts, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
 import { signFingerprintEntries } from '../src/fingerprint/disk-cache';
 import { keyHashFunction } from '../src/hash/hashers';
 import { fakeStep, type FakeStep } from './fixtures/fingerprint/callsite-step';
@@ -546,6 +546,33 @@ describe('fingerprintFunction follows the classes whose instances reach the step
     expect(edited.hash).not.toBe(before.hash);
     expect(changedParts(before, edited)).toEqual(['Model.predict']);
     expect(changedParts(before, fingerprintValues(variant(['values-models.ts', 'const OFFSET = 1;', 'const OFFSET = 2;']), 'literal'))).toEqual(['OFFSET']);
+  });
+
+  it("the codec an output is stored with (found at the step's definition): its code, and the class it decodes to member by member", () => {
+    const site = (dir: string): CallSite => siteOf(path.join(dir, 'values.ts'), 'withOutputs(function trainer');
+    const dir = original();
+    const codec = fingerprintOutputCodec(site(dir), 'model', hash);
+    expect(codec?.parts.map((p) => [p.kind, p.name])).toEqual([
+      ['source', 'modelCodec'],
+      ['function', 'Model.constructor'],
+      ['function', 'Model.predict'],
+      ['function', 'shift'],
+      ['class', 'Type'],
+      ['variable', 'OFFSET'],
+    ]);
+    expect(fingerprintOutputCodec(site(dir), 'weight', hash)).toBeUndefined();
+    expect(fingerprintOutputCodec(site(dir), 'absent', hash)).toBeUndefined();
+    const edited = fingerprintOutputCodec(site(variant(['values-models.ts', 'return shift(x) * this.weight;', 'return shift(x) * this.weight * 2;'])), 'model', hash);
+    expect(edited?.hash).not.toBe(codec?.hash);
+
+    // A step's fingerprint with the codec's parts: the codec's source counts as a variable; parts it has already are not added twice.
+    const step = fingerprintValues(dir, 'literal');
+    const combined = withParts(step, codec?.parts ?? [], hash);
+    expect(combined.hash).not.toBe(step.hash);
+    expect(partNames(combined).filter((n) => n === 'Model.predict')).toHaveLength(1);
+    expect(combined.parts.filter((p) => p.kind === 'source').map((p) => p.name)).toEqual(['literal']);
+    expect(partNames(combined, 'variable')).toContain('modelCodec');
+    expect(withParts(combined, codec?.parts ?? [], hash)).toBe(combined);
   });
 
   it('plain data types add no part and no shallow spot', () => {

@@ -45,7 +45,7 @@ import * as E from 'fp-ts/Either';
 import type * as TS from 'typescript';
 import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
-import { codeReachedThroughValues, type ReachedClass } from './value-types';
+import { codeReachedThroughValues, valueTypesOf, type ReachedClass } from './value-types';
 import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
@@ -235,17 +235,15 @@ const similarity = (a: Set<string>, b: Set<string>): number => {
  * whose callee is at the reported position, else of the calls on that line, cross-checked with
  * the function's name, parameter count and, between several candidates, its text.
  */
-const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
+/** The call whose callee is at a site (V8 reports the callee's position), when the site is in the file. */
+const callAt = (index: ModuleIndex, site: CallSite): { readonly primary: CallLike | undefined; readonly lineStart: number; readonly lineEnd: number } | undefined => {
   const ts = typescript();
   const sf = index.sourceFile;
   const starts = sf.getLineStarts();
   const lineStart = starts[site.line - 1];
-  const where = `${site.file}:${site.line}:${site.column}`;
-  if (lineStart === undefined || site.line < 1) return notFound(`${where} is past the end of the file, which must have changed since it was loaded`);
+  if (lineStart === undefined || site.line < 1) return undefined;
   const lineEnd = starts[site.line] ?? sf.text.length;
   const pos = Math.min(lineStart + Math.max(site.column - 1, 0), lineEnd);
-
-  // The call whose callee is at the position (V8 reports the callee's position).
   const contains = (c: TS.Node): TS.Node | undefined => (c.getStart(sf) <= pos && pos < c.end ? c : undefined);
   const inArray = (children: TS.NodeArray<TS.Node>): TS.Node | undefined => {
     let lo = 0;
@@ -263,6 +261,16 @@ const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
     node = ts.forEachChild(node, contains, inArray);
     if (node !== undefined && isCallLike(node) && (node.getStart(sf) === pos || (node.expression.getStart(sf) <= pos && pos <= node.expression.end))) primary = node;
   }
+  return { primary, lineStart, lineEnd };
+};
+
+const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
+  const ts = typescript();
+  const sf = index.sourceFile;
+  const where = `${site.file}:${site.line}:${site.column}`;
+  const at = callAt(index, site);
+  if (at === undefined) return notFound(`${where} is past the end of the file, which must have changed since it was loaded`);
+  const { primary, lineStart, lineEnd } = at;
   let rejected: string | undefined;
   if (primary !== undefined) {
     const found = argumentOf(index, primary, where);
@@ -387,9 +395,13 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     for (const specifier of index.sideEffectImports) work.push(() => addImport(index, specifier, '*', null));
   };
 
+  /** Classes reached through values: their members are parts of their own, so the class is not one whole part too. */
+  const memberwise = new Set<Declaration>();
+
   const addDeclaration = (d: Declaration): void => {
     if (seen.has(d)) return;
     seen.add(d);
+    if (memberwise.has(d)) return;
     visitModule(d.module);
     const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
     if (d.kind !== 'variable') {
@@ -420,6 +432,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
    * (`Model.predict`), so that a change says which method changed; what it extends is followed.
    */
   const addClassMembers = (c: ReachedClass): void => {
+    memberwise.add(c.declaration);
     visitModule(c.module);
     for (const member of c.node.members) {
       if (isTypeOnly(member) || ts.isSemicolonClassElement(member)) continue;
@@ -558,9 +571,9 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(digestOfNode(hash, root.node), root.module, root.node) });
     work.push(() => resolveFreeNames(root.module, root.node));
   }
-  // The classes whose instances reach the step through its parameters (as their types say).
-  const reached = root.fn === undefined ? undefined : codeReachedThroughValues(root.module, root.fn, loadModule);
-  for (const c of reached?.classes ?? []) addClassMembers(c);
+  // The classes whose instances reach the code through its parameters (as their types say), or that a codec decodes to.
+  const reached = codeReachedThroughValues(root.module, valueTypesOf(root.fn ?? root.node), loadModule);
+  for (const c of reached.classes) addClassMembers(c);
   for (let task = work.shift(); task !== undefined; task = work.shift()) task();
 
   for (const [file, use] of moduleUses) {
@@ -572,7 +585,7 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name, kind: 'package', version, hash: digestOf(hash, `package\n${name}@${version}\n${[...uses].sort().join('\n')}`) });
   }
   for (const [name, uses] of builtins) parts.push({ name, kind: 'builtin', hash: digestOf(hash, `builtin\n${name}\n${[...uses].sort().join('\n')}`) });
-  const shallowSpots = reached?.shallowSpots ?? [];
+  const shallowSpots = reached.shallowSpots;
   for (const spot of shallowSpots) parts.push({ name: spot, kind: 'shallow', hash: digestOf(hash, `shallow\n${spot}`) });
   return { parts, captured: [...captured].sort(), warnings, shallowSpots };
 };
@@ -812,6 +825,79 @@ export function fingerprintDependency(fn: Function, near: CallSite | undefined, 
   } catch {
     return fingerprintFunction(fn, undefined, hash);
   }
+}
+
+/** The codec written for output `output` in the `.outputs({ … })` chained on the call at a site, as a fingerprint root. */
+const outputCodecAt = (index: ModuleIndex, site: CallSite, output: string): Located | undefined => {
+  const ts = typescript();
+  let node: TS.Node | undefined = callAt(index, site)?.primary;
+  // step(fn).named('x').outputs({ … }): up the chain of calls made on the step.
+  while (node !== undefined && ts.isPropertyAccessExpression(node.parent) && node.parent.expression === node && ts.isCallExpression(node.parent.parent)) {
+    const call: TS.CallExpression = node.parent.parent;
+    const spec = call.arguments[0];
+    if (node.parent.name.text === 'outputs' && spec !== undefined && ts.isObjectLiteralExpression(unwrap(spec))) {
+      const property = (unwrap(spec) as TS.ObjectLiteralExpression).properties.find((p) => p.name !== undefined && (ts.isIdentifier(p.name) || ts.isStringLiteralLike(p.name)) && p.name.text === output);
+      const value = property === undefined ? undefined : ts.isPropertyAssignment(property) ? unwrap(property.initializer) : ts.isShorthandPropertyAssignment(property) ? property.name : undefined;
+      if (value === undefined || ts.isStringLiteralLike(value)) return undefined;
+      if (!ts.isIdentifier(value)) return { module: index, node: value, name: `${output} codec`, fn: undefined };
+      const b = index.bindings.get(value.text);
+      const found = b?._tag === 'Local' ? { module: index, declaration: b.declaration } : b?._tag === 'Import' ? importedDeclaration(index, b.specifier, b.imported) : undefined;
+      return found === undefined ? undefined : fromDeclaration(found.module, found.declaration);
+    }
+    node = call;
+  }
+  return undefined;
+};
+
+/**
+ * The code fingerprint of the io-ts codec a step's output is stored with, found where the step is
+ * defined (`step(fn).outputs({ model: modelCodec })` at `site`): the codec's declaration and,
+ * transitively, what it uses, like a step's function; the class it decodes to (the first type
+ * argument of its `t.Type<Model, …>` annotation or `new t.Type<Model, …>(…)`) counts member by
+ * member (`Model.predict`). A step that receives the decoded value runs that class's methods, so
+ * its key includes these parts. `undefined` when the codec cannot be found in the source. Never throws.
+ *
+ * @example
+ * const fp = fingerprintOutputCodec(trainStep.site, 'model', hashKey);
+ * fp?.parts.map((p) => p.name); // ['modelCodec', 'Model.constructor', 'Model.predict', 'io-ts']
+ */
+export function fingerprintOutputCodec(site: CallSite | undefined, output: string, hash: (bytes: Uint8Array) => string): CodeFingerprint | undefined {
+  if (site === undefined) return undefined;
+  try {
+    const file = sourceOfRunningFile(site.file);
+    const { result, files } = trackConsultedFiles(() => {
+      const index = loadModule(file);
+      const located = index === undefined ? undefined : outputCodecAt(index, site, output);
+      return located === undefined ? undefined : fingerprintLocated(located, path.dirname(located.module.file), hash);
+    });
+    return result === undefined ? undefined : withObservations(result, files, hash);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A fingerprint with more parts (the codecs of a step's inputs): the parts it does not have yet are
+ * added (a codec's own source part as a variable), and the hash covers them. The same fingerprint
+ * when every part is already there.
+ *
+ * @example
+ * const withCodecs = withParts(fingerprint, codecFingerprint.parts, hashKey);
+ */
+export function withParts(base: CodeFingerprint, extra: readonly FingerprintPart[], hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  const key = (p: FingerprintPart): string => `${p.kind}\0${p.name}\0${p.file ?? ''}`;
+  const have = new Set(base.parts.map(key));
+  const added: FingerprintPart[] = [];
+  for (const part of extra) {
+    const p: FingerprintPart = part.kind === 'source' ? { ...part, kind: 'variable' } : part;
+    if (p.kind === 'shallow' || have.has(key(p))) continue;
+    have.add(key(p));
+    added.push(p);
+  }
+  if (added.length === 0) return base;
+  const parts = freezeParts([...base.parts, ...added]);
+  // Over the base's hash (which may be one never repeated) and the parts added.
+  return Object.freeze({ ...base, hash: digestOf(hash, `${base.hash}\nwith\n${totalDigest(hash, freezeParts(added), false)}`), parts });
 }
 
 /**

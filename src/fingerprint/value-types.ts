@@ -105,17 +105,47 @@ const moduleOf = (index: ModuleIndex, node: TS.Node): ModuleIndex | undefined =>
 
 // the walk
 
+/** A type whose values reach the code, with the name shallow spots give it (`''` for a destructured parameter). */
+export interface ValueType {
+  readonly type: TS.TypeNode;
+  readonly label: string;
+}
+
 /**
- * The classes whose instances reach a function through its parameters, as their types are
- * written, and the shallow spots where the types cannot say. Never throws on odd syntax: what it
- * does not understand is neither a class nor a shallow spot.
+ * The types of the values that reach a fingerprinted node: a function's parameters; for a value
+ * (an io-ts codec: `const c: t.Type<Model, …> = …`, `new t.Type<Model, …>(…)`), the first type
+ * argument of its annotation or of its `new` expression, the type it decodes to.
+ *
+ * @internal
+ * @example
+ * valueTypesOf(fn); // [{ type: { model: Model; data: number[] }, label: '' }]
+ */
+export const valueTypesOf = (node: TS.Node): ValueType[] => {
+  const ts = typescript();
+  if (ts.isFunctionLike(node)) {
+    return node.parameters.flatMap((p) => (isTypeOnly(p) || p.type === undefined ? [] : [{ type: p.type, label: ts.isIdentifier(p.name) ? p.name.text : '' }]));
+  }
+  const decoded = (n: TS.Node | undefined): TS.TypeNode | undefined => {
+    if (n === undefined) return undefined;
+    if (ts.isTypeReferenceNode(n) || ts.isNewExpression(n)) return n.typeArguments?.[0];
+    return undefined;
+  };
+  const variable = ts.isVariableStatement(node) ? node.declarationList.declarations[0] : ts.isVariableDeclaration(node) ? node : undefined;
+  const type = variable === undefined ? decoded(node) : (decoded(variable.type) ?? decoded(variable.initializer));
+  return type === undefined ? [] : [{ type, label: '(the decoded value)' }];
+};
+
+/**
+ * The classes whose instances reach code through the given types (see {@link valueTypesOf}), as
+ * they are written, and the shallow spots where the types cannot say. Never throws on odd syntax:
+ * what it does not understand is neither a class nor a shallow spot.
  *
  * @internal
  * @example
  * // function evaluate({ model, data }: { model: Model; data: number[] })
- * codeReachedThroughValues(index, fn); // { classes: [Model], shallowSpots: [] }
+ * codeReachedThroughValues(index, valueTypesOf(fn), loadModule); // { classes: [Model], shallowSpots: [] }
  */
-export const codeReachedThroughValues = (index: ModuleIndex, fn: TS.SignatureDeclaration, load: (file: string) => ModuleIndex | undefined): ValueCode => {
+export const codeReachedThroughValues = (index: ModuleIndex, types: readonly ValueType[], load: (file: string) => ModuleIndex | undefined): ValueCode => {
   const ts = typescript();
   const K = ts.SyntaxKind;
   const classes: ReachedClass[] = [];
@@ -215,9 +245,6 @@ export const codeReachedThroughValues = (index: ModuleIndex, fn: TS.SignatureDec
     }
   };
 
-  for (const p of fn.parameters) {
-    if (isTypeOnly(p) || p.type === undefined) continue;
-    walk(p.type, index, ts.isIdentifier(p.name) ? p.name.text : '', 0);
-  }
+  for (const { type, label } of types) walk(type, index, label, 0);
   return { classes, shallowSpots: [...spots].sort() };
 };

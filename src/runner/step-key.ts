@@ -14,7 +14,7 @@ import { computeStepKey } from '../cache/key';
 import { effectiveParameters, parameterDefaultsOf } from '../cache/parameter-defaults';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
-import { fingerprintDependency, type CallSite, type CodeFingerprint } from '../fingerprint';
+import { fingerprintDependency, fingerprintOutputCodec, withParts, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
 import type { GraphNode, OutputRef } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
@@ -43,6 +43,8 @@ export interface KeyEnvironment {
   readonly fingerprint: (fn: Function, site: CallSite | undefined) => CodeFingerprint;
   /** The descriptor of an upstream output, once known. */
   readonly descriptorOf: (node: number, output: string) => ArtifactDescriptor | undefined;
+  /** A node of the run's graph, by index (to find the codecs of a step's inputs). */
+  readonly nodeOf?: (node: number) => GraphNode | undefined;
 }
 
 /**
@@ -92,6 +94,34 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     }
   }
   return fingerprint;
+};
+
+/** The fingerprint of each codec object, found where the first step that stores an output with it is defined. */
+const codecFingerprints = new WeakMap<object, CodeFingerprint | null>();
+
+/**
+ * A step's code fingerprint with the codecs of its inputs: an input decoded by an io-ts codec
+ * brings the codec's code and the class it decodes to (member by member), whose methods the step
+ * may call on the value, whatever its parameter's type says.
+ *
+ * @example
+ * withInputCodecs(env, node, codeFingerprintOf(env, node), []).parts; // […, 'Model.predict', 'modelCodec']
+ */
+export const withInputCodecs = (env: KeyEnvironment, node: GraphNode, fingerprint: CodeFingerprint, ignored: readonly string[]): CodeFingerprint => {
+  let result = fingerprint;
+  for (const [field, ref] of Object.entries(node.inputs)) {
+    if (ignored.includes(field)) continue;
+    const upstream = env.nodeOf?.(ref.node);
+    const format = upstream?.step.outputSpec?.[ref.output];
+    if (upstream === undefined || format === undefined || format === 'auto') continue;
+    let codec = codecFingerprints.get(format);
+    if (codec === undefined) {
+      codec = fingerprintOutputCodec(upstream.step.site, ref.output, env.hashKey) ?? null;
+      codecFingerprints.set(format, codec);
+    }
+    if (codec !== null && !codec.shallow) result = withParts(result, codec.parts, env.hashKey);
+  }
+  return result;
 };
 
 // parameters
@@ -211,7 +241,7 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     if (!ignored.includes(field)) inputs[field] = digest;
   }
   const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(node.step.outputSpec?.[o] ?? 'auto')]));
-  const fingerprint = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
+  const fingerprint = settings.version === undefined ? withInputCodecs(env, node, codeFingerprintOf(env, node), ignored) : undefined;
   const code = settings.version === undefined ? `fingerprint:${(fingerprint as CodeFingerprint).hash}` : `version:${settings.version}`;
 
   const policy: Record<string, unknown> = {};
