@@ -17,7 +17,11 @@
  * contributes the whole module. Top-level statements that change a module-level value
  * (`CONFIG.x = 1`, `Object.assign(CONFIG, …)`) count as part of it. A function or class
  * declared in an enclosing function is fingerprinted too; any other name from an enclosing
- * function or block is reported in `capturedVariables`.
+ * function or block is reported in `capturedVariables`. Classes whose instances reach the code as
+ * values are followed through its parameters' types (see `value-types.ts`): each member is a part
+ * (`Model.predict`); where the types cannot say, a shallow spot is named. The codec of a step's
+ * output is found where the step is defined (`fingerprintOutputCodec`), and a notebook step's
+ * helpers in the notebook's cells (see `notebook.ts`).
  *
  * Imports are resolved as the runtime resolves them: relative paths, tsconfig `paths`/`baseUrl`
  * aliases, package.json `#imports`, and packages whose real path is outside `node_modules`
