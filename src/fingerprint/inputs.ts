@@ -31,7 +31,13 @@ interface Member {
 /** The properties of an object type, by name; `undefined` when they cannot be read with confidence. */
 type Members = ReadonlyMap<string, Member>;
 
-/** @internal An interface or a type alias. */
+/**
+ * An interface or a type alias.
+ *
+ * @internal
+ * @example
+ * const d: TypeDeclaration = findType(reference, 'Input', 0)![0]!;
+ */
 export type TypeDeclaration = TS.InterfaceDeclaration | TS.TypeAliasDeclaration;
 
 const hasModifier = (node: TS.Node, kind: TS.SyntaxKind): boolean => {

@@ -19,7 +19,12 @@ import { isTypeOnly, typescript } from './syntax';
 
 // model
 
-/** A module-level class whose instances reach the step. */
+/**
+ * A module-level class whose instances reach the step.
+ *
+ * @example
+ * const c: ReachedClass = { module: index, declaration, node: classNode, name: 'Model' };
+ */
 export interface ReachedClass {
   readonly module: ModuleIndex;
   readonly declaration: Declaration;
@@ -28,7 +33,12 @@ export interface ReachedClass {
   readonly name: string;
 }
 
-/** What a step's parameter types say about the code its values carry. */
+/**
+ * What a step's parameter types say about the code its values carry.
+ *
+ * @example
+ * const v: ValueCode = { classes: [model], shallowSpots: ['scorer: any says nothing of the methods its value carries, …'] };
+ */
 export interface ValueCode {
   readonly classes: readonly ReachedClass[];
   /** Places where the code values carry cannot be found, in words, sorted. */
@@ -105,7 +115,12 @@ const moduleOf = (index: ModuleIndex, node: TS.Node): ModuleIndex | undefined =>
 
 // the walk
 
-/** A type whose values reach the code, with the name shallow spots give it (`''` for a destructured parameter). */
+/**
+ * A type whose values reach the code, with the name shallow spots give it (`''` for a destructured parameter).
+ *
+ * @example
+ * const t: ValueType = { type: parameter.type, label: 'input' };
+ */
 export interface ValueType {
   readonly type: TS.TypeNode;
   readonly label: string;
