@@ -27,7 +27,11 @@ import type { RunWarningKind } from './events';
 /** A step's key, the input digests it was computed from, and its readable components. */
 export interface StepKey {
   readonly key: string;
-  /** What stands for the step's code in the key: `fingerprint:<hash>`, or `version:<version>`. */
+  /**
+   * What stands for the step's function: `fingerprint:<hash>` (its own code fingerprint), or
+   * `version:<version>`. An executor checks it against the code it runs. (The key itself also
+   * covers the codecs of the step's inputs: see {@link withInputCodecs}.)
+   */
   readonly code: string;
   readonly inputDigests: readonly string[];
   /** Computed on demand: only executed steps store them. */
@@ -241,8 +245,11 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     if (!ignored.includes(field)) inputs[field] = digest;
   }
   const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(node.step.outputSpec?.[o] ?? 'auto')]));
-  const fingerprint = settings.version === undefined ? withInputCodecs(env, node, codeFingerprintOf(env, node), ignored) : undefined;
-  const code = settings.version === undefined ? `fingerprint:${(fingerprint as CodeFingerprint).hash}` : `version:${settings.version}`;
+  const own = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
+  const fingerprint = own === undefined ? undefined : withInputCodecs(env, node, own, ignored);
+  const code = own === undefined ? `version:${settings.version ?? ''}` : `fingerprint:${own.hash}`;
+  // In the key (and its components): the function's code with the codecs of its inputs.
+  const keyCode = fingerprint === undefined ? code : `fingerprint:${fingerprint.hash}`;
 
   const policy: Record<string, unknown> = {};
   let dependsOn: Record<string, string> = {};
@@ -265,13 +272,13 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     policy['cacheKey'] = cacheKey;
   }
 
-  const key = computeStepKey(env.hashKey, { step: node.name, code, parameters, inputs, outputs, settings: policy });
+  const key = computeStepKey(env.hashKey, { step: node.name, code: keyCode, parameters, inputs, outputs, settings: policy });
   if (E.isLeft(key)) {
     const { field, path: inner, reason } = key.left;
     return E.left(new StepcacheError('UNENCODABLE_VALUE', `Parameter ${field}${inner} of step ${node.name} cannot be part of a cache key: it is ${reason}.`, { step: node.name, field }));
   }
   const components = (): KeyComponents => ({
-    code,
+    code: keyCode,
     ...(fingerprint === undefined ? {} : { codeParts: fingerprint.parts }),
     parameters: Object.fromEntries(Object.entries(parameters).map(([name, value]) => [name, parameterComponent(env.hashKey, value)])),
     inputs: Object.fromEntries(
