@@ -20,6 +20,7 @@ interface Outcome {
   readonly id: string;
   readonly steps: Record<string, { readonly status: string; readonly reason?: string; readonly why?: unknown; readonly cachedFrom?: string }>;
   readonly out: unknown;
+  readonly explained: Record<string, { readonly status: string; readonly message: string; readonly shallowSpots?: readonly string[] }>;
   readonly lines: string[];
   readonly warnings: string[];
   readonly errors: string[];
@@ -39,6 +40,8 @@ const project = (): string => {
   fs.mkdirSync(pkg, { recursive: true });
   fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'stepcache', version: '0.0.0-test', main: 'index.js' }));
   fs.writeFileSync(path.join(pkg, 'index.js'), `module.exports = require(${JSON.stringify(ENTRY)});\n`);
+  // A package the project installs (for its codecs).
+  fs.symlinkSync(path.join(ROOT, 'node_modules', 'io-ts'), path.join(dir, 'node_modules', 'io-ts'));
   return dir;
 };
 
@@ -115,6 +118,53 @@ describe('a pipeline module edited between runs, each run in a fresh process', (
     expect(run.steps.transform?.reason).toBe('its code changed (SCALE)');
     expect(run.lines).toContain('transform: re-running because its code changed (SCALE)');
     expect(run.out).toEqual([5, 8, 11]);
+  });
+});
+
+describe('a step that calls methods of a class instance it receives as an input (decoded by a codec)', () => {
+  let dir: string;
+  let first: Outcome;
+
+  beforeAll(() => {
+    dir = project();
+  });
+
+  it('run 1 executes every step', async () => {
+    first = await runIn(dir, 'methods.ts');
+    expect(first.errors).toEqual([]);
+    expect(first.steps).toMatchObject({ train: { status: 'executed' }, evaluate: { status: 'executed' }, evaluate_any: { status: 'executed' }, evaluate_untyped: { status: 'executed' } });
+    expect(first.out).toEqual([2, 4, 6]);
+  });
+
+  it('editing a method of an unrelated class in the same module keeps the steps cached', async () => {
+    edit(dir, "return 'unrelated';", "return 'still unrelated';", 'methods-models.ts');
+    const run = await runIn(dir, 'methods.ts');
+    expect(run.steps.evaluate).toMatchObject({ status: 'cached', cachedFrom: first.id });
+    expect(run.steps.train).toMatchObject({ status: 'cached', cachedFrom: first.id });
+  });
+
+  it('editing the method the steps call re-runs them, and the reason names the method (found through the parameter type, or else through the input codec)', async () => {
+    edit(dir, 'return x * this.weight;', 'return x * this.weight + 1;', 'methods-models.ts');
+    const run = await runIn(dir, 'methods.ts');
+    expect(run.out).toEqual([3, 5, 7]);
+    expect(run.steps.evaluate?.status).toBe('executed');
+    expect(run.steps.evaluate?.reason).toBe('its code changed (Model.predict)');
+    expect(run.lines).toContain('evaluate: re-running because its code changed (Model.predict)');
+    // The model's stored content is the same: only the step's own key tells the method changed.
+    expect(run.steps.evaluate?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Code', changed: ['Model.predict'], added: [], removed: [] }] });
+    // Typed with an interface, or `any`: the codec the input is decoded by names the class.
+    expect(run.steps.evaluate_any).toMatchObject({ status: 'executed', reason: 'its code changed (Model.predict)' });
+    expect(run.steps.evaluate_untyped).toMatchObject({ status: 'executed', reason: 'its code changed (Model.predict)' });
+    expect(run.steps.train).toMatchObject({ status: 'executed', reason: 'its code changed (Model)' });
+  });
+
+
+  it('a step whose input is typed with an interface (no class) has a shallow spot in explain, and no warning', async () => {
+    const run = await runIn(dir, 'methods.ts');
+    expect(run.warnings).toEqual([]);
+    expect(run.explained['evaluate_any']?.shallowSpots).toEqual([expect.stringMatching(/^model: Predictor is an interface with methods \(predict\)/)]);
+    expect(run.explained['evaluate_any']?.message).toContain('model: Predictor is an interface with methods');
+    expect(run.explained['evaluate']?.shallowSpots).toBeUndefined();
   });
 });
 

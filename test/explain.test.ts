@@ -118,6 +118,20 @@ describe('runner.explain', () => {
     expect(calls.evaluator).toBe(0);
   });
 
+  it('names the shallow spots of an executed or cached step: values whose methods its key cannot see', async () => {
+    const scorer = step(function scorer({ weights, data }: { weights: unknown; data: number[] }) {
+      return data.length + String(weights).length;
+    });
+    const scoring = pipeline('scoring', (p) => ({ score: p.call(scorer, { weights: [1, 2], data: [3] }) }));
+    const spot = expect.stringMatching(/^weights: unknown says nothing of the methods its value carries/);
+    const executed = await runner.explain(await runner.run(scoring), 'scorer');
+    expect(executed).toMatchObject({ status: 'executed', shallowSpots: [spot] });
+    expect(executed.message).toMatch(/^it was never cached before; what its key cannot see: weights: unknown/);
+    expect(await runner.explain(await runner.run(scoring), 'scorer')).toMatchObject({ status: 'cached', shallowSpots: [spot] });
+    // A step whose parameter types say everything has none.
+    expect(await runner.explain(await runner.run(training), 'svc_trainer')).not.toHaveProperty('shallowSpots');
+  });
+
   it('an unknown run is UNKNOWN_RUN', async () => {
     await runner.run(training);
     const e = await rejection(runner.explain('20200101-000000000-000000000', 'svc_trainer'));

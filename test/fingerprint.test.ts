@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import * as ts from 'typescript';
-import { callSiteOf, diffFingerprints, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
+import { callSiteOf, diffFingerprints, fingerprintFunction, fingerprintOutputCodec, openFingerprintDiskCache, withParts, type CallSite, type CodeFingerprint, type FingerprintPart } from '../src/fingerprint';
 import { signFingerprintEntries } from '../src/fingerprint/disk-cache';
 import { keyHashFunction } from '../src/hash/hashers';
 import { fakeStep, type FakeStep } from './fixtures/fingerprint/callsite-step';
@@ -501,6 +501,168 @@ describe('fingerprintFunction follows the code', () => {
 
 // properties
 
+describe('fingerprintFunction follows the classes whose instances reach the step as values', () => {
+  const MARKERS: Readonly<Record<string, string>> = {
+    literal: 'step(function literal',
+    viaInterface: 'step(function viaInterface',
+    inContainers: 'step(function inContainers',
+    viaFields: 'step(function viaFields',
+    plainData: 'step(function plainData',
+    shallow: 'step(function shallow',
+  };
+  const fingerprintValues = (dir: string, name: string): CodeFingerprint =>
+    fingerprintFunction(load(dir, 'values.ts', name), siteOf(path.join(dir, 'values.ts'), MARKERS[name] as string), hash);
+  const MODEL_PARTS = ['Model.constructor', 'Model.predict', 'shift', 'OFFSET'];
+
+  it('a class named in a type literal: each member is a part, with the helpers its methods call', () => {
+    const fp = fingerprintValues(original(), 'literal');
+    expect(fp.parts.map((p) => [p.kind, p.name])).toEqual([
+      ['source', 'literal'],
+      ['function', 'Model.constructor'],
+      ['function', 'Model.predict'],
+      ['function', 'shift'],
+      ['variable', 'OFFSET'],
+    ]);
+    expect(fp.shallowSpots).toBeUndefined();
+  });
+
+  it.each([['viaInterface'], ['inContainers']])('a class named through an interface, or in generic and array types (%s)', (name) => {
+    expect(partNames(fingerprintValues(original(), name))).toEqual(expect.arrayContaining(MODEL_PARTS));
+  });
+
+  it("a class named by a field of a class the step receives (Ensemble's members: Model[])", () => {
+    expect(partNames(fingerprintValues(original(), 'viaFields'))).toEqual(expect.arrayContaining(['Ensemble.members', 'Ensemble.size', ...MODEL_PARTS]));
+  });
+
+  it('an edit of the method changes the fingerprint, and the diff names the method; an edit of an unrelated class does not', () => {
+    // Each in its own copy (an edit of a module this process never loaded cannot be told apart from one it runs): parts compared by name.
+    const changedParts = (a: CodeFingerprint, b: CodeFingerprint): string[] => {
+      const hashes = new Map(a.parts.map((p) => [p.name, p.hash]));
+      return b.parts.filter((p) => hashes.get(p.name) !== p.hash).map((p) => p.name);
+    };
+    const before = fingerprintValues(original(), 'literal');
+    expect(fingerprintValues(variant(['values-models.ts', "return 'unrelated';", "return 'other';"]), 'literal').hash).toBe(before.hash);
+    const edited = fingerprintValues(variant(['values-models.ts', 'return shift(x) * this.weight;', 'return shift(x) * this.weight * 2;']), 'literal');
+    expect(edited.hash).not.toBe(before.hash);
+    expect(changedParts(before, edited)).toEqual(['Model.predict']);
+    expect(changedParts(before, fingerprintValues(variant(['values-models.ts', 'const OFFSET = 1;', 'const OFFSET = 2;']), 'literal'))).toEqual(['OFFSET']);
+  });
+
+  it("the codec an output is stored with (found at the step's definition): its code, and the class it decodes to member by member", () => {
+    const site = (dir: string): CallSite => siteOf(path.join(dir, 'values.ts'), 'withOutputs(function trainer');
+    const dir = original();
+    const codec = fingerprintOutputCodec(site(dir), 'model', hash);
+    expect(codec?.parts.map((p) => [p.kind, p.name])).toEqual([
+      ['source', 'modelCodec'],
+      ['function', 'Model.constructor'],
+      ['function', 'Model.predict'],
+      ['function', 'shift'],
+      ['class', 'Type'],
+      ['variable', 'OFFSET'],
+    ]);
+    expect(fingerprintOutputCodec(site(dir), 'weight', hash)).toBeUndefined();
+    expect(fingerprintOutputCodec(site(dir), 'absent', hash)).toBeUndefined();
+    const edited = fingerprintOutputCodec(site(variant(['values-models.ts', 'return shift(x) * this.weight;', 'return shift(x) * this.weight * 2;'])), 'model', hash);
+    expect(edited?.hash).not.toBe(codec?.hash);
+
+    // A step's fingerprint with the codec's parts: the codec's source counts as a variable; parts it has already are not added twice.
+    const step = fingerprintValues(dir, 'literal');
+    const combined = withParts(step, codec?.parts ?? [], hash);
+    expect(combined.hash).not.toBe(step.hash);
+    expect(partNames(combined).filter((n) => n === 'Model.predict')).toHaveLength(1);
+    expect(combined.parts.filter((p) => p.kind === 'source').map((p) => p.name)).toEqual(['literal']);
+    expect(partNames(combined, 'variable')).toContain('modelCodec');
+    expect(withParts(combined, codec?.parts ?? [], hash)).toBe(combined);
+  });
+
+  it('plain data types add no part and no shallow spot', () => {
+    const fp = fingerprintValues(original(), 'plainData');
+    expect(fp.parts.map((p) => p.kind)).toEqual(['source']);
+    expect(fp.shallowSpots).toBeUndefined();
+  });
+
+  it('any, unknown, a function type and an interface with methods are shallow spots: named, kept as parts, not in the hash', () => {
+    const dir = original();
+    const fp = fingerprintValues(dir, 'shallow');
+    expect(fp.shallow).toBe(false);
+    expect(fp.shallowSpots).toEqual([
+      expect.stringMatching(/^a: any says nothing of the methods/),
+      expect.stringMatching(/^b: unknown says nothing of the methods/),
+      expect.stringMatching(/^c: a function value, whose code is not fingerprinted/),
+      expect.stringMatching(/^d: Predictor is an interface with methods \(predict\), not a class of the project/),
+    ]);
+    expect(partNames(fp, 'shallow')).toEqual(fp.shallowSpots);
+    // The same code with its shallow spots typed as plain data has the same hash: spots are notes, not code.
+    editAndReload(path.join(dir, 'values.ts'), '{ a: any; b: unknown; c: (x: number) => number; d: Predictor }', '{ a: number; b: number; c: (x: number) => number; d: { predict(x: number): number } }');
+    const typed = fingerprintValues(dir, 'shallow');
+    expect(typed.shallowSpots).toEqual([expect.stringMatching(/^c: a function value/), expect.stringMatching(/^d: an object type with methods \(predict\)/)]);
+    editAndReload(path.join(dir, 'values.ts'), '{ a: number; b: number; c: (x: number) => number; d: { predict(x: number): number } }', '{ a: number; b: number; c: Function; d: Record<string, number> }');
+    const plain = fingerprintValues(dir, 'shallow');
+    expect(plain.shallowSpots).toBeUndefined();
+    expect(plain.hash).toBe(fp.hash);
+    expect(diffFingerprints(fp.parts, plain.parts)).toEqual({ changed: [], added: [], removed: [] });
+  });
+});
+
+describe('fingerprintFunction in a tslab notebook: what a step uses from the cells', () => {
+  const CELL: CallSite = { file: 'evalmachine.<anonymous>', line: 3, column: 18 };
+  const tslabGlobal = globalThis as { __tslab__?: { exports: Record<string, unknown> } };
+  let cells: Record<string, unknown>;
+  beforeEach(() => {
+    cells = {};
+    tslabGlobal.__tslab__ = { exports: cells };
+  });
+  afterEach(() => {
+    delete tslabGlobal.__tslab__;
+  });
+  /** A function compiled from `text` as tslab compiles a cell: a name from an earlier cell reads `exports.name`. */
+  const compiled = (text: string): Function => new Function('exports', `return ${text};`)(cells) as Function;
+
+  it('follows `exports.x` (an earlier cell) and plain names (its own cell), transitively: functions and classes by text, constants by value', () => {
+    cells['SCALE'] = 2;
+    cells['scale'] = compiled('function scale(x) { return x * exports.SCALE; }');
+    cells['Model'] = compiled('class Model { predict(x) { return offset(x); } }');
+    cells['offset'] = compiled('function offset(x) { return x + 1; }');
+    cells['unused'] = compiled('function unused() { return 0; }');
+    const fn = compiled('function shifted({ xs }) { return xs.map((x) => exports.scale(x) + new Model().predict(x)); }');
+    const fp = fingerprintFunction(fn, CELL, hash);
+    expect(fp.shallow).toBe(true);
+    expect(fp.parts.map((p) => [p.kind, p.name])).toEqual([
+      ['source', 'shifted'],
+      ['function', 'offset'],
+      ['function', 'scale'],
+      ['class', 'Model'],
+      ['variable', 'SCALE'],
+    ]);
+    expect(fp.reason).toMatch(/notebook cell.*\(Model, SCALE, offset, scale\) are fingerprinted/);
+    const before = fp.parts;
+    cells['offset'] = compiled('function offset(x) { return x + 2; }');
+    expect(diffFingerprints(before, fingerprintFunction(fn, CELL, hash).parts).changed).toEqual(['offset']);
+    cells['SCALE'] = 3;
+    cells['unused'] = compiled('function unused() { return 1; }');
+    expect(diffFingerprints(before, fingerprintFunction(fn, CELL, hash).parts).changed).toEqual(['SCALE', 'offset']);
+  });
+
+  it('a step that uses nothing from the cells keeps the fingerprint of its text alone', () => {
+    const fn = compiled('function alone({ xs }) { return xs.length; }');
+    const inCell = fingerprintFunction(fn, CELL, hash);
+    delete tslabGlobal.__tslab__;
+    expect(inCell.hash).toBe(fingerprintFunction(fn, CELL, hash).hash);
+  });
+
+  it('a cell value that cannot be encoded (an object holding functions, a module a cell imported) is a shallow spot', () => {
+    cells['fs'] = fs;
+    cells['handle'] = { close: () => undefined };
+    const fn = compiled('function reads() { return [exports.fs.existsSync("x"), exports.handle]; }');
+    const fp = fingerprintFunction(fn, CELL, hash);
+    expect(fp.parts.filter((p) => p.kind !== 'shallow').map((p) => p.name)).toEqual(['reads']);
+    expect(fp.shallowSpots).toEqual([
+      expect.stringMatching(/^fs, from a notebook cell: a value that cannot be encoded/),
+      expect.stringMatching(/^handle, from a notebook cell: a value that cannot be encoded \(a function \(close\)/),
+    ]);
+  });
+});
+
 describe('fingerprint properties', () => {
   /** The start of every token of a source text. */
   const tokenStarts = (text: string): number[] => {
@@ -690,18 +852,18 @@ describe('openFingerprintDiskCache', () => {
     cache.fingerprint(inputSteps.literal, site());
     await cache.flush();
     const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { format: number; entries: Record<string, { fingerprint: CodeFingerprint }> };
-    expect(stored.format).toBe(3);
+    expect(stored.format).toBe(4);
     expect(Object.values(stored.entries).map((e) => e.fingerprint.inputs)).toEqual([first.inputs]);
     // Marked, so that the test sees the kept fingerprint is the one used.
     const entries = Object.fromEntries(Object.entries(stored.entries).map(([k, e]) => [k, { ...e, fingerprint: { ...e.fingerprint, reason: 'kept' } }]));
-    fs.writeFileSync(file, JSON.stringify({ format: 3, entries }));
+    fs.writeFileSync(file, JSON.stringify({ format: 4, entries }));
     const kept = openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site());
     expect(kept.reason).toBe('kept');
     expect(kept.inputs).toEqual(first.inputs);
     expect({ ...kept, reason: undefined }).toEqual({ ...first, reason: undefined });
   });
 
-  it('ignores a file of the previous format, whose fingerprints have no input names', async () => {
+  it('ignores a file of an earlier format (3: fingerprints that did not follow the classes of parameter types)', async () => {
     const dir = tempDir('stepcache-fingerprint-cache-');
     dirs.push(dir);
     const file = path.join(dir, 'fingerprints.json');
@@ -715,7 +877,7 @@ describe('openFingerprintDiskCache', () => {
         return [k, { ...e, fingerprint: rest }];
       }),
     );
-    fs.writeFileSync(file, JSON.stringify({ format: 1, entries: old }));
+    fs.writeFileSync(file, JSON.stringify({ format: 3, entries: old }));
     expect(openFingerprintDiskCache(file, hash).fingerprint(inputSteps.literal, site()).inputs).toEqual(fresh.inputs);
   });
 
@@ -732,7 +894,7 @@ describe('openFingerprintDiskCache', () => {
       const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries: Record<string, { fingerprint: CodeFingerprint }> };
       const entries = Object.fromEntries(Object.entries(stored.entries).map(([k, e]) => [k, { ...e, fingerprint: { ...e.fingerprint, reason: 'kept' } }]));
       const signature = signWith === undefined ? {} : { signature: signFingerprintEntries(signWith, JSON.stringify(entries)) };
-      fs.writeFileSync(file, JSON.stringify({ format: 3, entries, ...signature }));
+      fs.writeFileSync(file, JSON.stringify({ format: 4, entries, ...signature }));
       return { file, fresh };
     };
 

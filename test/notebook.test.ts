@@ -20,6 +20,8 @@ import { provideJupyter, type Jupyter } from './support/provision/jupyter';
 
 const ROOT = path.resolve(__dirname, '..');
 const NOTEBOOK = path.join(ROOT, 'examples', 'notebook.ipynb');
+/** A notebook whose step uses helpers defined in an earlier cell, which later cells define again (as a user edits and re-runs a cell). */
+const HELPERS_NOTEBOOK = path.join(__dirname, 'fixtures', 'notebook', 'helpers.ipynb');
 const MODULES = path.join(ROOT, 'node_modules');
 /** Installing Jupyter (minutes), building the package, then two executions of the notebook. */
 const TIMEOUT = 15 * 60_000;
@@ -54,6 +56,7 @@ const prepareProject = async (dir: string): Promise<string> => {
   }
   const notebook = path.join(dir, 'notebook.ipynb');
   fs.copyFileSync(NOTEBOOK, notebook);
+  fs.copyFileSync(HELPERS_NOTEBOOK, path.join(dir, 'helpers.ipynb'));
   return notebook;
 };
 
@@ -143,6 +146,7 @@ describe('examples/notebook.ipynb in the tslab kernel', () => {
   let jupyter: Jupyter | undefined;
   let first: ExecutedCell[];
   let second: ExecutedCell[];
+  let helpers: ExecutedCell[];
 
   beforeAll(async () => {
     dir = tempDir('stepcache-notebook-');
@@ -155,14 +159,15 @@ describe('examples/notebook.ipynb in the tslab kernel', () => {
     const [command = '', ...prefix] = provided.nbconvert;
     const env = { ...provided.env, STEPCACHE_DIR: path.join(dir, 'store') };
 
-    const execute = async (name: string): Promise<ExecutedCell[]> => {
+    const execute = async (name: string, source = notebook, storeEnv = env): Promise<ExecutedCell[]> => {
       const output = path.join(dir, `${name}.ipynb`);
-      const args = [...prefix, '--to', 'notebook', '--execute', `--ExecutePreprocessor.kernel_name=${provided.kernelName}`, '--ExecutePreprocessor.timeout=300', '--output', output, notebook];
-      await runOrExplain(`Executing the notebook (${name})`, command, args, { cwd: path.dirname(notebook), env, timeout: 5 * 60_000 });
+      const args = [...prefix, '--to', 'notebook', '--execute', `--ExecutePreprocessor.kernel_name=${provided.kernelName}`, '--ExecutePreprocessor.timeout=300', '--output', output, source];
+      await runOrExplain(`Executing the notebook (${name})`, command, args, { cwd: path.dirname(source), env: storeEnv, timeout: 5 * 60_000 });
       return executedCells(JSON.parse(fs.readFileSync(output, 'utf8')) as Notebook);
     };
     first = await execute('run1');
     second = await execute('run2'); // a new kernel process: only the store on disk is shared
+    helpers = await execute('helpers', path.join(path.dirname(notebook), 'helpers.ipynb'), { ...env, STEPCACHE_DIR: path.join(dir, 'helpers-store') });
   }, TIMEOUT);
 
   afterAll(() => {
@@ -195,7 +200,7 @@ describe('examples/notebook.ipynb in the tslab kernel', () => {
 
   it('a step defined in a cell is fingerprinted by its text, with one warning per step', () => {
     const all = first.map((c) => c.text).join('');
-    const warned = [...all.matchAll(/^Step (\w+): only the function's own text is fingerprinted/gm)].map(([, name]) => name);
+    const warned = [...all.matchAll(/^Step (\w+): its fingerprint is shallow, because it is defined in a notebook cell/gm)].map(([, name]) => name);
     expect(warned.sort()).toEqual(['svc_trainer', 'training_data_loader']);
   });
 
@@ -223,5 +228,36 @@ describe('examples/notebook.ipynb in the tslab kernel', () => {
     expect(table).toBeDefined();
     expect(table).toContain('training_data_loader');
     expect(table).toContain('svc_trainer');
+  });
+
+  describe('a step that uses helpers defined in an earlier cell (test/fixtures/notebook/helpers.ipynb)', () => {
+    it('executes every cell without an error', () => {
+      expect(helpers.flatMap((c) => c.errors)).toEqual([]);
+    });
+
+    it('the helpers are fingerprinted with the step: the warning names them', () => {
+      const all = helpers.map((c) => c.text).join('');
+      expect(all).toMatch(/^Step shifted: its fingerprint is shallow, because it is defined in a notebook cell, which is not a source file: its text and what it uses from the notebook's cells \(OFFSET, offset\) are fingerprinted/m);
+    });
+
+    it('the helpers cell run again with an unrelated edit: the step stays cached', () => {
+      const statuses = statusesOf(helpers);
+      expect(statuses['runA']).toEqual({ shifted: 'executed' });
+      expect(statuses['runB']).toEqual({ shifted: 'cached' });
+    });
+
+    it('the helper edited and its cell run again: the step re-runs, and the reason names the helper', () => {
+      expect(statusesOf(helpers)['runC']).toEqual({ shifted: 'executed' });
+      const runC = cellWith(helpers, 'const runC =');
+      expect(runC.text).toContain('shifted: re-running because its code changed (offset)');
+      expect(runC.text).toContain('runC out: [3,4,5]');
+    });
+
+    it('a constant the helper uses, edited in its cell: the step re-runs, and the reason names the constant', () => {
+      expect(statusesOf(helpers)['runD']).toEqual({ shifted: 'executed' });
+      const runD = cellWith(helpers, 'const runD =');
+      expect(runD.text).toContain('shifted: re-running because its code changed (OFFSET)');
+      expect(runD.text).toContain('runD out: [11,12,13]');
+    });
   });
 });

@@ -30,10 +30,11 @@ export type ExecutionReason =
  *
  * @example
  * const e: StepExplanation = { step: 'svc_trainer', status: 'executed', reason: { _tag: 'NeverCached' }, message: 'it was never cached before' };
+ * // shallowSpots (executed or cached steps): where the key cannot see the code the step reaches through its values
  */
 export type StepExplanation =
-  | { readonly step: string; readonly status: 'executed'; readonly reason: ExecutionReason; readonly message: string }
-  | { readonly step: string; readonly status: 'cached'; readonly cachedFrom: string; readonly message: string }
+  | { readonly step: string; readonly status: 'executed'; readonly reason: ExecutionReason; readonly message: string; readonly shallowSpots?: readonly string[] }
+  | { readonly step: string; readonly status: 'cached'; readonly cachedFrom: string; readonly message: string; readonly shallowSpots?: readonly string[] }
   | { readonly step: string; readonly status: 'failed'; readonly error: string; readonly message: string }
   | { readonly step: string; readonly status: 'skipped'; readonly message: string };
 

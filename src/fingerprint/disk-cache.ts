@@ -43,8 +43,12 @@ export interface FingerprintDiskCache {
   flush(): Promise<void>;
 }
 
-/** The version of the file format: 3 keeps files by content, so files of earlier versions are ignored. */
-const FORMAT = 3;
+/**
+ * The version of the file format: 3 keeps files by content; 4 has fingerprints that follow the
+ * classes a step's parameter types name (a kept fingerprint of 3 did not consult their files, so
+ * could outlive an edit of them). Files of earlier versions are ignored.
+ */
+const FORMAT = 4;
 
 /**
  * How a fingerprint cache file is trusted.

@@ -17,7 +17,11 @@
  * contributes the whole module. Top-level statements that change a module-level value
  * (`CONFIG.x = 1`, `Object.assign(CONFIG, …)`) count as part of it. A function or class
  * declared in an enclosing function is fingerprinted too; any other name from an enclosing
- * function or block is reported in `capturedVariables`.
+ * function or block is reported in `capturedVariables`. Classes whose instances reach the code as
+ * values are followed through its parameters' types (see `value-types.ts`): each member is a part
+ * (`Model.predict`); where the types cannot say, a shallow spot is named. The codec of a step's
+ * output is found where the step is defined (`fingerprintOutputCodec`), and a notebook step's
+ * helpers in the notebook's cells (see `notebook.ts`).
  *
  * Imports are resolved as the runtime resolves them: relative paths, tsconfig `paths`/`baseUrl`
  * aliases, package.json `#imports`, and packages whose real path is outside `node_modules`
@@ -45,6 +49,7 @@ import * as E from 'fp-ts/Either';
 import type * as TS from 'typescript';
 import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
+import { codeReachedThroughValues, valueTypesOf, type ReachedClass } from './value-types';
 import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
@@ -57,13 +62,17 @@ import {
   nodeText,
   packageVersion,
   environmentReads,
+  importedDeclaration,
   resolveImport,
   runtimeReads,
   wholeModuleText,
   type Declaration,
   type ModuleIndex,
 } from './modules';
-import { codeDeclarationIn, freeNames, isTypeOnly, scopeDeclarations, typescript, unwrap, type DynamicLoad, type NameUse } from './syntax';
+import { notebookCells, notebookParts } from './notebook';
+import { codeDeclarationIn, freeNames, isNativeCode, isTypeOnly, scopeDeclarations, typescript, unwrap, type DynamicLoad, type NameUse } from './syntax';
+
+export { isNativeCode } from './syntax';
 
 // utils
 
@@ -98,14 +107,14 @@ const digestOfNode = (hash: Hash, node: TS.Node): string => {
 
 const framed = (s: string): string => `${s.length}:${s}`;
 
-const KIND_ORDER: readonly FingerprintPartKind[] = ['source', 'function', 'class', 'enum', 'variable', 'module', 'package', 'builtin'];
+const KIND_ORDER: readonly FingerprintPartKind[] = ['source', 'function', 'class', 'enum', 'variable', 'module', 'package', 'builtin', 'shallow'];
 
 const compareParts = (a: FingerprintPart, b: FingerprintPart): number =>
   KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || ((a.file ?? '') < (b.file ?? '') ? -1 : (a.file ?? '') > (b.file ?? '') ? 1 : 0);
 
-/** The digest over every part: kind, name and hash, sorted and length-framed. File paths are left out. */
+/** The digest over every part: kind, name and hash, sorted and length-framed. File paths are left out, and so are shallow spots (notes, not code). */
 const totalDigest = (hash: Hash, parts: readonly FingerprintPart[], shallow: boolean): string => {
-  const lines = parts.map((p) => framed(p.kind) + framed(p.name) + framed(p.hash)).sort();
+  const lines = parts.filter((p) => p.kind !== 'shallow').map((p) => framed(p.kind) + framed(p.name) + framed(p.hash)).sort();
   return digestOf(hash, `${FORMAT}\nshallow=${String(shallow)}\n${lines.join('\n')}`);
 };
 
@@ -169,28 +178,6 @@ const expectedLength = (fn: TS.SignatureDeclaration): number => {
   return n;
 };
 
-/** Follows an import to the module-level declaration it names, through re-exports. */
-const importedDeclaration = (from: ModuleIndex, specifier: string, name: string, depth = 0): { readonly module: ModuleIndex; readonly declaration: Declaration } | undefined => {
-  if (depth > 32) return undefined;
-  const file = localFile(from.file, specifier);
-  const target = file === undefined ? undefined : loadModule(file);
-  if (target === undefined) return undefined;
-  const exported = target.exports.get(name);
-  const local = (n: string) => {
-    const b = target.bindings.get(n);
-    if (b?._tag === 'Local') return { module: target, declaration: b.declaration };
-    return b?._tag === 'Import' ? importedDeclaration(target, b.specifier, b.imported, depth + 1) : undefined;
-  };
-  if (exported?._tag === 'Declaration') return { module: target, declaration: exported.declaration };
-  if (exported?._tag === 'Local') return local(exported.name);
-  if (exported?._tag === 'Reexport') return importedDeclaration(target, exported.specifier, exported.imported, depth + 1);
-  for (const star of target.starExports) {
-    const found = importedDeclaration(target, star, name, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return local(name);
-};
-
 const fromDeclaration = (module: ModuleIndex, declaration: Declaration): Located => {
   const node = declaration.nodes[0] as TS.Node;
   return { module, node, declaration, name: declaration.names.join(', '), fn: functionOf(node) };
@@ -252,17 +239,15 @@ const similarity = (a: Set<string>, b: Set<string>): number => {
  * whose callee is at the reported position, else of the calls on that line, cross-checked with
  * the function's name, parameter count and, between several candidates, its text.
  */
-const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
+/** The call whose callee is at a site (V8 reports the callee's position), when the site is in the file. */
+const callAt = (index: ModuleIndex, site: CallSite): { readonly primary: CallLike | undefined; readonly lineStart: number; readonly lineEnd: number } | undefined => {
   const ts = typescript();
   const sf = index.sourceFile;
   const starts = sf.getLineStarts();
   const lineStart = starts[site.line - 1];
-  const where = `${site.file}:${site.line}:${site.column}`;
-  if (lineStart === undefined || site.line < 1) return notFound(`${where} is past the end of the file, which must have changed since it was loaded`);
+  if (lineStart === undefined || site.line < 1) return undefined;
   const lineEnd = starts[site.line] ?? sf.text.length;
   const pos = Math.min(lineStart + Math.max(site.column - 1, 0), lineEnd);
-
-  // The call whose callee is at the position (V8 reports the callee's position).
   const contains = (c: TS.Node): TS.Node | undefined => (c.getStart(sf) <= pos && pos < c.end ? c : undefined);
   const inArray = (children: TS.NodeArray<TS.Node>): TS.Node | undefined => {
     let lo = 0;
@@ -280,6 +265,16 @@ const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
     node = ts.forEachChild(node, contains, inArray);
     if (node !== undefined && isCallLike(node) && (node.getStart(sf) === pos || (node.expression.getStart(sf) <= pos && pos <= node.expression.end))) primary = node;
   }
+  return { primary, lineStart, lineEnd };
+};
+
+const locate = (index: ModuleIndex, site: CallSite, fn: Function): Location => {
+  const ts = typescript();
+  const sf = index.sourceFile;
+  const where = `${site.file}:${site.line}:${site.column}`;
+  const at = callAt(index, site);
+  if (at === undefined) return notFound(`${where} is past the end of the file, which must have changed since it was loaded`);
+  const { primary, lineStart, lineEnd } = at;
   let rejected: string | undefined;
   if (primary !== undefined) {
     const found = argumentOf(index, primary, where);
@@ -370,7 +365,7 @@ const runtimeValues = (d: Declaration): { readonly text?: string; readonly warni
 };
 
 /** Collects the parts a located function depends on, transitively. */
-const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[] } => {
+const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: FingerprintPart[]; captured: string[]; warnings: string[]; shallowSpots: readonly string[] } => {
   const ts = typescript();
   const parts: FingerprintPart[] = [];
   const warnings: string[] = [];
@@ -404,9 +399,13 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     for (const specifier of index.sideEffectImports) work.push(() => addImport(index, specifier, '*', null));
   };
 
+  /** Classes reached through values: their members are parts of their own, so the class is not one whole part too. */
+  const memberwise = new Set<Declaration>();
+
   const addDeclaration = (d: Declaration): void => {
     if (seen.has(d)) return;
     seen.add(d);
+    if (memberwise.has(d)) return;
     visitModule(d.module);
     const code = memoDigest(d.digests, hash, () => `${d.kind}\n${declarationInfo(d).text}`);
     if (d.kind !== 'variable') {
@@ -430,6 +429,24 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     seen.add(node);
     parts.push({ name, kind, file: index.file, hash: withEnvironment(digestOfNode(hash, node), index, node) });
     work.push(() => resolveFreeNames(index, node));
+  };
+
+  /**
+   * A class whose instances reach the step as values: each member is a part of its own
+   * (`Model.predict`), so that a change says which method changed; what it extends is followed.
+   */
+  const addClassMembers = (c: ReachedClass): void => {
+    memberwise.add(c.declaration);
+    visitModule(c.module);
+    for (const member of c.node.members) {
+      if (isTypeOnly(member) || ts.isSemicolonClassElement(member)) continue;
+      const name = ts.isConstructorDeclaration(member) ? 'constructor' : ts.isClassStaticBlockDeclaration(member) ? 'static' : member.name !== undefined && (ts.isIdentifier(member.name) || ts.isPrivateIdentifier(member.name) || ts.isStringLiteralLike(member.name) || ts.isNumericLiteral(member.name)) ? member.name.text : '[computed]';
+      addNestedCode(c.module, member, `${c.name}.${name}`, ts.isPropertyDeclaration(member) ? 'variable' : 'function');
+    }
+    for (const clause of c.node.heritageClauses ?? []) {
+      if (clause.token !== ts.SyntaxKind.ExtendsKeyword) continue;
+      for (const base of clause.types) work.push(() => resolveFreeNames(c.module, base.expression));
+    }
   };
 
   const resolveFreeNames = (index: ModuleIndex, node: TS.Node): void => {
@@ -558,6 +575,9 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name: root.name || '(anonymous)', kind: 'source', file: root.module.file, hash: withEnvironment(digestOfNode(hash, root.node), root.module, root.node) });
     work.push(() => resolveFreeNames(root.module, root.node));
   }
+  // The classes whose instances reach the code through its parameters (as their types say), or that a codec decodes to.
+  const reached = codeReachedThroughValues(root.module, valueTypesOf(root.fn ?? root.node), loadModule);
+  for (const c of reached.classes) addClassMembers(c);
   for (let task = work.shift(); task !== undefined; task = work.shift()) task();
 
   for (const [file, use] of moduleUses) {
@@ -569,21 +589,14 @@ const collectParts = (root: Located, baseDir: string, hash: Hash): { parts: Fing
     parts.push({ name, kind: 'package', version, hash: digestOf(hash, `package\n${name}@${version}\n${[...uses].sort().join('\n')}`) });
   }
   for (const [name, uses] of builtins) parts.push({ name, kind: 'builtin', hash: digestOf(hash, `builtin\n${name}\n${[...uses].sort().join('\n')}`) });
-  return { parts, captured: [...captured].sort(), warnings };
+  const shallowSpots = reached.shallowSpots;
+  for (const spot of shallowSpots) parts.push({ name: spot, kind: 'shallow', hash: digestOf(hash, `shallow\n${spot}`) });
+  return { parts, captured: [...captured].sort(), warnings, shallowSpots };
 };
 
 // what runs
 
-const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
 
-/**
- * Whether a function's text is `[native code]`: a bound function, a built-in, a host function.
- *
- * @internal
- * @example
- * isNativeCode(Function.prototype.toString.call(f.bind(null, 3))); // true
- */
-export const isNativeCode = (text: string): boolean => NATIVE.test(text);
 
 const nativeIds = new WeakMap<Function, string>();
 
@@ -600,6 +613,28 @@ const nativeFingerprint = (fn: Function, hash: Hash): CodeFingerprint => {
   const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `native\n${id}`) }]);
   const reason = `${fn.name || 'the function'} is a bound or built-in function ([native code]), whose code cannot be read; a result computed with it is never reused`;
   return Object.freeze({ hash: totalDigest(hash, parts, true), shallow: true, reason, parts, capturedVariables: Object.freeze([]), warnings: Object.freeze([]) });
+};
+
+/**
+ * The fingerprint of a step defined in a notebook cell (tslab): its text, and what it uses from the
+ * notebook's cells (see `notebook.ts`). Shallow: the modules the cells import are not followed.
+ */
+const notebookFingerprint = (fn: Function, text: string, cells: Readonly<Record<string, unknown>>, hash: Hash): CodeFingerprint => {
+  const found = notebookParts(fn, cells, hash);
+  const spots = found.shallowSpots.map((spot): FingerprintPart => ({ name: spot, kind: 'shallow', hash: digestOf(hash, `shallow\n${spot}`) }));
+  const parts = freezeParts([{ name: fn.name || '(anonymous)', kind: 'source', hash: digestOf(hash, `text\n${text}`) }, ...found.parts, ...spots]);
+  const helpers = found.parts.map((p) => p.name).sort();
+  const covered = helpers.length === 0 ? 'its text is fingerprinted' : `its text and what it uses from the notebook's cells (${helpers.join(', ')}) are fingerprinted`;
+  const reason = `it is defined in a notebook cell, which is not a source file: ${covered}, not the code of the modules the cells import`;
+  return Object.freeze({
+    hash: totalDigest(hash, parts, true),
+    shallow: true,
+    reason,
+    parts,
+    capturedVariables: Object.freeze([]),
+    warnings: Object.freeze([]),
+    ...(found.shallowSpots.length === 0 ? {} : { shallowSpots: Object.freeze([...found.shallowSpots]) }),
+  });
 };
 
 /** Whether the text of `fn` is in the file as it is now (JavaScript run without a transform). */
@@ -643,7 +678,7 @@ const freezeParts = (parts: FingerprintPart[]): readonly FingerprintPart[] => Ob
 
 /** The fingerprint of a function found in its source. */
 const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): CodeFingerprint => {
-  const { parts, captured, warnings } = collectParts(located, baseDir, hash);
+  const { parts, captured, warnings, shallowSpots } = collectParts(located, baseDir, hash);
   const frozen = freezeParts(parts);
   // Derived from the source, not part of the digest: the hash stays what it was.
   const inputs = located.fn === undefined ? undefined : inputsOf(located.fn);
@@ -654,6 +689,7 @@ const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): Code
     parts: frozen,
     capturedVariables: Object.freeze(captured),
     warnings: Object.freeze(warnings),
+    ...(shallowSpots.length === 0 ? {} : { shallowSpots: Object.freeze([...shallowSpots]) }),
     ...(inputs === undefined ? {} : { inputs }),
   });
 };
@@ -701,6 +737,8 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
   const file = sourceOfRunningFile(site.file);
   try {
     if (loadModule(file) === undefined) {
+      const cells = notebookCells();
+      if (cells !== undefined) return notebookFingerprint(fn, text, cells, hash);
       return shallow(
         isScript(site.file)
           ? `its source file ${site.file} does not exist (a notebook cell, eval or new Function)`
@@ -793,6 +831,79 @@ export function fingerprintDependency(fn: Function, near: CallSite | undefined, 
   }
 }
 
+/** The codec written for output `output` in the `.outputs({ … })` chained on the call at a site, as a fingerprint root. */
+const outputCodecAt = (index: ModuleIndex, site: CallSite, output: string): Located | undefined => {
+  const ts = typescript();
+  let node: TS.Node | undefined = callAt(index, site)?.primary;
+  // step(fn).named('x').outputs({ … }): up the chain of calls made on the step.
+  while (node !== undefined && ts.isPropertyAccessExpression(node.parent) && node.parent.expression === node && ts.isCallExpression(node.parent.parent)) {
+    const call: TS.CallExpression = node.parent.parent;
+    const spec = call.arguments[0];
+    if (node.parent.name.text === 'outputs' && spec !== undefined && ts.isObjectLiteralExpression(unwrap(spec))) {
+      const property = (unwrap(spec) as TS.ObjectLiteralExpression).properties.find((p) => p.name !== undefined && (ts.isIdentifier(p.name) || ts.isStringLiteralLike(p.name)) && p.name.text === output);
+      const value = property === undefined ? undefined : ts.isPropertyAssignment(property) ? unwrap(property.initializer) : ts.isShorthandPropertyAssignment(property) ? property.name : undefined;
+      if (value === undefined || ts.isStringLiteralLike(value)) return undefined;
+      if (!ts.isIdentifier(value)) return { module: index, node: value, name: `${output} codec`, fn: undefined };
+      const b = index.bindings.get(value.text);
+      const found = b?._tag === 'Local' ? { module: index, declaration: b.declaration } : b?._tag === 'Import' ? importedDeclaration(index, b.specifier, b.imported) : undefined;
+      return found === undefined ? undefined : fromDeclaration(found.module, found.declaration);
+    }
+    node = call;
+  }
+  return undefined;
+};
+
+/**
+ * The code fingerprint of the io-ts codec a step's output is stored with, found where the step is
+ * defined (`step(fn).outputs({ model: modelCodec })` at `site`): the codec's declaration and,
+ * transitively, what it uses, like a step's function; the class it decodes to (the first type
+ * argument of its `t.Type<Model, …>` annotation or `new t.Type<Model, …>(…)`) counts member by
+ * member (`Model.predict`). A step that receives the decoded value runs that class's methods, so
+ * its key includes these parts. `undefined` when the codec cannot be found in the source. Never throws.
+ *
+ * @example
+ * const fp = fingerprintOutputCodec(trainStep.site, 'model', hashKey);
+ * fp?.parts.map((p) => p.name); // ['modelCodec', 'Model.constructor', 'Model.predict', 'io-ts']
+ */
+export function fingerprintOutputCodec(site: CallSite | undefined, output: string, hash: (bytes: Uint8Array) => string): CodeFingerprint | undefined {
+  if (site === undefined) return undefined;
+  try {
+    const file = sourceOfRunningFile(site.file);
+    const { result, files } = trackConsultedFiles(() => {
+      const index = loadModule(file);
+      const located = index === undefined ? undefined : outputCodecAt(index, site, output);
+      return located === undefined ? undefined : fingerprintLocated(located, path.dirname(located.module.file), hash);
+    });
+    return result === undefined ? undefined : withObservations(result, files, hash);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A fingerprint with more parts (the codecs of a step's inputs): the parts it does not have yet are
+ * added (a codec's own source part as a variable), and the hash covers them. The same fingerprint
+ * when every part is already there.
+ *
+ * @example
+ * const withCodecs = withParts(fingerprint, codecFingerprint.parts, hashKey);
+ */
+export function withParts(base: CodeFingerprint, extra: readonly FingerprintPart[], hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  const key = (p: FingerprintPart): string => `${p.kind}\0${p.name}\0${p.file ?? ''}`;
+  const have = new Set(base.parts.map(key));
+  const added: FingerprintPart[] = [];
+  for (const part of extra) {
+    const p: FingerprintPart = part.kind === 'source' ? { ...part, kind: 'variable' } : part;
+    if (p.kind === 'shallow' || have.has(key(p))) continue;
+    have.add(key(p));
+    added.push(p);
+  }
+  if (added.length === 0) return base;
+  const parts = freezeParts([...base.parts, ...added]);
+  // Over the base's hash (which may be one never repeated) and the parts added.
+  return Object.freeze({ ...base, hash: digestOf(hash, `${base.hash}\nwith\n${totalDigest(hash, freezeParts(added), false)}`), parts });
+}
+
 /**
  * The parts that changed, appeared or disappeared between two fingerprints' parts, matched by
  * kind, name and file (a name is followed by its file when two parts share it). Use it to say
@@ -805,6 +916,9 @@ export function fingerprintDependency(fn: Function, near: CallSite | undefined, 
  */
 export function diffFingerprints(before: readonly FingerprintPart[], after: readonly FingerprintPart[]): FingerprintDiff {
   const key = (p: FingerprintPart): string => `${p.kind === 'source' ? 'source' : 'part'}\0${p.name}\0${p.file ?? ''}`;
+  // Shallow spots are notes about what the fingerprint cannot see, not code that changed.
+  before = before.filter((p) => p.kind !== 'shallow');
+  after = after.filter((p) => p.kind !== 'shallow');
   const label = (p: FingerprintPart): string => {
     const sameName = [...before, ...after].filter((q) => q.name === p.name && key(q) !== key(p));
     return sameName.length > 0 && p.file !== undefined ? `${p.name} (${p.file})` : p.name;

@@ -14,7 +14,7 @@
  */
 export { callSiteOf } from './callsite';
 export { noteStepDefinedAt } from './observed';
-export { fingerprintFunction, fingerprintDependency, diffFingerprints, isNativeCode } from './fingerprint';
+export { fingerprintFunction, fingerprintDependency, fingerprintOutputCodec, withParts, diffFingerprints, isNativeCode } from './fingerprint';
 export { openFingerprintDiskCache } from './disk-cache';
 export type { FingerprintDiskCache, FingerprintDiskCacheOptions } from './disk-cache';
 export type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';

@@ -31,7 +31,14 @@ interface Member {
 /** The properties of an object type, by name; `undefined` when they cannot be read with confidence. */
 type Members = ReadonlyMap<string, Member>;
 
-type TypeDeclaration = TS.InterfaceDeclaration | TS.TypeAliasDeclaration;
+/**
+ * An interface or a type alias.
+ *
+ * @internal
+ * @example
+ * const d: TypeDeclaration = findType(reference, 'Input', 0)![0]!;
+ */
+export type TypeDeclaration = TS.InterfaceDeclaration | TS.TypeAliasDeclaration;
 
 const hasModifier = (node: TS.Node, kind: TS.SyntaxKind): boolean => {
   const ts = typescript();
@@ -193,8 +200,12 @@ const acceptsUndefined = (type: TS.TypeNode | undefined, depth: number, seen: Se
  * The declarations a type name written at `at` refers to: the nearest enclosing block, namespace
  * or file that declares an interface or type alias of that name, else a named import of it from a
  * relative module. `undefined` when the name is a type parameter, a class, an enum or a namespace, or not found.
+ *
+ * @internal
+ * @example
+ * findType(reference, 'Input', 0); // [InterfaceDeclaration Input]
  */
-const findType = (at: TS.Node, name: string, depth: number): readonly TypeDeclaration[] | undefined => {
+export const findType = (at: TS.Node, name: string, depth: number): readonly TypeDeclaration[] | undefined => {
   const ts = typescript();
   for (let scope: TS.Node | undefined = at.parent; scope !== undefined; scope = scope.parent) {
     const typeParameters = (scope as { readonly typeParameters?: TS.NodeArray<TS.TypeParameterDeclaration> }).typeParameters;

@@ -29,11 +29,14 @@ export interface CallSite {
  * - `module`: a relatively imported file the step uses declarations of (or all of it, when it uses the module as a whole).
  * - `package`: an npm package the step imports, by name and installed version.
  * - `builtin`: a Node built-in module, by name.
+ * - `shallow`: a shallow spot, not code: a place where the code a step reaches cannot be found (a
+ *   parameter typed `any`, an interface with methods and no class); its name says which. It does
+ *   not count in the fingerprint's hash.
  *
  * @example
  * const kind: FingerprintPartKind = 'function';
  */
-export type FingerprintPartKind = 'function' | 'variable' | 'class' | 'enum' | 'module' | 'package' | 'builtin' | 'source';
+export type FingerprintPartKind = 'function' | 'variable' | 'class' | 'enum' | 'module' | 'package' | 'builtin' | 'source' | 'shallow';
 
 /**
  * One thing a code fingerprint covers, with its own hash, so that two fingerprints can be compared
@@ -99,6 +102,14 @@ export interface CodeFingerprint {
    * run time that could not be read. Each names the module, expression or binding and what to do.
    */
   readonly warnings: readonly string[];
+  /**
+   * Shallow spots: places where code the step reaches through its values cannot be found from its
+   * parameters' types (`any`, `unknown`, a function type, an interface with methods and no class),
+   * in words, sorted. They are also parts of kind `shallow`, so they are kept with a cache entry and
+   * `runner.explain` names them. Absent when there are none. (A class named by a parameter's type
+   * is followed: its members are parts named `Class.member`.)
+   */
+  readonly shallowSpots?: readonly string[];
   /**
    * The input names the function requires and knows, when its source says them plainly: a first
    * parameter typed with a type literal, or an interface or type alias of the same file (or

@@ -713,6 +713,34 @@ const mergeFree = (all: readonly FreeNames[]): FreeNames => {
 };
 
 /**
+ * Follows an import to the module-level declaration it names, through re-exports.
+ *
+ * @internal
+ * @example
+ * importedDeclaration(index, './models', 'Model')?.declaration.kind; // 'class'
+ */
+export const importedDeclaration = (from: ModuleIndex, specifier: string, name: string, depth = 0): { readonly module: ModuleIndex; readonly declaration: Declaration } | undefined => {
+  if (depth > 32) return undefined;
+  const file = localFile(from.file, specifier);
+  const target = file === undefined ? undefined : loadModule(file);
+  if (target === undefined) return undefined;
+  const exported = target.exports.get(name);
+  const local = (n: string) => {
+    const b = target.bindings.get(n);
+    if (b?._tag === 'Local') return { module: target, declaration: b.declaration };
+    return b?._tag === 'Import' ? importedDeclaration(target, b.specifier, b.imported, depth + 1) : undefined;
+  };
+  if (exported?._tag === 'Declaration') return { module: target, declaration: exported.declaration };
+  if (exported?._tag === 'Local') return local(exported.name);
+  if (exported?._tag === 'Reexport') return importedDeclaration(target, exported.specifier, exported.imported, depth + 1);
+  for (const star of target.starExports) {
+    const found = importedDeclaration(target, star, name, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return local(name);
+};
+
+/**
  * The canonical text of a declaration or other fingerprinted node: a `let`/`const`/`var`
  * declaration keeps its keyword.
  *

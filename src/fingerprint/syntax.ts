@@ -604,3 +604,14 @@ export const isCodeExpression = (node: TS.Node): boolean => {
   const inner = unwrap(node);
   return ts.isArrowFunction(inner) || ts.isFunctionExpression(inner) || ts.isClassExpression(inner);
 };
+
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+
+/**
+ * Whether a function's text is `[native code]`: a bound function, a built-in, a host function.
+ *
+ * @internal
+ * @example
+ * isNativeCode(Function.prototype.toString.call(f.bind(null, 3))); // true
+ */
+export const isNativeCode = (text: string): boolean => NATIVE.test(text);

@@ -138,6 +138,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     warn: (kind, step, message) => emit({ type: 'warning', kind, step, message }),
     fingerprint: fingerprints.fingerprint,
     descriptorOf: (index, output) => states[index]?.descriptors?.[output],
+    nodeOf: (index) => graph.nodes[index],
   };
   return {
     graph,

@@ -145,7 +145,9 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     explain: async (run: RunRecord | string, step: string) => {
       const record = typeof run === 'string' ? await read((m) => m.getRun(run)) : run;
       if (record === undefined) throw new StepcacheError('UNKNOWN_RUN', `There is no run ${JSON.stringify(run)} in the store in ${stores.dir}.`, { field: 'run' });
-      return explainStep(record, step);
+      const key = Object.hasOwn(record.steps, step) ? record.steps[step]?.key : undefined;
+      const entry = key === undefined ? undefined : (await read((m) => m.getEntries([key])))[0];
+      return explainStep(record, step, entry?.components);
     },
     cache: cacheAdminOf(
       createCacheAdmin(async () => {

@@ -14,7 +14,7 @@ import { computeStepKey } from '../cache/key';
 import { effectiveParameters, parameterDefaultsOf } from '../cache/parameter-defaults';
 import { encodeCanonical } from '../encoding/canonical';
 import { StepcacheError, toError } from '../errors';
-import { fingerprintDependency, type CallSite, type CodeFingerprint } from '../fingerprint';
+import { fingerprintDependency, fingerprintOutputCodec, withParts, type CallSite, type CodeFingerprint } from '../fingerprint';
 import { createContentHasher } from '../hash/hashers';
 import type { GraphNode, OutputRef } from '../pipeline/pipeline';
 import type { ResolvedCacheSettings } from '../settings/settings';
@@ -27,7 +27,11 @@ import type { RunWarningKind } from './events';
 /** A step's key, the input digests it was computed from, and its readable components. */
 export interface StepKey {
   readonly key: string;
-  /** What stands for the step's code in the key: `fingerprint:<hash>`, or `version:<version>`. */
+  /**
+   * What stands for the step's function: `fingerprint:<hash>` (its own code fingerprint), or
+   * `version:<version>`. An executor checks it against the code it runs. (The key itself also
+   * covers the codecs of the step's inputs: see {@link withInputCodecs}.)
+   */
   readonly code: string;
   readonly inputDigests: readonly string[];
   /** Computed on demand: only executed steps store them. */
@@ -43,6 +47,8 @@ export interface KeyEnvironment {
   readonly fingerprint: (fn: Function, site: CallSite | undefined) => CodeFingerprint;
   /** The descriptor of an upstream output, once known. */
   readonly descriptorOf: (node: number, output: string) => ArtifactDescriptor | undefined;
+  /** A node of the run's graph, by index (to find the codecs of a step's inputs). */
+  readonly nodeOf?: (node: number) => GraphNode | undefined;
 }
 
 /**
@@ -70,13 +76,21 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
   let fingerprint = fingerprints.get(fn);
   if (fingerprint === undefined) {
     fingerprint = env.fingerprint(fn, node.step.site);
-    fingerprints.set(fn, fingerprint);
+    // A shallow fingerprint is cheap, and may cover values that change (a notebook's cells): computed each time.
+    if (!fingerprint.shallow) fingerprints.set(fn, fingerprint);
   }
   const once = `${node.name}\0${fingerprint.hash}\0${fingerprint.warnings.join('\0')}`;
   if (!warned.has(once)) {
     warned.add(once);
     if (fingerprint.shallow) {
-      env.warn('shallow-fingerprint', node.name, `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`);
+      const beyondText = fingerprint.parts.some((p) => p.kind !== 'source' && p.kind !== 'shallow');
+      env.warn(
+        'shallow-fingerprint',
+        node.name,
+        beyondText
+          ? `Step ${node.name}: its fingerprint is shallow, because ${fingerprint.reason ?? 'its source was not found'}; changes to that code will not be noticed (set a version, or list it in dependsOn).`
+          : `Step ${node.name}: only the function's own text is fingerprinted, because ${fingerprint.reason ?? 'its source was not found'}; changes to the helpers it calls will not be noticed (set a version, or list them in dependsOn).`,
+      );
     }
     for (const warning of fingerprint.warnings) env.warn('fingerprint-caveat', node.name, `Step ${node.name}: ${warning}.`);
     for (const name of fingerprint.capturedVariables) {
@@ -84,6 +98,34 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     }
   }
   return fingerprint;
+};
+
+/** The fingerprint of each codec object, found where the first step that stores an output with it is defined. */
+const codecFingerprints = new WeakMap<object, CodeFingerprint | null>();
+
+/**
+ * A step's code fingerprint with the codecs of its inputs: an input decoded by an io-ts codec
+ * brings the codec's code and the class it decodes to (member by member), whose methods the step
+ * may call on the value, whatever its parameter's type says.
+ *
+ * @example
+ * withInputCodecs(env, node, codeFingerprintOf(env, node), []).parts; // […, 'Model.predict', 'modelCodec']
+ */
+export const withInputCodecs = (env: KeyEnvironment, node: GraphNode, fingerprint: CodeFingerprint, ignored: readonly string[]): CodeFingerprint => {
+  let result = fingerprint;
+  for (const [field, ref] of Object.entries(node.inputs)) {
+    if (ignored.includes(field)) continue;
+    const upstream = env.nodeOf?.(ref.node);
+    const format = upstream?.step.outputSpec?.[ref.output];
+    if (upstream === undefined || format === undefined || format === 'auto') continue;
+    let codec = codecFingerprints.get(format);
+    if (codec === undefined) {
+      codec = fingerprintOutputCodec(upstream.step.site, ref.output, env.hashKey) ?? null;
+      codecFingerprints.set(format, codec);
+    }
+    if (codec !== null && !codec.shallow) result = withParts(result, codec.parts, env.hashKey);
+  }
+  return result;
 };
 
 // parameters
@@ -203,8 +245,11 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     if (!ignored.includes(field)) inputs[field] = digest;
   }
   const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(node.step.outputSpec?.[o] ?? 'auto')]));
-  const fingerprint = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
-  const code = settings.version === undefined ? `fingerprint:${(fingerprint as CodeFingerprint).hash}` : `version:${settings.version}`;
+  const own = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
+  const fingerprint = own === undefined ? undefined : withInputCodecs(env, node, own, ignored);
+  const code = own === undefined ? `version:${settings.version ?? ''}` : `fingerprint:${own.hash}`;
+  // In the key (and its components): the function's code with the codecs of its inputs.
+  const keyCode = fingerprint === undefined ? code : `fingerprint:${fingerprint.hash}`;
 
   const policy: Record<string, unknown> = {};
   let dependsOn: Record<string, string> = {};
@@ -227,7 +272,7 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     policy['cacheKey'] = cacheKey;
   }
 
-  const key = computeStepKey(env.hashKey, { step: node.name, code, parameters, inputs, outputs, settings: policy });
+  const key = computeStepKey(env.hashKey, { step: node.name, code: keyCode, parameters, inputs, outputs, settings: policy });
   if (E.isLeft(key)) {
     const { field, path: inner, reason } = key.left;
     return E.left(
@@ -239,7 +284,7 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
     );
   }
   const components = (): KeyComponents => ({
-    code,
+    code: keyCode,
     ...(fingerprint === undefined ? {} : { codeParts: fingerprint.parts }),
     parameters: Object.fromEntries(Object.entries(parameters).map(([name, value]) => [name, parameterComponent(env.hashKey, value)])),
     inputs: Object.fromEntries(
