@@ -262,7 +262,15 @@ describe('the parts', () => {
     expect(server.connection).toMatchObject({ host: '10.0.0.5', port: 6390, db: 2, username: 'user', password: 's3cret', maxRetriesPerRequest: null });
     expect(server.shown).not.toContain('s3cret');
     expect(() => queueServer('http://x')).toThrow(StepcacheError);
-    expect(() => queueServer('postgres://x/db')).toThrow(/PostgreSQL queue is not supported yet/);
+  });
+
+  it('reads a PostgreSQL URL into pool settings that bring BullMQ\'s tables up to date, without the password in what is shown', () => {
+    const server = queueServer('postgres://team:s3cret@db.internal:5433/stepcache');
+    expect(server.kind).toBe('postgres');
+    expect(server.connection).toMatchObject({ connectionString: 'postgres://team:s3cret@db.internal:5433/stepcache', migrate: true });
+    expect(server.shown).toBe('postgres://team@db.internal:5433/stepcache');
+    expect(queueServer('postgresql://db/stepcache').kind).toBe('postgres');
+    expect(() => queueServer('postgres:///stepcache')).toThrow(/names its host/);
   });
 
   it('a typed failure survives the queue; any other reason is STEP_FAILED naming the step', () => {
