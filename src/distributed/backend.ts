@@ -5,13 +5,18 @@
  *
  * PostgreSQL: each client builds its own pool from the URL and brings BullMQ's tables up to date
  * on connecting (`migrate: true`); BullMQ serializes concurrent migrators with a transaction-scoped
- * advisory lock, so workers starting at once migrate once.
+ * advisory lock, so workers starting at once migrate once. Its job events are rows read after a
+ * cursor (a sequence number): two workers finishing at once can commit their events out of order,
+ * and a reader between the two commits never sees the first. So a client waiting on PostgreSQL
+ * also polls its job's state, and finished jobs stay a while so that their state can be read;
+ * one that finished before a client asked for its key again is replaced (as on Redis, where
+ * finished jobs are removed at once).
  *
  * @packageDocumentation
  */
-import { createPostgresBackend, Queue, QueueEvents, Worker, type IQueueBackend, type Job, type JobProgress, type WorkerOptions as BullWorkerOptions } from 'bullmq';
+import { createPostgresBackend, Queue, QueueEvents, Worker, type IQueueBackend, type Job, type JobProgress, type JobsOptions, type WorkerOptions as BullWorkerOptions } from 'bullmq';
 import { queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
-import type { StepJobData, StepJobResult } from './job';
+import { STEP_JOB_NAME, type StepJobData, type StepJobResult } from './job';
 
 // model
 
@@ -56,6 +61,15 @@ export type StepQueueWorker = Worker<StepJobData, StepJobResult, string, IQueueB
 export type StepWorkerSettings = Pick<BullWorkerOptions, 'concurrency' | 'lockDuration' | 'stalledInterval' | 'maxStalledCount'>;
 
 /**
+ * What a step job is added with (its id, tries and pauses), without how long it is kept once
+ * finished, which the backend decides.
+ *
+ * @example
+ * const options: StepJobOptions = { jobId: 'k3b9f…', attempts: 3, backoff: { type: 'exponential', delay: 1_000 } };
+ */
+export type StepJobOptions = Omit<JobsOptions, 'removeOnComplete' | 'removeOnFail'> & { readonly jobId: string };
+
+/**
  * Something that answers when the queue server does (a Redis PING, a PostgreSQL `SELECT 1`).
  *
  * @example
@@ -84,7 +98,58 @@ export interface QueueBackend {
   worker(name: string, process: (job: StepJob) => Promise<StepJobResult>, settings: StepWorkerSettings): StepQueueWorker;
   /** What to ask whether the server still answers, over the connection of `queue`. */
   probe(queue: StepQueue): Promise<ServerProbe>;
+  /** Adds a step job, or joins the unfinished job of its id. */
+  add(queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob>;
+  /** The job's return value once it completes; rejects with its failure reason, or `Missing key for job …` when it is gone. */
+  finished(job: StepJob, events: StepQueueEvents): Promise<StepJobResult>;
 }
+
+// utils
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How often a client waiting on a PostgreSQL queue reads its job's state. */
+const POSTGRES_POLL_MS = 500;
+
+/** Finished jobs on PostgreSQL stay for an hour (a thousand at most) so that a waiting client can read how they ended. */
+const POSTGRES_FINISHED_JOBS = { removeOnComplete: { age: 3_600, count: 1_000 }, removeOnFail: { age: 3_600, count: 1_000 } } as const;
+
+/**
+ * Adds a job on PostgreSQL: when its id names a job that finished before (kept a while, see
+ * above), that job is removed and the job added again, so that a worker looks at the key anew.
+ */
+const addOnPostgres = async (queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob> => {
+  for (let attempt = 0; ; attempt++) {
+    const job = await queue.add(STEP_JOB_NAME, data, { ...options, ...POSTGRES_FINISHED_JOBS });
+    if (attempt > 0) return job;
+    const stored = await queue.getJob(options.jobId);
+    // Added by this call: the stored job carries the time this client gave it.
+    if (stored === undefined || stored.timestamp === job.timestamp) return job;
+    const state = await stored.getState();
+    if (state !== 'completed' && state !== 'failed') return job;
+    await stored.remove().catch(() => undefined);
+  }
+};
+
+/** Waits for a job on PostgreSQL: its events, or its state, read every so often, whichever tells first. */
+const finishedOnPostgres = async (job: StepJob, events: StepQueueEvents): Promise<StepJobResult> => {
+  let settled = false;
+  const polled = (async (): Promise<StepJobResult> => {
+    for (;;) {
+      await pause(POSTGRES_POLL_MS);
+      if (settled) return new Promise<never>(() => undefined);
+      const state = await job.getState().catch(() => undefined);
+      // Finished, or gone: the job's own wait reads how it ended from its stored state.
+      if (state === 'completed' || state === 'failed' || state === 'unknown') return job.waitUntilFinished(events);
+    }
+  })();
+  try {
+    return await Promise.race([job.waitUntilFinished(events), polled]);
+  } finally {
+    settled = true;
+    polled.catch(() => undefined);
+  }
+};
 
 // constructors
 
@@ -113,6 +178,8 @@ export const queueBackend = (url: string, field: string = QUEUE_URL_VARIABLE): Q
         const { pool } = (queue.getBackend() as unknown as { connection: { pool: { query(sql: string): Promise<unknown> } } }).connection;
         return { ping: () => pool.query('SELECT 1') };
       },
+      add: addOnPostgres,
+      finished: finishedOnPostgres,
     });
   }
   const connection = () => ({ connection: { ...server.connection } });
@@ -123,5 +190,8 @@ export const queueBackend = (url: string, field: string = QUEUE_URL_VARIABLE): Q
     worker: (name: string, process: (job: StepJob) => Promise<StepJobResult>, settings: StepWorkerSettings): StepQueueWorker =>
       new Worker(name, process as never, { ...connection(), ...settings }) as unknown as StepQueueWorker,
     probe: async (queue: StepQueue): Promise<ServerProbe> => (await (queue.getBackend() as unknown as { client: Promise<ServerProbe> }).client),
+    // Redis delivers every job event: finished jobs need not stay.
+    add: (queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob> => queue.add(STEP_JOB_NAME, data, { ...options, removeOnComplete: true, removeOnFail: true }),
+    finished: (job: StepJob, events: StepQueueEvents): Promise<StepJobResult> => job.waitUntilFinished(events),
   });
 };

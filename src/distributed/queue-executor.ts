@@ -12,7 +12,7 @@ import { StepcacheError, toError } from '../errors';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
 import { queueBackend, type StepJob, type StepQueue, type StepQueueEvents } from './backend';
 import { QUEUE_URL_VARIABLE } from './connection';
-import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, STEP_JOB_NAME, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
+import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 
 // model
 
@@ -160,13 +160,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         try {
           job = await watched(
             queue,
-            queue.add(STEP_JOB_NAME, data, {
-              jobId,
-              removeOnComplete: true,
-              removeOnFail: true,
-              attempts,
-              backoff: { type: 'exponential', delay: backoffMs },
-            }),
+            backend.add(queue, data, { jobId, attempts, backoff: { type: 'exponential', delay: backoffMs } }),
             `step ${identity.step} was enqueued`,
           );
         } catch (e) {
@@ -174,7 +168,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         }
         enqueued++;
         try {
-          const result = (await watched(queue, job.waitUntilFinished(events), `step ${identity.step} was waited for`)) as StepJobResult;
+          const result = (await watched(queue, backend.finished(job, events), `step ${identity.step} was waited for`)) as StepJobResult;
           return E.right(result);
         } catch (e) {
           if (e instanceof StepcacheError) return E.left(e);
