@@ -15,7 +15,7 @@ import { queueExecutor } from '../src/distributed/queue-executor';
 import { removeDir, tempDir } from './support/fixtures';
 import { LATEST_SCHEMA_VERSION } from 'bullmq';
 import { Client } from 'pg';
-import { queueBackend } from '../src/distributed/backend';
+import { addStepJob, queueBackend, stepJobFinished } from '../src/distributed/backend';
 import { testPostgres, type TestPostgres } from './support/provision/postgres';
 import { provideRedisServer } from './support/provision/redis';
 import { REPOSITORY } from './support/provision/core';
@@ -173,6 +173,9 @@ const entriesOf = async (store: string, step: string) => {
   }
 };
 
+/** The data of a job that tests of the queue's parts add (no worker of the pipeline takes it). */
+const data = (key: string): StepJobData => ({ identity: { key, step: 's', pipeline: 'p', code: 'c' }, parameters: {}, inputs: {} });
+
 /** A step's execution is slow, and workers give up a job whose lock is not renewed for 3 s (checked every second). */
 const slowWithShortLocks = (step: string, ms: number) => ({ STEPCACHE_TEST_SLOW_STEP: `${step}:${String(ms)}`, STEPCACHE_WORKER_LOCK_MS: '3000', STEPCACHE_WORKER_STALLED_INTERVAL_MS: '1000' });
 
@@ -327,6 +330,26 @@ describe.each(BACKENDS)('on $backend', ({ backend, server: serverOf }) => {
     });
   });
 
+  describe('jobs', () => {
+    it('a client hears of its job\'s end even when the event never reaches it (its state is read too), and a finished job of the same id is replaced', async () => {
+      const backend = queueBackend(url);
+      const queue = backend.queue('parts_missed_events');
+      // events of another queue: this client hears nothing of its own jobs
+      const deaf = backend.queueEvents('parts_nothing_heard');
+      let executed = 0;
+      const worker = backend.worker('parts_missed_events', async () => ({ descriptors: {}, durationMs: ++executed, worker: 'w' }), { concurrency: 1 });
+      try {
+        const first = await addStepJob(queue, data('a'), { jobId: jobIdOf('a') });
+        expect(await stepJobFinished(first, deaf)).toEqual({ descriptors: {}, durationMs: 1, worker: 'w' });
+        // asked for again, the key is looked at anew by a worker, as on Redis where finished jobs are removed
+        const again = await addStepJob(queue, data('a'), { jobId: jobIdOf('a') });
+        expect(await stepJobFinished(again, deaf)).toMatchObject({ durationMs: 2 });
+      } finally {
+        await Promise.all([worker.close(), deaf.close(), queue.close()]);
+      }
+    });
+  });
+
   describe('a queue server that stops mid-run', () => {
     it('fails the client within a bounded time with QUEUE_UNAVAILABLE naming the server; started again, a new run completes from what was committed', async () => {
       const stopping = await serverOf(true);
@@ -373,26 +396,6 @@ describe('the PostgreSQL backend', () => {
     await postgres?.dispose();
   });
 
-  const data = (key: string): StepJobData => ({ identity: { key, step: 's', pipeline: 'p', code: 'c' }, parameters: {}, inputs: {} }) as StepJobData;
-
-  it('a client hears of its job\'s end even when the event never reaches it (its state is read too), and a finished job of the same id is replaced', async () => {
-    const backend = queueBackend(postgres.url);
-    const queue = backend.queue('parts_missed_events');
-    // events of another queue: this client hears nothing of its own jobs
-    const deaf = backend.queueEvents('parts_nothing_heard');
-    let executed = 0;
-    const worker = backend.worker('parts_missed_events', async () => ({ descriptors: {}, durationMs: ++executed, worker: 'w' }), { concurrency: 1 });
-    try {
-      const first = await backend.add(queue, data('a'), { jobId: jobIdOf('a') });
-      expect(await backend.finished(first, deaf)).toEqual({ descriptors: {}, durationMs: 1, worker: 'w' });
-      // asked for again, the key is looked at anew by a worker, as on Redis where finished jobs are removed
-      const again = await backend.add(queue, data('a'), { jobId: jobIdOf('a') });
-      expect(await backend.finished(again, deaf)).toMatchObject({ durationMs: 2 });
-    } finally {
-      await Promise.all([worker.close(), deaf.close(), queue.close()]);
-    }
-  });
-
   it('workers starting at once on a fresh database bring BullMQ\'s tables up to date once, and all take jobs', async () => {
     const admin = new Client({ connectionString: postgres.url });
     await admin.connect();
@@ -406,8 +409,8 @@ describe('the PostgreSQL backend', () => {
     const events = backend.queueEvents('parts_fresh');
     try {
       await Promise.all([...workers.map((w) => w.waitUntilReady()), queue.waitUntilReady(), events.waitUntilReady()]);
-      const jobs = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => backend.add(queue, data(String(n)), { jobId: jobIdOf(String(n)) })));
-      expect(await Promise.all(jobs.map((j) => backend.finished(j, events)))).toHaveLength(6);
+      const jobs = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => addStepJob(queue, data(String(n)), { jobId: jobIdOf(String(n)) })));
+      expect(await Promise.all(jobs.map((j) => stepJobFinished(j, events)))).toHaveLength(6);
       const fresh = new Client({ connectionString: url.toString() });
       await fresh.connect();
       try {
@@ -489,6 +492,11 @@ describe('the parts', () => {
     const local = refusal(() => createRunner({ dir, queueUrl: 'redis://127.0.0.1:1' }));
     expect([local.code, local.field]).toEqual(['INVALID_OPTIONS', 'metadata']);
     expect(local.message).toMatch(/local SQLite file .* createPostgresMetadataStore/);
+    // a PostgreSQL queue is taken the same way, and shown without its password
+    const postgres = refusal(() => createRunner({ dir, queueUrl: 'postgres://team:s3cret@127.0.0.1:1/stepcache' }));
+    expect([postgres.code, postgres.field]).toEqual(['INVALID_OPTIONS', 'metadata']);
+    expect(postgres.message).toContain('Steps are sent to the queue at postgres://team@127.0.0.1:1/stepcache');
+    expect(postgres.message).not.toContain('s3cret');
     const metadata = createSqliteMetadataStore(path.join(dir, 'refused.sqlite'));
     try {
       const artifacts = refusal(() => createRunner({ dir, queueUrl: 'redis://127.0.0.1:1', metadata }));

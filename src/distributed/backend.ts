@@ -5,12 +5,15 @@
  *
  * PostgreSQL: each client builds its own pool from the URL and brings BullMQ's tables up to date
  * on connecting (`migrate: true`); BullMQ serializes concurrent migrators with a transaction-scoped
- * advisory lock, so workers starting at once migrate once. Its job events are rows read after a
- * cursor (a sequence number): two workers finishing at once can commit their events out of order,
- * and a reader between the two commits never sees the first. So a client waiting on PostgreSQL
- * also polls its job's state, and finished jobs stay a while so that their state can be read;
- * one that finished before a client asked for its key again is replaced (as on Redis, where
- * finished jobs are removed at once).
+ * advisory lock, so workers starting at once migrate once.
+ *
+ * On both, a client that waits for a job does not rely on its events alone: on PostgreSQL they are
+ * rows read after a cursor (a sequence number), and two workers finishing at once can commit theirs
+ * out of order, so a reader between the two commits never sees the first; on Redis, a job that
+ * finishes before a new events reader has read once is not heard of either. So a waiting client
+ * also reads its job's state every so often, and finished jobs stay a while so that it can; a job
+ * that finished before a client asks for its key again is replaced, so that a worker looks at the
+ * key anew.
  *
  * @packageDocumentation
  */
@@ -98,29 +101,31 @@ export interface QueueBackend {
   worker(name: string, process: (job: StepJob) => Promise<StepJobResult>, settings: StepWorkerSettings): StepQueueWorker;
   /** What to ask whether the server still answers, over the connection of `queue`. */
   probe(queue: StepQueue): Promise<ServerProbe>;
-  /** Adds a step job, or joins the unfinished job of its id. */
-  add(queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob>;
-  /** The job's return value once it completes; rejects with its failure reason, or `Missing key for job …` when it is gone. */
-  finished(job: StepJob, events: StepQueueEvents): Promise<StepJobResult>;
 }
 
 // utils
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** How often a client waiting on a PostgreSQL queue reads its job's state. */
-const POSTGRES_POLL_MS = 500;
+/** How often a waiting client reads its job's state. */
+const POLL_MS = 500;
 
-/** Finished jobs on PostgreSQL stay for an hour (a thousand at most) so that a waiting client can read how they ended. */
-const POSTGRES_FINISHED_JOBS = { removeOnComplete: { age: 3_600, count: 1_000 }, removeOnFail: { age: 3_600, count: 1_000 } } as const;
+/** Finished jobs stay for an hour (a thousand at most) so that a waiting client can read how they ended. */
+const FINISHED_JOBS = { removeOnComplete: { age: 3_600, count: 1_000 }, removeOnFail: { age: 3_600, count: 1_000 } } as const;
+
+// jobs
 
 /**
- * Adds a job on PostgreSQL: when its id names a job that finished before (kept a while, see
- * above), that job is removed and the job added again, so that a worker looks at the key anew.
+ * Adds a step job, or joins the unfinished job of its id. A job of that id that finished before
+ * (kept a while, see above) is removed and the job added again, so that a worker looks at the key
+ * anew.
+ *
+ * @example
+ * const job = await addStepJob(queue, data, { jobId: jobIdOf(identity.key), attempts: 3 });
  */
-const addOnPostgres = async (queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob> => {
+export const addStepJob = async (queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob> => {
   for (let attempt = 0; ; attempt++) {
-    const job = await queue.add(STEP_JOB_NAME, data, { ...options, ...POSTGRES_FINISHED_JOBS });
+    const job = await queue.add(STEP_JOB_NAME, data, { ...options, ...FINISHED_JOBS });
     if (attempt > 0) return job;
     const stored = await queue.getJob(options.jobId);
     // Added by this call: the stored job carries the time this client gave it.
@@ -131,12 +136,19 @@ const addOnPostgres = async (queue: StepQueue, data: StepJobData, options: StepJ
   }
 };
 
-/** Waits for a job on PostgreSQL: its events, or its state, read every so often, whichever tells first. */
-const finishedOnPostgres = async (job: StepJob, events: StepQueueEvents): Promise<StepJobResult> => {
+/**
+ * The job's return value once it completes, from its events or its state, read every so often,
+ * whichever tells first; rejects with its failure reason, or with `Missing key for job …` when the
+ * job is gone.
+ *
+ * @example
+ * const result = await stepJobFinished(job, events);
+ */
+export const stepJobFinished = async (job: StepJob, events: StepQueueEvents): Promise<StepJobResult> => {
   let settled = false;
   const polled = (async (): Promise<StepJobResult> => {
     for (;;) {
-      await pause(POSTGRES_POLL_MS);
+      await pause(POLL_MS);
       if (settled) return new Promise<never>(() => undefined);
       const state = await job.getState().catch(() => undefined);
       // Finished, or gone: the job's own wait reads how it ended from its stored state.
@@ -178,8 +190,6 @@ export const queueBackend = (url: string, field: string = QUEUE_URL_VARIABLE): Q
         const { pool } = (queue.getBackend() as unknown as { connection: { pool: { query(sql: string): Promise<unknown> } } }).connection;
         return { ping: () => pool.query('SELECT 1') };
       },
-      add: addOnPostgres,
-      finished: finishedOnPostgres,
     });
   }
   const connection = () => ({ connection: { ...server.connection } });
@@ -190,8 +200,5 @@ export const queueBackend = (url: string, field: string = QUEUE_URL_VARIABLE): Q
     worker: (name: string, process: (job: StepJob) => Promise<StepJobResult>, settings: StepWorkerSettings): StepQueueWorker =>
       new Worker(name, process as never, { ...connection(), ...settings }) as unknown as StepQueueWorker,
     probe: async (queue: StepQueue): Promise<ServerProbe> => (await (queue.getBackend() as unknown as { client: Promise<ServerProbe> }).client),
-    // Redis delivers every job event: finished jobs need not stay.
-    add: (queue: StepQueue, data: StepJobData, options: StepJobOptions): Promise<StepJob> => queue.add(STEP_JOB_NAME, data, { ...options, removeOnComplete: true, removeOnFail: true }),
-    finished: (job: StepJob, events: StepQueueEvents): Promise<StepJobResult> => job.waitUntilFinished(events),
   });
 };

@@ -10,7 +10,7 @@
 import * as E from 'fp-ts/Either';
 import { StepcacheError, toError } from '../errors';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
-import { queueBackend, type StepJob, type StepQueue, type StepQueueEvents } from './backend';
+import { addStepJob, queueBackend, stepJobFinished, type StepJob, type StepQueue, type StepQueueEvents } from './backend';
 import { QUEUE_URL_VARIABLE } from './connection';
 import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 
@@ -160,7 +160,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         try {
           job = await watched(
             queue,
-            backend.add(queue, data, { jobId, attempts, backoff: { type: 'exponential', delay: backoffMs } }),
+            addStepJob(queue, data, { jobId, attempts, backoff: { type: 'exponential', delay: backoffMs } }),
             `step ${identity.step} was enqueued`,
           );
         } catch (e) {
@@ -168,7 +168,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         }
         enqueued++;
         try {
-          const result = (await watched(queue, backend.finished(job, events), `step ${identity.step} was waited for`)) as StepJobResult;
+          const result = (await watched(queue, stepJobFinished(job, events), `step ${identity.step} was waited for`)) as StepJobResult;
           return E.right(result);
         } catch (e) {
           if (e instanceof StepcacheError) return E.left(e);
