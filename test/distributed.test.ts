@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createFileArtifactStore, createRunner, createSqliteMetadataStore, silentLogger, StepcacheError } from '../src';
+import { createFileArtifactStore, createPostgresMetadataStore, createRunner, createSqliteMetadataStore, createWorker, silentLogger, StepcacheError } from '../src';
 import { runCli } from '../src/cli/cli';
 import { queueServer } from '../src/distributed/connection';
 import { decodeFailure, encodeFailure, jobIdOf, type StepJobData } from '../src/distributed/job';
@@ -394,6 +394,28 @@ describe('the PostgreSQL backend', () => {
   }, 180_000);
   afterAll(async () => {
     await postgres?.dispose();
+  });
+
+  it('one PostgreSQL server holds both the queue and the metadata: a run through a worker executes every step once, the next finds them all cached', async () => {
+    const store = path.join(dir, 'one_server');
+    fs.mkdirSync(store, { recursive: true });
+    const artifacts = () => createFileArtifactStore(path.join(store, 'artifacts'));
+    const workerMetadata = createPostgresMetadataStore({ url: postgres.url });
+    const worker = await createWorker({ module: pipelineModuleOf('inline', { diamond, source }), url: postgres.url, metadata: workerMetadata, artifacts: artifacts(), logger: silentLogger });
+    const runner = createRunner({ dir: store, logger: silentLogger, queueUrl: postgres.url, metadata: createPostgresMetadataStore({ url: postgres.url }), artifacts: artifacts() });
+    try {
+      const first = await runner.run(diamond, { size: 5 });
+      expect(Object.values(first.steps).map((s) => s.status)).toEqual(STEPS.map(() => 'executed'));
+      expect(await first.output('total')).toBe(10 * 55);
+      expect(worker.executed()).toBe(12);
+      const second = await runner.run(diamond, { size: 5 });
+      expect(Object.values(second.steps).map((s) => s.status)).toEqual(STEPS.map(() => 'cached'));
+      expect(worker.executed()).toBe(12);
+    } finally {
+      await runner.close();
+      await worker.close();
+      await workerMetadata.close();
+    }
   });
 
   it('workers starting at once on a fresh database bring BullMQ\'s tables up to date once, and all take jobs', async () => {
