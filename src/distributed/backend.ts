@@ -108,7 +108,7 @@ export interface QueueBackend {
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How often a waiting client reads its job's state. */
-const POLL_MS = 500;
+const POLL_MS = 1_000;
 
 /** Finished jobs stay for an hour (a thousand at most) so that a waiting client can read how they ended. */
 const FINISHED_JOBS = { removeOnComplete: { age: 3_600, count: 1_000 }, removeOnFail: { age: 3_600, count: 1_000 } } as const;

@@ -122,7 +122,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
 
   /**
    * Settles with `work`, unless the queue server stays unreachable for `unreachableAfterMs`
-   * meanwhile (probed with PING while waiting).
+   * meanwhile (probed while waiting: PING on Redis, SELECT 1 on PostgreSQL).
    */
   const watched = async <A>(queue: StepQueue, work: Promise<A>, what: string): Promise<A> => {
     let settled = false;
