@@ -96,7 +96,7 @@ Environment:
   STEPCACHE_ARTIFACTS_URL  a team's artifact store when --artifacts-url is not given:
                            s3://bucket/prefix?endpoint=...&region=... (AWS credentials from the environment
                            or profile) or file:///shared/folder
-  STEPCACHE_QUEUE_URL      the queue server of \`stepcache worker\` and \`stepcache schedules\` when --url is not given (redis://host:6379)
+  STEPCACHE_QUEUE_URL      the queue server of \`stepcache worker\` and \`stepcache schedules\` when --url is not given (redis://host:6379 or postgres://user:password@host:5432/database)
 `;
 
 // the store

@@ -57,7 +57,7 @@ export const schedulesCommand = (program: Command, ctx: SchedulesCommandContext)
   const out = (s: string) => void ctx.stdout.write(s);
   const schedules = program.command('schedules').description('look at and remove the schedules of pipelines on the queue (made with schedule() in code)');
   const queueOptions = (c: Command) =>
-    c.option('--url <redis-url>', `the queue server (default: $${QUEUE_URL_VARIABLE})`).option('--queue <name>', 'the queue the schedules make jobs on', DEFAULT_QUEUE_NAME);
+    c.option('--url <queue-url>', `the queue server, redis://host:6379 or postgres://user:password@host:5432/database (default: $${QUEUE_URL_VARIABLE})`).option('--queue <name>', 'the queue the schedules make jobs on', DEFAULT_QUEUE_NAME);
 
   queueOptions(schedules.command('list').description('list schedules, soonest first: id, pipeline, cron pattern or interval, next run, parameters'))
     .option('--json', 'print JSON instead of a table')

@@ -86,7 +86,7 @@ const artifactStore = (flags: WorkerFlags, artifactsDir: string, ctx: WorkerComm
 
 /**
  * Adds `worker` to the program: `stepcache worker --module <file-or-package> [--queue name]
- * [--concurrency n] [--url redis://…] [--metadata postgres://…|file] [--artifacts dir]`. The
+ * [--concurrency n] [--url redis://…|postgres://…] [--metadata postgres://…|file] [--artifacts dir]`. The
  * stores default to the store directory (`--dir`), which must then be a folder every worker and
  * client sees.
  *
@@ -100,7 +100,7 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
     .requiredOption('--module <file-or-package>', 'the pipeline module whose exported pipelines this worker executes')
     .option('--queue <name>', 'the queue to take jobs from', DEFAULT_QUEUE_NAME)
     .option('--concurrency <n>', 'how many steps to execute at once', wholeNumber, 1)
-    .option('--url <redis-url>', `the queue server (default: $${QUEUE_URL_VARIABLE})`)
+    .option('--url <queue-url>', `the queue server, redis://host:6379 or postgres://user:password@host:5432/database (default: $${QUEUE_URL_VARIABLE})`)
     .option('--metadata <url-or-file>', `the team metadata store: a postgres:// URL or an SQLite file (default: $${STORE_URL_VARIABLES.metadata}, else the store directory's)`)
     .option('--artifacts <dir>', `the team artifact folder (default: $${STORE_URL_VARIABLES.artifacts}, a folder or a bucket, else the store directory's)`)
     .action(async (flags: WorkerFlags, cmd: Command) => {
@@ -112,7 +112,7 @@ export const workerCommand = (program: Command, ctx: WorkerCommandContext): void
       };
       const url = flags.url ?? ctx.env[QUEUE_URL_VARIABLE];
       if (url === undefined || url === '') {
-        throw new StepcacheError('INVALID_OPTIONS', `stepcache worker needs the queue server: pass --url redis://host:6379, or set ${QUEUE_URL_VARIABLE}.`, { field: 'url' });
+        throw new StepcacheError('INVALID_OPTIONS', `stepcache worker needs the queue server: pass --url redis://host:6379 (or postgres://user:password@host:5432/database), or set ${QUEUE_URL_VARIABLE}.`, { field: 'url' });
       }
       fs.mkdirSync(layout.dir, { recursive: true });
       const metadata = metadataStore(flags, layout.metadataFile, ctx.env, logger);

@@ -118,3 +118,52 @@ export const decodeFailure = (reason: string, step: string): StepcacheError => {
   }
   return new StepcacheError('STEP_FAILED', `Step ${step} failed on a worker: ${reason}`, { step });
 };
+
+/**
+ * The data of a run job: which pipeline of the workers' module to run, with which parameters,
+ * for which schedule.
+ *
+ * @example
+ * const data: RunJobData = { kind: 'run', pipeline: 'training_pipeline', parameters: { gamma: 0.002 }, schedule: 'nightly' };
+ */
+export interface RunJobData {
+  readonly kind: 'run';
+  readonly pipeline: string;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly schedule: string;
+}
+
+/**
+ * What a run job answers: the run it made and how it ended.
+ *
+ * @example
+ * const result: RunJobResult = { runId: 'k3x9…', status: 'completed', executed: ['svc_trainer'] };
+ */
+export interface RunJobResult {
+  readonly runId: string;
+  readonly status: 'completed' | 'failed';
+  readonly executed: readonly string[];
+}
+
+// constants
+
+/**
+ * The job name of a run job (step jobs are named `step`).
+ *
+ * @example
+ * job.name === RUN_JOB_NAME; // a scheduled run
+ */
+export const RUN_JOB_NAME = 'run';
+
+// utils
+
+/**
+ * Whether job data is a run job's.
+ *
+ * @example
+ * if (isRunJobData(job.data)) runScheduled(job.data);
+ */
+export const isRunJobData = (x: unknown): x is RunJobData => {
+  const d = x as Partial<RunJobData> | null;
+  return typeof d === 'object' && d !== null && d.kind === 'run' && typeof d.pipeline === 'string' && typeof d.schedule === 'string' && typeof d.parameters === 'object' && d.parameters !== null;
+};

@@ -8,11 +8,11 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import { Queue, QueueEvents, type Job } from 'bullmq';
 import { StepcacheError, toError } from '../errors';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
-import { queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
-import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, STEP_JOB_NAME, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
+import { addStepJob, queueBackend, stepJobFinished, type StepJob, type StepQueue, type StepQueueEvents } from './backend';
+import { QUEUE_URL_VARIABLE } from './connection';
+import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 
 // model
 
@@ -71,9 +71,6 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** How many times a job that vanished before the client saw it finish is asked for again (its worker then finds the entry). */
 const MAX_RESUBMISSIONS = 3;
 
-/** The queue's own Redis connection, to probe while waiting. */
-const pingable = async (queue: Queue): Promise<{ ping(): Promise<unknown> }> => (await queue.getBackend().client) as unknown as { ping(): Promise<unknown> };
-
 const isProgress = (x: unknown): x is StepJobProgress => typeof x === 'object' && x !== null && typeof (x as { phase?: unknown }).phase === 'string';
 
 const positive = (value: number | undefined, fallback: number, field: string): number => {
@@ -85,7 +82,7 @@ const positive = (value: number | undefined, fallback: number, field: string): n
 // the executor
 
 /**
- * An executor that sends each step to the workers of a BullMQ queue on Redis (see
+ * An executor that sends each step to the workers of a BullMQ queue on Redis or PostgreSQL (see
  * `createWorker`). Connections are opened on the first step that executes, so a fully cached
  * run needs neither the queue server nor a worker.
  *
@@ -95,23 +92,24 @@ const positive = (value: number | undefined, fallback: number, field: string): n
 export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor => {
   const url = options.url ?? process.env[QUEUE_URL_VARIABLE];
   if (url === undefined || url === '') {
-    throw new StepcacheError('INVALID_OPTIONS', `A queue executor needs the queue server: pass url, or set ${QUEUE_URL_VARIABLE} (redis://host:6379).`, { field: 'url' });
+    throw new StepcacheError('INVALID_OPTIONS', `A queue executor needs the queue server: pass url, or set ${QUEUE_URL_VARIABLE} (redis://host:6379 or postgres://user:password@host:5432/database).`, { field: 'url' });
   }
-  const server: QueueServer = queueServer(url, options.url === undefined ? QUEUE_URL_VARIABLE : 'url');
+  const backend = queueBackend(url, options.url === undefined ? QUEUE_URL_VARIABLE : 'url');
+  const { server } = backend;
   const name = options.queue ?? DEFAULT_QUEUE_NAME;
   const unreachableAfterMs = positive(options.unreachableAfterMs, 30_000, 'unreachableAfterMs');
   const attempts = positive(options.attempts, 1, 'attempts');
   const backoffMs = positive(options.backoffMs, 1_000, 'backoffMs');
   let enqueued = 0;
-  let opened: { readonly queue: Queue; readonly events: QueueEvents } | undefined;
+  let opened: { readonly queue: StepQueue; readonly events: StepQueueEvents } | undefined;
 
   const unavailable = (what: string, cause?: unknown): StepcacheError =>
     new StepcacheError('QUEUE_UNAVAILABLE', `The queue server ${server.shown} (queue ${name}) ${what}; check that it runs and that ${QUEUE_URL_VARIABLE} names it.`, cause === undefined ? {} : { cause });
 
   const open = () => {
     if (opened !== undefined) return opened;
-    const queue = new Queue(name, { connection: { ...server.connection } });
-    const events = new QueueEvents(name, { connection: { ...server.connection } });
+    const queue = backend.queue(name);
+    const events = backend.queueEvents(name);
     // Connection errors are seen by the watchdog below; unheard, they would be thrown.
     queue.on('error', () => undefined);
     events.on('error', () => undefined);
@@ -130,14 +128,14 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
 
   /**
    * Settles with `work`, unless the queue server stays unreachable for `unreachableAfterMs`
-   * meanwhile (probed with PING while waiting).
+   * meanwhile (probed while waiting: PING on Redis, SELECT 1 on PostgreSQL).
    */
-  const watched = async <A>(queue: Queue, work: Promise<A>, what: string): Promise<A> => {
+  const watched = async <A>(queue: StepQueue, work: Promise<A>, what: string): Promise<A> => {
     let settled = false;
     let lastAnswer = Date.now();
     const probeEvery = Math.max(50, Math.min(1_000, unreachableAfterMs / 5));
     const watchdog = (async (): Promise<never> => {
-      const client = await Promise.race([pingable(queue), pause(unreachableAfterMs).then(() => undefined)]);
+      const client = await Promise.race([backend.probe(queue), pause(unreachableAfterMs).then(() => undefined)]);
       if (client === undefined) throw unavailable(`could not be reached within ${String(unreachableAfterMs)} ms while ${what}`);
       for (;;) {
         await pause(probeEvery);
@@ -166,17 +164,11 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     listening.set(jobId, waiting);
     try {
       for (let submission = 0; ; submission++) {
-        let job: Job;
+        let job: StepJob;
         try {
           job = await watched(
             queue,
-            queue.add(STEP_JOB_NAME, data, {
-              jobId,
-              removeOnComplete: true,
-              removeOnFail: true,
-              attempts: request.retries === undefined ? attempts : request.retries + 1,
-              backoff: { type: 'exponential', delay: backoffMs },
-            }),
+            addStepJob(queue, data, { jobId, attempts: request.retries === undefined ? attempts : request.retries + 1, backoff: { type: 'exponential', delay: backoffMs } }),
             `step ${identity.step} was enqueued`,
           );
         } catch (e) {
@@ -185,7 +177,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
         // Asking again for a job that vanished is not another job.
         if (submission === 0) enqueued++;
         try {
-          const result = (await watched(queue, job.waitUntilFinished(events), `step ${identity.step} was waited for`)) as StepJobResult;
+          const result = (await watched(queue, stepJobFinished(job, events), `step ${identity.step} was waited for`)) as StepJobResult;
           return E.right(result);
         } catch (e) {
           if (e instanceof StepcacheError) return E.left(e);

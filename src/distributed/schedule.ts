@@ -9,14 +9,14 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import { Queue } from 'bullmq';
 import { StepcacheError } from '../errors';
 import { parseDuration } from '../format/duration';
 import { preview } from '../format/preview';
 import { compilePipeline, type AnyPipeline, type Pipeline, type PipelineOutputs } from '../pipeline/pipeline';
 import { findNonJson } from '../store/serialize';
-import { queueServer, QUEUE_URL_VARIABLE } from './connection';
-import { DEFAULT_QUEUE_NAME } from './job';
+import { queueBackend, type StepQueue } from './backend';
+import { QUEUE_URL_VARIABLE } from './connection';
+import { DEFAULT_QUEUE_NAME, isRunJobData, RUN_JOB_NAME, type RunJobData, type StepJobData } from './job';
 
 // model
 
@@ -63,63 +63,14 @@ export interface ScheduleInfo {
   readonly parameters: Readonly<Record<string, unknown>>;
 }
 
-/**
- * The data of a run job: which pipeline of the workers' module to run, with which parameters,
- * for which schedule.
- *
- * @example
- * const data: RunJobData = { kind: 'run', pipeline: 'training_pipeline', parameters: { gamma: 0.002 }, schedule: 'nightly' };
- */
-export interface RunJobData {
-  readonly kind: 'run';
-  readonly pipeline: string;
-  readonly parameters: Readonly<Record<string, unknown>>;
-  readonly schedule: string;
-}
-
-/**
- * What a run job answers: the run it made and how it ended.
- *
- * @example
- * const result: RunJobResult = { runId: 'k3x9…', status: 'completed', executed: ['svc_trainer'] };
- */
-export interface RunJobResult {
-  readonly runId: string;
-  readonly status: 'completed' | 'failed';
-  readonly executed: readonly string[];
-}
-
-// constants
-
-/**
- * The job name of a run job (step jobs are named `step`).
- *
- * @example
- * job.name === RUN_JOB_NAME; // a scheduled run
- */
-export const RUN_JOB_NAME = 'run';
-
-// utils
-
-/**
- * Whether job data is a run job's.
- *
- * @example
- * if (isRunJobData(job.data)) runScheduled(job.data);
- */
-export const isRunJobData = (x: unknown): x is RunJobData => {
-  const d = x as Partial<RunJobData> | null;
-  return typeof d === 'object' && d !== null && d.kind === 'run' && typeof d.pipeline === 'string' && typeof d.schedule === 'string' && typeof d.parameters === 'object' && d.parameters !== null;
-};
-
 const invalid = (field: string, message: string): StepcacheError => new StepcacheError('INVALID_OPTIONS', message, { field });
 
 /** The queue of `options`, opened for one call: schedules are made and read rarely. */
-const withQueue = async <A>(options: Pick<ScheduleOptions, 'queueUrl' | 'queue'>, f: (queue: Queue) => Promise<A>): Promise<A> => {
+const withQueue = async <A>(options: Pick<ScheduleOptions, 'queueUrl' | 'queue'>, f: (queue: StepQueue) => Promise<A>): Promise<A> => {
   const url = options.queueUrl ?? process.env[QUEUE_URL_VARIABLE];
   if (url === undefined || url === '') throw invalid('queueUrl', `Schedules live on the queue server: pass queueUrl, or set ${QUEUE_URL_VARIABLE} (redis://host:6379).`);
-  const server = queueServer(url, options.queueUrl === undefined ? QUEUE_URL_VARIABLE : 'queueUrl');
-  const queue = new Queue(options.queue ?? DEFAULT_QUEUE_NAME, { connection: { ...server.connection, maxRetriesPerRequest: 1 } });
+  const { server, queue: openQueue } = queueBackend(url, options.queueUrl === undefined ? QUEUE_URL_VARIABLE : 'queueUrl');
+  const queue = openQueue(options.queue ?? DEFAULT_QUEUE_NAME);
   queue.on('error', () => undefined);
   try {
     return await f(queue);
@@ -182,7 +133,8 @@ export const schedule = async <P, O extends PipelineOutputs | void>(pipe: Pipeli
   if (id === '') throw invalid('name', 'A schedule name cannot be empty.');
   const data: RunJobData = { kind: 'run', pipeline: name, parameters, schedule: id };
   return withQueue(options, async (queue) => {
-    await queue.upsertJobScheduler(id, repeat, { name: RUN_JOB_NAME, data, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+    // The queue carries step jobs and run jobs; workers tell them apart by name (see `isRunJobData`).
+    await queue.upsertJobScheduler(id, repeat, { name: RUN_JOB_NAME, data: data as unknown as StepJobData, opts: { removeOnComplete: 100, removeOnFail: 100 } });
     const made = await queue.getJobScheduler(id);
     return made === undefined ? infoOf({ key: id, id, ...repeatFields(repeat), template: { data } }) : infoOf(made);
   });

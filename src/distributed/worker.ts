@@ -11,7 +11,7 @@
  */
 import * as os from 'node:os';
 import * as E from 'fp-ts/Either';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError } from 'bullmq';
 import { StepcacheError, toError } from '../errors';
 import { fingerprintFunction } from '../fingerprint';
 import { formatDuration } from '../format/duration';
@@ -25,10 +25,11 @@ import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
 import { deserializeOutput } from '../store/serialize';
-import { queueServer, QUEUE_URL_VARIABLE } from './connection';
+import { queueBackend, type StepJob } from './backend';
+import { QUEUE_URL_VARIABLE } from './connection';
 import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 import { findStep, loadPipelineModule, stepNames, type FoundStep, type PipelineModule } from './pipeline-module';
-import { isRunJobData, RUN_JOB_NAME, type RunJobData, type RunJobResult } from './schedule';
+import { isRunJobData, RUN_JOB_NAME, type RunJobData, type RunJobResult } from './job';
 
 // model
 
@@ -155,13 +156,14 @@ const unclosed = (metadata: MetadataStore): MetadataStore => new Proxy(metadata,
 export const createWorker = async (options: WorkerOptions): Promise<StepWorker> => {
   const url = options.url ?? process.env[QUEUE_URL_VARIABLE];
   if (url === undefined || url === '') {
-    throw new StepcacheError('INVALID_OPTIONS', `A worker needs the queue server: pass url, or set ${QUEUE_URL_VARIABLE} (redis://host:6379).`, { field: 'url' });
+    throw new StepcacheError('INVALID_OPTIONS', `A worker needs the queue server: pass url, or set ${QUEUE_URL_VARIABLE} (redis://host:6379 or postgres://user:password@host:5432/database).`, { field: 'url' });
   }
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new StepcacheError('INVALID_OPTIONS', `Invalid option concurrency: got ${String(concurrency)}, expected a whole number of at least 1.`, { field: 'concurrency' });
   }
-  const server = queueServer(url, options.url === undefined ? QUEUE_URL_VARIABLE : 'url');
+  const backend = queueBackend(url, options.url === undefined ? QUEUE_URL_VARIABLE : 'url');
+  const { server } = backend;
   const loaded = typeof options.module === 'string' ? await loadPipelineModule(options.module) : options.module;
   const logger = options.logger ?? consoleLogger;
   const name = options.name ?? `${os.hostname()}:${String(process.pid)}`;
@@ -193,7 +195,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     }
   };
 
-  const process_ = async (job: Job): Promise<StepJobResult | RunJobResult> => {
+  const process_ = async (job: StepJob): Promise<StepJobResult | RunJobResult> => {
     const data: unknown = job.data;
     if (job.name === RUN_JOB_NAME && isRunJobData(data)) return runScheduled(data);
     if (!isJobData(data)) throw new UnrecoverableError(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
@@ -248,8 +250,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     return { descriptors, durationMs, worker: name, ...(data.entry === undefined ? {} : { committed: true }) };
   };
 
-  const worker = new Worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {
-    connection: { ...server.connection },
+  const worker = backend.worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {
     concurrency,
     ...(options.lockDurationMs === undefined ? {} : { lockDuration: options.lockDurationMs }),
     ...(options.stalledIntervalMs === undefined ? {} : { stalledInterval: options.stalledIntervalMs }),
