@@ -25,7 +25,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
-import { Composer, CST, isMap, isScalar, isSeq, Parser, YAMLParseError, type Document, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
+import type * as Yaml from 'yaml';
+import type { CST, Document, DocumentOptions, ParseOptions, SchemaOptions, ToJSOptions } from 'yaml';
 import { StepcacheError } from '../errors';
 import type { Pipeline, PipelineOutputs } from '../pipeline/pipeline';
 import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type PipelineSettings } from '../settings/settings';
@@ -33,6 +34,9 @@ import { NAME_PATTERN } from '../step/step';
 import { defineOwn } from '../utils/own-property';
 import { isPlainObject } from '../encoding/canonical';
 import { parseArtifactsUrl, parseMetadataUrl } from '../store/urls';
+
+/** The YAML parser, loaded on the first YAML text (not when stepcache is imported: it takes ~80 ms to load). */
+const yaml = (): typeof Yaml => require('yaml') as typeof Yaml;
 
 // model
 
@@ -485,6 +489,7 @@ const parseJson = (text: string, source: string): E.Either<RunConfigError, unkno
  * Node 20 can abort the whole process when V8 happens to compile a regular expression at that point.
  */
 const yamlTooDeepAt = (tokens: readonly CST.Token[]): number | undefined => {
+  const { CST } = yaml();
   const stack: Array<{ readonly token: CST.Token; readonly depth: number }> = [];
   for (const token of tokens) if (token.type === 'document' && token.value !== undefined) stack.push({ token: token.value, depth: 1 });
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
@@ -504,6 +509,7 @@ const yamlTooDeepAt = (tokens: readonly CST.Token[]): number | undefined => {
  * one pass over the composed document with a set per map, without recursion.
  */
 const firstDuplicateKey = (doc: Document): number | undefined => {
+  const { isMap, isScalar, isSeq } = yaml();
   let first: number | undefined;
   const stack: unknown[] = [doc.contents];
   for (let node = stack.pop(); stack.length > 0 || node !== undefined; node = stack.pop()) {
@@ -524,6 +530,7 @@ const firstDuplicateKey = (doc: Document): number | undefined => {
 };
 
 const parseYaml = (text: string, source: string): E.Either<RunConfigError, unknown> => {
+  const { Composer, Parser, YAMLParseError } = yaml();
   let doc: Document.Parsed | undefined;
   try {
     // The text is parsed once: its syntax tree is checked for depth, then composed.

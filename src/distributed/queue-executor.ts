@@ -8,10 +8,10 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Job, Queue, QueueEvents } from 'bullmq';
 import { StepcacheError, toError } from '../errors';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
-import { queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
+import { bullmq, queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
 import { decodeFailure, DEFAULT_QUEUE_NAME, jobIdOf, STEP_JOB_NAME, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 
 // model
@@ -107,6 +107,7 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
 
   const open = () => {
     if (opened !== undefined) return opened;
+    const { Queue, QueueEvents } = bullmq();
     const queue = new Queue(name, { connection: { ...server.connection } });
     const events = new QueueEvents(name, { connection: { ...server.connection } });
     // Connection errors are seen by the watchdog below; unheard, they would be thrown.

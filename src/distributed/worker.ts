@@ -9,7 +9,7 @@
  */
 import * as os from 'node:os';
 import * as E from 'fp-ts/Either';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { StepcacheError, toError } from '../errors';
 import { fingerprintFunction } from '../fingerprint';
 import { formatDuration } from '../format/duration';
@@ -22,7 +22,7 @@ import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
 import { deserializeOutput } from '../store/serialize';
-import { queueServer, QUEUE_URL_VARIABLE } from './connection';
+import { bullmq, queueServer, QUEUE_URL_VARIABLE } from './connection';
 import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 import { findStep, loadPipelineModule, stepNames, type FoundStep, type PipelineModule } from './pipeline-module';
 
@@ -123,7 +123,7 @@ const loadInputs = (data: StepJobData, found: FoundStep, artifacts: ArtifactStor
 
 /** Errors another try cannot fix: the job fails at once. */
 const RETRYABLE: ReadonlySet<StepcacheError['code']> = new Set(['STEP_FAILED', 'STORE_UNAVAILABLE', 'ARTIFACT_UNAVAILABLE']);
-const failure = (error: StepcacheError): Error => (RETRYABLE.has(error.code) ? new Error(encodeFailure(error)) : new UnrecoverableError(encodeFailure(error)));
+const failure = (error: StepcacheError): Error => (RETRYABLE.has(error.code) ? new Error(encodeFailure(error)) : new (bullmq().UnrecoverableError)(encodeFailure(error)));
 
 const isJobData = (x: unknown): x is StepJobData => {
   const d = x as Partial<StepJobData> | null;
@@ -163,7 +163,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
 
   const process_ = async (job: Job): Promise<StepJobResult> => {
     const data: unknown = job.data;
-    if (!isJobData(data)) throw new UnrecoverableError(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
+    if (!isJobData(data)) throw new (bullmq().UnrecoverableError)(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
     const { identity } = data;
     const report = (progress: StepJobProgress) => job.updateProgress(progress).catch(() => undefined);
     const found = findStep(loaded, identity.pipeline, identity.step);
@@ -212,7 +212,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     return { descriptors, durationMs, worker: name };
   };
 
-  const worker = new Worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {
+  const worker = new (bullmq().Worker)(options.queue ?? DEFAULT_QUEUE_NAME, process_, {
     connection: { ...server.connection },
     concurrency,
     ...(options.lockDurationMs === undefined ? {} : { lockDuration: options.lockDurationMs }),
