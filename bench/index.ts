@@ -13,8 +13,11 @@
  * 3. Big miss: a run that executes the step and stores its 80 MB output, in a warm store and as the
  *    first run in a new store, next to the fastest raw write of the same bytes to a new file in the
  *    store directory (the faster of `writeFileSync` and `fs.promises.writeFile`). Goal: at most 1.3x.
+ *    And a 1 GB miss and hit, each in a fresh process, next to the fastest raw write and read, with
+ *    the peak memory of each (goal: under 1.2x the artifact's size); see `bench/big-artifact.ts`.
  * 4. Alone, on the big output: the snapshot a step's output is serialized into when it returns
- *    (a copy, part of the big miss), and content hashing without and with a secret (notes only).
+ *    to a store that cannot store at once (a copy; the file store stores at once instead), and
+ *    content hashing without and with a secret (notes only).
  * 5. S3 memory: a 256 MiB artifact stored to and loaded from an S3-compatible server (s3rver on
  *    127.0.0.1), each in a fresh process; how far memory rises beyond the artifact's own buffer.
  *    Goal: at most 1.2 x part size x queue size (see `bench/s3-memory.ts`).
@@ -42,6 +45,7 @@ import * as path from 'node:path';
 import { createRunner, pipeline, silentLogger, step, type Run, type RunRecord, type Runner } from '../src/index';
 import { keyedContentHashing, plainContentHashing, type ContentHashing } from '../src/hash/hashers';
 import { serializeOutput } from '../src/store/serialize';
+import { BIG_BYTES, measureBigArtifact } from './big-artifact';
 import { isChildResult } from './cached-child';
 import { collectGarbage, formatMs, gcExposed, interleave, median, renderTable, timeAsync, type Paired, type Row } from './measure';
 import { MEMORY_GOAL_FACTOR, measureS3Memory, PART_SIZE, QUEUE_SIZE, type Rise, type S3MemoryResult } from './s3-memory';
@@ -478,6 +482,8 @@ const main = async (): Promise<void> => {
     const miss = await measureBigMiss(root, data);
     const handOff = await measureHandOffParts(data);
     const others = otherCpus(bigStart);
+    console.log(`measuring a ${BIG_BYTES / 1e9} GB miss and hit, each in a fresh process, with peak memory ...\n`);
+    const gigabyte = await measureBigArtifact();
     console.log('measuring the memory of the S3 store (256 MiB to and from s3rver) ...\n');
     const s3 = await measureS3Memory();
     if (!s3.get.verified) fail('the 256 MiB artifact loaded from the S3 server did not verify');
@@ -494,6 +500,7 @@ const main = async (): Promise<void> => {
       ratioRow(`big hit: cached run + output(x), 80 MB (vs ${hit.faster})`, hit.paired, BIG_HIT_GOAL),
       ratioRow(`big miss: executing run storing 80 MB, warm store (vs ${miss.faster})`, miss.warm, BIG_MISS_GOAL),
       ratioRow(`big miss: first run in a new store storing 80 MB (vs ${miss.faster})`, miss.first, BIG_MISS_GOAL),
+      ...gigabyte.rows,
       memoryRow('S3 store: memory rise storing 256 MiB', s3.put.rises, s3),
       memoryRow('S3 store: memory rise loading 256 MiB', s3.get.rises, s3),
       teamStoreRow(team),
@@ -532,12 +539,12 @@ const main = async (): Promise<void> => {
     console.log(`    storing: ${transfers(s3.bytes, s3.put.rises)}`);
     console.log(`    loading: ${transfers(s3.bytes, s3.get.rises)}`);
     console.log(`  team store: the first cached run of a new runner (new connections, nothing known of the bucket yet) takes ${formatMs(median(team.firstRunMs))}`);
-    for (const note of [...records.notes, ...wholeProcess.notes]) console.log(`  ${note}`);
+    for (const note of [...gigabyte.notes, ...records.notes, ...wholeProcess.notes]) console.log(`  ${note}`);
     const runPart = median(hit.runMs);
     console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
 
     console.log(
-      `  big output, alone: the snapshot taken when the step returns (serializing 80 MB, a copy) ${formatMs(median(handOff.snapshotMs))}; content hash of 80 MB: XXH3-128 ${throughput(median(handOff.plainHashMs))}, HMAC-SHA256 with a secret ${throughput(median(handOff.keyedHashMs))}`,
+      `  big output, alone: the snapshot a store that cannot store at once (S3) takes when the step returns (serializing 80 MB, a copy) ${formatMs(median(handOff.snapshotMs))}; the file store stores at once instead (no copy); content hash of 80 MB: XXH3-128 ${throughput(median(handOff.plainHashMs))}, HMAC-SHA256 with a secret ${throughput(median(handOff.keyedHashMs))}`,
     );
     const cpus = os.cpus().length;
     console.log(`  other processes kept ${chain.others.toFixed(2)} and ${independent.others.toFixed(2)} of ${cpus} CPUs busy during the cached-step measurements, ${others.toFixed(2)} during the big hit and miss`);
