@@ -218,23 +218,31 @@ const copyJson = (value: unknown, field: string, ancestors: Set<object>, depth: 
     if (Array.isArray(value)) {
       const out: JsonValue[] = [];
       for (let i = 0; i < value.length; i++) {
-        const item = copyJson(value[i], `${field}[${i}]`, ancestors, depth + 1);
+        const child: unknown = value[i];
+        // Plain values are taken as they are, and a child's field is spelled out only for a child that needs a look.
+        const item = isJsonScalar(child) ? E.right(child) : copyJson(child, `${field}[${i}]`, ancestors, depth + 1);
         if (E.isLeft(item)) return item;
         out.push(item.right);
       }
       return E.right(Object.freeze(out));
     }
-    const out: Record<string, JsonValue> = {};
+    const entries: Array<[string, JsonValue]> = [];
     for (const key of Object.keys(value)) {
-      const item = copyJson(value[key], fieldPath(field, key), ancestors, depth + 1);
+      const child: unknown = value[key];
+      const item = isJsonScalar(child) ? E.right(child) : copyJson(child, fieldPath(field, key), ancestors, depth + 1);
       if (E.isLeft(item)) return item;
-      defineOwn(out, key, item.right);
+      entries.push([key, item.right]);
     }
-    return E.right(Object.freeze(out));
+    // Object.fromEntries defines every key as an own data property, `__proto__` too (never the setter).
+    return E.right(Object.freeze(Object.fromEntries(entries)));
   } finally {
     ancestors.delete(value);
   }
 };
+
+/** Whether a value is JSON as it is: null, a boolean, a finite number or a string. */
+const isJsonScalar = (value: unknown): value is string | number | boolean | null =>
+  value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 
 interface Visit {
   readonly value: unknown;
@@ -267,10 +275,14 @@ const tooDeep = (input: unknown): { readonly field: string; readonly cycle: bool
     }
     if ((deepest.get(value) ?? 0) >= depth) continue; // already explored from at least this deep
     deepest.set(value, depth);
+    // Only children that can nest are visited (and their fields spelled out).
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) stack.push({ value: value[i], depth: depth + 1, field: `${field}[${i}]`, parent: visit });
+      for (let i = 0; i < value.length; i++) if (typeof value[i] === 'object' && value[i] !== null) stack.push({ value: value[i], depth: depth + 1, field: `${field}[${i}]`, parent: visit });
     } else {
-      for (const key of Object.keys(value)) stack.push({ value: value[key], depth: depth + 1, field: fieldPath(field, key), parent: visit });
+      for (const key of Object.keys(value)) {
+        const child: unknown = value[key];
+        if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1, field: fieldPath(field, key), parent: visit });
+      }
     }
   }
   return undefined;
