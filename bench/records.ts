@@ -1,11 +1,12 @@
 /**
  * The records benchmark: listing runs and cache entries of a store with {@link RUN_COUNT} runs
  * (`stepcache runs list` and `cache ls` through `runCli` in this process, so CLI start-up is not
- * counted), what a cached run of a {@link STEP_COUNT}-step chain adds to the store, and parsing a
+ * counted; and as processes of the built CLI, beside `stepcache --version`), what a cached run of a {@link STEP_COUNT}-step chain adds to the store, and parsing a
  * run config of 40,000 keys. Part of `npm run bench`; `node --import tsx bench/records.ts` runs it alone.
  *
  * @packageDocumentation
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,6 +64,39 @@ const timeCli = async (argv: string[]): Promise<number> => {
   return median(samples);
 };
 
+const CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
+
+/** Milliseconds from spawning the built CLI with `argv` to its exit. */
+const timeCliProcess = (argv: readonly string[]): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const started = performance.now();
+    execFile(process.execPath, [CLI, ...argv], { maxBuffer: 16 << 20 }, (error, _stdout, stderr) => {
+      if (error) return reject(new Error(`stepcache ${argv.join(' ')} failed: ${error.message}\n${stderr}`));
+      resolve(performance.now() - started);
+    });
+  });
+
+/**
+ * The built CLI as a whole process: `runs list` and `cache ls`, each beside `stepcache --version`
+ * (its start-up: Node, the CLI's modules), interleaved; medians. `undefined` without a build.
+ */
+const cliProcessMs = async (dir: string): Promise<{ readonly version: number; readonly runsList: number; readonly cacheLs: number } | undefined> => {
+  if (!fs.existsSync(CLI)) return undefined;
+  const samples = { version: [] as number[], runsList: [] as number[], cacheLs: [] as number[] };
+  const commands = [
+    ['version', ['--version']],
+    ['runsList', ['runs', 'list', '--dir', dir]],
+    ['cacheLs', ['cache', 'ls', '--dir', dir]],
+  ] as const;
+  for (let rep = 0; rep < REPS; rep++) {
+    for (let k = 0; k < commands.length; k++) {
+      const [name, argv] = commands[(rep + k) % commands.length] as (typeof commands)[number];
+      samples[name].push(await timeCliProcess(argv));
+    }
+  }
+  return { version: median(samples.version), runsList: median(samples.runsList), cacheLs: median(samples.cacheLs) };
+};
+
 /** Bytes a cached run of the chain adds to the metadata store file (and its write-ahead log), per step. */
 const cachedRunBytes = async (root: string): Promise<{ recordBytes: number; fileBytesPerStep: number }> => {
   const dir = path.join(root, 'chain');
@@ -104,6 +138,7 @@ export const measureRecords = async (): Promise<{ rows: Row[]; notes: string[] }
     const runsList = await timeCli(['runs', 'list', '--dir', dir]);
     const cacheLs = await timeCli(['cache', 'ls', '--dir', dir]);
     const runsShow = await timeCli(['runs', 'show', 'latest', '--dir', dir]);
+    const processes = await cliProcessMs(dir);
     const { recordBytes, fileBytesPerStep } = await cachedRunBytes(root);
     const perStep = recordBytes / STEP_COUNT;
     const config = configParseMs();
@@ -113,12 +148,27 @@ export const measureRecords = async (): Promise<{ rows: Row[]; notes: string[] }
         row(`runs list (newest 20 of ${RUN_COUNT} runs)`, runsList, LIST_GOAL_MS),
         row(`cache ls (${ENTRY_COUNT} entries, ${RUN_COUNT} runs)`, cacheLs, LIST_GOAL_MS),
         row('runs show latest', runsShow, LIST_GOAL_MS),
+        ...(processes === undefined
+          ? []
+          : (
+              [
+                ['runs list', processes.runsList],
+                ['cache ls', processes.cacheLs],
+              ] as const
+            ).map(([command, ms]): Row => ({
+              measure: `${command} as a process, beyond stepcache --version (built CLI, ${RUN_COUNT} runs)`,
+              stepcache: ms >= processes.version ? formatMs(ms - processes.version) : `-${formatMs(processes.version - ms)}`,
+              baseline: formatMs(processes.version),
+              ratio: ms / processes.version,
+              goal: `<= ${formatMs(LIST_GOAL_MS)} beyond`,
+              pass: ms - processes.version <= LIST_GOAL_MS,
+            }))),
         { measure: `run record per cached step (${STEP_COUNT}-step chain)`, stepcache: `${perStep.toFixed(0)} B`, baseline: '-', ratio: Number.NaN, goal: `<= ${CACHED_STEP_GOAL_BYTES} B`, pass: perStep <= CACHED_STEP_GOAL_BYTES },
         row('run config of 40,000 keys (YAML)', config, CONFIG_GOAL_MS),
       ],
       notes: [
         `records: a cached run of the ${STEP_COUNT}-step chain records ${(recordBytes / 1000).toFixed(0)} kB as JSON; the store file grows by ${fileBytesPerStep.toFixed(0)} B per cached step (SQLite pages and its write-ahead log included)`,
-        `records: list times are in-process runCli calls (the store opened and closed each time), medians of ${REPS}`,
+        `records: list times are in-process runCli calls (the store opened and closed each time), medians of ${REPS}${processes === undefined ? '; no build in dist/, so no CLI process rows (npm run build)' : `; as processes of the built CLI, medians of ${REPS} interleaved: --version ${formatMs(processes.version)}, runs list ${formatMs(processes.runsList)}, cache ls ${formatMs(processes.cacheLs)}`}`,
       ],
     };
   } finally {

@@ -132,6 +132,58 @@ describe('put / get', () => {
   });
 });
 
+describe('putNow: storing at once, synchronously', () => {
+  /** putNow once the hash has loaded (the store starts loading it when made). */
+  const putNow = async (bytes: Uint8Array, on: ArtifactStore = store): Promise<string> => {
+    await createContentHasher(); // the hash-wasm module is compiled by then
+    for (let tries = 0; tries < 100; tries++) {
+      const id = on.putNow?.(bytes);
+      if (id !== undefined) return id;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('putNow never stored');
+  };
+
+  it('gives the id put gives, and get loads the bytes (small, several chunks, a view, empty)', async () => {
+    const big = randomBytes(3 * 1024 * 1024 + 17);
+    for (const bytes of [Buffer.from('at once'), big, big.subarray(5, 2 * 1024 * 1024 + 3), new Uint8Array(0)]) {
+      const id = await putNow(bytes);
+      expect(id).toBe(bytes.byteLength === 0 ? EMPTY_ARTIFACT_ID : await contentId(bytes));
+      expect(id).toBe(await store.put(bytes));
+      expect((await loaded(id, bytes.byteLength)).equals(bytes)).toBe(true);
+    }
+    expect(filesBelow(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('stores the bytes as they are when it is called: changing them afterwards changes nothing stored', async () => {
+    const values = new Float64Array([1, 2, 3]);
+    const bytes = new Uint8Array(values.buffer);
+    const expected = Buffer.from(bytes);
+    const id = await putNow(bytes);
+    values.fill(-1);
+    expect(await loaded(id, expected.byteLength)).toEqual(expected);
+  });
+
+  it('with a secret, names contents by the keyed hash, as put does', async () => {
+    const keyedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-'));
+    try {
+      const keyed = createFileArtifactStore(keyedDir, { secret: 'team-secret' });
+      const bytes = Buffer.from('keyed at once');
+      const id = keyed.putNow?.(bytes); // HMAC needs no loading
+      expect(id).toHaveLength(keyedContentHashing('team-secret').idLength);
+      expect(id).toBe(await keyed.put(bytes));
+    } finally {
+      fs.rmSync(keyedDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a store whose folder cannot be made throws', async () => {
+    const blocked = path.join(dir, 'blocked');
+    fs.writeFileSync(blocked, 'a file where the store folder should be');
+    await expect(putNow(Buffer.from('x'), createFileArtifactStore(blocked))).rejects.toThrow(/ENOTDIR|EEXIST/);
+  });
+});
+
 describe('get verifies what it loads', () => {
   it('a truncated file gives Left ArtifactTruncated', async () => {
     const bytes = randomBytes(5000);

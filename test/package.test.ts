@@ -157,7 +157,7 @@ afterAll(() => {
 describe('the packed file list', () => {
   const paths = (): string[] => packed.map((f) => f.path);
 
-  it('holds both builds, their declarations, the CLI, the README and package.json', () => {
+  it('holds the build, the ES module entry, their declarations, the CLI, the README and package.json', () => {
     expect(paths()).toEqual(
       expect.arrayContaining([
         'package.json',
@@ -167,9 +167,7 @@ describe('the packed file list', () => {
         'dist/index.d.ts',
         'dist/index.d.mts',
         'dist/index.js.map',
-        'dist/index.mjs.map',
         'dist/cli/main.js',
-        'dist/cli/main.mjs',
       ]),
     );
   });

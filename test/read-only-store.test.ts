@@ -286,6 +286,27 @@ describe('readOnlyArtifactStore', () => {
     expect(noticed).toEqual(['asked']);
     expect(fs.existsSync(path.join(dir, 'other'))).toBe(false);
   });
+
+  it('stores at once (putNow) only while the store may be written; a refused write turns it read-only and leaves the bytes to put', async () => {
+    const dir = store.dir();
+    const bytes = new Uint8Array([5, 6, 7, 8]);
+    const files = createFileArtifactStore(path.join(dir, 'artifacts'));
+    const expected = await files.put(bytes); // also loads the hash, so putNow can store
+    const writable = readOnlyArtifactStore(files, contentHashing(undefined), readOnlyMode(undefined), () => undefined);
+    expect(writable.putNow?.(bytes)).toBe(expected);
+    const asked = readOnlyArtifactStore(createFileArtifactStore(path.join(dir, 'other')), contentHashing(undefined), readOnlyMode('asked'), () => undefined);
+    expect(asked.putNow?.(bytes)).toBeUndefined();
+    expect(fs.existsSync(path.join(dir, 'other', 'tmp'))).toBe(false);
+    const mode = readOnlyMode(undefined);
+    const refusing = readOnlyArtifactStore(
+      { ...files, putNow: () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); } },
+      contentHashing(undefined),
+      mode,
+      () => undefined,
+    );
+    expect(refusing.putNow?.(bytes)).toBeUndefined();
+    expect(mode.why()).toMatch(/refused a write/);
+  });
 });
 
 describe('readOnlyMetadataStore', () => {

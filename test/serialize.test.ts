@@ -106,6 +106,20 @@ describe("serializeOutput / deserializeOutput with 'auto'", () => {
     expect(r).toEqual(E.right(value));
   });
 
+  it('copies binary bytes by default; with snapshot: false they are a view of the value, marked sharesMemory', () => {
+    const values = new Float64Array([1, 2, 3]);
+    const copied = serialized(values);
+    const viewed = serializeOutput(values, 'auto', { snapshot: false });
+    if (E.isLeft(viewed)) throw new Error('expected bytes');
+    expect(copied.sharesMemory).toBeUndefined();
+    expect(viewed.right.sharesMemory).toBe(true);
+    values[0] = -1;
+    expect(new Float64Array(copied.bytes.buffer, copied.bytes.byteOffset, 3)[0]).toBe(1);
+    expect(viewed.right.bytes.buffer).toBe(values.buffer);
+    const json = serializeOutput({ a: 1 }, 'auto', { snapshot: false });
+    expect(E.isRight(json) ? json.right.sharesMemory : 'refused').toBeUndefined();
+  });
+
   it('round-trips a Buffer as a Buffer', () => {
     const value = Buffer.from('bytes \u0000 \u00ff');
     const s = serialized(value);

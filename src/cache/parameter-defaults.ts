@@ -105,11 +105,12 @@ const firstParameter = (text: string): TS.ParameterDeclaration | undefined => {
   return undefined;
 };
 
-const read = (fn: Function): ParameterDefaults => {
+/** @internal The names and defaults of the first parameter of the function in `text`, read with the TypeScript compiler. */
+export const readWithCompiler = (text: string): ParameterDefaults => {
   const ts = typescript();
   let parameter: TS.ParameterDeclaration | undefined;
   try {
-    parameter = firstParameter(Function.prototype.toString.call(fn));
+    parameter = firstParameter(text);
   } catch {
     return NOTHING;
   }
@@ -143,6 +144,54 @@ const read = (fn: Function): ParameterDefaults => {
     else known.set(key, value);
   }
   return Object.freeze({ names: complete ? names : undefined, known, unknown });
+};
+
+const IDENTIFIER = '[A-Za-z_$][\\w$]*';
+/** What comes before the parameter list: `async`, `function`, `*`, a name (a function's or a method's), or nothing (an arrow). */
+const HEAD = new RegExp(`^(?:async\\s+)?(?:function\\s*\\*?\\s*(?:${IDENTIFIER})?\\s*|${IDENTIFIER}\\s*)?\\(`);
+const NO_PARAMETER = /^\s*\)/;
+const PLAIN_PARAMETER = new RegExp(`^\\s*${IDENTIFIER}\\s*[,)=]`);
+/** An object pattern without nested patterns, strings, comments or parentheses. */
+const SIMPLE_PATTERN = /^\s*\{([^{}()[\]'"`/\\]*)\}\s*[,)=]/;
+const ELEMENT = new RegExp(`^(${IDENTIFIER})(?:\\s*:\\s*${IDENTIFIER})?(?:\\s*=\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?|true|false|null|undefined))?$`);
+const KEYWORDS: Readonly<Record<string, unknown>> = { true: true, false: false, null: null, undefined };
+
+/**
+ * @internal The names and defaults of the first parameter of the function in `text`, read
+ * without the TypeScript compiler (which takes a few hundred milliseconds to load) when the
+ * parameter is simple: none, a plain name, or an object pattern of names (renamed or not) whose
+ * defaults are numbers, booleans, `null` or `undefined`. `undefined` for anything else, which
+ * {@link readWithCompiler} reads; where both read, they agree (a property test checks it).
+ */
+export const readWithoutCompiler = (text: string): ParameterDefaults | undefined => {
+  const head = HEAD.exec(text);
+  if (head === null) return undefined;
+  const rest = text.slice(head[0].length);
+  if (NO_PARAMETER.test(rest) || PLAIN_PARAMETER.test(rest)) return NOTHING;
+  const pattern = SIMPLE_PATTERN.exec(rest);
+  if (pattern === null) return undefined;
+  const names = new Set<string>();
+  const known = new Map<string, unknown>();
+  const elements = (pattern[1] as string).split(',').map((e) => e.trim());
+  if (elements.length > 1 && elements[elements.length - 1] === '') elements.pop(); // a trailing comma
+  for (const element of elements) {
+    const parsed = ELEMENT.exec(element);
+    if (parsed === null) return undefined;
+    const [, key = '', value] = parsed;
+    names.add(key);
+    if (value !== undefined) known.set(key, Object.hasOwn(KEYWORDS, value) ? KEYWORDS[value] : Number(value));
+  }
+  return Object.freeze({ names, known, unknown: new Map<string, string>() });
+};
+
+const read = (fn: Function): ParameterDefaults => {
+  let text: string;
+  try {
+    text = Function.prototype.toString.call(fn);
+  } catch {
+    return NOTHING;
+  }
+  return readWithoutCompiler(text) ?? readWithCompiler(text);
 };
 
 const cache = new WeakMap<Function, ParameterDefaults>();

@@ -25,7 +25,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
-import { Composer, CST, isMap, isScalar, isSeq, Parser, YAMLParseError, type Document, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
+import type * as Yaml from 'yaml';
+import type { CST, Document, DocumentOptions, ParseOptions, SchemaOptions, ToJSOptions } from 'yaml';
 import { StepcacheError } from '../errors';
 import type { Pipeline, PipelineOutputs } from '../pipeline/pipeline';
 import { preview, validatePipelineSettings, validateSettings, type CacheSettings, type PipelineSettings } from '../settings/settings';
@@ -33,6 +34,9 @@ import { NAME_PATTERN } from '../step/step';
 import { defineOwn } from '../utils/own-property';
 import { isPlainObject } from '../encoding/canonical';
 import { parseArtifactsUrl, parseMetadataUrl } from '../store/urls';
+
+/** The YAML parser, loaded on the first YAML text (not when stepcache is imported: it takes ~80 ms to load). */
+const yaml = (): typeof Yaml => require('yaml') as typeof Yaml;
 
 // model
 
@@ -214,23 +218,31 @@ const copyJson = (value: unknown, field: string, ancestors: Set<object>, depth: 
     if (Array.isArray(value)) {
       const out: JsonValue[] = [];
       for (let i = 0; i < value.length; i++) {
-        const item = copyJson(value[i], `${field}[${i}]`, ancestors, depth + 1);
+        const child: unknown = value[i];
+        // Plain values are taken as they are, and a child's field is spelled out only for a child that needs a look.
+        const item = isJsonScalar(child) ? E.right(child) : copyJson(child, `${field}[${i}]`, ancestors, depth + 1);
         if (E.isLeft(item)) return item;
         out.push(item.right);
       }
       return E.right(Object.freeze(out));
     }
-    const out: Record<string, JsonValue> = {};
+    const entries: Array<[string, JsonValue]> = [];
     for (const key of Object.keys(value)) {
-      const item = copyJson(value[key], fieldPath(field, key), ancestors, depth + 1);
+      const child: unknown = value[key];
+      const item = isJsonScalar(child) ? E.right(child) : copyJson(child, fieldPath(field, key), ancestors, depth + 1);
       if (E.isLeft(item)) return item;
-      defineOwn(out, key, item.right);
+      entries.push([key, item.right]);
     }
-    return E.right(Object.freeze(out));
+    // Object.fromEntries defines every key as an own data property, `__proto__` too (never the setter).
+    return E.right(Object.freeze(Object.fromEntries(entries)));
   } finally {
     ancestors.delete(value);
   }
 };
+
+/** Whether a value is JSON as it is: null, a boolean, a finite number or a string. */
+const isJsonScalar = (value: unknown): value is string | number | boolean | null =>
+  value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 
 interface Visit {
   readonly value: unknown;
@@ -263,10 +275,14 @@ const tooDeep = (input: unknown): { readonly field: string; readonly cycle: bool
     }
     if ((deepest.get(value) ?? 0) >= depth) continue; // already explored from at least this deep
     deepest.set(value, depth);
+    // Only children that can nest are visited (and their fields spelled out).
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) stack.push({ value: value[i], depth: depth + 1, field: `${field}[${i}]`, parent: visit });
+      for (let i = 0; i < value.length; i++) if (typeof value[i] === 'object' && value[i] !== null) stack.push({ value: value[i], depth: depth + 1, field: `${field}[${i}]`, parent: visit });
     } else {
-      for (const key of Object.keys(value)) stack.push({ value: value[key], depth: depth + 1, field: fieldPath(field, key), parent: visit });
+      for (const key of Object.keys(value)) {
+        const child: unknown = value[key];
+        if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1, field: fieldPath(field, key), parent: visit });
+      }
     }
   }
   return undefined;
@@ -485,6 +501,7 @@ const parseJson = (text: string, source: string): E.Either<RunConfigError, unkno
  * Node 20 can abort the whole process when V8 happens to compile a regular expression at that point.
  */
 const yamlTooDeepAt = (tokens: readonly CST.Token[]): number | undefined => {
+  const { CST } = yaml();
   const stack: Array<{ readonly token: CST.Token; readonly depth: number }> = [];
   for (const token of tokens) if (token.type === 'document' && token.value !== undefined) stack.push({ token: token.value, depth: 1 });
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
@@ -504,6 +521,7 @@ const yamlTooDeepAt = (tokens: readonly CST.Token[]): number | undefined => {
  * one pass over the composed document with a set per map, without recursion.
  */
 const firstDuplicateKey = (doc: Document): number | undefined => {
+  const { isMap, isScalar, isSeq } = yaml();
   let first: number | undefined;
   const stack: unknown[] = [doc.contents];
   for (let node = stack.pop(); stack.length > 0 || node !== undefined; node = stack.pop()) {
@@ -524,6 +542,7 @@ const firstDuplicateKey = (doc: Document): number | undefined => {
 };
 
 const parseYaml = (text: string, source: string): E.Either<RunConfigError, unknown> => {
+  const { Composer, Parser, YAMLParseError } = yaml();
   let doc: Document.Parsed | undefined;
   try {
     // The text is parsed once: its syntax tree is checked for depth, then composed.

@@ -17,8 +17,8 @@
  *
  * @packageDocumentation
  */
-import { createPostgresBackend, Queue, QueueEvents, Worker, type IQueueBackend, type Job, type JobProgress, type JobsOptions, type WorkerOptions as BullWorkerOptions } from 'bullmq';
-import { queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
+import type { IQueueBackend, Job, JobProgress, JobsOptions, Queue, QueueEvents, Worker, WorkerOptions as BullWorkerOptions } from 'bullmq';
+import { bullmq, queueServer, QUEUE_URL_VARIABLE, type QueueServer } from './connection';
 import { STEP_JOB_NAME, type RunJobResult, type StepJobData, type StepJobResult } from './job';
 
 // model
@@ -175,6 +175,7 @@ export const stepJobFinished = async (job: StepJob, events: StepQueueEvents): Pr
  */
 export const queueBackend = (url: string, field: string = QUEUE_URL_VARIABLE): QueueBackend => {
   const server = queueServer(url, field);
+  const { createPostgresBackend, Queue, QueueEvents, Worker } = bullmq();
   // BullMQ types each client by its backend's connection settings (invariantly); here the clients
   // of both backends are used alike, through the methods every backend has.
   if (server.kind === 'postgres') {

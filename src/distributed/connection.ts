@@ -5,8 +5,15 @@
  *
  * @packageDocumentation
  */
+import type * as BullMQ from 'bullmq';
 import type { PostgresPoolConfig, RedisOptions } from 'bullmq';
 import { StepcacheError } from '../errors';
+
+/**
+ * @internal BullMQ, loaded on first use (not when stepcache is imported: with ioredis it takes
+ * several hundred milliseconds to load, which a run without a queue never needs).
+ */
+export const bullmq = (): typeof BullMQ => require('bullmq') as typeof BullMQ;
 
 // model
 

@@ -11,7 +11,6 @@
  */
 import * as os from 'node:os';
 import * as E from 'fp-ts/Either';
-import { UnrecoverableError } from 'bullmq';
 import { StepcacheError, toError } from '../errors';
 import { fingerprintFunction } from '../fingerprint';
 import { formatDuration } from '../format/duration';
@@ -26,7 +25,7 @@ import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
 import { deserializeOutput } from '../store/serialize';
 import { queueBackend, type StepJob } from './backend';
-import { QUEUE_URL_VARIABLE } from './connection';
+import { bullmq, QUEUE_URL_VARIABLE } from './connection';
 import { DEFAULT_QUEUE_NAME, encodeFailure, type StepJobData, type StepJobProgress, type StepJobResult } from './job';
 import { findStep, loadPipelineModule, stepNames, type FoundStep, type PipelineModule } from './pipeline-module';
 import { isRunJobData, RUN_JOB_NAME, type RunJobData, type RunJobResult } from './job';
@@ -130,7 +129,7 @@ const loadInputs = (data: StepJobData, found: FoundStep, artifacts: ArtifactStor
 
 /** Errors another try cannot fix: the job fails at once. */
 const RETRYABLE: ReadonlySet<StepcacheError['code']> = new Set(['STEP_FAILED', 'STORE_UNAVAILABLE', 'ARTIFACT_UNAVAILABLE']);
-const failure = (error: StepcacheError): Error => (RETRYABLE.has(error.code) ? new Error(encodeFailure(error)) : new UnrecoverableError(encodeFailure(error)));
+const failure = (error: StepcacheError): Error => (RETRYABLE.has(error.code) ? new Error(encodeFailure(error)) : new (bullmq().UnrecoverableError)(encodeFailure(error)));
 
 const isJobData = (x: unknown): x is StepJobData => {
   const d = x as Partial<StepJobData> | null;
@@ -191,14 +190,14 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     } catch (e) {
       const error = e instanceof StepcacheError ? e : new StepcacheError('STEP_FAILED', `The scheduled run of ${data.pipeline} failed: ${toError(e).message}`, { cause: e });
       // A scheduled run is not tried again: the next one comes with the schedule.
-      throw new UnrecoverableError(encodeFailure(error));
+      throw new (bullmq().UnrecoverableError)(encodeFailure(error));
     }
   };
 
   const process_ = async (job: StepJob): Promise<StepJobResult | RunJobResult> => {
     const data: unknown = job.data;
     if (job.name === RUN_JOB_NAME && isRunJobData(data)) return runScheduled(data);
-    if (!isJobData(data)) throw new UnrecoverableError(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
+    if (!isJobData(data)) throw new (bullmq().UnrecoverableError)(encodeFailure(new StepcacheError('INVALID_OPTIONS', `Job ${String(job.id)} is not a step job of this version of stepcache.`)));
     const { identity } = data;
     // Progress is not waited for: it goes out on the worker's connection ahead of the job's completion, so clients
     // hear it first, and a step does not wait a round trip to the queue server to start, or to answer.

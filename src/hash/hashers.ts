@@ -52,6 +52,27 @@ export const createContentHasher = async (): Promise<ContentHasher> => {
   return { update: (chunk) => void hasher.update(chunk), digest: () => hasher.digest('hex') };
 };
 
+/** The one XXH3-128 instance of synchronous hashing, once loaded. */
+let instantHasher: IHasher | undefined;
+let instantHasherLoading: Promise<IHasher> | undefined;
+
+/**
+ * An XXH3-128 hasher at once, for hashing that starts and ends in one synchronous section (no
+ * `await` between its first `update` and its `digest`), so that one instance serves every such
+ * section; `undefined` until the instance is loaded (the first call starts loading it).
+ *
+ * @example
+ * const h = contentHasherNow();
+ * if (h !== undefined) { h.update(bytes); h.digest(); }
+ */
+export const contentHasherNow = (): ContentHasher | undefined => {
+  instantHasherLoading ??= createXXHash128().then((h) => (instantHasher = h));
+  const hasher = instantHasher;
+  if (hasher === undefined) return undefined;
+  hasher.init();
+  return { update: (chunk) => void hasher.update(chunk), digest: () => hasher.digest('hex') };
+};
+
 /**
  * How an artifact store names contents: the hash that makes ids (and verifies them on load).
  *
@@ -76,6 +97,11 @@ export interface ContentHashing {
   readonly idLength: number;
   /** A fresh incremental hasher. */
   readonly create: () => Promise<ContentHasher>;
+  /**
+   * A hasher at once, to be used within one synchronous section (first `update` to `digest`
+   * without an `await`), or `undefined` while the hash is still loading (the first call starts it).
+   */
+  readonly createNow: () => ContentHasher | undefined;
 }
 
 /**
@@ -84,7 +110,7 @@ export interface ContentHashing {
  * @example
  * plainContentHashing.idLength; // 32
  */
-export const plainContentHashing: ContentHashing = Object.freeze({ name: 'xxh3-128', idLength: 32, create: createContentHasher });
+export const plainContentHashing: ContentHashing = Object.freeze({ name: 'xxh3-128', idLength: 32, create: createContentHasher, createNow: contentHasherNow });
 
 /** Separates the artifact key from every other use of the secret (entries are signed with it directly). */
 const ARTIFACT_KEY_LABEL = 'stepcache artifact ids v1';
@@ -99,14 +125,11 @@ const ARTIFACT_KEY_LABEL = 'stepcache artifact ids v1';
  */
 export const keyedContentHashing = (secret: string | Uint8Array): ContentHashing => {
   const key = createHmac('sha256', secret).update(ARTIFACT_KEY_LABEL).digest();
-  return Object.freeze({
-    name: 'hmac-sha256',
-    idLength: 64,
-    create: async (): Promise<ContentHasher> => {
-      const hmac = createHmac('sha256', key);
-      return { update: (chunk) => void hmac.update(chunk), digest: () => hmac.digest('hex') };
-    },
-  });
+  const createNow = (): ContentHasher => {
+    const hmac = createHmac('sha256', key);
+    return { update: (chunk) => void hmac.update(chunk), digest: () => hmac.digest('hex') };
+  };
+  return Object.freeze({ name: 'hmac-sha256', idLength: 64, create: async (): Promise<ContentHasher> => createNow(), createNow });
 };
 
 /**

@@ -24,8 +24,8 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { advisoryKey, ignore, nameOf, unavailable, type PostgresConnection, type PostgresTimeouts } from '../store/postgres-connection';
+import type pg from 'pg';
+import { advisoryKey, ignore, nameOf, postgresDriver, unavailable, type PostgresConnection, type PostgresTimeouts } from '../store/postgres-connection';
 import { createMemoryStepLock } from './memory-lock';
 import type { AcquireOptions, ReleaseLock, StepLock } from './step-lock';
 
@@ -79,7 +79,7 @@ export const createPostgresStepLock = (connection: pg.Pool | PostgresConnection,
 
   /** Cancels the wait of the connection named `application`: a backend blocked in a lock wait does not notice its client leaving. */
   const cancelWait = async (application: string): Promise<void> => {
-    const canceller = new pg.Client({ ...config, query_timeout: 10_000 });
+    const canceller = new (postgresDriver().Client)({ ...config, query_timeout: 10_000 });
     canceller.on('error', ignore);
     try {
       await canceller.connect();
@@ -94,7 +94,7 @@ export const createPostgresStepLock = (connection: pg.Pool | PostgresConnection,
     const releaseLocal = await local.acquire(key, acquireOptions);
     // A name of its own, so an abandoned wait can be found and cancelled (and operators see who waits).
     const application = `stepcache lock ${randomBytes(6).toString('hex')}`;
-    const client = new pg.Client({ ...config, application_name: application });
+    const client = new (postgresDriver().Client)({ ...config, application_name: application });
     client.on('error', ignore);
     let aborted = false;
     const onAbort = (): void => {

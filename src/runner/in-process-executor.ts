@@ -46,6 +46,17 @@ const splitOutputs = (node: GraphNode, result: unknown): E.Either<StepcacheError
 const describeOutput = (node: GraphNode, name: string): string =>
   node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
 
+/** An output as it left the step: its bytes (a snapshot), or already stored when its bytes could be stored at once. */
+type Taken = { readonly serialized: SerializedOutput; readonly stored?: ArtifactDescriptor };
+
+const unencodable = (node: GraphNode, name: string, e: unknown): StepcacheError =>
+  stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: writing it failed: ${toError(e).message}.`, node.name, e, name);
+
+const descriptorOf = (serialized: SerializedOutput, id: string): ArtifactDescriptor => {
+  const { kind, dtype, format } = serialized;
+  return Object.freeze({ id, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format });
+};
+
 /**
  * How to give an output a codec, when the reason a value cannot be stored says to: the step's
  * `.outputs({ name: codec })`; a step of one unnamed output then returns `{ output: value }`, and
@@ -59,16 +70,20 @@ const codecAdvice = (node: GraphNode, name: string, reason: string): string => {
 };
 
 /**
- * Every output as bytes, at once and synchronously, as soon as the step returned: what is stored
- * is what the step returned at that moment, even if it keeps a reference and changes it later.
+ * Every output, at once and synchronously, as soon as the step returned: what is stored is what
+ * the step returned at that moment, even if it keeps a reference and changes it later. JSON is
+ * written out (a snapshot by nature); the bytes of a typed array, `Buffer` or `ArrayBuffer` are
+ * stored right away without a copy when the store can store at once (`putNow`: nothing else runs
+ * meanwhile), and copied otherwise.
  */
-const serializeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unknown>>): E.Either<StepcacheError, Record<string, SerializedOutput>> => {
-  const serialized: Record<string, SerializedOutput> = {};
+const takeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unknown>>, store: ExecutionStore): E.Either<StepcacheError, Record<string, Taken>> => {
+  const taken: Record<string, Taken> = {};
+  const putNow = store.artifacts.putNow;
   for (const [name, value] of Object.entries(outputs)) {
     // A value can throw while it is read (a Proxy's trap, a getter) or be too big to write as text (RangeError).
     const written = E.tryCatch(
-      () => serializeOutput(value, formatOf(node, name)),
-      (e) => stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: writing it failed: ${toError(e).message}.`, node.name, e, name),
+      () => serializeOutput(value, formatOf(node, name), { snapshot: putNow === undefined }),
+      (e) => unencodable(node, name, e),
     );
     if (E.isLeft(written)) return written;
     const bytes = written.right;
@@ -76,9 +91,25 @@ const serializeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unkn
       const at = bytes.left.path === '' ? '' : ` at ${bytes.left.path}`;
       return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.${codecAdvice(node, name, bytes.left.reason)}`, node.name, undefined, name));
     }
-    serialized[name] = bytes.right;
+    const serialized = bytes.right;
+    if (serialized.sharesMemory !== true || putNow === undefined) {
+      taken[name] = { serialized };
+      continue;
+    }
+    const readable = decodeSnapshot(node, name, serialized); // checked on the bytes as they are, then dropped
+    if (E.isLeft(readable)) return readable;
+    const id = E.tryCatch(
+      () => putNow(serialized.bytes),
+      (e) => stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${toError(e).message}`, node.name, e, name),
+    );
+    if (E.isLeft(id)) return id;
+    const { sharesMemory: _shared, ...rest } = serialized;
+    taken[name] =
+      id.right === undefined
+        ? { serialized: { ...rest, bytes: serialized.bytes.slice() } } // the store cannot store now: a copy, stored afterwards
+        : { serialized: rest, stored: descriptorOf(serialized, id.right) };
   }
-  return E.right(serialized);
+  return E.right(taken);
 };
 
 /**
@@ -87,9 +118,8 @@ const serializeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unkn
  * cannot read back what it wrote fails the step now rather than every later load.
  */
 const decodeSnapshot = (node: GraphNode, name: string, serialized: SerializedOutput): E.Either<StepcacheError, unknown> => {
-  const { bytes, kind, dtype, format } = serialized;
-  const descriptor: ArtifactDescriptor = { id: '', kind, ...(dtype === undefined ? {} : { dtype }), size: bytes.byteLength, format };
-  const decoded = deserializeOutput(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), descriptor, formatOf(node, name));
+  const { bytes } = serialized;
+  const decoded = deserializeOutput(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), descriptorOf(serialized, ''), formatOf(node, name));
   return E.isRight(decoded)
     ? decoded
     : E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: its stored form does not read back (${decoded.left.message}).`, node.name, undefined, name));
@@ -98,8 +128,7 @@ const decodeSnapshot = (node: GraphNode, name: string, serialized: SerializedOut
 const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, serialized: SerializedOutput): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
   const stored = await TE.tryCatch(() => store.artifacts.put(serialized.bytes), toError)();
   if (E.isLeft(stored)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
-  const { kind, dtype, format } = serialized;
-  return E.right(Object.freeze({ id: stored.right, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format }));
+  return E.right(descriptorOf(serialized, stored.right));
 };
 
 /**
@@ -132,7 +161,8 @@ const callWithRetries = async (node: GraphNode, argument: Readonly<Record<string
  * throw is retried, never outputs that cannot be stored (another try returns the same). Outputs are serialized as soon as the
  * step returns, then stored one after the other; their values, decoded from those bytes (never
  * the step's own objects), are returned for the first consumer downstream to use without reading
- * them back.
+ * them back. Binary outputs (typed arrays, `Buffer`s, `ArrayBuffer`s) are stored at once instead
+ * when the store can (`putNow`), without a copy, and their consumers read them back.
  *
  * @example
  * createRunner({ executor: inProcessExecutor() });
@@ -156,17 +186,19 @@ export const inProcessExecutor = (): Executor =>
           (e) => stepFailure('UNENCODABLE_VALUE', `The result of step ${node.name} cannot be read: ${toError(e).message}.`, node.name, e),
         ),
       );
-      const outputs = E.chain((parts: Record<string, unknown>) => serializeOutputs(node, parts))(split);
+      const outputs = E.chain((parts: Record<string, unknown>) => takeOutputs(node, parts, store))(split);
       if (E.isLeft(outputs)) return outputs;
+      // Outputs stored at once are not handed over: their consumers read (and verify) the artifact.
       const values: Record<string, unknown> = {};
-      for (const [name, serialized] of Object.entries(outputs.right)) {
+      for (const [name, { serialized, stored }] of Object.entries(outputs.right)) {
+        if (stored !== undefined) continue;
         const value = decodeSnapshot(node, name, serialized);
         if (E.isLeft(value)) return value;
         values[name] = value.right;
       }
       const descriptors: Record<string, ArtifactDescriptor> = {};
-      for (const [name, serialized] of Object.entries(outputs.right)) {
-        const descriptor = await storeOutput(store, node, name, serialized);
+      for (const [name, { serialized, stored }] of Object.entries(outputs.right)) {
+        const descriptor = stored === undefined ? await storeOutput(store, node, name, serialized) : E.right(stored);
         if (E.isLeft(descriptor)) return descriptor;
         descriptors[name] = descriptor.right;
       }

@@ -171,6 +171,7 @@ export const withPresenceOf = async (store: ArtifactStore, entries: readonly Cac
   };
   return Object.freeze({
     put: (bytes: Uint8Array) => store.put(bytes),
+    putNow: store.putNow === undefined ? undefined : (bytes: Uint8Array) => store.putNow?.(bytes),
     get: (ref: ArtifactRef) => store.get(ref),
     present,
     remove: (id: string) => store.remove(id),

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
-import { contentHashing, type ContentHashing } from '../hash/hashers';
+import { contentHashing, type ContentHasher, type ContentHashing } from '../hash/hashers';
 import { EMPTY_ARTIFACT_ID } from './serialize';
 
 // model
@@ -51,6 +51,13 @@ export interface ArtifactRef {
 export interface ArtifactStore {
   /** Stores bytes under their content hash; returns the hash. */
   put(bytes: Uint8Array): Promise<string>;
+  /**
+   * Stores bytes at once, synchronously, and returns their hash; `undefined` when it cannot now
+   * (then `put` is the way). Nothing else runs while it stores, so bytes that something may change
+   * afterwards (a step's own typed array) are stored as they are now without being copied first.
+   * Optional: a store that cannot write synchronously (a network store) leaves it out.
+   */
+  readonly putNow?: ((bytes: Uint8Array) => string | undefined) | undefined;
   /** Loads bytes and verifies them against their id and size. */
   get(ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>>;
   /** Whether each artifact is present with the expected size (cheap: no content is read). */
@@ -68,6 +75,8 @@ export interface ArtifactStore {
 // the embedded file store
 
 const CHUNK = 8 * 1024 * 1024;
+/** Chunks of a synchronous store: small enough to be hashed while still in the processor's cache. */
+const CHUNK_NOW = 1024 * 1024;
 const READS_IN_FLIGHT = 3;
 /** Artifact ids are hex content hashes: never a user string, never a path. */
 const VALID_ID = /^[0-9a-f]{8,128}$/;
@@ -81,6 +90,10 @@ const VALID_ID = /^[0-9a-f]{8,128}$/;
  * isArtifactId('../../etc/passwd'); // false
  */
 export const isArtifactId = (id: string): boolean => VALID_ID.test(id);
+
+const writeAllNow = (fd: number, bytes: Uint8Array, position: number): void => {
+  for (let done = 0; done < bytes.byteLength; ) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+};
 
 const writeAll = async (handle: fs.promises.FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
   let done = 0;
@@ -130,22 +143,38 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
   };
   let ready: Promise<void> | undefined;
   const ensureDirs = (): Promise<void> => (ready ??= fs.promises.mkdir(tmpDir, { recursive: true }).then(() => undefined));
+  let readyNow = false;
+  const ensureDirsNow = (): void => {
+    if (!readyNow) fs.mkdirSync(tmpDir, { recursive: true });
+    readyNow = true;
+  };
+  hashing.createNow(); // starts loading the hash, so that putNow can store by the time a step returns
+
+  /** The hash of bytes up to one chunk, at once with the shared hasher (no hasher of its own to make: ~0.5 ms each); `undefined` for more, or while the hash loads. */
+  const smallHash = (bytes: Uint8Array): string | undefined => {
+    if (bytes.byteLength > CHUNK) return undefined;
+    const hasher = hashing.createNow();
+    if (hasher === undefined) return undefined;
+    hasher.update(bytes);
+    return hasher.digest();
+  };
 
   const put = async (bytes: Uint8Array): Promise<string> => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
     await ensureDirs();
-    const hasher = await hashing.create();
+    const hashedNow = smallHash(bytes);
+    const hasher = hashedNow === undefined ? await hashing.create() : undefined;
     const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
     const handle = await fs.promises.open(tmp, 'wx');
     try {
       for (let offset = 0; offset < bytes.byteLength; offset += CHUNK) {
         const chunk = bytes.subarray(offset, Math.min(offset + CHUNK, bytes.byteLength));
         const written = writeAll(handle, chunk, offset); // runs on the thread pool...
-        hasher.update(chunk); // ...while this hashes on the main thread
+        hasher?.update(chunk); // ...while this hashes on the main thread
         await written;
       }
       await handle.close();
-      const id = hasher.digest();
+      const id = hashedNow ?? (hasher as ContentHasher).digest();
       const target = fileOf(id);
       await fs.promises.mkdir(path.dirname(target), { recursive: true });
       await fs.promises.rename(tmp, target);
@@ -153,6 +182,39 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     } catch (e) {
       await handle.close().catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
+      throw e;
+    }
+  };
+
+  // Writes and hashes chunk by chunk on this thread: nothing else runs meanwhile, so no copy is
+  // needed for the bytes to be what they are now; the same chunk is written and hashed while it
+  // is in the processor's cache.
+  const putNow = (bytes: Uint8Array): string | undefined => {
+    if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
+    const hasher = hashing.createNow();
+    if (hasher === undefined) return undefined;
+    ensureDirsNow();
+    const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
+    const fd = fs.openSync(tmp, 'wx');
+    try {
+      for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_NOW) {
+        const chunk = bytes.subarray(offset, Math.min(offset + CHUNK_NOW, bytes.byteLength));
+        hasher.update(chunk);
+        writeAllNow(fd, chunk, offset);
+      }
+      fs.closeSync(fd);
+      const id = hasher.digest();
+      const target = fileOf(id);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.renameSync(tmp, target);
+      return id;
+    } catch (e) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // closed already
+      }
+      fs.rmSync(tmp, { force: true });
       throw e;
     }
   };
@@ -173,8 +235,15 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     try {
       const { size } = await handle.stat();
       if (size !== ref.size) return fail(size < ref.size ? 'ArtifactTruncated' : 'ArtifactCorrupted', `has ${size} bytes, expected ${ref.size}`);
-      const hasher = await hashing.create();
       const buffer = Buffer.allocUnsafeSlow(size);
+      if (size <= CHUNK) {
+        // One read, then the shared hasher at once.
+        const { bytesRead } = await handle.read(buffer, 0, size, 0);
+        if (bytesRead < size) return fail('ArtifactTruncated', `ended after ${bytesRead} of ${size} bytes`);
+        const actual = smallHash(buffer);
+        if (actual !== undefined) return actual === ref.id ? E.right(buffer) : fail('ArtifactCorrupted', `content hash is ${actual}, expected ${ref.id}`);
+      }
+      const hasher = await hashing.create();
       // Keep a few reads in flight on the thread pool while the main thread hashes what arrived.
       const inFlight: Promise<{ readonly offset: number; readonly wanted: number; readonly bytesRead: number }>[] = [];
       let requested = 0;
@@ -253,5 +322,5 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     return removed;
   };
 
-  return Object.freeze({ put, get, present, remove, list, sweepTemporary, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
+  return Object.freeze({ put, putNow, get, present, remove, list, sweepTemporary, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
 };

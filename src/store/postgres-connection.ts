@@ -7,8 +7,14 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { StepcacheError, toError } from '../errors';
+
+/**
+ * @internal The PostgreSQL driver, loaded on first use (not when stepcache is imported: it takes
+ * ~100 ms to load, which a run on the embedded store never needs).
+ */
+export const postgresDriver = (): typeof pg => require('pg') as typeof pg;
 
 // model
 
@@ -115,7 +121,7 @@ export const openPool = (connection: PostgresConnection, timeouts: PostgresTimeo
     pool.on('error', ignore);
     return { pool, owned: false, ...nameOf(connection) };
   }
-  const pool = new pg.Pool({
+  const pool = new (postgresDriver().Pool)({
     connectionString: connection.url,
     connectionTimeoutMillis: timeouts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     query_timeout: timeouts.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,

@@ -201,6 +201,21 @@ export const readOnlyArtifactStore = (store: ArtifactStore, hashing: ContentHash
       await write(async () => void (id = await store.put(bytes)));
       return id ?? keep(bytes);
     },
+    // At once only while the store may be written: when it is read-only (or refuses this write), the
+    // caller copies the bytes and `put` keeps the copy in memory.
+    putNow:
+      store.putNow === undefined
+        ? undefined
+        : (bytes: Uint8Array) => {
+            if (mode.why() !== undefined) return undefined;
+            try {
+              return store.putNow?.(bytes);
+            } catch (e) {
+              if (!isWriteRefused(e)) throw e;
+              mode.enter(`the store refused a write (${e instanceof Error ? e.message : String(e)})`);
+              return undefined;
+            }
+          },
     get: async (ref: ArtifactRef) => (isKept(ref) ? E.right(kept.get(ref.id) as Buffer) : store.get(ref)),
     present: async (refs: readonly ArtifactRef[]) => {
       const found = await store.present(refs);

@@ -41,14 +41,29 @@ export interface ArtifactDescriptor {
 }
 
 /**
- * An output turned into bytes, before it is stored. The bytes share no memory with the value:
- * they are what the value was when it was serialized, whatever is done to the value afterwards.
+ * An output turned into bytes, before it is stored. Unless `sharesMemory`, the bytes share no
+ * memory with the value: they are what the value was when it was serialized, whatever is done to
+ * the value afterwards.
  */
 export interface SerializedOutput {
   readonly kind: ArtifactKind;
   readonly dtype?: string;
   readonly format: string;
   readonly bytes: Uint8Array;
+  /** The bytes are a view of the value's own memory (asked for with `{ snapshot: false }`): they change when it does. */
+  readonly sharesMemory?: true;
+}
+
+/**
+ * How to serialize: `snapshot: false` lets the bytes of a typed array, `Buffer` or `ArrayBuffer`
+ * be a view of its memory (no copy), for a caller that stores them before anything can change them.
+ *
+ * @example
+ * const options: SerializeOptions = { snapshot: false };
+ */
+export interface SerializeOptions {
+  /** @default true: the bytes are a copy */
+  readonly snapshot?: boolean;
 }
 
 /** Why stored bytes could not be turned back into a value. */
@@ -144,15 +159,17 @@ export const toJsonText = (value: unknown): E.Either<Unencodable, string> => {
   return E.map(() => out.text)(walkValue(value, jsonVisitor(out)));
 };
 
-const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, SerializedOutput> => {
+const serializeAuto = (value: unknown, format: string, snapshot: boolean): E.Either<Unencodable, SerializedOutput> => {
   if (value === undefined) return E.right({ kind: 'none', format, bytes: new Uint8Array(0) });
   const dtype = typedArrayName(value);
+  const binary = (d: string, view: Uint8Array): SerializedOutput =>
+    // A copy unless asked otherwise: the bytes are what the value holds now, whatever is done to the value afterwards.
+    snapshot ? { kind: 'bytes', dtype: d, format, bytes: view.slice() } : { kind: 'bytes', dtype: d, format, bytes: view, sharesMemory: true };
   if (dtype !== undefined) {
     const view = value as ArrayBufferView;
-    // A copy: the bytes are what the value holds now, whatever is done to the value afterwards.
-    return E.right({ kind: 'bytes', dtype, format, bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice() });
+    return E.right(binary(dtype, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)));
   }
-  if (value instanceof ArrayBuffer) return E.right({ kind: 'bytes', dtype: 'ArrayBuffer', format, bytes: new Uint8Array(value.slice(0)) });
+  if (value instanceof ArrayBuffer) return E.right(binary('ArrayBuffer', new Uint8Array(value)));
   const bad = findNonJson(value);
   if (bad !== undefined) return E.left(bad);
   let text: string;
@@ -172,21 +189,23 @@ const serializeAuto = (value: unknown, format: string): E.Either<Unencodable, Se
 /**
  * Turns an output value into bytes according to its declared format, or says which part of it
  * cannot be stored faithfully. Synchronous, and the bytes are a snapshot (typed arrays and
- * `ArrayBuffer`s are copied, JSON is written out): the value may change afterwards.
+ * `ArrayBuffer`s are copied, JSON is written out): the value may change afterwards. With
+ * `{ snapshot: false }`, binary bytes are a view of the value instead (`sharesMemory`).
  *
  * @example
  * serializeOutput(new Float64Array([1, 2]), 'auto'); // Right({ kind: 'bytes', dtype: 'Float64Array', ... })
  * serializeOutput({ x: NaN }, 'auto'); // Left({ path: '.x', reason: 'NaN, which JSON cannot store; ...' })
  */
-export const serializeOutput = (value: unknown, format: 'auto' | t.Mixed): E.Either<Unencodable, SerializedOutput> => {
-  if (format === 'auto') return serializeAuto(value, 'auto');
+export const serializeOutput = (value: unknown, format: 'auto' | t.Mixed, options: SerializeOptions = {}): E.Either<Unencodable, SerializedOutput> => {
+  const snapshot = options.snapshot ?? true;
+  if (format === 'auto') return serializeAuto(value, 'auto', snapshot);
   let encoded: unknown;
   try {
     encoded = format.encode(value);
   } catch (e) {
     return E.left({ _tag: 'Unencodable', path: '', reason: `rejected by codec ${format.name}: ${toError(e).message}` });
   }
-  return serializeAuto(encoded, formatId(format));
+  return serializeAuto(encoded, formatId(format), snapshot);
 };
 
 const TYPED_ARRAYS: Readonly<Record<string, { new (buffer: ArrayBuffer, byteOffset: number, length: number): ArrayBufferView; BYTES_PER_ELEMENT: number }>> = {
