@@ -18,6 +18,7 @@ import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
 import type { CacheEntry } from '../store/records';
 import { artifactDigest } from '../store/serialize';
+import { pendingCommits, type PendingCommits } from './commits';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';
 import type { Executor } from './executor';
 import { applyEvent, pendingState, type NodeState } from './state';
@@ -54,6 +55,8 @@ export interface RunContext {
   readonly keys: KeyEnvironment;
   /** Cache lookups are left to the executor's workers: every step is sent to them (no client-side caching). */
   readonly lookupsOnWorkers: boolean;
+  /** The entries' writes and the locks' releases the steps left behind them. */
+  readonly commits: PendingCommits;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -138,6 +141,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     settings,
     keys,
     lookupsOnWorkers: deps.lookupsOnWorkers === true,
+    commits: pendingCommits(),
   };
 };
 

@@ -96,16 +96,22 @@ export const whyExecuting = (ctx: RunContext, node: GraphNode, decision: Exclude
 /** A miss is shared: disabled caching and refresh ask for an execution of one's own. */
 const isShared = (decision: CacheDecision): boolean => decision._tag === 'Execute' && (decision.reason === 'no-entry' || decision.reason === 'expired');
 
-/** Runs `f` as the one execution of `flightKey` in flight in this process, when there is a key. */
-const inFlightAs = async <A>(flightKey: string | undefined, f: () => Promise<A>): Promise<A> => {
+/**
+ * Runs `f` as the one execution of `flightKey` in flight in this process, when there is a key.
+ * Others wait until what it left behind has landed too (its entry durable, its lock released).
+ */
+const inFlightAs = async <A>(ctx: RunContext, node: GraphNode, flightKey: string | undefined, f: () => Promise<A>): Promise<A> => {
   if (flightKey === undefined) return f();
   let landed!: () => void;
-  inFlight.set(flightKey, new Promise<void>((resolve) => (landed = resolve)));
+  const flight = new Promise<void>((resolve) => (landed = resolve));
+  inFlight.set(flightKey, flight);
   try {
     return await f();
   } finally {
-    inFlight.delete(flightKey);
-    landed();
+    void ctx.commits.landed(node.name).then(() => {
+      if (inFlight.get(flightKey) === flight) inFlight.delete(flightKey);
+      landed();
+    });
   }
 };
 
@@ -155,7 +161,16 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
     }
     return { _tag: 'Executed', key, outputs: executed.right.descriptors };
   } finally {
-    await release?.();
+    // Released once the entry written behind the step is durable: whoever takes the lock next finds it.
+    if (release !== undefined) {
+      const released = ctx.commits
+        .landed(node.name)
+        .then(release)
+        .catch((e: unknown) => {
+          throw stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not release its key's lock: ${toError(e).message}`, node.name, e);
+        });
+      ctx.commits.track(node.name, released);
+    }
   }
 };
 
@@ -184,7 +199,7 @@ const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): 
     await running;
     return settle(ctx, node, reassessments);
   }
-  const outcome = await inFlightAs(flightKey, () => executeMiss(ctx, node, assessed.right, reassessments > 0));
+  const outcome = await inFlightAs(ctx, node, flightKey, () => executeMiss(ctx, node, assessed.right, reassessments > 0));
   return outcome._tag === 'InputsChanged' ? settle(ctx, node, reassessments - 1) : outcome;
 };
 

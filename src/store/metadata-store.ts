@@ -256,7 +256,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const at = Date.parse(run.startedAt);
       for (const key of usesOf(run)) lastUses.set(key, Math.max(lastUses.get(key) ?? at, at));
     }
-    await keyv.setMany([
+    await setRows([
       ...[...lastUses].map(([key, at]) => ({ key: usedKey(key), value: at })),
       ...runs.flatMap((run) => [
         { key: runKey(run.id), value: run },
