@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import type Keyv from 'keyv';
 import { StepcacheError, toError } from '../errors';
-import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock';
+import { createFileStepLock, createMemoryStepLock, soloWhenAlone, type StepLock } from '../lock';
 import { createFileArtifactStore, type ArtifactRef, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { CacheEntry, DamagedRecord } from '../store/records';
@@ -188,7 +188,7 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
         : choice.metadata === undefined
           ? dir
           : `${dir}\0${storeIdentity(choice.metadata)}`,
-    lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
+    lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? soloWhenAlone(layout.locksDir, createFileStepLock(layout.locksDir)) : createMemoryStepLock()),
     open,
     // A store call that throws synchronously fails the same way as one that rejects.
     call: (what, f) =>
