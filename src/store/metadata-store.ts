@@ -198,6 +198,8 @@ export interface StoreRow {
  */
 export interface RowWriter {
   readonly setRows: (rows: readonly StoreRow[]) => Promise<void>;
+  /** The values of rows by key (absent or expired: `undefined`), in one query whatever their number. */
+  readonly getRows: (keys: readonly string[]) => Promise<unknown[]>;
 }
 
 const iteratorRange =
@@ -236,6 +238,7 @@ interface QueuedEntry {
 const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: KeyRangeReader | undefined, writer: RowWriter | undefined): MetadataStore => {
   const range = reader?.range ?? iteratorRange(keyv);
   const setRows = writer?.setRows ?? (async (rows: readonly StoreRow[]) => void (await keyv.setMany([...rows])));
+  const getMany = (keys: readonly string[]): Promise<unknown[]> => (writer === undefined ? getManyInBatches(keyv, keys) : writer.getRows(keys));
   // keyv re-emits store errors as events; the failing call rejects anyway, and an 'error' event
   // without a listener would crash the process.
   keyv.on('error', () => undefined);
@@ -311,7 +314,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
    */
   const entryRows = async (batch: readonly QueuedEntry[]): Promise<StoreRow[]> => {
     const keys = [...new Set(batch.flatMap(({ entry }) => [entryKey(entry.key), latestOfStepKey(entry.step)]))];
-    const values = await getManyInBatches(keyv, keys);
+    const values = await getMany(keys);
     const current = new Map<string, unknown>(keys.map((k, i) => [k, values[i]]));
     const rows = new Map<string, StoreRow>();
     for (const { entry, options: put } of batch) {
@@ -360,17 +363,17 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   const store: MetadataStore = Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
-      const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
+      const values = keys.length === 1 && writer === undefined ? [await keyv.get(entryKey(keys[0] as string))] : await getMany(keys.map(entryKey));
       return values.map((value, i) => entryOf(value, keys[i] as string));
     },
     getLatestEntries: async (pipeline: string, steps: readonly string[]) => {
       if (steps.length === 0) return [];
-      const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
+      const values = await getMany(steps.map((s) => latestKey(pipeline, s)));
       return values.map((value, i) => entryOf(value, `latest of ${pipeline}/${steps[i] as string}`));
     },
     getLatestEntriesOfSteps: async (steps: readonly string[]) => {
       if (steps.length === 0) return [];
-      const values = await getManyInBatches(keyv, steps.map(latestOfStepKey));
+      const values = await getMany(steps.map(latestOfStepKey));
       return values.map((value, i) => entryOf(value, `latest of step ${steps[i] as string}`));
     },
     putEntry,
@@ -385,7 +388,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     deleteEntries: async (entries: readonly CacheEntry[]) => {
       if (entries.length === 0) return;
       const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step)]))];
-      const latest = await getManyInBatches(keyv, pointers);
+      const latest = await getMany(pointers);
       const doomed = new Set(entries.map((e) => e.key));
       const stalePointers = pointers.filter((_, i) => {
         const entry = entryOf(latest[i], pointers[i] as string);
@@ -398,7 +401,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     getRun: async (id: string) => usable(await readRun(id)),
     listRuns: async (query: RunQuery = {}) => {
       const summaries = await listRunSummaries(query);
-      const values = await getManyInBatches(keyv, summaries.map((s) => runKey(s.id)));
+      const values = await getMany(summaries.map((s) => runKey(s.id)));
       return values
         .map((value, i) => (value === undefined || value === null ? undefined : usable(decodeRunRecord(value, (summaries[i] as RunSummary).id))))
         .filter((r): r is RunRecord => r !== undefined)
@@ -407,7 +410,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     listRunSummaries,
     lastUsed: async (keys: readonly string[]) => {
       await indexReady();
-      const values = await getManyInBatches(keyv, keys.map(usedKey));
+      const values = await getMany(keys.map(usedKey));
       const used = new Map<string, number>();
       values.forEach((value, i) => {
         if (typeof value === 'number') used.set(keys[i] as string, value);
@@ -441,7 +444,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     },
     deleteRuns: async (ids: readonly string[]) => {
       if (ids.length === 0) return;
-      const values = await getManyInBatches(keyv, ids.map(runKey));
+      const values = await getMany(ids.map(runKey));
       // The index row is named by the record; a damaged or missing record's row is looked for by its id.
       const indexKeys: string[] = [];
       const unnamed = new Set<string>();
@@ -508,6 +511,16 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
   // Every row of a batch in one statement, so one transaction (keyv's setMany writes row by row,
   // a transaction each, and reports a failure only as an event).
   const writer: RowWriter = {
+    // Rows matched to keys through a map: keyv's getMany searches the rows once per key.
+    getRows: async (keys) => {
+      if (keys.length === 0) return [];
+      const rows = (await sqlite.query(`SELECT key, value FROM ${table} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(keys.map((k) => `${namespace}:${k}`)))) as Array<{
+        key: string;
+        value: string | null;
+      }>;
+      const byKey = new Map(rows.map((row) => [row.key, row.value]));
+      return keys.map((k) => storedValue(byKey.get(`${namespace}:${k}`) ?? null));
+    },
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
