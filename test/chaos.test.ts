@@ -10,6 +10,8 @@
  * 5,000 levels deep, a huge string) fail the step with a typed error naming it.
  */
 import { constants } from 'node:buffer';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import {
   createFileArtifactStore,
   createFileStepLock,
@@ -26,6 +28,7 @@ import {
   type ReleaseLock,
   type StepLock,
 } from '../src';
+import { examineStore } from '../src/cache/doctor';
 import { storeLayout } from '../src/store/layout';
 import { removeDir, tempDir } from './support/fixtures';
 
@@ -309,4 +312,97 @@ describe('a step output that cannot be stored', () => {
     expect([e.code, e.step]).toEqual(['UNENCODABLE_VALUE', 'huge_step']);
     expect(e.message).toContain('huge_step');
   });
+});
+
+// SIGKILL during maintenance
+
+const MAINTENANCE_CHILD = path.join(__dirname, 'support', 'maintenance-child.ts');
+
+/** A small seeded generator (mulberry32): the same delays on every run of the test. */
+const seeded = (seed: number): (() => number) => {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(s ^ (s >>> 15), 1 | s);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+/**
+ * Runs a command of the command line in a child process and kills it (SIGKILL) `delayMs` after
+ * the command begins; says whether it had finished first.
+ */
+const killDuring = (args: readonly string[], delayMs: number): Promise<{ readonly finished: boolean }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAINTENANCE_CHILD, ...args], { cwd: path.join(__dirname, '..'), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let timer: NodeJS.Timeout | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (timer === undefined && out.includes('started\n')) {
+        child.stdin.write('go\n');
+        timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => void (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal !== 'SIGKILL' && !/done 0/.test(out)) reject(new Error(`stepcache ${args.join(' ')} exited with ${String(code)}:\n${out}\n${err}`));
+      else resolve({ finished: /done 0/.test(out) });
+    });
+  });
+
+/** The x values whose runs fill the store: a's entries all share the artifact of its output `right` ('r'). */
+const XS = Array.from({ length: 10 }, (_, i) => i + 1);
+
+const fillStore = async (): Promise<void> => {
+  const runner = createRunner({ dir, logger: silentLogger });
+  for (const x of XS) await runner.run(chaosPipeline, { x });
+  await runner.close();
+};
+
+/** What `stepcache doctor` sees: rows that do not decode, entries whose artifacts are missing or damaged. */
+const doctor = async () => {
+  const layout = storeLayout(dir);
+  const metadata = createSqliteMetadataStore(layout.metadataFile);
+  try {
+    return await examineStore(metadata, createFileArtifactStore(layout.artifactsDir), { repair: false });
+  } finally {
+    await metadata.close();
+  }
+};
+
+const MAINTENANCE: ReadonlyArray<{ readonly name: string; readonly args: (dir: string) => string[] }> = [
+  { name: 'cache prune --max-bytes (least recently used first, shared artifacts)', args: (d) => ['cache', 'prune', '--dir', d, '--max-bytes', '40', '--grace', '0s'] },
+  { name: 'cache prune --step', args: (d) => ['cache', 'prune', '--dir', d, '--step', 'chaos_a', '--grace', '0s'] },
+  { name: 'cache clear', args: (d) => ['cache', 'clear', '--yes', '--dir', d] },
+  { name: 'runs prune', args: (d) => ['runs', 'prune', '--keep-last', '3', '--dir', d] },
+];
+
+describe('SIGKILL during cache prune, cache clear and runs prune', () => {
+  const random = seeded(20261130);
+  const cases = MAINTENANCE.flatMap((m) => [0, 1, 2, 3].map(() => ({ ...m, delayMs: Math.floor(random() * 50) })));
+
+  it.each(cases)('$name, killed after $delayMs ms: doctor finds nothing broken, and every later run gives the steps’ values', async ({ args, delayMs }) => {
+    await fillStore();
+    await killDuring(args(dir), delayMs);
+
+    const after = await doctor();
+    expect(after.damaged).toEqual([]);
+    expect(after.broken).toEqual([]);
+
+    const runner = cleanRunner();
+    for (const x of XS) {
+      const run = await runner.run(chaosPipeline, { x });
+      expect(await run.output('result')).toEqual(expected(x).result);
+      expect(await run.output('b')).toEqual(expected(x).b);
+    }
+    expect((await runner.listRuns()).length).toBeGreaterThanOrEqual(XS.length);
+    const settledStore = await doctor();
+    expect(settledStore).toMatchObject({ damaged: [], broken: [] });
+    expect(settledStore.entriesChecked).toBeGreaterThan(0);
+  }, 120_000);
 });

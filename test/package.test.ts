@@ -236,3 +236,39 @@ describe('the installed stepcache executable', () => {
     for (const id of runIds) expect(outcome.stdout).toContain(id);
   }, 120_000);
 });
+
+// the README's tour, as written
+
+/** The TypeScript code blocks of the README's "A tour" section that are whole programs (they import what they use). */
+const tourPrograms = (): string[] => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## A tour\n');
+  const end = readme.indexOf('\n## ', start + 1);
+  const tour = readme.slice(start, end < 0 ? undefined : end);
+  return [...tour.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((code) => code.startsWith('import ') && /\bcreateRunner\(/.test(code));
+};
+
+describe.each<Format>(['esm', 'cjs'])('the README tour, as written, in a TypeScript project (%s)', (format) => {
+  it('compiles against the installed package and runs', async () => {
+    const programs = tourPrograms();
+    expect(programs.length).toBeGreaterThan(0);
+    // A project of its own inside the consumer project: its node_modules are found above it.
+    const dir = path.join(project, `tour-${format}`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: `tour-${format}`, private: true, type: format === 'esm' ? 'module' : 'commonjs' })}\n`);
+    const files = programs.map((_, i) => `tour${i}.ts`);
+    programs.forEach((code, i) => fs.writeFileSync(path.join(dir, files[i] as string), code));
+    fs.writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      `${JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, skipLibCheck: true, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')] }, files })}\n`,
+    );
+    expectSuccess('tsc (the tour)', await exec(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir, childEnv(), 120_000));
+    for (const file of files) {
+      const outcome = await exec(process.execPath, [file.replace(/\.ts$/, '.js')], dir, childEnv({ STEPCACHE_DIR: path.join(work, `tour-store-${format}`) }), 120_000);
+      expectSuccess(`node ${file} (the tour)`, outcome);
+      expect(outcome.stderr).toBe('');
+      expect(outcome.stdout).toContain('executed');
+      expect(outcome.stdout).toContain('1498500'); // 3 × (0 + 1 + … + 999)
+    }
+  }, 180_000);
+});

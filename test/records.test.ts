@@ -3,7 +3,7 @@
  */
 import * as E from 'fp-ts/Either';
 import fc from 'fast-check';
-import { CacheEntryCodec, decodeCacheEntry, decodeRunRecord, RunRecordCodec, type CacheEntry, type RunRecord } from '../src/store/records';
+import { CacheEntryCodec, decodeCacheEntry, decodeRunRecord, parametersLine, RunRecordCodec, type CacheEntry, type RunRecord } from '../src/store/records';
 
 const RUN: RunRecord = {
   id: '20261130-101500123-00a0f00d1',
@@ -45,6 +45,19 @@ describe('decodeRunRecord and decodeCacheEntry', () => {
         expect(E.isRight(decoded)).toBe(E.isRight(CacheEntryCodec.decode(entry)));
         if (E.isRight(decoded)) expect(decoded.right).toEqual(entry);
       }),
+    );
+  });
+});
+
+describe('parametersLine', () => {
+  it('shows every parameter as name=value, any value included (a bigint, a cycle), cut to 80 characters', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    expect(parametersLine({ gamma: 0.1, kernel: 'rbf' })).toBe('gamma=0.1 kernel="rbf"');
+    expect(parametersLine({ seed: 12n })).toBe('seed=12n');
+    expect(() => parametersLine({ cyclic })).not.toThrow();
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.anything({ withBigInt: true })), (parameters) => parametersLine(parameters).length <= 80),
     );
   });
 });

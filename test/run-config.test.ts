@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
-import { applyRunConfig, checkConfigSteps, decodeRunConfig, loadRunConfig, parseRunConfigText, readRunConfig, type RunConfig, type RunConfigError } from '../src/config/run-config';
+import { applyRunConfig, decodeRunConfig, loadRunConfig, parseRunConfigText, readRunConfig, type RunConfig, type RunConfigError } from '../src/config/run-config';
 import { createRunner, pipeline, silentLogger, step, StepcacheError, type Runner } from '../src';
-import { compilePipeline } from '../src/pipeline/pipeline';
 import { removeDir, tempDir } from './support/fixtures';
 
 // helpers
@@ -419,34 +418,5 @@ describe('applyRunConfig', () => {
     // Without the file, the trainer is a hit again: the setting lived in the configured copy only.
     const plain = await runner.run(trainingPipeline, { gamma: 0.001, kernels: ['rbf', 'linear'] });
     expect(plain.steps.svc_trainer?.status).toBe('cached');
-  });
-});
-
-describe('checkConfigSteps', () => {
-  const stepNames = (): string[] => {
-    const graph = compilePipeline(trainingPipeline, {});
-    if (E.isLeft(graph)) throw new Error(graph.left.message);
-    return graph.right.nodes.map((n) => n.name);
-  };
-
-  it('accepts a config whose steps are all in the pipeline', async () => {
-    expect(checkConfigSteps(stepNames(), await loaded(fixture('train.yaml')))).toEqual(E.right(undefined));
-  });
-
-  it('names an unknown step and lists the steps of the pipeline', async () => {
-    const file = fixture('unknown-step.yaml');
-    expect(checkConfigSteps(stepNames(), await loaded(file))).toEqual(
-      E.left({
-        _tag: 'ConfigInvalid',
-        file,
-        field: 'steps.svc_trainr',
-        message: `Run config ${file} sets steps.svc_trainr, but the pipeline has no step "svc_trainr"; its steps are: training_data_loader, svc_trainer.`,
-      }),
-    );
-  });
-
-  it('does not take inherited names for steps', () => {
-    const config = decodeRunConfig({ steps: { constructor: { enableCache: false } } }, 'c.yaml');
-    expect(E.isRight(config) && checkConfigSteps(stepNames(), config.right)).toMatchObject(E.left({ field: 'steps.constructor' }));
   });
 });

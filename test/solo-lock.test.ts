@@ -69,6 +69,16 @@ describe('a file lock with the solo fast path', () => {
     await release();
   });
 
+  it('close gives the solo marker up at once, unless a key is held in this process', async () => {
+    const lock = soloWhenAlone(dir, createFileStepLock(dir), { idleMs: 60_000 });
+    const release = await lock.acquire(KEY);
+    await lock.close();
+    expect(names()).toEqual(['f0f0f0f0f0f0f0f0.lock']);
+    await release();
+    await lock.close();
+    expect(names()).toEqual([]);
+  });
+
   it('another process that wants a key held here waits until it is released, the key held here through its file meanwhile', async () => {
     const lock = lockOn(dir);
     const log = path.join(os.tmpdir(), `solo-log-${process.pid}-${Date.now()}`);

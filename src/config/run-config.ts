@@ -635,33 +635,12 @@ export const readRunConfig = async (file: string): Promise<RunConfig> => {
 // applying
 
 /**
- * Checks that every step named under `steps` is a step of the compiled pipeline, naming the
- * unknown step and listing the pipeline's steps otherwise.
- *
- * @example
- * const graph = compilePipeline(trainingPipeline, config.parameters);
- * if (E.isRight(graph)) checkConfigSteps(graph.right.nodes.map((n) => n.name), config);
- * // Left({ _tag: 'ConfigInvalid', field: 'steps.svc_trainr', message: '... has no step svc_trainr; its steps are: ...' })
- */
-export const checkConfigSteps = (graphStepNames: readonly string[], config: RunConfig): E.Either<RunConfigError, void> => {
-  const known = new Set(graphStepNames);
-  for (const name of Object.keys(config.steps)) {
-    if (!known.has(name)) {
-      const field = fieldPath('steps', name);
-      return E.left(
-        invalid(config.source, field, `Run config ${config.source} sets ${field}, but the pipeline has no step ${preview(name)}; its steps are: ${graphStepNames.join(', ') || '(none)'}.`),
-      );
-    }
-  }
-  return E.right(undefined);
-};
-
-/**
  * Applies a run config to a pipeline: its settings and per-step settings become the pipeline's
  * run config layer (`pipeline.withRunConfig`), above every step setting and below the runtime
  * options of `pipeline.withOptions`; its parameters are returned for `runner.run`. The parameters are
  * only known to be JSON here; the pipeline's definition receives them as they are. Step names are
- * checked against the compiled pipeline by {@link checkConfigSteps}.
+ * checked against the compiled pipeline when the run starts (an unknown one is an
+ * `INVALID_OPTIONS` error naming `steps.<name>`).
  *
  * @example
  * const { pipeline, params } = applyRunConfig(trainingPipeline, await readRunConfig('train.yaml'));

@@ -204,7 +204,7 @@ class Encoder implements Visitor {
       this.entryParts.push([]);
       return value instanceof Map ? { kind: 'map', value } : { kind: 'set', value };
     }
-    return walk.refuse(`${describeInstance(value)}; give it an io-ts codec or pass plain data`);
+    return walk.refuse(`${describeInstance(value)}; pass plain data`);
   }
 
   beforeChild(container: Container, index: number): void {

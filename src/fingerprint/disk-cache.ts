@@ -57,6 +57,8 @@ export interface FingerprintDiskCacheOptions {
   readonly secret?: string | Uint8Array | undefined;
   /** Hears why the file was ignored (once). @default ignore it */
   readonly onIgnored?: (message: string) => void;
+  /** Whether the file may not be written now (a read-only store): `flush` then writes nothing. @default never */
+  readonly readOnly?: () => boolean;
 }
 
 /** Separates the fingerprint key from every other use of the secret. */
@@ -140,7 +142,7 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
     },
     flush: async () => {
       states.clear();
-      if (!dirty || kept === undefined) return;
+      if (!dirty || kept === undefined || options.readOnly?.() === true) return;
       dirty = false;
       const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.part`;
       try {

@@ -406,7 +406,7 @@ export const createFileStepLock = (directory: string, options: FileStepLockOptio
         ? `The lock was released just as the wait ended: run again.`
         : holder === undefined
           ? `The lock file holds no readable record (damaged, or its holder died while writing it).${lastRefresh} ${takeover} If no process uses this store, delete ${file}.`
-          : `If pid ${holder.pid} on ${holder.host} is still working on this step, wait for it or raise maxWaitMs; if it hangs, stop it (kill ${holder.pid} on ${holder.host}).${lastRefresh} ${takeover} If no process uses this store, delete ${file}.`;
+          : `If pid ${holder.pid} on ${holder.host} is still working on this step, wait for it or raise the step's lockTimeout setting (.withOptions({ lockTimeout: '30m' })); if it hangs, stop it (kill ${holder.pid} on ${holder.host}).${lastRefresh} ${takeover} If no process uses this store, delete ${file}.`;
     return lockTimeout({ key, location: file, holder, waitedMs }, maxWaitMs, advice);
   };
 

@@ -18,7 +18,7 @@ export { createMemoryStepLock } from './memory-lock';
 export type { MemoryStepLockOptions } from './memory-lock';
 export { createFileStepLock } from './file-lock';
 export { soloWhenAlone } from './solo-lock';
-export type { SoloOptions } from './solo-lock';
+export type { SoloOptions, SoloStepLock } from './solo-lock';
 export type { FileStepLockOptions } from './file-lock';
 export { DEFAULT_MAX_WAIT_MS, DEFAULT_ON_WAIT_AFTER_MS, describeLockHolder } from './wait';
 export type { LockHolder, LockWait } from './wait';

@@ -107,7 +107,7 @@ export const createMemoryStepLock = (options: MemoryStepLockOptions = {}): StepL
             ? lockTimeout(
                 { key, location: 'memory', holder: holderOf(key), waitedMs: watch.waitedMs() },
                 limits.maxWaitMs,
-                'Another run in this process holds it: raise maxWaitMs if its step is that slow, or look for a step that never finishes.',
+                "Another run in this process holds it: raise the step's lockTimeout setting (.withOptions({ lockTimeout: '30m' })) if it is that slow, or look for a step that never finishes.",
               )
             : watch.signal.reason,
         );

@@ -50,6 +50,18 @@ export interface SoloOptions {
   readonly idleMs?: number;
 }
 
+/**
+ * The lock {@link soloWhenAlone} makes: a step lock that can give its marker up at once.
+ *
+ * @example
+ * const lock: SoloStepLock = soloWhenAlone(dir, createFileStepLock(dir));
+ * await lock.close(); // no marker left in dir, unless a key is held in this process
+ */
+export interface SoloStepLock extends StepLock {
+  /** Gives this process's marker up now rather than after `idleMs`, unless a key is being acquired or held here. */
+  close(): Promise<void>;
+}
+
 /** A key held in memory while solo, and its file once the process has left solo. */
 interface Held {
   file?: Promise<ReleaseLock>;
@@ -128,7 +140,7 @@ const othersPresent = async (dir: string, own: string | undefined): Promise<stri
  * const release = await lock.acquire(stepKey); // no file while this process is alone
  * await release();
  */
-export const soloWhenAlone = (directory: string, files: StepLock, options: SoloOptions = {}): StepLock => {
+export const soloWhenAlone = (directory: string, files: StepLock, options: SoloOptions = {}): SoloStepLock => {
   const dir = path.resolve(directory);
   const pollMs = options.pollMs ?? 20;
   const idleMs = options.idleMs ?? 2_000;
@@ -212,15 +224,19 @@ export const soloWhenAlone = (directory: string, files: StepLock, options: SoloO
     return session;
   };
 
+  /** Gives the session's marker up, unless a key is being acquired or held in this process. */
+  const endIfIdle = (): Promise<void> => {
+    const current = folder.session;
+    if (folder.active > 0 || current === undefined) return folder.ending;
+    folder.session = undefined;
+    folder.ending = current.then((s) => s.end()).catch(() => undefined);
+    return folder.ending;
+  };
+
   const idleLater = (): void => {
     if (folder.active > 0) return;
     clearTimeout(folder.idle);
-    folder.idle = setTimeout(() => {
-      const current = folder.session;
-      if (folder.active > 0 || current === undefined) return;
-      folder.session = undefined;
-      folder.ending = current.then((s) => s.end()).catch(() => undefined);
-    }, idleMs);
+    folder.idle = setTimeout(() => void endIfIdle(), idleMs);
     folder.idle.unref();
   };
 
@@ -293,5 +309,12 @@ export const soloWhenAlone = (directory: string, files: StepLock, options: SoloO
     }
   };
 
-  return Object.freeze({ acquire, aloneSince: () => folder.soloSince });
+  return Object.freeze({
+    acquire,
+    aloneSince: () => folder.soloSince,
+    close: async () => {
+      clearTimeout(folder.idle);
+      await endIfIdle();
+    },
+  });
 };

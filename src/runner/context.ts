@@ -10,12 +10,13 @@ import { checkSettingReferences, type PathKind } from '../cache/setting-referenc
 import { StepcacheError } from '../errors';
 import { openFingerprintDiskCache, type FingerprintDiskCache, type FingerprintDiskCacheOptions } from '../fingerprint';
 import { keyHashFunction } from '../hash/hashers';
-import type { StepLock } from '../lock';
+import { createMemoryStepLock, type StepLock } from '../lock';
 import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
 import { resolveSettings, settingsLayers, type SettingsResolution } from '../settings/settings';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
+import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
 import type { CacheEntry } from '../store/records';
 import { artifactDigest } from '../store/serialize';
 import { pendingCommits, type PendingCommits } from './commits';
@@ -76,10 +77,17 @@ export interface ContextDependencies {
  * @internal Fingerprints kept in the store's fingerprint file, opened on first use; signed with
  * the runner's secret when it has one (`options`).
  */
-export const fingerprintsIn = (dir: string, options: FingerprintDiskCacheOptions = {}): ContextDependencies['fingerprints'] => {
+export const fingerprintsIn = (dir: string, readOnly: ReadOnlyMode, options: FingerprintDiskCacheOptions = {}): ContextDependencies['fingerprints'] => {
   let cache: FingerprintDiskCache | undefined;
-  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey, options));
+  return (hashKey) => (cache ??= openFingerprintDiskCache(storeLayout(dir).fingerprintsFile, hashKey, { ...options, readOnly: () => readOnly.why() !== undefined }));
 };
+
+/** The lock of runs on a read-only store: within this process only (no lock file is written). */
+const readOnlyLock = createMemoryStepLock();
+
+/** What the one `read-only-store` warning of a run says. */
+const readOnlyMessage = (why: string): string =>
+  `The store is read-only: ${why}. Cached steps are served; executed steps are not stored (their values are handed on within this run), and this run is not recorded.`;
 
 /** What is at a path, relative to the working directory. */
 const pathKind = (file: string): PathKind => {
@@ -112,7 +120,18 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     if (index !== undefined) applyEvent(states[index] as NodeState, event);
     deps.subscriber(event);
   };
-  const metadata = stores.metadataFor((message) => emit({ type: 'warning', kind: 'unverified-entry', message }));
+  let readOnlyWarned = false;
+  const readOnlyNoticed = (why: string): void => {
+    if (readOnlyWarned) return;
+    readOnlyWarned = true;
+    emit({ type: 'warning', kind: 'read-only-store', message: readOnlyMessage(why) });
+  };
+  const readOnly = deps.stores.readOnly;
+  const metadata = readOnlyMetadataStore(
+    stores.metadataFor((message) => emit({ type: 'warning', kind: 'unverified-entry', message })),
+    readOnly,
+    readOnlyNoticed,
+  );
   const names = graph.nodes.map((n) => n.name);
   // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
   const latest = (await deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names))).filter((e): e is CacheEntry => e !== undefined);
@@ -130,14 +149,14 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     states,
     hashKey,
     metadata,
-    artifacts: await withPresenceOf(stores.artifacts, latest),
+    artifacts: readOnlyArtifactStore(await withPresenceOf(stores.artifacts, latest), stores.hashing, readOnly, readOnlyNoticed),
     executor: deps.executor,
     emit,
     prefetched: new Map(latest.map((e) => [e.key, e])),
     latestByStep: new Map(latest.map((e) => [e.step, e])),
     fingerprints,
     storeId: deps.stores.storeId,
-    lock: deps.stores.lock,
+    lock: readOnly.why() === undefined ? deps.stores.lock : readOnlyLock,
     settings,
     keys,
     lookupsOnWorkers: deps.lookupsOnWorkers === true,

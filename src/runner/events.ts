@@ -42,7 +42,12 @@ export type RunWarningKind =
   /** A step waits for the lock on its key, held by another run (in this or another process). */
   | 'lock-wait'
   /** An artifact is missing or damaged; its step runs again to repair it. */
-  | 'damaged-artifact';
+  | 'damaged-artifact'
+  /**
+   * The store is read-only (not writable by this process, refusing writes, or the `readOnly`
+   * option): executed steps are not stored and the run is not recorded. Once per run.
+   */
+  | 'read-only-store';
 
 /**
  * The outputs a step has, by output name.

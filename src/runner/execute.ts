@@ -92,7 +92,7 @@ const withinTimeout = <A>(node: GraphNode, timeoutMs: number | undefined, execut
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<E.Either<StepcacheError, A>>((resolve) => {
     timer = setTimeout(
-      () => resolve(E.left(stepFailure('STEP_TIMEOUT', `Step ${node.name} did not finish within its timeout of ${formatDuration(timeoutMs, 'clock')}; it was abandoned and nothing of it is cached. Raise its timeout setting if it needs longer.`, node.name, undefined, 'timeout'))),
+      () => resolve(E.left(stepFailure('STEP_TIMEOUT', `Step ${node.name} did not finish within its timeout of ${formatDuration(timeoutMs, 'clock')}; it was abandoned and nothing of it is cached. If it needs longer, raise its timeout setting (.withOptions({ timeout: '2h' })).`, node.name, undefined, 'timeout'))),
       timeoutMs,
     );
   });

@@ -47,6 +47,18 @@ const describeOutput = (node: GraphNode, name: string): string =>
   node.outputNames.length === 1 && name === DEFAULT_OUTPUT ? `The output of step ${node.name}` : `Output ${name} of step ${node.name}`;
 
 /**
+ * How to give an output a codec, when the reason a value cannot be stored says to: the step's
+ * `.outputs({ name: codec })`; a step of one unnamed output then returns `{ output: value }`, and
+ * `p.call` gives `{ output: handle }`.
+ */
+const codecAdvice = (node: GraphNode, name: string, reason: string): string => {
+  if (!reason.includes('io-ts codec') || formatOf(node, name) !== 'auto') return '';
+  return node.outputNames.length === 1 && name === DEFAULT_OUTPUT
+    ? ` A codec is given with .outputs({ ${DEFAULT_OUTPUT}: codec }) on step ${node.name}, whose function then returns { ${DEFAULT_OUTPUT}: value } (and p.call gives { ${DEFAULT_OUTPUT}: handle }).`
+    : ` A codec is given with .outputs({ ${name}: codec, ... }) on step ${node.name}, in place of 'auto'.`;
+};
+
+/**
  * Every output as bytes, at once and synchronously, as soon as the step returned: what is stored
  * is what the step returned at that moment, even if it keeps a reference and changes it later.
  */
@@ -62,7 +74,7 @@ const serializeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unkn
     const bytes = written.right;
     if (E.isLeft(bytes)) {
       const at = bytes.left.path === '' ? '' : ` at ${bytes.left.path}`;
-      return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.`, node.name, undefined, name));
+      return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.${codecAdvice(node, name, bytes.left.reason)}`, node.name, undefined, name));
     }
     serialized[name] = bytes.right;
   }

@@ -71,6 +71,16 @@ export interface RunnerOptions {
    */
   readonly keepRuns?: RunRetention;
   /**
+   * Reads the store and writes nothing to it: cached steps are served, steps that miss are
+   * executed and their values handed on, but no entry, run record, lock or fingerprint is written
+   * (one `read-only-store` warning per run says so). A store this process may not write is read
+   * this way without being asked, as is one that refuses a write as not permitted.
+   * @default process.env.STEPCACHE_READ_ONLY === 'true'
+   * @example
+   * createRunner({ dir: '/mnt/team-cache', readOnly: true });
+   */
+  readonly readOnly?: boolean;
+  /**
    * A secret shared by a team: entries are signed with it (HMAC-SHA256), and entries that do not
    * verify, or were signed for another key, are ignored and reported, so nobody without it can
    * poison a shared cache. The embedded artifact store then names contents by a hash keyed with

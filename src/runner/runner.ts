@@ -20,6 +20,7 @@ import { explainStep } from './explain';
 import { closeExecutor, executorFor, leavesLookupsToWorkers } from '../distributed/dispatch';
 import { consoleLogger, loggingSubscriber, silentLogger, type Logger } from './logger';
 import type { Plan, Run, Runner, RunnerOptions, RunParams } from './model';
+import { readOnlyArtifactStore, readOnlyMetadataStore } from '../store/read-only-store';
 import { pruneRuns } from '../store/run-retention';
 import { planSteps } from './plan';
 import { newRunId } from './record';
@@ -109,7 +110,7 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
     executor,
     lookupsOnWorkers: leavesLookupsToWorkers(executor, options.preventClientSideCaching),
     subscriber: subscribersOf(logger, options.onEvent),
-    fingerprints: fingerprintsIn(stores.dir, { secret: options.secret, onIgnored: (message) => logger.warn(message) }),
+    fingerprints: fingerprintsIn(stores.dir, stores.readOnly, { secret: options.secret, onIgnored: (message) => logger.warn(message) }),
   };
   /** The metadata store outside runs: entries ignored for their signature are logged. */
   const metadata = async (): Promise<MetadataStore> => (await stores.open()).metadataFor((message) => logger.warn(message));
@@ -151,7 +152,16 @@ export const createRunner = (options: RunnerOptions = {}): Runner => {
       if (record === undefined) throw new StepcacheError('UNKNOWN_RUN', `There is no run ${JSON.stringify(run)} in the store in ${stores.dir}.`, { field: 'run' });
       return explainStep(record, step);
     },
-    cache: cacheAdminOf(createCacheAdmin(async () => ({ metadata: await metadata(), artifacts: (await stores.open()).artifacts }))),
+    cache: cacheAdminOf(
+      createCacheAdmin(async () => {
+        // On a read-only store, what would remove something fails, saying why.
+        const refuse = (why: string): never => {
+          throw new StepcacheError('STORE_UNAVAILABLE', `The store in ${stores.dir} is read-only (${why}): nothing can be pruned or cleared.`);
+        };
+        const opened = await stores.open();
+        return { metadata: readOnlyMetadataStore(await metadata(), stores.readOnly, refuse), artifacts: readOnlyArtifactStore(opened.artifacts, opened.hashing, stores.readOnly, refuse) };
+      }),
+    ),
     plan,
     getRun: (id: string) => read((m) => m.getRun(id)),
     listRuns: (query?: RunQuery) => read((m) => m.listRuns(query)),

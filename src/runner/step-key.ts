@@ -230,7 +230,13 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
   const key = computeStepKey(env.hashKey, { step: node.name, code, parameters, inputs, outputs, settings: policy });
   if (E.isLeft(key)) {
     const { field, path: inner, reason } = key.left;
-    return E.left(new StepcacheError('UNENCODABLE_VALUE', `Parameter ${field}${inner} of step ${node.name} cannot be part of a cache key: it is ${reason}.`, { step: node.name, field }));
+    return E.left(
+      new StepcacheError(
+        'UNENCODABLE_VALUE',
+        `Parameter ${field}${inner} of step ${node.name} cannot be part of a cache key: it is ${reason}. If it does not change the result, it can be left out of the key instead: step(fn).withOptions({ ignoredInputs: ['${field}'] }).`,
+        { step: node.name, field },
+      ),
+    );
   }
   const components = (): KeyComponents => ({
     code,

@@ -11,7 +11,9 @@ import { createFileStepLock, createMemoryStepLock, soloWhenAlone, type StepLock 
 import { createFileArtifactStore, type ArtifactRef, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { CacheEntry, DamagedRecord } from '../store/records';
+import { contentHashing, type ContentHashing } from '../hash/hashers';
 import { consoleLogger } from './logger';
+import { readableCopyOf, readOnlyMode, unwritableStore, type ReadOnlyMode } from '../store/read-only-store';
 import { describeRejection, signedMetadataStore } from '../store/signed-metadata-store';
 import { storeLayout, type StoreLayout } from '../store/layout';
 import {
@@ -35,6 +37,8 @@ export interface OpenStores {
   readonly artifacts: ArtifactStore;
   /** The metadata store, reporting entries whose signature does not verify to `onRejected`. */
   readonly metadataFor: (onRejected: (message: string) => void) => MetadataStore;
+  /** How the artifact store names contents (what a read-only run names the artifacts it keeps in memory by). */
+  readonly hashing: ContentHashing;
   readonly close: () => Promise<void>;
 }
 
@@ -45,6 +49,8 @@ export interface StoreAccess {
   /** Identifies the store within this process (runs on one store share executions in flight). */
   readonly storeId: string;
   readonly lock: StepLock;
+  /** Whether the store is read-only, and why: asked for (option, variable), found when opened, or learnt from a refused write. */
+  readonly readOnly: ReadOnlyMode;
   /** Opens the stores once; a failure is a `STORE_UNAVAILABLE` error, and the next call tries again. */
   readonly open: () => Promise<OpenStores>;
   /** Runs a store operation, turning what it throws into a `STORE_UNAVAILABLE` error naming the store. */
@@ -93,15 +99,25 @@ const chooseStores = (options: RunnerOptions, env: Readonly<Record<string, strin
 const metadataWhere = (choice: StoreChoice, layout: StoreLayout): string =>
   choice.metadataLocation === undefined ? `in ${layout.dir}` : `at ${choice.metadataLocation.shown}`;
 
-const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata: MetadataStore | undefined, layout: StoreLayout, logger: Logger): Promise<OpenStores> => {
+/** Why the runner is asked to write nothing: its `readOnly` option, else `STEPCACHE_READ_ONLY`. */
+const readOnlyAskedBy = (options: RunnerOptions, env: Readonly<Record<string, string | undefined>>): string | undefined =>
+  options.readOnly === true ? "the runner's readOnly option is set" : options.readOnly === undefined && env['STEPCACHE_READ_ONLY'] === 'true' ? 'STEPCACHE_READ_ONLY=true is set' : undefined;
+
+const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata: MetadataStore | undefined, layout: StoreLayout, logger: Logger, readOnly: ReadOnlyMode): Promise<OpenStores> => {
   const localArtifacts = choice.artifacts === undefined && choice.artifactsLocation === undefined;
   const localMetadata = metadata === undefined && choice.metadata === undefined;
-  if (localArtifacts || localMetadata) await fs.promises.mkdir(layout.dir, { recursive: true });
+  if ((localArtifacts || localMetadata) && readOnly.why() === undefined) {
+    await fs.promises.mkdir(layout.dir, { recursive: true });
+    const unwritable = await unwritableStore(layout, { metadata: localMetadata, artifacts: localArtifacts });
+    if (unwritable !== undefined) readOnly.enter(unwritable);
+  }
+  // A database this process may not write is read from a private copy: SQLite cannot open it in place.
+  const copy = localMetadata && readOnly.why() !== undefined && fs.existsSync(layout.metadataFile) && !(await writable(layout)) ? await readableCopyOf(layout.metadataFile) : undefined;
   const onDamaged = (damage: DamagedRecord): void => logger.warn(damage.message);
   const plain =
     metadata ??
     (choice.metadata === undefined
-      ? createSqliteMetadataStore(layout.metadataFile, { onDamaged })
+      ? createSqliteMetadataStore(copy?.file ?? layout.metadataFile, { onDamaged })
       : isMetadataStore(choice.metadata)
         ? choice.metadata
         : createKeyvMetadataStore(choice.metadata, { onDamaged }));
@@ -113,12 +129,20 @@ const openStores = async (options: RunnerOptions, choice: StoreChoice, metadata:
   return {
     artifacts: choice.artifacts ?? opened?.store ?? createFileArtifactStore(layout.artifactsDir, { secret }),
     metadataFor: (onRejected) => (secret === undefined ? plain : signedMetadataStore(plain, secret, (rejection) => onRejected(describeRejection(rejection)))),
+    hashing: contentHashing(secret),
     close: async () => {
       opened?.close();
-      await plain.close();
+      try {
+        await plain.close();
+      } finally {
+        await copy?.remove();
+      }
     },
   };
 };
+
+/** Whether this process may write the embedded store's folder and its metadata file (a store read-only only by request is opened in place). */
+const writable = async (layout: StoreLayout): Promise<boolean> => (await unwritableStore(layout, { metadata: true, artifacts: false })) === undefined;
 
 // presence
 
@@ -171,9 +195,13 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
   const fromUrl = choice.metadataLocation === undefined ? undefined : openMetadataLocation(choice.metadataLocation, { onDamaged: (damage) => logger.warn(damage.message) });
   const given = fromUrl ?? (choice.metadata !== undefined && isMetadataStore(choice.metadata) ? choice.metadata : undefined);
   const where = metadataWhere(choice, layout);
+  const readOnly = readOnlyMode(readOnlyAskedBy(options, env));
+  // The embedded store's lock, which gives its marker up when the runner is closed.
+  const solo = options.lock === undefined && given?.stepLock === undefined && choice.metadata === undefined && fromUrl === undefined ? soloWhenAlone(layout.locksDir, createFileStepLock(layout.locksDir)) : undefined;
+  const lock = options.lock ?? given?.stepLock?.() ?? solo ?? createMemoryStepLock();
   let opened: Promise<OpenStores> | undefined;
   const open = () =>
-    (opened ??= openStores(options, choice, fromUrl, layout, logger)).catch((e: unknown) => {
+    (opened ??= openStores(options, choice, fromUrl, layout, logger, readOnly)).catch((e: unknown) => {
       opened = undefined;
       throw new StepcacheError('STORE_UNAVAILABLE', `The store ${where} could not be opened: ${toError(e).message}`, { cause: e });
     });
@@ -188,7 +216,8 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
         : choice.metadata === undefined
           ? dir
           : `${dir}\0${storeIdentity(choice.metadata)}`,
-    lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? soloWhenAlone(layout.locksDir, createFileStepLock(layout.locksDir)) : createMemoryStepLock()),
+    readOnly,
+    lock,
     open,
     // A store call that throws synchronously fails the same way as one that rejects.
     call: (what, f) =>
@@ -198,6 +227,7 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
           throw failure(what, e);
         }),
     close: async () => {
+      await solo?.close();
       const opening = opened;
       opened = undefined;
       // Stores that failed to open hold nothing to close but a store made from a URL.

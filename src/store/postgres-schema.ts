@@ -93,10 +93,15 @@ export const migrate = async (pool: pg.Pool, schema: string, migrations: readonl
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1::bigint)', [lockKey]);
-    await client.query(
-      `CREATE SCHEMA IF NOT EXISTS ${q};
-       CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
+    // A schema already there is only read: a role that may read it but create nothing (no CREATE
+    // on the database) can use a store that is up to date.
+    const exists = ((await client.query<{ found: string | null }>('SELECT to_regclass($1) AS found', [`${q}.schema_migrations`])).rows[0]?.found ?? null) !== null;
+    if (!exists) {
+      await client.query(
+        `CREATE SCHEMA IF NOT EXISTS ${q};
+         CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+    }
     const applied = new Set((await client.query<{ version: number }>(`SELECT version FROM ${q}.schema_migrations`)).rows.map((r) => r.version));
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(migration.version)) continue;

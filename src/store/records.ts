@@ -257,22 +257,16 @@ export const reportingDamage = (report: ((damage: DamagedRecord) => void) | unde
 
 // summaries
 
-/** A value as a listing shows it: JSON, cut to `max` characters. */
-const shortJson = (value: unknown, max: number): string => {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-};
-
 /**
- * A run's parameters as one short line: `name=value` pairs, each value JSON cut to 24 characters,
- * the whole to 80.
+ * A run's parameters as one short line: `name=value` pairs, each value previewed in 24 characters
+ * (any value, a bigint or a cycle included), the whole cut to 80.
  *
  * @example
  * parametersLine({ gamma: 0.1, kernel: 'rbf' }); // 'gamma=0.1 kernel="rbf"'
  */
 export const parametersLine = (parameters: Readonly<Record<string, unknown>>): string => {
   const text = Object.entries(parameters)
-    .map(([k, v]) => `${k}=${shortJson(v, 24)}`)
+    .map(([k, v]) => `${k}=${preview(v, 24)}`)
     .join(' ');
   return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 };

@@ -12,7 +12,8 @@ import { stepDuration } from '../format/status';
 import { compareHref, fragment, runHref, stepHref, tag, trusted, type Html } from './html';
 import { page, statusLabel } from './page';
 import { stepCounts } from '../store/records';
-import { parametersLine, runDuration, timestamp } from './runs-page';
+import { parametersLine } from '../store/records';
+import { runDuration, timestamp } from './runs-page';
 
 /**
  * How often a running run's page reloads, in seconds.

@@ -6,7 +6,6 @@
  */
 import type { RunRecord, RunSummary } from '../store/records';
 import { formatDuration } from '../format/duration';
-import { preview } from '../format/preview';
 import { compareHref, fragment, href, runHref, tag, type Html } from './html';
 import { page, statusLabel } from './page';
 
@@ -33,17 +32,6 @@ export interface RunsQuery {
   readonly page: number;
   readonly pageSize: number;
 }
-
-/**
- * A run's parameters on one line, each value previewed.
- *
- * @example
- * parametersLine({ epochs: 2, lr: 0.1 }); // 'epochs=2, lr=0.1'
- */
-export const parametersLine = (parameters: Readonly<Record<string, unknown>>): string =>
-  Object.entries(parameters)
-    .map(([k, v]) => `${k}=${preview(v, 40)}`)
-    .join(', ');
 
 /**
  * A timestamp as UTC date and time to the second (the server's zone would differ from the reader's).
