@@ -243,6 +243,21 @@ describe('hashers', () => {
     expect(da).toBe(alone.digest());
     expect(db).not.toBe(da);
   });
+
+  it('a content hasher used again after its digest starts from nothing, and a used one refuses more bytes', async () => {
+    const first = await createContentHasher();
+    first.update(new Uint8Array([9, 9, 9]));
+    const nine = first.digest();
+    expect(() => first.update(new Uint8Array([1]))).toThrow(/digest already/);
+    expect(() => first.digest()).toThrow(/digest already/);
+    const [again, fresh] = [await createContentHasher(), await createContentHasher()];
+    again.update(new Uint8Array([1, 2]));
+    fresh.update(new Uint8Array([1, 2]));
+    expect(again.digest()).toBe(fresh.digest());
+    const repeat = await createContentHasher();
+    repeat.update(new Uint8Array([9, 9, 9]));
+    expect(repeat.digest()).toBe(nine);
+  });
 });
 
 // the same key in separate processes

@@ -75,3 +75,62 @@ metadataStoreContract('keyv over SQLite', async () => {
     },
   };
 });
+
+describe('entries put at once (group commit)', () => {
+  const at = (key: string, step: string, createdAt: number, runId = 'r'): CacheEntry => ({ key, pipeline: 'p', step, runId, createdAt, durationMs: 1, outputs: {} });
+
+  it('entries put in one turn are all durable once their puts resolve: a second handle on the file reads every one, first writer of a key winning', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    const store = createSqliteMetadataStore(file);
+    const other = createSqliteMetadataStore(file);
+    try {
+      const entries = Array.from({ length: 700 }, (_, i) => at(`k${i}`, `s${i % 10}`, i));
+      await Promise.all([...entries.map((e) => store.putEntry(e)), store.putEntry({ ...at('k0', 's0', 0), runId: 'second' })]);
+      const read = await other.getEntries(entries.map((e) => e.key));
+      expect(read).toEqual(entries);
+      // The latest of each step is its newest entry, whatever the order of the batch.
+      expect((await other.getLatestEntriesOfSteps(['s0', 's9'])).map((e) => e?.key)).toEqual(['k690', 'k699']);
+      await store.putEntry({ ...at('k1', 's1', 1), runId: 'replacing' }, { replace: true });
+      expect((await other.getEntries(['k1']))[0]?.runId).toBe('replacing');
+    } finally {
+      await other.close();
+      await store.close();
+      removeDir(dir);
+    }
+  });
+
+  it('a commit that fails rejects every put in it, and the next commit writes again', async () => {
+    const dir = tempDir('metadata-');
+    const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(dir, 'metadata.sqlite')}` }), namespace: 'stepcache' });
+    const store = createKeyvMetadataStore(keyv);
+    try {
+      const setMany = keyv.setMany.bind(keyv);
+      keyv.setMany = () => Promise.reject(new Error('disk full'));
+      const puts = [store.putEntry(at('a', 's', 1)), store.putEntry(at('b', 's', 2))].map((p) => p.then(() => 'written', (e: unknown) => (e as Error).message));
+      expect(await Promise.all(puts)).toEqual(['disk full', 'disk full']);
+      keyv.setMany = setMany;
+      await store.putEntry(at('a', 's', 1));
+      expect((await store.getEntries(['a', 'b'])).map((e) => e?.key)).toEqual(['a', undefined]);
+    } finally {
+      await store.close();
+      removeDir(dir);
+    }
+  });
+
+  it('closing the store writes the entries already put first', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    const store = createSqliteMetadataStore(file);
+    const put = store.putEntry(at('late', 's', 1));
+    await store.close();
+    await put;
+    const reopened = createSqliteMetadataStore(file);
+    try {
+      expect((await reopened.getEntries(['late']))[0]?.key).toBe('late');
+    } finally {
+      await reopened.close();
+      removeDir(dir);
+    }
+  });
+});

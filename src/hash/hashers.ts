@@ -38,8 +38,18 @@ export const keyHashFunction = (): Promise<(bytes: Uint8Array) => string> =>
 let keyHash: Promise<(bytes: Uint8Array) => string> | undefined;
 
 /**
- * A fresh incremental content hasher (XXH3-128). Each stream gets its own
- * instance, so interleaved asynchronous writes never share state.
+ * Idle XXH3-128 instances: instantiating the WebAssembly module costs far more than hashing a
+ * small artifact, so an instance is used again once its digest is read. An instance whose digest
+ * is never read (a write that failed) is simply dropped.
+ */
+const idleContentHashers: IHasher[] = [];
+/** Idle instances kept at most: as many as streams usually run at once. */
+const MAX_IDLE_CONTENT_HASHERS = 16;
+
+/**
+ * An incremental content hasher (XXH3-128). Each stream gets an instance of its own, so
+ * interleaved asynchronous writes never share state; reading the digest gives the instance back
+ * to be used by a later stream.
  *
  * @example
  * const h = await createContentHasher();
@@ -47,9 +57,22 @@ let keyHash: Promise<(bytes: Uint8Array) => string> | undefined;
  * h.digest(); // 32 hex characters
  */
 export const createContentHasher = async (): Promise<ContentHasher> => {
-  const hasher = await createXXHash128();
+  const hasher = idleContentHashers.pop() ?? (await createXXHash128());
   hasher.init();
-  return { update: (chunk) => void hasher.update(chunk), digest: () => hasher.digest('hex') };
+  let done = false;
+  return {
+    update: (chunk) => {
+      if (done) throw new Error('This content hasher has given its digest already.');
+      hasher.update(chunk);
+    },
+    digest: () => {
+      if (done) throw new Error('This content hasher has given its digest already.');
+      done = true;
+      const hex = hasher.digest('hex');
+      if (idleContentHashers.length < MAX_IDLE_CONTENT_HASHERS) idleContentHashers.push(hasher);
+      return hex;
+    },
+  };
 };
 
 /** The one XXH3-128 instance of synchronous hashing, once loaded. */

@@ -17,6 +17,8 @@ export type { AcquireOptions, ReleaseLock, StepLock } from './step-lock';
 export { createMemoryStepLock } from './memory-lock';
 export type { MemoryStepLockOptions } from './memory-lock';
 export { createFileStepLock } from './file-lock';
+export { soloWhenAlone } from './solo-lock';
+export type { SoloOptions, SoloStepLock } from './solo-lock';
 export type { FileStepLockOptions } from './file-lock';
 export { DEFAULT_MAX_WAIT_MS, DEFAULT_ON_WAIT_AFTER_MS, describeLockHolder } from './wait';
 export type { LockHolder, LockWait } from './wait';

@@ -80,4 +80,10 @@ export interface StepLock {
    * aborts (with `signal.reason`).
    */
   acquire(key: string, options?: AcquireOptions): Promise<ReleaseLock>;
+  /**
+   * Since when (`performance.now()`) this process has been the only one locking keys, if it is
+   * now: no other process has executed a step under this lock since then, so an entry looked up
+   * after that time and absent is still absent. Locks that cannot tell leave it out.
+   */
+  aloneSince?(): number | undefined;
 }

@@ -19,6 +19,7 @@ import { storeLayout } from '../store/layout';
 import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
 import type { CacheEntry } from '../store/records';
 import { artifactDigest } from '../store/serialize';
+import { pendingCommits, type PendingCommits } from './commits';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';
 import type { Executor } from './executor';
 import { applyEvent, pendingState, type NodeState } from './state';
@@ -55,6 +56,8 @@ export interface RunContext {
   readonly keys: KeyEnvironment;
   /** Cache lookups are left to the executor's workers: every step is sent to them (no client-side caching). */
   readonly lookupsOnWorkers: boolean;
+  /** The entries' writes and the locks' releases the steps left behind them. */
+  readonly commits: PendingCommits;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -158,6 +161,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     settings,
     keys,
     lookupsOnWorkers: deps.lookupsOnWorkers === true,
+    commits: pendingCommits(),
   };
 };
 

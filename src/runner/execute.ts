@@ -6,8 +6,7 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import * as TE from 'fp-ts/TaskEither';
-import { toError, type StepcacheError } from '../errors';
+import type { StepcacheError } from '../errors';
 import { formatDuration } from '../format/duration';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { CacheEntry } from '../store/records';
@@ -48,7 +47,7 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
   };
 };
 
-const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+const commit = (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult, replace: boolean): E.Either<StepcacheError, ExecutionResult> => {
   // Served from the cache where the executor runs: the entry is there already.
   if (result.cachedFrom !== undefined) return E.right(result);
   const state = stateOf(ctx, node);
@@ -70,8 +69,8 @@ const commit = async (ctx: RunContext, node: GraphNode, key: StepKey, result: Ex
   // Committed where it executed (a worker, before it answered): writing it again would be a second round trip to the store for nothing.
   if (result.committed === true) return E.right(result);
   const ttlMs = ctx.settings[node.index]?.settings.expiresAfter;
-  const recorded = await TE.tryCatch(() => ctx.metadata.putEntry(entry, { ttlMs, replace }), toError)();
-  if (E.isLeft(recorded)) return E.left(stepFailure('STORE_UNAVAILABLE', `The cache entry of step ${node.name} could not be recorded: ${recorded.left.message}`, node.name, recorded.left));
+  // Written behind the step: the run waits for it before it settles (see commits.ts).
+  ctx.commits.track(node.name, new Promise<void>((written) => written(ctx.metadata.putEntry(entry, { ttlMs, replace }))));
   return E.right(result);
 };
 

@@ -26,6 +26,8 @@ export interface Assessment {
   readonly key: StepKey;
   readonly entry: CacheEntry | undefined;
   readonly decision: CacheDecision;
+  /** When the store was asked for the entry (`performance.now()`); absent when it came from the batch fetched up front. */
+  readonly lookedUpAt?: number;
 }
 
 /** How resolving a node ended, or that it must be assessed again (an input changed under it). */
@@ -41,8 +43,38 @@ type Outcome =
  */
 const MAX_REASSESSMENTS = 3;
 
+/** An execution's name in this process: its store and its key. */
+const flightKeyOf = (ctx: RunContext, key: StepKey): string => `${ctx.storeId}\0${key.key}`;
+
 /** Executions in flight in this process, by store and key. */
 const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * When each execution of this process landed (`performance.now()`), by store and key, since
+ * `forgottenBefore`: an entry found absent before then may have been written since.
+ */
+const landedAt = new Map<string, number>();
+let forgottenBefore = 0;
+const LANDINGS_KEPT = 10_000;
+
+const recordLanding = (flightKey: string): void => {
+  if (landedAt.size >= LANDINGS_KEPT) {
+    landedAt.clear();
+    forgottenBefore = performance.now();
+  }
+  landedAt.delete(flightKey); // re-inserted last, so the map stays in landing order
+  landedAt.set(flightKey, performance.now());
+};
+
+/**
+ * Whether an entry found absent at `lookedUpAt` is still absent under the key's lock, without
+ * asking the store again: no other process has locked keys since (the lock says it has been alone),
+ * and no execution of the key in this process has landed since.
+ */
+const stillAbsent = (ctx: RunContext, flightKey: string, lookedUpAt: number | undefined): boolean => {
+  const alone = ctx.lock.aloneSince?.();
+  return lookedUpAt !== undefined && alone !== undefined && alone <= lookedUpAt && forgottenBefore <= lookedUpAt && (landedAt.get(flightKey) ?? -Infinity) < lookedUpAt;
+};
 
 // assessing
 
@@ -63,8 +95,11 @@ const lookupFor = async (ctx: RunContext, node: GraphNode, entry: CacheEntry | u
 export const assess = async (ctx: RunContext, node: GraphNode, inputValue: InputLoader = (ref) => loadOutput(ctx, ref.node, ref.output)): Promise<E.Either<StepcacheError, Assessment>> => {
   const key = await keyOf(ctx, node, inputValue);
   if (E.isLeft(key)) return key;
-  const entry = ctx.prefetched.get(key.right.key) ?? (await ctx.metadata.getEntries([key.right.key]))[0];
-  return E.right({ key: key.right, entry, decision: decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry)) });
+  const prefetched = ctx.prefetched.get(key.right.key);
+  const lookedUpAt = prefetched === undefined ? performance.now() : undefined;
+  const entry = prefetched ?? (await ctx.metadata.getEntries([key.right.key]))[0];
+  const decision = decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry));
+  return E.right({ key: key.right, entry, decision, ...(lookedUpAt === undefined ? {} : { lookedUpAt }) });
 };
 
 /** An intact, usable entry for a key written since the run started (by another process), if any. */
@@ -97,16 +132,22 @@ export const whyExecuting = (ctx: RunContext, node: GraphNode, decision: Exclude
 /** A miss is shared: disabled caching and refresh ask for an execution of one's own. */
 const isShared = (decision: CacheDecision): boolean => decision._tag === 'Execute' && (decision.reason === 'no-entry' || decision.reason === 'expired');
 
-/** Runs `f` as the one execution of `flightKey` in flight in this process, when there is a key. */
-const inFlightAs = async <A>(flightKey: string | undefined, f: () => Promise<A>): Promise<A> => {
+/**
+ * Runs `f` as the one execution of `flightKey` in flight in this process, when there is a key.
+ * Others wait until what it left behind has landed too (its entry durable, its lock released).
+ */
+const inFlightAs = async <A>(ctx: RunContext, node: GraphNode, flightKey: string | undefined, f: () => Promise<A>): Promise<A> => {
   if (flightKey === undefined) return f();
   let landed!: () => void;
-  inFlight.set(flightKey, new Promise<void>((resolve) => (landed = resolve)));
+  const flight = new Promise<void>((resolve) => (landed = resolve));
+  inFlight.set(flightKey, flight);
   try {
     return await f();
   } finally {
-    inFlight.delete(flightKey);
-    landed();
+    void ctx.commits.landed(node.name).then(() => {
+      if (inFlight.get(flightKey) === flight) inFlight.delete(flightKey);
+      landed();
+    });
   }
 };
 
@@ -143,7 +184,7 @@ const argumentFor = async (ctx: RunContext, node: GraphNode): Promise<E.Either<S
 };
 
 /** Loads the inputs, then, under the key's lock when the miss is shared, executes (unless another process just did). */
-const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision }: Assessment, reassess: boolean): Promise<Outcome> => {
+const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decision, lookedUpAt }: Assessment, reassess: boolean): Promise<Outcome> => {
   const argument = await argumentFor(ctx, node);
   if (E.isLeft(argument)) return { _tag: 'Failed', error: argument.left };
   if (reassess && currentDigests(ctx, node).some((d, i) => d !== key.inputDigests[i])) return { _tag: 'InputsChanged' };
@@ -151,7 +192,7 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
   if (E.isLeft(locked)) return { _tag: 'Failed', error: locked.left };
   const release = locked.right;
   try {
-    if (release !== undefined) {
+    if (release !== undefined && !(entry === undefined && stillAbsent(ctx, flightKeyOf(ctx, key), lookedUpAt))) {
       const made = await freshEntry(ctx, node, key.key);
       if (made !== undefined) return { _tag: 'Cached', key, entry: made };
     }
@@ -168,7 +209,19 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
     }
     return { _tag: 'Executed', key, outputs: executed.right.descriptors, worker: executed.right.worker };
   } finally {
-    await release?.();
+    // Released once the entry written behind the step is durable: whoever takes the lock next finds it.
+    if (release !== undefined) {
+      const released = ctx.commits
+        .landed(node.name)
+        .then(() => {
+          recordLanding(flightKeyOf(ctx, key)); // before the next holder can look
+          return release();
+        })
+        .catch((e: unknown) => {
+          throw stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not release its key's lock: ${toError(e).message}`, node.name, e);
+        });
+      ctx.commits.track(node.name, released);
+    }
   }
 };
 
@@ -190,14 +243,14 @@ const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): 
   const { key, entry, decision } = assessed.right;
   if (decision._tag === 'UseCache' && entry !== undefined && !ctx.lookupsOnWorkers) return { _tag: 'Cached', key, entry };
   if (entry !== undefined && decision._tag === 'Execute' && decision.reason === 'no-entry') await warnUnusable(ctx, node, entry);
-  const flightKey = isShared(decision) ? `${ctx.storeId}\0${key.key}` : undefined;
+  const flightKey = isShared(decision) ? flightKeyOf(ctx, key) : undefined;
   const running = flightKey === undefined ? undefined : inFlight.get(flightKey);
   if (running !== undefined) {
     // Another run in this process executes this key: wait for it, then find its entry.
     await running;
     return settle(ctx, node, reassessments);
   }
-  const outcome = await inFlightAs(flightKey, () => executeMiss(ctx, node, assessed.right, reassessments > 0));
+  const outcome = await inFlightAs(ctx, node, flightKey, () => executeMiss(ctx, node, assessed.right, reassessments > 0));
   return outcome._tag === 'InputsChanged' ? settle(ctx, node, reassessments - 1) : outcome;
 };
 

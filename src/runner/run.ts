@@ -10,6 +10,7 @@ import type { GraphNode } from '../pipeline/pipeline';
 import type { RunRecord, StepStatus } from '../store/records';
 import type { RunContext } from './context';
 import { countStatuses } from './events';
+import { stepFailure } from './in-process-executor';
 import { loadOutput } from './load';
 import type { Run } from './model';
 import { runRecord, type RunTiming } from './record';
@@ -61,6 +62,21 @@ const promisedParameters = (ctx: RunContext): StepcacheError | undefined => {
   return undefined;
 };
 
+/**
+ * Waits for the writes the steps left behind them; a step whose entry could not be recorded
+ * (or whose lock could not be released) failed after all.
+ */
+const recordCommits = async (ctx: RunContext): Promise<StepcacheError | undefined> => {
+  let first: StepcacheError | undefined;
+  for (const { step, error } of await ctx.commits.settle()) {
+    const failure = error instanceof StepcacheError && error.step === step ? error : stepFailure('STORE_UNAVAILABLE', `The cache entry of step ${step} could not be recorded: ${error.message}`, step, error);
+    const index = ctx.graph.nodes.findIndex((n) => n.name === step);
+    ctx.emit({ type: 'step-failed', step, error: failure, durationMs: ctx.states[index]?.durationMs ?? 0 });
+    first ??= failure;
+  }
+  return first;
+};
+
 /** The error a failed run rejects with: the first failure's, carrying the run's record. */
 const runFailure = (error: StepcacheError, record: RunRecord): StepcacheError =>
   new StepcacheError(error.code, error.message, {
@@ -82,9 +98,12 @@ const outputLoader = (ctx: RunContext, stores: StoreAccess, final: RunRecord, pa
       const known = Object.keys(ctx.graph.outputs).join(', ') || '(none)';
       throw new StepcacheError('UNKNOWN_OUTPUT', `Pipeline ${ctx.graph.pipeline} has no output ${JSON.stringify(name)}; its outputs are: ${known}.`, { field: name });
     }
-    const value = await loadOutput(ctx, ref.node, ref.output).catch((e: unknown) =>
+    const loaded = await loadOutput(ctx, ref.node, ref.output).catch((e: unknown) =>
       E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Output ${name} of pipeline ${ctx.graph.pipeline} (step ${ref.step}) could not be loaded: ${toError(e).message}`, { step: ref.step, field: name, cause: e })),
     );
+    // A repair's entry is written behind it: durable before the value is given.
+    const unrecorded = await recordCommits(ctx);
+    const value = unrecorded === undefined ? loaded : E.left(unrecorded);
     if (ctx.graph.nodes.some((n) => ctx.states[n.index]?.status !== recorded.steps[n.name]?.status)) {
       const now = runRecord(ctx, params, timing, final.status);
       recorded = { ...now, ...(final.endedAt === undefined ? {} : { endedAt: final.endedAt }), ...(final.durationMs === undefined ? {} : { durationMs: final.durationMs }) };
@@ -137,6 +156,7 @@ export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, para
   }
   await startRecorded;
   await heartbeats;
+  await recordCommits(ctx);
   await ctx.fingerprints.flush();
   const failed = nodes.filter((n) => ctx.states[n.index]?.status === 'failed');
   const final = runRecord(ctx, params, timing, failed.length > 0 ? 'failed' : 'completed');

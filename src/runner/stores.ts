@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import type Keyv from 'keyv';
 import { StepcacheError, toError } from '../errors';
-import { createFileStepLock, createMemoryStepLock, type StepLock } from '../lock';
+import { createFileStepLock, createMemoryStepLock, soloWhenAlone, type StepLock } from '../lock';
 import { createFileArtifactStore, type ArtifactRef, type ArtifactStore } from '../store/artifact-store';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { CacheEntry, DamagedRecord } from '../store/records';
@@ -197,6 +197,9 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
   const given = fromUrl ?? (choice.metadata !== undefined && isMetadataStore(choice.metadata) ? choice.metadata : undefined);
   const where = metadataWhere(choice, layout);
   const readOnly = readOnlyMode(readOnlyAskedBy(options, env));
+  // The embedded store's lock, which gives its marker up when the runner is closed.
+  const solo = options.lock === undefined && given?.stepLock === undefined && choice.metadata === undefined && fromUrl === undefined ? soloWhenAlone(layout.locksDir, createFileStepLock(layout.locksDir)) : undefined;
+  const lock = options.lock ?? given?.stepLock?.() ?? solo ?? createMemoryStepLock();
   let opened: Promise<OpenStores> | undefined;
   const open = () =>
     (opened ??= openStores(options, choice, fromUrl, layout, logger, readOnly)).catch((e: unknown) => {
@@ -215,7 +218,7 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
           ? dir
           : `${dir}\0${storeIdentity(choice.metadata)}`,
     readOnly,
-    lock: options.lock ?? given?.stepLock?.() ?? (choice.metadata === undefined && fromUrl === undefined ? createFileStepLock(layout.locksDir) : createMemoryStepLock()),
+    lock,
     open,
     // A store call that throws synchronously fails the same way as one that rejects.
     call: (what, f) =>
@@ -225,6 +228,7 @@ export const storeAccess = (options: RunnerOptions, env: Readonly<Record<string,
           throw failure(what, e);
         }),
     close: async () => {
+      await solo?.close();
       const opening = opened;
       opened = undefined;
       // Stores that failed to open hold nothing to close but a store made from a URL.

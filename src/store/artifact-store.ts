@@ -159,6 +159,24 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     return hasher.digest();
   };
 
+  /** Shard folders known to exist: each is made once, not before every write (a shard removed meanwhile is made again). */
+  const shards = new Set<string>();
+  const renameIntoShard = async (tmp: string, target: string): Promise<void> => {
+    const shard = path.dirname(target);
+    if (!shards.has(shard)) {
+      await fs.promises.mkdir(shard, { recursive: true });
+      shards.add(shard);
+    }
+    try {
+      await fs.promises.rename(tmp, target);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      shards.delete(shard);
+      await fs.promises.mkdir(shard, { recursive: true });
+      await fs.promises.rename(tmp, target);
+    }
+  };
+
   const put = async (bytes: Uint8Array): Promise<string> => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
     await ensureDirs();
@@ -176,8 +194,7 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
       await handle.close();
       const id = hashedNow ?? (hasher as ContentHasher).digest();
       const target = fileOf(id);
-      await fs.promises.mkdir(path.dirname(target), { recursive: true });
-      await fs.promises.rename(tmp, target);
+      await renameIntoShard(tmp, target);
       return id;
     } catch (e) {
       await handle.close().catch(() => undefined);

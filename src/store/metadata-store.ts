@@ -185,6 +185,23 @@ export interface KeyRangeReader {
   readonly range: (prefix: string, options: { readonly descending?: boolean; readonly limit?: number; readonly below?: string }) => Promise<Array<readonly [string, unknown]>>;
 }
 
+/** @internal A row to write: its key (without namespace), its value, and when it expires (keyv's ttl, from now). */
+export interface StoreRow {
+  readonly key: string;
+  readonly value: unknown;
+  readonly ttl?: number;
+}
+
+/**
+ * @internal Writes that a keyv adapter can make in one statement (SQLite can): every row at once,
+ * in one transaction. Without one, the store writes with keyv's `setMany`.
+ */
+export interface RowWriter {
+  readonly setRows: (rows: readonly StoreRow[]) => Promise<void>;
+  /** The values of rows by key (absent or expired: `undefined`), in one query whatever their number. */
+  readonly getRows: (keys: readonly string[]) => Promise<unknown[]>;
+}
+
 const iteratorRange =
   (keyv: Keyv): KeyRangeReader['range'] =>
   async (prefix, options) => {
@@ -205,10 +222,23 @@ const iteratorRange =
  * import Keyv from 'keyv';
  * const metadata = createKeyvMetadataStore(new Keyv({ namespace: 'team' }));
  */
-export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions = {}): MetadataStore => keyvMetadataStore(keyv, options, undefined);
+export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions = {}): MetadataStore => keyvMetadataStore(keyv, options, undefined, undefined);
 
-const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: KeyRangeReader | undefined): MetadataStore => {
+/** Entries written in one commit at most. */
+const ENTRIES_PER_COMMIT = 512;
+
+/** An entry waiting to be written, and who waits for it to be durable. */
+interface QueuedEntry {
+  readonly entry: CacheEntry;
+  readonly options: PutEntryOptions;
+  readonly durable: () => void;
+  readonly failed: (e: unknown) => void;
+}
+
+const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: KeyRangeReader | undefined, writer: RowWriter | undefined): MetadataStore => {
   const range = reader?.range ?? iteratorRange(keyv);
+  const setRows = writer?.setRows ?? (async (rows: readonly StoreRow[]) => void (await keyv.setMany([...rows])));
+  const getMany = (keys: readonly string[]): Promise<unknown[]> => (writer === undefined ? getManyInBatches(keyv, keys) : writer.getRows(keys));
   // keyv re-emits store errors as events; the failing call rejects anyway, and an 'error' event
   // without a listener would crash the process.
   keyv.on('error', () => undefined);
@@ -229,7 +259,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const at = Date.parse(run.startedAt);
       for (const key of usesOf(run)) lastUses.set(key, Math.max(lastUses.get(key) ?? at, at));
     }
-    await keyv.setMany([
+    await setRows([
       ...[...lastUses].map(([key, at]) => ({ key: usedKey(key), value: at })),
       ...runs.flatMap((run) => [
         { key: runKey(run.id), value: run },
@@ -277,50 +307,76 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       below = last[0];
     }
   };
-  const writing = new Map<string, Promise<void>>();
-  const oneAtATime = (key: string, write: () => Promise<void>): Promise<void> => {
-    const next = (writing.get(key) ?? Promise.resolve()).then(write, write);
-    const settled = next.catch(() => undefined);
-    writing.set(key, settled);
-    void settled.then(() => {
-      if (writing.get(key) === settled) writing.delete(key);
-    });
-    return next;
+  /**
+   * The rows that record a batch of entries, in order: each is inserted if its key has none (an
+   * expired or unreadable one counts as absent) or replaces it, and becomes the latest of its step
+   * unless a newer one is. One read for the whole batch, then one write.
+   */
+  const entryRows = async (batch: readonly QueuedEntry[]): Promise<StoreRow[]> => {
+    const keys = [...new Set(batch.flatMap(({ entry }) => [entryKey(entry.key), latestOfStepKey(entry.step)]))];
+    const values = await getMany(keys);
+    const current = new Map<string, unknown>(keys.map((k, i) => [k, values[i]]));
+    const rows = new Map<string, StoreRow>();
+    for (const { entry, options: put } of batch) {
+      if (put.replace !== true && entryOf(current.get(entryKey(entry.key)), entry.key) !== undefined) continue;
+      // Several pipelines write the latest of one step: the newest stays it, whichever came last.
+      const newest = entryOf(current.get(latestOfStepKey(entry.step)), `latest of step ${entry.step}`);
+      // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
+      // it never expires, so a later miss can still say what changed.
+      // An entry expires ttlMs after it was created (keyv counts from now): one already past it is absent.
+      const ttl = put.ttlMs === undefined ? undefined : entry.createdAt + put.ttlMs - Date.now();
+      if (ttl === undefined || ttl > 0) {
+        rows.set(entryKey(entry.key), { key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) });
+        current.set(entryKey(entry.key), entry);
+      }
+      rows.set(latestKey(entry.pipeline, entry.step), { key: latestKey(entry.pipeline, entry.step), value: entry });
+      if (newest === undefined || newest.createdAt <= entry.createdAt) {
+        rows.set(latestOfStepKey(entry.step), { key: latestOfStepKey(entry.step), value: entry });
+        current.set(latestOfStepKey(entry.step), entry);
+      }
+    }
+    return [...rows.values()];
   };
+  // Group commit: entries put while a commit is being written wait for the next one, which writes
+  // all of them at once. Commits follow each other, so concurrent writers of a key in this process
+  // insert once. (Across processes, the step lock keeps writers of a key apart.)
+  const queued: QueuedEntry[] = [];
+  let committing: Promise<void> | undefined;
+  const commitQueued = async (): Promise<void> => {
+    while (queued.length > 0) {
+      const batch = queued.splice(0, ENTRIES_PER_COMMIT);
+      try {
+        await setRows(await entryRows(batch));
+        for (const q of batch) q.durable();
+      } catch (e) {
+        for (const q of batch) q.failed(e);
+      }
+    }
+    committing = undefined;
+  };
+  const putEntry = (entry: CacheEntry, put: PutEntryOptions = {}): Promise<void> =>
+    new Promise<void>((durable, failed) => {
+      queued.push({ entry, options: put, durable, failed });
+      // After the current job: entries put in the same turn share the commit.
+      committing ??= new Promise<void>((next) => setImmediate(next)).then(commitQueued);
+    });
   const store: MetadataStore = Object.freeze({
     getEntries: async (keys: readonly string[]) => {
       if (keys.length === 0) return [];
-      const values = keys.length === 1 ? [await keyv.get(entryKey(keys[0] as string))] : await getManyInBatches(keyv, keys.map(entryKey));
+      const values = keys.length === 1 && writer === undefined ? [await keyv.get(entryKey(keys[0] as string))] : await getMany(keys.map(entryKey));
       return values.map((value, i) => entryOf(value, keys[i] as string));
     },
     getLatestEntries: async (pipeline: string, steps: readonly string[]) => {
       if (steps.length === 0) return [];
-      const values = await getManyInBatches(keyv, steps.map((s) => latestKey(pipeline, s)));
+      const values = await getMany(steps.map((s) => latestKey(pipeline, s)));
       return values.map((value, i) => entryOf(value, `latest of ${pipeline}/${steps[i] as string}`));
     },
     getLatestEntriesOfSteps: async (steps: readonly string[]) => {
       if (steps.length === 0) return [];
-      const values = await getManyInBatches(keyv, steps.map(latestOfStepKey));
+      const values = await getMany(steps.map(latestOfStepKey));
       return values.map((value, i) => entryOf(value, `latest of step ${steps[i] as string}`));
     },
-    putEntry: (entry: CacheEntry, options: PutEntryOptions = {}) =>
-      // Check and write one at a time per key, so concurrent writers in this process insert once.
-      // (Across processes, the step lock keeps writers of a key apart.)
-      oneAtATime(entry.key, async () => {
-        const [stored, latestOfStep] = await keyv.getMany([entryKey(entry.key), latestOfStepKey(entry.step)]);
-        if (options.replace !== true && entryOf(stored, entry.key) !== undefined) return;
-        // Several pipelines write the latest of one step: the newest stays it, whichever came last.
-        const newest = entryOf(latestOfStep, `latest of step ${entry.step}`);
-        // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
-        // it never expires, so a later miss can still say what changed.
-        // An entry expires ttlMs after it was created (keyv counts from now): one already past it is absent.
-        const ttl = options.ttlMs === undefined ? undefined : entry.createdAt + options.ttlMs - Date.now();
-        await keyv.setMany([
-          ...(ttl === undefined || ttl > 0 ? [{ key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) }] : []),
-          { key: latestKey(entry.pipeline, entry.step), value: entry },
-          ...(newest !== undefined && newest.createdAt > entry.createdAt ? [] : [{ key: latestOfStepKey(entry.step), value: entry }]),
-        ]);
-      }),
+    putEntry,
     listEntries: async () => {
       const entries: CacheEntry[] = [];
       for (const [key, value] of await range('entry:', {})) {
@@ -332,7 +388,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     deleteEntries: async (entries: readonly CacheEntry[]) => {
       if (entries.length === 0) return;
       const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step)]))];
-      const latest = await getManyInBatches(keyv, pointers);
+      const latest = await getMany(pointers);
       const doomed = new Set(entries.map((e) => e.key));
       const stalePointers = pointers.filter((_, i) => {
         const entry = entryOf(latest[i], pointers[i] as string);
@@ -345,7 +401,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     getRun: async (id: string) => usable(await readRun(id)),
     listRuns: async (query: RunQuery = {}) => {
       const summaries = await listRunSummaries(query);
-      const values = await getManyInBatches(keyv, summaries.map((s) => runKey(s.id)));
+      const values = await getMany(summaries.map((s) => runKey(s.id)));
       return values
         .map((value, i) => (value === undefined || value === null ? undefined : usable(decodeRunRecord(value, (summaries[i] as RunSummary).id))))
         .filter((r): r is RunRecord => r !== undefined)
@@ -354,7 +410,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     listRunSummaries,
     lastUsed: async (keys: readonly string[]) => {
       await indexReady();
-      const values = await getManyInBatches(keyv, keys.map(usedKey));
+      const values = await getMany(keys.map(usedKey));
       const used = new Map<string, number>();
       values.forEach((value, i) => {
         if (typeof value === 'number') used.set(keys[i] as string, value);
@@ -388,7 +444,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     },
     deleteRuns: async (ids: readonly string[]) => {
       if (ids.length === 0) return;
-      const values = await getManyInBatches(keyv, ids.map(runKey));
+      const values = await getMany(ids.map(runKey));
       // The index row is named by the record; a damaged or missing record's row is looked for by its id.
       const indexKeys: string[] = [];
       const unnamed = new Set<string>();
@@ -404,6 +460,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       await keyv.deleteMany([...ids.map(runKey), ...indexKeys]);
     },
     close: async () => {
+      await committing; // entries already put are written first
       await keyv.disconnect();
     },
   });
@@ -451,6 +508,29 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
       return rows.map((row): readonly [string, unknown] => [row.key.slice(namespace.length + 1), storedValue(row.value)]);
     },
   };
+  // Every row of a batch in one statement, so one transaction (keyv's setMany writes row by row,
+  // a transaction each, and reports a failure only as an event).
+  const writer: RowWriter = {
+    // Rows matched to keys through a map: keyv's getMany searches the rows once per key.
+    getRows: async (keys) => {
+      if (keys.length === 0) return [];
+      const rows = (await sqlite.query(`SELECT key, value FROM ${table} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(keys.map((k) => `${namespace}:${k}`)))) as Array<{
+        key: string;
+        value: string | null;
+      }>;
+      const byKey = new Map(rows.map((row) => [row.key, row.value]));
+      return keys.map((k) => storedValue(byKey.get(`${namespace}:${k}`) ?? null));
+    },
+    setRows: async (rows) => {
+      if (rows.length === 0) return;
+      const now = Date.now();
+      const pairs = rows.map((row) => [`${namespace}:${row.key}`, JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl })]);
+      await sqlite.query(
+        `INSERT INTO ${table} (key, value) SELECT json_extract(row.value, '$[0]'), json_extract(row.value, '$[1]') FROM json_each(?) AS row WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        JSON.stringify(pairs),
+      );
+    },
+  };
   return keyvMetadataStore(
     new Keyv({
       store: sqlite,
@@ -461,5 +541,6 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     }),
     options,
     reader,
+    writer,
   );
 };
