@@ -81,7 +81,14 @@ const PRODUCED = 0; // chunks handed to the worker, ever (the calling thread inc
 const CONSUMED = 1; // chunks the worker is done with, ever (the worker increments)
 const FD = 2; // the descriptor of the current write
 const FAILED = 3; // 1 when the worker met an error during the current write
-const LENGTHS = 4; // then one cell per slot: the length of its chunk
+const READY = 4; // 1 once the worker runs: until then, the calling thread writes chunks itself
+const LENGTHS = 5; // then one cell per slot: the length of its chunk
+
+/**
+ * @internal The cell of the control block (`workerData.control`, Int32) a worker sets to 1 once it
+ * runs, for tests' own worker sources.
+ */
+export const WORKER_READY_CELL = READY;
 
 /** The worker: waits for chunks, writes each at its position, counts it done. Plain JavaScript, run with `eval`. */
 const WORKER_SOURCE = `
@@ -92,6 +99,7 @@ const ctrl = new Int32Array(control);
 const pos = new Float64Array(positions);
 const data = new Uint8Array(ring);
 let next = Atomics.load(ctrl, ${CONSUMED});
+Atomics.store(ctrl, ${READY}, 1);
 for (;;) {
   while (Atomics.load(ctrl, ${PRODUCED}) === next) Atomics.wait(ctrl, ${PRODUCED}, next, 1000);
   const slot = next % slots;
@@ -149,7 +157,7 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
       const control = new SharedArrayBuffer((LENGTHS + slots) * 4);
       const positions = new SharedArrayBuffer(slots * 8);
       const ring = new SharedArrayBuffer(slots * slotBytes);
-      const worker = new Worker(options.workerSource ?? WORKER_SOURCE, { eval: true, workerData: { control, positions, ring, slots, slotBytes } });
+      const worker = new Worker(options.workerSource ?? WORKER_SOURCE, { eval: true, execArgv: [], workerData: { control, positions, ring, slots, slotBytes } });
       worker.unref();
       const own: Started = { worker, ctrl: new Int32Array(control), positions: new Float64Array(positions), ring: new Uint8Array(ring), alive: true, exited: false };
       const gone = (): void => {
@@ -194,13 +202,23 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
     Atomics.store(ctrl, FAILED, 0);
     Atomics.store(ctrl, FD, fd);
     let produced = Atomics.load(ctrl, PRODUCED);
-    const first = produced;
     const giveUp = (): WriteBehindOutcome => {
       retire(own);
       abandonedFd = { fd, worker: own.worker };
       return 'abandoned';
     };
     for (let offset = 0; offset < bytes.byteLength; offset += slotBytes) {
+      if (Atomics.load(ctrl, READY) === 0) {
+        // the worker is still starting (the first big artifact of a process): no waiting for it
+        const chunk = bytes.subarray(offset, Math.min(offset + slotBytes, bytes.byteLength));
+        eachChunk(chunk);
+        try {
+          for (let done = 0; done < chunk.byteLength; ) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done, offset + done);
+        } catch {
+          Atomics.store(ctrl, FAILED, 1);
+        }
+        continue;
+      }
       // a free slot: the worker is at most `slots` chunks behind
       for (let consumed = Atomics.load(ctrl, CONSUMED); produced - consumed >= slots; consumed = Atomics.load(ctrl, CONSUMED)) {
         if (!waitProgress(own, consumed)) return giveUp();
@@ -218,7 +236,7 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
     for (let consumed = Atomics.load(ctrl, CONSUMED); consumed !== produced; consumed = Atomics.load(ctrl, CONSUMED)) {
       if (!waitProgress(own, consumed)) return giveUp();
     }
-    return produced === first || Atomics.load(ctrl, FAILED) === 0 ? 'written' : 'failed';
+    return Atomics.load(ctrl, FAILED) === 0 ? 'written' : 'failed';
   };
 
   const closeAfterWorker = (fd: number): void => {
