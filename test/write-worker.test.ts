@@ -109,7 +109,10 @@ describe('createWriteBehind', () => {
     const wb = behind({ slotBytes: 16, slots: 2, stallMs: 200, workerSource: readyThen('setInterval(() => undefined, 1000);') });
     await started(wb);
     const fd = fs.openSync(path.join(dir, 'stalled.bin'), 'wx');
-    expect(wb.writeNow(fd, new Uint8Array(100).fill(3), () => undefined)).toBe('abandoned');
+    const bytes = new Uint8Array(100).map((_, i) => i);
+    const seen: Buffer[] = [];
+    expect(wb.writeNow(fd, bytes, (chunk) => seen.push(Buffer.from(chunk)))).toBe('abandoned');
+    expect(Buffer.concat(seen).equals(Buffer.from(bytes))).toBe(true); // every chunk shown once all the same: the caller's hash is whole
     wb.closeAfterWorker(fd); // closed once the retired worker is gone
   });
 
@@ -118,7 +121,9 @@ describe('createWriteBehind', () => {
     const dying = behind({ slotBytes: 16, slots: 2, stallMs: 200, workerSource: diesOnFirstChunk });
     await started(dying);
     const fd = fs.openSync(path.join(dir, 'dead.bin'), 'wx');
-    expect(dying.writeNow(fd, new Uint8Array(100).fill(3), () => undefined)).toBe('abandoned');
+    const seen: Buffer[] = [];
+    expect(dying.writeNow(fd, new Uint8Array(100).fill(3), (chunk) => seen.push(Buffer.from(chunk)))).toBe('abandoned');
+    expect(Buffer.concat(seen).equals(Buffer.alloc(100, 3))).toBe(true);
     dying.closeAfterWorker(fd);
     const bytes = new Uint8Array(100).fill(5);
     const next = writeThrough(dying, bytes, 'next.bin'); // a new worker, not started yet: the caller writes

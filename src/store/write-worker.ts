@@ -48,8 +48,9 @@ export type WriteBehindOutcome = 'written' | 'failed' | 'abandoned';
 export interface WriteBehind {
   /**
    * Writes `bytes` to `fd` from offset 0, calling `eachChunk` on the calling thread with every
-   * chunk of the original bytes in order (while the worker writes it). Returns once the worker has
-   * written everything, or failed. Synchronous: no other code runs until it returns.
+   * chunk of the original bytes in order (while the worker writes it), once each, whatever the
+   * outcome. Returns once the worker has written everything, or failed. Synchronous: no other
+   * code runs until it returns.
    */
   readonly writeNow: (fd: number, bytes: Uint8Array, eachChunk: (chunk: Uint8Array) => void) => WriteBehindOutcome;
   /** Closes a descriptor now, or once a retired worker that may still use it is gone. */
@@ -197,34 +198,45 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
 
   const writeNow = (fd: number, bytes: Uint8Array, eachChunk: (chunk: Uint8Array) => void): WriteBehindOutcome => {
     const own = start();
-    if (own === undefined) return 'failed';
+    const chunkAt = (offset: number): Uint8Array => bytes.subarray(offset, Math.min(offset + slotBytes, bytes.byteLength));
+    let failed = false;
+    /** Writes a chunk on the calling thread: while the worker starts, or when there is none. */
+    const writeHere = (offset: number): void => {
+      const chunk = chunkAt(offset);
+      eachChunk(chunk);
+      if (failed) return;
+      try {
+        for (let done = 0; done < chunk.byteLength; ) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done, offset + done);
+      } catch {
+        failed = true;
+      }
+    };
+    if (own === undefined) {
+      for (let offset = 0; offset < bytes.byteLength; offset += slotBytes) writeHere(offset);
+      return failed ? 'failed' : 'written';
+    }
     const { ctrl } = own;
     Atomics.store(ctrl, FAILED, 0);
     Atomics.store(ctrl, FD, fd);
     let produced = Atomics.load(ctrl, PRODUCED);
-    const giveUp = (): WriteBehindOutcome => {
+    /** Retires the worker; the chunks from `offset` on are still shown to the caller, so that it sees every one whatever happens. */
+    const giveUp = (offset: number): WriteBehindOutcome => {
       retire(own);
       abandonedFd = { fd, worker: own.worker };
+      for (let rest = offset; rest < bytes.byteLength; rest += slotBytes) eachChunk(chunkAt(rest));
       return 'abandoned';
     };
     for (let offset = 0; offset < bytes.byteLength; offset += slotBytes) {
       if (Atomics.load(ctrl, READY) === 0) {
-        // the worker is still starting (the first big artifact of a process): no waiting for it
-        const chunk = bytes.subarray(offset, Math.min(offset + slotBytes, bytes.byteLength));
-        eachChunk(chunk);
-        try {
-          for (let done = 0; done < chunk.byteLength; ) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done, offset + done);
-        } catch {
-          Atomics.store(ctrl, FAILED, 1);
-        }
+        writeHere(offset); // the worker is still starting (the first big artifact of a process): no waiting for it
         continue;
       }
       // a free slot: the worker is at most `slots` chunks behind
       for (let consumed = Atomics.load(ctrl, CONSUMED); produced - consumed >= slots; consumed = Atomics.load(ctrl, CONSUMED)) {
-        if (!waitProgress(own, consumed)) return giveUp();
+        if (!waitProgress(own, consumed)) return giveUp(offset);
       }
       const slot = produced % slots;
-      const chunk = bytes.subarray(offset, Math.min(offset + slotBytes, bytes.byteLength));
+      const chunk = chunkAt(offset);
       own.ring.set(chunk, slot * slotBytes);
       own.positions[slot] = offset;
       Atomics.store(ctrl, LENGTHS + slot, chunk.byteLength);
@@ -234,9 +246,9 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
       eachChunk(chunk);
     }
     for (let consumed = Atomics.load(ctrl, CONSUMED); consumed !== produced; consumed = Atomics.load(ctrl, CONSUMED)) {
-      if (!waitProgress(own, consumed)) return giveUp();
+      if (!waitProgress(own, consumed)) return giveUp(bytes.byteLength);
     }
-    return Atomics.load(ctrl, FAILED) === 0 ? 'written' : 'failed';
+    return failed || Atomics.load(ctrl, FAILED) !== 0 ? 'failed' : 'written';
   };
 
   const closeAfterWorker = (fd: number): void => {
