@@ -88,6 +88,9 @@ const LENGTHS = 5; // then one cell per slot: the length of its chunk
 /**
  * @internal The cell of the control block (`workerData.control`, Int32) a worker sets to 1 once it
  * runs, for tests' own worker sources.
+ *
+ * @example
+ * const source = `Atomics.store(new Int32Array(require('node:worker_threads').workerData.control), ${WORKER_READY_CELL}, 1);`;
  */
 export const WORKER_READY_CELL = READY;
 
