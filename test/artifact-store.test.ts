@@ -164,6 +164,25 @@ describe('putNow: storing at once, synchronously', () => {
     expect(await loaded(id, expected.byteLength)).toEqual(expected);
   });
 
+  it('a big artifact (written behind, by the worker) gets the id put gives, and is exactly the bytes of the call', async () => {
+    for (const bytes of [randomBytes(8 * 1024 * 1024), randomBytes(9 * 1024 * 1024 + 17).subarray(3)]) {
+      const expected = Buffer.from(bytes);
+      const id = await putNow(bytes);
+      bytes.fill(0);
+      expect(id).toBe(await contentId(expected));
+      expect((await loaded(id, expected.byteLength)).equals(expected)).toBe(true);
+    }
+    const keyedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-'));
+    try {
+      const keyed = createFileArtifactStore(keyedDir, { secret: 'team-secret' });
+      const bytes = randomBytes(8 * 1024 * 1024 + 1);
+      expect(await putNow(bytes, keyed)).toBe(await keyed.put(bytes));
+    } finally {
+      fs.rmSync(keyedDir, { recursive: true, force: true });
+    }
+    expect(filesBelow(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
   it('with a secret, names contents by the keyed hash, as put does', async () => {
     const keyedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-'));
     try {

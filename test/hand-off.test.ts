@@ -186,4 +186,36 @@ describe('what is stored', () => {
     expect(await cached.output('floats')).toEqual(new Float64Array([1, 2, 3]));
     expect(await cached.output('later')).toEqual([4, 5, 6]);
   });
+
+  it('is the value the step returned for a big output too (written behind by a worker), and its consumers see it', async () => {
+    const length = 1_200_000; // 9.6 MB: above the size written behind
+    const expected = new Float64Array(length).map((_, i) => i * 0.25);
+    let changed!: Promise<void>;
+    const big = step(function big_then_changed(): Float64Array {
+      const v = Float64Array.from(expected);
+      changed = new Promise((resolve) =>
+        setTimeout(() => {
+          v.fill(-1);
+          resolve();
+        }, 0),
+      );
+      return v;
+    });
+    const sum = step(function sum_of({ v }: { v: Float64Array }): number {
+      return v.reduce((a, b) => a + b, 0);
+    });
+    const runner = runnerFor();
+    const p = pipeline('hand_off_big', (p) => {
+      const v = p.call(big);
+      return { v, total: p.call(sum, { v }) };
+    });
+    const run = await runner.run(p);
+    await changed;
+    const stored = storedBytes(run, 'big_then_changed');
+    expect(stored.equals(Buffer.from(expected.buffer))).toBe(true);
+    expect(await run.output('total')).toBe(expected.reduce((a, b) => a + b, 0));
+    const cached = await runner.run(p);
+    expect(cached.steps.big_then_changed?.status).toBe('cached');
+    expect(await cached.output('v')).toEqual(expected);
+  });
 });

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
 import { contentHashing, type ContentHasher, type ContentHashing } from '../hash/hashers';
 import { EMPTY_ARTIFACT_ID } from './serialize';
+import { sharedWriteBehind, type WriteBehindOutcome } from './write-worker';
 
 // model
 
@@ -77,6 +78,8 @@ export interface ArtifactStore {
 const CHUNK = 8 * 1024 * 1024;
 /** Chunks of a synchronous store: small enough to be hashed while still in the processor's cache. */
 const CHUNK_NOW = 1024 * 1024;
+/** From this size a synchronous store writes on the write-behind worker while it hashes: below, starting a chunk costs more than it overlaps. */
+const WRITE_BEHIND_FROM = 8 * 1024 * 1024;
 const READS_IN_FLIGHT = 3;
 /** Artifact ids are hex content hashes: never a user string, never a path. */
 const VALID_ID = /^[0-9a-f]{8,128}$/;
@@ -203,9 +206,11 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
-  // Writes and hashes chunk by chunk on this thread: nothing else runs meanwhile, so no copy is
-  // needed for the bytes to be what they are now; the same chunk is written and hashed while it
-  // is in the processor's cache.
+  // Writes and hashes chunk by chunk without returning to the event loop: nothing else runs on
+  // this thread meanwhile, so no copy of the whole is needed for the bytes to be what they are
+  // now. A big artifact is written by the write-behind worker (from a small ring it is copied
+  // into, chunk by chunk) while this thread hashes it; a small one, or one the worker could not
+  // write, is written here, each chunk written and hashed while it is in the processor's cache.
   const putNow = (bytes: Uint8Array): string | undefined => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
     const hasher = hashing.createNow();
@@ -213,13 +218,27 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     ensureDirsNow();
     const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
     const fd = fs.openSync(tmp, 'wx');
+    const behind = bytes.byteLength >= WRITE_BEHIND_FROM ? sharedWriteBehind() : undefined;
+    let outcome: WriteBehindOutcome | undefined;
+    let open = true;
+    const closeFd = (): void => {
+      if (!open) return;
+      open = false;
+      if (outcome === 'abandoned' && behind !== undefined) behind.closeAfterWorker(fd);
+      else fs.closeSync(fd);
+    };
     try {
-      for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_NOW) {
-        const chunk = bytes.subarray(offset, Math.min(offset + CHUNK_NOW, bytes.byteLength));
-        hasher.update(chunk);
-        writeAllNow(fd, chunk, offset);
+      outcome = behind?.writeNow(fd, bytes, (chunk) => hasher.update(chunk));
+      if (outcome === undefined) {
+        for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_NOW) {
+          const chunk = bytes.subarray(offset, Math.min(offset + CHUNK_NOW, bytes.byteLength));
+          hasher.update(chunk);
+          writeAllNow(fd, chunk, offset);
+        }
+      } else if (outcome !== 'written') {
+        writeAllNow(fd, bytes, 0); // hashed already; this raises the error the worker met, if it lasts
       }
-      fs.closeSync(fd);
+      closeFd();
       const id = hasher.digest();
       const target = fileOf(id);
       fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -227,9 +246,9 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
       return id;
     } catch (e) {
       try {
-        fs.closeSync(fd);
+        closeFd();
       } catch {
-        // closed already
+        // the error that counts is e
       }
       fs.rmSync(tmp, { force: true });
       throw e;
