@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { defineConfig } from 'tsup';
 
@@ -25,7 +25,7 @@ const esmEntry = (names: readonly string[]): string =>
  * Node 20 and later, plus the ES module entry (`index.mjs`, and `index.d.mts`: the same declarations).
  * Dependencies stay external (tsup's default).
  */
-export default defineConfig({
+export default defineConfig((options) => ({
   entry: {
     index: 'src/index.ts',
     'cli/main': 'src/cli/main.ts',
@@ -47,10 +47,16 @@ export default defineConfig({
   external: ['tslab'],
   // The ES module build is made only for its declarations (`index.d.mts`, written later by the
   // declaration build); its code is replaced by the ES module entry.
+  // The folder is the one the build writes to: `dist`, or what `--out-dir` says.
   onSuccess: async () => {
-    const dist = path.join(__dirname, 'dist');
-    const names = Object.keys(createRequire(__filename)(path.join(dist, 'index.js')) as object).filter((name) => name !== '__esModule');
+    const dist = path.resolve(__dirname, options.outDir ?? 'dist');
+    // Read in a process of its own, whose dependencies resolve from this package wherever the build went.
+    const listed = execFileSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(Object.keys(require(${JSON.stringify(path.join(dist, 'index.js'))}))))`], {
+      env: { ...process.env, NODE_PATH: path.join(__dirname, 'node_modules') },
+      encoding: 'utf8',
+    });
+    const names = (JSON.parse(listed) as string[]).filter((name) => name !== '__esModule');
     fs.writeFileSync(path.join(dist, 'index.mjs'), esmEntry(names));
     for (const stale of ['index.mjs.map', 'cli/main.mjs', 'cli/main.mjs.map']) fs.rmSync(path.join(dist, stale), { force: true });
   },
-});
+}));
