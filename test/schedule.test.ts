@@ -1,8 +1,9 @@
 /**
- * Schedules on a real Redis: a schedule makes run jobs, a worker runs the whole pipeline for
- * each with the code it has then (a step edited between two scheduled runs, the worker restarted
- * with the new code, is the only step that executes again), and the command line lists and
- * removes schedules.
+ * Schedules on each of BullMQ's backends, a real Redis and a real PostgreSQL (provisioned on
+ * 127.0.0.1, one server per backend shared by its tests, a queue per test): a schedule makes run
+ * jobs, a worker runs the whole pipeline for each with the code it has then (a step edited between
+ * two scheduled runs, the worker restarted with the new code, is the only step that executes
+ * again), and the command line lists and removes schedules.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,23 +16,32 @@ import { createWorker } from '../src/distributed/worker';
 import { storeLayout } from '../src/store/layout';
 import { removeDir, tempDir } from './support/fixtures';
 import { REPOSITORY } from './support/provision/core';
-import { provideRedisServer, type RedisServer } from './support/provision/redis';
+import { testPostgres } from './support/provision/postgres';
+import { provideRedisServer } from './support/provision/redis';
 
 jest.setTimeout(240_000);
 
-let redis: RedisServer;
+/** A queue server of one backend, shared by that backend's tests. */
+interface QueueServerUnderTest {
+  readonly url: string;
+  dispose(): Promise<void>;
+}
+
+const BACKENDS = [
+  { backend: 'Redis', server: async (): Promise<QueueServerUnderTest> => provideRedisServer() },
+  { backend: 'PostgreSQL', server: async (): Promise<QueueServerUnderTest> => testPostgres() },
+] as const;
+
 let root: string;
 let queues = 0;
 const children = new Set<ChildProcess>();
-beforeAll(async () => {
-  redis = await provideRedisServer();
+beforeAll(() => {
   root = tempDir('stepcache-schedule-');
-}, 180_000);
+});
 afterEach(() => {
   for (const c of children) c.kill('SIGKILL');
 });
-afterAll(async () => {
-  await redis?.dispose();
+afterAll(() => {
   if (root !== undefined) removeDir(root);
 });
 
@@ -63,144 +73,161 @@ const sumNumbers = step(function sum_numbers({ numbers }: { numbers: number[] })
 });
 const summed = pipeline('scheduled_sum', (p, { n = 10 }: { n?: number }) => ({ total: p.call(sumNumbers, { numbers: p.call(loadNumbers, { n }) }) }));
 
-describe('schedule', () => {
-  it('an every-400ms schedule makes runs on a worker: the first executes, the next are cached; removed, it makes no more', async () => {
-    const dir = path.join(root, 'every');
-    const queue = `schedule-${String(++queues)}`;
-    const layout = storeLayout(dir);
-    fs.mkdirSync(dir, { recursive: true });
-    const metadata = createSqliteMetadataStore(layout.metadataFile);
-    const worker = await createWorker({ module: pipelineModuleOf('inline', { summed }), url: redis.url, queue, metadata, artifacts: createFileArtifactStore(layout.artifactsDir), logger: silentLogger, dir });
-    try {
-      const made = await schedule(summed, { every: 400 }, { n: 5 }, { queueUrl: redis.url, queue, name: 'sum-often' });
-      expect(made).toMatchObject({ id: 'sum-often', pipeline: 'scheduled_sum', everyMs: 400, parameters: { n: 5 } });
-      await until(async () => (await runsOf(dir)).length >= 3, () => 'three scheduled runs');
-      const runs = await runsOf(dir);
-      expect(runs.every((r) => r.pipeline === 'scheduled_sum' && r.status === 'completed' && r.parameters['n'] === 5)).toBe(true);
-      expect(statuses(runs[0] as RunRecord)).toEqual({ load_numbers: 'executed', sum_numbers: 'executed' });
-      expect(runs.slice(1).map(statuses)).toEqual(runs.slice(1).map(() => ({ load_numbers: 'cached', sum_numbers: 'cached' })));
+/** Runs the command line, with no environment, and what it printed. */
+const cli = async (args: string[]) => {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {} });
+  return { code, stdout, stderr };
+};
 
-      expect(await removeSchedule('sum-often', { queueUrl: redis.url, queue })).toBe(true);
-      expect(await listSchedules({ queueUrl: redis.url, queue })).toEqual([]);
-      await pause(600);
-      const after = (await runsOf(dir)).length;
-      await pause(1_200);
-      expect((await runsOf(dir)).length).toBe(after);
-    } finally {
-      await worker.close();
-      await metadata.close();
-    }
+describe.each(BACKENDS)('on $backend', ({ backend, server: serverOf }) => {
+  let server: QueueServerUnderTest;
+  let url: string;
+  beforeAll(async () => {
+    server = await serverOf();
+    url = server.url;
+  }, 180_000);
+  afterAll(async () => {
+    await server?.dispose();
   });
+  /** A queue of the test's own, named after the backend too. */
+  const ownQueue = () => `schedule-${backend.toLowerCase()}-${String(++queues)}`;
 
-  it('refuses what cannot be scheduled, naming the field', async () => {
-    await expect(schedule(summed, { every: 0 }, {}, { queueUrl: redis.url })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'every' });
-    await expect(schedule(summed, { cron: 'daily' }, {}, { queueUrl: redis.url })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'cron' });
-    await expect(schedule(summed, { every: '1m' }, { n: () => 3 } as never, { queueUrl: redis.url })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'params', message: expect.stringContaining('params.n') as string });
-  });
+  describe('schedule', () => {
+    it('an every-400ms schedule makes runs on a worker: the first executes, the next are cached; removed, it makes no more', async () => {
+      const dir = path.join(root, `${backend.toLowerCase()}-every`);
+      const queue = ownQueue();
+      const layout = storeLayout(dir);
+      fs.mkdirSync(dir, { recursive: true });
+      const metadata = createSqliteMetadataStore(layout.metadataFile);
+      const worker = await createWorker({ module: pipelineModuleOf('inline', { summed }), url: url, queue, metadata, artifacts: createFileArtifactStore(layout.artifactsDir), logger: silentLogger, dir });
+      try {
+        const made = await schedule(summed, { every: 400 }, { n: 5 }, { queueUrl: url, queue, name: 'sum-often' });
+        expect(made).toMatchObject({ id: 'sum-often', pipeline: 'scheduled_sum', everyMs: 400, parameters: { n: 5 } });
+        await until(async () => (await runsOf(dir)).length >= 3, () => 'three scheduled runs');
+        const runs = await runsOf(dir);
+        expect(runs.every((r) => r.pipeline === 'scheduled_sum' && r.status === 'completed' && r.parameters['n'] === 5)).toBe(true);
+        expect(statuses(runs[0] as RunRecord)).toEqual({ load_numbers: 'executed', sum_numbers: 'executed' });
+        expect(runs.slice(1).map(statuses)).toEqual(runs.slice(1).map(() => ({ load_numbers: 'cached', sum_numbers: 'cached' })));
 
-  it('a step edited between two scheduled runs (the worker restarted with the new code) is the only one that executes again', async () => {
-    const dir = path.join(root, 'edited');
-    const queue = `schedule-${String(++queues)}`;
-    fs.mkdirSync(dir, { recursive: true });
-    const module = path.join(root, 'scheduled-module.ts');
-    const src = JSON.stringify(path.join(REPOSITORY, 'src'));
-    const writeModule = (finish: string) =>
-      fs.writeFileSync(
-        module,
-        `import { pipeline, step } from ${src};\n` +
-          `export const loadNumbers = step(function load_numbers({ n }: { n: number }) { return Array.from({ length: n }, (_, i) => i); });\n` +
-          `export const finish = step(function finish_numbers({ numbers }: { numbers: number[] }) { return ${finish}; });\n` +
-          `export const edited = pipeline('scheduled_edit', (p, { n = 10 }: { n?: number }) => ({ total: p.call(finish, { numbers: p.call(loadNumbers, { n }) }) }));\n`,
-      );
-    const startWorker = async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPOSITORY, 'src/cli/main.ts'), 'worker', '--module', module, '--dir', dir, '--url', redis.url, '--queue', queue], {
-        cwd: REPOSITORY,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.add(child);
-      let output = '';
-      child.stdout.on('data', (c: Buffer) => void (output += c.toString('utf8')));
-      child.stderr.on('data', (c: Buffer) => void (output += c.toString('utf8')));
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      await until(async () => /is taking jobs/.test(output) || child.exitCode !== null, () => output);
-      if (child.exitCode !== null) throw new Error(`the worker did not start: ${output}`);
-      return {
-        output: () => output,
-        stop: async () => {
-          child.kill('SIGTERM');
-          await exited;
-          children.delete(child);
-        },
+        expect(await removeSchedule('sum-often', { queueUrl: url, queue })).toBe(true);
+        expect(await listSchedules({ queueUrl: url, queue })).toEqual([]);
+        await pause(600);
+        const after = (await runsOf(dir)).length;
+        await pause(1_200);
+        expect((await runsOf(dir)).length).toBe(after);
+      } finally {
+        await worker.close();
+        await metadata.close();
+      }
+    });
+
+    it('refuses what cannot be scheduled, naming the field', async () => {
+      await expect(schedule(summed, { every: 0 }, {}, { queueUrl: url })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'every' });
+      await expect(schedule(summed, { cron: 'daily' }, {}, { queueUrl: url })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'cron' });
+      await expect(schedule(summed, { every: '1m' }, { n: () => 3 } as never, { queueUrl: url })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'params', message: expect.stringContaining('params.n') as string });
+    });
+
+    it('a step edited between two scheduled runs (the worker restarted with the new code) is the only one that executes again', async () => {
+      const dir = path.join(root, `${backend.toLowerCase()}-edited`);
+      const queue = ownQueue();
+      fs.mkdirSync(dir, { recursive: true });
+      const module = path.join(root, `${backend.toLowerCase()}-scheduled-module.ts`);
+      const src = JSON.stringify(path.join(REPOSITORY, 'src'));
+      const writeModule = (finish: string) =>
+        fs.writeFileSync(
+          module,
+          `import { pipeline, step } from ${src};\n` +
+            `export const loadNumbers = step(function load_numbers({ n }: { n: number }) { return Array.from({ length: n }, (_, i) => i); });\n` +
+            `export const finish = step(function finish_numbers({ numbers }: { numbers: number[] }) { return ${finish}; });\n` +
+            `export const edited = pipeline('scheduled_edit', (p, { n = 10 }: { n?: number }) => ({ total: p.call(finish, { numbers: p.call(loadNumbers, { n }) }) }));\n`,
+        );
+      const startWorker = async () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPOSITORY, 'src/cli/main.ts'), 'worker', '--module', module, '--dir', dir, '--url', url, '--queue', queue], {
+          cwd: REPOSITORY,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.add(child);
+        let output = '';
+        child.stdout.on('data', (c: Buffer) => void (output += c.toString('utf8')));
+        child.stderr.on('data', (c: Buffer) => void (output += c.toString('utf8')));
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        await until(async () => /is taking jobs/.test(output) || child.exitCode !== null, () => output);
+        if (child.exitCode !== null) throw new Error(`the worker did not start: ${output}`);
+        return {
+          output: () => output,
+          stop: async () => {
+            child.kill('SIGTERM');
+            await exited;
+            children.delete(child);
+          },
+        };
       };
-    };
-    // The pipeline as the client knows it: schedules carry its name and parameters only.
-    const edited = pipeline('scheduled_edit', (p, { n = 10 }: { n?: number }) => ({ total: p.call(sumNumbers.named('finish_numbers'), { numbers: p.call(loadNumbers, { n }) }) }));
+      // The pipeline as the client knows it: schedules carry its name and parameters only.
+      const edited = pipeline('scheduled_edit', (p, { n = 10 }: { n?: number }) => ({ total: p.call(sumNumbers.named('finish_numbers'), { numbers: p.call(loadNumbers, { n }) }) }));
 
-    writeModule('numbers.reduce((a, b) => a + b, 0)');
-    const first = await startWorker();
-    await schedule(edited, { every: 500 }, { n: 4 }, { queueUrl: redis.url, queue, name: 'edit' });
-    await until(async () => (await runsOf(dir)).length >= 2, () => first.output());
-    await first.stop();
-    const before = (await runsOf(dir)).length;
+      writeModule('numbers.reduce((a, b) => a + b, 0)');
+      const first = await startWorker();
+      await schedule(edited, { every: 500 }, { n: 4 }, { queueUrl: url, queue, name: 'edit' });
+      await until(async () => (await runsOf(dir)).length >= 2, () => first.output());
+      await first.stop();
+      const before = (await runsOf(dir)).length;
 
-    writeModule('numbers.reduce((a, b) => a + b, 100)');
-    const second = await startWorker();
-    await until(async () => (await runsOf(dir)).length >= before + 2, () => second.output());
-    await removeSchedule('edit', { queueUrl: redis.url, queue });
-    await second.stop();
+      writeModule('numbers.reduce((a, b) => a + b, 100)');
+      const second = await startWorker();
+      await until(async () => (await runsOf(dir)).length >= before + 2, () => second.output());
+      await removeSchedule('edit', { queueUrl: url, queue });
+      await second.stop();
 
-    const runs = await runsOf(dir);
-    expect(runs.every((r) => r.status === 'completed')).toBe(true);
-    expect(statuses(runs[0] as RunRecord)).toEqual({ load_numbers: 'executed', finish_numbers: 'executed' });
-    expect(runs.slice(1, before).map(statuses)).toEqual(runs.slice(1, before).map(() => ({ load_numbers: 'cached', finish_numbers: 'cached' })));
-    // the first run with the new code: only the edited step executes
-    expect(statuses(runs[before] as RunRecord)).toEqual({ load_numbers: 'cached', finish_numbers: 'executed' });
-    expect(runs.slice(before + 1).map(statuses)).toEqual(runs.slice(before + 1).map(() => ({ load_numbers: 'cached', finish_numbers: 'cached' })));
-    const metadata = createSqliteMetadataStore(storeLayout(dir).metadataFile);
-    try {
-      const key = runs[before]?.steps['finish_numbers']?.key as string;
-      const [entry] = await metadata.getEntries([key]);
-      expect(entry?.runId).toBe(runs[before]?.id);
-    } finally {
-      await metadata.close();
-    }
+      const runs = await runsOf(dir);
+      expect(runs.every((r) => r.status === 'completed')).toBe(true);
+      expect(statuses(runs[0] as RunRecord)).toEqual({ load_numbers: 'executed', finish_numbers: 'executed' });
+      expect(runs.slice(1, before).map(statuses)).toEqual(runs.slice(1, before).map(() => ({ load_numbers: 'cached', finish_numbers: 'cached' })));
+      // the first run with the new code: only the edited step executes
+      expect(statuses(runs[before] as RunRecord)).toEqual({ load_numbers: 'cached', finish_numbers: 'executed' });
+      expect(runs.slice(before + 1).map(statuses)).toEqual(runs.slice(before + 1).map(() => ({ load_numbers: 'cached', finish_numbers: 'cached' })));
+      const metadata = createSqliteMetadataStore(storeLayout(dir).metadataFile);
+      try {
+        const key = runs[before]?.steps['finish_numbers']?.key as string;
+        const [entry] = await metadata.getEntries([key]);
+        expect(entry?.runId).toBe(runs[before]?.id);
+      } finally {
+        await metadata.close();
+      }
+    });
+  });
+
+  describe('stepcache schedules', () => {
+    it('list shows id, pipeline, interval or cron, next run and parameters; remove removes one, and names one that is not there', async () => {
+      const queue = ownQueue();
+      await schedule(summed, { every: '1h' }, { n: 7 }, { queueUrl: url, queue, name: 'hourly-sum' });
+      await schedule(summed, { cron: '0 3 * * *' }, {}, { queueUrl: url, queue });
+
+      const listed = await cli(['schedules', 'list', '--url', url, '--queue', queue]);
+      expect(listed.code).toBe(0);
+      const lines = listed.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+WHEN\s+NEXT RUN\s+PARAMETERS$/);
+      expect(lines.find((l) => l.startsWith('hourly-sum'))).toMatch(/^hourly-sum\s+scheduled_sum\s+every 1h.*\{"n":7\}$/);
+      expect(lines.find((l) => l.startsWith('scheduled_sum'))).toMatch(/^scheduled_sum\s+scheduled_sum\s+cron 0 3 \* \* \*.*\{\}$/);
+
+      const json = await cli(['schedules', 'list', '--json', '--url', url, '--queue', queue]);
+      const parsed = JSON.parse(json.stdout) as Array<{ id: string; everyMs?: number; cron?: string; next?: string; parameters: unknown }>;
+      expect(parsed.map((s) => s.id).sort()).toEqual(['hourly-sum', 'scheduled_sum']);
+      expect(parsed.find((s) => s.id === 'hourly-sum')).toMatchObject({ everyMs: 3_600_000, parameters: { n: 7 } });
+      expect(Date.parse(parsed.find((s) => s.id === 'scheduled_sum')?.next ?? '')).toBeGreaterThan(Date.now());
+
+      expect(await cli(['schedules', 'remove', 'hourly-sum', '--url', url, '--queue', queue])).toMatchObject({ code: 0, stdout: 'Removed schedule hourly-sum.\n' });
+      expect((await listSchedules({ queueUrl: url, queue })).map((s) => s.id)).toEqual(['scheduled_sum']);
+      const missing = await cli(['schedules', 'remove', 'hourly-sum', '--url', url, '--queue', queue]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('There is no schedule "hourly-sum" on queue');
+      await removeSchedule('scheduled_sum', { queueUrl: url, queue });
+    });
   });
 });
 
-describe('stepcache schedules', () => {
-  const cli = async (args: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runCli(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {} });
-    return { code, stdout, stderr };
-  };
-
-  it('list shows id, pipeline, interval or cron, next run and parameters; remove removes one, and names one that is not there', async () => {
-    const queue = `schedule-${String(++queues)}`;
-    await schedule(summed, { every: '1h' }, { n: 7 }, { queueUrl: redis.url, queue, name: 'hourly-sum' });
-    await schedule(summed, { cron: '0 3 * * *' }, {}, { queueUrl: redis.url, queue });
-
-    const listed = await cli(['schedules', 'list', '--url', redis.url, '--queue', queue]);
-    expect(listed.code).toBe(0);
-    const lines = listed.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+PIPELINE\s+WHEN\s+NEXT RUN\s+PARAMETERS$/);
-    expect(lines.find((l) => l.startsWith('hourly-sum'))).toMatch(/^hourly-sum\s+scheduled_sum\s+every 1h.*\{"n":7\}$/);
-    expect(lines.find((l) => l.startsWith('scheduled_sum'))).toMatch(/^scheduled_sum\s+scheduled_sum\s+cron 0 3 \* \* \*.*\{\}$/);
-
-    const json = await cli(['schedules', 'list', '--json', '--url', redis.url, '--queue', queue]);
-    const parsed = JSON.parse(json.stdout) as Array<{ id: string; everyMs?: number; cron?: string; next?: string; parameters: unknown }>;
-    expect(parsed.map((s) => s.id).sort()).toEqual(['hourly-sum', 'scheduled_sum']);
-    expect(parsed.find((s) => s.id === 'hourly-sum')).toMatchObject({ everyMs: 3_600_000, parameters: { n: 7 } });
-    expect(Date.parse(parsed.find((s) => s.id === 'scheduled_sum')?.next ?? '')).toBeGreaterThan(Date.now());
-
-    expect(await cli(['schedules', 'remove', 'hourly-sum', '--url', redis.url, '--queue', queue])).toMatchObject({ code: 0, stdout: 'Removed schedule hourly-sum.\n' });
-    expect((await listSchedules({ queueUrl: redis.url, queue })).map((s) => s.id)).toEqual(['scheduled_sum']);
-    const missing = await cli(['schedules', 'remove', 'hourly-sum', '--url', redis.url, '--queue', queue]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('There is no schedule "hourly-sum" on queue');
-    await removeSchedule('scheduled_sum', { queueUrl: redis.url, queue });
-  });
-
+describe('stepcache schedules without a queue server', () => {
   it('without a queue server named, says how to name one', async () => {
     const r = await cli(['schedules', 'list']);
     expect(r.code).toBe(2);
