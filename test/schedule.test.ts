@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { createFileArtifactStore, createRunner, createSqliteMetadataStore, pipeline, silentLogger, step, type RunRecord } from '../src';
 import { runCli } from '../src/cli/cli';
 import { pipelineModuleOf } from '../src/distributed/pipeline-module';
+import { queueBackend } from '../src/distributed/backend';
 import { listSchedules, removeSchedule, schedule } from '../src/distributed/schedule';
 import { createWorker } from '../src/distributed/worker';
 import { storeLayout } from '../src/store/layout';
@@ -195,6 +196,40 @@ describe.each(BACKENDS)('on $backend', ({ backend, server: serverOf }) => {
       } finally {
         await metadata.close();
       }
+    });
+
+    it('a schedule made again with the same id replaces it: its timing and parameters change, and its one pending run job follows the new timing', async () => {
+      const queue = ownQueue();
+      await schedule(summed, { every: '1h' }, { n: 1 }, { queueUrl: url, queue, name: 'nightly' });
+      const replaced = await schedule(summed, { cron: '0 3 * * *', tz: 'Europe/Paris' }, { n: 2 }, { queueUrl: url, queue, name: 'nightly' });
+      expect(replaced).toMatchObject({ id: 'nightly', cron: '0 3 * * *', tz: 'Europe/Paris', parameters: { n: 2 } });
+      expect(replaced).not.toHaveProperty('everyMs');
+      // 03:00 in Paris is 01:00 or 02:00 UTC, within the next day
+      const next = replaced.next?.getTime() ?? 0;
+      expect(next).toBeGreaterThan(Date.now());
+      expect(next - Date.now()).toBeLessThanOrEqual(25 * 3_600_000);
+      expect([1, 2]).toContain(replaced.next?.getUTCHours());
+      await schedule(summed, { every: '10m' }, {}, { queueUrl: url, queue, name: 'often' });
+
+      const listed = await listSchedules({ queueUrl: url, queue });
+      expect(listed.map((s) => s.id)).toEqual(['often', 'nightly']);
+      expect(listed[1]).toEqual(replaced);
+      const table = await cli(['schedules', 'list', '--url', url, '--queue', queue]);
+      expect(table.stdout).toMatch(/^nightly\s+scheduled_sum\s+cron 0 3 \* \* \* \(Europe\/Paris\)\s.*\{"n":2\}$/m);
+
+      // one pending run job per schedule: the replaced timing left none behind
+      const q = queueBackend(url).queue(queue);
+      try {
+        const pending = await q.getJobs(['delayed', 'waiting']);
+        const scheduleOf = (data: unknown) => (data as { schedule?: string }).schedule;
+        expect(pending.map((j) => scheduleOf(j.data)).sort()).toEqual(['nightly', 'often']);
+        expect(pending.find((j) => scheduleOf(j.data) === 'nightly')?.data).toMatchObject({ parameters: { n: 2 } });
+      } finally {
+        await q.close();
+      }
+      expect(await removeSchedule('nightly', { queueUrl: url, queue })).toBe(true);
+      expect(await removeSchedule('often', { queueUrl: url, queue })).toBe(true);
+      expect(await removeSchedule('often', { queueUrl: url, queue })).toBe(false);
     });
   });
 
