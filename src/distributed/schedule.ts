@@ -6,6 +6,9 @@
  * to the workers after the schedule was made is picked up by the next scheduled run, and only the
  * steps whose keys it changed execute.
  *
+ * Schedules live on either queue backend (a redis:// or a postgres:// queue URL): both keep BullMQ's
+ * job schedulers, each making one pending run job at a time.
+ *
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
