@@ -82,6 +82,45 @@ const cli = async (args: string[]) => {
   return { code, stdout, stderr };
 };
 
+// First: after a refused connection, a Redis client keeps a timer (ioredis' disconnectTimeout,
+// 2 s) that the tests below outlast.
+describe('stepcache schedules without a queue server', () => {
+  it('without a queue server named, says how to name one', async () => {
+    const r = await cli(['schedules', 'list']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('pass --url redis://host:6379 (or postgres://user:password@host:5432/database), or set STEPCACHE_QUEUE_URL');
+    await expect(listSchedules({ queueUrl: '' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'queueUrl', message: expect.stringContaining('postgres://user:password@host:5432/database') as string });
+  });
+
+  it.each([
+    ['Redis', 'redis://:sekret-pw@127.0.0.1:1'],
+    ['PostgreSQL', 'postgres://team:sekret-pw@127.0.0.1:1/stepcache'],
+  ])('a %s queue server that does not answer is QUEUE_UNAVAILABLE, naming the server without its password', async (_backend, url) => {
+    const calls = [
+      listSchedules({ queueUrl: url, queue: 'nowhere', unreachableAfterMs: 500 }),
+      removeSchedule('nightly', { queueUrl: url, queue: 'nowhere', unreachableAfterMs: 500 }),
+      schedule(summed, { every: '1h' }, {}, { queueUrl: url, queue: 'nowhere', unreachableAfterMs: 500 }),
+    ];
+    for (const call of calls) {
+      const error = (await call.then(() => undefined, (e: unknown) => e)) as { code?: string; message?: string } | undefined;
+      expect(error).toMatchObject({ code: 'QUEUE_UNAVAILABLE', message: expect.stringContaining('127.0.0.1:1') as string });
+      expect(error?.message).toContain('(queue nowhere)');
+      expect(error?.message).not.toContain('sekret-pw');
+    }
+  });
+
+  it('schedules list on a queue server that does not answer fails naming it, without its password', async () => {
+    const listed = await cli(['schedules', 'list', '--url', 'postgres://team:sekret-pw@127.0.0.1:1/stepcache', '--queue', 'nowhere']);
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toContain('The queue server postgres://team@127.0.0.1:1/stepcache (queue nowhere)');
+    expect(listed.stderr).not.toContain('sekret-pw');
+  });
+
+  it('refuses a wait for the server that is not a positive number, naming the field', async () => {
+    await expect(listSchedules({ queueUrl: 'redis://127.0.0.1:1', unreachableAfterMs: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'unreachableAfterMs' });
+  });
+});
+
 describe.each(BACKENDS)('on $backend', ({ backend, server: serverOf }) => {
   let server: QueueServerUnderTest;
   let url: string;
@@ -259,42 +298,5 @@ describe.each(BACKENDS)('on $backend', ({ backend, server: serverOf }) => {
       expect(missing.stderr).toContain('There is no schedule "hourly-sum" on queue');
       await removeSchedule('scheduled_sum', { queueUrl: url, queue });
     });
-  });
-});
-
-describe('stepcache schedules without a queue server', () => {
-  it('without a queue server named, says how to name one', async () => {
-    const r = await cli(['schedules', 'list']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('pass --url redis://host:6379 (or postgres://user:password@host:5432/database), or set STEPCACHE_QUEUE_URL');
-    await expect(listSchedules({ queueUrl: '' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'queueUrl', message: expect.stringContaining('postgres://user:password@host:5432/database') as string });
-  });
-
-  it.each([
-    ['Redis', 'redis://:sekret-pw@127.0.0.1:1'],
-    ['PostgreSQL', 'postgres://team:sekret-pw@127.0.0.1:1/stepcache'],
-  ])('a %s queue server that does not answer is QUEUE_UNAVAILABLE, naming the server without its password', async (_backend, url) => {
-    const calls = [
-      listSchedules({ queueUrl: url, queue: 'nowhere', unreachableAfterMs: 500 }),
-      removeSchedule('nightly', { queueUrl: url, queue: 'nowhere', unreachableAfterMs: 500 }),
-      schedule(summed, { every: '1h' }, {}, { queueUrl: url, queue: 'nowhere', unreachableAfterMs: 500 }),
-    ];
-    for (const call of calls) {
-      const error = (await call.then(() => undefined, (e: unknown) => e)) as { code?: string; message?: string } | undefined;
-      expect(error).toMatchObject({ code: 'QUEUE_UNAVAILABLE', message: expect.stringContaining('127.0.0.1:1') as string });
-      expect(error?.message).toContain('(queue nowhere)');
-      expect(error?.message).not.toContain('sekret-pw');
-    }
-  });
-
-  it('schedules list on a queue server that does not answer fails naming it, without its password', async () => {
-    const listed = await cli(['schedules', 'list', '--url', 'postgres://team:sekret-pw@127.0.0.1:1/stepcache', '--queue', 'nowhere']);
-    expect(listed.code).toBe(1);
-    expect(listed.stderr).toContain('The queue server postgres://team@127.0.0.1:1/stepcache (queue nowhere)');
-    expect(listed.stderr).not.toContain('sekret-pw');
-  });
-
-  it('refuses a wait for the server that is not a positive number, naming the field', async () => {
-    await expect(listSchedules({ queueUrl: 'redis://127.0.0.1:1', unreachableAfterMs: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', field: 'unreachableAfterMs' });
   });
 });
