@@ -48,7 +48,8 @@ export interface ScheduleOptions {
   readonly name?: string;
   /**
    * How long the queue server may take to answer before the call fails with `QUEUE_UNAVAILABLE`
-   * (a Redis client otherwise waits for its server for ever). @default 10_000
+   * (a Redis client otherwise waits for its server for ever). A call given up on may still reach
+   * the server later; making the schedule again replaces it, so trying again is safe. @default 10_000
    */
   readonly unreachableAfterMs?: number;
 }
