@@ -39,7 +39,7 @@ const timingOf = (s: ScheduleInfo): string =>
 
 const queueOf = (flags: QueueFlags, env: SchedulesCommandContext['env']) => {
   const url = flags.url ?? env[QUEUE_URL_VARIABLE];
-  if (url === undefined || url === '') throw new StepcacheError('INVALID_OPTIONS', `Schedules live on the queue server: pass --url redis://host:6379, or set ${QUEUE_URL_VARIABLE}.`, { field: 'url' });
+  if (url === undefined || url === '') throw new StepcacheError('INVALID_OPTIONS', `Schedules live on the queue server: pass --url redis://host:6379 (or postgres://user:password@host:5432/database), or set ${QUEUE_URL_VARIABLE}.`, { field: 'url' });
   return { queueUrl: url, queue: flags.queue };
 };
 

@@ -6,6 +6,9 @@
  * to the workers after the schedule was made is picked up by the next scheduled run, and only the
  * steps whose keys it changed execute.
  *
+ * Schedules live on either queue backend (a redis:// or a postgres:// queue URL): both keep BullMQ's
+ * job schedulers, each making one pending run job at a time.
+ *
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
@@ -43,7 +46,21 @@ export interface ScheduleOptions {
   readonly queue?: string;
   /** The schedule's id: making a schedule with an id that exists replaces it. @default the pipeline's name */
   readonly name?: string;
+  /**
+   * How long the queue server may take to answer before the call fails with `QUEUE_UNAVAILABLE`
+   * (a Redis client otherwise waits for its server for ever). A call given up on may still reach
+   * the server later; making the schedule again replaces it, so trying again is safe. @default 10_000
+   */
+  readonly unreachableAfterMs?: number;
 }
+
+/**
+ * Where the schedules to list or remove live.
+ *
+ * @example
+ * const where: ScheduleQueueOptions = { queueUrl: 'postgres://team:secret@db:5432/stepcache', queue: 'training' };
+ */
+export type ScheduleQueueOptions = Pick<ScheduleOptions, 'queueUrl' | 'queue' | 'unreachableAfterMs'>;
 
 /**
  * A schedule as the queue server keeps it.
@@ -65,19 +82,39 @@ export interface ScheduleInfo {
 
 const invalid = (field: string, message: string): StepcacheError => new StepcacheError('INVALID_OPTIONS', message, { field });
 
-/** The queue of `options`, opened for one call: schedules are made and read rarely. */
-const withQueue = async <A>(options: Pick<ScheduleOptions, 'queueUrl' | 'queue'>, f: (queue: StepQueue) => Promise<A>): Promise<A> => {
+/** How long one call waits for the queue server by default. */
+const UNREACHABLE_AFTER_MS = 10_000;
+
+/**
+ * The queue of `options`, opened for one call (schedules are made and read rarely); the call fails
+ * with `QUEUE_UNAVAILABLE` when the server does not answer within `unreachableAfterMs`.
+ */
+const withQueue = async <A>(options: ScheduleQueueOptions, f: (queue: StepQueue) => Promise<A>): Promise<A> => {
   const url = options.queueUrl ?? process.env[QUEUE_URL_VARIABLE];
-  if (url === undefined || url === '') throw invalid('queueUrl', `Schedules live on the queue server: pass queueUrl, or set ${QUEUE_URL_VARIABLE} (redis://host:6379).`);
+  if (url === undefined || url === '') throw invalid('queueUrl', `Schedules live on the queue server: pass queueUrl, or set ${QUEUE_URL_VARIABLE} (redis://host:6379 or postgres://user:password@host:5432/database).`);
+  const waitMs = options.unreachableAfterMs ?? UNREACHABLE_AFTER_MS;
+  if (!Number.isFinite(waitMs) || waitMs <= 0) throw invalid('unreachableAfterMs', `Invalid unreachableAfterMs: got ${preview(options.unreachableAfterMs)}, expected a number of milliseconds above 0.`);
   const { server, queue: openQueue } = queueBackend(url, options.queueUrl === undefined ? QUEUE_URL_VARIABLE : 'queueUrl');
-  const queue = openQueue(options.queue ?? DEFAULT_QUEUE_NAME);
-  queue.on('error', () => undefined);
+  const name = options.queue ?? DEFAULT_QUEUE_NAME;
+  const queue = openQueue(name);
+  // A connection error is told in the failure below; unheard, it would be thrown.
+  let lastError: Error | undefined;
+  queue.on('error', (e: Error) => void (lastError = e));
+  const unavailable = (what: string, cause: unknown) =>
+    new StepcacheError('QUEUE_UNAVAILABLE', `The queue server ${server.shown} (queue ${name}) ${what}; check that it runs and that the URL names it.`, cause === undefined ? {} : { cause });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gaveUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unavailable(`did not answer within ${String(waitMs)} ms about its schedules${lastError === undefined ? '' : ` (${lastError.message})`}`, lastError)), waitMs);
+  });
+  const work = f(queue);
   try {
-    return await f(queue);
+    return await Promise.race([work, gaveUp]);
   } catch (e) {
     if (e instanceof StepcacheError) throw e;
-    throw new StepcacheError('QUEUE_UNAVAILABLE', `The queue server ${server.shown} (queue ${options.queue ?? DEFAULT_QUEUE_NAME}) could not be reached for its schedules: ${(e as Error).message}; check that it runs.`, { cause: e });
+    throw unavailable(`could not be reached for its schedules: ${(e as Error).message}`, e);
   } finally {
+    clearTimeout(timer);
+    work.catch(() => undefined);
     await queue.close().catch(() => undefined);
   }
 };
@@ -148,7 +185,7 @@ const repeatFields = (repeat: ReturnType<typeof repeatOf>) => ('every' in repeat
  * @example
  * for (const s of await listSchedules({ queueUrl })) console.log(s.id, s.pipeline, s.next);
  */
-export const listSchedules = (options: Pick<ScheduleOptions, 'queueUrl' | 'queue'> = {}): Promise<ScheduleInfo[]> =>
+export const listSchedules = (options: ScheduleQueueOptions = {}): Promise<ScheduleInfo[]> =>
   withQueue(options, async (queue) => (await queue.getJobSchedulers(0, -1, true)).map(infoOf));
 
 /**
@@ -158,5 +195,5 @@ export const listSchedules = (options: Pick<ScheduleOptions, 'queueUrl' | 'queue
  * @example
  * await removeSchedule('nightly', { queueUrl });
  */
-export const removeSchedule = (id: string, options: Pick<ScheduleOptions, 'queueUrl' | 'queue'> = {}): Promise<boolean> =>
+export const removeSchedule = (id: string, options: ScheduleQueueOptions = {}): Promise<boolean> =>
   withQueue(options, (queue) => queue.removeJobScheduler(id));
