@@ -1,6 +1,6 @@
 /**
- * What workers report, as typed run events, and retries on the queue, with a real Redis and a
- * worker in this process: each executed step's `step-remote-started` names its worker, host and
+ * What workers report, as typed run events, and retries on the queue, on both queue backends (a
+ * real Redis and a real PostgreSQL) with a worker in this process: each executed step's `step-remote-started` names its worker, host and
  * attempt, the run record keeps the worker, and a step's `retries` become attempts of its job.
  */
 import * as os from 'node:os';
@@ -11,7 +11,8 @@ import { queueExecutor } from '../src/distributed/queue-executor';
 import { createWorker, type StepWorker } from '../src/distributed/worker';
 import { logLineOf } from '../src/runner/logger';
 import { rejection, removeDir, tempDir } from './support/fixtures';
-import { provideRedisServer, type RedisServer } from './support/provision/redis';
+import { testPostgres } from './support/provision/postgres';
+import { provideRedisServer } from './support/provision/redis';
 
 jest.setTimeout(120_000);
 
@@ -32,16 +33,16 @@ const unstorable = step(function make_symbol() {
 const chain = pipeline('progress_chain', (p) => ({ total: p.call(flaky, { rows: p.call(source, {}) }) }));
 const broken = pipeline('unstorable_chain', (p) => ({ out: p.call(unstorable, {}) }));
 
-let redis: RedisServer;
+/** The two queue backends every distributed test runs on: a real Redis and a real PostgreSQL. */
+const BACKENDS = [
+  { backend: 'Redis', start: async () => provideRedisServer() },
+  { backend: 'PostgreSQL', start: async () => testPostgres() },
+] as const;
+
+let queueUrl: string;
 let dir: string;
 let worker: StepWorker;
 let queue = 0;
-beforeAll(async () => {
-  redis = await provideRedisServer();
-}, 180_000);
-afterAll(async () => {
-  await redis?.dispose();
-});
 
 /** How many artifacts the client read. */
 let clientReads = 0;
@@ -53,8 +54,8 @@ const setup = async () => {
   const name = `progress-${String(++queue)}`;
   const metadata = () => createSqliteMetadataStore(path.join(dir, 'metadata.sqlite'));
   const artifacts = () => createFileArtifactStore(path.join(dir, 'artifacts'));
-  worker = await createWorker({ module: pipelineModuleOf('inline', { chain, broken }), url: redis.url, queue: name, metadata: metadata(), artifacts: artifacts(), logger: silentLogger, name: 'worker-a' });
-  const executor = queueExecutor({ url: redis.url, queue: name, backoffMs: 20 });
+  worker = await createWorker({ module: pipelineModuleOf('inline', { chain, broken }), url: queueUrl, queue: name, metadata: metadata(), artifacts: artifacts(), logger: silentLogger, name: 'worker-a' });
+  const executor = queueExecutor({ url: queueUrl, queue: name, backoffMs: 20 });
   const events: RunEvent[] = [];
   const files = artifacts();
   const counted: typeof files = { ...files, get: (ref) => (clientReads++, files.get(ref)) };
@@ -76,96 +77,107 @@ beforeEach(() => {
   failures = 0;
 });
 
-describe('worker progress as run events', () => {
-  it('each executed step has a step-remote-started naming the worker, its host and attempt 1; step-executed and the run record name the worker', async () => {
-    const { runner, events, close } = await setup();
-    try {
-      const run = await runner.run(chain);
-      const started = events.filter((e): e is Extract<RunEvent, { type: 'step-remote-started' }> => e.type === 'step-remote-started');
-      expect(started.map((e) => [e.step, e.worker, e.host, e.attempt]).sort()).toEqual([
-        ['flaky_sum', 'worker-a', os.hostname(), 1],
-        ['source_rows', 'worker-a', os.hostname(), 1],
-      ]);
-      const executed = events.filter((e): e is Extract<RunEvent, { type: 'step-executed' }> => e.type === 'step-executed');
-      expect(executed.map((e) => e.worker)).toEqual(['worker-a', 'worker-a']);
-      // started before it finished
-      expect(events.findIndex((e) => e.type === 'step-remote-started' && e.step === 'flaky_sum')).toBeLessThan(events.findIndex((e) => e.type === 'step-executed' && e.step === 'flaky_sum'));
-      const record = await runner.getRun(run.id);
-      expect(record?.steps['flaky_sum']?.worker).toBe('worker-a');
-      expect(record?.steps['source_rows']?.worker).toBe('worker-a');
-      expect(started.map((e) => logLineOf(e)?.text)).toContain('Step flaky_sum has started on worker worker-a.');
-      expect(logLineOf(executed[0] as RunEvent)?.text).toMatch(/^Step source_rows has finished in .* on worker worker-a\.$/);
-    } finally {
-      await close();
-    }
+describe.each(BACKENDS)('on $backend', ({ start }) => {
+  let server: { readonly url: string; dispose(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    server = await start();
+    queueUrl = server.url;
+  }, 180_000);
+  afterAll(async () => {
+    await server?.dispose();
   });
 
-  it('a cached step names no worker', async () => {
-    const { runner, events, close } = await setup();
-    try {
-      await runner.run(chain);
-      events.length = 0;
-      const again = await runner.run(chain);
-      expect(events.some((e) => e.type === 'step-remote-started')).toBe(false);
-      expect((await runner.getRun(again.id))?.steps['flaky_sum']?.worker).toBeUndefined();
-    } finally {
-      await close();
-    }
-  });
-});
+  describe('worker progress as run events', () => {
+    it('each executed step has a step-remote-started naming the worker, its host and attempt 1; step-executed and the run record name the worker', async () => {
+      const { runner, events, close } = await setup();
+      try {
+        const run = await runner.run(chain);
+        const started = events.filter((e): e is Extract<RunEvent, { type: 'step-remote-started' }> => e.type === 'step-remote-started');
+        expect(started.map((e) => [e.step, e.worker, e.host, e.attempt]).sort()).toEqual([
+          ['flaky_sum', 'worker-a', os.hostname(), 1],
+          ['source_rows', 'worker-a', os.hostname(), 1],
+        ]);
+        const executed = events.filter((e): e is Extract<RunEvent, { type: 'step-executed' }> => e.type === 'step-executed');
+        expect(executed.map((e) => e.worker)).toEqual(['worker-a', 'worker-a']);
+        // started before it finished
+        expect(events.findIndex((e) => e.type === 'step-remote-started' && e.step === 'flaky_sum')).toBeLessThan(events.findIndex((e) => e.type === 'step-executed' && e.step === 'flaky_sum'));
+        const record = await runner.getRun(run.id);
+        expect(record?.steps['flaky_sum']?.worker).toBe('worker-a');
+        expect(record?.steps['source_rows']?.worker).toBe('worker-a');
+        expect(started.map((e) => logLineOf(e)?.text)).toContain('Step flaky_sum has started on worker worker-a.');
+        expect(logLineOf(executed[0] as RunEvent)?.text).toMatch(/^Step source_rows has finished in .* on worker worker-a\.$/);
+      } finally {
+        await close();
+      }
+    });
 
-describe('dispatching', () => {
-  it('the client reads no input artifact of a step it sends to a worker (the worker reads them); the output it asks for, it reads', async () => {
-    const { runner, close } = await setup();
-    try {
-      const run = await runner.run(chain);
-      expect(run.steps['flaky_sum']?.status).toBe('executed');
-      expect(clientReads).toBe(0);
-      expect(await run.output('total')).toBe(6);
-      expect(clientReads).toBe(1);
-    } finally {
-      await close();
-    }
-  });
-});
-
-describe('retries on the queue', () => {
-  it('retries: 2 makes three attempts of the job: a step failing twice executes, each attempt announced', async () => {
-    failures = 2;
-    const { runner, events, close } = await setup();
-    try {
-      const run = await runner.run(chain.withOptions({ steps: { flaky_sum: { retries: 2 } } }));
-      expect(run.steps['flaky_sum']?.status).toBe('executed');
-      expect(await run.output('total')).toBe(6);
-      expect(calls).toBe(3);
-      expect(events.filter((e) => e.type === 'step-remote-started' && e.step === 'flaky_sum').map((e) => (e as { attempt: number }).attempt)).toEqual([1, 2, 3]);
-      expect(events.map(logLineOf).map((l) => l?.text)).toContain('Step flaky_sum has started on worker worker-a (attempt 3).');
-    } finally {
-      await close();
-    }
+    it('a cached step names no worker', async () => {
+      const { runner, events, close } = await setup();
+      try {
+        await runner.run(chain);
+        events.length = 0;
+        const again = await runner.run(chain);
+        expect(events.some((e) => e.type === 'step-remote-started')).toBe(false);
+        expect((await runner.getRun(again.id))?.steps['flaky_sum']?.worker).toBeUndefined();
+      } finally {
+        await close();
+      }
+    });
   });
 
-  it('fails once the attempts are used up, with the step error', async () => {
-    failures = 10;
-    const { runner, close } = await setup();
-    try {
-      const e: StepcacheError = await rejection(runner.run(chain.withOptions({ retries: 1 })));
-      expect(e.code).toBe('STEP_FAILED');
-      expect(e.message).toContain('connection reset (call 2)');
-      expect(calls).toBe(2);
-    } finally {
-      await close();
-    }
+  describe('dispatching', () => {
+    it('the client reads no input artifact of a step it sends to a worker (the worker reads them); the output it asks for, it reads', async () => {
+      const { runner, close } = await setup();
+      try {
+        const run = await runner.run(chain);
+        expect(run.steps['flaky_sum']?.status).toBe('executed');
+        expect(clientReads).toBe(0);
+        expect(await run.output('total')).toBe(6);
+        expect(clientReads).toBe(1);
+      } finally {
+        await close();
+      }
+    });
   });
 
-  it('an error another try cannot fix (outputs that cannot be stored) fails at once, whatever the retries', async () => {
-    const { runner, close } = await setup();
-    try {
-      const e = await rejection(runner.run(broken.withOptions({ retries: 3 })));
-      expect(e.code).toBe('UNENCODABLE_VALUE');
-      expect(calls).toBe(1);
-    } finally {
-      await close();
-    }
+  describe('retries on the queue', () => {
+    it('retries: 2 makes three attempts of the job: a step failing twice executes, each attempt announced', async () => {
+      failures = 2;
+      const { runner, events, close } = await setup();
+      try {
+        const run = await runner.run(chain.withOptions({ steps: { flaky_sum: { retries: 2 } } }));
+        expect(run.steps['flaky_sum']?.status).toBe('executed');
+        expect(await run.output('total')).toBe(6);
+        expect(calls).toBe(3);
+        expect(events.filter((e) => e.type === 'step-remote-started' && e.step === 'flaky_sum').map((e) => (e as { attempt: number }).attempt)).toEqual([1, 2, 3]);
+        expect(events.map(logLineOf).map((l) => l?.text)).toContain('Step flaky_sum has started on worker worker-a (attempt 3).');
+      } finally {
+        await close();
+      }
+    });
+
+    it('fails once the attempts are used up, with the step error', async () => {
+      failures = 10;
+      const { runner, close } = await setup();
+      try {
+        const e: StepcacheError = await rejection(runner.run(chain.withOptions({ retries: 1 })));
+        expect(e.code).toBe('STEP_FAILED');
+        expect(e.message).toContain('connection reset (call 2)');
+        expect(calls).toBe(2);
+      } finally {
+        await close();
+      }
+    });
+
+    it('an error another try cannot fix (outputs that cannot be stored) fails at once, whatever the retries', async () => {
+      const { runner, close } = await setup();
+      try {
+        const e = await rejection(runner.run(broken.withOptions({ retries: 3 })));
+        expect(e.code).toBe('UNENCODABLE_VALUE');
+        expect(calls).toBe(1);
+      } finally {
+        await close();
+      }
+    });
   });
 });

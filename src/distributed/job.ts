@@ -42,6 +42,9 @@ export interface StepJobResult {
   readonly cachedFrom?: string;
   /** The worker committed the cache entry of the job's `entry` before answering. */
   readonly committed?: boolean;
+  /** The host and attempt of the execution that answered, so a client that missed its progress report still hears of its start. */
+  readonly host?: string;
+  readonly attempt?: number;
 }
 
 /**

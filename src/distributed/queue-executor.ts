@@ -117,12 +117,17 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
       if (!isProgress(data)) return;
       for (const listener of listening.get(jobId) ?? []) {
         options.onProgress?.(listener.identity.step, data);
-        if (data.phase === 'executing') listener.onProgress?.({ phase: 'started', worker: data.worker, host: data.host, attempt: data.attempt });
+        if (data.phase === 'executing') {
+          heardStart.add(listener);
+          listener.onProgress?.({ phase: 'started', worker: data.worker, host: data.host, attempt: data.attempt });
+        }
       }
     });
     opened = { queue, events };
     return opened;
   };
+  /** Requests whose job's start this client heard of (a progress event can be missed: BullMQ's PostgreSQL events are read after a cursor). */
+  const heardStart = new WeakSet<ExecutionRequest>();
   /** Jobs this client waits on, by id: the requests waiting on each (two runs may share a job). */
   const listening = new Map<string, Set<ExecutionRequest>>();
 
@@ -200,7 +205,9 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     execute: async (request: ExecutionRequest, _store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>> => {
       const result = await submit(request);
       if (E.isLeft(result)) return result;
-      const { descriptors, durationMs, cachedFrom, worker, committed } = result.right;
+      const { descriptors, durationMs, cachedFrom, worker, committed, host, attempt } = result.right;
+      // Every execution is announced, late rather than never: from the answer when its progress report was missed.
+      if (cachedFrom === undefined && !heardStart.has(request) && host !== undefined && attempt !== undefined) request.onProgress?.({ phase: 'started', worker, host, attempt });
       return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? { worker } : { cachedFrom }), ...(committed === true ? { committed } : {}) });
     },
     close: async () => {

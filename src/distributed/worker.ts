@@ -246,7 +246,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
     }
     logger.info(`Step ${identity.step} has finished in ${formatDuration(durationMs, 'log')} on worker ${name}.`);
     report({ phase: 'done', worker: name, durationMs });
-    return { descriptors, durationMs, worker: name, ...(data.entry === undefined ? {} : { committed: true }) };
+    return { descriptors, durationMs, worker: name, host: os.hostname(), attempt, ...(data.entry === undefined ? {} : { committed: true }) };
   };
 
   const worker = backend.worker(options.queue ?? DEFAULT_QUEUE_NAME, process_, {
