@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isBigChildResult, type BigChildResult } from './big-artifact-child';
-import { formatMs, median, type Row } from './measure';
+import { formatMs, median, type Row, runAlone } from './measure';
 
 /** The artifact's size. */
 export const BIG_BYTES = 1_000_000_000;
@@ -92,15 +92,4 @@ export const measureBigArtifact = async (reps = BIG_REPS): Promise<{ rows: Row[]
   };
 };
 
-if (require.main === module) {
-  measureBigArtifact().then(
-    ({ rows, notes }) => {
-      for (const r of rows) console.log(`${r.measure}: ${r.stepcache} vs ${r.baseline} = ${r.ratio.toFixed(2)}x (goal ${r.goal}) ${r.pass ? 'PASS' : 'MISS'}`);
-      for (const note of notes) console.log(note);
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAlone(measureBigArtifact);

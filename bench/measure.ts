@@ -118,3 +118,23 @@ export const renderTable = (rows: readonly Row[]): string => {
   const line = (c: readonly string[]): string => c.map((x, i) => x.padEnd(widths[i] as number)).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 };
+
+/**
+ * Runs one benchmark module on its own (`node --import tsx bench/<module>.ts`): prints its table
+ * and notes, and sets a failing exit code when it cannot run.
+ *
+ * @example
+ * if (require.main === module) runAlone(measureRecords);
+ */
+export const runAlone = (measure: () => Promise<{ readonly rows: readonly Row[]; readonly notes: readonly string[] }>): void => {
+  measure().then(
+    ({ rows, notes }) => {
+      console.log(renderTable(rows));
+      for (const note of notes) console.log(note);
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+};

@@ -14,7 +14,7 @@ import { parseRunConfigText } from '../src/config/run-config';
 import { runCli } from '../src/cli/cli';
 import { createRunner, silentLogger, type CacheEntry, type RunRecord } from '../src/index';
 import { createSqliteMetadataStore } from '../src/store/metadata-store';
-import { formatMs, median, timeAsync, type Row } from './measure';
+import { formatMs, median, type Row, runAlone, timeAsync } from './measure';
 import { chainPipeline, STEP_COUNT } from './pipelines';
 
 /** Runs in the listed store. */
@@ -176,15 +176,4 @@ export const measureRecords = async (): Promise<{ rows: Row[]; notes: string[] }
   }
 };
 
-if (require.main === module) {
-  measureRecords().then(
-    ({ rows, notes }) => {
-      for (const r of rows) console.log(`${r.measure}: ${r.stepcache} (goal ${r.goal}) ${r.pass ? 'PASS' : 'MISS'}`);
-      for (const n of notes) console.log(n);
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAlone(measureRecords);

@@ -16,7 +16,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatMs, median, type Row } from './measure';
+import { formatMs, median, type Row, runAlone } from './measure';
 
 /** Steps of the cached script. */
 export const SCRIPT_STEPS = 5;
@@ -162,15 +162,4 @@ export const measureWholeProcess = async (reps: number): Promise<{ rows: Row[]; 
   }
 };
 
-if (require.main === module) {
-  measureWholeProcess(Number(process.env['BENCH_REPS'] ?? 11) || 11).then(
-    ({ rows, notes }) => {
-      for (const r of rows) console.log(`${r.measure}: ${r.stepcache} vs ${r.baseline} = ${r.ratio.toFixed(2)}x (goal ${r.goal}) ${r.pass ? 'PASS' : 'MISS'}`);
-      for (const note of notes) console.log(note);
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAlone(() => measureWholeProcess(Number(process.env['BENCH_REPS'] ?? 11) || 11));

@@ -255,7 +255,8 @@ export const soloWhenAlone = (directory: string, files: StepLock, options: SoloO
         folder.session = undefined;
         throw e;
       }));
-      if (session.mode === 'shared') {
+      /** The key taken through its file, this process leaving once it is released. */
+      const throughFile = async (): Promise<ReleaseLock> => {
         const release = await files.acquire(key, acquireOptions);
         return async () => {
           try {
@@ -264,19 +265,13 @@ export const soloWhenAlone = (directory: string, files: StepLock, options: SoloO
             leave();
           }
         };
-      }
+      };
+      if (session.mode === 'shared') return await throughFile();
       const releaseMemory = await folder.memory.acquire(key, acquireOptions);
       if (session.mode !== 'solo') {
         // Left solo while this waited in memory: the key's file is the lock now.
         await releaseMemory();
-        const release = await files.acquire(key, acquireOptions);
-        return async () => {
-          try {
-            await release();
-          } finally {
-            leave();
-          }
-        };
+        return await throughFile();
       }
       const held: Held = {};
       folder.held.set(key, held);
