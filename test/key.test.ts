@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import * as E from 'fp-ts/Either';
 import fc from 'fast-check';
-import { computeStepKey, KEY_FORMAT_VERSION, type StepKeyParts } from '../src/cache/key';
+import { computeStepKey, encodeKeyFrame, KEY_FORMAT_VERSION, type StepKeyParts } from '../src/cache/key';
+import { encodeCanonical } from '../src/encoding/canonical';
 import { createContentHasher, keyHashFunction } from '../src/hash/hashers';
 
 let hash: (bytes: Uint8Array) => string;
@@ -193,6 +194,51 @@ describe('computeStepKey', () => {
     expect(r).toEqual(E.right('fixed'));
     expect(seen).toHaveLength(1);
     expect(seen[0]?.length).toBeGreaterThan(0);
+  });
+});
+
+describe('encodeKeyFrame', () => {
+  const general = (parts: StepKeyParts): Uint8Array | undefined => {
+    const encoded = encodeCanonical([KEY_FORMAT_VERSION, parts.step, parts.code, parts.parameters, parts.inputs, parts.outputs, parts.settings]);
+    return E.isRight(encoded) ? encoded.right : undefined;
+  };
+  // Any text: multi-byte characters, lone surrogates (which the general encoder tags apart).
+  const text = fc.string({ unit: 'binary', maxLength: 12 });
+  const anyText = fc.oneof(text, fc.constantFrom('\ud800', 'a\udfffb', 'é', '😀'));
+  const textRecord = fc.dictionary(anyText, anyText, { maxKeys: 4, noNullPrototype: true });
+  const wideArb: fc.Arbitrary<StepKeyParts> = fc.record({
+    step: anyText,
+    code: anyText,
+    parameters: fc.oneof(params, textRecord, fc.dictionary(name, fc.anything({ maxDepth: 2 }), { maxKeys: 3 })),
+    inputs: fc.oneof(textRecord, fc.dictionary(name, digest, { maxKeys: 3 })),
+    outputs: textRecord,
+    settings: fc.oneof(fc.constant({}), fc.dictionary(name, paramValue, { maxKeys: 3 })),
+  });
+
+  it('writes the bytes the general encoder writes, or gives way to it (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(partsArb, wideArb), (parts) => {
+        const frame = encodeKeyFrame(parts);
+        const expected = general(parts);
+        if (frame !== undefined) expect(expected).toEqual(frame);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('writes the frame itself for the usual parts (string records and plain parameters)', () => {
+    const parts: StepKeyParts = { step: 'link_1', code: 'fingerprint:ab', parameters: { n: 1, xs: [1, 'é'] }, inputs: { previous: 'json//00ff' }, outputs: { output: 'auto' }, settings: {} };
+    expect(encodeKeyFrame(parts)).toEqual(general(parts));
+  });
+
+  it('gives way for a lone surrogate in the name or code and for an unencodable parameter; a record with one is encoded as the general encoder does', () => {
+    const base: StepKeyParts = { step: 's', code: 'c', parameters: {}, inputs: {}, outputs: { output: 'auto' }, settings: {} };
+    expect(encodeKeyFrame({ ...base, step: 'a\ud800' })).toBeUndefined();
+    expect(encodeKeyFrame({ ...base, code: '\udfff' })).toBeUndefined();
+    expect(encodeKeyFrame({ ...base, parameters: { f: () => 1 } })).toBeUndefined();
+    const lone = { ...base, inputs: { ['\udc00']: 'json//00' } };
+    expect(encodeKeyFrame(lone)).toEqual(general(lone));
+    expect(encodeKeyFrame(lone)).not.toEqual(encodeKeyFrame({ ...base, inputs: { ['\ufffd']: 'json//00' } }));
   });
 });
 

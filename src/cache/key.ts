@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import * as E from 'fp-ts/Either';
-import { encodeCanonical } from '../encoding/canonical';
+import { encodeCanonical, isPlainObject } from '../encoding/canonical';
 
 // model
 
@@ -49,6 +49,92 @@ export interface UnencodableParameter {
   readonly reason: string;
 }
 
+// the key's frame, written directly
+
+/*
+ * Every step of a run encodes one small array of strings and string records: walking it as a
+ * general value costs several times more than the hash. The frame below writes the same bytes as
+ * `encodeCanonical` (tags and framing of src/encoding/canonical.ts: a tag byte, big-endian u32
+ * counts and UTF-8 lengths, object keys sorted by code unit), and gives way to it for anything
+ * else (test/key.test.ts checks the two agree).
+ */
+const TAG_NUMBER = 0x05;
+const TAG_STRING = 0x07;
+const TAG_ARRAY = 0x09;
+const TAG_OBJECT = 0x0b;
+const utf8 = new TextEncoder();
+
+/** A record of well-formed strings, its keys sorted; `undefined` when it is anything else. */
+const stringRecord = (value: unknown): Array<readonly [string, string]> | undefined => {
+  if (!isPlainObject(value) || Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  const keys = Object.keys(value).sort();
+  const pairs: Array<readonly [string, string]> = [];
+  for (const key of keys) {
+    const field = value[key];
+    if (typeof field !== 'string' || !field.isWellFormed() || !key.isWellFormed()) return undefined;
+    pairs.push([key, field]);
+  }
+  return pairs;
+};
+
+/**
+ * @internal The canonical encoding of a key's parts, as `encodeCanonical` of
+ * `[KEY_FORMAT_VERSION, step, code, parameters, inputs, outputs, settings]` gives it; `undefined`
+ * when a part needs the general encoder (then it also says what cannot be encoded).
+ */
+export const encodeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
+  if (!parts.step.isWellFormed() || !parts.code.isWellFormed()) return undefined;
+  const records: Array<Array<readonly [string, string]> | Uint8Array> = [];
+  for (const part of [parts.parameters, parts.inputs, parts.outputs, parts.settings]) {
+    const record = stringRecord(part);
+    if (record !== undefined) {
+      records.push(record);
+      continue;
+    }
+    // Anything else is encoded on its own: a value's bytes are the same alone as inside the frame.
+    const encoded = encodeCanonical(part);
+    if (E.isLeft(encoded)) return undefined;
+    records.push(encoded.right);
+  }
+  // At most 3 UTF-8 bytes per UTF-16 code unit: one buffer, written once, then cut to size.
+  let bound = 14 + 5 * 2 + 3 * (parts.step.length + parts.code.length);
+  for (const record of records) {
+    if (record instanceof Uint8Array) bound += record.length;
+    else {
+      bound += 5;
+      for (const [key, field] of record) bound += 10 + 3 * (key.length + field.length);
+    }
+  }
+  const out = new Uint8Array(bound);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  const writeText = (s: string): void => {
+    const { written } = utf8.encodeInto(s, out.subarray(at + 5));
+    out[at] = TAG_STRING;
+    view.setUint32(at + 1, written);
+    at += 5 + written;
+  };
+  out[0] = TAG_ARRAY;
+  view.setUint32(1, 7);
+  out[5] = TAG_NUMBER;
+  view.setFloat64(6, KEY_FORMAT_VERSION);
+  at = 14;
+  writeText(parts.step);
+  writeText(parts.code);
+  for (const record of records) {
+    if (record instanceof Uint8Array) {
+      out.set(record, at);
+      at += record.length;
+      continue;
+    }
+    out[at] = TAG_OBJECT;
+    view.setUint32(at + 1, record.length);
+    at += 5;
+    for (const [key, field] of record) writeText(key), writeText(field);
+  }
+  return out.subarray(0, at);
+};
+
 // computation
 
 /**
@@ -62,6 +148,8 @@ export const computeStepKey = (
   hash: (bytes: Uint8Array) => string,
   parts: StepKeyParts,
 ): E.Either<UnencodableParameter, string> => {
+  const frame = encodeKeyFrame(parts);
+  if (frame !== undefined) return E.right(hash(frame));
   const encoded = encodeCanonical([KEY_FORMAT_VERSION, parts.step, parts.code, parts.parameters, parts.inputs, parts.outputs, parts.settings]);
   if (E.isRight(encoded)) return E.right(hash(encoded.right));
   for (const [field, value] of Object.entries(parts.parameters)) {

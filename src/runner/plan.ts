@@ -29,8 +29,9 @@ const planBelow = (ctx: RunContext, node: GraphNode, upstream: readonly string[]
 export const planSteps = async (ctx: RunContext): Promise<Plan> => {
   const { graph } = ctx;
   const steps: Record<string, PlannedStep> = {};
+  const cached: boolean[] = []; // by node index
   for (const node of graph.nodes) {
-    const notCached = node.upstream.map((u) => (graph.nodes[u] as GraphNode).name).filter((name) => steps[name]?.expected !== 'cached');
+    const notCached = node.upstream.filter((u) => cached[u] !== true).map((u) => (graph.nodes[u] as GraphNode).name);
     if (notCached.length > 0) {
       steps[node.name] = planBelow(ctx, node, notCached);
       continue;
@@ -41,6 +42,7 @@ export const planSteps = async (ctx: RunContext): Promise<Plan> => {
     if (decision._tag === 'UseCache' && entry !== undefined) {
       stateOf(ctx, node).descriptors = entry.outputs;
       steps[node.name] = { name: node.name, expected: 'cached', cachedFrom: entry.runId, message: `cached from run ${entry.runId}` };
+      cached[node.index] = true;
     } else if (decision._tag === 'Execute') {
       steps[node.name] = planExecute(node.name, whyExecuting(ctx, node, decision, key, entry));
     }

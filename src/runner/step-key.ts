@@ -79,6 +79,8 @@ export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFin
     // A shallow fingerprint is cheap, and may cover values that change (a notebook's cells): computed each time.
     if (!fingerprint.shallow) fingerprints.set(fn, fingerprint);
   }
+  // Nothing to warn of (the common case): no per-step text to build and look up.
+  if (!fingerprint.shallow && fingerprint.warnings.length === 0 && fingerprint.capturedVariables.length === 0) return fingerprint;
   const once = `${node.name}\0${fingerprint.hash}\0${fingerprint.warnings.join('\0')}`;
   if (!warned.has(once)) {
     warned.add(once);

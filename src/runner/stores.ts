@@ -162,12 +162,17 @@ export const withPresenceOf = async (store: ArtifactStore, entries: readonly Cac
   } catch {
     return store; // each step asks for itself, and a failure is reported against the step that met it
   }
-  const known = new Set(refs.filter((_, i) => found[i] === true).map((r) => `${r.id}:${r.size}`));
+  // The size found present for each artifact id (an id names its content, so one size).
+  const known = new Map<string, number>();
+  refs.forEach((r, i) => {
+    if (found[i] === true) known.set(r.id, r.size);
+  });
+  const isKnown = (r: ArtifactRef): boolean => known.get(r.id) === r.size;
   const present = async (asked: readonly ArtifactRef[]): Promise<boolean[]> => {
-    const unknown = asked.filter((r) => !known.has(`${r.id}:${r.size}`));
+    const unknown = asked.filter((r) => !isKnown(r));
     const answers = unknown.length === 0 ? [] : await store.present(unknown);
     let next = 0;
-    return asked.map((r) => known.has(`${r.id}:${r.size}`) || answers[next++] === true);
+    return asked.map((r) => isKnown(r) || answers[next++] === true);
   };
   return Object.freeze({
     put: (bytes: Uint8Array) => store.put(bytes),
