@@ -8,7 +8,7 @@
  */
 import type * as E from 'fp-ts/Either';
 import { StepcacheError } from '../errors';
-import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from '../runner/executor';
+import { isRemote, type ExecutionRequest, type ExecutionResult, type ExecutionStore, type Executor } from '../runner/executor';
 import { inProcessExecutor } from '../runner/in-process-executor';
 import { queueServer, QUEUE_URL_VARIABLE } from './connection';
 import { resolveStoreUrls } from '../store/urls';
@@ -38,13 +38,6 @@ export interface DispatchOptions {
 
 // utils
 
-/**
- * Whether an executor sends steps to other machines (whose workers load the inputs themselves).
- *
- * @example
- * isRemote(queueExecutor({ url })); // true
- */
-export const isRemote = (executor: Executor): boolean => (executor as Partial<QueueExecutor>).remote === true;
 
 /** A keyv instance over SQLite (a local file), whatever wraps it. */
 const isLocalKeyv = (metadata: unknown): boolean => {

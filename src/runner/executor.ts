@@ -172,4 +172,15 @@ export interface ExecutionResult {
 export interface Executor {
   /** Executes the step of `request`, storing its outputs in `store`; resolves (never rejects) with the result or the error. */
   execute(request: ExecutionRequest, store: ExecutionStore): Promise<E.Either<StepcacheError, ExecutionResult>>;
+  /** `true` for an executor that sends steps to other machines, whose workers load the inputs themselves. */
+  readonly remote?: true;
 }
+
+/**
+ * Whether an executor sends steps to other machines (whose workers load the inputs themselves).
+ *
+ * @example
+ * isRemote(inProcessExecutor()); // false
+ * isRemote(queueExecutor({ url })); // true
+ */
+export const isRemote = (executor: Executor): boolean => executor.remote === true;

@@ -14,8 +14,8 @@ import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolut
 import type { CacheEntry } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
+import { isRemote } from './executor';
 import { stepFailure } from './in-process-executor';
-import { isRemote } from '../distributed/dispatch';
 import { loadArgument, loadOutput } from './load';
 import type { InputLoader, StepKey } from './step-key';
 
