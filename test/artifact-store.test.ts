@@ -345,31 +345,24 @@ describe('invalid ids are rejected', () => {
   });
 });
 
-artifactStoreContract('the folder store', async () => {
+/** A folder store in a new temporary folder, with what the contract needs to damage and count its files. */
+const folderSubject = async (options: { readonly secret?: string } = {}) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-contract-'));
-  const subject = createFileArtifactStore(root);
+  const subject = createFileArtifactStore(root, options);
   return {
     store: subject,
-    overwrite: async (id, bytes) => fs.promises.writeFile(subject.locate(id), bytes),
-    erase: async (id) => fs.promises.rm(subject.locate(id)),
+    overwrite: async (id: string, bytes: Uint8Array) => fs.promises.writeFile(subject.locate(id), bytes),
+    erase: async (id: string) => fs.promises.rm(subject.locate(id)),
     count: async () => filesBelow(root).filter((f) => !f.startsWith(`tmp${path.sep}`)).length,
     dispose: async () => fs.rmSync(root, { recursive: true, force: true }),
   };
-});
+};
+
+artifactStoreContract('the folder store', () => folderSubject());
 
 artifactStoreContract(
   'the folder store with a secret (keyed ids)',
-  async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-contract-'));
-    const subject = createFileArtifactStore(root, { secret: 'team-secret' });
-    return {
-      store: subject,
-      overwrite: async (id, bytes) => fs.promises.writeFile(subject.locate(id), bytes),
-      erase: async (id) => fs.promises.rm(subject.locate(id)),
-      count: async () => filesBelow(root).filter((f) => !f.startsWith(`tmp${path.sep}`)).length,
-      dispose: async () => fs.rmSync(root, { recursive: true, force: true }),
-    };
-  },
+  () => folderSubject({ secret: 'team-secret' }),
   keyedContentHashing('team-secret'),
 );
 

@@ -50,31 +50,24 @@ const overwriteObject = async (key: string, bytes: Uint8Array): Promise<void> =>
   await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }));
 };
 
-artifactStoreContract('the S3 store', async () => {
+/** An S3 store under a new prefix, with what the contract needs to damage and count its objects. */
+const s3Subject = async (options: { readonly secret?: string } = {}) => {
   const prefix = freshPrefix();
-  const store = createS3ArtifactStore({ bucket: server.bucket, prefix, clientConfig: server.clientConfig });
+  const store = createS3ArtifactStore({ bucket: server.bucket, prefix, clientConfig: server.clientConfig, ...options });
   return {
     store,
-    overwrite: (id, bytes) => overwriteObject(`${prefix}/cas/${id}`, bytes),
-    erase: async (id) => void (await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${id}` }))),
+    overwrite: (id: string, bytes: Uint8Array) => overwriteObject(`${prefix}/cas/${id}`, bytes),
+    erase: async (id: string) => void (await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${id}` }))),
     count: async () => (await keysUnder(prefix)).length,
     dispose: async () => store.close(),
   };
-});
+};
+
+artifactStoreContract('the S3 store', () => s3Subject());
 
 artifactStoreContract(
   'the S3 store with a secret (keyed ids)',
-  async () => {
-    const prefix = freshPrefix();
-    const store = createS3ArtifactStore({ bucket: server.bucket, prefix, clientConfig: server.clientConfig, secret: 'team-secret' });
-    return {
-      store,
-      overwrite: (id, bytes) => overwriteObject(`${prefix}/cas/${id}`, bytes),
-      erase: async (id) => void (await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: `${prefix}/cas/${id}` }))),
-      count: async () => (await keysUnder(prefix)).length,
-      dispose: async () => store.close(),
-    };
-  },
+  () => s3Subject({ secret: 'team-secret' }),
   keyedContentHashing('team-secret'),
 );
 

@@ -6,7 +6,7 @@
  * - installed: `apt('postgresql')` as root, under the core's install lock.
  *
  * With binaries, a throwaway cluster is created in a temporary folder and started with `pg_ctl` on
- * 127.0.0.1 on a free port (`freePort` of `server.ts`), with a password (so tests can check that
+ * 127.0.0.1 on a free port (`onFreePort` of `server.ts`), with a password (so tests can check that
  * messages never show it). `pg_ctl` (rather than a child process of ours) lets a test stop the
  * server and start it again on the same data folder. PostgreSQL refuses to run as root: when the
  * tests run as root, the cluster is created and run by the unprivileged `postgres` user
@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { apt, currentHost, provide, type Tool } from './core';
-import { freePort } from './server';
+import { onFreePort } from './server';
 
 export { waitUntil } from './server';
 
@@ -146,15 +146,10 @@ export const startPostgres = async (binaries?: string): Promise<TestPostgres> =>
     await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-o', settings.join(' '), '-w', '-t', '60', 'start']);
   };
   // The port is free when chosen; another process may take it before the server does: choose again.
-  for (let attempt = 0; ; attempt++) {
-    port = await freePort();
-    try {
-      await start();
-      break;
-    } catch (e) {
-      if (attempt >= 3) throw e;
-    }
-  }
+  port = await onFreePort(async (p) => {
+    port = p;
+    await start();
+  });
   const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   let running = true;
   const stop = async (mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> => {

@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import { removeDir, tempDir } from '../fixtures';
 import { apt, findExecutable, provide, type Tool } from './core';
-import { freePort, startServer, type Server, type ServerSpec } from './server';
+import { onFreePort, startServer, type Server, type ServerSpec } from './server';
 
 // model
 
@@ -90,17 +90,14 @@ export const startRedis = async (file: string): Promise<RedisServer> => {
     server = await startServer(redisSpec(file, port, dir));
   };
   // A free port may be taken before the server binds it: choose again.
-  for (let attempt = 0; ; attempt++) {
-    port = await freePort();
-    try {
+  try {
+    port = await onFreePort(async (p) => {
+      port = p;
       await start();
-      break;
-    } catch (e) {
-      if (attempt >= 3) {
-        removeDir(dir);
-        throw e;
-      }
-    }
+    });
+  } catch (e) {
+    removeDir(dir);
+    throw e;
   }
   const stop = async (options: { readonly crash?: boolean } = {}): Promise<void> => {
     if (server === undefined || !server.running()) return;

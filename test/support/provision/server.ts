@@ -97,6 +97,25 @@ export const freePort = (): Promise<number> =>
     });
   });
 
+/**
+ * Starts a server on a free port, choosing again when another process took the port before the
+ * server bound it (at most 4 tries); the port it listens on.
+ *
+ * @example
+ * const port = await onFreePort((p) => startServer(specFor(p)));
+ */
+export const onFreePort = async (start: (port: number) => Promise<unknown>): Promise<number> => {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      await start(port);
+      return port;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+};
+
 /** Whether `port` on 127.0.0.1 accepts a connection now. */
 const accepts = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
