@@ -8,7 +8,7 @@ import { compareRuns, formatSpeedUp } from '../render/compare';
 import type { RunRecord } from '../store/records';
 import { formatDuration } from '../format/duration';
 import { stepDetail } from '../format/status';
-import { fragment, runHref, stepHref, tag, type Html } from './html';
+import { fragment, runHref, stepHref, table, tag, type Html } from './html';
 import { page, statusLabel } from './page';
 
 /**
@@ -63,12 +63,7 @@ export const comparePage = (a: RunRecord, b: RunRecord, changes: StepChanges, pa
       ' · Run 2: ',
       tag('a', { href: runHref(b.id), class: 'mono' }, b.id),
     ),
-    tag(
-      'table',
-      { class: 'comparison' },
-      tag('thead', {}, tag('tr', {}, ['Step', 'Run1 Execution (s)', 'Run2 Execution (s)', 'Speed Increase', 'Status', 'What changed'].map((h) => tag('th', {}, h)))),
-      tag('tbody', {}, body),
-    ),
+    table('comparison', ['Step', 'Run1 Execution (s)', 'Run2 Execution (s)', 'Speed Increase', 'Status', 'What changed'], body),
     tag('h2', {}, 'Parameters'),
     parameters.length === 0 ? tag('p', { class: 'note' }, 'The same in both runs.') : tag('ul', { class: 'changes parameters' }, parameters.map((p) => tag('li', {}, p))),
   );

@@ -101,6 +101,15 @@ export const tag = (name: string, attributes: Readonly<Record<string, string | n
   return { _tag: 'Html', html: VOID.has(name) ? `<${name}${attrs}>` : `<${name}${attrs}>${children.map(render).join('')}</${name}>` };
 };
 
+/**
+ * A table with a header row of plain texts and the given body rows.
+ *
+ * @example
+ * table('runs', ['Run', 'Status'], runs.map((r) => tag('tr', {}, tag('td', {}, r.id), tag('td', {}, r.status))));
+ */
+export const table = (cls: string, headers: readonly string[], rows: Child): Html =>
+  tag('table', { class: cls }, tag('thead', {}, tag('tr', {}, headers.map((h) => tag('th', {}, h)))), tag('tbody', {}, rows));
+
 // links
 
 /**

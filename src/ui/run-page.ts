@@ -9,7 +9,7 @@ import { explainStep } from '../runner/explain';
 import type { RunRecord, StepRunRecord } from '../store/records';
 import { formatBytes } from '../format/bytes';
 import { stepDuration } from '../format/status';
-import { compareHref, fragment, runHref, stepHref, tag, trusted, type Html } from './html';
+import { compareHref, fragment, runHref, stepHref, table, tag, trusted, type Html } from './html';
 import { page, statusLabel } from './page';
 import { stepCounts } from '../store/records';
 import { parametersLine } from '../store/records';
@@ -91,12 +91,7 @@ export const runPage = (run: RunRecord, extras: RunPageExtras): Html => {
     tag('h2', {}, 'Steps'),
     steps.length === 0
       ? tag('p', { class: 'note' }, 'No steps recorded yet.')
-      : tag(
-          'table',
-          { class: 'steps' },
-          tag('thead', {}, tag('tr', {}, ['Step', 'Status', 'Duration', 'Why', 'Artifacts', 'Key'].map((h) => tag('th', {}, h)))),
-          tag('tbody', {}, rows),
-        ),
+      : table('steps', ['Step', 'Status', 'Duration', 'Why', 'Artifacts', 'Key'], rows),
     tag('p', {}, tag('a', { href: runHref(run.id) }, 'permalink')),
   );
 };

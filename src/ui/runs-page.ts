@@ -6,7 +6,7 @@
  */
 import type { RunRecord, RunSummary } from '../store/records';
 import { formatDuration } from '../format/duration';
-import { compareHref, fragment, href, runHref, tag, type Html } from './html';
+import { compareHref, fragment, href, runHref, table, tag, type Html } from './html';
 import { page, statusLabel } from './page';
 
 // model
@@ -119,6 +119,6 @@ export const runsPage = (runs: readonly RunSummary[], query: RunsQuery): Html =>
     filters,
     matching.length === 0
       ? tag('p', { class: 'note' }, runs.length === 0 ? 'No runs recorded in this store yet.' : 'No run matches these filters.')
-      : fragment(tag('table', { class: 'runs' }, tag('thead', {}, tag('tr', {}, header.map((h) => tag('th', {}, h)))), tag('tbody', {}, rows)), nav),
+      : fragment(table('runs', header, rows), nav),
   );
 };

@@ -8,7 +8,7 @@ import type { CacheEntry } from '../store/records';
 import { formatBytes } from '../format/bytes';
 import { formatDuration } from '../format/duration';
 import { entryChanges } from './changes';
-import { runHref, tag, type Html } from './html';
+import { runHref, table, tag, type Html } from './html';
 import { page } from './page';
 
 /**
@@ -42,11 +42,6 @@ export const stepPage = (pipeline: string, step: string, entries: readonly Cache
     tag('p', { class: 'note' }, 'Each cache entry is one execution of the step whose result was kept; newest first.'),
     rows.length === 0
       ? tag('p', { class: 'note' }, 'No cache entries of this step (it never completed, or its entries were pruned).')
-      : tag(
-          'table',
-          { class: 'entries' },
-          tag('thead', {}, tag('tr', {}, ['Created', 'Run', 'Took', 'Size', 'Key', 'What changed since the entry before'].map((h) => tag('th', {}, h)))),
-          tag('tbody', {}, rows),
-        ),
+      : table('entries', ['Created', 'Run', 'Took', 'Size', 'Key', 'What changed since the entry before'], rows),
   );
 };
