@@ -37,7 +37,7 @@ export interface KeysChildResult {
 export const CHAIN_STEPS = 1000;
 
 /** How many fingerprints the mean of a later fingerprint is taken over. */
-const REPEATS = 200;
+const REPEATS = Number(process.env.KV_REPEATS ?? 200);
 
 const OFFSET = 1;
 
