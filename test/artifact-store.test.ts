@@ -287,6 +287,79 @@ describe('get verifies what it loads', () => {
   });
 });
 
+describe('loading a big artifact again', () => {
+  const BIG = 9 * 1024 * 1024 + 5;
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** Waits until the file system's clock (the change time of a file written now beside it) is past the file's change time, as it is for any artifact written a tick ago. */
+  const settle = async (file: string): Promise<void> => {
+    const probe = path.join(path.dirname(file), 'probe');
+    for (;;) {
+      fs.writeFileSync(probe, 'x');
+      const later = fs.statSync(probe, { bigint: true }).ctimeNs > fs.statSync(file, { bigint: true }).ctimeNs;
+      fs.rmSync(probe);
+      if (later) return;
+      await pause(5);
+    }
+  };
+
+  /** A big artifact, loaded (and so verified) once after the file system's clock moved past its writing. */
+  const verifiedBig = async (): Promise<{ readonly bytes: Buffer; readonly id: string; readonly file: string }> => {
+    const bytes = randomBytes(BIG);
+    const id = await store.put(bytes);
+    const file = store.locate(id);
+    await settle(file);
+    expect((await loaded(id, BIG)).equals(bytes)).toBe(true);
+    return { bytes, id, file };
+  };
+
+  it('loads the same bytes every time', async () => {
+    const { bytes, id } = await verifiedBig();
+    for (let i = 0; i < 3; i++) expect((await loaded(id, BIG)).equals(bytes)).toBe(true);
+  });
+
+  it('a flipped byte written after it was verified gives Left ArtifactCorrupted', async () => {
+    const { bytes, id, file } = await verifiedBig();
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.writeSync(fd, Buffer.from([(bytes[BIG - 1] as number) ^ 0x01]), 0, 1, BIG - 1);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(await failure(id, BIG)).toMatchObject({ _tag: 'ArtifactCorrupted', location: file });
+  });
+
+  it('a flipped byte is found even when its writer puts the modification time back', async () => {
+    const { bytes, id, file } = await verifiedBig();
+    const { atime, mtime } = fs.statSync(file);
+    const damaged = Buffer.from(bytes);
+    damaged[12345] = (damaged[12345] as number) ^ 0x40;
+    fs.writeFileSync(file, damaged);
+    fs.utimesSync(file, atime, mtime);
+    expect((await failure(id, BIG))._tag).toBe('ArtifactCorrupted');
+  });
+
+  it('a file of the same size put in its place gives Left ArtifactCorrupted, and putting the bytes again repairs it', async () => {
+    const { bytes, id, file } = await verifiedBig();
+    const other = path.join(dir, 'other');
+    fs.writeFileSync(other, randomBytes(BIG));
+    fs.renameSync(other, file);
+    expect((await failure(id, BIG))._tag).toBe('ArtifactCorrupted');
+    expect(await store.put(bytes)).toBe(id);
+    expect((await loaded(id, BIG)).equals(bytes)).toBe(true);
+  });
+
+  it('removed and stored again, it is verified again', async () => {
+    const { bytes, id, file } = await verifiedBig();
+    await store.remove(id);
+    expect((await failure(id, BIG))._tag).toBe('ArtifactMissing');
+    const garbage = Buffer.from(bytes);
+    garbage[0] = (garbage[0] as number) ^ 0x01;
+    fs.writeFileSync(file, garbage); // other bytes under the id, as a writer outside the store could leave
+    expect((await failure(id, BIG))._tag).toBe('ArtifactCorrupted');
+  });
+});
+
 describe('present', () => {
   it('is true for the right size, false for a wrong size or a missing file, true for the empty artifact', async () => {
     const id = await store.put(Buffer.from('12345'));

@@ -4,6 +4,18 @@
  * verifies the hash of every file it loads, hashing while it reads and writes so that
  * verification costs little more than the I/O itself.
  *
+ * A big artifact that a store has verified in full is not hashed again when it loads it again
+ * unchanged: the store keeps, in memory, the file's identity and change time as they were when it
+ * verified it (device, inode, size, modification and change times, nanoseconds), and only when
+ * that change time was older than that of a file it made in the same folder just before (the
+ * file system's own clock, as git does against its index's time: a write within the same tick
+ * could otherwise go unseen). Every write to a file (and every rename over it) sets its change
+ * time to the file system's present time, which the file's owner cannot set back, so a file that
+ * changed in any way after its verification no longer matches and is hashed in full again, and a
+ * damaged one is reported. What this does not see is damage below the file system (a disk's bit
+ * rot under an unchanged file) during the life of the one process that verified the file; each
+ * process, and each store, verifies every artifact the first time it loads it.
+ *
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
@@ -83,6 +95,22 @@ const WRITE_BEHIND_FROM = 8 * 1024 * 1024;
 const READS_IN_FLIGHT = 3;
 /** Artifact ids are hex content hashes: never a user string, never a path. */
 const VALID_ID = /^[0-9a-f]{8,128}$/;
+/** Verified big artifacts a store remembers at most (the oldest is forgotten first). */
+const MAX_VERIFIED = 4096;
+
+/** A file's identity and times as `fstat` tells them, to the nanosecond: any write or replacement changes them. */
+interface FileStamp {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+const stampOf = (stats: fs.BigIntStats): FileStamp => ({ dev: stats.dev, ino: stats.ino, size: stats.size, mtimeNs: stats.mtimeNs, ctimeNs: stats.ctimeNs });
+
+const sameStamp = (a: FileStamp | undefined, b: FileStamp): boolean =>
+  a !== undefined && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 
 /**
  * Whether a string is a well-formed artifact id (a hexadecimal content hash), so that a store
@@ -152,6 +180,34 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     readyNow = true;
   };
   hashing.createNow(); // starts loading the hash, so that putNow can store by the time a step returns
+
+  /**
+   * Big artifacts this store verified in full, with their files' stamps then (see the module's
+   * documentation): loaded again with the same stamp, they are read without being hashed again.
+   */
+  const verified = new Map<string, FileStamp>();
+  /** The file system's present time: the change time of a file made now in the temporary folder (and removed); `undefined` when none can be made (a read-only folder). */
+  const fileSystemNow = (): bigint | undefined => {
+    const probe = path.join(tmpDir, `${process.pid}-${randomUUID()}.clock`);
+    try {
+      const fd = fs.openSync(probe, 'wx');
+      try {
+        return fs.fstatSync(fd, { bigint: true }).ctimeNs;
+      } finally {
+        fs.closeSync(fd);
+        fs.rmSync(probe, { force: true });
+      }
+    } catch {
+      return undefined;
+    }
+  };
+  /** Remembers a verified artifact's stamp, when the file last changed before `clock`: a later write then changes its change time. */
+  const rememberVerified = (id: string, stamp: FileStamp, clock: bigint | undefined): void => {
+    if (clock === undefined || stamp.ctimeNs >= clock) return;
+    verified.delete(id);
+    if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
+    verified.set(id, stamp);
+  };
 
   /** The hash of bytes up to one chunk, at once with the shared hasher (no hasher of its own to make: ~0.5 ms each); `undefined` for more, or while the hash loads. */
   const smallHash = (bytes: Uint8Array): string | undefined => {
@@ -259,7 +315,10 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     if (ref.id === EMPTY_ARTIFACT_ID) return E.right(Buffer.alloc(0));
     if (!VALID_ID.test(ref.id)) return E.left({ _tag: 'ArtifactUnreadable', id: ref.id, location: '(invalid id)', message: 'has an invalid id: artifact ids are hexadecimal content hashes' });
     const location = fileOf(ref.id);
-    const fail = (tag: ArtifactLoadError['_tag'], message: string) => E.left({ _tag: tag, id: ref.id, location, message });
+    const fail = (tag: ArtifactLoadError['_tag'], message: string) => {
+      verified.delete(ref.id);
+      return E.left({ _tag: tag, id: ref.id, location, message });
+    };
     if (!madeBy(hashing, ref.id)) return fail('ArtifactMissing', otherHashingMessage(hashing, ref.id));
     let handle: fs.promises.FileHandle;
     try {
@@ -269,7 +328,8 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
       return code === 'ENOENT' ? fail('ArtifactMissing', 'file is missing') : fail('ArtifactUnreadable', `cannot be opened (${code ?? String(e)})`);
     }
     try {
-      const { size } = await handle.stat();
+      let stamp = stampOf(await handle.stat({ bigint: true }));
+      const size = Number(stamp.size);
       if (size !== ref.size) return fail(size < ref.size ? 'ArtifactTruncated' : 'ArtifactCorrupted', `has ${size} bytes, expected ${ref.size}`);
       const buffer = Buffer.allocUnsafeSlow(size);
       if (size <= CHUNK) {
@@ -279,7 +339,14 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
         const actual = smallHash(buffer);
         if (actual !== undefined) return actual === ref.id ? E.right(buffer) : fail('ArtifactCorrupted', `content hash is ${actual}, expected ${ref.id}`);
       }
-      const hasher = await hashing.create();
+      // Verified before and unchanged since: read only. Otherwise the file system's clock first, then the stamp to remember.
+      const trusted = sameStamp(verified.get(ref.id), stamp);
+      let clock: bigint | undefined;
+      if (!trusted) {
+        clock = fileSystemNow();
+        stamp = stampOf(await handle.stat({ bigint: true }));
+      }
+      let hasher = trusted ? undefined : await hashing.create();
       // Keep a few reads in flight on the thread pool while the main thread hashes what arrived.
       const inFlight: Promise<{ readonly offset: number; readonly wanted: number; readonly bytesRead: number }>[] = [];
       let requested = 0;
@@ -297,10 +364,19 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
           return fail('ArtifactTruncated', `ended after ${offset + bytesRead} of ${size} bytes`);
         }
         if (requested < size) requestNext();
-        hasher.update(buffer.subarray(offset, offset + bytesRead));
+        hasher?.update(buffer.subarray(offset, offset + bytesRead));
+      }
+      const after = stampOf(await handle.stat({ bigint: true }));
+      const unchanged = sameStamp(stamp, after);
+      if (trusted && unchanged) return E.right(buffer);
+      if (hasher === undefined) {
+        // Changed while it was read: what was read is verified in full.
+        hasher = await hashing.create();
+        for (let offset = 0; offset < size; offset += CHUNK) hasher.update(buffer.subarray(offset, Math.min(offset + CHUNK, size)));
       }
       const actual = hasher.digest();
       if (actual !== ref.id) return fail('ArtifactCorrupted', `content hash is ${actual}, expected ${ref.id}`);
+      if (unchanged) rememberVerified(ref.id, stamp, clock);
       return E.right(buffer);
     } catch (e) {
       return fail('ArtifactUnreadable', `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
@@ -323,6 +399,7 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
 
   const remove = async (id: string): Promise<void> => {
     if (id === EMPTY_ARTIFACT_ID) return;
+    verified.delete(id);
     await fs.promises.rm(fileOf(id), { force: true }); // an invalid id is a caller's bug: fileOf rejects it
   };
 
