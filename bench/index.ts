@@ -34,7 +34,9 @@
  * benchmark itself cannot run or a run does not behave as expected (for instance a step that
  * should have been cached executed).
  *
- * Environment: `BENCH_REPS` (7 to 11, default 11) sets the number of repetitions.
+ * Environment: `BENCH_REPS` (7 to 11, default 11) sets the number of repetitions; `BENCH_ONLY=big`
+ * measures only the big artifact (80 MB hit and miss, the parts of storing it, and with
+ * `BENCH_ONLY=big` plus `BENCH_GB=1` the 1 GB rows) and prints their rows, spreads and notes.
  *
  * @packageDocumentation
  */
@@ -451,6 +453,50 @@ const spread = (name: string, samples: readonly number[], unit: (ms: number) => 
   return `${name}: min ${unit(sorted[0] ?? Number.NaN)}, median ${unit(median(sorted))}, max ${unit(sorted[sorted.length - 1] ?? Number.NaN)}`;
 };
 
+/** The big artifact's rows, spreads and notes only (`BENCH_ONLY=big`). */
+const mainBig = async (): Promise<void> => {
+  const started = performance.now();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-'));
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(`stepcache benchmark, big artifact only: node ${process.version}, ${os.cpus().length} CPUs (load average ${load}), ${REPS} repetitions, gc ${gcExposed() ? 'exposed' : 'NOT exposed (run with --expose-gc)'}\n`);
+  try {
+    const data = new Float64Array(BIG_LENGTH);
+    for (let i = 0; i < data.length; i++) data[i] = Math.random();
+    const bigStart = cpuTimes();
+    const hit = await measureBigHit(root, data);
+    const miss = await measureBigMiss(root, data);
+    const handOff = await measureHandOffParts(data);
+    const others = otherCpus(bigStart);
+    const gigabyte = process.env['BENCH_GB'] === '1' ? await measureBigArtifact() : { rows: [], notes: [] };
+    const rows: Row[] = [
+      ratioRow(`big hit: cached run + output(x), 80 MB (vs ${hit.faster})`, hit.paired, BIG_HIT_GOAL),
+      ratioRow(`big miss: executing run storing 80 MB, warm store (vs ${miss.faster})`, miss.warm, BIG_MISS_GOAL),
+      ratioRow(`big miss: first run in a new store storing 80 MB (vs ${miss.faster})`, miss.first, BIG_MISS_GOAL),
+      ...gigabyte.rows,
+    ];
+    console.log(renderTable(rows));
+    const throughput = (ms: number): string => `${formatMs(ms)} (${(data.byteLength / MB / (ms / 1000)).toFixed(0)} MB/s)`;
+    console.log('\nspread over repetitions (min, median, max)');
+    console.log(`  ${spread('big hit, stepcache', hit.paired.a, throughput)}`);
+    console.log(`  ${spread(`big hit, ${hit.faster}`, hit.paired.b, throughput)}`);
+    console.log(`  ${spread('big miss, stepcache, warm store', miss.warm.a, throughput)}`);
+    console.log(`  ${spread('big miss, stepcache, new store', miss.first.a, throughput)}`);
+    console.log(`  ${spread(`big miss, ${miss.faster}`, miss.warm.b, throughput)}`);
+    console.log('\nnotes (medians)');
+    for (const note of gigabyte.notes) console.log(`  ${note}`);
+    const runPart = median(hit.runMs);
+    console.log(`  big hit: of the stepcache time, runner.run ${formatMs(runPart)}, run.output('x') ${formatMs(median(hit.paired.a) - runPart)} (medians of the parts, approximately)`);
+    console.log(`  content hash of 80 MB: XXH3-128 ${throughput(median(handOff.plainHashMs))}, HMAC-SHA256 with a secret ${throughput(median(handOff.keyedHashMs))}`);
+    console.log(`  other processes kept ${others.toFixed(2)} of ${os.cpus().length} CPUs busy during the big hit and miss`);
+    console.log(`benchmark took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+};
+
 const main = async (): Promise<void> => {
   const started = performance.now();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-'));
@@ -567,7 +613,7 @@ const main = async (): Promise<void> => {
 };
 
 if (require.main === module) {
-  main().catch((e: unknown) => {
+  (process.env['BENCH_ONLY'] === 'big' ? mainBig() : main()).catch((e: unknown) => {
     console.error(e);
     process.exitCode = 1;
   });
