@@ -144,6 +144,26 @@ describe('putNow: storing at once, synchronously', () => {
     throw new Error('putNow never stored');
   };
 
+  it('the first artifact stored, however small, starts the write-behind worker, so that it runs by the first big one', async () => {
+    // Fresh modules: a process whose stores have stored nothing yet.
+    let fresh: { readonly store: typeof createFileArtifactStore; readonly shared: typeof import('../src/store/write-worker').sharedWriteBehind } | undefined;
+    jest.isolateModules(() => {
+      fresh = { store: (require('../src/store/artifact-store') as typeof import('../src/store/artifact-store')).createFileArtifactStore, shared: (require('../src/store/write-worker') as typeof import('../src/store/write-worker')).sharedWriteBehind };
+    });
+    if (fresh === undefined) throw new Error('modules not loaded');
+    const behind = fresh.shared();
+    try {
+      const other = fresh.store(path.join(dir, 'fresh'));
+      await putNow(new Uint8Array(0), other);
+      expect(behind.ready()).toBe(false); // nothing stored yet
+      await putNow(Buffer.from('small'), other);
+      for (let tries = 0; tries < 500 && !behind.ready(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(behind.ready()).toBe(true);
+    } finally {
+      await behind.close();
+    }
+  });
+
   it('gives the id put gives, and get loads the bytes (small, several chunks, a view, empty)', async () => {
     const big = randomBytes(3 * 1024 * 1024 + 17);
     for (const bytes of [Buffer.from('at once'), big, big.subarray(5, 2 * 1024 * 1024 + 3), new Uint8Array(0)]) {

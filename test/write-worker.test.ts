@@ -131,6 +131,31 @@ describe('createWriteBehind', () => {
     expect(next.onDisk.equals(Buffer.from(bytes))).toBe(true);
   });
 
+  it('start runs the worker before any write, once however often it is called, and the first write goes through it', async () => {
+    const wb = behind({ slotBytes: 1024, slots: 4 });
+    expect(wb.ready()).toBe(false);
+    wb.start();
+    wb.start();
+    for (let tries = 0; tries < 500 && !wb.ready(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(wb.ready()).toBe(true);
+    const bytes = new Uint8Array(10_000).map((_, i) => i % 253);
+    const { outcome, onDisk } = writeThrough(wb, bytes, 'after-start.bin');
+    expect(outcome).toBe('written');
+    expect(onDisk.equals(Buffer.from(bytes))).toBe(true);
+    expect(wb.ready()).toBe(true);
+  });
+
+  it('is not ready while its worker has not started, nor after it is closed', async () => {
+    const never = behind({ slotBytes: 16, slots: 2, workerSource: '' });
+    never.start();
+    expect(never.ready()).toBe(false);
+    const wb = behind({ slotBytes: 16, slots: 2 });
+    await started(wb);
+    expect(wb.ready()).toBe(true);
+    await wb.close();
+    expect(wb.ready()).toBe(false);
+  });
+
   it('writes on the calling thread while its worker has not started', () => {
     const never = behind({ slotBytes: 16, slots: 2, stallMs: 200, workerSource: '' });
     const bytes = new Uint8Array(100).map((_, i) => i);

@@ -262,6 +262,8 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
+  let writeBehindStarted = false;
+
   // Writes and hashes chunk by chunk without returning to the event loop: nothing else runs on
   // this thread meanwhile, so no copy of the whole is needed for the bytes to be what they are
   // now. A big artifact is written by the write-behind worker (from a small ring it is copied
@@ -271,6 +273,11 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
     const hasher = hashing.createNow();
     if (hasher === undefined) return undefined;
+    if (!writeBehindStarted) {
+      // This process stores artifacts: start the worker now, so that it runs by the first big one.
+      writeBehindStarted = true;
+      sharedWriteBehind().start();
+    }
     ensureDirsNow();
     const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
     const fd = fs.openSync(tmp, 'wx');

@@ -53,6 +53,13 @@ export interface WriteBehind {
    * code runs until it returns.
    */
   readonly writeNow: (fd: number, bytes: Uint8Array, eachChunk: (chunk: Uint8Array) => void) => WriteBehindOutcome;
+  /**
+   * Starts the worker now unless it runs, so that a big write later finds it ready (a worker takes
+   * tens of milliseconds to start; until it runs, `writeNow` writes on the calling thread).
+   */
+  readonly start: () => void;
+  /** Whether the worker runs and takes chunks. */
+  readonly ready: () => boolean;
   /** Closes a descriptor now, or once a retired worker that may still use it is gone. */
   readonly closeAfterWorker: (fd: number) => void;
   /** Stops the worker (a later `writeNow` starts a new one). */
@@ -140,8 +147,8 @@ const WAIT_SLICE_MS = 50;
 // constructors
 
 /**
- * A write-behind with its own worker, started on the first `writeNow` and `unref()`ed so that it
- * never keeps the process alive.
+ * A write-behind with its own worker, started by `start` or the first `writeNow` and `unref()`ed
+ * so that it never keeps the process alive.
  *
  * @example
  * const behind = createWriteBehind({ slots: 4 });
@@ -273,14 +280,20 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
     if (own !== undefined) await own.worker.terminate();
   };
 
-  return Object.freeze({ writeNow, closeAfterWorker, close });
+  return Object.freeze({
+    writeNow,
+    start: (): void => void start(),
+    ready: (): boolean => started?.alive === true && Atomics.load(started.ctrl, READY) === 1,
+    closeAfterWorker,
+    close,
+  });
 };
 
 let shared: WriteBehind | undefined;
 
 /**
- * The process's write-behind, shared by every synchronous store (one worker thread, started on
- * the first big artifact).
+ * The process's write-behind, shared by every synchronous store (one worker thread, started by
+ * the first artifact a store of the process stores, so that it runs by the first big one).
  *
  * @example
  * sharedWriteBehind().writeNow(fd, bytes, (chunk) => hasher.update(chunk));
