@@ -156,6 +156,30 @@ describe('createWriteBehind', () => {
     expect(wb.ready()).toBe(false);
   });
 
+  it('with a worker that falls behind, writes the chunks the ring has no room for itself: every byte lands once, in order', async () => {
+    // A worker that writes correctly but slowly (5 ms per chunk): the ring of 2 slots is full most of the time.
+    const slow = readyThen(`
+      const fs = require('node:fs');
+      const c = new Int32Array(workerData.control), pos = new Float64Array(workerData.positions), data = new Uint8Array(workerData.ring);
+      let next = Atomics.load(c, 1);
+      for (;;) {
+        while (Atomics.load(c, 0) === next) Atomics.wait(c, 0, next, 1000);
+        Atomics.wait(c, 0, Atomics.load(c, 0), 5);
+        const slot = next % workerData.slots, length = Atomics.load(c, 5 + slot);
+        fs.writeSync(Atomics.load(c, 2), data.subarray(slot * workerData.slotBytes, slot * workerData.slotBytes + length), 0, length, pos[slot]);
+        next += 1;
+        Atomics.store(c, 1, next);
+        Atomics.notify(c, 1);
+      }`);
+    const wb = behind({ slotBytes: 1000, slots: 2, workerSource: slow });
+    await started(wb);
+    const bytes = new Uint8Array(50_500).map((_, i) => (i * 7) % 251);
+    const { outcome, onDisk, seen } = writeThrough(wb, bytes, 'slow.bin');
+    expect(outcome).toBe('written');
+    expect(onDisk.equals(Buffer.from(bytes))).toBe(true);
+    expect(seen.equals(Buffer.from(bytes))).toBe(true);
+  });
+
   it('writes on the calling thread while its worker has not started', () => {
     const never = behind({ slotBytes: 16, slots: 2, stallMs: 200, workerSource: '' });
     const bytes = new Uint8Array(100).map((_, i) => i);

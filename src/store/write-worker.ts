@@ -5,8 +5,11 @@
  *
  * The calling thread copies each chunk into a free slot of a small ring of shared memory (a
  * memory copy, several times faster than hashing or writing), signals the worker, and hashes
- * the chunk from the original bytes; the worker writes the slot to the file. At the end the
- * calling thread waits until every slot is written. Nothing else runs on the calling thread
+ * the chunk from the original bytes; the worker writes the slot to the file. When the ring is
+ * full (the worker is behind: a busy machine, a slow disk), the calling thread writes the chunk
+ * itself, at its own place in the file, instead of sleeping until a slot frees (on a machine
+ * whose cores are busy, each such wait costs a turn of the scheduler, and the copy is saved). At
+ * the end the calling thread waits until every slot is written. Nothing else runs on the calling thread
  * meanwhile, so what is stored is what the bytes were when the store was called; peak memory
  * grows only by the ring.
  *
@@ -241,9 +244,10 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
         writeHere(offset); // the worker is still starting (the first big artifact of a process): no waiting for it
         continue;
       }
-      // a free slot: the worker is at most `slots` chunks behind
-      for (let consumed = Atomics.load(ctrl, CONSUMED); produced - consumed >= slots; consumed = Atomics.load(ctrl, CONSUMED)) {
-        if (!waitProgress(own, consumed)) return giveUp(offset);
+      if (produced - Atomics.load(ctrl, CONSUMED) >= slots) {
+        // The ring is full (the worker is behind): this thread writes the chunk itself rather than wait for a slot.
+        writeHere(offset);
+        continue;
       }
       const slot = produced % slots;
       const chunk = chunkAt(offset);
