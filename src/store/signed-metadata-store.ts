@@ -7,7 +7,8 @@
  * not know the secret. They cannot make an entry that verifies, cannot move a verified entry to
  * another key (the signature covers the key, and the key is checked against the lookup), and
  * cannot swap an artifact's bytes (the signed entry names the artifact by a hash keyed with a key
- * derived from the secret, see `contentHashing`, which is verified on every load). They can still
+ * derived from the secret, see `contentHashing`, which is verified on load: a file written to in
+ * any way after a process verified it is verified again, see `createFileArtifactStore`). They can still
  * delete entries and artifacts, and replay an entry under its own key (for the same inputs, the
  * same code): both only cost an execution.
  *
