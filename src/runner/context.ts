@@ -98,9 +98,25 @@ const pathKind = (file: string): PathKind => {
   }
 };
 
-/** @internal A node's settings, by the one precedence function. */
-const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution =>
-  resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name }));
+/**
+ * Settings already resolved, by pipeline value, step value and step name: both values are frozen,
+ * so a node's settings are the same in every run of the same pipeline value.
+ */
+const resolvedSettings = new WeakMap<AnyPipeline, WeakMap<GraphNode['step'], Map<string, SettingsResolution>>>();
+
+/** @internal A node's settings, by the one precedence function (resolved once per pipeline value, step value and name). */
+const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution => {
+  let bySteps = resolvedSettings.get(pipe);
+  if (bySteps === undefined) resolvedSettings.set(pipe, (bySteps = new WeakMap()));
+  let byName = bySteps.get(node.step);
+  if (byName === undefined) bySteps.set(node.step, (byName = new Map()));
+  let resolved = byName.get(node.name);
+  if (resolved === undefined) {
+    resolved = Object.freeze(resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name })));
+    byName.set(node.name, resolved);
+  }
+  return resolved;
+};
 
 /** @internal The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
 export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, graph: PipelineGraph, runId: string): Promise<RunContext> => {

@@ -38,7 +38,7 @@ const stepRecord = (name: string, state: NodeState): StepRunRecord =>
   status: state.status === 'pending' ? 'skipped' : state.status,
   durationMs: state.durationMs,
   ...(state.key === undefined ? {} : { key: state.key }),
-  ...(state.startedAt === undefined ? {} : { startedAt: state.startedAt }),
+  ...(state.startedAt === undefined ? {} : { startedAt: new Date(state.startedAt).toISOString() }),
   ...(state.cachedFrom === undefined ? {} : { cachedFrom: state.cachedFrom }),
   ...(state.descriptors === undefined ? {} : { outputs: state.descriptors }),
   ...(state.reason === undefined ? {} : { reason: state.reason }),
