@@ -99,17 +99,18 @@ const pathKind = (file: string): PathKind => {
 };
 
 /**
- * Settings already resolved, by pipeline value, step value and step name: both values are frozen,
- * so a node's settings are the same in every run of the same pipeline value.
+ * Settings already resolved, by pipeline value, step settings and step name: all are frozen, and a
+ * node's settings depend on nothing else, so they are the same in every run of the pipeline value
+ * (a step renamed in the pipeline's definition is a new step value with the same settings).
  */
-const resolvedSettings = new WeakMap<AnyPipeline, WeakMap<GraphNode['step'], Map<string, SettingsResolution>>>();
+const resolvedSettings = new WeakMap<AnyPipeline, WeakMap<GraphNode['step']['settings'], Map<string, SettingsResolution>>>();
 
-/** @internal A node's settings, by the one precedence function (resolved once per pipeline value, step value and name). */
+/** @internal A node's settings, by the one precedence function (resolved once per pipeline value, step settings and name). */
 const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution => {
-  let bySteps = resolvedSettings.get(pipe);
-  if (bySteps === undefined) resolvedSettings.set(pipe, (bySteps = new WeakMap()));
-  let byName = bySteps.get(node.step);
-  if (byName === undefined) bySteps.set(node.step, (byName = new Map()));
+  let bySettings = resolvedSettings.get(pipe);
+  if (bySettings === undefined) resolvedSettings.set(pipe, (bySettings = new WeakMap()));
+  let byName = bySettings.get(node.step.settings);
+  if (byName === undefined) bySettings.set(node.step.settings, (byName = new Map()));
   let resolved = byName.get(node.name);
   if (resolved === undefined) {
     resolved = Object.freeze(resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name })));
