@@ -570,6 +570,9 @@ const rowValues = (): ((key: string, text: string | null) => unknown) => {
   };
 };
 
+/** Up to this many rows, a write binds each key and value; past it, they go as one JSON text (SQLite binds at most a few thousand values). */
+const ROWS_BOUND = 16;
+
 /**
  * The embedded default: keyv over SQLite in one file.
  *
@@ -629,6 +632,12 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
       if (rows.length === 0) return;
       const now = Date.now();
       const pairs = rows.map((row) => [`${namespace}:${row.key}`, JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl })]);
+      if (pairs.length <= ROWS_BOUND) {
+        // A few rows (a run's record and summary) are bound as they are: the JSON of a large
+        // record is not escaped into a second JSON text for SQLite to parse.
+        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${pairs.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...pairs.flat());
+        return;
+      }
       await sqlite.query(
         `INSERT INTO ${table} (key, value) SELECT json_extract(row.value, '$[0]'), json_extract(row.value, '$[1]') FROM json_each(?) AS row WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
         JSON.stringify(pairs),
