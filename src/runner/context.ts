@@ -13,7 +13,7 @@ import { keyHashFunction } from '../hash/hashers';
 import { createMemoryStepLock, type StepLock } from '../lock';
 import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
 import { resolveSettings, settingsLayers, type SettingsResolution } from '../settings/settings';
-import type { ArtifactStore } from '../store/artifact-store';
+import type { ArtifactRef, ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
 import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
@@ -58,6 +58,11 @@ export interface RunContext {
   readonly lookupsOnWorkers: boolean;
   /** The entries' writes and the locks' releases the steps left behind them. */
   readonly commits: PendingCommits;
+  /**
+   * Whether the presence batch made when the context opened found an artifact present: `artifacts`
+   * answers so for it without asking the store, so a step can skip the call.
+   */
+  readonly isKnownPresent: (ref: ArtifactRef) => boolean;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -153,6 +158,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
   const latest = (await deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names))).filter((e): e is CacheEntry => e !== undefined);
   const fingerprints = deps.fingerprints(hashKey);
+  const checked = await withPresenceOf(stores.artifacts, latest);
   const keys: KeyEnvironment = {
     hashKey,
     warn: (kind, step, message) => emit({ type: 'warning', kind, step, message }),
@@ -167,7 +173,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     states,
     hashKey,
     metadata,
-    artifacts: readOnlyArtifactStore(await withPresenceOf(stores.artifacts, latest), stores.hashing, readOnly, readOnlyNoticed),
+    artifacts: readOnlyArtifactStore(checked.store, stores.hashing, readOnly, readOnlyNoticed),
     executor: deps.executor,
     emit,
     prefetched: new Map(latest.map((e) => [e.key, e])),
@@ -179,6 +185,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     keys,
     lookupsOnWorkers: deps.lookupsOnWorkers === true,
     commits: pendingCommits(),
+    isKnownPresent: checked.isKnownPresent,
   };
 };
 
