@@ -134,3 +134,91 @@ describe('entries put at once (group commit)', () => {
     }
   });
 });
+
+describe('the embedded store: last uses and rows read again', () => {
+  let dir: string;
+  let file: string;
+  let store: MetadataStore;
+  let raw: Keyv;
+
+  const used = (id: string, startedAt: string, keys: readonly string[]): RunRecord => ({
+    ...run(id, startedAt),
+    steps: Object.fromEntries(keys.map((key, i) => [`s${i}`, { name: `s${i}`, status: 'cached' as const, durationMs: 1, key, cachedFrom: 'r0' }])),
+  });
+  const rowKeys = async (prefix: string): Promise<string[]> => {
+    const keys: string[] = [];
+    if (raw.iterator === undefined) throw new Error('the SQLite adapter iterates its rows');
+    for await (const [key] of raw.iterator(undefined)) if (typeof key === 'string' && key.startsWith(prefix)) keys.push(key);
+    return keys.sort();
+  };
+
+  beforeEach(() => {
+    dir = tempDir('metadata-');
+    file = path.join(dir, 'metadata.sqlite');
+    store = createSqliteMetadataStore(file);
+    raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
+  });
+
+  afterEach(async () => {
+    await raw.disconnect();
+    await store.close();
+    removeDir(dir);
+  });
+
+  it('a finished run writes one row for its uses, whatever its number of steps; they are folded into one row per key when read', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    await store.putRun(used('r1', '2026-11-30T10:00:00.000Z', keys));
+    expect(await rowKeys('uses:')).toEqual(['uses:r1']);
+    expect(await rowKeys('used:')).toEqual([]);
+    const last = await store.lastUsed(['k0', 'k299', 'never']);
+    expect([...last.entries()].sort()).toEqual([
+      ['k0', Date.parse('2026-11-30T10:00:00.000Z')],
+      ['k299', Date.parse('2026-11-30T10:00:00.000Z')],
+    ]);
+    expect(await rowKeys('uses:')).toEqual([]);
+    expect((await rowKeys('used:')).length).toBe(300);
+  });
+
+  it('a use folded in later never lowers a later one, and last uses written one row per key by earlier versions are read and raised', async () => {
+    await raw.set('used:legacy', Date.parse('2026-11-30T09:00:00.000Z'));
+    await raw.set('used:kept', Date.parse('2026-11-30T23:00:00.000Z'));
+    await store.putRun(used('newer', '2026-11-30T12:00:00.000Z', ['k1']));
+    expect((await store.lastUsed(['k1'])).get('k1')).toBe(Date.parse('2026-11-30T12:00:00.000Z'));
+    await store.putRun(used('older', '2026-11-30T11:00:00.000Z', ['k1', 'legacy', 'kept']));
+    const last = await store.lastUsed(['k1', 'legacy', 'kept']);
+    expect(last.get('k1')).toBe(Date.parse('2026-11-30T12:00:00.000Z'));
+    expect(last.get('legacy')).toBe(Date.parse('2026-11-30T11:00:00.000Z'));
+    expect(last.get('kept')).toBe(Date.parse('2026-11-30T23:00:00.000Z'));
+  });
+
+  it('the uses of a deleted run are kept, and a second store on the file reads them', async () => {
+    await store.putRun(used('gone', '2026-11-30T10:00:00.000Z', ['k1']));
+    await store.deleteRuns(['gone']);
+    expect(await store.getRun('gone')).toBeUndefined();
+    expect(await rowKeys('uses:')).toEqual([]);
+    const other = createSqliteMetadataStore(file);
+    try {
+      expect((await other.lastUsed(['k1'])).get('k1')).toBe(Date.parse('2026-11-30T10:00:00.000Z'));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('an entry read again is the row as it is now: replaced, damaged, deleted or expired behind the store, it is seen so', async () => {
+    const first: CacheEntry = { ...entry, createdAt: Date.now() };
+    await store.putEntry(first, { ttlMs: 60_000 });
+    expect(await store.getEntries(['k1'])).toEqual([first]);
+    expect(await store.getEntries(['k1'])).toEqual([first]);
+    await raw.set('entry:k1', { ...first, runId: 'replaced' });
+    expect((await store.getEntries(['k1']))[0]?.runId).toBe('replaced');
+    await raw.set('entry:k1', { ...first, outputs: 'lost' });
+    expect(await store.getEntries(['k1'])).toEqual([undefined]);
+    // The same row read again once its time is up: absent, though its text did not change.
+    await raw.set('entry:k1', first, 1_000);
+    expect(await store.getEntries(['k1'])).toEqual([first]);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(await store.getEntries(['k1'])).toEqual([undefined]);
+    await raw.delete('entry:k1');
+    expect(await store.getEntries(['k1'])).toEqual([undefined]);
+  });
+});

@@ -65,8 +65,10 @@ describe('presence of artifacts in a run', () => {
     const entry: CacheEntry = { key: 'k', pipeline: 'p', step: 's', runId: 'r', createdAt: 0, durationMs: 0, outputs: { a: { id, size: 4, kind: 'bytes', format: 'bytes' }, b: { ...gone, kind: 'bytes', format: 'bytes' } } };
     const checked = await withPresenceOf(store, [entry]);
     asked.length = 0;
-    expect(await checked.present([{ id, size: 4 }, gone])).toEqual([true, false]);
+    expect(await checked.store.present([{ id, size: 4 }, gone])).toEqual([true, false]);
     expect(asked).toEqual([[gone]]);
+    // What the batch found is known without a call; what it did not, or with another size, is not.
+    expect([{ id, size: 4 }, { id, size: 5 }, gone].map(checked.isKnownPresent)).toEqual([true, false, false]);
   });
 });
 
@@ -80,8 +82,9 @@ describe('a presence batch that fails', () => {
       const id = await real.put(Buffer.from('kept'));
       const ref = { id, size: 4, kind: 'bytes', format: 'bytes' } as const;
       const checked = await withPresenceOf(flaky, [{ key: 'k', pipeline: 'p', step: 's', runId: 'r', createdAt: 0, durationMs: 0, outputs: { a: ref } }]);
-      expect(await checked.present([ref])).toEqual([true]);
+      expect(await checked.store.present([ref])).toEqual([true]);
       expect(calls).toBe(2);
+      expect(checked.isKnownPresent(ref)).toBe(false);
     } finally {
       removeDir(dir);
     }

@@ -13,7 +13,7 @@ import { keyHashFunction } from '../hash/hashers';
 import { createMemoryStepLock, type StepLock } from '../lock';
 import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
 import { resolveSettings, settingsLayers, type SettingsResolution } from '../settings/settings';
-import type { ArtifactStore } from '../store/artifact-store';
+import type { ArtifactRef, ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
 import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
@@ -58,6 +58,11 @@ export interface RunContext {
   readonly lookupsOnWorkers: boolean;
   /** The entries' writes and the locks' releases the steps left behind them. */
   readonly commits: PendingCommits;
+  /**
+   * Whether the presence batch made when the context opened found an artifact present: `artifacts`
+   * answers so for it without asking the store, so a step can skip the call.
+   */
+  readonly isKnownPresent: (ref: ArtifactRef) => boolean;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -98,9 +103,26 @@ const pathKind = (file: string): PathKind => {
   }
 };
 
-/** @internal A node's settings, by the one precedence function. */
-const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution =>
-  resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name }));
+/**
+ * Settings already resolved, by pipeline value, step settings and step name: all are frozen, and a
+ * node's settings depend on nothing else, so they are the same in every run of the pipeline value
+ * (a step renamed in the pipeline's definition is a new step value with the same settings).
+ */
+const resolvedSettings = new WeakMap<AnyPipeline, WeakMap<GraphNode['step']['settings'], Map<string, SettingsResolution>>>();
+
+/** @internal A node's settings, by the one precedence function (resolved once per pipeline value, step settings and name). */
+const settingsOf = (pipe: AnyPipeline, node: GraphNode): SettingsResolution => {
+  let bySettings = resolvedSettings.get(pipe);
+  if (bySettings === undefined) resolvedSettings.set(pipe, (bySettings = new WeakMap()));
+  let byName = bySettings.get(node.step.settings);
+  if (byName === undefined) bySettings.set(node.step.settings, (byName = new Map()));
+  let resolved = byName.get(node.name);
+  if (resolved === undefined) {
+    resolved = Object.freeze(resolveSettings(settingsLayers({ pipelineDefaults: pipe.defaults, stepSettings: node.step.settings, runConfig: pipe.runConfig, runtime: pipe.runtime, stepName: node.name })));
+    byName.set(node.name, resolved);
+  }
+  return resolved;
+};
 
 /** @internal The state a run (or a plan) starts from: stores opened, every step's latest entry fetched in one batch. */
 export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, graph: PipelineGraph, runId: string): Promise<RunContext> => {
@@ -136,6 +158,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
   const latest = (await deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names))).filter((e): e is CacheEntry => e !== undefined);
   const fingerprints = deps.fingerprints(hashKey);
+  const checked = await withPresenceOf(stores.artifacts, latest);
   const keys: KeyEnvironment = {
     hashKey,
     warn: (kind, step, message) => emit({ type: 'warning', kind, step, message }),
@@ -150,7 +173,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     states,
     hashKey,
     metadata,
-    artifacts: readOnlyArtifactStore(await withPresenceOf(stores.artifacts, latest), stores.hashing, readOnly, readOnlyNoticed),
+    artifacts: readOnlyArtifactStore(checked.store, stores.hashing, readOnly, readOnlyNoticed),
     executor: deps.executor,
     emit,
     prefetched: new Map(latest.map((e) => [e.key, e])),
@@ -162,6 +185,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     keys,
     lookupsOnWorkers: deps.lookupsOnWorkers === true,
     commits: pendingCommits(),
+    isKnownPresent: checked.isKnownPresent,
   };
 };
 

@@ -133,12 +133,18 @@ export type RunSubscriber = (event: RunEvent) => void;
 // constructors
 
 /**
- * Stamps an event with its run and time, and freezes it.
+ * Stamps an event with its run and time, and freezes it. The body is taken over, not copied (a
+ * run raises two events a step): pass a fresh one.
  *
  * @example
  * runEvent('r1', { type: 'step-started', step: 'a' }, 0); // { type: 'step-started', step: 'a', runId: 'r1', at: 0 }
  */
-export const runEvent = (runId: string, body: RunEventBody, at: number = Date.now()): RunEvent => Object.freeze({ ...body, runId, at }) as RunEvent;
+export const runEvent = (runId: string, body: RunEventBody, at: number = Date.now()): RunEvent => {
+  const event = body as { runId?: string; at?: number };
+  event.runId = runId;
+  event.at = at;
+  return Object.freeze(event) as RunEvent;
+};
 
 // dispatch
 

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { graphEdges } from '../pipeline/pipeline';
+import { graphEdges, type PipelineGraph } from '../pipeline/pipeline';
 import { preview } from '../format/preview';
 import type { RunOwner, RunRecord, StepRunRecord } from '../store/records';
 import { findNonJson } from '../store/serialize';
@@ -26,19 +26,13 @@ const recordableParameters = (params: unknown): Record<string, unknown> => {
  */
 const stepRecord = (name: string, state: NodeState): StepRunRecord =>
   state.status === 'cached'
-    ? {
-        name,
-        status: 'cached',
-        durationMs: state.durationMs,
-        ...(state.key === undefined ? {} : { key: state.key }),
-        ...(state.cachedFrom === undefined ? {} : { cachedFrom: state.cachedFrom }),
-      }
+    ? cachedStepRecord(name, state)
     : {
   name,
   status: state.status === 'pending' ? 'skipped' : state.status,
   durationMs: state.durationMs,
   ...(state.key === undefined ? {} : { key: state.key }),
-  ...(state.startedAt === undefined ? {} : { startedAt: state.startedAt }),
+  ...(state.startedAt === undefined ? {} : { startedAt: new Date(state.startedAt).toISOString() }),
   ...(state.cachedFrom === undefined ? {} : { cachedFrom: state.cachedFrom }),
   ...(state.descriptors === undefined ? {} : { outputs: state.descriptors }),
   ...(state.reason === undefined ? {} : { reason: state.reason }),
@@ -47,12 +41,28 @@ const stepRecord = (name: string, state: NodeState): StepRunRecord =>
   ...(state.worker === undefined ? {} : { worker: state.worker }),
       };
 
+/** A cached step's part, built field by field: most steps of a re-run are cached. */
+const cachedStepRecord = (name: string, state: NodeState): StepRunRecord => {
+  const record: { -readonly [K in keyof StepRunRecord]: StepRunRecord[K] } = { name, status: 'cached', durationMs: state.durationMs };
+  if (state.key !== undefined) record.key = state.key;
+  if (state.cachedFrom !== undefined) record.cachedFrom = state.cachedFrom;
+  return record;
+};
+
 /** @internal When a run started, on the wall clock and the monotonic one, and how often it says it is still running. */
 export interface RunTiming {
   readonly startedAt: Date;
   readonly started: number;
   readonly heartbeatEveryMs: number;
 }
+
+/** The edges of each graph, listed once: a run records them at its start and at its end. */
+const edgesOfGraph = new WeakMap<PipelineGraph, ReturnType<typeof graphEdges>>();
+const edgesOf = (graph: PipelineGraph): ReturnType<typeof graphEdges> => {
+  let edges = edgesOfGraph.get(graph);
+  if (edges === undefined) edgesOfGraph.set(graph, (edges = graphEdges(graph)));
+  return edges;
+};
 
 /** This process, as the owner of the runs it runs. */
 const THIS_PROCESS: RunOwner = Object.freeze({ pid: process.pid, host: os.hostname() });
@@ -70,7 +80,7 @@ export const runRecord = (ctx: RunContext, params: unknown, timing: RunTiming, s
     startedAt: timing.startedAt.toISOString(),
     steps: status === 'running' ? {} : Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n.name, ctx.states[n.index] as NodeState)])),
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
-    edges: graphEdges(ctx.graph),
+    edges: edgesOf(ctx.graph),
     ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - timing.started }),
     owner: THIS_PROCESS,
     heartbeatAt: new Date().toISOString(),

@@ -82,8 +82,10 @@ const settingsOf = (ctx: RunContext, node: GraphNode): SettingsResolution => ctx
 
 /** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
 const lookupFor = async (ctx: RunContext, node: GraphNode, entry: CacheEntry | undefined): Promise<CacheLookup> => {
+  const refs = entry === undefined ? [] : Object.values(entry.outputs);
+  // What the context's presence batch found present, `artifacts` answers present without a call.
   const intact =
-    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (await ctx.artifacts.present(Object.values(entry.outputs))).every(Boolean);
+    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (refs.every(ctx.isKnownPresent) || (await ctx.artifacts.present(refs)).every(Boolean));
   return intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' };
 };
 

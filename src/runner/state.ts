@@ -20,7 +20,8 @@ export interface NodeState {
   descriptors?: Readonly<Record<string, ArtifactDescriptor>>;
   /** Output values an execution handed over, not yet claimed: the first consumer takes each (see `loadOutput`). */
   readonly values: Map<string, Promise<E.Either<StepcacheError, unknown>>>;
-  startedAt?: string;
+  /** When the step started (milliseconds since the epoch); the record gives it as ISO text. */
+  startedAt?: number;
   durationMs: number;
   cachedFrom?: string;
   /** The worker that started (and, once executed, executed) the step, when it ran elsewhere. */
@@ -41,7 +42,7 @@ export const pendingState = (): NodeState => ({ status: 'pending', values: new M
 export const applyEvent = (state: NodeState, event: RunEvent): void => {
   switch (event.type) {
     case 'step-started':
-      state.startedAt = new Date(event.at).toISOString();
+      state.startedAt = event.at;
       return;
     case 'step-cached':
       state.status = 'cached';

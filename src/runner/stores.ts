@@ -146,21 +146,31 @@ const writable = async (layout: StoreLayout): Promise<boolean> => (await unwrita
 
 // presence
 
+/** @internal An artifact store whose presence checks start from a batch made up front, and what that batch found. */
+export interface PresenceChecked {
+  readonly store: ArtifactStore;
+  /** Whether the batch found the artifact present (with its size); `false` for any other. */
+  readonly isKnownPresent: (ref: ArtifactRef) => boolean;
+}
+
 /**
  * @internal The artifact store of one run, with the presence of the artifacts of `entries` checked
  * in one batch up front (a shared store answers each check over the network: one round trip per
  * step of a chain would dominate a cached run). What the batch found present is answered from it;
  * anything else is asked again. An artifact removed meanwhile is found missing when loaded, and
  * its step repaired, as for any store. When the batch fails, the store is used as it is.
+ * `isKnownPresent` says, without a call, whether the batch found an artifact present: what
+ * `present` answers for it without asking the store.
  */
-export const withPresenceOf = async (store: ArtifactStore, entries: readonly CacheEntry[]): Promise<ArtifactStore> => {
+export const withPresenceOf = async (store: ArtifactStore, entries: readonly CacheEntry[]): Promise<PresenceChecked> => {
+  const unchecked: PresenceChecked = { store, isKnownPresent: () => false };
   const refs = entries.flatMap((e) => Object.values(e.outputs));
-  if (refs.length === 0) return store;
+  if (refs.length === 0) return unchecked;
   let found: boolean[];
   try {
     found = await store.present(refs);
   } catch {
-    return store; // each step asks for itself, and a failure is reported against the step that met it
+    return unchecked; // each step asks for itself, and a failure is reported against the step that met it
   }
   // The size found present for each artifact id (an id names its content, so one size).
   const known = new Map<string, number>();
@@ -174,7 +184,7 @@ export const withPresenceOf = async (store: ArtifactStore, entries: readonly Cac
     let next = 0;
     return asked.map((r) => isKnown(r) || answers[next++] === true);
   };
-  return Object.freeze({
+  const checked: ArtifactStore = Object.freeze({
     put: (bytes: Uint8Array) => store.put(bytes),
     putNow: store.putNow === undefined ? undefined : (bytes: Uint8Array) => store.putNow?.(bytes),
     get: (ref: ArtifactRef) => store.get(ref),
@@ -184,6 +194,7 @@ export const withPresenceOf = async (store: ArtifactStore, entries: readonly Cac
     list: () => store.list(),
     sweepTemporary: (olderThanMs: number) => store.sweepTemporary(olderThanMs),
   });
+  return { store: checked, isKnownPresent: isKnown };
 };
 
 // access

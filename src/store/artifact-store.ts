@@ -392,13 +392,15 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
+  // The store's folder with its separator, normalized once: a valid id is joined to it as it is.
+  const shardsRoot = path.join(dir, '_').slice(0, -1);
   const present = async (refs: readonly ArtifactRef[]): Promise<boolean[]> =>
     refs.map((ref) => {
       if (ref.id === EMPTY_ARTIFACT_ID) return true;
       if (!VALID_ID.test(ref.id) || !madeBy(hashing, ref.id)) return false;
       // An unusable shard (a file where its folder should be: ENOTDIR) means the artifact is not there.
       try {
-        return fs.statSync(path.join(dir, ref.id.slice(0, 2), ref.id), { throwIfNoEntry: false })?.size === ref.size;
+        return fs.statSync(`${shardsRoot}${ref.id.slice(0, 2)}${path.sep}${ref.id}`, { throwIfNoEntry: false })?.size === ref.size;
       } catch {
         return false;
       }

@@ -141,8 +141,14 @@ const runKey = (id: string): string => `run:${id}`;
 const runIndexKey = (summary: Pick<RunSummary, 'startedAt' | 'id'>): string => `runidx:${summary.startedAt}:${summary.id}`;
 /** Set once the run index holds every run (runs recorded before there was one are added on first use). */
 const RUN_INDEX_READY = 'meta:run-index';
-/** When a key was last used by a run, kept as each finished run is recorded (one row per key, overwritten). */
+/** When a key was last used by a run (one row per key, raised to each later use). */
 const usedKey = (key: string): string => `used:${key}`;
+/**
+ * A finished run whose uses are not yet in the `used:` rows (its start time): where a store can
+ * raise rows in one statement, a run writes this one row, and its keys' `used:` rows are raised
+ * from its record when last uses are next read (or before the run is deleted).
+ */
+const unfoldedKey = (id: string): string => `uses:${id}`;
 
 /**
  * How a metadata store reports what it cannot use.
@@ -200,6 +206,8 @@ export interface RowWriter {
   readonly setRows: (rows: readonly StoreRow[]) => Promise<void>;
   /** The values of rows by key (absent or expired: `undefined`), in one query whatever their number. */
   readonly getRows: (keys: readonly string[]) => Promise<unknown[]>;
+  /** Sets rows of numbers to the given ones where these are greater (or the row is absent or not a number), in one statement. */
+  readonly raiseRows: (rows: ReadonlyArray<{ readonly key: string; readonly value: number }>) => Promise<void>;
 }
 
 const iteratorRange =
@@ -243,29 +251,71 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   // without a listener would crash the process.
   keyv.on('error', () => undefined);
   const usable = reportingDamage(options.onDamaged);
-  const entryOf = (value: unknown, key: string): CacheEntry | undefined => (value === undefined || value === null ? undefined : usable(decodeCacheEntry(value, key)));
+  // A row read again with the same text is the same parsed value (see `rowValues`): its entry is
+  // decoded once. A damaged value is decoded (and found damaged) each time.
+  const decoded = new WeakMap<object, CacheEntry>();
+  const entryOf = (value: unknown, key: string): CacheEntry | undefined => {
+    if (value === undefined || value === null) return undefined;
+    const known = typeof value === 'object' ? decoded.get(value) : undefined;
+    if (known !== undefined) return known;
+    const entry = usable(decodeCacheEntry(value, key));
+    if (entry !== undefined && typeof value === 'object') decoded.set(value, entry);
+    return entry;
+  };
   const readRun = async (id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>> => {
     const value: unknown = await keyv.get(runKey(id));
     return value === undefined || value === null ? E.right(undefined) : E.map((run: RunRecord) => withLiveStatus(run))(decodeRunRecord(value, id));
   };
-  const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
-    if (runs.length === 0) return;
-    // The keys finished runs used, as of their start: what `cache ls` sorts by, without reading
-    // every run. One row per key, the latest use of the batch (a batch writes its rows in no
-    // particular order, so two uses of one key must not both be written).
+  /** The latest use of each key by finished runs, as of their start. */
+  const lastUsesOf = (runs: readonly RunRecord[]): Map<string, number> => {
     const lastUses = new Map<string, number>();
     for (const run of runs) {
       if (run.status === 'running') continue;
       const at = Date.parse(run.startedAt);
       for (const key of usesOf(run)) lastUses.set(key, Math.max(lastUses.get(key) ?? at, at));
     }
+    return lastUses;
+  };
+  const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
+    if (runs.length === 0) return;
+    // The keys finished runs used, as of their start: what `cache ls` sorts by, without reading
+    // every run. With a store that raises rows, one row per run says its uses are still to be
+    // folded in (a run of ten thousand steps writes one row, not ten thousand); otherwise one row
+    // per key, the latest use of the batch (a batch writes its rows in no particular order, so two
+    // uses of one key must not both be written).
+    const uses =
+      writer === undefined
+        ? [...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at }))
+        : runs.filter((run) => run.status !== 'running').map((run) => ({ key: unfoldedKey(run.id), value: Date.parse(run.startedAt) }));
     await setRows([
-      ...[...lastUses].map(([key, at]) => ({ key: usedKey(key), value: at })),
+      ...uses,
       ...runs.flatMap((run) => [
         { key: runKey(run.id), value: run },
         { key: runIndexKey(run), value: runSummary(run) },
       ]),
     ]);
+  };
+  /**
+   * Raises the `used:` rows of the keys the runs not yet folded in used (all of them, or those
+   * among `ids`), then removes their `uses:` rows. Raising is idempotent, so two processes folding
+   * at once agree; a run recorded again meanwhile writes its row again and is folded again.
+   */
+  const foldUses = async (ids?: readonly string[]): Promise<void> => {
+    if (writer === undefined) return;
+    const unfolded =
+      ids === undefined
+        ? (await range('uses:', {})).map(([key]) => key.slice('uses:'.length))
+        : (await getMany(ids.map(unfoldedKey))).flatMap((value, i) => (value === undefined || value === null ? [] : [ids[i] as string]));
+    for (let i = 0; i < unfolded.length; i += BATCH) {
+      const batch = unfolded.slice(i, i + BATCH);
+      const records = await getMany(batch.map(runKey));
+      const runs = records.flatMap((value, j) => {
+        const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, batch[j] as string));
+        return run === undefined ? [] : [run];
+      });
+      await writer.raiseRows([...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at })));
+      await keyv.deleteMany(batch.map(unfoldedKey));
+    }
   };
   /** Adds the runs recorded before the run index existed to it, once per store. */
   let indexed: Promise<void> | undefined;
@@ -410,6 +460,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     listRunSummaries,
     lastUsed: async (keys: readonly string[]) => {
       await indexReady();
+      await foldUses();
       const values = await getMany(keys.map(usedKey));
       const used = new Map<string, number>();
       values.forEach((value, i) => {
@@ -429,6 +480,9 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       for (const [key, value] of await range('used:', {})) {
         if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'cache entry', id: key.slice('used:'.length), message: `last use of cache entry ${key.slice('used:'.length)} is not a time`, row: key });
       }
+      for (const [key, value] of await range('uses:', {})) {
+        if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'run', id: key.slice('uses:'.length), message: `start of run ${key.slice('uses:'.length)}, whose uses are to be recorded, is not a time`, row: key });
+      }
       return damaged;
     },
     dropDamaged: async (rows: readonly DamagedRow[]) => {
@@ -444,6 +498,8 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     },
     deleteRuns: async (ids: readonly string[]) => {
       if (ids.length === 0) return;
+      // Their uses are kept: folded in from their records before these go.
+      await foldUses(ids);
       const values = await getMany(ids.map(runKey));
       // The index row is named by the record; a damaged or missing record's row is looked for by its id.
       const indexKeys: string[] = [];
@@ -467,18 +523,55 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   return store;
 };
 
-/** The value of a row as keyv stored it (`{ value, expires }` as JSON); an expired or unreadable row is absent, an unreadable one reaches the decoder as its text. */
-const storedValue = (text: string | null): unknown => {
-  if (text === null) return undefined;
+/** A row's text as JSON, or the text itself when it is not JSON (it reaches the decoder as it is). */
+const parsedRow = (text: string): unknown => {
   try {
-    const stored: unknown = JSON.parse(text);
-    if (typeof stored !== 'object' || stored === null || !('value' in stored)) return stored;
-    const expires = 'expires' in stored ? stored.expires : undefined;
-    return typeof expires === 'number' && expires < Date.now() ? undefined : stored.value;
+    return JSON.parse(text);
   } catch {
     return text;
   }
 };
+
+/** The value of a parsed row as keyv stored it (`{ value, expires }`): an expired row is absent. */
+const liveValue = (stored: unknown): unknown => {
+  if (typeof stored !== 'object' || stored === null || !('value' in stored)) return stored;
+  const expires = 'expires' in stored ? stored.expires : undefined;
+  return typeof expires === 'number' && expires < Date.now() ? undefined : stored.value;
+};
+
+/** The value of a row as keyv stored it (`{ value, expires }` as JSON); an expired or unreadable row is absent, an unreadable one reaches the decoder as its text. */
+const storedValue = (text: string | null): unknown => (text === null ? undefined : liveValue(parsedRow(text)));
+
+/** Rows whose parse is kept, at most: past it, the memory is cleared and rows are parsed anew. */
+const PARSED_ROWS_KEPT = 50_000;
+/** Only rows this short have their parse kept (entries are; whole run records are not). */
+const PARSED_ROW_MAX_LENGTH = 16_384;
+
+/**
+ * The values of rows read by key, parsing only what changed: a row whose text is the one read
+ * last time gives the same parsed value (so its decoding can be kept by identity). Rows are always
+ * read, so a replaced or deleted row is seen; expiry is checked on every read.
+ */
+const rowValues = (): ((key: string, text: string | null) => unknown) => {
+  const parsed = new Map<string, { readonly text: string; readonly stored: unknown }>();
+  return (key, text) => {
+    if (text === null) {
+      parsed.delete(key);
+      return undefined;
+    }
+    const known = parsed.get(key);
+    if (known !== undefined && known.text === text) return liveValue(known.stored);
+    const stored = parsedRow(text);
+    if (text.length <= PARSED_ROW_MAX_LENGTH) {
+      if (parsed.size >= PARSED_ROWS_KEPT) parsed.clear();
+      parsed.set(key, { text, stored });
+    } else parsed.delete(key);
+    return liveValue(stored);
+  };
+};
+
+/** Up to this many rows, a write binds each key and value; past it, they go as one JSON text (SQLite binds at most a few thousand values). */
+const ROWS_BOUND = 16;
 
 /**
  * The embedded default: keyv over SQLite in one file.
@@ -493,6 +586,7 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
   void sqlite.query('PRAGMA journal_mode=WAL').then(() => sqlite.query('PRAGMA synchronous=NORMAL')).catch(() => undefined);
   const namespace = 'stepcache';
   const table = sqlite.opts.table ?? 'keyv';
+  const valueOf = rowValues();
   // One query per page of a key range, on the table's primary key: keyv's own iterator reads
   // every row of the table, ten at a time.
   const reader: KeyRangeReader = {
@@ -519,12 +613,31 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
         value: string | null;
       }>;
       const byKey = new Map(rows.map((row) => [row.key, row.value]));
-      return keys.map((k) => storedValue(byKey.get(`${namespace}:${k}`) ?? null));
+      return keys.map((k) => {
+        const key = `${namespace}:${k}`;
+        return valueOf(key, byKey.get(key) ?? null);
+      });
+    },
+    raiseRows: async (rows) => {
+      if (rows.length === 0) return;
+      const pairs = rows.map((row) => [`${namespace}:${row.key}`, row.value]);
+      // A row holds `{"value":<number>}` as keyv stores it; one that is absent, not a number or smaller is replaced.
+      await sqlite.query(
+        `INSERT INTO ${table} (key, value) SELECT json_extract(row.value, '$[0]'), json_object('value', json_extract(row.value, '$[1]')) FROM json_each(?) AS row WHERE true ` +
+          `ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE CASE WHEN json_valid(${table}.value) THEN coalesce(json_type(${table}.value, '$.value'), '') NOT IN ('integer', 'real') OR json_extract(${table}.value, '$.value') < json_extract(excluded.value, '$.value') ELSE 1 END`,
+        JSON.stringify(pairs),
+      );
     },
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
       const pairs = rows.map((row) => [`${namespace}:${row.key}`, JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl })]);
+      if (pairs.length <= ROWS_BOUND) {
+        // A few rows (a run's record and summary) are bound as they are: the JSON of a large
+        // record is not escaped into a second JSON text for SQLite to parse.
+        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${pairs.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...pairs.flat());
+        return;
+      }
       await sqlite.query(
         `INSERT INTO ${table} (key, value) SELECT json_extract(row.value, '$[0]'), json_extract(row.value, '$[1]') FROM json_each(?) AS row WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
         JSON.stringify(pairs),

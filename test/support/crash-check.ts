@@ -199,7 +199,7 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
         else if (row.key !== `stepcache:runidx:${value.right.startedAt}:${value.right.id}`) violations.push(`row ${row.key} holds the summary of run ${value.right.id}`);
         continue;
       }
-      if (row.key.startsWith('stepcache:used:')) {
+      if (row.key.startsWith('stepcache:used:') || row.key.startsWith('stepcache:uses:')) {
         if (typeof value.right !== 'number') violations.push(`row ${row.key} is not a time`);
         continue;
       }
