@@ -3,6 +3,7 @@
  * who asked for it, is skipped by listings, and is reported once; and the embedded store (keyv over
  * SQLite) keeps the metadata store contract that every metadata store keeps.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
@@ -74,6 +75,25 @@ metadataStoreContract('keyv over SQLite', async () => {
       removeDir(dir);
     },
   };
+});
+
+describe('the embedded SQLite store', () => {
+  it('a new store is in write-ahead logging before its first write: the entry put first is in the log, not synced into the database file', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    const store = createSqliteMetadataStore(file);
+    try {
+      await store.putEntry(entry);
+      // Bytes 18 and 19 of the header: 2 and 2 in WAL mode (1 and 1 with a rollback journal).
+      const header = fs.readFileSync(file).subarray(18, 20);
+      expect([...header]).toEqual([2, 2]);
+      expect(fs.statSync(`${file}-wal`).size).toBeGreaterThan(0);
+      expect((await store.getEntries([entry.key]))[0]).toEqual(entry);
+    } finally {
+      await store.close();
+      removeDir(dir);
+    }
+  });
 });
 
 describe('entries put at once (group commit)', () => {

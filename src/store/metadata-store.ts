@@ -489,8 +489,17 @@ const storedValue = (text: string | null): unknown => {
 export const createSqliteMetadataStore = (file: string, options: MetadataStoreOptions = {}): MetadataStore => {
   const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
   // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
-  // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash.
-  void sqlite.query('PRAGMA journal_mode=WAL').then(() => sqlite.query('PRAGMA synchronous=NORMAL')).catch(() => undefined);
+  // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash. Both
+  // are set before any other statement of this connection runs: a write made before would be
+  // synced to the disk on commit (several fsyncs each, in a new store: the first run's writes).
+  const query = sqlite.query;
+  const configured = query('PRAGMA synchronous=NORMAL')
+    .then(() => query('PRAGMA journal_mode=WAL'))
+    .then(
+      () => undefined,
+      () => undefined, // a connection that fails says so on the statement that needs it
+    );
+  sqlite.query = (sql, ...parameters) => configured.then(() => query(sql, ...parameters));
   const namespace = 'stepcache';
   const table = sqlite.opts.table ?? 'keyv';
   // One query per page of a key range, on the table's primary key: keyv's own iterator reads
