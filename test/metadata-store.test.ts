@@ -120,6 +120,39 @@ describe('entries put at once (group commit)', () => {
     }
   });
 
+  it('entries that replace (written without reading first) still leave the newest entry of a step its latest, and overwrite damaged rows', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    const store = createSqliteMetadataStore(file);
+    const raw = new KeyvSqlite({ uri: `sqlite://${file}` });
+    try {
+      await store.putEntry(at('new', 's', 100));
+      // Older than the step's latest, in one batch, the last of a key winning: the latest stays the newer one.
+      await Promise.all([store.putEntry(at('old', 's', 50, 'first'), { replace: true }), store.putEntry(at('old', 's', 60, 'second'), { replace: true })]);
+      expect((await store.getEntries(['old']))[0]?.runId).toBe('second');
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.key).toBe('new');
+      expect((await store.getLatestEntries('p', ['s']))[0]?.key).toBe('old');
+      // Newer: it becomes the latest.
+      await store.putEntry(at('newer', 's', 200), { replace: true });
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.key).toBe('newer');
+      // Damaged rows (the entry, the step's latest, one with a later createdAt but no entry in it) are overwritten.
+      await raw.query(`UPDATE keyv SET value = 'not json' WHERE key IN ('stepcache:entry:newer', 'stepcache:latest-step:s')`);
+      await store.putEntry(at('newer', 's', 150), { replace: true });
+      expect((await store.getEntries(['newer']))[0]?.createdAt).toBe(150);
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.createdAt).toBe(150);
+      await raw.query(`UPDATE keyv SET value = '{"value":{"createdAt":"later"}}' WHERE key = 'stepcache:latest-step:s'`);
+      await store.putEntry(at('k2', 's', 10), { replace: true });
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.key).toBe('k2');
+      // Entries put without replace in the same batch as replacing ones are still inserted only where absent.
+      await Promise.all([store.putEntry(at('k2', 's', 11, 'not-replacing')), store.putEntry(at('k3', 's', 12), { replace: true })]);
+      expect((await store.getEntries(['k2', 'k3'])).map((e) => e?.runId)).toEqual(['r', 'r']);
+    } finally {
+      await raw.close();
+      await store.close();
+      removeDir(dir);
+    }
+  });
+
   it('a commit that fails rejects every put in it, and the next commit writes again', async () => {
     const dir = tempDir('metadata-');
     const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(dir, 'metadata.sqlite')}` }), namespace: 'stepcache' });
