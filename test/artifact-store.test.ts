@@ -121,6 +121,39 @@ describe('put / get', () => {
     expect((await loaded(ids[0] as string, bytes.length)).equals(bytes)).toBe(true);
   });
 
+  it('small bytes whose file is there already are not written again: the file stays as it was', async () => {
+    const bytes = Buffer.from('stored once');
+    const id = await store.put(bytes);
+    const file = store.locate(id);
+    const long = new Date(Date.now() - 86_400_000);
+    fs.utimesSync(file, long, long);
+    const { ino } = fs.statSync(file);
+    expect(await store.put(Buffer.from(bytes))).toBe(id);
+    expect(store.putNow?.(new Uint8Array(bytes))).toBe(id);
+    expect(fs.statSync(file).mtimeMs).toBe(long.getTime());
+    expect(fs.statSync(file).ino).toBe(ino);
+  });
+
+  it('small bytes whose file was damaged (same size, other content) are written again, by put and by putNow', async () => {
+    const bytes = Buffer.from('repair me, please');
+    const id = await store.put(bytes);
+    const damage = (): void => fs.writeFileSync(store.locate(id), Buffer.alloc(bytes.length, 0x41));
+    damage();
+    expect(await store.put(bytes)).toBe(id);
+    expect((await loaded(id, bytes.length)).equals(bytes)).toBe(true);
+    damage();
+    expect(store.putNow?.(new Uint8Array(bytes))).toBe(id);
+    expect((await loaded(id, bytes.length)).equals(bytes)).toBe(true);
+  });
+
+  it('a small put into a shard removed since the store made it makes the shard again', async () => {
+    const first = Buffer.from('first in its shard');
+    const id = await store.put(first);
+    fs.rmSync(path.join(dir, id.slice(0, 2)), { recursive: true });
+    expect(await store.put(first)).toBe(id);
+    expect((await loaded(id, first.length)).equals(first)).toBe(true);
+  });
+
   it('stores the same content in two stores under the same id', async () => {
     const other = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-artifacts-'));
     try {

@@ -3,6 +3,7 @@
  * who asked for it, is skipped by listings, and is reported once; and the embedded store (keyv over
  * SQLite) keeps the metadata store contract that every metadata store keeps.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
@@ -76,6 +77,25 @@ metadataStoreContract('keyv over SQLite', async () => {
   };
 });
 
+describe('the embedded SQLite store', () => {
+  it('a new store is in write-ahead logging before its first write: the entry put first is in the log, not synced into the database file', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    const store = createSqliteMetadataStore(file);
+    try {
+      await store.putEntry(entry);
+      // Bytes 18 and 19 of the header: 2 and 2 in WAL mode (1 and 1 with a rollback journal).
+      const header = fs.readFileSync(file).subarray(18, 20);
+      expect([...header]).toEqual([2, 2]);
+      expect(fs.statSync(`${file}-wal`).size).toBeGreaterThan(0);
+      expect((await store.getEntries([entry.key]))[0]).toEqual(entry);
+    } finally {
+      await store.close();
+      removeDir(dir);
+    }
+  });
+});
+
 describe('entries put at once (group commit)', () => {
   const at = (key: string, step: string, createdAt: number, runId = 'r'): CacheEntry => ({ key, pipeline: 'p', step, runId, createdAt, durationMs: 1, outputs: {} });
 
@@ -95,6 +115,39 @@ describe('entries put at once (group commit)', () => {
       expect((await other.getEntries(['k1']))[0]?.runId).toBe('replacing');
     } finally {
       await other.close();
+      await store.close();
+      removeDir(dir);
+    }
+  });
+
+  it('entries that replace (written without reading first) still leave the newest entry of a step its latest, and overwrite damaged rows', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    const store = createSqliteMetadataStore(file);
+    const raw = new KeyvSqlite({ uri: `sqlite://${file}` });
+    try {
+      await store.putEntry(at('new', 's', 100));
+      // Older than the step's latest, in one batch, the last of a key winning: the latest stays the newer one.
+      await Promise.all([store.putEntry(at('old', 's', 50, 'first'), { replace: true }), store.putEntry(at('old', 's', 60, 'second'), { replace: true })]);
+      expect((await store.getEntries(['old']))[0]?.runId).toBe('second');
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.key).toBe('new');
+      expect((await store.getLatestEntries('p', ['s']))[0]?.key).toBe('old');
+      // Newer: it becomes the latest.
+      await store.putEntry(at('newer', 's', 200), { replace: true });
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.key).toBe('newer');
+      // Damaged rows (the entry, the step's latest, one with a later createdAt but no entry in it) are overwritten.
+      await raw.query(`UPDATE keyv SET value = 'not json' WHERE key IN ('stepcache:entry:newer', 'stepcache:latest-step:s')`);
+      await store.putEntry(at('newer', 's', 150), { replace: true });
+      expect((await store.getEntries(['newer']))[0]?.createdAt).toBe(150);
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.createdAt).toBe(150);
+      await raw.query(`UPDATE keyv SET value = '{"value":{"createdAt":"later"}}' WHERE key = 'stepcache:latest-step:s'`);
+      await store.putEntry(at('k2', 's', 10), { replace: true });
+      expect((await store.getLatestEntriesOfSteps(['s']))[0]?.key).toBe('k2');
+      // Entries put without replace in the same batch as replacing ones are still inserted only where absent.
+      await Promise.all([store.putEntry(at('k2', 's', 11, 'not-replacing')), store.putEntry(at('k3', 's', 12), { replace: true })]);
+      expect((await store.getEntries(['k2', 'k3'])).map((e) => e?.runId)).toEqual(['r', 'r']);
+    } finally {
+      await raw.close();
       await store.close();
       removeDir(dir);
     }

@@ -146,11 +146,11 @@ export const soloWhenAlone = (directory: string, files: StepLock, options: SoloO
   const idleMs = options.idleMs ?? 2_000;
   const folder = folderOf(dir);
 
-  const keyFileExists = (key: string): Promise<boolean> =>
-    fs.promises.access(path.join(dir, `${key}.lock`)).then(
-      () => true,
-      () => false,
-    );
+  /**
+   * Whether a key's file is there, asked at once: one look-up of a name (a few microseconds),
+   * where a trip through the thread pool would be waited for by every step that executes.
+   */
+  const keyFileExists = (key: string): boolean => fs.existsSync(path.join(dir, `${key}.lock`));
 
   /** Announces this process, then waits until no process is solo. */
   const share = async (): Promise<ReleaseLock> => {
@@ -277,7 +277,7 @@ export const soloWhenAlone = (directory: string, files: StepLock, options: SoloO
       folder.held.set(key, held);
       // A key file made by a lock that does not take part (another version, a plain file lock on
       // this folder) is respected: the key is then taken through its file too.
-      if (await keyFileExists(key)) {
+      if (keyFileExists(key)) {
         // Whoever made it may have written entries: lookups made before now are not to be trusted.
         if (folder.soloSince !== undefined) folder.soloSince = performance.now();
         held.file = files.acquire(key, acquireOptions);

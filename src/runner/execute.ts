@@ -81,11 +81,22 @@ const commit = (ctx: RunContext, node: GraphNode, key: StepKey, result: Executio
  * `replace`: the entry stored under the key was seen and rejected (refresh, expired, artifacts
  * missing or damaged), so the new entry overwrites it; otherwise the first entry of a key stays
  * (insert-if-absent), so concurrent writers never overwrite each other.
+ *
+ * `lockedAbsent`: the caller holds the key's lock and found no usable entry under it, so no other
+ * execution of the key can commit before this one: the new entry overwrites whatever unusable row
+ * is there, without the store reading it first (one round trip less per executed step).
  */
-export const executeNode = async (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): Promise<E.Either<StepcacheError, ExecutionResult>> => {
+export const executeNode = async (
+  ctx: RunContext,
+  node: GraphNode,
+  key: StepKey,
+  argument: Readonly<Record<string, unknown>>,
+  replace: boolean,
+  lockedAbsent = false,
+): Promise<E.Either<StepcacheError, ExecutionResult>> => {
   const executing = Promise.resolve().then(() => ctx.executor.execute(requestFor(ctx, node, key, argument, replace), { artifacts: ctx.artifacts }));
   const result = await withinTimeout(node, ctx.settings[node.index]?.settings.timeout, executing);
-  return E.isLeft(result) ? result : commit(ctx, node, key, result.right, replace);
+  return E.isLeft(result) ? result : commit(ctx, node, key, result.right, replace || lockedAbsent);
 };
 
 /**

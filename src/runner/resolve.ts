@@ -202,7 +202,8 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
       const reason = whyExecuting(ctx, node, decision, key, entry);
       ctx.emit({ type: 'step-executing', step: node.name, key: key.key, reason, message: describeReason(reason) });
     }
-    const executed = await executeNode(ctx, node, key, argument.right, entry !== undefined);
+    // Under the key's lock, found absent (or unusable) there: nobody else commits the key meanwhile.
+    const executed = await executeNode(ctx, node, key, argument.right, entry !== undefined, release !== undefined);
     if (E.isLeft(executed)) return { _tag: 'Failed', error: executed.left };
     if (executed.right.cachedFrom !== undefined) {
       // A worker found the key cached (lookups left to the workers).

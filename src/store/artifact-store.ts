@@ -93,6 +93,12 @@ const CHUNK_NOW = 1024 * 1024;
 /** From this size a synchronous store writes on the write-behind worker while it hashes: below, starting a chunk costs more than it overlaps. */
 const WRITE_BEHIND_FROM = 8 * 1024 * 1024;
 const READS_IN_FLIGHT = 3;
+/**
+ * Up to this size, `put` stores bytes at once too (as `putNow` does): a few system calls on this
+ * thread cost less than the four trips through the thread pool (open, write, close, rename) of an
+ * asynchronous write, which a chain of small steps waits for one after the other.
+ */
+const SMALL = 64 * 1024;
 /** Artifact ids are hex content hashes: never a user string, never a path. */
 const VALID_ID = /^[0-9a-f]{8,128}$/;
 /** Verified big artifacts a store remembers at most (the oldest is forgotten first). */
@@ -236,8 +242,59 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
+  /** Whether the file of an id already holds exactly these bytes (a file of another content, a damaged one, is written again). */
+  const holds = (target: string, bytes: Uint8Array): boolean => {
+    try {
+      if (fs.statSync(target, { throwIfNoEntry: false })?.size !== bytes.byteLength) return false;
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(fs.readFileSync(target));
+    } catch {
+      return false;
+    }
+  };
+
+  /**
+   * Stores small bytes at once: hashed first, then not written at all when their file is there
+   * already with these very bytes, else written to a temporary file and renamed into place, all
+   * synchronously; `undefined` while the hash loads.
+   */
+  const putSmallNow = (bytes: Uint8Array): string | undefined => {
+    const id = smallHash(bytes);
+    if (id === undefined) return undefined;
+    const target = fileOf(id);
+    if (holds(target, bytes)) return id;
+    ensureDirsNow();
+    const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
+    try {
+      const fd = fs.openSync(tmp, 'wx');
+      try {
+        writeAllNow(fd, bytes, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const shard = path.dirname(target);
+      if (!shards.has(shard)) {
+        fs.mkdirSync(shard, { recursive: true });
+        shards.add(shard);
+      }
+      try {
+        fs.renameSync(tmp, target);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // The shard was removed meanwhile (a `cache clear`): made again.
+        fs.mkdirSync(shard, { recursive: true });
+        fs.renameSync(tmp, target);
+      }
+      return id;
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+  };
+
   const put = async (bytes: Uint8Array): Promise<string> => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
+    const now = bytes.byteLength <= SMALL ? putSmallNow(bytes) : undefined;
+    if (now !== undefined) return now;
     await ensureDirs();
     const hashedNow = smallHash(bytes);
     const hasher = hashedNow === undefined ? await hashing.create() : undefined;
@@ -271,6 +328,7 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
   // write, is written here, each chunk written and hashed while it is in the processor's cache.
   const putNow = (bytes: Uint8Array): string | undefined => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
+    if (bytes.byteLength <= SMALL) return putSmallNow(bytes);
     const hasher = hashing.createNow();
     if (hasher === undefined) return undefined;
     if (!writeBehindStarted) {

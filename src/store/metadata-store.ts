@@ -196,11 +196,17 @@ export interface StoreRow {
   readonly key: string;
   readonly value: unknown;
   readonly ttl?: number;
+  /**
+   * Written only where the stored row is not a record created later (a readable `createdAt`
+   * greater than this value's): the newest stays. Only a {@link RowWriter} honours it.
+   */
+  readonly keepNewer?: true;
 }
 
 /**
  * @internal Writes that a keyv adapter can make in one statement (SQLite can): every row at once,
- * in one transaction. Without one, the store writes with keyv's `setMany`.
+ * in one transaction, rows marked `keepNewer` compared with the stored ones in the same statement.
+ * Without one, the store writes with keyv's `setMany`.
  */
 export interface RowWriter {
   readonly setRows: (rows: readonly StoreRow[]) => Promise<void>;
@@ -363,6 +369,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
    * unless a newer one is. One read for the whole batch, then one write.
    */
   const entryRows = async (batch: readonly QueuedEntry[]): Promise<StoreRow[]> => {
+    if (writer !== undefined && batch.every(({ options: put }) => put.replace === true)) return replacingRows(batch);
     const keys = [...new Set(batch.flatMap(({ entry }) => [entryKey(entry.key), latestOfStepKey(entry.step)]))];
     const values = await getMany(keys);
     const current = new Map<string, unknown>(keys.map((k, i) => [k, values[i]]));
@@ -385,6 +392,24 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
         current.set(latestOfStepKey(entry.step), entry);
       }
     }
+    return [...rows.values()];
+  };
+  /**
+   * The rows of a batch of entries that each replace what their key holds, without reading the
+   * store first: the last entry of each key, and the newest of each step as the latest of the
+   * step unless the stored one is newer still (compared as the rows are written).
+   */
+  const replacingRows = (batch: readonly QueuedEntry[]): StoreRow[] => {
+    const rows = new Map<string, StoreRow>();
+    const newestOfStep = new Map<string, CacheEntry>();
+    for (const { entry, options: put } of batch) {
+      const ttl = put.ttlMs === undefined ? undefined : entry.createdAt + put.ttlMs - Date.now();
+      if (ttl === undefined || ttl > 0) rows.set(entryKey(entry.key), { key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) });
+      rows.set(latestKey(entry.pipeline, entry.step), { key: latestKey(entry.pipeline, entry.step), value: entry });
+      const newest = newestOfStep.get(entry.step);
+      if (newest === undefined || newest.createdAt <= entry.createdAt) newestOfStep.set(entry.step, entry);
+    }
+    for (const [step, entry] of newestOfStep) rows.set(latestOfStepKey(step), { key: latestOfStepKey(step), value: entry, keepNewer: true });
     return [...rows.values()];
   };
   // Group commit: entries put while a commit is being written wait for the next one, which writes
@@ -582,8 +607,17 @@ const ROWS_BOUND = 16;
 export const createSqliteMetadataStore = (file: string, options: MetadataStoreOptions = {}): MetadataStore => {
   const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
   // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
-  // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash.
-  void sqlite.query('PRAGMA journal_mode=WAL').then(() => sqlite.query('PRAGMA synchronous=NORMAL')).catch(() => undefined);
+  // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash. Both
+  // are set before any other statement of this connection runs: a write made before would be
+  // synced to the disk on commit (several fsyncs each, in a new store: the first run's writes).
+  const query = sqlite.query;
+  const configured = query('PRAGMA synchronous=NORMAL')
+    .then(() => query('PRAGMA journal_mode=WAL'))
+    .then(
+      () => undefined,
+      () => undefined, // a connection that fails says so on the statement that needs it
+    );
+  sqlite.query = (sql, ...parameters) => configured.then(() => query(sql, ...parameters));
   const namespace = 'stepcache';
   const table = sqlite.opts.table ?? 'keyv';
   const valueOf = rowValues();
@@ -631,16 +665,23 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
-      const pairs = rows.map((row) => [`${namespace}:${row.key}`, JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl })]);
-      if (pairs.length <= ROWS_BOUND) {
+      const triples = rows.map((row) => [
+        `${namespace}:${row.key}`,
+        JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }),
+        ...(row.keepNewer === true ? [1] : []),
+      ]);
+      if (triples.length <= ROWS_BOUND && triples.every((t) => t.length === 2)) {
         // A few rows (a run's record and summary) are bound as they are: the JSON of a large
         // record is not escaped into a second JSON text for SQLite to parse.
-        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${pairs.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...pairs.flat());
+        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${triples.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...triples.flat());
         return;
       }
+      // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
+      const storedIsNewer = `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > json_extract(r.value, '$.value.createdAt'), 0) ELSE 0 END`;
       await sqlite.query(
-        `INSERT INTO ${table} (key, value) SELECT json_extract(row.value, '$[0]'), json_extract(row.value, '$[1]') FROM json_each(?) AS row WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        JSON.stringify(pairs),
+        `INSERT INTO ${table} (key, value) SELECT r.key, r.value FROM (SELECT json_extract(row.value, '$[0]') AS key, json_extract(row.value, '$[1]') AS value, json_extract(row.value, '$[2]') AS keepNewer FROM json_each(?) AS row) AS r ` +
+          `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        JSON.stringify(triples),
       );
     },
   };
