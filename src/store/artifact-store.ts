@@ -291,10 +291,22 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
+  let writeBehindStarted = false;
+  /** This process stores artifacts: the write-behind worker is started now, so that it runs by the first big one. */
+  const startWriteBehind = (): void => {
+    if (writeBehindStarted) return;
+    writeBehindStarted = true;
+    sharedWriteBehind().start();
+  };
+
   const put = async (bytes: Uint8Array): Promise<string> => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
-    const now = bytes.byteLength <= SMALL ? putSmallNow(bytes) : undefined;
-    if (now !== undefined) return now;
+    startWriteBehind();
+    if (bytes.byteLength <= SMALL) {
+      // Stored at once; while the hash loads, once it has loaded.
+      const now = putSmallNow(bytes) ?? (await hashing.create(), putSmallNow(bytes));
+      if (now !== undefined) return now;
+    }
     await ensureDirs();
     const hashedNow = smallHash(bytes);
     const hasher = hashedNow === undefined ? await hashing.create() : undefined;
@@ -319,8 +331,6 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
-  let writeBehindStarted = false;
-
   // Writes and hashes chunk by chunk without returning to the event loop: nothing else runs on
   // this thread meanwhile, so no copy of the whole is needed for the bytes to be what they are
   // now. A big artifact is written by the write-behind worker (from a small ring it is copied
@@ -328,14 +338,10 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
   // write, is written here, each chunk written and hashed while it is in the processor's cache.
   const putNow = (bytes: Uint8Array): string | undefined => {
     if (bytes.byteLength === 0) return EMPTY_ARTIFACT_ID;
+    startWriteBehind();
     if (bytes.byteLength <= SMALL) return putSmallNow(bytes);
     const hasher = hashing.createNow();
     if (hasher === undefined) return undefined;
-    if (!writeBehindStarted) {
-      // This process stores artifacts: start the worker now, so that it runs by the first big one.
-      writeBehindStarted = true;
-      sharedWriteBehind().start();
-    }
     ensureDirsNow();
     const tmp = path.join(tmpDir, `${process.pid}-${randomUUID()}.part`);
     const fd = fs.openSync(tmp, 'wx');
