@@ -50,7 +50,7 @@ import type * as TS from 'typescript';
 import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
 import { codeReachedThroughValues, valueTypesOf, type ReachedClass } from './value-types';
-import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
+import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, stillHolds, trackConsultedFiles, valueState, witnessOf, type ObservationWitness } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
@@ -727,6 +727,41 @@ const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): Code
  * fp.inputs; // { required: ['x'], known: ['x'] }
  */
 export function fingerprintFunction(fn: Function, site: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  if (site === undefined) return computeFingerprint(fn, site, hash);
+  const at = `${site.file}:${site.line}:${site.column}`;
+  const memo = fingerprintMemos.get(fn)?.get(at);
+  if (memo !== undefined && memo.hash === hash && sourceOfRunningFile(site.file) === memo.file && stillHolds(memo.witness)) return memo.fingerprint;
+  const { result, files } = trackConsultedFiles(() => computeFingerprint(fn, site, hash));
+  const witness = result.shallow ? undefined : witnessOf(files);
+  if (witness !== undefined) {
+    let bySite = fingerprintMemos.get(fn);
+    if (bySite === undefined) {
+      bySite = new Map();
+      fingerprintMemos.set(fn, bySite);
+    }
+    bySite.set(at, { hash, file: sourceOfRunningFile(site.file), fingerprint: result, witness });
+  }
+  return result;
+}
+
+/** A fingerprint computed before, with what it was computed from. */
+interface FingerprintMemo {
+  readonly hash: Hash;
+  /** The source file read for the site. */
+  readonly file: string;
+  readonly fingerprint: CodeFingerprint;
+  readonly witness: ObservationWitness;
+}
+
+/**
+ * The fingerprints computed, per function and call site: reused while everything observed to
+ * compute one is unchanged (its witness holds). Never a shallow one (a notebook's cells change
+ * without a file changing), nor one computed from a state that never holds again.
+ */
+const fingerprintMemos = new WeakMap<Function, Map<string, FingerprintMemo>>();
+
+/** {@link fingerprintFunction}, computed. */
+const computeFingerprint = (fn: Function, site: CallSite | undefined, hash: Hash): CodeFingerprint => {
   const text = Function.prototype.toString.call(fn);
   if (isNativeCode(text)) return nativeFingerprint(fn, hash);
   const shallow = (reason: string): CodeFingerprint => {
@@ -765,7 +800,7 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
   } catch (e) {
     return shallow(`its source could not be analysed: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
+};
 
 /** The project's script files this process has loaded (without `node_modules`). */
 const loadedProjectFiles = (): string[] => loadedModuleFiles().filter((f) => path.isAbsolute(f) && isScript(f) && !f.split(/[\\/]/).includes('node_modules'));
