@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fingerprintDependency, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint } from '../src/fingerprint';
 import { resolveImport } from '../src/fingerprint/modules';
-import { currentState, sourceOfRunningFile } from '../src/fingerprint/observed';
+import { currentState, envKey, sourceOfRunningFile, trackConsultedFiles, valueState } from '../src/fingerprint/observed';
 import { keyHashFunction } from '../src/hash/hashers';
 import { createRunner, step, StepcacheError, type Pipeline } from '../src';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
@@ -459,5 +459,68 @@ describe('files edited after this process read them', () => {
     fs.writeFileSync(at, fs.readFileSync(at, 'utf8').replace('x * 2', 'x * 3'));
     fs.utimesSync(at, atime, mtime);
     expect(currentState(at, state)).not.toBe(state);
+  });
+});
+
+describe('a later fingerprint of the same function', () => {
+  const project = (): string =>
+    projectWith({
+      'helpers.js': ['function scale(x) {', '  return x * 2 + Number(process.env.STEPCACHE_TEST_MEMO_OFFSET ?? 0);', '}', 'exports.scale = scale;', ''].join('\n'),
+      'steps.js': ["const { scale } = require('./helpers.js');", 'const step = (f) => f;', 'exports.scaled = step(function scaled({ x }) {', '  return scale(x);', '});', ''].join('\n'),
+    });
+  const loaded = (dir: string): { readonly fn: Function; readonly site: CallSite } => ({
+    fn: (require(path.join(dir, 'steps.js')) as { scaled: Function }).scaled,
+    site: siteOf(path.join(dir, 'steps.js'), 'function scaled('),
+  });
+
+  it('is reused while nothing it observed changed, and what it observed is noted around it as computing it would', () => {
+    const dir = project();
+    const { fn, site } = loaded(dir);
+    const first = fingerprintFunction(fn, site, hash);
+    const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
+    expect(result).toBe(first);
+    expect(files.get(path.join(dir, 'steps.js'))).toMatch(/^sha:/);
+    expect(files.get(path.join(dir, 'helpers.js'))).toMatch(/^sha:/);
+    expect(files.get(envKey('STEPCACHE_TEST_MEMO_OFFSET'))).toBe(valueState(undefined));
+  });
+
+  it('sees an edit of a loaded helper that keeps its size and modification time: the loaded code is fingerprinted, with a warning', () => {
+    const dir = project();
+    const at = path.join(dir, 'helpers.js');
+    // A whole second, so that setting it back gives exactly the same modification time.
+    const time = new Date(1_700_000_000_000);
+    fs.utimesSync(at, time, time);
+    const { fn, site } = loaded(dir);
+    const first = fingerprintFunction(fn, site, hash);
+    fs.writeFileSync(at, fs.readFileSync(at, 'utf8').replace('x * 2', 'x * 3'));
+    fs.utimesSync(at, time, time);
+    expect(fs.statSync(at).mtimeMs).toBe(time.getTime());
+    const later = fingerprintFunction(fn, site, hash);
+    expect(later.hash).toBe(first.hash);
+    expect(later.warnings).toEqual([expect.stringContaining(`${at} was edited after this process loaded it`)]);
+  });
+
+  it('sees a change of an environment variable the code reads, and the value set back', () => {
+    const dir = project();
+    const { fn, site } = loaded(dir);
+    const first = fingerprintFunction(fn, site, hash);
+    process.env['STEPCACHE_TEST_MEMO_OFFSET'] = '1';
+    try {
+      expect(fingerprintFunction(fn, site, hash).hash).not.toBe(first.hash);
+    } finally {
+      delete process.env['STEPCACHE_TEST_MEMO_OFFSET'];
+    }
+    expect(fingerprintFunction(fn, site, hash).hash).toBe(first.hash);
+  });
+
+  it('is never reused when it was computed from a state that never holds again (which code runs cannot be told)', () => {
+    const dir = project();
+    const fn = named('scaled');
+    const site = siteOf(path.join(dir, 'steps.js'), 'function scaled(');
+    fingerprintFunction(fn, site, hash);
+    rewrite(dir, 'helpers.js', 'x * 2', 'x * 3');
+    const unknown = fingerprintFunction(fn, site, hash);
+    expect(unknown.warnings).toEqual([expect.stringContaining('whether the code that runs is the edited one cannot be told')]);
+    expect(fingerprintFunction(fn, site, hash).hash).not.toBe(unknown.hash);
   });
 });

@@ -341,7 +341,7 @@ export const loadedModuleFiles = (): readonly string[] => Object.keys(moduleCach
 interface Snapshot {
   text: string;
   entry: object | undefined;
-  /** The disk state (`mtimeMs:size`) when the disk text was last found equal to `text`. */
+  /** The disk state (`mtimeMs:ctimeMs:size:ino`) when the disk text was last found equal to `text`. */
   diskState: string | undefined;
   /** The content digest of `text`, once computed. */
   digest?: string;
@@ -388,13 +388,14 @@ export const noteLoaded = (file: string): void => {
 };
 
 /**
- * The text of a source file as this process runs it, given its disk state now (`mtimeMs:size`).
+ * The text of a source file as this process runs it, given its disk state now (`mtimeMs:ctimeMs:size:ino`:
+ * a write, a replacement or a touch changes it).
  * Records what it observed: the content of the text used, or a state that never holds again when
  * the disk text is not the loaded one.
  *
  * @internal
  * @example
- * loadedSource('/p/helpers.ts', '1732350000000:2048')?.status; // 'current'
+ * loadedSource('/p/helpers.ts', '1732350000000:1732350000000:2048:81')?.status; // 'current'
  */
 export const loadedSource = (file: string, diskState: string): LoadedSource | undefined => {
   const entry = loadedModuleEntry(file);
