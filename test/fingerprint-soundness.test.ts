@@ -248,6 +248,17 @@ describe('functions listed in dependsOn', () => {
     expect(fingerprintDependency(threshold, undefined, hash).hash).toBe(fp.hash);
   });
 
+  it('found where the step is defined, a later fingerprint is reused while its files are unchanged, and an edit is seen', () => {
+    const dir = project();
+    const { threshold } = require(path.join(dir, 'pipeline.js')) as { threshold: Function };
+    const site = siteOf(path.join(dir, 'pipeline.js'), 'step(function kept');
+    const first = fingerprintDependency(threshold, site, hash);
+    expect(fingerprintDependency(threshold, site, hash)).toBe(first);
+    rewrite(dir, 'helpers.js', 'return x * 2;', 'return x * 5;');
+    const later = fingerprintDependency(threshold, site, hash);
+    expect(later.warnings).toEqual([expect.stringContaining(`${path.join(dir, 'helpers.js')} was edited after this process loaded it`)]);
+  });
+
   it('an edit of a helper of a dependsOn function re-runs the step', async () => {
     const dir = project();
     const runner = createRunner({ dir: path.join(dir, '.stepcache'), logger: collectingLogger() });
@@ -328,6 +339,41 @@ describe('module-level values computed at run time', () => {
     expect(withEnv('STEPCACHE_TEST_RATE', '0.5', () => fingerprintUnloaded(dir, 'steps.js', 'trained')).hash).not.toBe(base.hash);
     expect(withEnv('STEPCACHE_TEST_BIAS', '1', () => fingerprintUnloaded(dir, 'steps.js', 'trained')).hash).not.toBe(base.hash);
     expect(fingerprintUnloaded(dir, 'steps.js', 'trained').hash).toBe(base.hash);
+  });
+
+  it('a long-lived process notices an environment variable the code reads changed between two runs of the same steps', async () => {
+    const dir = projectWith({
+      'pipeline.js': [
+        "const { pipeline, step } = require('stepcache');",
+        'function rate() {',
+        '  return Number(process.env.STEPCACHE_TEST_LIVE_RATE ?? 1);',
+        '}',
+        'const scaled = step(function scaled({ xs }) {',
+        '  return xs.map((x) => x * rate());',
+        '});',
+        "exports.pipeline = pipeline('live_env', (p, { xs = [1, 2, 3] }) => ({ out: p.call(scaled, { xs }) }));",
+        '',
+      ].join('\n'),
+    });
+    const runner = createRunner({ dir: path.join(dir, '.stepcache'), logger: collectingLogger() });
+    try {
+      const pipe = (require(path.join(dir, 'pipeline.js')) as { pipeline: Pipeline<Record<string, never>, { out: number[] }> }).pipeline;
+      const runWith = async (rate: string | undefined): Promise<{ status: string | undefined; out: unknown }> => {
+        if (rate === undefined) delete process.env['STEPCACHE_TEST_LIVE_RATE'];
+        else process.env['STEPCACHE_TEST_LIVE_RATE'] = rate;
+        try {
+          const run = await runner.run(pipe);
+          return { status: run.steps['scaled']?.status, out: await run.output('out') };
+        } finally {
+          delete process.env['STEPCACHE_TEST_LIVE_RATE'];
+        }
+      };
+      expect(await runWith(undefined)).toEqual({ status: 'executed', out: [1, 2, 3] });
+      expect(await runWith('2')).toEqual({ status: 'executed', out: [2, 4, 6] });
+      expect(await runWith(undefined)).toEqual({ status: 'cached', out: [1, 2, 3] });
+    } finally {
+      await runner.close();
+    }
   });
 
   it('the arguments read at import are part of the key', () => {
