@@ -8,7 +8,7 @@ import { fingerprintDependency, fingerprintFunction, openFingerprintDiskCache, t
 import { resolveImport } from '../src/fingerprint/modules';
 import { currentState, envKey, sourceOfRunningFile, trackConsultedFiles, valueState } from '../src/fingerprint/observed';
 import { keyHashFunction } from '../src/hash/hashers';
-import { createRunner, step, StepcacheError, type Pipeline } from '../src';
+import { createRunner, step, StepcacheError, type Handle, type Pipeline } from '../src';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
 
 let hash: (bytes: Uint8Array) => string;
@@ -357,7 +357,7 @@ describe('module-level values computed at run time', () => {
     });
     const runner = createRunner({ dir: path.join(dir, '.stepcache'), logger: collectingLogger() });
     try {
-      const pipe = (require(path.join(dir, 'pipeline.js')) as { pipeline: Pipeline<Record<string, never>, { out: number[] }> }).pipeline;
+      const pipe = (require(path.join(dir, 'pipeline.js')) as { pipeline: Pipeline<Record<string, never>, { out: Handle<number[]> }> }).pipeline;
       const runWith = async (rate: string | undefined): Promise<{ status: string | undefined; out: unknown }> => {
         if (rate === undefined) delete process.env['STEPCACHE_TEST_LIVE_RATE'];
         else process.env['STEPCACHE_TEST_LIVE_RATE'] = rate;
