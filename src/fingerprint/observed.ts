@@ -145,6 +145,9 @@ export const listFiles = (dir: string): readonly string[] => {
 
 /**
  * The state of `key` now, observed the same way as `like` was (by content, by existence, by listing, by value).
+ * By content, a source file this process loaded is seen as it runs: edited on disk since (and not
+ * reloaded), it is `changed` whatever the disk holds, so that nothing kept for the disk text (by
+ * another process) is taken for the code loaded here.
  *
  * @internal
  * @example
