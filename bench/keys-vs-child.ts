@@ -8,7 +8,8 @@
  * - `cached`: times one fully cached run of the chain (the first run of the process);
  * - `fingerprint`: times the first fingerprint of a step function (parsing its file included), then
  *   the mean of further fingerprints of it.
- * Prints one line of JSON: {@link KeysChildResult}.
+ * Prints one line of JSON: {@link KeysChildResult}. With `KV_PROFILE=<file>`, `cached` writes a CPU
+ * profile of the run there.
  *
  * @packageDocumentation
  */
@@ -98,6 +99,26 @@ const siteOfAdd = (): { file: string; line: number; column: number } => {
   return { file: __filename, line: lines.length, column: (lines[lines.length - 1] ?? '').length + 1 };
 };
 
+/**
+ * With `KV_PROFILE=<file>`, starts a CPU profile of what is timed (the run only, not the imports);
+ * the function returned writes it there (`.cpuprofile`, for Chrome's DevTools or a script).
+ */
+const startProfile = async (): Promise<(() => Promise<void>) | undefined> => {
+  const file = process.env.KV_PROFILE;
+  if (file === undefined || file === '') return undefined;
+  const inspector = await import('node:inspector/promises');
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+};
+
 const main = async (): Promise<void> => {
   const [treeDir, dir, what] = process.argv.slice(2);
   if (treeDir === undefined || dir === undefined || (what !== 'warm' && what !== 'cached' && what !== 'fingerprint')) {
@@ -121,9 +142,11 @@ const main = async (): Promise<void> => {
     const tree = (await import(path.join(src, 'index.ts'))) as Tree;
     const runner = tree.createRunner({ dir, logger: tree.silentLogger });
     const chain = chainOf(tree);
+    const profiler = await startProfile();
     const started = performance.now();
     const run = await runner.run(chain);
     const ms = performance.now() - started;
+    await profiler?.();
     await runner.close();
     const cached = Object.values(run.steps).filter((s) => s.status === 'cached').length;
     if (what === 'cached' && cached !== CHAIN_STEPS) throw new Error(`only ${cached} of ${CHAIN_STEPS} steps were cached`);

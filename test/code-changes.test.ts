@@ -215,4 +215,17 @@ describe('a module edited while a long-lived process has it loaded (a notebook, 
     expect(fresh.steps.scaled?.status).toBe('executed');
     expect(fresh.out).toEqual([3, 6, 9]);
   });
+
+  it('a helper edited after it was loaded, then run by a fresh process: the code fingerprint that process kept (of the edit) is not used for the loaded code', async () => {
+    const dir = project();
+    const run = await live(dir, 'live-pipeline.js', 'live-helpers.js', 'return x * 2;', 'return x * 3;', 'fresh');
+    // The fresh process stored the edit's result under the edit's key; this process runs the loaded code, under its own key.
+    expect(run.first).toMatchObject({ status: 'executed', out: [2, 4, 6] });
+    expect(run.second).toMatchObject({ status: 'cached', out: [2, 4, 6] });
+    expect(run.warnings).toEqual([expect.stringContaining('live-helpers.js was edited after this process loaded it')]);
+    // And the loaded code's result was not stored under the edit's key: a fresh process is served the edit's result.
+    const fresh = await runIn(dir, 'live-pipeline.js');
+    expect(fresh.steps.scaled?.status).toBe('cached');
+    expect(fresh.out).toEqual([3, 6, 9]);
+  });
 });

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fingerprintDependency, fingerprintFunction, openFingerprintDiskCache, type CallSite, type CodeFingerprint } from '../src/fingerprint';
 import { resolveImport } from '../src/fingerprint/modules';
-import { currentState, sourceOfRunningFile } from '../src/fingerprint/observed';
+import { currentState, envKey, sourceOfRunningFile, trackConsultedFiles, valueState } from '../src/fingerprint/observed';
 import { keyHashFunction } from '../src/hash/hashers';
-import { createRunner, step, StepcacheError, type Pipeline } from '../src';
+import { createRunner, step, StepcacheError, type Handle, type Pipeline } from '../src';
 import { collectingLogger, removeDir, tempDir } from './support/fixtures';
 
 let hash: (bytes: Uint8Array) => string;
@@ -248,6 +248,17 @@ describe('functions listed in dependsOn', () => {
     expect(fingerprintDependency(threshold, undefined, hash).hash).toBe(fp.hash);
   });
 
+  it('found where the step is defined, a later fingerprint is reused while its files are unchanged, and an edit is seen', () => {
+    const dir = project();
+    const { threshold } = require(path.join(dir, 'pipeline.js')) as { threshold: Function };
+    const site = siteOf(path.join(dir, 'pipeline.js'), 'step(function kept');
+    const first = fingerprintDependency(threshold, site, hash);
+    expect(fingerprintDependency(threshold, site, hash)).toBe(first);
+    rewrite(dir, 'helpers.js', 'return x * 2;', 'return x * 5;');
+    const later = fingerprintDependency(threshold, site, hash);
+    expect(later.warnings).toEqual([expect.stringContaining(`${path.join(dir, 'helpers.js')} was edited after this process loaded it`)]);
+  });
+
   it('an edit of a helper of a dependsOn function re-runs the step', async () => {
     const dir = project();
     const runner = createRunner({ dir: path.join(dir, '.stepcache'), logger: collectingLogger() });
@@ -328,6 +339,41 @@ describe('module-level values computed at run time', () => {
     expect(withEnv('STEPCACHE_TEST_RATE', '0.5', () => fingerprintUnloaded(dir, 'steps.js', 'trained')).hash).not.toBe(base.hash);
     expect(withEnv('STEPCACHE_TEST_BIAS', '1', () => fingerprintUnloaded(dir, 'steps.js', 'trained')).hash).not.toBe(base.hash);
     expect(fingerprintUnloaded(dir, 'steps.js', 'trained').hash).toBe(base.hash);
+  });
+
+  it('a long-lived process notices an environment variable the code reads changed between two runs of the same steps', async () => {
+    const dir = projectWith({
+      'pipeline.js': [
+        "const { pipeline, step } = require('stepcache');",
+        'function rate() {',
+        '  return Number(process.env.STEPCACHE_TEST_LIVE_RATE ?? 1);',
+        '}',
+        'const scaled = step(function scaled({ xs }) {',
+        '  return xs.map((x) => x * rate());',
+        '});',
+        "exports.pipeline = pipeline('live_env', (p, { xs = [1, 2, 3] }) => ({ out: p.call(scaled, { xs }) }));",
+        '',
+      ].join('\n'),
+    });
+    const runner = createRunner({ dir: path.join(dir, '.stepcache'), logger: collectingLogger() });
+    try {
+      const pipe = (require(path.join(dir, 'pipeline.js')) as { pipeline: Pipeline<Record<string, never>, { out: Handle<number[]> }> }).pipeline;
+      const runWith = async (rate: string | undefined): Promise<{ status: string | undefined; out: unknown }> => {
+        if (rate === undefined) delete process.env['STEPCACHE_TEST_LIVE_RATE'];
+        else process.env['STEPCACHE_TEST_LIVE_RATE'] = rate;
+        try {
+          const run = await runner.run(pipe);
+          return { status: run.steps['scaled']?.status, out: await run.output('out') };
+        } finally {
+          delete process.env['STEPCACHE_TEST_LIVE_RATE'];
+        }
+      };
+      expect(await runWith(undefined)).toEqual({ status: 'executed', out: [1, 2, 3] });
+      expect(await runWith('2')).toEqual({ status: 'executed', out: [2, 4, 6] });
+      expect(await runWith(undefined)).toEqual({ status: 'cached', out: [1, 2, 3] });
+    } finally {
+      await runner.close();
+    }
   });
 
   it('the arguments read at import are part of the key', () => {
@@ -459,5 +505,68 @@ describe('files edited after this process read them', () => {
     fs.writeFileSync(at, fs.readFileSync(at, 'utf8').replace('x * 2', 'x * 3'));
     fs.utimesSync(at, atime, mtime);
     expect(currentState(at, state)).not.toBe(state);
+  });
+});
+
+describe('a later fingerprint of the same function', () => {
+  const project = (): string =>
+    projectWith({
+      'helpers.js': ['function scale(x) {', '  return x * 2 + Number(process.env.STEPCACHE_TEST_MEMO_OFFSET ?? 0);', '}', 'exports.scale = scale;', ''].join('\n'),
+      'steps.js': ["const { scale } = require('./helpers.js');", 'const step = (f) => f;', 'exports.scaled = step(function scaled({ x }) {', '  return scale(x);', '});', ''].join('\n'),
+    });
+  const loaded = (dir: string): { readonly fn: Function; readonly site: CallSite } => ({
+    fn: (require(path.join(dir, 'steps.js')) as { scaled: Function }).scaled,
+    site: siteOf(path.join(dir, 'steps.js'), 'function scaled('),
+  });
+
+  it('is reused while nothing it observed changed, and what it observed is noted around it as computing it would', () => {
+    const dir = project();
+    const { fn, site } = loaded(dir);
+    const first = fingerprintFunction(fn, site, hash);
+    const { result, files } = trackConsultedFiles(() => fingerprintFunction(fn, site, hash));
+    expect(result).toBe(first);
+    expect(files.get(path.join(dir, 'steps.js'))).toMatch(/^sha:/);
+    expect(files.get(path.join(dir, 'helpers.js'))).toMatch(/^sha:/);
+    expect(files.get(envKey('STEPCACHE_TEST_MEMO_OFFSET'))).toBe(valueState(undefined));
+  });
+
+  it('sees an edit of a loaded helper that keeps its size and modification time: the loaded code is fingerprinted, with a warning', () => {
+    const dir = project();
+    const at = path.join(dir, 'helpers.js');
+    // A whole second, so that setting it back gives exactly the same modification time.
+    const time = new Date(1_700_000_000_000);
+    fs.utimesSync(at, time, time);
+    const { fn, site } = loaded(dir);
+    const first = fingerprintFunction(fn, site, hash);
+    fs.writeFileSync(at, fs.readFileSync(at, 'utf8').replace('x * 2', 'x * 3'));
+    fs.utimesSync(at, time, time);
+    expect(fs.statSync(at).mtimeMs).toBe(time.getTime());
+    const later = fingerprintFunction(fn, site, hash);
+    expect(later.hash).toBe(first.hash);
+    expect(later.warnings).toEqual([expect.stringContaining(`${at} was edited after this process loaded it`)]);
+  });
+
+  it('sees a change of an environment variable the code reads, and the value set back', () => {
+    const dir = project();
+    const { fn, site } = loaded(dir);
+    const first = fingerprintFunction(fn, site, hash);
+    process.env['STEPCACHE_TEST_MEMO_OFFSET'] = '1';
+    try {
+      expect(fingerprintFunction(fn, site, hash).hash).not.toBe(first.hash);
+    } finally {
+      delete process.env['STEPCACHE_TEST_MEMO_OFFSET'];
+    }
+    expect(fingerprintFunction(fn, site, hash).hash).toBe(first.hash);
+  });
+
+  it('is never reused when it was computed from a state that never holds again (which code runs cannot be told)', () => {
+    const dir = project();
+    const fn = named('scaled');
+    const site = siteOf(path.join(dir, 'steps.js'), 'function scaled(');
+    fingerprintFunction(fn, site, hash);
+    rewrite(dir, 'helpers.js', 'x * 2', 'x * 3');
+    const unknown = fingerprintFunction(fn, site, hash);
+    expect(unknown.warnings).toEqual([expect.stringContaining('whether the code that runs is the edited one cannot be told')]);
+    expect(fingerprintFunction(fn, site, hash).hash).not.toBe(unknown.hash);
   });
 });

@@ -209,7 +209,7 @@ describe('encodeKeyFrame', () => {
   const wideArb: fc.Arbitrary<StepKeyParts> = fc.record({
     step: anyText,
     code: anyText,
-    parameters: fc.oneof(params, textRecord, fc.dictionary(name, fc.anything({ maxDepth: 2 }), { maxKeys: 3 })),
+    parameters: fc.oneof(params, textRecord, fc.dictionary(name, fc.oneof(fc.double(), anyText), { maxKeys: 4, noNullPrototype: true }), fc.dictionary(name, fc.anything({ maxDepth: 2 }), { maxKeys: 3 })),
     inputs: fc.oneof(textRecord, fc.dictionary(name, digest, { maxKeys: 3 })),
     outputs: textRecord,
     settings: fc.oneof(fc.constant({}), fc.dictionary(name, paramValue, { maxKeys: 3 })),
@@ -226,9 +226,18 @@ describe('encodeKeyFrame', () => {
     );
   });
 
-  it('writes the frame itself for the usual parts (string records and plain parameters)', () => {
+  it('writes the frame itself for the usual parts (records of strings and numbers, and plain parameters)', () => {
     const parts: StepKeyParts = { step: 'link_1', code: 'fingerprint:ab', parameters: { n: 1, xs: [1, 'é'] }, inputs: { previous: 'json//00ff' }, outputs: { output: 'auto' }, settings: {} };
     expect(encodeKeyFrame(parts)).toEqual(general(parts));
+  });
+
+  it('writes numbers as the general encoder does: -0 apart from 0, one NaN, infinities, the largest and smallest', () => {
+    const base: StepKeyParts = { step: 's', code: 'c', parameters: {}, inputs: {}, outputs: { output: 'auto' }, settings: {} };
+    const numbers = { a: 0, b: -0, c: Number.NaN, d: Infinity, e: -Infinity, f: Number.MAX_VALUE, g: Number.MIN_VALUE, h: -2.5, s: 'x' };
+    expect(encodeKeyFrame({ ...base, parameters: numbers })).toEqual(general({ ...base, parameters: numbers }));
+    expect(encodeKeyFrame({ ...base, parameters: { a: 0 } })).not.toEqual(encodeKeyFrame({ ...base, parameters: { a: -0 } }));
+    expect(encodeKeyFrame({ ...base, parameters: { a: 1 } })).not.toEqual(encodeKeyFrame({ ...base, parameters: { a: '1' } }));
+    expect(encodeKeyFrame({ ...base, parameters: { c: Number.NaN } })).toEqual(encodeKeyFrame({ ...base, parameters: { c: -Number.NaN } }));
   });
 
   it('gives way for a lone surrogate in the name or code and for an unencodable parameter; a record with one is encoded as the general encoder does', () => {

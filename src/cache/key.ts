@@ -52,7 +52,7 @@ export interface UnencodableParameter {
 // the key's frame, written directly
 
 /*
- * Every step of a run encodes one small array of strings and string records: walking it as a
+ * Every step of a run encodes one small array of strings and records of strings and numbers: walking it as a
  * general value costs several times more than the hash. The frame below writes the same bytes as
  * `encodeCanonical` (tags and framing of src/encoding/canonical.ts: a tag byte, big-endian u32
  * counts and UTF-8 lengths, object keys sorted by code unit), and gives way to it for anything
@@ -64,14 +64,14 @@ const TAG_ARRAY = 0x09;
 const TAG_OBJECT = 0x0b;
 const utf8 = new TextEncoder();
 
-/** A record of well-formed strings, its keys sorted; `undefined` when it is anything else. */
-const stringRecord = (value: unknown): Array<readonly [string, string]> | undefined => {
+/** A record of well-formed strings and numbers (a step's usual parameters), its keys sorted; `undefined` when it is anything else. */
+const scalarRecord = (value: unknown): Array<readonly [string, string | number]> | undefined => {
   if (!isPlainObject(value) || Object.getOwnPropertySymbols(value).length > 0) return undefined;
   const keys = Object.keys(value).sort();
-  const pairs: Array<readonly [string, string]> = [];
+  const pairs: Array<readonly [string, string | number]> = [];
   for (const key of keys) {
     const field = value[key];
-    if (typeof field !== 'string' || !field.isWellFormed() || !key.isWellFormed()) return undefined;
+    if (!key.isWellFormed() || !(typeof field === 'number' || (typeof field === 'string' && field.isWellFormed()))) return undefined;
     pairs.push([key, field]);
   }
   return pairs;
@@ -84,9 +84,9 @@ const stringRecord = (value: unknown): Array<readonly [string, string]> | undefi
  */
 export const encodeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
   if (!parts.step.isWellFormed() || !parts.code.isWellFormed()) return undefined;
-  const records: Array<Array<readonly [string, string]> | Uint8Array> = [];
+  const records: Array<Array<readonly [string, string | number]> | Uint8Array> = [];
   for (const part of [parts.parameters, parts.inputs, parts.outputs, parts.settings]) {
-    const record = stringRecord(part);
+    const record = scalarRecord(part);
     if (record !== undefined) {
       records.push(record);
       continue;
@@ -102,7 +102,7 @@ export const encodeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
     if (record instanceof Uint8Array) bound += record.length;
     else {
       bound += 5;
-      for (const [key, field] of record) bound += 10 + 3 * (key.length + field.length);
+      for (const [key, field] of record) bound += 10 + 3 * key.length + (typeof field === 'number' ? 9 : 3 * field.length);
     }
   }
   const out = new Uint8Array(bound);
@@ -130,7 +130,17 @@ export const encodeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
     out[at] = TAG_OBJECT;
     view.setUint32(at + 1, record.length);
     at += 5;
-    for (const [key, field] of record) writeText(key), writeText(field);
+    for (const [key, field] of record) {
+      writeText(key);
+      if (typeof field === 'string') writeText(field);
+      else {
+        out[at] = TAG_NUMBER;
+        // One NaN, as the general encoder writes it.
+        if (Number.isNaN(field)) view.setUint32(at + 1, 0x7ff80000), view.setUint32(at + 5, 0);
+        else view.setFloat64(at + 1, field);
+        at += 9;
+      }
+    }
   }
   return out.subarray(0, at);
 };

@@ -98,6 +98,8 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
   let kept: Map<string, Kept> | undefined;
   let dirty = false;
   const states = new Map<string, string>();
+  /** The hash of each function's text (a function's text never changes). */
+  const textHashes = new WeakMap<Function, string>();
   const stateNow = (f: string, like: string): string => {
     const kind = `${f}\0${like.slice(0, 4)}`;
     let state = states.get(kind);
@@ -131,7 +133,11 @@ export const openFingerprintDiskCache = (file: string, hash: (bytes: Uint8Array)
     fingerprint: (fn, site) => {
       if (site === undefined) return fingerprintFunction(fn, site, hash);
       const id = `${site.file}:${site.line}:${site.column}:${fn.name}`;
-      const text = hash(new TextEncoder().encode(Function.prototype.toString.call(fn)));
+      let text = textHashes.get(fn);
+      if (text === undefined) {
+        text = hash(new TextEncoder().encode(Function.prototype.toString.call(fn)));
+        textHashes.set(fn, text);
+      }
       const entries = load();
       const found = entries.get(id);
       if (found !== undefined && found.text === text && Object.entries(found.files).every(([f, state]) => stateNow(f, state) === state)) {

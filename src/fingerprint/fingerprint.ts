@@ -50,7 +50,7 @@ import type * as TS from 'typescript';
 import { encodeCanonical } from '../encoding/canonical';
 import { stepInputs } from './inputs';
 import { codeReachedThroughValues, valueTypesOf, type ReachedClass } from './value-types';
-import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, trackConsultedFiles, valueState } from './observed';
+import { acceptDiskText, ARGV_KEY, envKey, loadedModuleEntry, loadedModuleFiles, noteObserved, sourceOfRunningFile, stillHolds, trackConsultedFiles, valueState, witnessOf, type ObservationWitness } from './observed';
 import type { CallSite, CodeFingerprint, FingerprintDiff, FingerprintPart, FingerprintPartKind, StepInputs } from './model';
 import {
   dataDigest,
@@ -727,6 +727,51 @@ const fingerprintLocated = (located: Located, baseDir: string, hash: Hash): Code
  * fp.inputs; // { required: ['x'], known: ['x'] }
  */
 export function fingerprintFunction(fn: Function, site: CallSite | undefined, hash: (bytes: Uint8Array) => string): CodeFingerprint {
+  if (site === undefined) return computeFingerprint(fn, site, hash);
+  const at = `step\0${site.file}:${site.line}:${site.column}`;
+  const reused = memoized(fn, at, site.file, hash);
+  if (reused !== undefined) return reused;
+  const { result, files } = trackConsultedFiles(() => computeFingerprint(fn, site, hash));
+  if (!result.shallow) keep(fn, at, site.file, hash, result, files);
+  return result;
+}
+
+/** A fingerprint computed before, with what it was computed from. */
+interface FingerprintMemo {
+  readonly hash: Hash;
+  /** The source file read for the call site (see `sourceOfRunningFile`). */
+  readonly file: string;
+  readonly fingerprint: CodeFingerprint;
+  readonly witness: ObservationWitness;
+}
+
+/**
+ * The fingerprints computed, per function and call site: reused while everything observed to
+ * compute one is unchanged (its witness holds). Never a shallow one (a notebook's cells change
+ * without a file changing), nor one computed from a state that never holds again.
+ */
+const fingerprintMemos = new WeakMap<Function, Map<string, FingerprintMemo>>();
+
+/** The fingerprint of `fn` kept under `at`, when what it was computed from still holds (observed again). */
+const memoized = (fn: Function, at: string, siteFile: string, hash: Hash): CodeFingerprint | undefined => {
+  const memo = fingerprintMemos.get(fn)?.get(at);
+  return memo !== undefined && memo.hash === hash && sourceOfRunningFile(siteFile) === memo.file && stillHolds(memo.witness) ? memo.fingerprint : undefined;
+};
+
+/** Keeps a fingerprint of `fn` under `at` with a witness of what was observed to compute it, when there is one. */
+const keep = (fn: Function, at: string, siteFile: string, hash: Hash, fingerprint: CodeFingerprint, files: ReadonlyMap<string, string>): void => {
+  const witness = witnessOf(files);
+  if (witness === undefined) return;
+  let bySite = fingerprintMemos.get(fn);
+  if (bySite === undefined) {
+    bySite = new Map();
+    fingerprintMemos.set(fn, bySite);
+  }
+  bySite.set(at, { hash, file: sourceOfRunningFile(siteFile), fingerprint, witness });
+};
+
+/** {@link fingerprintFunction}, computed. */
+const computeFingerprint = (fn: Function, site: CallSite | undefined, hash: Hash): CodeFingerprint => {
   const text = Function.prototype.toString.call(fn);
   if (isNativeCode(text)) return nativeFingerprint(fn, hash);
   const shallow = (reason: string): CodeFingerprint => {
@@ -765,7 +810,7 @@ export function fingerprintFunction(fn: Function, site: CallSite | undefined, ha
   } catch (e) {
     return shallow(`its source could not be analysed: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
+};
 
 /** The project's script files this process has loaded (without `node_modules`). */
 const loadedProjectFiles = (): string[] => loadedModuleFiles().filter((f) => path.isAbsolute(f) && isScript(f) && !f.split(/[\\/]/).includes('node_modules'));
@@ -799,11 +844,16 @@ export function fingerprintDependency(fn: Function, near: CallSite | undefined, 
   const text = Function.prototype.toString.call(fn);
   if (isNativeCode(text)) return nativeFingerprint(fn, hash);
   if (fn.name === '') return fingerprintFunction(fn, undefined, hash);
+  const at = near === undefined ? undefined : `dependency\0${near.file}:${near.line}:${near.column}`;
+  const reused = near === undefined || at === undefined ? undefined : memoized(fn, at, near.file, hash);
+  if (reused !== undefined) return reused;
   try {
+    let foundNear = false;
     const attempt = (): CodeFingerprint | undefined => {
       const nearFile = near === undefined ? undefined : sourceOfRunningFile(near.file);
       const nearIndex = nearFile === undefined ? undefined : loadModule(nearFile);
       let candidates = nearIndex === undefined ? [] : declarationsNamed(nearIndex, fn);
+      foundNear = candidates.length > 0;
       if (candidates.length === 0) {
         const seen = new Set<Declaration>();
         for (const file of loadedProjectFiles()) {
@@ -825,7 +875,11 @@ export function fingerprintDependency(fn: Function, near: CallSite | undefined, 
       return located === undefined ? undefined : fingerprintLocated(located, path.dirname(located.module.file), hash);
     };
     const { result, files } = trackConsultedFiles(attempt);
-    return result === undefined ? fingerprintFunction(fn, undefined, hash) : withObservations(result, files, hash);
+    if (result === undefined) return fingerprintFunction(fn, undefined, hash);
+    const fingerprint = withObservations(result, files, hash);
+    // Found among the modules loaded, it depends on which are loaded: computed each time.
+    if (foundNear && near !== undefined && at !== undefined) keep(fn, at, near.file, hash, fingerprint, files);
+    return fingerprint;
   } catch {
     return fingerprintFunction(fn, undefined, hash);
   }

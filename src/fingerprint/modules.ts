@@ -398,10 +398,11 @@ export const packageVersion = (from: string, name: string): string => {
   return version;
 };
 
-const dataFiles = new Map<string, { readonly mtimeMs: number; readonly size: number; readonly bytes: Uint8Array; readonly state: string; readonly digests: WeakMap<object, string> }>();
+const dataFiles = new Map<string, { readonly identity: string; readonly bytes: Uint8Array; readonly state: string; readonly digests: WeakMap<object, string> }>();
 
 /**
- * The digest of a non-script file's bytes (a JSON module), cached per path, modification time and size.
+ * The digest of a non-script file's bytes (a JSON module), cached per path and identity on disk (modification
+ * and change times, size, inode).
  *
  * @internal
  * @example
@@ -411,14 +412,15 @@ export const dataDigest = (file: string, hash: (bytes: Uint8Array) => string): s
   const stats = statOf(file);
   if (stats === undefined) return undefined;
   let entry = dataFiles.get(file);
-  if (entry === undefined || entry.mtimeMs !== stats.mtimeMs || entry.size !== stats.size) {
+  const identity = `${stats.mtimeMs}:${stats.ctimeMs}:${stats.size}:${stats.ino}`;
+  if (entry === undefined || entry.identity !== identity) {
     let bytes: Uint8Array;
     try {
       bytes = fs.readFileSync(file);
     } catch {
       return undefined;
     }
-    entry = { mtimeMs: stats.mtimeMs, size: stats.size, bytes, state: `sha:${contentDigest(bytes)}`, digests: new WeakMap() };
+    entry = { identity, bytes, state: `sha:${contentDigest(bytes)}`, digests: new WeakMap() };
     dataFiles.set(file, entry);
   }
   noteObserved(file, entry.state);
@@ -688,7 +690,7 @@ export const loadModuleSource = (file: string): { readonly index: ModuleIndex; r
   if (!isScript(file)) return undefined;
   const stats = statOf(file);
   if (stats === undefined) return undefined;
-  const source = loadedSource(file, `${stats.mtimeMs}:${stats.size}`);
+  const source = loadedSource(file, `${stats.mtimeMs}:${stats.ctimeMs}:${stats.size}:${stats.ino}`);
   if (source === undefined) return undefined;
   const cached = modules.get(file);
   if (cached !== undefined && cached.text === source.text) return { index: cached.index, status: source.status };

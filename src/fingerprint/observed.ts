@@ -145,6 +145,9 @@ export const listFiles = (dir: string): readonly string[] => {
 
 /**
  * The state of `key` now, observed the same way as `like` was (by content, by existence, by listing, by value).
+ * By content, a source file this process loaded is seen as it runs: edited on disk since (and not
+ * reloaded), it is `changed` whatever the disk holds, so that nothing kept for the disk text (by
+ * another process) is taken for the code loaded here.
  *
  * @internal
  * @example
@@ -161,10 +164,108 @@ export const currentState = (key: string, like: ObservedState): ObservedState =>
   try {
     const stats = fs.statSync(key, { throwIfNoEntry: false });
     if (stats?.isFile() !== true) return 'absent';
-    return like.startsWith('sha:') ? `sha:${contentDigest(fs.readFileSync(key))}` : 'file';
+    if (!like.startsWith('sha:')) return 'file';
+    const disk = `sha:${contentDigest(fs.readFileSync(key))}`;
+    return runsDiskText(key, disk) ? disk : 'changed';
   } catch {
     return 'absent';
   }
+};
+
+/**
+ * Whether the disk text of a file (its state `disk`) is the text this process runs: always for a
+ * file it never loaded; for a loaded source file, when the disk text is the loaded one, or the
+ * module was loaded again since (a new module-system entry). A file loaded and edited on disk
+ * since is not what runs, so a result kept for its disk text is not one for this process.
+ */
+const runsDiskText = (file: string, disk: ObservedState): boolean => {
+  const snap = snapshots.get(file);
+  if (snap === undefined || disk === `sha:${snapshotDigest(snap)}`) return true;
+  const entry = loadedModuleEntry(file);
+  return entry !== undefined && entry !== snap.entry;
+};
+
+// witnesses
+
+/** How one observation is checked again: by the file's identity on disk (and its module's), or by observing it again. */
+type Check =
+  | { readonly _tag: 'Identity'; readonly key: string; readonly state: ObservedState; readonly identity: string; readonly entry: object | undefined }
+  | { readonly _tag: 'Again'; readonly key: string; readonly state: ObservedState };
+
+/**
+ * What lets a result computed from some observations be reused without computing it again: one
+ * cheap check per observation (see {@link witnessOf}).
+ *
+ * @internal
+ * @example
+ * const w = witnessOf(files);
+ * if (w !== undefined && stillHolds(w)) reuse();
+ */
+export interface ObservationWitness {
+  readonly checks: readonly Check[];
+}
+
+/** A file's identity on disk: equal later only when it was not written, replaced or touched since (`undefined`: not a file). */
+const identityOf = (file: string): string | undefined => {
+  try {
+    const s = fs.statSync(file, { throwIfNoEntry: false });
+    return s?.isFile() === true ? `${s.mtimeMs}:${s.ctimeMs}:${s.size}:${s.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * A witness of observations made just now, or `undefined` when they cannot be checked cheaply:
+ * a state that never holds again, or a file whose content is no longer what was observed. A file
+ * observed by content is checked later by its identity on disk (modification and change times,
+ * size, inode: taken before its content is read again here, so that an edit after it changes the
+ * identity) and, for a loaded module, by its module-system entry (a reload is a new entry); every
+ * other observation (existence, a listing, a value) by observing it again.
+ *
+ * @internal
+ * @example
+ * const { result, files } = trackConsultedFiles(compute);
+ * const witness = witnessOf(files);
+ */
+export const witnessOf = (files: ReadonlyMap<string, ObservedState>): ObservationWitness | undefined => {
+  const checks: Check[] = [];
+  for (const [key, state] of files) {
+    if (isUnrepeatable(state)) return undefined;
+    if (!state.startsWith('sha:')) {
+      checks.push({ _tag: 'Again', key, state });
+      continue;
+    }
+    const identity = identityOf(key);
+    if (identity === undefined) return undefined;
+    const entry = loadedModuleEntry(key);
+    const snap = snapshots.get(key);
+    // The content observed is the disk's now, and (for a loaded module) the loaded text.
+    if (snap !== undefined && (`sha:${snapshotDigest(snap)}` !== state || (snap.entry !== undefined && snap.entry !== entry))) return undefined;
+    try {
+      if (`sha:${contentDigest(fs.readFileSync(key))}` !== state) return undefined;
+    } catch {
+      return undefined;
+    }
+    checks.push({ _tag: 'Identity', key, state, identity, entry });
+  }
+  return { checks };
+};
+
+/**
+ * Whether every observation a witness covers still holds (see {@link witnessOf}); when it does,
+ * they are observed again (recorded in the tracking around), as computing the result again would.
+ *
+ * @internal
+ * @example
+ * if (stillHolds(memo.witness)) return memo.result;
+ */
+export const stillHolds = (witness: ObservationWitness): boolean => {
+  for (const check of witness.checks) {
+    if (check._tag === 'Again' ? currentState(check.key, check.state) !== check.state : identityOf(check.key) !== check.identity || loadedModuleEntry(check.key) !== check.entry) return false;
+  }
+  if (observed !== undefined) for (const check of witness.checks) noteObserved(check.key, check.state);
+  return true;
 };
 
 // loaded sources
@@ -243,9 +344,13 @@ export const loadedModuleFiles = (): readonly string[] => Object.keys(moduleCach
 interface Snapshot {
   text: string;
   entry: object | undefined;
-  /** The disk state (`mtimeMs:size`) when the disk text was last found equal to `text`. */
+  /** The disk state (`mtimeMs:ctimeMs:size:ino`) when the disk text was last found equal to `text`. */
   diskState: string | undefined;
+  /** The content digest of `text`, once computed. */
+  digest?: string;
 }
+
+const snapshotDigest = (s: Snapshot): string => (s.digest ??= contentDigest(s.text));
 
 const snapshots = new Map<string, Snapshot>();
 
@@ -286,19 +391,20 @@ export const noteLoaded = (file: string): void => {
 };
 
 /**
- * The text of a source file as this process runs it, given its disk state now (`mtimeMs:size`).
+ * The text of a source file as this process runs it, given its disk state now (`mtimeMs:ctimeMs:size:ino`:
+ * a write, a replacement or a touch changes it).
  * Records what it observed: the content of the text used, or a state that never holds again when
  * the disk text is not the loaded one.
  *
  * @internal
  * @example
- * loadedSource('/p/helpers.ts', '1732350000000:2048')?.status; // 'current'
+ * loadedSource('/p/helpers.ts', '1732350000000:1732350000000:2048:81')?.status; // 'current'
  */
 export const loadedSource = (file: string, diskState: string): LoadedSource | undefined => {
   const entry = loadedModuleEntry(file);
   const snap = snapshots.get(file);
   const current = (s: Snapshot): LoadedSource => {
-    noteObserved(file, `sha:${contentDigest(s.text)}`);
+    noteObserved(file, `sha:${snapshotDigest(s)}`);
     return { text: s.text, status: 'current' };
   };
   if (snap !== undefined && snap.diskState === diskState && (snap.entry === entry || snap.entry === undefined)) {

@@ -61,18 +61,36 @@ export type InputLoader = (ref: OutputRef) => Promise<E.Either<StepcacheError, u
 
 // code fingerprints
 
-const fingerprints = new WeakMap<object, CodeFingerprint>();
+/**
+ * The fingerprints of one run (one key environment), by function: each is computed once per run,
+ * so that the steps of a run sharing a function agree, and again in the next run, where an edited
+ * file, an environment variable or an argument read by the code may have changed it (computing it
+ * again is cheap when nothing it observed changed).
+ */
+const fingerprintsOfRun = new WeakMap<KeyEnvironment, WeakMap<object, CodeFingerprint>>();
+
+const runFingerprints = (env: KeyEnvironment): WeakMap<object, CodeFingerprint> => {
+  let fingerprints = fingerprintsOfRun.get(env);
+  if (fingerprints === undefined) {
+    fingerprints = new WeakMap();
+    fingerprintsOfRun.set(env, fingerprints);
+  }
+  return fingerprints;
+};
+
 const warned = new Set<string>();
 
 /**
- * The code fingerprint of a step function, computed once per function per process; warns once
- * per step when the fingerprint is shallow or the function captures variables it cannot see.
+ * The code fingerprint of a step function, computed once per function per run (per key
+ * environment); warns once per step when the fingerprint is shallow or the function captures
+ * variables it cannot see.
  *
  * @example
  * codeFingerprintOf(env, node).hash; // '3b9f…'
  */
 export const codeFingerprintOf = (env: KeyEnvironment, node: GraphNode): CodeFingerprint => {
   const fn = node.step.fn;
+  const fingerprints = runFingerprints(env);
   let fingerprint = fingerprints.get(fn);
   if (fingerprint === undefined) {
     fingerprint = env.fingerprint(fn, node.step.site);
@@ -164,6 +182,7 @@ const dependencyDigests = (env: KeyEnvironment, node: GraphNode, dependsOn: Read
   const digests: Record<string, string> = {};
   for (const [name, value] of Object.entries(dependsOn)) {
     if (typeof value === 'function') {
+      const fingerprints = runFingerprints(env);
       let fingerprint = fingerprints.get(value);
       if (fingerprint === undefined) {
         fingerprint = fingerprintDependency(value, node.step.site, env.hashKey);
