@@ -39,7 +39,7 @@ export interface QueueExecutorOptions {
   readonly attempts?: number;
   /** The first pause between tries (doubling each time). @default 1_000 */
   readonly backoffMs?: number;
-  /** Hears what workers report: executing on which worker, served from their cache, done in how long. */
+  /** Hears what workers report, per step job: each attempt's start (executing on which worker), then how it ended (served from their cache, or done in how long), each once and in that order. */
   readonly onProgress?: (step: string, progress: StepJobProgress) => void;
 }
 
@@ -115,19 +115,26 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
     events.on('error', () => undefined);
     events.on('progress', ({ jobId, data }) => {
       if (!isProgress(data)) return;
-      for (const listener of listening.get(jobId) ?? []) {
-        options.onProgress?.(listener.identity.step, data);
-        if (data.phase === 'executing') {
-          heardStart.add(listener);
-          listener.onProgress?.({ phase: 'started', worker: data.worker, host: data.host, attempt: data.attempt });
-        }
-      }
+      // Each attempt's start is told once, in order: a report of an attempt told already (late, or
+      // repeated) is not. How the job ended is told from its answer (see `execute`), after its start.
+      if (data.phase !== 'executing') return;
+      for (const listener of listening.get(jobId) ?? []) announceStart(listener, data);
     });
     opened = { queue, events };
     return opened;
   };
-  /** Requests whose job's start this client heard of (a progress event can be missed: BullMQ's PostgreSQL events are read after a cursor). */
-  const heardStart = new WeakSet<ExecutionRequest>();
+  /**
+   * The last attempt of its job each request was told of (a progress report can be missed, or come
+   * late: BullMQ's PostgreSQL events are read after a cursor, and a job's end is seen by polling).
+   */
+  const heardAttempt = new WeakMap<ExecutionRequest, number>();
+  /** Tells a request, and the client's `onProgress`, that an attempt of its job started, unless it was told so already. */
+  const announceStart = (request: ExecutionRequest, started: Extract<StepJobProgress, { phase: 'executing' }>): void => {
+    if (started.attempt <= (heardAttempt.get(request) ?? 0)) return;
+    heardAttempt.set(request, started.attempt);
+    options.onProgress?.(request.identity.step, started);
+    request.onProgress?.({ phase: 'started', worker: started.worker, host: started.host, attempt: started.attempt });
+  };
   /** Jobs this client waits on, by id: the requests waiting on each (two runs may share a job). */
   const listening = new Map<string, Set<ExecutionRequest>>();
 
@@ -206,8 +213,10 @@ export const queueExecutor = (options: QueueExecutorOptions = {}): QueueExecutor
       const result = await submit(request);
       if (E.isLeft(result)) return result;
       const { descriptors, durationMs, cachedFrom, worker, committed, host, attempt } = result.right;
-      // Every execution is announced, late rather than never: from the answer when its progress report was missed.
-      if (cachedFrom === undefined && !heardStart.has(request) && host !== undefined && attempt !== undefined) request.onProgress?.({ phase: 'started', worker, host, attempt });
+      // Every execution is announced, late rather than never (from the answer when the progress report
+      // of its attempt was missed), and then how it ended: each once, in this order.
+      if (cachedFrom === undefined && host !== undefined && attempt !== undefined) announceStart(request, { phase: 'executing', worker, host, attempt });
+      options.onProgress?.(request.identity.step, cachedFrom === undefined ? { phase: 'done', worker, durationMs } : { phase: 'cached', worker, cachedFrom });
       return E.right({ descriptors, durationMs, ...(cachedFrom === undefined ? { worker } : { cachedFrom }), ...(committed === true ? { committed } : {}) });
     },
     close: async () => {
