@@ -144,11 +144,33 @@ const RUN_INDEX_READY = 'meta:run-index';
 /** When a key was last used by a run (one row per key, raised to each later use). */
 const usedKey = (key: string): string => `used:${key}`;
 /**
- * A finished run whose uses are not yet in the `used:` rows (its start time): where a store can
- * raise rows in one statement, a run writes this one row, and its keys' `used:` rows are raised
- * from its record when last uses are next read (or before the run is deleted).
+ * A finished run whose uses are not yet in the `used:` rows: where a store can raise rows in one
+ * statement, a run writes this one row ({@link UnfoldedUses}), and its keys' `used:` rows are
+ * raised from it when last uses are next read (or before the run is deleted).
  */
 const unfoldedKey = (id: string): string => `uses:${id}`;
+
+/**
+ * The value of a `uses:` row: the run's start time and the keys it used, joined by spaces (keys
+ * are hex digests), so folding reads this row and not the run's record. Rows written by earlier
+ * versions hold only the start time (a number): their keys are read from the record.
+ */
+interface UnfoldedUses {
+  readonly at: number;
+  readonly keys: string;
+}
+
+const KEY_SEPARATOR = ' ';
+
+/** A `uses:` row's value as written now, `undefined` for a row of an earlier version or a damaged one. */
+const unfoldedUsesOf = (value: unknown): UnfoldedUses | undefined =>
+  typeof value === 'object' && value !== null && 'at' in value && 'keys' in value && typeof value.at === 'number' && typeof value.keys === 'string' ? { at: value.at, keys: value.keys } : undefined;
+
+/** The `uses:` row of a finished run. */
+const unfoldedUses = (run: RunRecord): UnfoldedUses => ({ at: Date.parse(run.startedAt), keys: usesOf(run).join(KEY_SEPARATOR) });
+
+/** Last uses raised in one statement at most. */
+const USES_PER_RAISE = 8_192;
 
 /**
  * How a metadata store reports what it cannot use.
@@ -292,7 +314,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     const uses =
       writer === undefined
         ? [...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at }))
-        : runs.filter((run) => run.status !== 'running').map((run) => ({ key: unfoldedKey(run.id), value: Date.parse(run.startedAt) }));
+        : runs.filter((run) => run.status !== 'running').map((run) => ({ key: unfoldedKey(run.id), value: unfoldedUses(run) }));
     await setRows([
       ...uses,
       ...runs.flatMap((run) => [
@@ -303,25 +325,43 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   /**
    * Raises the `used:` rows of the keys the runs not yet folded in used (all of them, or those
-   * among `ids`), then removes their `uses:` rows. Raising is idempotent, so two processes folding
-   * at once agree; a run recorded again meanwhile writes its row again and is folded again.
+   * among `ids`), then removes their `uses:` rows. The keys are in the `uses:` rows; only a row
+   * written by an earlier version (a start time alone) has its run's record read. Raising is
+   * idempotent and never lowers a row, so two processes folding at once agree; a run recorded
+   * again meanwhile writes its row again and is folded again.
    */
   const foldUses = async (ids?: readonly string[]): Promise<void> => {
     if (writer === undefined) return;
-    const unfolded =
+    const unfolded: Array<readonly [string, unknown]> =
       ids === undefined
-        ? (await range('uses:', {})).map(([key]) => key.slice('uses:'.length))
-        : (await getMany(ids.map(unfoldedKey))).flatMap((value, i) => (value === undefined || value === null ? [] : [ids[i] as string]));
-    for (let i = 0; i < unfolded.length; i += BATCH) {
-      const batch = unfolded.slice(i, i + BATCH);
+        ? (await range('uses:', {})).map(([key, value]) => [key.slice('uses:'.length), value] as const)
+        : (await getMany(ids.map(unfoldedKey))).flatMap((value, i) => (value === undefined || value === null ? [] : [[ids[i] as string, value] as const]));
+    if (unfolded.length === 0) return;
+    const lastUses = new Map<string, number>();
+    const raise = (key: string, at: number): void => {
+      const known = lastUses.get(key);
+      if (known === undefined || known < at) lastUses.set(key, at);
+    };
+    const legacy: string[] = [];
+    for (const [id, value] of unfolded) {
+      const uses = unfoldedUsesOf(value);
+      if (uses === undefined) legacy.push(id);
+      else if (uses.keys !== '') for (const key of uses.keys.split(KEY_SEPARATOR)) raise(key, uses.at);
+    }
+    for (let i = 0; i < legacy.length; i += BATCH) {
+      const batch = legacy.slice(i, i + BATCH);
       const records = await getMany(batch.map(runKey));
       const runs = records.flatMap((value, j) => {
         const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, batch[j] as string));
         return run === undefined ? [] : [run];
       });
-      await writer.raiseRows([...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at })));
-      await keyv.deleteMany(batch.map(unfoldedKey));
+      for (const [key, at] of lastUsesOf(runs)) raise(key, at);
     }
+    const rows = [...lastUses].map(([key, at]) => ({ key: usedKey(key), value: at }));
+    for (let i = 0; i < rows.length; i += USES_PER_RAISE) await writer.raiseRows(rows.slice(i, i + USES_PER_RAISE));
+    // Removed once raised: a fold cut short leaves them to be folded again.
+    const folded = unfolded.map(([id]) => unfoldedKey(id));
+    for (let i = 0; i < folded.length; i += USES_PER_RAISE) await keyv.deleteMany(folded.slice(i, i + USES_PER_RAISE));
   };
   /** Adds the runs recorded before the run index existed to it, once per store. */
   let indexed: Promise<void> | undefined;
@@ -506,7 +546,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
         if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'cache entry', id: key.slice('used:'.length), message: `last use of cache entry ${key.slice('used:'.length)} is not a time`, row: key });
       }
       for (const [key, value] of await range('uses:', {})) {
-        if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'run', id: key.slice('uses:'.length), message: `start of run ${key.slice('uses:'.length)}, whose uses are to be recorded, is not a time`, row: key });
+        if (typeof value !== 'number' && unfoldedUsesOf(value) === undefined) damaged.push({ _tag: 'DamagedRecord', record: 'run', id: key.slice('uses:'.length), message: `uses of run ${key.slice('uses:'.length)}, to be recorded, are neither a start time nor a start time and keys`, row: key });
       }
       return damaged;
     },

@@ -199,8 +199,14 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
         else if (row.key !== `stepcache:runidx:${value.right.startedAt}:${value.right.id}`) violations.push(`row ${row.key} holds the summary of run ${value.right.id}`);
         continue;
       }
-      if (row.key.startsWith('stepcache:used:') || row.key.startsWith('stepcache:uses:')) {
+      if (row.key.startsWith('stepcache:used:')) {
         if (typeof value.right !== 'number') violations.push(`row ${row.key} is not a time`);
+        continue;
+      }
+      if (row.key.startsWith('stepcache:uses:')) {
+        const uses = value.right;
+        const readable = typeof uses === 'object' && uses !== null && 'at' in uses && typeof uses.at === 'number' && 'keys' in uses && typeof uses.keys === 'string';
+        if (!readable) violations.push(`row ${row.key} is not a run's start and keys`);
         continue;
       }
       if (row.key === 'stepcache:meta:run-index') continue;
