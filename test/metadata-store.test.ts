@@ -297,6 +297,28 @@ describe('the embedded store: last uses and rows read again', () => {
     );
   });
 
+  it('an entry this store wrote is read back without parsing its row, frozen, and a second store on the file parses it to the same value', async () => {
+    const written: CacheEntry = { ...entry, key: 'written-key', components: { code: ['c'] }, outputs: { out: { id: 'a1', kind: 'json', size: 3, format: 'json' } } };
+    await store.putEntry(written);
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      const [read] = await store.getEntries(['written-key']);
+      const [latest] = await store.getLatestEntriesOfSteps(['s']);
+      expect(parse.mock.calls.filter(([text]) => typeof text === 'string' && text.includes('written-key'))).toEqual([]);
+      expect(read).toEqual(written);
+      expect(latest).toBe(read);
+      expect(Object.isFrozen(read) && Object.isFrozen(read?.outputs)).toBe(true);
+    } finally {
+      parse.mockRestore();
+    }
+    const other = createSqliteMetadataStore(file);
+    try {
+      expect((await other.getEntries(['written-key']))[0]).toEqual(written);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('the uses of a deleted run are kept, and a second store on the file reads them', async () => {
     await store.putRun(used('gone', '2026-11-30T10:00:00.000Z', ['k1']));
     await store.deleteRuns(['gone']);

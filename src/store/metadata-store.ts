@@ -202,6 +202,16 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
 export const usesOf = (run: RunRecord): string[] =>
   Object.values(run.steps).flatMap((s) => (s.key !== undefined && (s.status === 'executed' || s.status === 'cached') ? [s.key] : []));
 
+/**
+ * An entry and what a hit reads of it (its outputs) frozen, as a value the store may hand back to
+ * readers of its row in this process.
+ */
+const frozenEntry = (entry: CacheEntry): CacheEntry => {
+  if (Object.isFrozen(entry) && Object.isFrozen(entry.outputs)) return entry;
+  const outputs: CacheEntry['outputs'] = Object.freeze(Object.fromEntries(Object.entries(entry.outputs).map(([name, d]) => [name, Object.isFrozen(d) ? d : Object.freeze({ ...d })])));
+  return Object.freeze({ ...entry, outputs });
+};
+
 // implementations
 
 /**
@@ -462,7 +472,11 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const batch = queued.splice(0, ENTRIES_PER_COMMIT);
       try {
         await setRows(await entryRows(batch));
-        for (const q of batch) q.durable();
+        for (const q of batch) {
+          // Read back in this process (see `rowValues`), the entry written is the value decoded.
+          decoded.set(q.entry, q.entry);
+          q.durable();
+        }
       } catch (e) {
         for (const q of batch) q.failed(e);
       }
@@ -471,7 +485,8 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   const putEntry = (entry: CacheEntry, put: PutEntryOptions = {}): Promise<void> =>
     new Promise<void>((durable, failed) => {
-      queued.push({ entry, options: put, durable, failed });
+      // Frozen: the store may hand this very value back to later reads of its row.
+      queued.push({ entry: frozenEntry(entry), options: put, durable, failed });
       // After the current job: entries put in the same turn share the commit.
       committing ??= new Promise<void>((next) => setImmediate(next)).then(commitQueued);
     });
@@ -613,25 +628,42 @@ const PARSED_ROWS_KEPT = 50_000;
 const PARSED_ROW_MAX_LENGTH = 16_384;
 
 /**
- * The values of rows read by key, parsing only what changed: a row whose text is the one read
- * last time gives the same parsed value (so its decoding can be kept by identity). Rows are always
- * read, so a replaced or deleted row is seen; expiry is checked on every read.
+ * The values of rows read by key, parsing only what changed: a row whose text is the one read (or
+ * written) last time gives the same parsed value (so its decoding can be kept by identity). Rows
+ * are always read, so a replaced or deleted row is seen; expiry is checked on every read.
  */
-const rowValues = (): ((key: string, text: string | null) => unknown) => {
+interface RowValues {
+  /** The value of a row read with this text (`null`: absent). */
+  readonly read: (key: string, text: string | null) => unknown;
+  /**
+   * Remembers that `text` is the JSON of `stored`, as this process wrote it: a read of the same text
+   * gives `stored` without parsing. Harmless when the row was not written after all (a newer one
+   * kept): its text is another one, which is parsed.
+   */
+  readonly wrote: (key: string, text: string, stored: unknown) => void;
+}
+
+const rowValues = (): RowValues => {
   const parsed = new Map<string, { readonly text: string; readonly stored: unknown }>();
-  return (key, text) => {
-    if (text === null) {
-      parsed.delete(key);
-      return undefined;
-    }
-    const known = parsed.get(key);
-    if (known !== undefined && known.text === text) return liveValue(known.stored);
-    const stored = parsedRow(text);
+  const keep = (key: string, text: string, stored: unknown): void => {
     if (text.length <= PARSED_ROW_MAX_LENGTH) {
       if (parsed.size >= PARSED_ROWS_KEPT) parsed.clear();
       parsed.set(key, { text, stored });
     } else parsed.delete(key);
-    return liveValue(stored);
+  };
+  return {
+    read: (key, text) => {
+      if (text === null) {
+        parsed.delete(key);
+        return undefined;
+      }
+      const known = parsed.get(key);
+      if (known !== undefined && known.text === text) return liveValue(known.stored);
+      const stored = parsedRow(text);
+      keep(key, text, stored);
+      return liveValue(stored);
+    },
+    wrote: keep,
   };
 };
 
@@ -689,7 +721,7 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
       const byKey = new Map(rows.map((row) => [row.key, row.value]));
       return keys.map((k) => {
         const key = `${namespace}:${k}`;
-        return valueOf(key, byKey.get(key) ?? null);
+        return valueOf.read(key, byKey.get(key) ?? null);
       });
     },
     raiseRows: async (rows) => {
@@ -705,15 +737,19 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
-      const triples = rows.map((row) => [
-        `${namespace}:${row.key}`,
-        JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }),
-        ...(row.keepNewer === true ? [1] : []),
-      ]);
+      const stored = rows.map((row) => (row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }));
+      const triples = rows.map((row, i) => [`${namespace}:${row.key}`, JSON.stringify(stored[i]), ...(row.keepNewer === true ? [1] : [])]);
+      // Once written, a read of the same text is the value written: no entry this process wrote is
+      // parsed again. Only entries (frozen by `putEntry`): a run record is a value its writer may reuse.
+      const written = (): void =>
+        triples.forEach((t, i) => {
+          if (rows[i]?.key.startsWith('entry:') === true || rows[i]?.key.startsWith('latest') === true) valueOf.wrote(t[0] as string, t[1] as string, stored[i]);
+        });
       if (triples.length <= ROWS_BOUND && triples.every((t) => t.length === 2)) {
         // A few rows (a run's record and summary) are bound as they are: the JSON of a large
         // record is not escaped into a second JSON text for SQLite to parse.
         await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${triples.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...triples.flat());
+        written();
         return;
       }
       // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
@@ -723,6 +759,7 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
           `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
         JSON.stringify(triples),
       );
+      written();
     },
   };
   return keyvMetadataStore(
