@@ -319,6 +319,16 @@ describe('the embedded store: last uses and rows read again', () => {
     }
   });
 
+  it('a step whose latest entry has no head row (written before heads were) or a damaged one has its head read from the whole entry', async () => {
+    const withComponents: CacheEntry = { ...entry, key: 'whole', step: 'old', components: { code: 'c' } };
+    await store.putEntry(withComponents);
+    await store.putEntry({ ...entry, key: 'damaged-head', step: 'hurt' });
+    await raw.delete('latest-head:old');
+    await raw.set('latest-head:hurt', { key: 3 });
+    const heads = await store.getLatestHeadsOfSteps?.(['old', 'hurt', 'none']);
+    expect(heads?.map((h) => h?.key)).toEqual(['whole', 'damaged-head', undefined]);
+  });
+
   it('the uses of a deleted run are kept, and a second store on the file reads them', async () => {
     await store.putRun(used('gone', '2026-11-30T10:00:00.000Z', ['k1']));
     await store.deleteRuns(['gone']);

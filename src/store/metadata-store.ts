@@ -9,7 +9,7 @@ import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
 import type { StepLock } from '../lock/step-lock';
-import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
+import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, entryHead, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type EntryHead, type RunRecord, type RunSummary } from './records';
 import { withLiveStatus } from './run-liveness';
 
 // model
@@ -32,6 +32,13 @@ export interface MetadataStore {
    * batched read for all the steps.
    */
   getLatestEntriesOfSteps(steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
+  /**
+   * What a hit needs of the latest entry of each step ({@link EntryHead}: no key components), as
+   * {@link MetadataStore.getLatestEntriesOfSteps} finds it: what a run reads of every step up front,
+   * a fraction of the bytes of whole entries. A store without it is read whole; a store that checks
+   * entries whole (signed) leaves it out.
+   */
+  getLatestHeadsOfSteps?(steps: readonly string[]): Promise<ReadonlyArray<EntryHead | undefined>>;
   /**
    * Records an entry if its key has none (insert-if-absent: concurrent writers of a key never
    * overwrite each other, the first one wins). An expired or unreadable entry counts as absent;
@@ -136,6 +143,11 @@ export interface DamagedRow extends DamagedRecord {
 const entryKey = (key: string): string => `entry:${key}`;
 const latestKey = (pipeline: string, step: string): string => `latest:${pipeline}:${step}`;
 const latestOfStepKey = (step: string): string => `latest-step:${step}`;
+/**
+ * The head of the latest entry of a step ({@link EntryHead}), written beside `latest-step:` in the
+ * same statement and by the same rule (the newest stays): what a run reads of every step up front.
+ */
+const latestHeadKey = (step: string): string => `latest-head:${step}`;
 const runKey = (id: string): string => `run:${id}`;
 /** A run's row in the run index: keys sort by start time (ISO text sorts as time does), then by id. */
 const runIndexKey = (summary: Pick<RunSummary, 'startedAt' | 'id'>): string => `runidx:${summary.startedAt}:${summary.id}`;
@@ -300,6 +312,12 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     if (entry !== undefined && typeof value === 'object') decoded.set(value, entry);
     return entry;
   };
+  /** The head of an entry being written, known decoded: read back in this process (see `rowValues`), it is not decoded again. */
+  const decodedHead = (entry: CacheEntry): EntryHead => {
+    const head = entryHead(entry);
+    decoded.set(head, head);
+    return head;
+  };
   const readRun = async (id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>> => {
     const value: unknown = await keyv.get(runKey(id));
     return value === undefined || value === null ? E.right(undefined) : E.map((run: RunRecord) => withLiveStatus(run))(decodeRunRecord(value, id));
@@ -439,6 +457,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       rows.set(latestKey(entry.pipeline, entry.step), { key: latestKey(entry.pipeline, entry.step), value: entry });
       if (newest === undefined || newest.createdAt <= entry.createdAt) {
         rows.set(latestOfStepKey(entry.step), { key: latestOfStepKey(entry.step), value: entry });
+        rows.set(latestHeadKey(entry.step), { key: latestHeadKey(entry.step), value: decodedHead(entry) });
         current.set(latestOfStepKey(entry.step), entry);
       }
     }
@@ -459,7 +478,10 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const newest = newestOfStep.get(entry.step);
       if (newest === undefined || newest.createdAt <= entry.createdAt) newestOfStep.set(entry.step, entry);
     }
-    for (const [step, entry] of newestOfStep) rows.set(latestOfStepKey(step), { key: latestOfStepKey(step), value: entry, keepNewer: true });
+    for (const [step, entry] of newestOfStep) {
+      rows.set(latestOfStepKey(step), { key: latestOfStepKey(step), value: entry, keepNewer: true });
+      rows.set(latestHeadKey(step), { key: latestHeadKey(step), value: decodedHead(entry), keepNewer: true });
+    }
     return [...rows.values()];
   };
   // Group commit: entries put while a commit is being written wait for the next one, which writes
@@ -506,6 +528,15 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const values = await getMany(steps.map(latestOfStepKey));
       return values.map((value, i) => entryOf(value, `latest of step ${steps[i] as string}`));
     },
+    getLatestHeadsOfSteps: async (steps: readonly string[]): Promise<ReadonlyArray<EntryHead | undefined>> => {
+      if (steps.length === 0) return [];
+      const heads: Array<EntryHead | undefined> = (await getMany(steps.map(latestHeadKey))).map((value, i) => entryOf(value, `latest head of step ${steps[i] as string}`));
+      // A step whose latest entry was written before heads were (or whose head is damaged) is read whole.
+      const whole = steps.filter((_, i) => heads[i] === undefined);
+      if (whole.length === 0) return heads;
+      const entries = new Map((await getMany(whole.map(latestOfStepKey))).map((value, i) => [whole[i] as string, entryOf(value, `latest of step ${whole[i] as string}`)]));
+      return heads.map((head, i) => head ?? entries.get(steps[i] as string));
+    },
     putEntry,
     listEntries: async () => {
       const entries: CacheEntry[] = [];
@@ -517,7 +548,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     },
     deleteEntries: async (entries: readonly CacheEntry[]) => {
       if (entries.length === 0) return;
-      const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step)]))];
+      const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step), latestHeadKey(e.step)]))];
       const latest = await getMany(pointers);
       const doomed = new Set(entries.map((e) => e.key));
       const stalePointers = pointers.filter((_, i) => {
@@ -555,6 +586,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       };
       for (const [key, value] of await range('entry:', {})) check(key, decodeCacheEntry(value, key.slice('entry:'.length)));
       for (const [key, value] of await range('latest:', {})) check(key, decodeCacheEntry(value, `latest of ${key.slice('latest:'.length).replace(':', '/')}`));
+      for (const [key, value] of await range('latest-head:', {})) check(key, decodeCacheEntry(value, `latest head of step ${key.slice('latest-head:'.length)}`));
       for (const [key, value] of await range('run:', {})) check(key, decodeRunRecord(value, key.slice('run:'.length)));
       for (const [key, value] of await range('runidx:', {})) check(key, decodeRunSummary(value, key.slice(key.lastIndexOf(':') + 1)));
       for (const [key, value] of await range('used:', {})) {

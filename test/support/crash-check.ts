@@ -212,7 +212,8 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
       if (row.key === 'stepcache:meta:run-index') continue;
       const isEntry = row.key.startsWith('stepcache:entry:');
       const isLatestOfStep = row.key.startsWith('stepcache:latest-step:');
-      const isLatest = isLatestOfStep || row.key.startsWith('stepcache:latest:');
+      const isLatestHead = row.key.startsWith('stepcache:latest-head:');
+      const isLatest = isLatestOfStep || isLatestHead || row.key.startsWith('stepcache:latest:');
       if (!isEntry && !isLatest) {
         violations.push(`row ${row.key} is not a key stepcache writes`);
         continue;
@@ -226,7 +227,8 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
       const entry = value.right;
       if (isEntry && row.key !== `stepcache:entry:${entry.key}`) violations.push(`row ${row.key} holds the entry of key ${entry.key}`);
       if (isLatestOfStep && row.key !== `stepcache:latest-step:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.step}`);
-      if (isLatest && !isLatestOfStep && row.key !== `stepcache:latest:${entry.pipeline}:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.pipeline}:${entry.step}`);
+      if (isLatestHead && row.key !== `stepcache:latest-head:${entry.step}`) violations.push(`row ${row.key} holds the head of step ${entry.step}`);
+      if (isLatest && !isLatestOfStep && !isLatestHead && row.key !== `stepcache:latest:${entry.pipeline}:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.pipeline}:${entry.step}`);
       if (isEntry) entryRowKeys.push(entry.key);
       let intact = true;
       for (const [output, d] of Object.entries(entry.outputs)) {
