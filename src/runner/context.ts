@@ -161,12 +161,21 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
   // Only their heads, where the store has them: what a hit needs.
   const wholeLatest = (): Promise<ReadonlyArray<CacheEntry | undefined>> => deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names));
+  const byStep = (entries: ReadonlyArray<CacheEntry | undefined>): ReadonlyMap<string, CacheEntry> => new Map(entries.flatMap((e) => (e === undefined ? [] : [[e.step, e] as const])));
   const readHeads = metadata.getLatestHeadsOfSteps?.bind(metadata);
-  const heads = readHeads === undefined ? await wholeLatest() : await deps.stores.call('be read', () => readHeads(names));
+  // A store without heads is read whole once, up front: that read also explains the misses.
+  const whole = readHeads === undefined ? await wholeLatest() : undefined;
+  const heads = whole ?? (await deps.stores.call('be read', () => (readHeads as NonNullable<typeof readHeads>)(names)));
   const latest = heads.filter((e): e is EntryHead => e !== undefined);
-  let latestWhole: Promise<ReadonlyMap<string, CacheEntry>> | undefined;
-  const latestOfStep = async (step: string): Promise<CacheEntry | undefined> =>
-    (await (latestWhole ??= wholeLatest().then((entries) => new Map(entries.flatMap((e) => (e === undefined ? [] : [[e.step, e] as const])))))).get(step);
+  let latestWhole: Promise<ReadonlyMap<string, CacheEntry>> | undefined = whole === undefined ? undefined : Promise.resolve(byStep(whole));
+  const withLatest = new Set(latest.map((e) => e.step));
+  const readWhole = (): Promise<ReadonlyMap<string, CacheEntry>> =>
+    wholeLatest().then(byStep, (e: unknown) => {
+      latestWhole = undefined; // a failed read is tried again by the next miss
+      throw e;
+    });
+  // A step without a head had no entry when the run started: nothing to read (a first run reads nothing more).
+  const latestOfStep = async (step: string): Promise<CacheEntry | undefined> => (withLatest.has(step) ? (await (latestWhole ??= readWhole())).get(step) : undefined);
   const fingerprints = deps.fingerprints(hashKey);
   const checked = await withPresenceOf(stores.artifacts, latest);
   const keys: KeyEnvironment = {
