@@ -2,8 +2,10 @@
  * Why steps ran: runner.explain on recorded runs, the log line of every executed step, and
  * runner.plan, the dry run that says what would run before anything does.
  */
+import * as path from 'node:path';
 import { createRunner, pipeline, step, type RunRecord, type Runner } from '../src';
 import { describeReason, type ExecutionReason } from '../src/cache/reasons';
+import { createSqliteMetadataStore, type MetadataStore } from '../src/store/metadata-store';
 import { collectingLogger, removeDir, tempDir, rejection, type CollectingLogger } from './support/fixtures';
 
 let dir: string;
@@ -64,6 +66,33 @@ const expectLogLines = (run: RunRecord): void => {
     expect(log.lines).toContain(`${name}: ${why._tag === 'NeverCached' ? 'running' : 're-running'} because ${s.reason ?? ''}`);
   }
 };
+
+describe('latest entries read by a run', () => {
+  it('a run reads only the heads of the latest entries; whole entries are read once, at the first miss that says what changed', async () => {
+    const store = createSqliteMetadataStore(path.join(dir, 'counted.sqlite'));
+    const wholeReads: number[] = [];
+    const counted: MetadataStore = Object.freeze({
+      ...store,
+      getLatestEntriesOfSteps: (steps: readonly string[]) => {
+        wholeReads.push(steps.length);
+        return store.getLatestEntriesOfSteps(steps);
+      },
+    });
+    const counting = createRunner({ dir, metadata: counted, logger: collectingLogger() });
+    try {
+      await counting.run(training);
+      expect(wholeReads).toEqual([]);
+      expect(Object.values((await counting.run(training)).steps).map((s) => s.status)).toEqual(['cached', 'cached', 'cached', 'cached']);
+      expect(wholeReads).toEqual([]);
+      const changed = await counting.run(training, { gamma: 0.0001 });
+      expect(wholeReads).toEqual([STEPS.length]);
+      expect(changed.steps.svc_trainer?.why).toEqual({ _tag: 'KeyChanged', changes: [{ _tag: 'Parameter', name: 'gamma', before: '0.002', after: '0.0001' }] });
+      expect(changed.steps.evaluator?.why).toMatchObject({ _tag: 'KeyChanged', changes: [{ _tag: 'Input', name: 'model' }] });
+    } finally {
+      await counting.close(); // closes the store it was given
+    }
+  });
+});
 
 describe('runner.explain', () => {
   it('explains an executed step by run and by run id, with the structured reason', async () => {

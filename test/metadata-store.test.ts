@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
+import * as fc from 'fast-check';
 import Keyv from 'keyv';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../src/store/metadata-store';
 import { metadataStoreContract } from './contract/metadata-store.contract';
@@ -242,6 +243,90 @@ describe('the embedded store: last uses and rows read again', () => {
     expect(last.get('k1')).toBe(Date.parse('2026-11-30T12:00:00.000Z'));
     expect(last.get('legacy')).toBe(Date.parse('2026-11-30T11:00:00.000Z'));
     expect(last.get('kept')).toBe(Date.parse('2026-11-30T23:00:00.000Z'));
+  });
+
+  it('folding reads the uses row and not the run record: a run whose record is damaged after it was written still has its uses folded', async () => {
+    await store.putRun(used('r1', '2026-11-30T10:00:00.000Z', ['k1', 'k2']));
+    const row: unknown = await raw.get('uses:r1');
+    expect(row).toEqual({ at: Date.parse('2026-11-30T10:00:00.000Z'), keys: 'k1 k2' });
+    await raw.set('run:r1', 'not a run');
+    const last = await store.lastUsed(['k1', 'k2']);
+    expect(last.get('k1')).toBe(Date.parse('2026-11-30T10:00:00.000Z'));
+    expect(last.get('k2')).toBe(Date.parse('2026-11-30T10:00:00.000Z'));
+  });
+
+  it('a uses row written by an earlier version (a start time alone) is folded from the run record', async () => {
+    await store.putRun(used('old', '2026-11-30T10:00:00.000Z', ['k1']));
+    await raw.set('uses:old', Date.parse('2026-11-30T10:00:00.000Z'));
+    await store.putRun(used('new', '2026-11-30T09:00:00.000Z', ['k1', 'k2']));
+    const last = await store.lastUsed(['k1', 'k2']);
+    expect(last.get('k1')).toBe(Date.parse('2026-11-30T10:00:00.000Z'));
+    expect(last.get('k2')).toBe(Date.parse('2026-11-30T09:00:00.000Z'));
+    expect(await rowKeys('uses:')).toEqual([]);
+    expect(await store.findDamaged()).toEqual([]);
+  });
+
+  it('a uses row that is neither a time nor a start and keys is damaged', async () => {
+    await raw.set('uses:bad', { at: 'soon', keys: 3 });
+    expect((await store.findDamaged()).map((d) => d.row)).toEqual(['uses:bad']);
+  });
+
+  it('folding is idempotent and never lowers a last use, whatever order the runs are folded in', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ hour: fc.integer({ min: 0, max: 23 }), keys: fc.subarray(['a', 'b', 'c', 'd']) }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        async (runs, folds) => {
+          const prefix = `p${Math.random().toString(36).slice(2)}`;
+          const at = (hour: number): string => `2026-11-30T${String(hour).padStart(2, '0')}:00:00.000Z`;
+          const expected = new Map<string, number>();
+          for (const [i, r] of runs.entries()) {
+            const keys = r.keys.map((k) => `${prefix}${k}`);
+            await store.putRun(used(`${prefix}-${i}`, at(r.hour), keys));
+            for (const key of keys) expected.set(key, Math.max(expected.get(key) ?? 0, Date.parse(at(r.hour))));
+            if (i % folds === 0) await store.lastUsed([]);
+          }
+          const keys = ['a', 'b', 'c', 'd'].map((k) => `${prefix}${k}`);
+          const first = await store.lastUsed(keys);
+          const again = await store.lastUsed(keys);
+          expect(new Map(first)).toEqual(expected);
+          expect(new Map(again)).toEqual(expected);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('an entry this store wrote is read back without parsing its row, frozen, and a second store on the file parses it to the same value', async () => {
+    const written: CacheEntry = { ...entry, key: 'written-key', components: { code: ['c'] }, outputs: { out: { id: 'a1', kind: 'json', size: 3, format: 'json' } } };
+    await store.putEntry(written);
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      const [read] = await store.getEntries(['written-key']);
+      const [latest] = await store.getLatestEntriesOfSteps(['s']);
+      expect(parse.mock.calls.filter(([text]) => typeof text === 'string' && text.includes('written-key'))).toEqual([]);
+      expect(read).toEqual(written);
+      expect(latest).toBe(read);
+      expect(Object.isFrozen(read) && Object.isFrozen(read?.outputs)).toBe(true);
+    } finally {
+      parse.mockRestore();
+    }
+    const other = createSqliteMetadataStore(file);
+    try {
+      expect((await other.getEntries(['written-key']))[0]).toEqual(written);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a step whose latest entry has no head row (written before heads were) or a damaged one has its head read from the whole entry', async () => {
+    const withComponents: CacheEntry = { ...entry, key: 'whole', step: 'old', components: { code: 'c' } };
+    await store.putEntry(withComponents);
+    await store.putEntry({ ...entry, key: 'damaged-head', step: 'hurt' });
+    await raw.delete('latest-head:old');
+    await raw.set('latest-head:hurt', { key: 3 });
+    const heads = await store.getLatestHeadsOfSteps?.(['old', 'hurt', 'none']);
+    expect(heads?.map((h) => h?.key)).toEqual(['whole', 'damaged-head', undefined]);
   });
 
   it('the uses of a deleted run are kept, and a second store on the file reads them', async () => {

@@ -17,7 +17,7 @@ import type { ArtifactRef, ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
 import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
-import type { CacheEntry } from '../store/records';
+import type { CacheEntry, EntryHead } from '../store/records';
 import { artifactDigest } from '../store/serialize';
 import { pendingCommits, type PendingCommits } from './commits';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';
@@ -40,10 +40,13 @@ export interface RunContext {
   readonly executor: Executor;
   /** Raises a run event: stamps it, applies it to its step's state, then tells the subscribers. */
   readonly emit: (event: RunEventBody) => void;
-  /** Entries fetched in one batch at the start: the latest entry of every step (made by any pipeline), by key. */
-  readonly prefetched: ReadonlyMap<string, CacheEntry>;
-  /** The same entries by step name: what a miss is compared with. */
-  readonly latestByStep: ReadonlyMap<string, CacheEntry>;
+  /** Fetched in one batch at the start: the head of the latest entry of every step (made by any pipeline), by key. */
+  readonly prefetched: ReadonlyMap<string, EntryHead>;
+  /**
+   * The latest entry of a step, whole (with its key components): what a miss is compared with.
+   * Read once, for every step, at the first miss that asks (a fully cached run reads none).
+   */
+  readonly latestOfStep: (step: string) => Promise<CacheEntry | undefined>;
   /** Code fingerprints kept on disk between processes. */
   readonly fingerprints: FingerprintDiskCache;
   /** Identifies the store within this process (runs on one store share executions in flight). */
@@ -156,7 +159,23 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   );
   const names = graph.nodes.map((n) => n.name);
   // The latest entry of each step, whichever pipeline made it: keys do not depend on the pipeline.
-  const latest = (await deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names))).filter((e): e is CacheEntry => e !== undefined);
+  // Only their heads, where the store has them: what a hit needs.
+  const wholeLatest = (): Promise<ReadonlyArray<CacheEntry | undefined>> => deps.stores.call('be read', () => metadata.getLatestEntriesOfSteps(names));
+  const byStep = (entries: ReadonlyArray<CacheEntry | undefined>): ReadonlyMap<string, CacheEntry> => new Map(entries.flatMap((e) => (e === undefined ? [] : [[e.step, e] as const])));
+  const readHeads = metadata.getLatestHeadsOfSteps?.bind(metadata);
+  // A store without heads is read whole once, up front: that read also explains the misses.
+  const whole = readHeads === undefined ? await wholeLatest() : undefined;
+  const heads = whole ?? (await deps.stores.call('be read', () => (readHeads as NonNullable<typeof readHeads>)(names)));
+  const latest = heads.filter((e): e is EntryHead => e !== undefined);
+  let latestWhole: Promise<ReadonlyMap<string, CacheEntry>> | undefined = whole === undefined ? undefined : Promise.resolve(byStep(whole));
+  const withLatest = new Set(latest.map((e) => e.step));
+  const readWhole = (): Promise<ReadonlyMap<string, CacheEntry>> =>
+    wholeLatest().then(byStep, (e: unknown) => {
+      latestWhole = undefined; // a failed read is tried again by the next miss
+      throw e;
+    });
+  // A step without a head had no entry when the run started: nothing to read (a first run reads nothing more).
+  const latestOfStep = async (step: string): Promise<CacheEntry | undefined> => (withLatest.has(step) ? (await (latestWhole ??= readWhole())).get(step) : undefined);
   const fingerprints = deps.fingerprints(hashKey);
   const checked = await withPresenceOf(stores.artifacts, latest);
   const keys: KeyEnvironment = {
@@ -177,7 +196,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     executor: deps.executor,
     emit,
     prefetched: new Map(latest.map((e) => [e.key, e])),
-    latestByStep: new Map(latest.map((e) => [e.step, e])),
+    latestOfStep,
     fingerprints,
     storeId: deps.stores.storeId,
     lock: readOnly.why() === undefined ? deps.stores.lock : readOnlyLock,

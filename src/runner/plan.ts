@@ -44,7 +44,7 @@ export const planSteps = async (ctx: RunContext): Promise<Plan> => {
       steps[node.name] = { name: node.name, expected: 'cached', cachedFrom: entry.runId, message: `cached from run ${entry.runId}` };
       cached[node.index] = true;
     } else if (decision._tag === 'Execute') {
-      steps[node.name] = planExecute(node.name, whyExecuting(ctx, node, decision, key, entry));
+      steps[node.name] = planExecute(node.name, await whyExecuting(ctx, node, decision, key, entry));
     }
   }
   await ctx.fingerprints.flush();

@@ -11,7 +11,7 @@ import { StepcacheError, toError } from '../errors';
 import { describeLockHolder, type ReleaseLock } from '../lock';
 import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
-import type { CacheEntry } from '../store/records';
+import type { CacheEntry, EntryHead } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
 import { isRemote } from './executor';
@@ -24,7 +24,8 @@ import type { InputLoader, StepKey } from './step-key';
 /** @internal What the cache says about a node, from its key: the decision, and the entry it would be served from. */
 export interface Assessment {
   readonly key: StepKey;
-  readonly entry: CacheEntry | undefined;
+  /** The entry of the key, or its head (from the batch fetched up front): what a hit serves. */
+  readonly entry: EntryHead | undefined;
   readonly decision: CacheDecision;
   /** When the store was asked for the entry (`performance.now()`); absent when it came from the batch fetched up front. */
   readonly lookedUpAt?: number;
@@ -32,7 +33,7 @@ export interface Assessment {
 
 /** How resolving a node ended, or that it must be assessed again (an input changed under it). */
 type Outcome =
-  | { readonly _tag: 'Cached'; readonly key: StepKey; readonly entry: CacheEntry }
+  | { readonly _tag: 'Cached'; readonly key: StepKey; readonly entry: EntryHead }
   | { readonly _tag: 'Executed'; readonly key: StepKey; readonly outputs: CacheEntry['outputs']; readonly worker: string | undefined }
   | { readonly _tag: 'Failed'; readonly error: StepcacheError }
   | { readonly _tag: 'InputsChanged' };
@@ -81,7 +82,7 @@ const stillAbsent = (ctx: RunContext, flightKey: string, lookedUpAt: number | un
 const settingsOf = (ctx: RunContext, node: GraphNode): SettingsResolution => ctx.settings[node.index] as SettingsResolution;
 
 /** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
-const lookupFor = async (ctx: RunContext, node: GraphNode, entry: CacheEntry | undefined): Promise<CacheLookup> => {
+const lookupFor = async (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): Promise<CacheLookup> => {
   const refs = entry === undefined ? [] : Object.values(entry.outputs);
   // What the context's presence batch found present, `artifacts` answers present without a call.
   const intact =
@@ -111,7 +112,13 @@ const freshEntry = async (ctx: RunContext, node: GraphNode, key: string): Promis
 };
 
 /** @internal Why a node executes, from the decision and what the store knows of the step. */
-export const whyExecuting = (ctx: RunContext, node: GraphNode, decision: Exclude<CacheDecision, { _tag: 'UseCache' }>, key: StepKey, sameKeyEntry: CacheEntry | undefined): ExecutionReason => {
+export const whyExecuting = async (
+  ctx: RunContext,
+  node: GraphNode,
+  decision: Exclude<CacheDecision, { _tag: 'UseCache' }>,
+  key: StepKey,
+  sameKeyEntry: EntryHead | undefined,
+): Promise<ExecutionReason> => {
   switch (decision.reason) {
     case 'cache-disabled':
       return { _tag: 'CacheDisabled', decidedBy: decision.decidedBy };
@@ -121,7 +128,7 @@ export const whyExecuting = (ctx: RunContext, node: GraphNode, decision: Exclude
       return { _tag: 'Expired', decidedBy: decision.decidedBy, ageMs: decision.ageMs, expiresAfterMs: decision.expiresAfterMs };
     case 'no-entry': {
       if (sameKeyEntry !== undefined) return { _tag: 'ArtifactsMissing' };
-      const latest = ctx.latestByStep.get(node.name);
+      const latest = await ctx.latestOfStep(node.name);
       if (latest === undefined) return { _tag: 'NeverCached' };
       const changes = diffComponents(latest.components, key.components());
       return { _tag: 'KeyChanged', changes: changes.length > 0 ? changes : [{ _tag: 'KeyFormat' }] };
@@ -199,7 +206,7 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
       if (made !== undefined) return { _tag: 'Cached', key, entry: made };
     }
     if (decision._tag === 'Execute') {
-      const reason = whyExecuting(ctx, node, decision, key, entry);
+      const reason = await whyExecuting(ctx, node, decision, key, entry);
       ctx.emit({ type: 'step-executing', step: node.name, key: key.key, reason, message: describeReason(reason) });
     }
     // Under the key's lock, found absent (or unusable) there: nobody else commits the key meanwhile.
@@ -229,7 +236,7 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
 };
 
 /** Warns, naming the step and each file, that the entry of its key is there but not its artifacts (missing, or not of their size). */
-const warnUnusable = async (ctx: RunContext, node: GraphNode, entry: CacheEntry): Promise<void> => {
+const warnUnusable = async (ctx: RunContext, node: GraphNode, entry: EntryHead): Promise<void> => {
   const outputs = node.outputNames.filter((o) => Object.hasOwn(entry.outputs, o));
   const present = await ctx.artifacts.present(outputs.map((o) => entry.outputs[o] as CacheEntry['outputs'][string]));
   const unusable = outputs.filter((_, i) => present[i] !== true).map((o) => `${ctx.artifacts.locate((entry.outputs[o] as CacheEntry['outputs'][string]).id)} (output ${o})`);

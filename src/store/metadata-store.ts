@@ -9,7 +9,7 @@ import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
 import type { StepLock } from '../lock/step-lock';
-import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
+import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, entryHead, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type EntryHead, type RunRecord, type RunSummary } from './records';
 import { withLiveStatus } from './run-liveness';
 
 // model
@@ -32,6 +32,13 @@ export interface MetadataStore {
    * batched read for all the steps.
    */
   getLatestEntriesOfSteps(steps: readonly string[]): Promise<ReadonlyArray<CacheEntry | undefined>>;
+  /**
+   * What a hit needs of the latest entry of each step ({@link EntryHead}: no key components), as
+   * {@link MetadataStore.getLatestEntriesOfSteps} finds it: what a run reads of every step up front,
+   * a fraction of the bytes of whole entries. A store without it is read whole; a store that checks
+   * entries whole (signed) leaves it out.
+   */
+  getLatestHeadsOfSteps?(steps: readonly string[]): Promise<ReadonlyArray<EntryHead | undefined>>;
   /**
    * Records an entry if its key has none (insert-if-absent: concurrent writers of a key never
    * overwrite each other, the first one wins). An expired or unreadable entry counts as absent;
@@ -136,6 +143,11 @@ export interface DamagedRow extends DamagedRecord {
 const entryKey = (key: string): string => `entry:${key}`;
 const latestKey = (pipeline: string, step: string): string => `latest:${pipeline}:${step}`;
 const latestOfStepKey = (step: string): string => `latest-step:${step}`;
+/**
+ * The head of the latest entry of a step ({@link EntryHead}), written beside `latest-step:` in the
+ * same statement and by the same rule (the newest stays): what a run reads of every step up front.
+ */
+const latestHeadKey = (step: string): string => `latest-head:${step}`;
 const runKey = (id: string): string => `run:${id}`;
 /** A run's row in the run index: keys sort by start time (ISO text sorts as time does), then by id. */
 const runIndexKey = (summary: Pick<RunSummary, 'startedAt' | 'id'>): string => `runidx:${summary.startedAt}:${summary.id}`;
@@ -144,11 +156,33 @@ const RUN_INDEX_READY = 'meta:run-index';
 /** When a key was last used by a run (one row per key, raised to each later use). */
 const usedKey = (key: string): string => `used:${key}`;
 /**
- * A finished run whose uses are not yet in the `used:` rows (its start time): where a store can
- * raise rows in one statement, a run writes this one row, and its keys' `used:` rows are raised
- * from its record when last uses are next read (or before the run is deleted).
+ * A finished run whose uses are not yet in the `used:` rows: where a store can raise rows in one
+ * statement, a run writes this one row ({@link UnfoldedUses}), and its keys' `used:` rows are
+ * raised from it when last uses are next read (or before the run is deleted).
  */
 const unfoldedKey = (id: string): string => `uses:${id}`;
+
+/**
+ * The value of a `uses:` row: the run's start time and the keys it used, joined by spaces (keys
+ * are hex digests), so folding reads this row and not the run's record. Rows written by earlier
+ * versions hold only the start time (a number): their keys are read from the record.
+ */
+interface UnfoldedUses {
+  readonly at: number;
+  readonly keys: string;
+}
+
+const KEY_SEPARATOR = ' ';
+
+/** A `uses:` row's value as written now, `undefined` for a row of an earlier version or a damaged one. */
+const unfoldedUsesOf = (value: unknown): UnfoldedUses | undefined =>
+  typeof value === 'object' && value !== null && 'at' in value && 'keys' in value && typeof value.at === 'number' && typeof value.keys === 'string' ? { at: value.at, keys: value.keys } : undefined;
+
+/** The `uses:` row of a finished run. */
+const unfoldedUses = (run: RunRecord): UnfoldedUses => ({ at: Date.parse(run.startedAt), keys: usesOf(run).join(KEY_SEPARATOR) });
+
+/** Last uses raised in one statement at most. */
+const USES_PER_RAISE = 8_192;
 
 /**
  * How a metadata store reports what it cannot use.
@@ -179,6 +213,16 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
 /** @internal The keys of the steps a run executed or was served from the cache. */
 export const usesOf = (run: RunRecord): string[] =>
   Object.values(run.steps).flatMap((s) => (s.key !== undefined && (s.status === 'executed' || s.status === 'cached') ? [s.key] : []));
+
+/**
+ * An entry and what a hit reads of it (its outputs) frozen, as a value the store may hand back to
+ * readers of its row in this process.
+ */
+const frozenEntry = (entry: CacheEntry): CacheEntry => {
+  if (Object.isFrozen(entry) && Object.isFrozen(entry.outputs)) return entry;
+  const outputs: CacheEntry['outputs'] = Object.freeze(Object.fromEntries(Object.entries(entry.outputs).map(([name, d]) => [name, Object.isFrozen(d) ? d : Object.freeze({ ...d })])));
+  return Object.freeze({ ...entry, outputs });
+};
 
 // implementations
 
@@ -268,6 +312,12 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     if (entry !== undefined && typeof value === 'object') decoded.set(value, entry);
     return entry;
   };
+  /** The head of an entry being written, known decoded: read back in this process (see `rowValues`), it is not decoded again. */
+  const decodedHead = (entry: CacheEntry): EntryHead => {
+    const head = entryHead(entry);
+    decoded.set(head, head);
+    return head;
+  };
   const readRun = async (id: string): Promise<E.Either<DamagedRecord, RunRecord | undefined>> => {
     const value: unknown = await keyv.get(runKey(id));
     return value === undefined || value === null ? E.right(undefined) : E.map((run: RunRecord) => withLiveStatus(run))(decodeRunRecord(value, id));
@@ -292,7 +342,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     const uses =
       writer === undefined
         ? [...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at }))
-        : runs.filter((run) => run.status !== 'running').map((run) => ({ key: unfoldedKey(run.id), value: Date.parse(run.startedAt) }));
+        : runs.filter((run) => run.status !== 'running').map((run) => ({ key: unfoldedKey(run.id), value: unfoldedUses(run) }));
     await setRows([
       ...uses,
       ...runs.flatMap((run) => [
@@ -303,25 +353,43 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   /**
    * Raises the `used:` rows of the keys the runs not yet folded in used (all of them, or those
-   * among `ids`), then removes their `uses:` rows. Raising is idempotent, so two processes folding
-   * at once agree; a run recorded again meanwhile writes its row again and is folded again.
+   * among `ids`), then removes their `uses:` rows. The keys are in the `uses:` rows; only a row
+   * written by an earlier version (a start time alone) has its run's record read. Raising is
+   * idempotent and never lowers a row, so two processes folding at once agree; a run recorded
+   * again meanwhile writes its row again and is folded again.
    */
   const foldUses = async (ids?: readonly string[]): Promise<void> => {
     if (writer === undefined) return;
-    const unfolded =
+    const unfolded: Array<readonly [string, unknown]> =
       ids === undefined
-        ? (await range('uses:', {})).map(([key]) => key.slice('uses:'.length))
-        : (await getMany(ids.map(unfoldedKey))).flatMap((value, i) => (value === undefined || value === null ? [] : [ids[i] as string]));
-    for (let i = 0; i < unfolded.length; i += BATCH) {
-      const batch = unfolded.slice(i, i + BATCH);
+        ? (await range('uses:', {})).map(([key, value]) => [key.slice('uses:'.length), value] as const)
+        : (await getMany(ids.map(unfoldedKey))).flatMap((value, i) => (value === undefined || value === null ? [] : [[ids[i] as string, value] as const]));
+    if (unfolded.length === 0) return;
+    const lastUses = new Map<string, number>();
+    const raise = (key: string, at: number): void => {
+      const known = lastUses.get(key);
+      if (known === undefined || known < at) lastUses.set(key, at);
+    };
+    const legacy: string[] = [];
+    for (const [id, value] of unfolded) {
+      const uses = unfoldedUsesOf(value);
+      if (uses === undefined) legacy.push(id);
+      else if (uses.keys !== '') for (const key of uses.keys.split(KEY_SEPARATOR)) raise(key, uses.at);
+    }
+    for (let i = 0; i < legacy.length; i += BATCH) {
+      const batch = legacy.slice(i, i + BATCH);
       const records = await getMany(batch.map(runKey));
       const runs = records.flatMap((value, j) => {
         const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, batch[j] as string));
         return run === undefined ? [] : [run];
       });
-      await writer.raiseRows([...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at })));
-      await keyv.deleteMany(batch.map(unfoldedKey));
+      for (const [key, at] of lastUsesOf(runs)) raise(key, at);
     }
+    const rows = [...lastUses].map(([key, at]) => ({ key: usedKey(key), value: at }));
+    for (let i = 0; i < rows.length; i += USES_PER_RAISE) await writer.raiseRows(rows.slice(i, i + USES_PER_RAISE));
+    // Removed once raised: a fold cut short leaves them to be folded again.
+    const folded = unfolded.map(([id]) => unfoldedKey(id));
+    for (let i = 0; i < folded.length; i += USES_PER_RAISE) await keyv.deleteMany(folded.slice(i, i + USES_PER_RAISE));
   };
   /** Adds the runs recorded before the run index existed to it, once per store. */
   let indexed: Promise<void> | undefined;
@@ -389,6 +457,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       rows.set(latestKey(entry.pipeline, entry.step), { key: latestKey(entry.pipeline, entry.step), value: entry });
       if (newest === undefined || newest.createdAt <= entry.createdAt) {
         rows.set(latestOfStepKey(entry.step), { key: latestOfStepKey(entry.step), value: entry });
+        rows.set(latestHeadKey(entry.step), { key: latestHeadKey(entry.step), value: decodedHead(entry) });
         current.set(latestOfStepKey(entry.step), entry);
       }
     }
@@ -409,7 +478,10 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const newest = newestOfStep.get(entry.step);
       if (newest === undefined || newest.createdAt <= entry.createdAt) newestOfStep.set(entry.step, entry);
     }
-    for (const [step, entry] of newestOfStep) rows.set(latestOfStepKey(step), { key: latestOfStepKey(step), value: entry, keepNewer: true });
+    for (const [step, entry] of newestOfStep) {
+      rows.set(latestOfStepKey(step), { key: latestOfStepKey(step), value: entry, keepNewer: true });
+      rows.set(latestHeadKey(step), { key: latestHeadKey(step), value: decodedHead(entry), keepNewer: true });
+    }
     return [...rows.values()];
   };
   // Group commit: entries put while a commit is being written wait for the next one, which writes
@@ -422,7 +494,11 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const batch = queued.splice(0, ENTRIES_PER_COMMIT);
       try {
         await setRows(await entryRows(batch));
-        for (const q of batch) q.durable();
+        for (const q of batch) {
+          // Read back in this process (see `rowValues`), the entry written is the value decoded.
+          decoded.set(q.entry, q.entry);
+          q.durable();
+        }
       } catch (e) {
         for (const q of batch) q.failed(e);
       }
@@ -431,7 +507,8 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   const putEntry = (entry: CacheEntry, put: PutEntryOptions = {}): Promise<void> =>
     new Promise<void>((durable, failed) => {
-      queued.push({ entry, options: put, durable, failed });
+      // Frozen: the store may hand this very value back to later reads of its row.
+      queued.push({ entry: frozenEntry(entry), options: put, durable, failed });
       // After the current job: entries put in the same turn share the commit.
       committing ??= new Promise<void>((next) => setImmediate(next)).then(commitQueued);
     });
@@ -451,6 +528,15 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       const values = await getMany(steps.map(latestOfStepKey));
       return values.map((value, i) => entryOf(value, `latest of step ${steps[i] as string}`));
     },
+    getLatestHeadsOfSteps: async (steps: readonly string[]): Promise<ReadonlyArray<EntryHead | undefined>> => {
+      if (steps.length === 0) return [];
+      const heads: Array<EntryHead | undefined> = (await getMany(steps.map(latestHeadKey))).map((value, i) => entryOf(value, `latest head of step ${steps[i] as string}`));
+      // A step whose latest entry was written before heads were (or whose head is damaged) is read whole.
+      const whole = steps.filter((_, i) => heads[i] === undefined);
+      if (whole.length === 0) return heads;
+      const entries = new Map((await getMany(whole.map(latestOfStepKey))).map((value, i) => [whole[i] as string, entryOf(value, `latest of step ${whole[i] as string}`)]));
+      return heads.map((head, i) => head ?? entries.get(steps[i] as string));
+    },
     putEntry,
     listEntries: async () => {
       const entries: CacheEntry[] = [];
@@ -462,7 +548,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     },
     deleteEntries: async (entries: readonly CacheEntry[]) => {
       if (entries.length === 0) return;
-      const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step)]))];
+      const pointers = [...new Set(entries.flatMap((e) => [latestKey(e.pipeline, e.step), latestOfStepKey(e.step), latestHeadKey(e.step)]))];
       const latest = await getMany(pointers);
       const doomed = new Set(entries.map((e) => e.key));
       const stalePointers = pointers.filter((_, i) => {
@@ -500,13 +586,14 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       };
       for (const [key, value] of await range('entry:', {})) check(key, decodeCacheEntry(value, key.slice('entry:'.length)));
       for (const [key, value] of await range('latest:', {})) check(key, decodeCacheEntry(value, `latest of ${key.slice('latest:'.length).replace(':', '/')}`));
+      for (const [key, value] of await range('latest-head:', {})) check(key, decodeCacheEntry(value, `latest head of step ${key.slice('latest-head:'.length)}`));
       for (const [key, value] of await range('run:', {})) check(key, decodeRunRecord(value, key.slice('run:'.length)));
       for (const [key, value] of await range('runidx:', {})) check(key, decodeRunSummary(value, key.slice(key.lastIndexOf(':') + 1)));
       for (const [key, value] of await range('used:', {})) {
         if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'cache entry', id: key.slice('used:'.length), message: `last use of cache entry ${key.slice('used:'.length)} is not a time`, row: key });
       }
       for (const [key, value] of await range('uses:', {})) {
-        if (typeof value !== 'number') damaged.push({ _tag: 'DamagedRecord', record: 'run', id: key.slice('uses:'.length), message: `start of run ${key.slice('uses:'.length)}, whose uses are to be recorded, is not a time`, row: key });
+        if (typeof value !== 'number' && unfoldedUsesOf(value) === undefined) damaged.push({ _tag: 'DamagedRecord', record: 'run', id: key.slice('uses:'.length), message: `uses of run ${key.slice('uses:'.length)}, to be recorded, are neither a start time nor a start time and keys`, row: key });
       }
       return damaged;
     },
@@ -573,25 +660,42 @@ const PARSED_ROWS_KEPT = 50_000;
 const PARSED_ROW_MAX_LENGTH = 16_384;
 
 /**
- * The values of rows read by key, parsing only what changed: a row whose text is the one read
- * last time gives the same parsed value (so its decoding can be kept by identity). Rows are always
- * read, so a replaced or deleted row is seen; expiry is checked on every read.
+ * The values of rows read by key, parsing only what changed: a row whose text is the one read (or
+ * written) last time gives the same parsed value (so its decoding can be kept by identity). Rows
+ * are always read, so a replaced or deleted row is seen; expiry is checked on every read.
  */
-const rowValues = (): ((key: string, text: string | null) => unknown) => {
+interface RowValues {
+  /** The value of a row read with this text (`null`: absent). */
+  readonly read: (key: string, text: string | null) => unknown;
+  /**
+   * Remembers that `text` is the JSON of `stored`, as this process wrote it: a read of the same text
+   * gives `stored` without parsing. Harmless when the row was not written after all (a newer one
+   * kept): its text is another one, which is parsed.
+   */
+  readonly wrote: (key: string, text: string, stored: unknown) => void;
+}
+
+const rowValues = (): RowValues => {
   const parsed = new Map<string, { readonly text: string; readonly stored: unknown }>();
-  return (key, text) => {
-    if (text === null) {
-      parsed.delete(key);
-      return undefined;
-    }
-    const known = parsed.get(key);
-    if (known !== undefined && known.text === text) return liveValue(known.stored);
-    const stored = parsedRow(text);
+  const keep = (key: string, text: string, stored: unknown): void => {
     if (text.length <= PARSED_ROW_MAX_LENGTH) {
       if (parsed.size >= PARSED_ROWS_KEPT) parsed.clear();
       parsed.set(key, { text, stored });
     } else parsed.delete(key);
-    return liveValue(stored);
+  };
+  return {
+    read: (key, text) => {
+      if (text === null) {
+        parsed.delete(key);
+        return undefined;
+      }
+      const known = parsed.get(key);
+      if (known !== undefined && known.text === text) return liveValue(known.stored);
+      const stored = parsedRow(text);
+      keep(key, text, stored);
+      return liveValue(stored);
+    },
+    wrote: keep,
   };
 };
 
@@ -649,7 +753,7 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
       const byKey = new Map(rows.map((row) => [row.key, row.value]));
       return keys.map((k) => {
         const key = `${namespace}:${k}`;
-        return valueOf(key, byKey.get(key) ?? null);
+        return valueOf.read(key, byKey.get(key) ?? null);
       });
     },
     raiseRows: async (rows) => {
@@ -665,15 +769,19 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
-      const triples = rows.map((row) => [
-        `${namespace}:${row.key}`,
-        JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }),
-        ...(row.keepNewer === true ? [1] : []),
-      ]);
+      const stored = rows.map((row) => (row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }));
+      const triples = rows.map((row, i) => [`${namespace}:${row.key}`, JSON.stringify(stored[i]), ...(row.keepNewer === true ? [1] : [])]);
+      // Once written, a read of the same text is the value written: no entry this process wrote is
+      // parsed again. Only entries (frozen by `putEntry`): a run record is a value its writer may reuse.
+      const written = (): void =>
+        triples.forEach((t, i) => {
+          if (rows[i]?.key.startsWith('entry:') === true || rows[i]?.key.startsWith('latest') === true) valueOf.wrote(t[0] as string, t[1] as string, stored[i]);
+        });
       if (triples.length <= ROWS_BOUND && triples.every((t) => t.length === 2)) {
         // A few rows (a run's record and summary) are bound as they are: the JSON of a large
         // record is not escaped into a second JSON text for SQLite to parse.
         await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${triples.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...triples.flat());
+        written();
         return;
       }
       // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
@@ -683,6 +791,7 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
           `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
         JSON.stringify(triples),
       );
+      written();
     },
   };
   return keyvMetadataStore(

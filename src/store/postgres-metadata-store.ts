@@ -60,6 +60,10 @@ interface EntryRow {
 const ENTRY_COLUMNS = `e.key, e.pipeline, e.step, e.run_id, (extract(epoch FROM e.created_at) * 1000)::float8 AS created_at_ms, e.duration_ms, e.outputs,
   CASE WHEN e.components IS NULL THEN NULL ELSE json_build_object('v', e.components) END AS components, e.signature`;
 
+/** The columns of an {@link EntryRow} read for its head (`EntryHead`): no components, no signature. */
+const HEAD_COLUMNS = `e.key, e.pipeline, e.step, e.run_id, (extract(epoch FROM e.created_at) * 1000)::float8 AS created_at_ms, e.duration_ms, e.outputs,
+  NULL::json AS components, NULL::text AS signature`;
+
 /**
  * The row aliased `e` is present: not expired at the parameter `now` (milliseconds, this machine's
  * clock, like the runner's own expiry) and not withdrawn.
@@ -209,6 +213,25 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
       }
     });
 
+  /** The latest entry of each step, whichever pipeline made it, read with `columns` (whole, or heads). */
+  const latestOfSteps = (steps: readonly string[], columns: string): Promise<Array<CacheEntry | undefined>> =>
+      call('read the latest entries of steps', async (db) => {
+        if (steps.length === 0) return [];
+        // One probe per step of the index on (step, created_at DESC), whichever pipeline made the entry.
+        const { rows } = await db.query<EntryRow>(
+          `SELECT ${columns}
+           FROM unnest($1::text[]) AS wanted(step)
+           CROSS JOIN LATERAL (
+             SELECT * FROM ${table('cache_entries')} latest
+             WHERE latest.step = wanted.step AND latest.invalidated_at IS NULL
+             ORDER BY latest.created_at DESC, latest.key DESC LIMIT 1
+           ) AS e`,
+          [[...new Set(steps)]],
+        );
+        const byStep = new Map(rows.map((row) => [row.step, decodeEntry(row)]));
+        return steps.map((s) => byStep.get(s));
+      });
+
   return Object.freeze({
     getEntries: (keys: readonly string[]) =>
       call('read cache entries', async (db) => {
@@ -238,23 +261,8 @@ export const createPostgresMetadataStore = (options: PostgresConnection & Postgr
         const byStep = new Map(rows.map((row) => [row.step, decodeEntry(row)]));
         return steps.map((s) => byStep.get(s));
       }),
-    getLatestEntriesOfSteps: (steps: readonly string[]) =>
-      call('read the latest entries of steps', async (db) => {
-        if (steps.length === 0) return [];
-        // One probe per step of the index on (step, created_at DESC), whichever pipeline made the entry.
-        const { rows } = await db.query<EntryRow>(
-          `SELECT ${ENTRY_COLUMNS}
-           FROM unnest($1::text[]) AS wanted(step)
-           CROSS JOIN LATERAL (
-             SELECT * FROM ${table('cache_entries')} latest
-             WHERE latest.step = wanted.step AND latest.invalidated_at IS NULL
-             ORDER BY latest.created_at DESC, latest.key DESC LIMIT 1
-           ) AS e`,
-          [[...new Set(steps)]],
-        );
-        const byStep = new Map(rows.map((row) => [row.step, decodeEntry(row)]));
-        return steps.map((s) => byStep.get(s));
-      }),
+    getLatestEntriesOfSteps: (steps: readonly string[]) => latestOfSteps(steps, ENTRY_COLUMNS),
+    getLatestHeadsOfSteps: (steps: readonly string[]) => latestOfSteps(steps, HEAD_COLUMNS),
     putEntry,
     listEntries: () =>
       call('list cache entries', async (db) => {

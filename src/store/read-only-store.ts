@@ -158,6 +158,9 @@ export const readOnlyMetadataStore = (store: MetadataStore, mode: ReadOnlyMode, 
     getEntries: (keys: readonly string[]) => store.getEntries(keys),
     getLatestEntries: (pipeline: string, steps: readonly string[]) => store.getLatestEntries(pipeline, steps),
     getLatestEntriesOfSteps: (steps: readonly string[]) => store.getLatestEntriesOfSteps(steps),
+    ...(store.getLatestHeadsOfSteps === undefined
+      ? {}
+      : { getLatestHeadsOfSteps: (steps: readonly string[]) => (store.getLatestHeadsOfSteps as NonNullable<MetadataStore['getLatestHeadsOfSteps']>).call(store, steps) }),
     listEntries: () => store.listEntries(),
     readRun: (id: string) => store.readRun(id),
     getRun: (id: string) => store.getRun(id),

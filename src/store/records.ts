@@ -133,6 +133,21 @@ export const RunSummaryCodec = t.intersection([
 export type CacheEntry = t.TypeOf<typeof CacheEntryCodec>;
 
 /**
+ * What serving a hit reads of a cache entry: its key, where and when it was made, and its outputs;
+ * not what its key was made of (components: read only to explain a miss) nor its signature.
+ *
+ * @example
+ * const head: EntryHead = { key: 'ab', pipeline: 'p', step: 's', runId: 'r1', createdAt: Date.now(), durationMs: 3, outputs: {} };
+ */
+export type EntryHead = Omit<CacheEntry, 'components' | 'signature'>;
+
+/**
+ * @internal The head of an entry, frozen (its outputs shared with the entry).
+ */
+export const entryHead = (entry: CacheEntry): EntryHead =>
+  Object.freeze({ key: entry.key, pipeline: entry.pipeline, step: entry.step, runId: entry.runId, createdAt: entry.createdAt, durationMs: entry.durationMs, outputs: entry.outputs });
+
+/**
  * One step's part in a run: status, duration, key, where cached outputs came from, why it ran.
  *
  * @example

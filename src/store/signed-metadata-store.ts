@@ -125,6 +125,9 @@ export const signedMetadataStore = (inner: MetadataStore, secret: string | Uint8
       (await inner.getLatestEntries(pipeline, steps)).map((entry, i) => check(entry, { pipeline, step: steps[i] as string })),
     getLatestEntriesOfSteps: async (steps: readonly string[]) =>
       (await inner.getLatestEntriesOfSteps(steps)).map((entry, i) => check(entry, { step: steps[i] as string })),
+    // A signature covers the whole entry: heads are read as whole entries, each verified.
+    getLatestHeadsOfSteps: async (steps: readonly string[]) =>
+      (await inner.getLatestEntriesOfSteps(steps)).map((entry, i) => check(entry, { step: steps[i] as string })),
     listEntries: async () => (await inner.listEntries()).filter((e) => check(e, { key: e.key }) !== undefined),
     putEntry: async (entry: CacheEntry, options?: PutEntryOptions) => {
       const signature = signatureOf(secret, entry);

@@ -231,6 +231,26 @@ export const metadataStoreContract = (name: string, makeSubject: () => Promise<M
         expect(latest?.key).not.toBe(entry.key);
       });
 
+      it('the heads of the latest entries are those entries without key components or signature, through writes, replacements and deletions', async () => {
+        const heads = (steps: readonly string[]) => (store.getLatestHeadsOfSteps === undefined ? store.getLatestEntriesOfSteps(steps) : store.getLatestHeadsOfSteps(steps));
+        const headOf = (e: CacheEntry | undefined) => (e === undefined ? undefined : { key: e.key, pipeline: e.pipeline, step: e.step, runId: e.runId, createdAt: e.createdAt, durationMs: e.durationMs, outputs: e.outputs });
+        const steps = ['trainer', 'nothing', 'loader'];
+        const agree = async () => expect(await heads(steps)).toEqual((await store.getLatestEntriesOfSteps(steps)).map(headOf));
+        const older = entryOf({ step: 'trainer' }, 3_000);
+        const newer = entryOf({ step: 'trainer', pipeline: 'other' }, 1_000);
+        const loader = entryOf({ step: 'loader' }, 2_000);
+        for (const e of [newer, older, loader]) await store.putEntry(e);
+        expect(await heads(steps)).toEqual([headOf(newer), undefined, headOf(loader)]);
+        await agree();
+        const replaced = { ...newer, runId: 'run-2', createdAt: newer.createdAt + 1, outputs: {} };
+        await store.putEntry(replaced, { replace: true });
+        expect((await heads(['trainer']))[0]).toEqual(headOf(replaced));
+        await store.deleteEntries([replaced]);
+        expect((await heads(['trainer']))[0]?.key).not.toBe(replaced.key);
+        await agree();
+        expect(await heads([])).toEqual([]);
+      });
+
       it('an entry that was not inserted (its key had one) does not become the latest', async () => {
         const first = entryOf({ step: 'trainer' }, 1_000);
         await store.putEntry(first);

@@ -199,14 +199,21 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
         else if (row.key !== `stepcache:runidx:${value.right.startedAt}:${value.right.id}`) violations.push(`row ${row.key} holds the summary of run ${value.right.id}`);
         continue;
       }
-      if (row.key.startsWith('stepcache:used:') || row.key.startsWith('stepcache:uses:')) {
+      if (row.key.startsWith('stepcache:used:')) {
         if (typeof value.right !== 'number') violations.push(`row ${row.key} is not a time`);
+        continue;
+      }
+      if (row.key.startsWith('stepcache:uses:')) {
+        const uses = value.right;
+        const readable = typeof uses === 'object' && uses !== null && 'at' in uses && typeof uses.at === 'number' && 'keys' in uses && typeof uses.keys === 'string';
+        if (!readable) violations.push(`row ${row.key} is not a run's start and keys`);
         continue;
       }
       if (row.key === 'stepcache:meta:run-index') continue;
       const isEntry = row.key.startsWith('stepcache:entry:');
       const isLatestOfStep = row.key.startsWith('stepcache:latest-step:');
-      const isLatest = isLatestOfStep || row.key.startsWith('stepcache:latest:');
+      const isLatestHead = row.key.startsWith('stepcache:latest-head:');
+      const isLatest = isLatestOfStep || isLatestHead || row.key.startsWith('stepcache:latest:');
       if (!isEntry && !isLatest) {
         violations.push(`row ${row.key} is not a key stepcache writes`);
         continue;
@@ -220,7 +227,8 @@ export const checkStore = async (dir: string, known: VerifiedFiles = new Map()):
       const entry = value.right;
       if (isEntry && row.key !== `stepcache:entry:${entry.key}`) violations.push(`row ${row.key} holds the entry of key ${entry.key}`);
       if (isLatestOfStep && row.key !== `stepcache:latest-step:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.step}`);
-      if (isLatest && !isLatestOfStep && row.key !== `stepcache:latest:${entry.pipeline}:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.pipeline}:${entry.step}`);
+      if (isLatestHead && row.key !== `stepcache:latest-head:${entry.step}`) violations.push(`row ${row.key} holds the head of step ${entry.step}`);
+      if (isLatest && !isLatestOfStep && !isLatestHead && row.key !== `stepcache:latest:${entry.pipeline}:${entry.step}`) violations.push(`row ${row.key} holds the entry of step ${entry.pipeline}:${entry.step}`);
       if (isEntry) entryRowKeys.push(entry.key);
       let intact = true;
       for (const [output, d] of Object.entries(entry.outputs)) {
