@@ -11,6 +11,7 @@ import * as E from 'fp-ts/Either';
 import type { StepLock } from '../lock/step-lock';
 import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type RunRecord, type RunSummary } from './records';
 import { withLiveStatus } from './run-liveness';
+import { openSqliteConnection } from './sqlite-connection';
 
 // model
 
@@ -605,21 +606,26 @@ const ROWS_BOUND = 16;
  * const metadata = createSqliteMetadataStore('.stepcache/metadata.sqlite', { onDamaged: (d) => console.warn(d.message) });
  */
 export const createSqliteMetadataStore = (file: string, options: MetadataStoreOptions = {}): MetadataStore => {
-  const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
+  // keyv's SQLite adapter runs every statement through `query`, which is this connection's: it
+  // keeps the statements it runs prepared. (The adapter's own connection is to an empty database
+  // in memory, never used.)
   // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
   // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash. Both
   // are set before any other statement of this connection runs: a write made before would be
   // synced to the disk on commit (several fsyncs each, in a new store: the first run's writes).
-  const query = sqlite.query;
-  const configured = query('PRAGMA synchronous=NORMAL')
-    .then(() => query('PRAGMA journal_mode=WAL'))
-    .then(
-      () => undefined,
-      () => undefined, // a connection that fails says so on the statement that needs it
-    );
-  sqlite.query = (sql, ...parameters) => configured.then(() => query(sql, ...parameters));
+  const table = 'keyv';
+  const connection = openSqliteConnection(file, {
+    busyTimeoutMs: 10_000,
+    pragmas: ['PRAGMA synchronous=NORMAL', 'PRAGMA journal_mode=WAL'],
+    setup: [`CREATE TABLE IF NOT EXISTS ${table}(key VARCHAR(255) PRIMARY KEY, value TEXT )`],
+  });
+  const sqlite = new KeyvSqlite({ uri: 'sqlite://:memory:', table });
+  const closeUnused = sqlite.close;
+  sqlite.query = connection.query as typeof sqlite.query;
+  sqlite.close = async () => {
+    await Promise.all([connection.close(), closeUnused()]);
+  };
   const namespace = 'stepcache';
-  const table = sqlite.opts.table ?? 'keyv';
   const valueOf = rowValues();
   // One query per page of a key range, on the table's primary key: keyv's own iterator reads
   // every row of the table, ten at a time.
