@@ -242,6 +242,12 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
 /** Entries written in one commit at most. */
 const ENTRIES_PER_COMMIT = 512;
 
+/**
+ * How long after the start of a commit the next one gathers entries: a step executed meanwhile
+ * waits at most this long more for its entry to be durable (and its key's lock to be released).
+ */
+const COMMIT_GATHER_MS = 4;
+
 /** An entry waiting to be written, and who waits for it to be durable. */
 interface QueuedEntry {
   readonly entry: CacheEntry;
@@ -415,26 +421,36 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   // Group commit: entries put while a commit is being written wait for the next one, which writes
   // all of them at once. Commits follow each other, so concurrent writers of a key in this process
-  // insert once. (Across processes, the step lock keeps writers of a key apart.)
+  // insert once. (Across processes, the step lock keeps writers of a key apart.) An entry put after
+  // a pause is committed after the current job; one put within COMMIT_GATHER_MS of the start of the
+  // last commit waits for the rest of that time, so that steps executed one after another share
+  // commits instead of writing one each.
   const queued: QueuedEntry[] = [];
   let committing: Promise<void> | undefined;
+  let lastCommitAt = Number.NEGATIVE_INFINITY;
+  const gathered = (): Promise<void> => {
+    const wait = lastCommitAt + COMMIT_GATHER_MS - performance.now();
+    return new Promise<void>((next) => (wait > 0 ? setTimeout(next, wait) : setImmediate(next)));
+  };
   const commitQueued = async (): Promise<void> => {
     while (queued.length > 0) {
       const batch = queued.splice(0, ENTRIES_PER_COMMIT);
+      lastCommitAt = performance.now();
       try {
         await setRows(await entryRows(batch));
         for (const q of batch) q.durable();
       } catch (e) {
         for (const q of batch) q.failed(e);
       }
+      if (queued.length > 0) await gathered();
     }
     committing = undefined;
   };
   const putEntry = (entry: CacheEntry, put: PutEntryOptions = {}): Promise<void> =>
     new Promise<void>((durable, failed) => {
       queued.push({ entry, options: put, durable, failed });
-      // After the current job: entries put in the same turn share the commit.
-      committing ??= new Promise<void>((next) => setImmediate(next)).then(commitQueued);
+      // After the current job at least: entries put in the same turn share the commit.
+      committing ??= gathered().then(commitQueued);
     });
   const store: MetadataStore = Object.freeze({
     getEntries: async (keys: readonly string[]) => {
