@@ -687,17 +687,17 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
-      const triples = rows.map((row) => [
-        `${namespace}:${row.key}`,
-        JSON.stringify(row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }),
-        ...(row.keepNewer === true ? [1] : []),
-      ]);
-      if (triples.length <= ROWS_BOUND && triples.every((t) => t.length === 2)) {
+      const stored = (row: StoreRow) => (row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl });
+      if (rows.length <= ROWS_BOUND && rows.every((row) => row.keepNewer !== true)) {
         // A few rows (a run's record and summary) are bound as they are: the JSON of a large
         // record is not escaped into a second JSON text for SQLite to parse.
-        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${triples.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...triples.flat());
+        const pairs = rows.flatMap((row) => [`${namespace}:${row.key}`, JSON.stringify(stored(row))]);
+        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...pairs);
         return;
       }
+      // Every row in one JSON text, each value as JSON within it (not as a string of JSON, which
+      // would be written out twice and escaped): SQLite writes each row's value out as its text.
+      const triples = rows.map((row) => [`${namespace}:${row.key}`, stored(row), ...(row.keepNewer === true ? [1] : [])]);
       // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
       const storedIsNewer = `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > json_extract(r.value, '$.value.createdAt'), 0) ELSE 0 END`;
       await sqlite.query(
