@@ -8,6 +8,7 @@
 import * as E from 'fp-ts/Either';
 import type { StepcacheError } from '../errors';
 import { formatDuration } from '../format/duration';
+import type { KeyComponents } from '../cache/components';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { CacheEntry } from '../store/records';
 import { stateOf, type RunContext } from './context';
@@ -31,7 +32,7 @@ const reuseFor = (ctx: RunContext, node: GraphNode, replace: boolean): Execution
   return settings.expiresAfter === undefined ? {} : { maxAgeMs: settings.expiresAfter };
 };
 
-const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Readonly<Record<string, unknown>>, replace: boolean): ExecutionRequest => {
+const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, components: KeyComponents, argument: Readonly<Record<string, unknown>>, replace: boolean): ExecutionRequest => {
   const reuse = reuseFor(ctx, node, replace);
   const retries = ctx.settings[node.index]?.settings.retries ?? 0;
   return {
@@ -41,13 +42,13 @@ const requestFor = (ctx: RunContext, node: GraphNode, key: StepKey, argument: Re
     inputs: inputArtifacts(ctx, node),
     argument: () => Promise.resolve(E.right(argument)),
     ...(reuse === undefined ? {} : { reuse }),
-    entry: { runId: ctx.runId, components: key.components(), ttlMs: ctx.settings[node.index]?.settings.expiresAfter, replace },
+    entry: { runId: ctx.runId, components, ttlMs: ctx.settings[node.index]?.settings.expiresAfter, replace },
     ...(retries === 0 ? {} : { retries }),
     onProgress: ({ worker, host, attempt }) => ctx.emit({ type: 'step-remote-started', step: node.name, key: key.key, worker, host, attempt }),
   };
 };
 
-const commit = (ctx: RunContext, node: GraphNode, key: StepKey, result: ExecutionResult, replace: boolean): E.Either<StepcacheError, ExecutionResult> => {
+const commit = (ctx: RunContext, node: GraphNode, key: StepKey, components: KeyComponents, result: ExecutionResult, replace: boolean): E.Either<StepcacheError, ExecutionResult> => {
   // Served from the cache where the executor runs: the entry is there already.
   if (result.cachedFrom !== undefined) return E.right(result);
   const state = stateOf(ctx, node);
@@ -64,7 +65,7 @@ const commit = (ctx: RunContext, node: GraphNode, key: StepKey, result: Executio
     createdAt: Date.now(),
     durationMs: result.durationMs,
     outputs: result.descriptors,
-    components: key.components(),
+    components,
   };
   // Committed where it executed (a worker, before it answered): writing it again would be a second round trip to the store for nothing.
   if (result.committed === true) return E.right(result);
@@ -94,9 +95,12 @@ export const executeNode = async (
   replace: boolean,
   lockedAbsent = false,
 ): Promise<E.Either<StepcacheError, ExecutionResult>> => {
-  const executing = Promise.resolve().then(() => ctx.executor.execute(requestFor(ctx, node, key, argument, replace), { artifacts: ctx.artifacts }));
+  // The key's readable components, made once: the request carries them (an executor that commits
+  // where it runs writes them), and so does the entry committed here.
+  const components = key.components();
+  const executing = Promise.resolve().then(() => ctx.executor.execute(requestFor(ctx, node, key, components, argument, replace), { artifacts: ctx.artifacts }));
   const result = await withinTimeout(node, ctx.settings[node.index]?.settings.timeout, executing);
-  return E.isLeft(result) ? result : commit(ctx, node, key, result.right, replace || lockedAbsent);
+  return E.isLeft(result) ? result : commit(ctx, node, key, components, result.right, replace || lockedAbsent);
 };
 
 /**

@@ -11,6 +11,7 @@ import * as E from 'fp-ts/Either';
 import type { StepLock } from '../lock/step-lock';
 import { decodeCacheEntry, decodeRunRecord, decodeRunSummary, entryHead, reportingDamage, runSummary, type CacheEntry, type DamagedRecord, type EntryHead, type RunRecord, type RunSummary } from './records';
 import { withLiveStatus } from './run-liveness';
+import { openSqliteConnection } from './sqlite-connection';
 
 // model
 
@@ -285,6 +286,12 @@ export const createKeyvMetadataStore = (keyv: Keyv, options: MetadataStoreOption
 /** Entries written in one commit at most. */
 const ENTRIES_PER_COMMIT = 512;
 
+/**
+ * How long after the start of a commit the next one gathers entries: a step executed meanwhile
+ * waits at most this long more for its entry to be durable (and its key's lock to be released).
+ */
+const COMMIT_GATHER_MS = 4;
+
 /** An entry waiting to be written, and who waits for it to be durable. */
 interface QueuedEntry {
   readonly entry: CacheEntry;
@@ -486,12 +493,21 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   };
   // Group commit: entries put while a commit is being written wait for the next one, which writes
   // all of them at once. Commits follow each other, so concurrent writers of a key in this process
-  // insert once. (Across processes, the step lock keeps writers of a key apart.)
+  // insert once. (Across processes, the step lock keeps writers of a key apart.) An entry put after
+  // a pause is committed after the current job; one put within COMMIT_GATHER_MS of the start of the
+  // last commit waits for the rest of that time, so that steps executed one after another share
+  // commits instead of writing one each.
   const queued: QueuedEntry[] = [];
   let committing: Promise<void> | undefined;
+  let lastCommitAt = Number.NEGATIVE_INFINITY;
+  const gathered = (): Promise<void> => {
+    const wait = lastCommitAt + COMMIT_GATHER_MS - performance.now();
+    return new Promise<void>((next) => (wait > 0 ? setTimeout(next, wait) : setImmediate(next)));
+  };
   const commitQueued = async (): Promise<void> => {
     while (queued.length > 0) {
       const batch = queued.splice(0, ENTRIES_PER_COMMIT);
+      lastCommitAt = performance.now();
       try {
         await setRows(await entryRows(batch));
         for (const q of batch) {
@@ -502,6 +518,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       } catch (e) {
         for (const q of batch) q.failed(e);
       }
+      if (queued.length > 0) await gathered();
     }
     committing = undefined;
   };
@@ -509,8 +526,8 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     new Promise<void>((durable, failed) => {
       // Frozen: the store may hand this very value back to later reads of its row.
       queued.push({ entry: frozenEntry(entry), options: put, durable, failed });
-      // After the current job: entries put in the same turn share the commit.
-      committing ??= new Promise<void>((next) => setImmediate(next)).then(commitQueued);
+      // After the current job at least: entries put in the same turn share the commit.
+      committing ??= gathered().then(commitQueued);
     });
   const store: MetadataStore = Object.freeze({
     getEntries: async (keys: readonly string[]) => {
@@ -709,21 +726,26 @@ const ROWS_BOUND = 16;
  * const metadata = createSqliteMetadataStore('.stepcache/metadata.sqlite', { onDamaged: (d) => console.warn(d.message) });
  */
 export const createSqliteMetadataStore = (file: string, options: MetadataStoreOptions = {}): MetadataStore => {
-  const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
+  // keyv's SQLite adapter runs every statement through `query`, which is this connection's: it
+  // keeps the statements it runs prepared. (The adapter's own connection is to an empty database
+  // in memory, never used.)
   // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
   // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash. Both
   // are set before any other statement of this connection runs: a write made before would be
   // synced to the disk on commit (several fsyncs each, in a new store: the first run's writes).
-  const query = sqlite.query;
-  const configured = query('PRAGMA synchronous=NORMAL')
-    .then(() => query('PRAGMA journal_mode=WAL'))
-    .then(
-      () => undefined,
-      () => undefined, // a connection that fails says so on the statement that needs it
-    );
-  sqlite.query = (sql, ...parameters) => configured.then(() => query(sql, ...parameters));
+  const table = 'keyv';
+  const connection = openSqliteConnection(file, {
+    busyTimeoutMs: 10_000,
+    pragmas: ['PRAGMA synchronous=NORMAL', 'PRAGMA journal_mode=WAL'],
+    setup: [`CREATE TABLE IF NOT EXISTS ${table}(key VARCHAR(255) PRIMARY KEY, value TEXT )`],
+  });
+  const sqlite = new KeyvSqlite({ uri: 'sqlite://:memory:', table });
+  const closeUnused = sqlite.close;
+  sqlite.query = connection.query as typeof sqlite.query;
+  sqlite.close = async () => {
+    await Promise.all([connection.close(), closeUnused()]);
+  };
   const namespace = 'stepcache';
-  const table = sqlite.opts.table ?? 'keyv';
   const valueOf = rowValues();
   // One query per page of a key range, on the table's primary key: keyv's own iterator reads
   // every row of the table, ten at a time.
@@ -770,26 +792,31 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
       if (rows.length === 0) return;
       const now = Date.now();
       const stored = rows.map((row) => (row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }));
-      const triples = rows.map((row, i) => [`${namespace}:${row.key}`, JSON.stringify(stored[i]), ...(row.keepNewer === true ? [1] : [])]);
+      // Each value written out as JSON once: bound as it is, or placed as JSON within the batch's JSON text.
+      const texts = stored.map((value) => JSON.stringify(value));
       // Once written, a read of the same text is the value written: no entry this process wrote is
       // parsed again. Only entries (frozen by `putEntry`): a run record is a value its writer may reuse.
       const written = (): void =>
-        triples.forEach((t, i) => {
-          if (rows[i]?.key.startsWith('entry:') === true || rows[i]?.key.startsWith('latest') === true) valueOf.wrote(t[0] as string, t[1] as string, stored[i]);
+        rows.forEach((row, i) => {
+          if (row.key.startsWith('entry:') || row.key.startsWith('latest')) valueOf.wrote(`${namespace}:${row.key}`, texts[i] as string, stored[i]);
         });
-      if (triples.length <= ROWS_BOUND && triples.every((t) => t.length === 2)) {
+      if (rows.length <= ROWS_BOUND && rows.every((row) => row.keepNewer !== true)) {
         // A few rows (a run's record and summary) are bound as they are: the JSON of a large
         // record is not escaped into a second JSON text for SQLite to parse.
-        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${triples.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...triples.flat());
+        const pairs = rows.flatMap((row, i) => [`${namespace}:${row.key}`, texts[i] as string]);
+        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...pairs);
         written();
         return;
       }
+      // Every row in one JSON text, each value as JSON within it (not as a string of JSON, which
+      // would be escaped): SQLite writes each row's value out as its text.
+      const batch = `[${rows.map((row, i) => `[${JSON.stringify(`${namespace}:${row.key}`)},${texts[i] as string}${row.keepNewer === true ? ',1' : ''}]`).join(',')}]`;
       // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
       const storedIsNewer = `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > json_extract(r.value, '$.value.createdAt'), 0) ELSE 0 END`;
       await sqlite.query(
         `INSERT INTO ${table} (key, value) SELECT r.key, r.value FROM (SELECT json_extract(row.value, '$[0]') AS key, json_extract(row.value, '$[1]') AS value, json_extract(row.value, '$[2]') AS keepNewer FROM json_each(?) AS row) AS r ` +
           `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        JSON.stringify(triples),
+        batch,
       );
       written();
     },
