@@ -456,15 +456,20 @@ const spread = (name: string, samples: readonly number[], unit: (ms: number) => 
   return `${name}: min ${unit(sorted[0] ?? Number.NaN)}, median ${unit(median(sorted))}, max ${unit(sorted[sorted.length - 1] ?? Number.NaN)}`;
 };
 
-/** The big artifact's rows, spreads and notes only (`BENCH_ONLY=big`). */
-const mainBig = async (): Promise<void> => {
-  const started = performance.now();
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-'));
+/** The first line of a report: what ran, on which node and machine, how loaded, how many repetitions. */
+const headline = (title: string): string => {
   const load = os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-  console.log(`stepcache benchmark, big artifact only: node ${process.version}, ${os.cpus().length} CPUs (load average ${load}), ${REPS} repetitions, gc ${gcExposed() ? 'exposed' : 'NOT exposed (run with --expose-gc)'}\n`);
+  return `${title}: node ${process.version}, ${os.cpus().length} CPUs (load average ${load}), ${REPS} repetitions, gc ${gcExposed() ? 'exposed' : 'NOT exposed (run with --expose-gc)'}`;
+};
+
+/** The big artifact's rows, spreads and notes only (`BENCH_ONLY=big`). */
+const mainBig = async (): Promise<void> => {
+  const started = performance.now();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-'));
+  console.log(`${headline('stepcache benchmark, big artifact only')}\n`);
   try {
     const data = new Float64Array(BIG_LENGTH);
     for (let i = 0; i < data.length; i++) data[i] = Math.random();
@@ -503,11 +508,7 @@ const mainBig = async (): Promise<void> => {
 const main = async (): Promise<void> => {
   const started = performance.now();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-'));
-  const load = os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-  console.log(`stepcache benchmark: node ${process.version}, ${os.cpus().length} CPUs (load average ${load}), ${REPS} repetitions, gc ${gcExposed() ? 'exposed' : 'NOT exposed (run with --expose-gc)'}`);
+  console.log(headline('stepcache benchmark'));
   console.log(`stores in ${root}\n`);
   try {
     const stepsDir = path.join(root, 'steps');
