@@ -28,22 +28,25 @@ afterEach(async () => {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether a promise has settled once pending callbacks ran. */
-const stateOf = (p: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> =>
+/** Whether a promise has settled once pending callbacks ran (within `withinMs`). */
+const stateOf = (p: Promise<unknown>, withinMs = 5): Promise<'resolved' | 'rejected' | 'pending'> =>
   Promise.race([
     p.then(
       () => 'resolved' as const,
       () => 'rejected' as const,
     ),
-    new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 5)),
+    new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), withinMs)),
   ]);
+
+/** How long a free lock may take to be taken on a loaded machine (a file made through the thread pool). */
+const FREE_WITHIN_MS = 1_000;
 
 /** Counts holders at once; `max` must stay 1. */
 /** Whether a key is free right now; leaves it as it was (a waiting probe gives up). */
 const isFree = async (lock: StepLock, key = KEY): Promise<boolean> => {
   const controller = new AbortController();
   const probe = lock.acquire(key, { signal: controller.signal });
-  if ((await stateOf(probe)) === 'resolved') {
+  if ((await stateOf(probe, FREE_WITHIN_MS)) === 'resolved') {
     await (await probe)();
     return true;
   }
