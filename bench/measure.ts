@@ -3,6 +3,12 @@
  *
  * @packageDocumentation
  */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The repository this benchmark belongs to. */
+const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** Runs a full garbage collection when node was started with `--expose-gc`; otherwise does nothing. */
 export const collectGarbage = (): void => {
@@ -137,4 +143,24 @@ export const runAlone = (measure: () => Promise<{ readonly rows: readonly Row[];
       process.exitCode = 1;
     },
   );
+};
+
+/** The newest modification time of the files under a folder (recursively), in milliseconds. */
+const newestUnder = (dir: string): number =>
+  fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((name) => fs.statSync(path.join(dir, name)).mtimeMs)
+    .reduce((newest, t) => Math.max(newest, t), 0);
+
+/**
+ * Builds the package (`npm run build`) unless `dist/` is there and newer than every file under
+ * `src/`, so that measurements of the built package (whole processes, the CLI) measure this code.
+ *
+ * @example
+ * ensureBuilt(); // then run dist/cli/main.js
+ */
+export const ensureBuilt = (): void => {
+  const built = path.join(REPO_ROOT, 'dist', 'index.js');
+  const builtAt = fs.existsSync(built) ? fs.statSync(built).mtimeMs : -1;
+  if (builtAt < newestUnder(path.join(REPO_ROOT, 'src'))) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
 };

@@ -14,7 +14,7 @@ import { parseRunConfigText } from '../src/config/run-config';
 import { runCli } from '../src/cli/cli';
 import { createRunner, silentLogger, type CacheEntry, type RunRecord } from '../src/index';
 import { createSqliteMetadataStore } from '../src/store/metadata-store';
-import { formatMs, median, type Row, runAlone, timeAsync } from './measure';
+import { ensureBuilt, formatMs, median, type Row, runAlone, timeAsync } from './measure';
 import { chainPipeline, STEP_COUNT } from './pipelines';
 
 /** Runs in the listed store. */
@@ -78,9 +78,11 @@ const timeCliProcess = (argv: readonly string[]): Promise<number> =>
 
 /**
  * The built CLI as a whole process: `runs list` and `cache ls`, each beside `stepcache --version`
- * (its start-up: Node, the CLI's modules), interleaved; medians. `undefined` without a build.
+ * (its start-up: Node, the CLI's modules), interleaved; medians; built first when `dist/` is older
+ * than the sources. `undefined` when the build made no CLI.
  */
 const cliProcessMs = async (dir: string): Promise<{ readonly version: number; readonly runsList: number; readonly cacheLs: number } | undefined> => {
+  ensureBuilt();
   if (!fs.existsSync(CLI)) return undefined;
   const samples = { version: [] as number[], runsList: [] as number[], cacheLs: [] as number[] };
   const commands = [

@@ -16,7 +16,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatMs, median, type Row, runAlone } from './measure';
+import { ensureBuilt, formatMs, median, type Row, runAlone } from './measure';
 
 /** Steps of the cached script. */
 export const SCRIPT_STEPS = 5;
@@ -112,9 +112,7 @@ const loadMs = (format: 'cjs' | 'esm', reps: number): number => {
 
 /** The whole-process rows (CommonJS and ES module) and notes. */
 export const measureWholeProcess = async (reps: number): Promise<{ rows: Row[]; notes: string[] }> => {
-  if (!fs.existsSync(path.join(DIST, 'index.js')) || !fs.existsSync(path.join(DIST, 'index.mjs'))) {
-    execFileSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'ignore' });
-  }
+  ensureBuilt();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepcache-bench-process-'));
   try {
     const files = { plain: path.join(root, 'plain.cjs'), cjs: path.join(root, 'cached.cjs'), esm: path.join(root, 'cached.mjs') };
