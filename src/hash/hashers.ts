@@ -89,12 +89,21 @@ let instantHasherLoading: Promise<IHasher> | undefined;
  * if (h !== undefined) { h.update(bytes); h.digest(); }
  */
 export const contentHasherNow = (): ContentHasher | undefined => {
-  instantHasherLoading ??= createXXHash128().then((h) => (instantHasher = h));
+  void contentHasherNowReady();
   const hasher = instantHasher;
   if (hasher === undefined) return undefined;
   hasher.init();
   return { update: (chunk) => void hasher.update(chunk), digest: () => hasher.digest('hex') };
 };
+
+/**
+ * Settles once {@link contentHasherNow} gives a hasher (starting to load it, the first time).
+ *
+ * @example
+ * await contentHasherNowReady();
+ * contentHasherNow() !== undefined; // true
+ */
+export const contentHasherNowReady = (): Promise<unknown> => (instantHasherLoading ??= createXXHash128().then((h) => (instantHasher = h)));
 
 /**
  * How an artifact store names contents: the hash that makes ids (and verifies them on load).
@@ -125,6 +134,8 @@ export interface ContentHashing {
    * without an `await`), or `undefined` while the hash is still loading (the first call starts it).
    */
   readonly createNow: () => ContentHasher | undefined;
+  /** Settles once `createNow` gives a hasher (starting to load the hash, the first time). */
+  readonly nowReady: () => Promise<unknown>;
 }
 
 /**
@@ -133,7 +144,7 @@ export interface ContentHashing {
  * @example
  * plainContentHashing.idLength; // 32
  */
-export const plainContentHashing: ContentHashing = Object.freeze({ name: 'xxh3-128', idLength: 32, create: createContentHasher, createNow: contentHasherNow });
+export const plainContentHashing: ContentHashing = Object.freeze({ name: 'xxh3-128', idLength: 32, create: createContentHasher, createNow: contentHasherNow, nowReady: contentHasherNowReady });
 
 /** Separates the artifact key from every other use of the secret (entries are signed with it directly). */
 const ARTIFACT_KEY_LABEL = 'stepcache artifact ids v1';
@@ -152,7 +163,7 @@ export const keyedContentHashing = (secret: string | Uint8Array): ContentHashing
     const hmac = createHmac('sha256', key);
     return { update: (chunk) => void hmac.update(chunk), digest: () => hmac.digest('hex') };
   };
-  return Object.freeze({ name: 'hmac-sha256', idLength: 64, create: async (): Promise<ContentHasher> => createNow(), createNow });
+  return Object.freeze({ name: 'hmac-sha256', idLength: 64, create: async (): Promise<ContentHasher> => createNow(), createNow, nowReady: async () => undefined });
 };
 
 /**

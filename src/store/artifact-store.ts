@@ -304,7 +304,7 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     startWriteBehind();
     if (bytes.byteLength <= SMALL) {
       // Stored at once; while the hash loads, once it has loaded.
-      const now = putSmallNow(bytes) ?? (await hashing.create(), putSmallNow(bytes));
+      const now = putSmallNow(bytes) ?? (await hashing.nowReady(), putSmallNow(bytes));
       if (now !== undefined) return now;
     }
     await ensureDirs();
