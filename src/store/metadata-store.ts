@@ -443,28 +443,47 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
    * expired or unreadable one counts as absent) or replaces it, and becomes the latest of its step
    * unless a newer one is. One read for the whole batch, then one write.
    */
+  /**
+   * An entry's own row, unless it is past its expiry: it expires ttlMs after it was created (keyv
+   * counts from now), so one already past it is absent.
+   */
+  const ownRowOf = (entry: CacheEntry, put: PutEntryOptions): StoreRow | undefined => {
+    const ttl = put.ttlMs === undefined ? undefined : entry.createdAt + put.ttlMs - Date.now();
+    return ttl === undefined || ttl > 0 ? { key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) } : undefined;
+  };
+  /** The latest of its pipeline's step: the last written. */
+  const pipelineLatestRowOf = (entry: CacheEntry): StoreRow => ({ key: latestKey(entry.pipeline, entry.step), value: entry });
+  /**
+   * The latest entry of its step, whichever pipeline made it, and its head. It is kept whole, so
+   * one batched read at the start of a run finds it, and never expires, so a later miss can still
+   * say what changed. `keepNewer`: unless the stored one is newer (compared as the rows are written).
+   */
+  const stepLatestRowsOf = (entry: CacheEntry, keepNewer: boolean): StoreRow[] => {
+    const newer = keepNewer ? { keepNewer: true as const } : {};
+    return [
+      { key: latestOfStepKey(entry.step), value: entry, ...newer },
+      { key: latestHeadKey(entry.step), value: decodedHead(entry), ...newer },
+    ];
+  };
   const entryRows = async (batch: readonly QueuedEntry[]): Promise<StoreRow[]> => {
     if (writer !== undefined && batch.every(({ options: put }) => put.replace === true)) return replacingRows(batch);
     const keys = [...new Set(batch.flatMap(({ entry }) => [entryKey(entry.key), latestOfStepKey(entry.step)]))];
     const values = await getMany(keys);
     const current = new Map<string, unknown>(keys.map((k, i) => [k, values[i]]));
     const rows = new Map<string, StoreRow>();
+    const add = (row: StoreRow): void => void rows.set(row.key, row);
     for (const { entry, options: put } of batch) {
       if (put.replace !== true && entryOf(current.get(entryKey(entry.key)), entry.key) !== undefined) continue;
       // Several pipelines write the latest of one step: the newest stays it, whichever came last.
       const newest = entryOf(current.get(latestOfStepKey(entry.step)), `latest of step ${entry.step}`);
-      // The latest entry of a step is kept whole, so one batched read at the start of a run finds it;
-      // it never expires, so a later miss can still say what changed.
-      // An entry expires ttlMs after it was created (keyv counts from now): one already past it is absent.
-      const ttl = put.ttlMs === undefined ? undefined : entry.createdAt + put.ttlMs - Date.now();
-      if (ttl === undefined || ttl > 0) {
-        rows.set(entryKey(entry.key), { key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) });
-        current.set(entryKey(entry.key), entry);
+      const own = ownRowOf(entry, put);
+      if (own !== undefined) {
+        add(own);
+        current.set(own.key, entry);
       }
-      rows.set(latestKey(entry.pipeline, entry.step), { key: latestKey(entry.pipeline, entry.step), value: entry });
+      add(pipelineLatestRowOf(entry));
       if (newest === undefined || newest.createdAt <= entry.createdAt) {
-        rows.set(latestOfStepKey(entry.step), { key: latestOfStepKey(entry.step), value: entry });
-        rows.set(latestHeadKey(entry.step), { key: latestHeadKey(entry.step), value: decodedHead(entry) });
+        stepLatestRowsOf(entry, false).forEach(add);
         current.set(latestOfStepKey(entry.step), entry);
       }
     }
@@ -477,18 +496,16 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
    */
   const replacingRows = (batch: readonly QueuedEntry[]): StoreRow[] => {
     const rows = new Map<string, StoreRow>();
+    const add = (row: StoreRow): void => void rows.set(row.key, row);
     const newestOfStep = new Map<string, CacheEntry>();
     for (const { entry, options: put } of batch) {
-      const ttl = put.ttlMs === undefined ? undefined : entry.createdAt + put.ttlMs - Date.now();
-      if (ttl === undefined || ttl > 0) rows.set(entryKey(entry.key), { key: entryKey(entry.key), value: entry, ...(ttl === undefined ? {} : { ttl }) });
-      rows.set(latestKey(entry.pipeline, entry.step), { key: latestKey(entry.pipeline, entry.step), value: entry });
+      const own = ownRowOf(entry, put);
+      if (own !== undefined) add(own);
+      add(pipelineLatestRowOf(entry));
       const newest = newestOfStep.get(entry.step);
       if (newest === undefined || newest.createdAt <= entry.createdAt) newestOfStep.set(entry.step, entry);
     }
-    for (const [step, entry] of newestOfStep) {
-      rows.set(latestOfStepKey(step), { key: latestOfStepKey(step), value: entry, keepNewer: true });
-      rows.set(latestHeadKey(step), { key: latestHeadKey(step), value: decodedHead(entry), keepNewer: true });
-    }
+    for (const entry of newestOfStep.values()) stepLatestRowsOf(entry, true).forEach(add);
     return [...rows.values()];
   };
   // Group commit: entries put while a commit is being written wait for the next one, which writes
