@@ -360,3 +360,33 @@ describe('the embedded store: last uses and rows read again', () => {
     expect(await store.getEntries(['k1'])).toEqual([undefined]);
   });
 });
+
+describe('the run index, built on first listing', () => {
+  /** Rows of a keyv map, with the keys written while `recording` is on. */
+  class RecordingMap extends Map<string, unknown> {
+    recording = false;
+    readonly written: string[] = [];
+    override set(key: string, value: unknown): this {
+      if (this.recording) this.written.push(key);
+      return super.set(key, value);
+    }
+  }
+
+  it('writes no run record back: a run that finished meanwhile in another process would be shown running again', async () => {
+    const rows = new RecordingMap();
+    const writer = createKeyvMetadataStore(new Keyv({ store: rows, namespace: 'stepcache' }));
+    await writer.putRun({ ...run('live', '2026-11-30T10:00:00.000Z'), status: 'running' });
+    await writer.putRun(run('done', '2026-11-30T09:00:00.000Z'));
+    // A run recorded by a version before the index: its record alone.
+    const legacy = new Keyv({ store: rows, namespace: 'stepcache' });
+    await legacy.set('run:old', run('old', '2026-11-29T09:00:00.000Z'));
+    rows.recording = true;
+    const reader = createKeyvMetadataStore(new Keyv({ store: rows, namespace: 'stepcache' }));
+    expect((await reader.listRuns()).map((r) => r.id)).toEqual(['live', 'done', 'old']);
+    // Only the index rows of the run recorded before the index, and the index's marker: never a record.
+    expect(rows.written.filter((key) => key.startsWith('stepcache:run:'))).toEqual([]);
+    expect(rows.written.filter((key) => key.includes(':live') || key.includes(':done'))).toEqual([]);
+    expect(rows.written.some((key) => key.startsWith('stepcache:runidx:') && key.endsWith(':old'))).toBe(true);
+    expect((await reader.listRuns({ status: 'completed' })).map((r) => r.id)).toEqual(['done', 'old']);
+  });
+});

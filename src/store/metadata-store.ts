@@ -339,8 +339,8 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     }
     return lastUses;
   };
-  const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
-    if (runs.length === 0) return;
+  /** The rows that index runs beside their records: each run's summary, and the keys it used. */
+  const indexRowsOf = (runs: readonly RunRecord[]): StoreRow[] => {
     // The keys finished runs used, as of their start: what `cache ls` sorts by, without reading
     // every run. With a store that raises rows, one row per run says its uses are still to be
     // folded in (a run of ten thousand steps writes one row, not ten thousand); otherwise one row
@@ -350,13 +350,11 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
       writer === undefined
         ? [...lastUsesOf(runs)].map(([key, at]) => ({ key: usedKey(key), value: at }))
         : runs.filter((run) => run.status !== 'running').map((run) => ({ key: unfoldedKey(run.id), value: unfoldedUses(run) }));
-    await setRows([
-      ...uses,
-      ...runs.flatMap((run) => [
-        { key: runKey(run.id), value: run },
-        { key: runIndexKey(run), value: runSummary(run) },
-      ]),
-    ]);
+    return [...uses, ...runs.map((run) => ({ key: runIndexKey(run), value: runSummary(run) }))];
+  };
+  const putRuns = async (runs: readonly RunRecord[]): Promise<void> => {
+    if (runs.length === 0) return;
+    await setRows([...indexRowsOf(runs), ...runs.map((run) => ({ key: runKey(run.id), value: run }))]);
   };
   /**
    * Raises the `used:` rows of the keys the runs not yet folded in used (all of them, or those
@@ -408,9 +406,14 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
         const run = value === undefined || value === null ? undefined : usable(decodeRunRecord(value, key.slice('run:'.length)));
         if (run) runs.push(run);
       }
+      // Only the runs without an index row (recorded before there was an index) are indexed, and
+      // their records are never written back: one read here may be older than the record by now (a
+      // run that finished meanwhile, in another process, would read as running again).
+      const indexRows = await getMany(runs.map(runIndexKey));
+      const unindexed = runs.filter((_, i) => indexRows[i] === undefined || indexRows[i] === null);
       // Oldest first, so that each key's last use is written last.
-      runs.sort((a, b) => byRecency(b, a));
-      for (let i = 0; i < runs.length; i += BATCH) await putRuns(runs.slice(i, i + BATCH));
+      unindexed.sort((a, b) => byRecency(b, a));
+      for (let i = 0; i < unindexed.length; i += BATCH) await setRows(indexRowsOf(unindexed.slice(i, i + BATCH)));
       await keyv.set(RUN_INDEX_READY, { version: 1 });
     })().catch((e: unknown) => {
       indexed = undefined;
