@@ -9,6 +9,7 @@ import * as TE from 'fp-ts/TaskEither';
 import { StepcacheError, toError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import { DEFAULT_OUTPUT } from '../step/step';
+import { inlineForm, keptInline } from '../store/inline';
 import { deserializeOutput, serializeOutput, type ArtifactDescriptor, type SerializedOutput } from '../store/serialize';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from './executor';
 
@@ -52,9 +53,9 @@ type Taken = { readonly serialized: SerializedOutput; readonly stored?: Artifact
 const unencodable = (node: GraphNode, name: string, e: unknown): StepcacheError =>
   stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: writing it failed: ${toError(e).message}.`, node.name, e, name);
 
-const descriptorOf = (serialized: SerializedOutput, id: string): ArtifactDescriptor => {
+const descriptorOf = (serialized: SerializedOutput, id: string, inline?: string): ArtifactDescriptor => {
   const { kind, dtype, format } = serialized;
-  return Object.freeze({ id, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format });
+  return Object.freeze({ id, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format, ...(inline === undefined ? {} : { inline }) });
 };
 
 /**
@@ -92,6 +93,12 @@ const takeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unknown>>
       return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.${codecAdvice(node, name, bytes.left.reason)}`, node.name, undefined, name));
     }
     const serialized = bytes.right;
+    if (keptInline(store.artifacts, serialized.bytes)) {
+      // Kept inside the entry: a copy of a few bytes, handed over like any snapshot.
+      const { sharesMemory: _shared, ...rest } = serialized;
+      taken[name] = { serialized: serialized.sharesMemory === true ? { ...rest, bytes: serialized.bytes.slice() } : serialized };
+      continue;
+    }
     if (serialized.sharesMemory !== true || putNow === undefined) {
       taken[name] = { serialized };
       continue;
@@ -126,6 +133,12 @@ const decodeSnapshot = (node: GraphNode, name: string, serialized: SerializedOut
 };
 
 const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, serialized: SerializedOutput): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
+  const { idOf } = store.artifacts;
+  if (idOf !== undefined && keptInline(store.artifacts, serialized.bytes)) {
+    const id = await TE.tryCatch(async () => idOf(serialized.bytes), toError)();
+    if (E.isLeft(id)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be named: ${id.left.message}`, node.name, id.left, name));
+    return E.right(descriptorOf(serialized, id.right, inlineForm(serialized.bytes)));
+  }
   const stored = await TE.tryCatch(() => store.artifacts.put(serialized.bytes), toError)();
   if (E.isLeft(stored)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
   return E.right(descriptorOf(serialized, stored.right));
