@@ -19,11 +19,19 @@ import { EMPTY_ARTIFACT_ID, type ArtifactDescriptor } from './serialize';
 
 /**
  * Outputs of at most this many serialized bytes are kept inside their cache entry. Creating an
- * artifact file costs 450-870 µs of kernel time on ext4 whatever its size, while a cache entry
- * (written in batches, and copied to its step's and pipeline's latest rows) grows by 4/3 of the
- * bytes: up to 1 KiB (1.4 KiB of base64 in each row), the rows stay within one SQLite page and
- * the entry costs less than the file; numbers, short strings, small JSON objects and small
- * typed arrays are below it, arrays of data above.
+ * artifact file costs 450-870 µs of kernel time on ext4 whatever its size; inline bytes instead
+ * grow the metadata file about eight times over (base64, in the entry's own row, its step's and
+ * pipeline's latest rows and the run record), and big rows slow the cached path. Measured with
+ * chains of 1,000 steps whose outputs all have one size (first run per step, cached re-run,
+ * metadata.sqlite; inline against files):
+ *
+ * - 1 KiB: 0.76 against 2.65 ms, 77 against 99 ms, 14.8 against 4.2 MB
+ * - 4 KiB: 1.2 against 2.9 ms, 94 against 84 ms, 35 against 4.2 MB
+ * - 16 KiB: 1.9 against 3.0 ms, 300 against 79 ms, 117 against 4.2 MB
+ *
+ * Up to 1 KiB every figure is better inline; above, the first run gains less while the store
+ * and the cached run pay more. Numbers, short strings, small JSON objects and small typed
+ * arrays are below it; arrays of data above.
  */
 export const INLINE_MAX_BYTES = 1024;
 
