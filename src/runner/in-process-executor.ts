@@ -1,6 +1,7 @@
 /**
  * The in-process executor: calls the step function here, splits its result into the declared
- * outputs, serializes each in its format and stores it in the artifact store.
+ * outputs, serializes each in its format and stores it in the artifact store, or, when it is
+ * tiny, keeps its bytes inside its descriptor (see `INLINE_MAX_BYTES`).
  *
  * @packageDocumentation
  */
@@ -175,7 +176,9 @@ const callWithRetries = async (node: GraphNode, argument: Readonly<Record<string
  * step returns, then stored one after the other; their values, decoded from those bytes (never
  * the step's own objects), are returned for the first consumer downstream to use without reading
  * them back. Binary outputs (typed arrays, `Buffer`s, `ArrayBuffer`s) are stored at once instead
- * when the store can (`putNow`), without a copy, and their consumers read them back.
+ * when the store can (`putNow`), without a copy, and their consumers read them back. Outputs of
+ * at most `INLINE_MAX_BYTES` are not stored at all when the store can name bytes (`idOf`): their
+ * descriptors carry them, into the entry.
  *
  * @example
  * createRunner({ executor: inProcessExecutor() });

@@ -150,7 +150,7 @@ const writable = async (layout: StoreLayout): Promise<boolean> => (await unwrita
 /** @internal An artifact store whose presence checks start from a batch made up front, and what that batch found. */
 export interface PresenceChecked {
   readonly store: ArtifactStore;
-  /** Whether the batch found the artifact present (with its size); `false` for any other. */
+  /** Whether the batch found the artifact present (with its size), or it is inline (bytes of its size); `false` for any other. */
   readonly isKnownPresent: (ref: MaybeInline) => boolean;
 }
 
