@@ -1,7 +1,8 @@
 /**
  * Long chains: the runner's own cost per step, at 1,000, 5,000 and 10,000 steps. For each length,
  * a first run (every step executes), a fully cached re-run, and a plan, on a fresh store; the
- * per-step figures show whether the cost grows linearly.
+ * per-step figures show whether the cost grows linearly. Every output is a number, kept inside
+ * its cache entry (no artifact file is made), so what is measured is the runner and its metadata.
  *
  * Run alone (`node --import tsx bench/chains.ts [length ...]`) it prints its rows; `npm run bench`
  * calls {@link measureChains}.

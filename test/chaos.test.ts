@@ -34,8 +34,10 @@ import { removeDir, tempDir } from './support/fixtures';
 
 // the pipeline: a → b, a → c (its input stays byte-identical across parameters, so c is cached), b + c → d
 
+/** Long enough for a file: the outputs made of it (right, c's and d's) are artifact files, the others kept inside their entries. */
+const RIGHT = 'r'.repeat(2000);
 const a = step(function chaos_a({ x }: { x: number }) {
-  return { left: x * 2, right: 'r' };
+  return { left: x * 2, right: RIGHT };
 }).outputs({ left: 'auto', right: 'auto' });
 const b = step(function chaos_b({ left }: { left: number }) {
   return left + 1;
@@ -53,7 +55,7 @@ const chaosPipeline = pipeline('chaos', (p, { x }: { x: number }) => {
   return { result: p.call(d, { fromB, fromC }), b: fromB };
 });
 /** What an uncached run gives, computed by hand from the step functions. */
-const expected = (x: number) => ({ result: `r!${x * 2 + 1}`, b: x * 2 + 1 });
+const expected = (x: number) => ({ result: `${RIGHT}!${x * 2 + 1}`, b: x * 2 + 1 });
 
 // faults
 
@@ -208,7 +210,7 @@ describe('faults injected into the real stores', () => {
     await seed();
     const { total, calls } = await countCalls();
     expect(total).toBeGreaterThan(10);
-    expect(calls).toEqual(expect.arrayContaining(['metadata.getLatestEntriesOfSteps', 'metadata.putEntry', 'metadata.putRun', 'artifacts.put', 'artifacts.present', 'artifacts.get', 'lock.acquire']));
+    expect(calls).toEqual(expect.arrayContaining(['metadata.getLatestEntriesOfSteps', 'metadata.putEntry', 'metadata.putRun', 'artifacts.put', 'artifacts.idOf', 'artifacts.present', 'artifacts.get', 'lock.acquire']));
   });
 
   for (const mode of ['throw', 'reject', 'after'] as const) {

@@ -228,18 +228,26 @@ describe('damaged metadata rows and broken entries', () => {
     expect(text.stdout).toContain(`damaged row run:${s.failed.id}: run ${s.failed.id} field status`);
     expect(text.stdout).toMatch(/run "stepcache doctor --repair" to drop them\.\n$/);
 
-    // Damage that a run does not repair by itself: an entry whose artifact is missing, which doctor verifies.
+    // Damage that a run does not repair by itself: an entry whose artifact is missing (a file) or
+    // damaged (bytes kept inside the entry, one changed), which doctor verifies.
     const metadata = createSqliteMetadataStore(metadataFile);
-    const [trainEntry] = await metadata.getEntries([byStep('train_model').key]);
+    const [loadEntry, trainEntry] = await metadata.getEntries([byStep('load_features').key, byStep('train_model').key]);
     await metadata.close();
-    fs.rmSync(createFileArtifactStore(path.join(s.dir, 'artifacts')).locate(trainEntry?.outputs['output']?.id as string));
+    fs.rmSync(createFileArtifactStore(path.join(s.dir, 'artifacts')).locate(loadEntry?.outputs['output']?.id as string));
+    const inline = trainEntry?.outputs['output']?.inline as string;
+    const changed = Buffer.from(Buffer.from(inline, 'base64').toString().replace('1]', '2]')).toString('base64');
+    expect(changed).not.toBe(inline);
+    const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${metadataFile}` }), namespace: 'stepcache' });
+    await raw.set(`entry:${trainEntry?.key as string}`, { ...trainEntry, outputs: { output: { ...trainEntry?.outputs['output'], inline: changed } } });
+    await raw.disconnect();
     const broken = JSON.parse((await cli(['doctor', '--json', '--dir', s.dir])).stdout) as { broken: { step: string; problem: string }[] };
-    expect(broken.broken.map((b) => b.step)).toEqual(['train_model']);
+    expect(broken.broken.map((b) => b.step).sort()).toEqual(['load_features', 'train_model']);
+    expect(broken.broken.find((b) => b.step === 'train_model')?.problem).toMatch(/^output output: content hash is [0-9a-f]{32}, expected [0-9a-f]{32} \(the entry is damaged\)$/);
 
     const repaired = await cli(['doctor', '--repair', '--dir', s.dir]);
-    expect(repaired.stdout).toMatch(/Repaired: dropped [34] damaged rows and 1 cache entry whose artifacts are missing or damaged\.\n$/);
+    expect(repaired.stdout).toMatch(/Repaired: dropped [34] damaged rows and 2 cache entries whose artifacts are missing or damaged\.\n$/);
     const healthy = await cli(['doctor', '--dir', s.dir]);
-    expect(healthy.stdout).toMatch(/is healthy: \d+ cache entries checked, every row readable\.\n$/);
+    expect(healthy.stdout).toMatch(/is healthy: \d+ cache entr(y|ies) checked, every row readable\.\n$/);
     expect(healthy.stderr).toBe('');
     expect((await cli(['cache', 'clear', '--yes', '--dir', s.dir])).code).toBe(0);
   });
@@ -466,7 +474,7 @@ describe('cache clear', () => {
     expect(await s.runner.cache.list()).toHaveLength(4);
     const cleared = await cli(['cache', 'clear', '--yes', '--dir', s.dir]);
     expect(cleared.code).toBe(0);
-    expect(cleared.stdout).toMatch(/^Removed 4 cache entries and 4 artifacts \(16\.\d kB\); 0 B of artifacts remain\.\n$/);
+    expect(cleared.stdout).toMatch(/^Removed 4 cache entries and 1 artifact \(16\.\d kB\); 0 B of artifacts remain\.\n$/);
     expect(await s.runner.cache.list()).toEqual([]);
     expect((await cli(['runs', 'list', '--json', '--dir', s.dir])).stdout).toContain(s.completed.id);
   });

@@ -108,10 +108,18 @@ describe('run page', () => {
     expect(body).not.toContain('http-equiv="refresh"');
   });
 
-  test('a missing artifact is marked', async () => {
-    const gone = Object.values(store.second.steps['train_model']?.outputs ?? {})[0];
-    const artifacts = { ...createFileArtifactStore(path.join(dir, 'artifacts')), present: (refs: readonly { id: string }[]) => Promise.resolve(refs.map((r) => r.id !== gone?.id)) };
-    const body = (await createDashboard({ metadata, artifacts }).respond('GET', `/runs/${store.second.id}`)).body;
+  test('a missing artifact is marked; an output kept inside its entry never is', async () => {
+    // The run as a store of files would record it: train_model's output in a file, every other tiny output inline.
+    const run = store.second;
+    const trained = run.steps['train_model'];
+    const [name, output] = Object.entries(trained?.outputs ?? {})[0] ?? [];
+    expect(output?.inline).toBeDefined();
+    const { inline: _kept, ...file } = output ?? { id: '', size: 0, kind: 'none', format: 'auto' };
+    const withFile: RunRecord = { ...run, steps: { ...run.steps, train_model: { ...trained!, outputs: { ...trained?.outputs, [name!]: file } } } };
+    const viewed: MetadataStore = { ...metadata, getRun: async (id: string) => (id === run.id ? withFile : metadata.getRun(id)) };
+    // A store where nothing is present: only the output in a file can be missing.
+    const artifacts = { ...createFileArtifactStore(path.join(dir, 'artifacts')), present: (refs: readonly { id: string }[]) => Promise.resolve(refs.map(() => false)) };
+    const body = (await createDashboard({ metadata: viewed, artifacts }).respond('GET', `/runs/${run.id}`)).body;
     expect(body.match(/ missing<\/span>/g)?.length).toBe(1);
   });
 

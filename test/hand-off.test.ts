@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as t from 'io-ts';
-import { createRunner, pipeline, silentLogger, step, type Runner } from '../src';
+import { createRunner, createSqliteMetadataStore, pipeline, silentLogger, step, type Runner } from '../src';
 import { storePerTest } from './support/fixtures';
 
 const store = storePerTest();
@@ -17,11 +17,18 @@ const runnerFor = (): Runner => {
   return runner;
 };
 
-/** The bytes of the artifact of a step's output, as stored. */
-const storedBytes = (record: { readonly steps: Readonly<Record<string, { readonly outputs?: Readonly<Record<string, { readonly id: string }>> | undefined } | undefined>> }, stepName: string, output = 'output'): Buffer => {
+/** The bytes of the artifact of a step's output, as stored: in its entry (inline, as the entry is stored), or in its file. */
+const storedBytes = async (record: { readonly steps: Readonly<Record<string, { readonly key?: string | undefined; readonly outputs?: Readonly<Record<string, { readonly id: string }>> | undefined } | undefined>> }, stepName: string, output = 'output'): Promise<Buffer> => {
   const id = record.steps[stepName]?.outputs?.[output]?.id;
-  if (id === undefined) throw new Error(`no artifact for ${stepName}.${output}`);
-  return fs.readFileSync(path.join(store.dir(), 'artifacts', id.slice(0, 2), id));
+  const key = record.steps[stepName]?.key;
+  if (id === undefined || key === undefined) throw new Error(`no artifact for ${stepName}.${output}`);
+  const metadata = createSqliteMetadataStore(path.join(store.dir(), 'metadata.sqlite'));
+  try {
+    const inline = (await metadata.getEntries([key]))[0]?.outputs[output]?.inline;
+    return inline === undefined ? fs.readFileSync(path.join(store.dir(), 'artifacts', id.slice(0, 2), id)) : Buffer.from(inline, 'base64');
+  } finally {
+    await metadata.close();
+  }
 };
 
 // steps: one producer, a consumer that mutates its input in place, one that reads it afterwards
@@ -64,7 +71,7 @@ describe('consumers of one output', () => {
     const run = await runnerFor().run(listPipeline, { rep: 1, consumers: 1 });
     expect(await run.output('seen')).toEqual([3, 1, 2]);
     expect(await run.output('xs')).toEqual([3, 1, 2]);
-    expect(JSON.parse(storedBytes(run, 'produce_list').toString('utf8'))).toEqual([3, 1, 2]);
+    expect(JSON.parse((await storedBytes(run, 'produce_list')).toString('utf8'))).toEqual([3, 1, 2]);
   });
 
   it('a step sorting its input in place does not change what a later step sees (cached producer)', async () => {
@@ -80,7 +87,7 @@ describe('consumers of one output', () => {
     const runner = runnerFor();
     const run = await runner.run(floatsPipeline, { rep: 1, consumers: 1 });
     expect(await run.output('seen')).toEqual(new Float64Array([1.5, 2.5, 3.5]));
-    expect(new Float64Array(new Uint8Array(storedBytes(run, 'produce_floats')).buffer)).toEqual(new Float64Array([1.5, 2.5, 3.5]));
+    expect(new Float64Array(new Uint8Array(await storedBytes(run, 'produce_floats')).buffer)).toEqual(new Float64Array([1.5, 2.5, 3.5]));
     const again = await runner.run(floatsPipeline, { rep: 1, consumers: 2 });
     expect(again.steps.produce_floats?.status).toBe('cached');
     expect(await again.output('seen')).toEqual(new Float64Array([1.5, 2.5, 3.5]));
@@ -112,7 +119,7 @@ describe('run.output()', () => {
       const bufferAgain = await run.output('buffer');
       expect(Buffer.isBuffer(bufferAgain)).toBe(true);
       expect(bufferAgain).toEqual(Buffer.from([3, 1, 2]));
-      expect(storedBytes(executed, 'produce_values', 'buffer')).toEqual(Buffer.from([3, 1, 2]));
+      expect(await storedBytes(executed, 'produce_values', 'buffer')).toEqual(Buffer.from([3, 1, 2]));
     }
   });
 
@@ -211,7 +218,7 @@ describe('what is stored', () => {
     });
     const run = await runner.run(p);
     await changed;
-    const stored = storedBytes(run, 'big_then_changed');
+    const stored = await storedBytes(run, 'big_then_changed');
     expect(stored.equals(Buffer.from(expected.buffer))).toBe(true);
     expect(await run.output('total')).toBe(expected.reduce((a, b) => a + b, 0));
     const cached = await runner.run(p);

@@ -23,6 +23,14 @@ describe('decodeRunRecord and decodeCacheEntry', () => {
     expect(decodeCacheEntry(ENTRY, ENTRY.key)).toEqual(E.right(ENTRY));
   });
 
+  it('accept outputs kept inside the entry (inline) as well as those without, and refuse inline bytes that are not text', () => {
+    const inline: CacheEntry = { ...ENTRY, outputs: { model: { ...ENTRY.outputs['model']!, inline: 'NDI=' } } };
+    expect(decodeCacheEntry(inline, inline.key)).toEqual(E.right(inline));
+    expect(decodeCacheEntry({ ...ENTRY, outputs: { model: { ...ENTRY.outputs['model'], inline: 42 } } }, 'ab')).toMatchObject({ left: { message: expect.stringMatching(/^cache entry ab field outputs\.model\.inline: expected string, got 42/) } });
+    const run: RunRecord = { ...RUN, steps: { train: { ...RUN.steps['train']!, outputs: inline.outputs } } };
+    expect(decodeRunRecord(run, run.id)).toEqual(E.right(run));
+  });
+
   it('name the field at fault, the type expected and the value found', () => {
     const damaged = { ...RUN, steps: { train: { ...RUN.steps['train'], status: 'x' } } };
     expect(decodeRunRecord(damaged, RUN.id)).toEqual(

@@ -4,7 +4,7 @@ import * as E from 'fp-ts/Either';
 import * as t from 'io-ts';
 import Keyv from 'keyv';
 import { applyRunConfig, createFileStepLock, createRunner, pipeline, readRunConfig, step, silentLogger, StepcacheError, type AnyStep, type Runner } from '../src';
-import { collectingLogger, countingArtifactStore, filesBelow, removeDir, tempDir } from './support/fixtures';
+import { collectingLogger, countingArtifactStore, filesBelow, filesOnly, removeDir, tempDir } from './support/fixtures';
 import { runEvent, type RunEvent, type RunEventBody } from '../src/runner/events';
 import { logLineOf } from '../src/runner/logger';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../src/runner/executor';
@@ -17,6 +17,8 @@ const runnerFor = (options: Parameters<typeof createRunner>[0] = {}): Runner => 
   runners.push(r);
   return r;
 };
+/** A runner whose outputs, tiny as they are, are all files (none kept inside its entry): for tests about artifact files. */
+const fileRunnerFor = (options: Parameters<typeof createRunner>[0] = {}): Runner => runnerFor({ artifacts: filesOnly(dir), ...options });
 
 beforeEach(() => {
   dir = tempDir();
@@ -152,7 +154,7 @@ describe('caching across runs', () => {
   });
 
   it('executes a step whose cached artifact file disappeared', async () => {
-    const runner = runnerFor();
+    const runner = fileRunnerFor();
     const first = await runner.run(makePipeline());
     const id = first.steps.svc_trainer?.outputs?.['output']?.id as string;
     fs.rmSync(path.join(dir, 'artifacts', id.slice(0, 2), id));
@@ -250,7 +252,7 @@ describe('failures', () => {
 
   it('settles with a typed error naming the step when a store call throws while a step is resolved', async () => {
     const shouldFail = { value: false };
-    await runnerFor().run(makeFailing(shouldFail));
+    await fileRunnerFor().run(makeFailing(shouldFail));
     const store = countingArtifactStore(path.join(dir, 'artifacts'));
     const broken = { ...store, present: () => Promise.reject(new Error('connection reset by peer')) };
     const error = await runnerFor({ artifacts: broken }).run(makeFailing(shouldFail)).then(
@@ -347,7 +349,7 @@ describe('artifacts', () => {
       return { big: new Float64Array([1.5, -0, NaN, Infinity]), labels: new Uint8Array([1, 2, 3]), meta: { n: 4 } };
     }).outputs({ big: 'auto', labels: 'auto', meta: 'auto' });
     const p = pipeline('arrays', (p) => p.call(s));
-    const runner = runnerFor();
+    const runner = fileRunnerFor();
     const run = await runner.run(p);
     const outputs = run.steps.make_arrays?.outputs ?? {};
     expect(outputs['big']).toMatchObject({ kind: 'bytes', dtype: 'Float64Array', size: 32 });
@@ -365,7 +367,7 @@ describe('artifacts', () => {
   });
 
   it('writes artifacts atomically under content-hash names and leaves no temporary files', async () => {
-    await runnerFor().run(makePipeline());
+    await fileRunnerFor().run(makePipeline());
     const files = filesBelow(path.join(dir, 'artifacts'));
     expect(files.length).toBe(3);
     for (const f of files) expect(path.basename(f)).toMatch(/^[0-9a-f]{32}$/);
@@ -374,7 +376,7 @@ describe('artifacts', () => {
 
   it('repairs a corrupted artifact that a downstream step needs: warns naming step and file, re-executes, stays correct', async () => {
     const log = collectingLogger();
-    const runner = runnerFor({ logger: log });
+    const runner = fileRunnerFor({ logger: log });
     const first = await runner.run(makePipeline());
     const id = first.steps.training_data_loader?.outputs?.['X_train']?.id as string;
     const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
@@ -392,7 +394,7 @@ describe('artifacts', () => {
 
   it('a step repaired while run.output() loads it is recorded as executed (repaired) in the stored run, with a warning naming it and the file', async () => {
     const log = collectingLogger();
-    const runner = runnerFor({ logger: log });
+    const runner = fileRunnerFor({ logger: log });
     const first = await runner.run(makePipeline());
     const run = await runner.run(makePipeline());
     expect(run.steps.svc_trainer?.status).toBe('cached');
@@ -418,7 +420,7 @@ describe('artifacts', () => {
 
   it('a cached artifact of the wrong size is a warning naming the step and the file, and the step re-runs', async () => {
     const log = collectingLogger();
-    const runner = runnerFor({ logger: log });
+    const runner = fileRunnerFor({ logger: log });
     const first = await runner.run(makePipeline());
     const id = first.steps.svc_trainer?.outputs?.['output']?.id as string;
     const file = path.join(dir, 'artifacts', id.slice(0, 2), id);
@@ -501,7 +503,10 @@ describe('stores and records', () => {
       runners.push(runner);
       await runner.run(makePipeline());
       expect(fs.existsSync(path.join(dir, 'from-env', 'metadata.sqlite'))).toBe(true);
-      expect(filesBelow(path.join(dir, 'from-env', 'artifacts')).length).toBe(3);
+      // Its outputs, tiny, are kept inside their entries there: another runner on that folder serves them.
+      await runner.close();
+      const again = await runnerFor({ dir: path.join(dir, 'from-env') }).run(makePipeline());
+      expect(again.steps.svc_trainer?.status).toBe('cached');
     } finally {
       if (saved === undefined) delete process.env['STEPCACHE_DIR'];
       else process.env['STEPCACHE_DIR'] = saved;
@@ -682,7 +687,7 @@ describe('unusable stores', () => {
   });
 
   it('a file where an artifact\'s shard folder should be: the hit is a miss, and storing again fails with a typed error naming the file', async () => {
-    const runner = runnerFor();
+    const runner = fileRunnerFor();
     const first = await runner.run(one);
     const id = first.steps['unusable_a']?.outputs?.['output']?.id as string;
     const shard = path.join(dir, 'artifacts', id.slice(0, 2));
@@ -889,7 +894,7 @@ describe('run events', () => {
 
   it('warn about a damaged artifact, then report the repair with what was wrong', async () => {
     const seen = collect();
-    const runner = runnerFor({ onEvent: seen.onEvent });
+    const runner = fileRunnerFor({ onEvent: seen.onEvent });
     const first = await runner.run(makePipeline());
     const id = first.steps.training_data_loader?.outputs?.['X_train']?.id as string;
     fs.writeFileSync(path.join(dir, 'artifacts', id.slice(0, 2), id), '[[9,9],[9,9]]');

@@ -326,8 +326,10 @@ describe('a runner on the S3 store', () => {
   });
   const scaled = pipeline('scaled', (p, { factor = 10 }: { factor?: number }) => ({ result: p.call(scale, { rows: p.call(load), factor }) }));
 
-  const runnerOn = (prefix: string, logger = collectingLogger()): Runner => {
-    const r = createRunner({ dir: store.dir(), logger, artifacts: storeAt(prefix) });
+  /** A runner on the bucket; tiny outputs are objects too unless `inline` (as they are by default: kept inside their entries). */
+  const runnerOn = (prefix: string, logger = collectingLogger(), options: { readonly inline?: boolean } = {}): Runner => {
+    const { idOf, ...objects } = storeAt(prefix);
+    const r = createRunner({ dir: store.dir(), logger, artifacts: options.inline === true ? { ...objects, idOf } : objects });
     store.keep(r);
     return r;
   };
@@ -342,6 +344,17 @@ describe('a runner on the S3 store', () => {
     await runnerOn(prefix).run(scaled);
     const again = await runnerOn(prefix).run(scaled);
     expect(again.steps.load_rows?.status).toBe('cached');
+    expect(again.steps.scale_rows?.status).toBe('cached');
+    expect(await again.output('result')).toEqual([10, 20, 30]);
+    expect(calls).toEqual({ load: 1, scale: 1 });
+  });
+
+  it('tiny outputs never reach the bucket: they are kept inside their entries, and served from them', async () => {
+    const prefix = freshPrefix();
+    const first = await runnerOn(prefix, collectingLogger(), { inline: true }).run(scaled);
+    for (const s of Object.values(first.steps)) for (const d of Object.values(s.outputs ?? {})) expect(d.inline).toEqual(expect.any(String));
+    expect(await keysUnder(prefix)).toEqual([]);
+    const again = await runnerOn(prefix, collectingLogger(), { inline: true }).run(scaled);
     expect(again.steps.scale_rows?.status).toBe('cached');
     expect(await again.output('result')).toEqual([10, 20, 30]);
     expect(calls).toEqual({ load: 1, scale: 1 });

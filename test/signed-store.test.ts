@@ -83,6 +83,32 @@ describe('signed cache entries on a shared store', () => {
     expect(await run.output('model')).toEqual({ weights: [0.2, 0.30000000000000004] });
   });
 
+  it('covers the bytes of an output kept inside its entry: one flipped in the stored rows is a miss, never a wrong value', async () => {
+    const keyv = new Keyv();
+    const first = await teamRunner(keyv, 'team-secret').runner.run(p);
+    const inline = first.steps.train_model?.outputs?.['output']?.inline as string;
+    expect(Buffer.from(inline, 'base64').toString()).toBe('{"weights":[0.2,0.30000000000000004]}');
+    // another value of the same length, its base64 valid: only the signature can tell
+    const forged = Buffer.from(Buffer.from(inline, 'base64').toString().replace('0.2,', '0.9,')).toString('base64');
+    const rows: string[] = [];
+    for await (const [key] of keyv.iterator!(undefined)) if (typeof key === 'string' && /^(entry|latest|latest-step):/.test(key)) rows.push(key);
+    let flipped = 0;
+    for (const key of rows) {
+      const row = (await keyv.get(key)) as { outputs?: Record<string, { inline?: string }> } | undefined;
+      const output = row?.outputs?.['output'];
+      if (output?.inline !== inline) continue;
+      await keyv.set(key, { ...row, outputs: { ...row?.outputs, output: { ...output, inline: forged } } });
+      flipped++;
+    }
+    expect(flipped).toBeGreaterThan(0);
+    const { runner, logger } = teamRunner(keyv, 'team-secret');
+    const run = await runner.run(p);
+    expect(run.steps.train_model?.status).toBe('executed');
+    expect(logger.warnings.some((w) => w.includes('train_model'))).toBe(true);
+    expect(await run.output('model')).toEqual({ weights: [0.2, 0.30000000000000004] });
+    expect(executions).toBe(2);
+  });
+
   it('refuses a signed entry copied under another key: a miss with a warning, and the step executes', async () => {
     // the embedded SQLite store, reached through a raw handle
     const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(store.dir(), 'metadata.sqlite')}`, busyTimeout: 10_000 }), namespace: 'stepcache', serialize: JSON.stringify, deserialize: JSON.parse });
@@ -149,9 +175,11 @@ describe('signed cache entries on a shared store', () => {
   it('names artifacts by a hash keyed with the secret, so their bytes cannot be swapped for colliding ones', async () => {
     const keyv = new Keyv();
     const run = await teamRunner(keyv, 'team-secret').runner.run(p);
-    const id = run.steps.train_model?.outputs?.['output']?.id as string;
+    const output = run.steps.train_model?.outputs?.['output'];
+    const id = output?.id as string;
     expect(id).toMatch(/^[0-9a-f]{64}$/);
-    const bytes = fs.readFileSync(path.join(store.dir(), 'artifacts', id.slice(0, 2), id));
+    // Kept inside the entry when tiny, named by the same keyed hash as a file.
+    const bytes = output?.inline === undefined ? fs.readFileSync(path.join(store.dir(), 'artifacts', id.slice(0, 2), id)) : Buffer.from(output.inline, 'base64');
     const keyed = await keyedContentHashing('team-secret').create();
     keyed.update(bytes);
     expect(keyed.digest()).toBe(id);

@@ -5,16 +5,17 @@
 import * as path from 'node:path';
 import { createFileArtifactStore, createRunner, pipeline, silentLogger, step, type ArtifactRef, type ArtifactStore, type CacheEntry, type Handle } from '../src';
 import { withPresenceOf } from '../src/runner/stores';
-import { removeDir, tempDir } from './support/fixtures';
+import { filesBelow, removeDir, tempDir } from './support/fixtures';
 
-/** The real folder store, with every `present` call recorded. */
-const observed = (dir: string): { readonly store: ArtifactStore; readonly asked: ArtifactRef[][] } => {
-  const real = createFileArtifactStore(dir);
+/** The real folder store, with every `present` call recorded; with `files`, without `idOf` (every output a file, none inline). */
+const observed = (dir: string, options: { readonly files?: boolean } = {}): { readonly store: ArtifactStore; readonly asked: ArtifactRef[][] } => {
+  const { idOf, ...real } = createFileArtifactStore(dir);
   const asked: ArtifactRef[][] = [];
   return {
     asked,
     store: {
       ...real,
+      ...(options.files === true ? {} : { idOf }),
       present: (refs) => {
         asked.push([...refs]);
         return real.present(refs);
@@ -42,8 +43,23 @@ describe('presence of artifacts in a run', () => {
   });
   afterEach(() => removeDir(dir));
 
-  it('a fully cached chain asks the artifact store once, for every step at once', async () => {
+  it('a fully cached chain of tiny outputs (kept inside their entries) never asks the artifact store', async () => {
     const { store, asked } = observed(path.join(dir, 'artifacts'));
+    const runner = createRunner({ dir, logger: silentLogger, artifacts: store });
+    try {
+      await runner.run(chain);
+      const again = await runner.run(chain);
+      expect(Object.values(again.steps).every((s) => s.status === 'cached')).toBe(true);
+      expect(asked).toEqual([]);
+      expect(await again.output('last')).toBe(45);
+      expect(filesBelow(path.join(dir, 'artifacts')).filter((f) => !f.startsWith('tmp'))).toEqual([]);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('a fully cached chain asks the artifact store once, for every step at once', async () => {
+    const { store, asked } = observed(path.join(dir, 'artifacts'), { files: true });
     const runner = createRunner({ dir, logger: silentLogger, artifacts: store });
     try {
       await runner.run(chain);
@@ -69,6 +85,18 @@ describe('presence of artifacts in a run', () => {
     expect(asked).toEqual([[gone]]);
     // What the batch found is known without a call; what it did not, or with another size, is not.
     expect([{ id, size: 4 }, { id, size: 5 }, gone].map(checked.isKnownPresent)).toEqual([true, false, false]);
+  });
+
+  it('the batch leaves inline outputs out, and knows them present by the length of their bytes', async () => {
+    const { store, asked } = observed(path.join(dir, 'artifacts'));
+    const id = await store.put(Buffer.alloc(4096, 1)); // a file
+    const inline = { id: 'cd'.repeat(16), size: 2, kind: 'json', format: 'auto', inline: Buffer.from('42').toString('base64') } as const;
+    const entry: CacheEntry = { key: 'k', pipeline: 'p', step: 's', runId: 'r', createdAt: 0, durationMs: 0, outputs: { a: { id, size: 4096, kind: 'bytes', format: 'bytes' }, b: inline } };
+    asked.length = 0;
+    const checked = await withPresenceOf(store, [entry]);
+    expect(asked).toEqual([[entry.outputs['a']]]);
+    expect(checked.isKnownPresent(inline)).toBe(true);
+    expect(checked.isKnownPresent({ ...inline, size: 7 })).toBe(false); // bytes of another length than recorded
   });
 });
 

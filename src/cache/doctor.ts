@@ -8,6 +8,7 @@
 import * as E from 'fp-ts/Either';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { DamagedRow, MetadataStore } from '../store/metadata-store';
+import { loadArtifact } from '../store/inline';
 import type { CacheEntry } from '../store/records';
 import { EMPTY_ARTIFACT_ID } from '../store/serialize';
 
@@ -46,7 +47,7 @@ export interface DoctorReport {
 const problemOf = async (artifacts: ArtifactStore, entry: CacheEntry): Promise<string | undefined> => {
   for (const [output, d] of Object.entries(entry.outputs)) {
     if (d.id === EMPTY_ARTIFACT_ID) continue;
-    const loaded = await artifacts.get({ id: d.id, size: d.size });
+    const loaded = await loadArtifact(artifacts, d); // an inline output is checked against its id, with no file to read
     if (E.isLeft(loaded)) return `output ${output}: ${loaded.left.message}`;
   }
   return undefined;

@@ -12,7 +12,7 @@ import { preview } from '../format/preview';
 import type { ArtifactStore } from '../store/artifact-store';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
-import { EMPTY_ARTIFACT_ID } from '../store/serialize';
+import { storedArtifacts } from '../store/inline';
 
 // model
 
@@ -33,7 +33,7 @@ export interface CacheEntryInfo {
   readonly lastUsedAt: string;
   /** Milliseconds since it was last used. */
   readonly ageMs: number;
-  /** The bytes of its artifacts. */
+  /** The bytes of its outputs (those kept inside the entry included). */
   readonly bytes: number;
 }
 
@@ -97,7 +97,8 @@ const DEFAULT_GRACE_MS = 10 * 60 * 1000;
 
 // helpers
 
-const artifactsOf = (entry: CacheEntry) => Object.values(entry.outputs).filter((d) => d.id !== EMPTY_ARTIFACT_ID);
+/** The artifacts of an entry that take room in the artifact store: inline outputs live in the entry itself. */
+const artifactsOf = (entry: CacheEntry) => storedArtifacts(Object.values(entry.outputs));
 
 const uniqueBytes = (entries: readonly CacheEntry[]): number => {
   const sizes = new Map<string, number>();
@@ -183,7 +184,7 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
       createdAt: new Date(e.createdAt).toISOString(),
       lastUsedAt: new Date(last).toISOString(),
       ageMs: Math.max(0, now - last),
-      bytes: artifactsOf(e).reduce((sum, d) => sum + d.size, 0),
+      bytes: Object.values(e.outputs).reduce((sum, d) => sum + d.size, 0), // inline outputs included: what the outputs weigh
     };
   };
 

@@ -21,6 +21,7 @@ import { formatOf, inProcessExecutor, stepFailure } from '../runner/in-process-e
 import { consoleLogger, type Logger } from '../runner/logger';
 import { createRunner, type Runner } from '../runner/runner';
 import type { ArtifactStore } from '../store/artifact-store';
+import { artifactsPresent, loadArtifact } from '../store/inline';
 import type { MetadataStore } from '../store/metadata-store';
 import type { CacheEntry } from '../store/records';
 import { deserializeOutput } from '../store/serialize';
@@ -118,7 +119,7 @@ const loadInputs = (data: StepJobData, found: FoundStep, artifacts: ArtifactStor
   for (const [field, input] of Object.entries(data.inputs)) {
     const upstream = found.graph?.nodes.find((n) => n.name === input.step);
     const format = upstream === undefined ? 'auto' : formatOf(upstream, input.output);
-    const bytes = await artifacts.get({ id: input.descriptor.id, size: input.descriptor.size });
+    const bytes = await loadArtifact(artifacts, input.descriptor);
     if (E.isLeft(bytes)) return E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${data.identity.step} (artifact ${bytes.left.location}) ${bytes.left.message}`, data.identity.step, undefined, field));
     const value = deserializeOutput(bytes.right, input.descriptor, format);
     if (E.isLeft(value)) return E.left(stepFailure('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${data.identity.step} cannot be decoded: ${value.left.message}`, data.identity.step, undefined, field));
@@ -218,7 +219,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
       const [entry] = await options.metadata.getEntries([identity.key]);
       const outputs = entry === undefined ? [] : found.right.node.outputNames.map((o) => entry.outputs[o]);
       const fresh = entry !== undefined && (data.reuse.maxAgeMs === undefined || Date.now() - entry.createdAt <= data.reuse.maxAgeMs);
-      if (entry !== undefined && fresh && outputs.every((d) => d !== undefined) && (await options.artifacts.present(Object.values(entry.outputs))).every(Boolean)) {
+      if (entry !== undefined && fresh && outputs.every((d) => d !== undefined) && (await artifactsPresent(options.artifacts, Object.values(entry.outputs))).every(Boolean)) {
         logger.info(`Using cached version of ${identity.step}.`);
         report({ phase: 'cached', worker: name, cachedFrom: entry.runId });
         return { descriptors: entry.outputs, durationMs: entry.durationMs, worker: name, cachedFrom: entry.runId };

@@ -174,3 +174,22 @@ export const keyedContentHashing = (secret: string | Uint8Array): ContentHashing
  * contentHashing('team-secret').name; // 'hmac-sha256'
  */
 export const contentHashing = (secret: string | Uint8Array | undefined): ContentHashing => (secret === undefined ? plainContentHashing : keyedContentHashing(secret));
+
+/**
+ * The content id of bytes under a hashing: at once when the hash can (it has loaded), else once it
+ * has. The id a store's `put` gives the same bytes.
+ *
+ * @example
+ * const id = await contentIdOf(contentHashing(undefined), new Uint8Array([1])); // 32 hex characters
+ */
+export const contentIdOf = (hashing: ContentHashing, bytes: Uint8Array): string | Promise<string> => {
+  const now = hashing.createNow();
+  if (now !== undefined) {
+    now.update(bytes);
+    return now.digest();
+  }
+  return hashing.create().then((hasher) => {
+    hasher.update(bytes);
+    return hasher.digest();
+  });
+};

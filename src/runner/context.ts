@@ -13,7 +13,8 @@ import { keyHashFunction } from '../hash/hashers';
 import { createMemoryStepLock, type StepLock } from '../lock';
 import type { AnyPipeline, GraphNode, PipelineGraph } from '../pipeline/pipeline';
 import { resolveSettings, settingsLayers, type SettingsResolution } from '../settings/settings';
-import type { ArtifactRef, ArtifactStore } from '../store/artifact-store';
+import type { ArtifactStore } from '../store/artifact-store';
+import type { MaybeInline } from '../store/inline';
 import type { MetadataStore } from '../store/metadata-store';
 import { storeLayout } from '../store/layout';
 import { readOnlyArtifactStore, readOnlyMetadataStore, type ReadOnlyMode } from '../store/read-only-store';
@@ -65,7 +66,7 @@ export interface RunContext {
    * Whether the presence batch made when the context opened found an artifact present: `artifacts`
    * answers so for it without asking the store, so a step can skip the call.
    */
-  readonly isKnownPresent: (ref: ArtifactRef) => boolean;
+  readonly isKnownPresent: (ref: MaybeInline) => boolean;
 }
 
 /** @internal What opening a context needs from the runner. */

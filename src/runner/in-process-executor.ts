@@ -1,6 +1,7 @@
 /**
  * The in-process executor: calls the step function here, splits its result into the declared
- * outputs, serializes each in its format and stores it in the artifact store.
+ * outputs, serializes each in its format and stores it in the artifact store, or, when it is
+ * tiny, keeps its bytes inside its descriptor (see `INLINE_MAX_BYTES`).
  *
  * @packageDocumentation
  */
@@ -9,6 +10,7 @@ import * as TE from 'fp-ts/TaskEither';
 import { StepcacheError, toError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
 import { DEFAULT_OUTPUT } from '../step/step';
+import { inlineForm, keptInline } from '../store/inline';
 import { deserializeOutput, serializeOutput, type ArtifactDescriptor, type SerializedOutput } from '../store/serialize';
 import type { ExecutionRequest, ExecutionResult, ExecutionStore, Executor } from './executor';
 
@@ -52,9 +54,9 @@ type Taken = { readonly serialized: SerializedOutput; readonly stored?: Artifact
 const unencodable = (node: GraphNode, name: string, e: unknown): StepcacheError =>
   stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)} cannot be stored: writing it failed: ${toError(e).message}.`, node.name, e, name);
 
-const descriptorOf = (serialized: SerializedOutput, id: string): ArtifactDescriptor => {
+const descriptorOf = (serialized: SerializedOutput, id: string, inline?: string): ArtifactDescriptor => {
   const { kind, dtype, format } = serialized;
-  return Object.freeze({ id, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format });
+  return Object.freeze({ id, kind, ...(dtype === undefined ? {} : { dtype }), size: serialized.bytes.byteLength, format, ...(inline === undefined ? {} : { inline }) });
 };
 
 /**
@@ -92,6 +94,12 @@ const takeOutputs = (node: GraphNode, outputs: Readonly<Record<string, unknown>>
       return E.left(stepFailure('UNENCODABLE_VALUE', `${describeOutput(node, name)}${at} cannot be stored: it is ${bytes.left.reason}.${codecAdvice(node, name, bytes.left.reason)}`, node.name, undefined, name));
     }
     const serialized = bytes.right;
+    if (keptInline(store.artifacts, serialized.bytes)) {
+      // Kept inside the entry: a copy of a few bytes, handed over like any snapshot.
+      const { sharesMemory: _shared, ...rest } = serialized;
+      taken[name] = { serialized: serialized.sharesMemory === true ? { ...rest, bytes: serialized.bytes.slice() } : serialized };
+      continue;
+    }
     if (serialized.sharesMemory !== true || putNow === undefined) {
       taken[name] = { serialized };
       continue;
@@ -126,6 +134,12 @@ const decodeSnapshot = (node: GraphNode, name: string, serialized: SerializedOut
 };
 
 const storeOutput = async (store: ExecutionStore, node: GraphNode, name: string, serialized: SerializedOutput): Promise<E.Either<StepcacheError, ArtifactDescriptor>> => {
+  const { idOf } = store.artifacts;
+  if (idOf !== undefined && keptInline(store.artifacts, serialized.bytes)) {
+    const id = await TE.tryCatch(async () => idOf(serialized.bytes), toError)();
+    if (E.isLeft(id)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be named: ${id.left.message}`, node.name, id.left, name));
+    return E.right(descriptorOf(serialized, id.right, inlineForm(serialized.bytes)));
+  }
   const stored = await TE.tryCatch(() => store.artifacts.put(serialized.bytes), toError)();
   if (E.isLeft(stored)) return E.left(stepFailure('STORE_UNAVAILABLE', `Output ${name} of step ${node.name} could not be stored: ${stored.left.message}`, node.name, stored.left, name));
   return E.right(descriptorOf(serialized, stored.right));
@@ -162,7 +176,9 @@ const callWithRetries = async (node: GraphNode, argument: Readonly<Record<string
  * step returns, then stored one after the other; their values, decoded from those bytes (never
  * the step's own objects), are returned for the first consumer downstream to use without reading
  * them back. Binary outputs (typed arrays, `Buffer`s, `ArrayBuffer`s) are stored at once instead
- * when the store can (`putNow`), without a copy, and their consumers read them back.
+ * when the store can (`putNow`), without a copy, and their consumers read them back. Outputs of
+ * at most `INLINE_MAX_BYTES` are not stored at all when the store can name bytes (`idOf`): their
+ * descriptors carry them, into the entry.
  *
  * @example
  * createRunner({ executor: inProcessExecutor() });

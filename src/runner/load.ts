@@ -8,6 +8,7 @@
 import * as E from 'fp-ts/Either';
 import type { StepcacheError } from '../errors';
 import type { GraphNode } from '../pipeline/pipeline';
+import { loadArtifact, locateArtifact } from '../store/inline';
 import { deserializeOutput } from '../store/serialize';
 import { keyOf, stateOf, type RunContext } from './context';
 import { executeNode } from './execute';
@@ -19,10 +20,10 @@ type Loaded = E.Either<StepcacheError, unknown>;
 const readOutput = async (ctx: RunContext, node: GraphNode, output: string): Promise<E.Either<string | undefined, unknown>> => {
   const descriptor = stateOf(ctx, node).descriptors?.[output];
   if (descriptor === undefined) return E.left(undefined);
-  const bytes = await ctx.artifacts.get({ id: descriptor.id, size: descriptor.size });
+  const bytes = await loadArtifact(ctx.artifacts, descriptor);
   if (E.isLeft(bytes)) return E.left(`Artifact ${bytes.left.location} (output ${output} of step ${node.name}) ${bytes.left.message}`);
   const value = deserializeOutput(bytes.right, descriptor, formatOf(node, output));
-  return E.isRight(value) ? value : E.left(`Artifact ${ctx.artifacts.locate(descriptor.id)} (output ${output} of step ${node.name}) cannot be decoded: ${value.left.message}`);
+  return E.isRight(value) ? value : E.left(`Artifact ${locateArtifact(ctx.artifacts, descriptor)} (output ${output} of step ${node.name}) cannot be decoded: ${value.left.message}`);
 };
 
 /**

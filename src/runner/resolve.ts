@@ -11,6 +11,7 @@ import { StepcacheError, toError } from '../errors';
 import { describeLockHolder, type ReleaseLock } from '../lock';
 import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
+import { artifactsPresent, locateArtifact } from '../store/inline';
 import type { CacheEntry, EntryHead } from '../store/records';
 import { currentDigests, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
@@ -86,7 +87,7 @@ const lookupFor = async (ctx: RunContext, node: GraphNode, entry: EntryHead | un
   const refs = entry === undefined ? [] : Object.values(entry.outputs);
   // What the context's presence batch found present, `artifacts` answers present without a call.
   const intact =
-    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (refs.every(ctx.isKnownPresent) || (await ctx.artifacts.present(refs)).every(Boolean));
+    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (refs.every(ctx.isKnownPresent) || (await artifactsPresent(ctx.artifacts, refs)).every(Boolean));
   return intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' };
 };
 
@@ -188,7 +189,7 @@ const acquireLock = (ctx: RunContext, node: GraphNode, key: StepKey): Promise<E.
 const argumentFor = async (ctx: RunContext, node: GraphNode): Promise<E.Either<StepcacheError, Readonly<Record<string, unknown>>>> => {
   if (!isRemote(ctx.executor)) return loadArgument(ctx, node);
   const refs = Object.values(node.inputs).map((ref) => ctx.states[ref.node]?.descriptors?.[ref.output]);
-  const there = refs.every((d) => d !== undefined) && (await ctx.artifacts.present(refs as NonNullable<(typeof refs)[number]>[])).every(Boolean);
+  const there = refs.every((d) => d !== undefined) && (await artifactsPresent(ctx.artifacts, refs as NonNullable<(typeof refs)[number]>[])).every(Boolean);
   return there ? E.right(node.parameters) : loadArgument(ctx, node);
 };
 
@@ -238,8 +239,8 @@ const executeMiss = async (ctx: RunContext, node: GraphNode, { key, entry, decis
 /** Warns, naming the step and each file, that the entry of its key is there but not its artifacts (missing, or not of their size). */
 const warnUnusable = async (ctx: RunContext, node: GraphNode, entry: EntryHead): Promise<void> => {
   const outputs = node.outputNames.filter((o) => Object.hasOwn(entry.outputs, o));
-  const present = await ctx.artifacts.present(outputs.map((o) => entry.outputs[o] as CacheEntry['outputs'][string]));
-  const unusable = outputs.filter((_, i) => present[i] !== true).map((o) => `${ctx.artifacts.locate((entry.outputs[o] as CacheEntry['outputs'][string]).id)} (output ${o})`);
+  const present = await artifactsPresent(ctx.artifacts, outputs.map((o) => entry.outputs[o] as CacheEntry['outputs'][string]));
+  const unusable = outputs.filter((_, i) => present[i] !== true).map((o) => `${locateArtifact(ctx.artifacts, entry.outputs[o] as CacheEntry['outputs'][string])} (output ${o})`);
   const absent = node.outputNames.filter((o) => !Object.hasOwn(entry.outputs, o)).map((o) => `output ${o} (not in the entry)`);
   const what = [...unusable, ...absent];
   if (what.length === 0) return;

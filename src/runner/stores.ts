@@ -9,6 +9,7 @@ import type Keyv from 'keyv';
 import { StepcacheError, toError } from '../errors';
 import { createFileStepLock, createMemoryStepLock, soloWhenAlone, type StepLock } from '../lock';
 import { createFileArtifactStore, type ArtifactRef, type ArtifactStore } from '../store/artifact-store';
+import { inlinePresence, storedArtifacts, type MaybeInline } from '../store/inline';
 import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../store/metadata-store';
 import type { CacheEntry, DamagedRecord } from '../store/records';
 import { contentHashing, type ContentHashing } from '../hash/hashers';
@@ -149,8 +150,8 @@ const writable = async (layout: StoreLayout): Promise<boolean> => (await unwrita
 /** @internal An artifact store whose presence checks start from a batch made up front, and what that batch found. */
 export interface PresenceChecked {
   readonly store: ArtifactStore;
-  /** Whether the batch found the artifact present (with its size); `false` for any other. */
-  readonly isKnownPresent: (ref: ArtifactRef) => boolean;
+  /** Whether the batch found the artifact present (with its size), or it is inline (bytes of its size); `false` for any other. */
+  readonly isKnownPresent: (ref: MaybeInline) => boolean;
 }
 
 /**
@@ -164,8 +165,9 @@ export interface PresenceChecked {
  */
 export const withPresenceOf = async (store: ArtifactStore, entries: readonly CacheEntry[]): Promise<PresenceChecked> => {
   const unchecked: PresenceChecked = { store, isKnownPresent: () => false };
-  const refs = entries.flatMap((e) => Object.values(e.outputs));
-  if (refs.length === 0) return unchecked;
+  // Inline outputs are present without a call: only the stored ones are asked for.
+  const refs = entries.flatMap((e) => storedArtifacts(Object.values(e.outputs)));
+  if (refs.length === 0) return { store, isKnownPresent: (r) => inlinePresence(r) === true };
   let found: boolean[];
   try {
     found = await store.present(refs);
@@ -177,7 +179,7 @@ export const withPresenceOf = async (store: ArtifactStore, entries: readonly Cac
   refs.forEach((r, i) => {
     if (found[i] === true) known.set(r.id, r.size);
   });
-  const isKnown = (r: ArtifactRef): boolean => known.get(r.id) === r.size;
+  const isKnown = (r: MaybeInline): boolean => inlinePresence(r) ?? known.get(r.id) === r.size;
   const present = async (asked: readonly ArtifactRef[]): Promise<boolean[]> => {
     const unknown = asked.filter((r) => !isKnown(r));
     const answers = unknown.length === 0 ? [] : await store.present(unknown);
@@ -187,6 +189,7 @@ export const withPresenceOf = async (store: ArtifactStore, entries: readonly Cac
   const checked: ArtifactStore = Object.freeze({
     put: (bytes: Uint8Array) => store.put(bytes),
     putNow: store.putNow === undefined ? undefined : (bytes: Uint8Array) => store.putNow?.(bytes),
+    idOf: store.idOf,
     get: (ref: ArtifactRef) => store.get(ref),
     present,
     remove: (id: string) => store.remove(id),

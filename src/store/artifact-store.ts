@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/Either';
-import { contentHashing, type ContentHasher, type ContentHashing } from '../hash/hashers';
+import { contentHashing, contentIdOf, type ContentHasher, type ContentHashing } from '../hash/hashers';
 import { EMPTY_ARTIFACT_ID } from './serialize';
 import { sharedWriteBehind, type WriteBehindOutcome } from './write-worker';
 
@@ -71,6 +71,12 @@ export interface ArtifactStore {
    * Optional: a store that cannot write synchronously (a network store) leaves it out.
    */
   readonly putNow?: ((bytes: Uint8Array) => string | undefined) | undefined;
+  /**
+   * The id `put` would give these bytes, without storing them: at once when the hash has loaded,
+   * else a promise. Outputs small enough to be kept inside their cache entry are named by it (and
+   * checked against it when loaded). Optional: a store without it has every output put.
+   */
+  readonly idOf?: ((bytes: Uint8Array) => string | Promise<string>) | undefined;
   /** Loads bytes and verifies them against their id and size. */
   get(ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>>;
   /** Whether each artifact is present with the expected size (cheap: no content is read). */
@@ -508,5 +514,7 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     return removed;
   };
 
-  return Object.freeze({ put, putNow, get, present, remove, list, sweepTemporary, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
+  const idOf = (bytes: Uint8Array): string | Promise<string> => (bytes.byteLength === 0 ? EMPTY_ARTIFACT_ID : contentIdOf(hashing, bytes));
+
+  return Object.freeze({ put, putNow, idOf, get, present, remove, list, sweepTemporary, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
 };

@@ -219,6 +219,7 @@ export const readOnlyArtifactStore = (store: ArtifactStore, hashing: ContentHash
               return undefined;
             }
           },
+    idOf: store.idOf,
     get: async (ref: ArtifactRef) => (isKept(ref) ? E.right(kept.get(ref.id) as Buffer) : store.get(ref)),
     present: async (refs: readonly ArtifactRef[]) => {
       const found = await store.present(refs);

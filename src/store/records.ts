@@ -14,7 +14,7 @@ import { preview } from '../format/preview';
 /** @internal */
 export const ArtifactDescriptorCodec = t.intersection([
   t.type({ id: t.string, kind: t.keyof({ json: null, bytes: null, none: null }), size: t.number, format: t.string }),
-  t.partial({ dtype: t.string }),
+  t.partial({ dtype: t.string, inline: t.string }),
 ]);
 
 /**

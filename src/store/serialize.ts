@@ -27,6 +27,7 @@ export type ArtifactKind = 'json' | 'bytes' | 'none';
  *
  * @example
  * const d: ArtifactDescriptor = { id: '9f0c...', kind: 'bytes', dtype: 'Float64Array', size: 80, format: 'auto' };
+ * const tiny: ArtifactDescriptor = { id: '5d2e...', kind: 'json', size: 2, format: 'auto', inline: 'NDI=' }; // 42, kept in the entry
  */
 export interface ArtifactDescriptor {
   /** The content hash of the bytes (XXH3-128, hex); also the file name. */
@@ -38,6 +39,12 @@ export interface ArtifactDescriptor {
   readonly size: number;
   /** `'auto'` or `'codec:<codec name>'`. */
   readonly format: string;
+  /**
+   * The bytes themselves, base64, for an output small enough to be kept inside its cache entry
+   * (see `INLINE_MAX_BYTES`) instead of in the artifact store: no file, no object. `id` is still
+   * their content hash, checked on every load.
+   */
+  readonly inline?: string;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { toError } from '../errors';
 import { runToSvg } from '../render/svg';
 import type { ArtifactStore } from '../store/artifact-store';
+import { storedArtifacts } from '../store/inline';
 import type { MetadataStore } from '../store/metadata-store';
 import type { RunRecord } from '../store/records';
 import { entryChanges, parameterChanges } from './changes';
@@ -163,7 +164,8 @@ export const createDashboard = (options: DashboardOptions): Dashboard => {
 
   const missingArtifacts = async (run: RunRecord): Promise<ReadonlySet<string>> => {
     if (artifacts === undefined) return new Set();
-    const refs = [...new Map(Object.values(run.steps).flatMap((s) => Object.values(s.outputs ?? {})).filter((o) => o.kind !== 'none').map((o) => [o.id, { id: o.id, size: o.size }])).values()];
+    // Inline outputs live in the entry: never missing files.
+    const refs = [...new Map(storedArtifacts(Object.values(run.steps).flatMap((s) => Object.values(s.outputs ?? {}))).filter((o) => o.kind !== 'none').map((o) => [o.id, { id: o.id, size: o.size }])).values()];
     if (refs.length === 0) return new Set();
     const present = await artifacts.present(refs);
     return new Set(refs.filter((_, i) => present[i] !== true).map((r) => r.id));

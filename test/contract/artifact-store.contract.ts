@@ -91,6 +91,21 @@ export const artifactStoreContract = (name: string, makeStore: () => Promise<Art
       );
     });
 
+    it('idOf names bytes as put would, without storing anything (property)', async () => {
+      const { idOf } = store;
+      if (idOf === undefined) throw new Error('the store has no idOf: every output would be put, none kept inside its entry');
+      await fc.assert(
+        fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 2048 }), async (bytes) => {
+          expect(await idOf(bytes)).toBe(await contentId(bytes));
+        }),
+        { numRuns: 25 },
+      );
+      expect(await subject.count()).toBe(0);
+      expect(await idOf(new Uint8Array(0))).toBe(EMPTY_ARTIFACT_ID);
+      const bytes = randomBytes(300);
+      expect(await idOf(bytes)).toBe(await store.put(bytes));
+    });
+
     it('stores the bytes a view covers, not its whole buffer', async () => {
       const whole = new Uint8Array([9, 9, 1, 2, 3, 9]);
       const id = await store.put(whole.subarray(2, 5));

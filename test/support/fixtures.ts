@@ -93,3 +93,13 @@ export const storePerTest = (): { readonly dir: () => string; readonly keep: <R 
   });
   return { dir: () => current, keep: (runner) => (runners.push(runner), runner) };
 };
+
+/**
+ * The embedded artifact store of a store folder, with every output written as a file: without
+ * `idOf`, no output is kept inside its cache entry. For tests about artifact files (damaged,
+ * removed, unreadable) whose outputs are tiny.
+ */
+export const filesOnly = (storeDir: string): ArtifactStore => {
+  const { idOf: _inline, ...files } = createFileArtifactStore(path.join(storeDir, 'artifacts'));
+  return Object.freeze(files);
+};
