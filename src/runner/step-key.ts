@@ -248,15 +248,20 @@ const userCacheKey = async (node: GraphNode, cacheKey: (input: never) => string 
 
 // the key
 
-/** The output formats of a step, by output name, as they enter its key: the same for every node of one step value. */
+/**
+ * The output formats of a step, by output name, as they enter its key: the same for every step
+ * with one output declaration (a node's output names are its declaration's names, or the default one).
+ */
 const outputFormats = new WeakMap<object, Readonly<Record<string, string>>>();
+let defaultOutputFormats: Readonly<Record<string, string>> | undefined;
 
 const outputFormatsOf = (node: GraphNode): Readonly<Record<string, string>> => {
-  let formats = outputFormats.get(node.step);
-  if (formats === undefined) {
-    formats = Object.freeze(Object.fromEntries(node.outputNames.map((o) => [o, formatId(node.step.outputSpec?.[o] ?? 'auto')])));
-    outputFormats.set(node.step, formats);
-  }
+  const spec = node.step.outputSpec;
+  const known = spec === undefined ? defaultOutputFormats : outputFormats.get(spec);
+  if (known !== undefined) return known;
+  const formats = Object.freeze(Object.fromEntries(node.outputNames.map((o) => [o, formatId(spec?.[o] ?? 'auto')])));
+  if (spec === undefined) defaultOutputFormats = formats;
+  else outputFormats.set(spec, formats);
   return formats;
 };
 

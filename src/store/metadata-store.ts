@@ -212,8 +212,14 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
 };
 
 /** @internal The keys of the steps a run executed or was served from the cache. */
-export const usesOf = (run: RunRecord): string[] =>
-  Object.values(run.steps).flatMap((s) => (s.key !== undefined && (s.status === 'executed' || s.status === 'cached') ? [s.key] : []));
+export const usesOf = (run: RunRecord): string[] => {
+  const keys: string[] = [];
+  for (const name in run.steps) {
+    const s = run.steps[name];
+    if (s?.key !== undefined && Object.hasOwn(run.steps, name) && (s.status === 'executed' || s.status === 'cached')) keys.push(s.key);
+  }
+  return keys;
+};
 
 /**
  * An entry and what a hit reads of it (its outputs) frozen, as a value the store may hand back to
