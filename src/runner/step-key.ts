@@ -267,6 +267,14 @@ const outputFormatsOf = (node: GraphNode): Readonly<Record<string, string>> => {
 
 const NOTHING: Readonly<Record<string, string>> = Object.freeze({});
 
+/** `fingerprint:<hash>` of each fingerprint, made once (the steps of a run share a few). */
+const codes = new WeakMap<CodeFingerprint, string>();
+const codeOf = (fingerprint: CodeFingerprint): string => {
+  let code = codes.get(fingerprint);
+  if (code === undefined) codes.set(fingerprint, (code = `fingerprint:${fingerprint.hash}`));
+  return code;
+};
+
 /** What a key is made of that needs no waiting: everything but the digests of `files` and the `cacheKey` function's result. */
 interface KeyBase {
   readonly parameters: Readonly<Record<string, unknown>>;
@@ -294,9 +302,9 @@ const keyBaseOf = (env: KeyEnvironment, node: GraphNode, settings: ResolvedCache
   }
   const own = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
   const fingerprint = own === undefined ? undefined : withInputCodecs(env, node, own, ignored);
-  const code = own === undefined ? `version:${settings.version ?? ''}` : `fingerprint:${own.hash}`;
+  const code = own === undefined ? `version:${settings.version ?? ''}` : codeOf(own);
   // In the key (and its components): the function's code with the codecs of its inputs.
-  const keyCode = fingerprint === undefined ? code : `fingerprint:${fingerprint.hash}`;
+  const keyCode = fingerprint === undefined ? code : codeOf(fingerprint);
   let dependsOn = NOTHING;
   if (settings.dependsOn !== undefined) {
     const digests = dependencyDigests(env, node, settings.dependsOn);
