@@ -660,6 +660,78 @@ describe('long chains', () => {
   }, 600_000);
 });
 
+describe('a cached chain with a change in its middle', () => {
+  // Cached links are served without waiting for anything; a link whose key changed, or whose key
+  // waits for a file, is resolved as before: what is below it must still be right.
+  const LENGTH = 200;
+  const MIDDLE = 100;
+  const start = step(function middle_start({ seed }: { seed: number }) {
+    return seed;
+  });
+  const add = step(function middle_add({ previous, inc }: { previous: number; inc: number }) {
+    return previous + inc;
+  });
+  const chain = (options: { incAt?: number; versionAt?: string; filesAt?: string } = {}) =>
+    pipeline('middle_chain', (p, { seed }: { seed: number }) => {
+      let previous = p.call(start, { seed });
+      for (let i = 1; i < LENGTH; i++) {
+        const named = add.named(`middle_${i}`);
+        const link = i !== MIDDLE ? named : named.withOptions({ ...(options.versionAt === undefined ? {} : { version: options.versionAt }), ...(options.filesAt === undefined ? {} : { files: [options.filesAt] }) });
+        previous = p.call(link, { previous, inc: i === MIDDLE ? (options.incAt ?? 1) : 1 });
+      }
+      return { last: previous };
+    });
+  const statusesOf = (run: { steps: Readonly<Record<string, { status: string } | undefined>> }, from: number, to: number): string[] =>
+    [...new Set(Array.from({ length: to - from }, (_, i) => run.steps[`middle_${from + i}`]?.status ?? 'absent'))];
+
+  it('a parameter changed in the middle: above it cached, it and every step below it executed, the value right; then all cached', async () => {
+    const runner = runnerFor();
+    expect(await (await runner.run(chain(), { seed: 0 })).output('last')).toBe(LENGTH - 1);
+    const plan = await runner.plan(chain({ incAt: 5 }), { seed: 0 });
+    expect(plan.steps[`middle_${MIDDLE - 1}`]?.expected).toBe('cached');
+    expect(plan.steps[`middle_${MIDDLE}`]).toMatchObject({ expected: 'execute', reason: { _tag: 'KeyChanged' } });
+    expect(plan.steps[`middle_${MIDDLE + 1}`]?.expected).toBe('depends');
+    const changed = await runner.run(chain({ incAt: 5 }), { seed: 0 });
+    expect(changed.steps['middle_start']?.status).toBe('cached');
+    expect(statusesOf(changed, 1, MIDDLE)).toEqual(['cached']);
+    expect(statusesOf(changed, MIDDLE, LENGTH)).toEqual(['executed']);
+    expect(await changed.output('last')).toBe(LENGTH - 1 + 4);
+    const again = await runner.run(chain({ incAt: 5 }), { seed: 0 });
+    expect(statusesOf(again, 1, LENGTH)).toEqual(['cached']);
+    expect(await again.output('last')).toBe(LENGTH - 1 + 4);
+    // Back to the first parameters: every key is one the store holds.
+    const back = await runner.run(chain(), { seed: 0 });
+    expect(statusesOf(back, 1, LENGTH)).toEqual(['cached']);
+    expect(await back.output('last')).toBe(LENGTH - 1);
+  }, 120_000);
+
+  it('code changed in the middle with the same output: it executes, the steps below it stay cached', async () => {
+    const runner = runnerFor();
+    await runner.run(chain({ versionAt: '1' }), { seed: 3 });
+    const edited = await runner.run(chain({ versionAt: '2' }), { seed: 3 });
+    expect(statusesOf(edited, 1, MIDDLE)).toEqual(['cached']);
+    expect(edited.steps[`middle_${MIDDLE}`]?.status).toBe('executed');
+    expect(statusesOf(edited, MIDDLE + 1, LENGTH)).toEqual(['cached']);
+    expect(await edited.output('last')).toBe(LENGTH - 1 + 3);
+  }, 120_000);
+
+  it('a step in the middle whose key waits for a file: cached while the file is the same, executed when it changes, the rest cached', async () => {
+    const runner = runnerFor();
+    const file = path.join(dir, 'middle-input.txt');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(file, 'first');
+    await runner.run(chain({ filesAt: file }), { seed: 7 });
+    const same = await runner.run(chain({ filesAt: file }), { seed: 7 });
+    expect(statusesOf(same, 1, LENGTH)).toEqual(['cached']);
+    fs.writeFileSync(file, 'second');
+    const changed = await runner.run(chain({ filesAt: file }), { seed: 7 });
+    expect(statusesOf(changed, 1, MIDDLE)).toEqual(['cached']);
+    expect(changed.steps[`middle_${MIDDLE}`]?.status).toBe('executed');
+    expect(statusesOf(changed, MIDDLE + 1, LENGTH)).toEqual(['cached']);
+    expect(await changed.output('last')).toBe(LENGTH - 1 + 7);
+  }, 120_000);
+});
+
 describe('unusable stores', () => {
   const one = pipeline('unusable', (p) => ({ out: p.call(step(function unusable_a() { return [1, 2, 3]; })) }));
 

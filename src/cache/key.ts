@@ -64,17 +64,90 @@ const TAG_ARRAY = 0x09;
 const TAG_OBJECT = 0x0b;
 const utf8 = new TextEncoder();
 
-/** A record of well-formed strings and numbers (a step's usual parameters), its keys sorted; `undefined` when it is anything else. */
-const scalarRecord = (value: unknown): Array<readonly [string, string | number]> | undefined => {
-  if (!isPlainObject(value) || Object.getOwnPropertySymbols(value).length > 0) return undefined;
-  const keys = Object.keys(value).sort();
-  const pairs: Array<readonly [string, string | number]> = [];
+/**
+ * The one buffer frames are written into, grown when a frame needs more: a key is hashed as soon
+ * as its frame is written, so no frame outlives the next (the exported {@link encodeKeyFrame}
+ * hands back a copy).
+ */
+let scratch = new Uint8Array(1024);
+let scratchView = new DataView(scratch.buffer);
+
+/** Makes room for `needed` more bytes after `at`, keeping what is written. */
+const reserve = (at: number, needed: number): void => {
+  if (at + needed <= scratch.length) return;
+  const grown = new Uint8Array(Math.max(2 * scratch.length, at + needed));
+  grown.set(scratch.subarray(0, at));
+  scratch = grown;
+  scratchView = new DataView(grown.buffer);
+};
+
+/** Writes a string's tag, UTF-8 length and bytes at `at`; returns where it ends. */
+const writeText = (at: number, s: string): number => {
+  reserve(at, 5 + 3 * s.length); // at most 3 UTF-8 bytes per UTF-16 code unit
+  const { written } = utf8.encodeInto(s, scratch.subarray(at + 5));
+  scratch[at] = TAG_STRING;
+  scratchView.setUint32(at + 1, written);
+  return at + 5 + written;
+};
+
+/**
+ * Writes a record of well-formed strings and numbers (a step's usual parameters), keys sorted by
+ * code unit, at `at`; returns where it ends, or -1 when the record is anything else (what was
+ * written past `at` is then to be overwritten).
+ */
+const writeScalarRecord = (at: number, value: unknown): number => {
+  if (!isPlainObject(value) || Object.getOwnPropertySymbols(value).length > 0) return -1;
+  const keys = Object.keys(value);
+  if (keys.length > 1) keys.sort();
+  reserve(at, 5);
+  scratch[at] = TAG_OBJECT;
+  scratchView.setUint32(at + 1, keys.length);
+  let end = at + 5;
   for (const key of keys) {
     const field = value[key];
-    if (!key.isWellFormed() || !(typeof field === 'number' || (typeof field === 'string' && field.isWellFormed()))) return undefined;
-    pairs.push([key, field]);
+    if (!key.isWellFormed()) return -1;
+    if (typeof field === 'string') {
+      if (!field.isWellFormed()) return -1;
+      end = writeText(writeText(end, key), field);
+    } else if (typeof field === 'number') {
+      end = writeText(end, key);
+      reserve(end, 9);
+      scratch[end] = TAG_NUMBER;
+      // One NaN, as the general encoder writes it.
+      if (Number.isNaN(field)) scratchView.setUint32(end + 1, 0x7ff80000), scratchView.setUint32(end + 5, 0);
+      else scratchView.setFloat64(end + 1, field);
+      end += 9;
+    } else return -1;
   }
-  return pairs;
+  return end;
+};
+
+/**
+ * The frame written into the scratch buffer (valid until the next frame is written), or
+ * `undefined` when a part needs the general encoder.
+ */
+const writeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
+  if (!parts.step.isWellFormed() || !parts.code.isWellFormed()) return undefined;
+  reserve(0, 14);
+  scratch[0] = TAG_ARRAY;
+  scratchView.setUint32(1, 7);
+  scratch[5] = TAG_NUMBER;
+  scratchView.setFloat64(6, KEY_FORMAT_VERSION);
+  let at = writeText(writeText(14, parts.step), parts.code);
+  for (const part of [parts.parameters, parts.inputs, parts.outputs, parts.settings]) {
+    const end = writeScalarRecord(at, part);
+    if (end !== -1) {
+      at = end;
+      continue;
+    }
+    // Anything else is encoded on its own: a value's bytes are the same alone as inside the frame.
+    const encoded = encodeCanonical(part);
+    if (E.isLeft(encoded)) return undefined;
+    reserve(at, encoded.right.length);
+    scratch.set(encoded.right, at);
+    at += encoded.right.length;
+  }
+  return scratch.subarray(0, at);
 };
 
 /**
@@ -82,73 +155,13 @@ const scalarRecord = (value: unknown): Array<readonly [string, string | number]>
  * `[KEY_FORMAT_VERSION, step, code, parameters, inputs, outputs, settings]` gives it; `undefined`
  * when a part needs the general encoder (then it also says what cannot be encoded).
  */
-export const encodeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
-  if (!parts.step.isWellFormed() || !parts.code.isWellFormed()) return undefined;
-  const records: Array<Array<readonly [string, string | number]> | Uint8Array> = [];
-  for (const part of [parts.parameters, parts.inputs, parts.outputs, parts.settings]) {
-    const record = scalarRecord(part);
-    if (record !== undefined) {
-      records.push(record);
-      continue;
-    }
-    // Anything else is encoded on its own: a value's bytes are the same alone as inside the frame.
-    const encoded = encodeCanonical(part);
-    if (E.isLeft(encoded)) return undefined;
-    records.push(encoded.right);
-  }
-  // At most 3 UTF-8 bytes per UTF-16 code unit: one buffer, written once, then cut to size.
-  let bound = 14 + 5 * 2 + 3 * (parts.step.length + parts.code.length);
-  for (const record of records) {
-    if (record instanceof Uint8Array) bound += record.length;
-    else {
-      bound += 5;
-      for (const [key, field] of record) bound += 10 + 3 * key.length + (typeof field === 'number' ? 9 : 3 * field.length);
-    }
-  }
-  const out = new Uint8Array(bound);
-  const view = new DataView(out.buffer);
-  let at = 0;
-  const writeText = (s: string): void => {
-    const { written } = utf8.encodeInto(s, out.subarray(at + 5));
-    out[at] = TAG_STRING;
-    view.setUint32(at + 1, written);
-    at += 5 + written;
-  };
-  out[0] = TAG_ARRAY;
-  view.setUint32(1, 7);
-  out[5] = TAG_NUMBER;
-  view.setFloat64(6, KEY_FORMAT_VERSION);
-  at = 14;
-  writeText(parts.step);
-  writeText(parts.code);
-  for (const record of records) {
-    if (record instanceof Uint8Array) {
-      out.set(record, at);
-      at += record.length;
-      continue;
-    }
-    out[at] = TAG_OBJECT;
-    view.setUint32(at + 1, record.length);
-    at += 5;
-    for (const [key, field] of record) {
-      writeText(key);
-      if (typeof field === 'string') writeText(field);
-      else {
-        out[at] = TAG_NUMBER;
-        // One NaN, as the general encoder writes it.
-        if (Number.isNaN(field)) view.setUint32(at + 1, 0x7ff80000), view.setUint32(at + 5, 0);
-        else view.setFloat64(at + 1, field);
-        at += 9;
-      }
-    }
-  }
-  return out.subarray(0, at);
-};
+export const encodeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => writeKeyFrame(parts)?.slice();
 
 // computation
 
 /**
- * Computes a step key with the given hash function (see `keyHashFunction`).
+ * Computes a step key with the given hash function (see `keyHashFunction`), which must read the
+ * bytes it is given before it returns (they are overwritten by the next key).
  *
  * @example
  * const hash = await keyHashFunction();
@@ -158,7 +171,8 @@ export const computeStepKey = (
   hash: (bytes: Uint8Array) => string,
   parts: StepKeyParts,
 ): E.Either<UnencodableParameter, string> => {
-  const frame = encodeKeyFrame(parts);
+  // The hash reads the frame at once: the scratch buffer it is in is written again only by the next key.
+  const frame = writeKeyFrame(parts);
   if (frame !== undefined) return E.right(hash(frame));
   const encoded = encodeCanonical([KEY_FORMAT_VERSION, parts.step, parts.code, parts.parameters, parts.inputs, parts.outputs, parts.settings]);
   if (E.isRight(encoded)) return E.right(hash(encoded.right));

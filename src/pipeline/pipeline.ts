@@ -268,8 +268,10 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
       }
       const parameters: Record<string, unknown> = {};
       const inputs: Record<string, OutputRef> = {};
-      const upstream = new Set<number>();
-      for (const [field, value] of Object.entries(args ?? {})) {
+      const upstream: number[] = []; // sorted and without repeats below
+      const fields = args === undefined ? [] : Object.keys(args);
+      for (const field of fields) {
+        const value = (args as Record<string, unknown>)[field];
         if (isHandle(value)) {
           const source = byName.get(value.step);
           if (value.scope !== scope || source === undefined) {
@@ -282,7 +284,7 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
             });
           }
           defineOwn(inputs, field, Object.freeze({ node: source.index, step: source.name, output: value.output }));
-          upstream.add(source.index);
+          upstream.push(source.index);
         } else {
           defineOwn(parameters, field, value);
         }
@@ -295,7 +297,7 @@ export const compilePipeline = <P, O extends PipelineOutputs | void>(
         parameters: Object.freeze(parameters),
         inputs: Object.freeze(inputs),
         outputNames: Object.freeze(outputNames),
-        upstream: Object.freeze([...upstream].sort((a, b) => a - b)),
+        upstream: Object.freeze(upstream.length > 1 ? [...new Set(upstream.sort((a, b) => a - b))] : upstream),
       });
       nodes.push(node);
       byName.set(name, node);

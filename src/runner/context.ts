@@ -24,7 +24,7 @@ import { pendingCommits, type PendingCommits } from './commits';
 import { runEvent, type RunEventBody, type RunSubscriber } from './events';
 import type { Executor } from './executor';
 import { applyEvent, pendingState, type NodeState } from './state';
-import { stepKeyOf, type InputLoader, type KeyEnvironment, type StepKey } from './step-key';
+import { stepKeyNow, stepKeyOf, type InputLoader, type KeyEnvironment, type StepKey } from './step-key';
 import { withPresenceOf, type StoreAccess } from './stores';
 
 // model
@@ -214,6 +214,10 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
 /** @internal A node's key from what the run knows now; `inputValue` loads upstream values for a step with a `cacheKey`. */
 export const keyOf = (ctx: RunContext, node: GraphNode, inputValue: InputLoader): Promise<E.Either<StepcacheError, StepKey>> =>
   stepKeyOf(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings, inputValue);
+
+/** @internal A node's key at once, when computing it needs no waiting (see `stepKeyNow`); `undefined` when it does. */
+export const keyNow = (ctx: RunContext, node: GraphNode): E.Either<StepcacheError, StepKey> | undefined =>
+  stepKeyNow(ctx.keys, node, (ctx.settings[node.index] as SettingsResolution).settings);
 
 /** @internal The digests of a node's inputs as the run knows them now ('' for an input with no artifact yet). */
 export const currentDigests = (ctx: RunContext, node: GraphNode): string[] =>

@@ -31,12 +31,13 @@ export const planSteps = async (ctx: RunContext): Promise<Plan> => {
   const steps: Record<string, PlannedStep> = {};
   const cached: boolean[] = []; // by node index
   for (const node of graph.nodes) {
-    const notCached = node.upstream.filter((u) => cached[u] !== true).map((u) => (graph.nodes[u] as GraphNode).name);
-    if (notCached.length > 0) {
+    if (!node.upstream.every((u) => cached[u] === true)) {
+      const notCached = node.upstream.filter((u) => cached[u] !== true).map((u) => (graph.nodes[u] as GraphNode).name);
       steps[node.name] = planBelow(ctx, node, notCached);
       continue;
     }
-    const assessed = await assess(ctx, node, (ref) => peekOutput(ctx, ref.node, ref.output));
+    const assessing = assess(ctx, node, (ref) => peekOutput(ctx, ref.node, ref.output));
+    const assessed = assessing instanceof Promise ? await assessing : assessing; // a cached step is assessed at once
     if (E.isLeft(assessed)) throw assessed.left;
     const { key, entry, decision } = assessed.right;
     if (decision._tag === 'UseCache' && entry !== undefined) {

@@ -10,6 +10,7 @@ import { graphEdges, type PipelineGraph } from '../pipeline/pipeline';
 import { preview } from '../format/preview';
 import type { RunOwner, RunRecord, StepRunRecord } from '../store/records';
 import { findNonJson } from '../store/serialize';
+import { defineOwn } from '../utils/own-property';
 import type { RunContext } from './context';
 import type { NodeState } from './state';
 
@@ -42,6 +43,13 @@ const stepRecord = (name: string, state: NodeState): StepRunRecord =>
       };
 
 /** A cached step's part, built field by field: most steps of a re-run are cached. */
+/** Every step's record, by name, in pipeline order (assigned one by one: several times faster than `Object.fromEntries` for a long pipeline). */
+const stepRecords = (ctx: RunContext): Record<string, StepRunRecord> => {
+  const steps: Record<string, StepRunRecord> = {};
+  for (const n of ctx.graph.nodes) defineOwn(steps, n.name, stepRecord(n.name, ctx.states[n.index] as NodeState));
+  return steps;
+};
+
 const cachedStepRecord = (name: string, state: NodeState): StepRunRecord => {
   const record: { -readonly [K in keyof StepRunRecord]: StepRunRecord[K] } = { name, status: 'cached', durationMs: state.durationMs };
   if (state.key !== undefined) record.key = state.key;
@@ -71,14 +79,14 @@ const THIS_PROCESS: RunOwner = Object.freeze({ pid: process.pid, host: os.hostna
  * @internal The record of a run: small while it runs (no steps), complete once it has ended.
  */
 export const runRecord = (ctx: RunContext, params: unknown, timing: RunTiming, status: RunRecord['status']): RunRecord => {
-  const { nodes, outputs } = ctx.graph;
+  const { outputs } = ctx.graph;
   return {
     id: ctx.runId,
     pipeline: ctx.pipeline.name,
     parameters: recordableParameters(params),
     status,
     startedAt: timing.startedAt.toISOString(),
-    steps: status === 'running' ? {} : Object.fromEntries(nodes.map((n) => [n.name, stepRecord(n.name, ctx.states[n.index] as NodeState)])),
+    steps: status === 'running' ? {} : stepRecords(ctx),
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, ref]) => [k, { step: ref.step, output: ref.output }])),
     edges: edgesOf(ctx.graph),
     ...(status === 'running' ? {} : { endedAt: new Date().toISOString(), durationMs: performance.now() - timing.started }),

@@ -13,7 +13,7 @@ import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
 import { artifactsPresent, locateArtifact } from '../store/inline';
 import type { CacheEntry, EntryHead } from '../store/records';
-import { currentDigests, keyOf, type RunContext } from './context';
+import { currentDigests, keyNow, keyOf, type RunContext } from './context';
 import { executeNode } from './execute';
 import { isRemote } from './executor';
 import { stepFailure } from './in-process-executor';
@@ -82,28 +82,51 @@ const stillAbsent = (ctx: RunContext, flightKey: string, lookedUpAt: number | un
 
 const settingsOf = (ctx: RunContext, node: GraphNode): SettingsResolution => ctx.settings[node.index] as SettingsResolution;
 
+/** A hit: the entry's age. */
+const hitOf = (entry: EntryHead): CacheLookup => ({ _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) });
+
+/**
+ * What the cache holds for a node's key when it is known without asking a store: no entry, an
+ * entry without one of the outputs, or one whose artifacts the context's presence batch found
+ * present; `undefined` when the artifact store must be asked.
+ */
+const lookupNow = (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): CacheLookup | undefined => {
+  if (entry === undefined) return { _tag: 'Miss' };
+  for (const o of node.outputNames) if (entry.outputs[o] === undefined) return { _tag: 'Miss' };
+  for (const o in entry.outputs) if (!ctx.isKnownPresent(entry.outputs[o] as CacheEntry['outputs'][string])) return undefined;
+  return hitOf(entry);
+};
+
 /** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
-const lookupFor = async (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): Promise<CacheLookup> => {
-  const refs = entry === undefined ? [] : Object.values(entry.outputs);
-  // What the context's presence batch found present, `artifacts` answers present without a call.
-  const intact =
-    entry !== undefined && node.outputNames.every((o) => entry.outputs[o] !== undefined) && (refs.every(ctx.isKnownPresent) || (await artifactsPresent(ctx.artifacts, refs)).every(Boolean));
-  return intact ? { _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) } : { _tag: 'Miss' };
+const lookupFor = async (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): Promise<CacheLookup> =>
+  lookupNow(ctx, node, entry) ?? ((await artifactsPresent(ctx.artifacts, Object.values((entry as EntryHead).outputs))).every(Boolean) ? hitOf(entry as EntryHead) : { _tag: 'Miss' });
+
+/** An assessment, at once when nothing was waited for. */
+type Assessed = E.Either<StepcacheError, Assessment>;
+
+/** The entry of a key and the decision, from the batch fetched up front when it has it, else from the store. */
+const assessKey = (ctx: RunContext, node: GraphNode, key: StepKey): Assessed | Promise<Assessed> => {
+  const prefetched = ctx.prefetched.get(key.key);
+  const known = prefetched === undefined ? undefined : lookupNow(ctx, node, prefetched);
+  if (known !== undefined) return E.right({ key, entry: prefetched, decision: decideCache(settingsOf(ctx, node), known) });
+  return (async () => {
+    const lookedUpAt = prefetched === undefined ? performance.now() : undefined;
+    const entry = prefetched ?? (await ctx.metadata.getEntries([key.key]))[0];
+    const decision = decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry));
+    return E.right({ key, entry, decision, ...(lookedUpAt === undefined ? {} : { lookedUpAt }) });
+  })();
 };
 
 /**
- * @internal A node's key, the entry the store holds for it, and the cache decision. Upstream values
- * are loaded (and repaired when damaged) only for a step with a `cacheKey`; a dry run passes a
- * loader that repairs nothing.
+ * @internal A node's key, the entry the store holds for it, and the cache decision: at once when
+ * none of it needs waiting (the usual cached step: its key computed, its entry in the batch
+ * fetched up front, its artifacts found present there). Upstream values are loaded (and repaired
+ * when damaged) only for a step with a `cacheKey`; a dry run passes a loader that repairs nothing.
  */
-export const assess = async (ctx: RunContext, node: GraphNode, inputValue: InputLoader = (ref) => loadOutput(ctx, ref.node, ref.output)): Promise<E.Either<StepcacheError, Assessment>> => {
-  const key = await keyOf(ctx, node, inputValue);
-  if (E.isLeft(key)) return key;
-  const prefetched = ctx.prefetched.get(key.right.key);
-  const lookedUpAt = prefetched === undefined ? performance.now() : undefined;
-  const entry = prefetched ?? (await ctx.metadata.getEntries([key.right.key]))[0];
-  const decision = decideCache(settingsOf(ctx, node), await lookupFor(ctx, node, entry));
-  return E.right({ key: key.right, entry, decision, ...(lookedUpAt === undefined ? {} : { lookedUpAt }) });
+export const assess = (ctx: RunContext, node: GraphNode, inputValue: InputLoader = (ref) => loadOutput(ctx, ref.node, ref.output)): Assessed | Promise<Assessed> => {
+  const now = keyNow(ctx, node);
+  if (now !== undefined) return E.isLeft(now) ? now : assessKey(ctx, node, now.right);
+  return keyOf(ctx, node, inputValue).then((key) => (E.isLeft(key) ? key : assessKey(ctx, node, key.right)));
 };
 
 /** An intact, usable entry for a key written since the run started (by another process), if any. */
@@ -247,12 +270,27 @@ const warnUnusable = async (ctx: RunContext, node: GraphNode, entry: EntryHead):
   ctx.emit({ type: 'warning', kind: 'damaged-artifact', step: node.name, message: `The cached artifacts of step ${node.name} are missing or damaged: ${what.join(', ')}; re-running ${node.name} to repair them.` });
 };
 
-/** Assesses a node and acts on it; at most `reassessments` more times when its inputs change under it. */
-const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): Promise<Exclude<Outcome, { _tag: 'InputsChanged' }>> => {
-  const assessed = await assess(ctx, node);
+/** How resolving a node ended. */
+type Settled = Exclude<Outcome, { _tag: 'InputsChanged' }>;
+
+/** Whether a value is a Promise (what is not was settled at once). */
+const isPromise = <A>(value: A | Promise<A>): value is Promise<A> => value instanceof Promise;
+
+/** Assesses a node and acts on it (at once for a step served from the cache as assessed); at most `reassessments` more times when its inputs change under it. */
+const settle = (ctx: RunContext, node: GraphNode, reassessments: number): Settled | Promise<Settled> => {
+  const assessed = assess(ctx, node);
+  return isPromise(assessed) ? assessed.then((a) => actOn(ctx, node, a, reassessments)) : actOn(ctx, node, assessed, reassessments);
+};
+
+const actOn = (ctx: RunContext, node: GraphNode, assessed: Assessed, reassessments: number): Settled | Promise<Settled> => {
   if (E.isLeft(assessed)) return { _tag: 'Failed', error: assessed.left };
   const { key, entry, decision } = assessed.right;
   if (decision._tag === 'UseCache' && entry !== undefined && !ctx.lookupsOnWorkers) return { _tag: 'Cached', key, entry };
+  return actOnMiss(ctx, node, assessed.right, reassessments);
+};
+
+const actOnMiss = async (ctx: RunContext, node: GraphNode, assessment: Assessment, reassessments: number): Promise<Settled> => {
+  const { key, entry, decision } = assessment;
   if (entry !== undefined && decision._tag === 'Execute' && decision.reason === 'no-entry') await warnUnusable(ctx, node, entry);
   const flightKey = isShared(decision) ? flightKeyOf(ctx, key) : undefined;
   const running = flightKey === undefined ? undefined : inFlight.get(flightKey);
@@ -261,7 +299,7 @@ const settle = async (ctx: RunContext, node: GraphNode, reassessments: number): 
     await running;
     return settle(ctx, node, reassessments);
   }
-  const outcome = await inFlightAs(ctx, node, flightKey, () => executeMiss(ctx, node, assessed.right, reassessments > 0));
+  const outcome = await inFlightAs(ctx, node, flightKey, () => executeMiss(ctx, node, assessment, reassessments > 0));
   return outcome._tag === 'InputsChanged' ? settle(ctx, node, reassessments - 1) : outcome;
 };
 
@@ -278,11 +316,8 @@ const unexpected = (node: GraphNode, e: unknown): StepcacheError =>
       : e
     : stepFailure('STORE_UNAVAILABLE', `Step ${node.name} could not be resolved: the store failed: ${toError(e).message}`, node.name, e);
 
-/** @internal Resolves one node of a run: raises its events from start to end. */
-export const resolveNode = async (ctx: RunContext, node: GraphNode): Promise<void> => {
-  const began = performance.now();
-  ctx.emit({ type: 'step-started', step: node.name });
-  const outcome = await settle(ctx, node, MAX_REASSESSMENTS).catch((e: unknown): Outcome & { _tag: 'Failed' } => ({ _tag: 'Failed', error: unexpected(node, e) }));
+/** Raises the event that ends a node's resolution. */
+const ended = (ctx: RunContext, node: GraphNode, outcome: Settled, began: number): void => {
   const durationMs = performance.now() - began;
   switch (outcome._tag) {
     case 'Cached':
@@ -292,4 +327,24 @@ export const resolveNode = async (ctx: RunContext, node: GraphNode): Promise<voi
     case 'Failed':
       return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs });
   }
+};
+
+/**
+ * @internal Resolves one node of a run: raises its events from start to end. A step served from
+ * the cache without waiting for anything is resolved at once (no Promise is returned).
+ */
+export const resolveNode = (ctx: RunContext, node: GraphNode): Promise<void> | undefined => {
+  const began = performance.now();
+  ctx.emit({ type: 'step-started', step: node.name });
+  let outcome: Settled | Promise<Settled>;
+  try {
+    outcome = settle(ctx, node, MAX_REASSESSMENTS);
+  } catch (e) {
+    outcome = { _tag: 'Failed', error: unexpected(node, e) };
+  }
+  if (!isPromise(outcome)) {
+    ended(ctx, node, outcome, began);
+    return undefined;
+  }
+  return outcome.catch((e: unknown): Settled => ({ _tag: 'Failed', error: unexpected(node, e) })).then((o) => ended(ctx, node, o, began));
 };

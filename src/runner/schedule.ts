@@ -7,8 +7,11 @@
 import type { GraphNode } from '../pipeline/pipeline';
 import type { RunContext } from './context';
 
-/** @internal Resolves every node of the run with `resolve`; settles when none is left, or rejects with what a resolution threw. */
-export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: RunContext, node: GraphNode) => Promise<void>): Promise<void> => {
+/**
+ * @internal Resolves every node of the run with `resolve` (which returns nothing when it resolved
+ * the node at once); settles when none is left, or rejects with what a resolution threw.
+ */
+export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: RunContext, node: GraphNode) => Promise<void> | undefined): Promise<void> => {
   const { nodes } = ctx.graph;
   const waiting = nodes.map((n) => n.upstream.length);
   const dependents: number[][] = nodes.map(() => []);
@@ -43,8 +46,23 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
       while (active < concurrency && ready.length > 0) {
         const index = ready.shift() as number;
         active++;
+        let resolving: Promise<void> | undefined;
+        try {
+          resolving = resolve(ctx, nodes[index] as GraphNode);
+        } catch (e) {
+          return fail(e);
+        }
+        if (resolving === undefined) {
+          // Resolved at once (a step served from the cache): on to its dependents in this loop, so
+          // that a chain of any length needs neither a stack frame nor a turn of the event loop per step.
+          active--;
+          finished++;
+          settle(index);
+          if (finished === nodes.length) return done();
+          continue;
+        }
         // What throws past a node's resolution rejects the run instead of leaving it waiting forever.
-        resolve(ctx, nodes[index] as GraphNode)
+        resolving
           .then(() => {
             active--;
             finished++;

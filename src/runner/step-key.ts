@@ -159,8 +159,11 @@ export const withInputCodecs = (env: KeyEnvironment, node: GraphNode, fingerprin
  * @example
  * keyedParameters(env, node, ['logger']); // { X: [[1]], gamma: 0.001 }
  */
-export const keyedParameters = (env: KeyEnvironment, node: GraphNode, ignored: readonly string[]): Record<string, unknown> => {
+export const keyedParameters = (env: KeyEnvironment, node: GraphNode, ignored: readonly string[]): Readonly<Record<string, unknown>> => {
   const defaults = parameterDefaultsOf(node.step.fn);
+  // Nothing to fill in, leave out or warn of (the usual step): the parameters passed, as they are
+  // (a node's parameters never hold its inputs).
+  if (ignored.length === 0 && defaults.known.size === 0 && defaults.unknown.size === 0) return node.parameters;
   const skip = new Set([...Object.keys(node.inputs), ...ignored]);
   for (const [name, text] of defaults.unknown) {
     if (skip.has(name)) continue;
@@ -246,53 +249,79 @@ const userCacheKey = async (node: GraphNode, cacheKey: (input: never) => string 
 // the key
 
 /**
- * Computes a step's key from what is known in the run: its upstream outputs' descriptors must be
- * known. `inputValue` is asked for the upstream values only when the step has a `cacheKey`.
- *
- * @example
- * const key = await stepKeyOf(env, node, settings, (ref) => loadOutput(ctx, ref.node, ref.output));
- * if (key._tag === 'Right') key.right.key; // 64 hex characters
+ * The output formats of a step, by output name, as they enter its key: the same for every step
+ * with one output declaration (a node's output names are its declaration's names, or the default one).
  */
-export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings, inputValue: InputLoader): Promise<E.Either<StepcacheError, StepKey>> => {
+const outputFormats = new WeakMap<object, Readonly<Record<string, string>>>();
+let defaultOutputFormats: Readonly<Record<string, string>> | undefined;
+
+const outputFormatsOf = (node: GraphNode): Readonly<Record<string, string>> => {
+  const spec = node.step.outputSpec;
+  const known = spec === undefined ? defaultOutputFormats : outputFormats.get(spec);
+  if (known !== undefined) return known;
+  const formats = Object.freeze(Object.fromEntries(node.outputNames.map((o) => [o, formatId(spec?.[o] ?? 'auto')])));
+  if (spec === undefined) defaultOutputFormats = formats;
+  else outputFormats.set(spec, formats);
+  return formats;
+};
+
+const NOTHING: Readonly<Record<string, string>> = Object.freeze({});
+
+/** `fingerprint:<hash>` of each fingerprint, made once (the steps of a run share a few). */
+const codes = new WeakMap<CodeFingerprint, string>();
+const codeOf = (fingerprint: CodeFingerprint): string => {
+  let code = codes.get(fingerprint);
+  if (code === undefined) codes.set(fingerprint, (code = `fingerprint:${fingerprint.hash}`));
+  return code;
+};
+
+/** What a key is made of that needs no waiting: everything but the digests of `files` and the `cacheKey` function's result. */
+interface KeyBase {
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly inputs: Readonly<Record<string, string>>;
+  readonly inputDigests: readonly string[];
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly fingerprint: CodeFingerprint | undefined;
+  readonly code: string;
+  readonly keyCode: string;
+  readonly dependsOn: Readonly<Record<string, string>>;
+}
+
+const keyBaseOf = (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings): E.Either<StepcacheError, KeyBase> => {
   const ignored = settings.ignoredInputs ?? [];
   const parameters = keyedParameters(env, node, ignored);
   const inputs: Record<string, string> = {};
   const inputDigests: string[] = [];
-  for (const [field, ref] of Object.entries(node.inputs)) {
+  for (const field of Object.keys(node.inputs)) {
+    const ref = node.inputs[field] as OutputRef;
     const descriptor = env.descriptorOf(ref.node, ref.output);
     if (descriptor === undefined) return E.left(new StepcacheError('ARTIFACT_UNAVAILABLE', `Input ${field} of step ${node.name} has no artifact.`, { step: node.name, field }));
     const digest = artifactDigest(descriptor);
     inputDigests.push(digest);
     if (!ignored.includes(field)) inputs[field] = digest;
   }
-  const outputs = Object.fromEntries(node.outputNames.map((o) => [o, formatId(node.step.outputSpec?.[o] ?? 'auto')]));
   const own = settings.version === undefined ? codeFingerprintOf(env, node) : undefined;
   const fingerprint = own === undefined ? undefined : withInputCodecs(env, node, own, ignored);
-  const code = own === undefined ? `version:${settings.version ?? ''}` : `fingerprint:${own.hash}`;
+  const code = own === undefined ? `version:${settings.version ?? ''}` : codeOf(own);
   // In the key (and its components): the function's code with the codecs of its inputs.
-  const keyCode = fingerprint === undefined ? code : `fingerprint:${fingerprint.hash}`;
-
-  const policy: Record<string, unknown> = {};
-  let dependsOn: Record<string, string> = {};
+  const keyCode = fingerprint === undefined ? code : codeOf(fingerprint);
+  let dependsOn = NOTHING;
   if (settings.dependsOn !== undefined) {
     const digests = dependencyDigests(env, node, settings.dependsOn);
     if (E.isLeft(digests)) return digests;
     dependsOn = digests.right;
-    policy['dependsOn'] = dependsOn;
   }
-  let files: Record<string, string> = {};
-  if (settings.files !== undefined && settings.files.length > 0) {
-    files = await fileDigests(settings.files);
-    policy['files'] = files;
-  }
-  let cacheKey: string | undefined;
-  if (settings.cacheKey !== undefined) {
-    const value = await userCacheKey(node, settings.cacheKey, inputValue);
-    if (E.isLeft(value)) return value;
-    cacheKey = value.right;
-    policy['cacheKey'] = cacheKey;
-  }
+  return E.right({ parameters, inputs, inputDigests, outputs: outputFormatsOf(node), fingerprint, code, keyCode, dependsOn });
+};
 
+/** The key from its base and what was waited for (the digests of `files`, the `cacheKey` function's result, when the settings have them). */
+const keyFrom = (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings, base: KeyBase, files: Readonly<Record<string, string>>, cacheKey: string | undefined): E.Either<StepcacheError, StepKey> => {
+  const { parameters, inputs, inputDigests, outputs, fingerprint, code, keyCode, dependsOn } = base;
+  const withFiles = settings.files !== undefined && settings.files.length > 0;
+  const policy: Record<string, unknown> =
+    settings.dependsOn === undefined && !withFiles && cacheKey === undefined
+      ? NOTHING
+      : { ...(settings.dependsOn === undefined ? {} : { dependsOn }), ...(withFiles ? { files } : {}), ...(cacheKey === undefined ? {} : { cacheKey }) };
   const key = computeStepKey(env.hashKey, { step: node.name, code: keyCode, parameters, inputs, outputs, settings: policy });
   if (E.isLeft(key)) {
     const { field, path: inner, reason } = key.left;
@@ -313,10 +342,48 @@ export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: 
         .filter(([field]) => field in inputs)
         .map(([field, ref]) => [field, { digest: inputs[field] as string, step: ref.step, output: ref.output }]),
     ),
-    outputs,
-    dependsOn,
-    files,
+    outputs: { ...outputs },
+    dependsOn: { ...dependsOn },
+    files: { ...files },
     ...(cacheKey === undefined ? {} : { cacheKey }),
   });
   return E.right({ key: key.right, code, inputDigests, components });
+};
+
+/** Whether a step's key needs waiting for something: files to read, or its `cacheKey` function (which may load its inputs). */
+const keyWaits = (settings: ResolvedCacheSettings): boolean => (settings.files !== undefined && settings.files.length > 0) || settings.cacheKey !== undefined;
+
+/**
+ * A step's key computed at once, as {@link stepKeyOf} computes it, when it needs no waiting
+ * (no `files`, no `cacheKey` function: the usual step); `undefined` when it does.
+ *
+ * @example
+ * const now = stepKeyNow(env, node, settings);
+ * const key = now ?? (await stepKeyOf(env, node, settings, inputValue));
+ */
+export const stepKeyNow = (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings): E.Either<StepcacheError, StepKey> | undefined => {
+  if (keyWaits(settings)) return undefined;
+  const base = keyBaseOf(env, node, settings);
+  return E.isLeft(base) ? base : keyFrom(env, node, settings, base.right, NOTHING, undefined);
+};
+
+/**
+ * Computes a step's key from what is known in the run: its upstream outputs' descriptors must be
+ * known. `inputValue` is asked for the upstream values only when the step has a `cacheKey`.
+ *
+ * @example
+ * const key = await stepKeyOf(env, node, settings, (ref) => loadOutput(ctx, ref.node, ref.output));
+ * if (key._tag === 'Right') key.right.key; // 64 hex characters
+ */
+export const stepKeyOf = async (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings, inputValue: InputLoader): Promise<E.Either<StepcacheError, StepKey>> => {
+  const base = keyBaseOf(env, node, settings);
+  if (E.isLeft(base)) return base;
+  const files = settings.files !== undefined && settings.files.length > 0 ? await fileDigests(settings.files) : NOTHING;
+  let cacheKey: string | undefined;
+  if (settings.cacheKey !== undefined) {
+    const value = await userCacheKey(node, settings.cacheKey, inputValue);
+    if (E.isLeft(value)) return value;
+    cacheKey = value.right;
+  }
+  return keyFrom(env, node, settings, base.right, files, cacheKey);
 };

@@ -212,8 +212,14 @@ const getManyInBatches = async (keyv: Keyv, keys: readonly string[]): Promise<un
 };
 
 /** @internal The keys of the steps a run executed or was served from the cache. */
-export const usesOf = (run: RunRecord): string[] =>
-  Object.values(run.steps).flatMap((s) => (s.key !== undefined && (s.status === 'executed' || s.status === 'cached') ? [s.key] : []));
+export const usesOf = (run: RunRecord): string[] => {
+  const keys: string[] = [];
+  for (const name in run.steps) {
+    const s = run.steps[name];
+    if (s?.key !== undefined && Object.hasOwn(run.steps, name) && (s.status === 'executed' || s.status === 'cached')) keys.push(s.key);
+  }
+  return keys;
+};
 
 /**
  * An entry and what a hit reads of it (its outputs) frozen, as a value the store may hand back to
@@ -311,11 +317,11 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
   // A row read again with the same text is the same parsed value (see `rowValues`): its entry is
   // decoded once. A damaged value is decoded (and found damaged) each time.
   const decoded = new WeakMap<object, CacheEntry>();
-  const entryOf = (value: unknown, key: string): CacheEntry | undefined => {
+  const entryOf = (value: unknown, key: string | (() => string)): CacheEntry | undefined => {
     if (value === undefined || value === null) return undefined;
     const known = typeof value === 'object' ? decoded.get(value) : undefined;
     if (known !== undefined) return known;
-    const entry = usable(decodeCacheEntry(value, key));
+    const entry = usable(decodeCacheEntry(value, typeof key === 'string' ? key : key()));
     if (entry !== undefined && typeof value === 'object') decoded.set(value, entry);
     return entry;
   };
@@ -567,7 +573,7 @@ const keyvMetadataStore = (keyv: Keyv, options: MetadataStoreOptions, reader: Ke
     },
     getLatestHeadsOfSteps: async (steps: readonly string[]): Promise<ReadonlyArray<EntryHead | undefined>> => {
       if (steps.length === 0) return [];
-      const heads: Array<EntryHead | undefined> = (await getMany(steps.map(latestHeadKey))).map((value, i) => entryOf(value, `latest head of step ${steps[i] as string}`));
+      const heads: Array<EntryHead | undefined> = (await getMany(steps.map(latestHeadKey))).map((value, i) => entryOf(value, () => `latest head of step ${steps[i] as string}`));
       // A step whose latest entry was written before heads were (or whose head is damaged) is read whole.
       const whole = steps.filter((_, i) => heads[i] === undefined);
       if (whole.length === 0) return heads;
@@ -788,15 +794,15 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     // Rows matched to keys through a map: keyv's getMany searches the rows once per key.
     getRows: async (keys) => {
       if (keys.length === 0) return [];
-      const rows = (await sqlite.query(`SELECT key, value FROM ${table} WHERE key IN (SELECT value FROM json_each(?))`, JSON.stringify(keys.map((k) => `${namespace}:${k}`)))) as Array<{
-        key: string;
+      const named = keys.map((k) => `${namespace}:${k}`);
+      // Each row comes with the position of its key in the list (no key text to read back, nor to match).
+      const rows = (await sqlite.query(`SELECT j.key AS i, k.value FROM json_each(?) AS j JOIN ${table} AS k ON k.key = j.value`, JSON.stringify(named))) as Array<{
+        i: number;
         value: string | null;
       }>;
-      const byKey = new Map(rows.map((row) => [row.key, row.value]));
-      return keys.map((k) => {
-        const key = `${namespace}:${k}`;
-        return valueOf.read(key, byKey.get(key) ?? null);
-      });
+      const texts: Array<string | null> = new Array<string | null>(keys.length).fill(null);
+      for (const row of rows) texts[row.i] = row.value;
+      return named.map((key, i) => valueOf.read(key, texts[i] ?? null));
     },
     raiseRows: async (rows) => {
       if (rows.length === 0) return;
