@@ -94,12 +94,6 @@ const CHUNK_NOW = 1024 * 1024;
 const WRITE_BEHIND_FROM = 8 * 1024 * 1024;
 const READS_IN_FLIGHT = 3;
 /**
- * Up to this size, an artifact verified before and unchanged since is read at once, in one
- * synchronous read (as `readFileSync` would: ~30 ms per 100 MB from the page cache); a bigger one
- * is read in parts on the thread pool, so that other work of the process goes on meanwhile.
- */
-const TRUSTED_READ_MAX = 256 * 1024 * 1024;
-/**
  * Up to this size, `put` stores bytes at once too (as `putNow` does): a few system calls on this
  * thread cost less than the four trips through the thread pool (open, write, close, rename) of an
  * asynchronous write, which a chain of small steps waits for one after the other.
@@ -390,43 +384,10 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     }
   };
 
-  /**
-   * Loads an artifact verified before, when its file is unchanged since: one read, straight into
-   * the buffer the value is made on (no parts, no copy, no trips through the thread pool), as
-   * `readFileSync` reads. `undefined` when the file is not as verified (changed, replaced,
-   * missing, unreadable), or changed while it was read: then it is loaded and verified in full.
-   */
-  const loadTrustedNow = (id: string, size: number, location: string): Buffer | undefined => {
-    const known = verified.get(id);
-    if (known === undefined || known.size !== BigInt(size) || size > TRUSTED_READ_MAX) return undefined;
-    let fd: number;
-    try {
-      fd = fs.openSync(location, 'r');
-    } catch {
-      return undefined;
-    }
-    try {
-      if (!sameStamp(known, stampOf(fs.fstatSync(fd, { bigint: true })))) return undefined;
-      const buffer = Buffer.allocUnsafeSlow(size);
-      for (let done = 0; done < size; ) {
-        const read = fs.readSync(fd, buffer, done, size - done, done);
-        if (read === 0) return undefined;
-        done += read;
-      }
-      return sameStamp(known, stampOf(fs.fstatSync(fd, { bigint: true }))) ? buffer : undefined;
-    } catch {
-      return undefined;
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
-
   const get = async (ref: ArtifactRef): Promise<E.Either<ArtifactLoadError, Buffer>> => {
     if (ref.id === EMPTY_ARTIFACT_ID) return E.right(Buffer.alloc(0));
     if (!VALID_ID.test(ref.id)) return E.left({ _tag: 'ArtifactUnreadable', id: ref.id, location: '(invalid id)', message: 'has an invalid id: artifact ids are hexadecimal content hashes' });
     const location = fileOf(ref.id);
-    const trustedNow = loadTrustedNow(ref.id, ref.size, location);
-    if (trustedNow !== undefined) return E.right(trustedNow);
     const fail = (tag: ArtifactLoadError['_tag'], message: string) => {
       verified.delete(ref.id);
       return E.left({ _tag: tag, id: ref.id, location, message });
