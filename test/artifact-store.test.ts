@@ -165,6 +165,40 @@ describe('put / get', () => {
   });
 });
 
+describe('loading the content hash', () => {
+  /** Fresh modules (a new process) with hash-wasm's XXH3-128 constructor watched. */
+  const freshModules = () => {
+    let fresh: { readonly store: typeof createFileArtifactStore; readonly hashers: typeof import('../src/hash/hashers'); readonly loads: jest.SpyInstance } | undefined;
+    jest.isolateModules(() => {
+      const wasm = require('hash-wasm') as typeof import('hash-wasm');
+      const loads = jest.spyOn(wasm, 'createXXHash128');
+      fresh = { store: (require('../src/store/artifact-store') as typeof import('../src/store/artifact-store')).createFileArtifactStore, hashers: require('../src/hash/hashers') as typeof import('../src/hash/hashers'), loads };
+    });
+    if (fresh === undefined) throw new Error('modules not loaded');
+    return fresh;
+  };
+
+  it('a store that only lists, checks presence and removes never loads it (as `cache ls` does)', async () => {
+    const bytes = randomBytes(1000);
+    const id = await store.put(bytes);
+    const fresh = freshModules();
+    const other = fresh.store(dir);
+    expect(await other.list()).toHaveLength(1);
+    expect(await other.present([{ id, size: bytes.length }])).toEqual([true]);
+    await other.remove(id);
+    expect(fresh.loads).not.toHaveBeenCalled();
+  });
+
+  it('is loaded by the first store that needs it, and then stores at once', async () => {
+    const fresh = freshModules();
+    const other = fresh.store(dir);
+    const bytes = randomBytes(100);
+    expect(await other.put(bytes)).toBe(await contentId(bytes));
+    expect(fresh.loads).toHaveBeenCalledTimes(1);
+    expect(other.putNow?.(randomBytes(200))).toMatch(/^[0-9a-f]{32}$/);
+  });
+});
+
 describe('putNow: storing at once, synchronously', () => {
   /** putNow once the hash has loaded (the store starts loading it when made). */
   const putNow = async (bytes: Uint8Array, on: ArtifactStore = store): Promise<string> => {

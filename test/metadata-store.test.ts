@@ -9,7 +9,7 @@ import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
 import * as fc from 'fast-check';
 import Keyv from 'keyv';
-import { createKeyvMetadataStore, createSqliteMetadataStore, type MetadataStore } from '../src/store/metadata-store';
+import { createKeyvMetadataStore, createSqliteMetadataStore, sqlitePragmasFor, type MetadataStore } from '../src/store/metadata-store';
 import { metadataStoreContract } from './contract/metadata-store.contract';
 import type { CacheEntry, DamagedRecord, RunRecord } from '../src/store/records';
 import { removeDir, tempDir } from './support/fixtures';
@@ -92,6 +92,28 @@ describe('the embedded SQLite store', () => {
       expect((await store.getEntries([entry.key]))[0]).toEqual(entry);
     } finally {
       await store.close();
+      removeDir(dir);
+    }
+  });
+
+  it('switches a new database to write-ahead logging with syncs off, then syncs as usual; an existing one is never written with syncs off', async () => {
+    const dir = tempDir('metadata-');
+    const file = path.join(dir, 'metadata.sqlite');
+    try {
+      const fresh = sqlitePragmasFor(file);
+      expect(fresh).toEqual(['PRAGMA synchronous=OFF', 'PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL']);
+      fs.writeFileSync(file, '');
+      expect(sqlitePragmasFor(file)).toEqual(fresh); // an empty file is a new database too
+      const store = createSqliteMetadataStore(file);
+      await store.putEntry(entry);
+      await store.close();
+      const existing = sqlitePragmasFor(file);
+      expect(existing).not.toContain('PRAGMA synchronous=OFF');
+      expect(existing).toContain('PRAGMA journal_mode=WAL');
+      const again = createSqliteMetadataStore(file);
+      expect((await again.getEntries([entry.key]))[0]).toEqual(entry);
+      await again.close();
+    } finally {
       removeDir(dir);
     }
   });

@@ -180,6 +180,34 @@ describe('createWriteBehind', () => {
     expect(seen.equals(Buffer.from(bytes))).toBe(true);
   });
 
+  it('with a worker that falls behind, shows the chunks ahead (to be hashed) before it writes any chunk itself', async () => {
+    // A worker that runs but takes nothing for 300 ms: the ring of 2 slots is full at once.
+    const sleepy = readyThen(`
+      const fs = require('node:fs');
+      const c = new Int32Array(workerData.control), pos = new Float64Array(workerData.positions), data = new Uint8Array(workerData.ring);
+      let next = Atomics.load(c, 1);
+      for (;;) {
+        while (Atomics.load(c, 0) === next) Atomics.wait(c, 0, next, 1000);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // a sleep no notify cuts short
+        const slot = next % workerData.slots, length = Atomics.load(c, 5 + slot);
+        fs.writeSync(Atomics.load(c, 2), data.subarray(slot * workerData.slotBytes, slot * workerData.slotBytes + length), 0, length, pos[slot]);
+        next += 1;
+        Atomics.store(c, 1, next);
+        Atomics.notify(c, 1);
+      }`);
+    const wb = behind({ slotBytes: 1000, slots: 2, workerSource: sleepy });
+    await started(wb);
+    const bytes = new Uint8Array(6_500).map((_, i) => (i * 7) % 251);
+    const file = path.join(dir, 'ahead.bin');
+    const fd = fs.openSync(file, 'wx');
+    const sizesWhenShown: number[] = [];
+    const outcome = wb.writeNow(fd, bytes, () => sizesWhenShown.push(fs.fstatSync(fd).size));
+    wb.closeAfterWorker(fd);
+    expect(outcome).toBe('written');
+    expect(sizesWhenShown).toEqual([0, 0, 0, 0, 0, 0, 0]); // every chunk shown while nothing was written yet
+    expect(fs.readFileSync(file).equals(Buffer.from(bytes))).toBe(true);
+  });
+
   it('writes on the calling thread while its worker has not started', () => {
     const never = behind({ slotBytes: 16, slots: 2, stallMs: 200, workerSource: '' });
     const bytes = new Uint8Array(100).map((_, i) => i);

@@ -35,11 +35,12 @@ export interface Column {
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
-/** The width a string takes on a terminal (colour codes take none). */
-const visibleWidth = (s: string): number => s.replace(ANSI, '').length;
+/** The width a string takes on a terminal (colour codes take none); a string without an escape is its length. */
+const visibleWidth = (s: string): number => (s.includes('\x1b') ? s.replace(ANSI, '').length : s.length);
 
 /**
- * Rows under headers, columns separated by two spaces, without trailing spaces.
+ * Rows under headers, columns separated by two spaces, without trailing spaces. A cell without a
+ * colour code is measured by its length, without a regular expression (a listing has thousands).
  *
  * @example
  * table([{ header: 'STEP' }, { header: 'SIZE', align: 'right' }], [['loader', '1.2 MB']]);
@@ -47,7 +48,7 @@ const visibleWidth = (s: string): number => s.replace(ANSI, '').length;
  */
 export const table = (columns: readonly Column[], rows: readonly (readonly string[])[]): string => {
   const all = [columns.map((c) => c.header), ...rows];
-  const widths = columns.map((_, i) => Math.max(...all.map((r) => visibleWidth(r[i] ?? ''))));
+  const widths = columns.map((_, i) => all.reduce((widest, r) => Math.max(widest, visibleWidth(r[i] ?? '')), 0));
   const line = (r: readonly string[]) =>
     columns
       .map((c, i) => {

@@ -14,7 +14,7 @@ import * as E from 'fp-ts/Either';
 import { StepcacheError, toError } from '../errors';
 import { fingerprintFunction } from '../fingerprint';
 import { formatDuration } from '../format/duration';
-import { keyHashFunction } from '../hash/hashers';
+import { contentHasherNowReady, keyHashFunction } from '../hash/hashers';
 import type { GraphNode } from '../pipeline/pipeline';
 import type { ExecutionRequest } from '../runner/executor';
 import { formatOf, inProcessExecutor, stepFailure } from '../runner/in-process-executor';
@@ -168,6 +168,7 @@ export const createWorker = async (options: WorkerOptions): Promise<StepWorker> 
   const logger = options.logger ?? consoleLogger;
   const name = options.name ?? `${os.hostname()}:${String(process.pid)}`;
   const hashKey = await keyHashFunction();
+  await contentHasherNowReady(); // a step's output is then stored at once when it returns (a keyed store needs no loading)
   fingerprintAll(loaded, hashKey);
   const executor = inProcessExecutor();
   let executed = 0;

@@ -20,6 +20,8 @@ export const oneLine = (text: string): string => text.replace(/\s*[\u0000-\u001F
  * bidirectional overrides and isolates that reorder what follows them.
  */
 const TERMINAL_CONTROLS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+/** The same characters, to test for one (no `g`: no state); most text has none, and testing costs less than replacing nothing. */
+const HAS_TERMINAL_CONTROL = new RegExp(TERMINAL_CONTROLS.source);
 
 const hex = (code: number, digits: number): string => code.toString(16).padStart(digits, '0');
 
@@ -35,10 +37,12 @@ const hex = (code: number, digits: number): string => code.toString(16).padStart
  * escapeControls(JSON.stringify({ name: 'a\u009bb' }), 'json'); // '{"name":"a\\u009bb"}'
  */
 export const escapeControls = (text: string, style: 'text' | 'json' = 'text'): string =>
-  text.replace(TERMINAL_CONTROLS, (c) => {
-    const code = c.charCodeAt(0);
-    return style === 'text' && code < 0x100 ? `\\x${hex(code, 2)}` : `\\u${hex(code, 4)}`;
-  });
+  !HAS_TERMINAL_CONTROL.test(text)
+    ? text
+    : text.replace(TERMINAL_CONTROLS, (c) => {
+        const code = c.charCodeAt(0);
+        return style === 'text' && code < 0x100 ? `\\x${hex(code, 2)}` : `\\u${hex(code, 4)}`;
+      });
 
 /**
  * A run id short enough for a label: the runner's ids (`20250101-123456789-00aabcdef`) become

@@ -137,6 +137,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     throw new StepcacheError('INVALID_OPTIONS', message, { field, ...(step === undefined ? {} : { step }) });
   }
   const stores = await deps.stores.open();
+  void stores.hashing.nowReady(); // loaded while the run looks its steps up: a step's output is then stored at once when it returns
   const hashKey = await keyHashFunction();
   const states = graph.nodes.map(pendingState);
   const indexOf = new Map(graph.nodes.map((n) => [n.name, n.index]));

@@ -191,7 +191,9 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     if (!readyNow) fs.mkdirSync(tmpDir, { recursive: true });
     readyNow = true;
   };
-  hashing.createNow(); // starts loading the hash, so that putNow can store by the time a step returns
+  // The hash is loaded by the first use that needs it, not here: a process that only lists or
+  // removes (`stepcache cache ls`) never loads it. A runner starts loading it when a run opens
+  // (`ContentHashing.nowReady`), so that `putNow` can store by the time a step returns.
 
   /**
    * Big artifacts this store verified in full, with their files' stamps then (see the module's

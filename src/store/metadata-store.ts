@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import * as fs from 'node:fs';
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import * as E from 'fp-ts/Either';
@@ -746,6 +747,27 @@ const rowValues = (): RowValues => {
 const ROWS_BOUND = 16;
 
 /**
+ * @internal The pragmas a connection to the store's SQLite file starts with. Write-ahead logging:
+ * readers never block the writer, and a commit costs one sequential append; synchronous=NORMAL
+ * keeps every commit atomic and the database consistent after a crash. Both come before any
+ * other statement: a write made before would be synced on commit.
+ *
+ * A new database (no file yet, or an empty one) is switched to write-ahead logging with syncs off:
+ * the switch writes the first page of an empty database through a rollback journal, which
+ * synchronous=NORMAL syncs three times (the journal, its folder, the database), for a database
+ * that holds nothing to protect yet (a crash then leaves it empty, or switched; a concurrent
+ * opener finds it switched already, and its own switch writes nothing). A database that exists is
+ * never written with syncs off.
+ *
+ * @example
+ * sqlitePragmasFor('.stepcache/metadata.sqlite'); // ['PRAGMA synchronous=NORMAL', 'PRAGMA journal_mode=WAL'] for a store that exists
+ */
+export const sqlitePragmasFor = (file: string): readonly string[] => {
+  const isNew = (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) === 0;
+  return isNew ? ['PRAGMA synchronous=OFF', 'PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL'] : ['PRAGMA synchronous=NORMAL', 'PRAGMA journal_mode=WAL'];
+};
+
+/**
  * The embedded default: keyv over SQLite in one file.
  *
  * @example
@@ -755,14 +777,11 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
   // keyv's SQLite adapter runs every statement through `query`, which is this connection's: it
   // keeps the statements it runs prepared. (The adapter's own connection is to an empty database
   // in memory, never used.)
-  // Write-ahead logging: readers never block the writer, and a commit costs one sequential append.
-  // synchronous=NORMAL keeps every commit atomic and the database consistent after a crash. Both
-  // are set before any other statement of this connection runs: a write made before would be
-  // synced to the disk on commit (several fsyncs each, in a new store: the first run's writes).
+  // Write-ahead logging with synchronous=NORMAL, set first: see sqlitePragmasFor.
   const table = 'keyv';
   const connection = openSqliteConnection(file, {
     busyTimeoutMs: 10_000,
-    pragmas: ['PRAGMA synchronous=NORMAL', 'PRAGMA journal_mode=WAL'],
+    pragmas: sqlitePragmasFor(file),
     setup: [`CREATE TABLE IF NOT EXISTS ${table}(key VARCHAR(255) PRIMARY KEY, value TEXT )`],
   });
   const sqlite = new KeyvSqlite({ uri: 'sqlite://:memory:', table });

@@ -6,7 +6,8 @@
  * The calling thread copies each chunk into a free slot of a small ring of shared memory (a
  * memory copy, several times faster than hashing or writing), signals the worker, and hashes
  * the chunk from the original bytes; the worker writes the slot to the file. When the ring is
- * full (the worker is behind: a busy machine, a slow disk), the calling thread writes the chunk
+ * full (the worker is behind: a busy machine, a slow disk), the calling thread hashes the chunks
+ * ahead meanwhile (hashing needs no slot); once it has hashed them all, it writes the chunk
  * itself, at its own place in the file, instead of sleeping until a slot frees (on a machine
  * whose cores are busy, each such wait costs a turn of the scheduler, and the copy is saved). At
  * the end the calling thread waits until every slot is written. Nothing else runs on the calling thread
@@ -51,7 +52,7 @@ export type WriteBehindOutcome = 'written' | 'failed' | 'abandoned';
 export interface WriteBehind {
   /**
    * Writes `bytes` to `fd` from offset 0, calling `eachChunk` on the calling thread with every
-   * chunk of the original bytes in order (while the worker writes it), once each, whatever the
+   * chunk of the original bytes in order (while the worker writes, and ahead of the writing when the worker is behind), once each, whatever the
    * outcome. Returns once the worker has written everything, or failed. Synchronous: no other
    * code runs until it returns.
    */
@@ -212,12 +213,21 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
   const writeNow = (fd: number, bytes: Uint8Array, eachChunk: (chunk: Uint8Array) => void): WriteBehindOutcome => {
     const own = start();
     const chunkAt = (offset: number): Uint8Array => bytes.subarray(offset, Math.min(offset + slotBytes, bytes.byteLength));
+    /** The offset of the next chunk to show to `eachChunk`: chunks are shown in order, independently of their writing. */
+    let shown = 0;
+    const showNext = (): void => {
+      eachChunk(chunkAt(shown));
+      shown += slotBytes;
+    };
+    /** Shows the chunks up to the one at `offset`, included. */
+    const showThrough = (offset: number): void => {
+      while (shown <= offset) showNext();
+    };
     let failed = false;
-    /** Writes a chunk on the calling thread: while the worker starts, or when there is none. */
+    /** Writes a chunk on the calling thread: while the worker starts, when there is none, or when the worker is behind and every chunk is shown. */
     const writeHere = (offset: number): void => {
-      const chunk = chunkAt(offset);
-      eachChunk(chunk);
       if (failed) return;
+      const chunk = chunkAt(offset);
       try {
         for (let done = 0; done < chunk.byteLength; ) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done, offset + done);
       } catch {
@@ -225,27 +235,35 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
       }
     };
     if (own === undefined) {
-      for (let offset = 0; offset < bytes.byteLength; offset += slotBytes) writeHere(offset);
+      for (let offset = 0; offset < bytes.byteLength; offset += slotBytes) {
+        showThrough(offset);
+        writeHere(offset);
+      }
       return failed ? 'failed' : 'written';
     }
     const { ctrl } = own;
     Atomics.store(ctrl, FAILED, 0);
     Atomics.store(ctrl, FD, fd);
     let produced = Atomics.load(ctrl, PRODUCED);
-    /** Retires the worker; the chunks from `offset` on are still shown to the caller, so that it sees every one whatever happens. */
-    const giveUp = (offset: number): WriteBehindOutcome => {
+    /** Retires the worker; the chunks not shown yet still are, so that the caller sees every one whatever happens. */
+    const giveUp = (): WriteBehindOutcome => {
       retire(own);
       abandonedFd = { fd, worker: own.worker };
-      for (let rest = offset; rest < bytes.byteLength; rest += slotBytes) eachChunk(chunkAt(rest));
+      while (shown < bytes.byteLength) showNext();
       return 'abandoned';
     };
     for (let offset = 0; offset < bytes.byteLength; offset += slotBytes) {
       if (Atomics.load(ctrl, READY) === 0) {
-        writeHere(offset); // the worker is still starting (the first big artifact of a process): no waiting for it
+        // The worker is still starting (the first big artifact of a process): no waiting for it.
+        showThrough(offset);
+        writeHere(offset);
         continue;
       }
+      // The ring is full (the worker is behind): this thread shows the chunks ahead meanwhile (the
+      // caller hashes them: work that needs no slot); once every chunk is shown, it writes the chunk
+      // itself rather than wait for a slot (a wait costs a turn of the scheduler on a busy machine).
+      while (produced - Atomics.load(ctrl, CONSUMED) >= slots && shown < bytes.byteLength) showNext();
       if (produced - Atomics.load(ctrl, CONSUMED) >= slots) {
-        // The ring is full (the worker is behind): this thread writes the chunk itself rather than wait for a slot.
         writeHere(offset);
         continue;
       }
@@ -257,10 +275,10 @@ export const createWriteBehind = (options: WriteBehindOptions = {}): WriteBehind
       produced += 1;
       Atomics.store(ctrl, PRODUCED, produced);
       Atomics.notify(ctrl, PRODUCED);
-      eachChunk(chunk);
+      showThrough(offset);
     }
     for (let consumed = Atomics.load(ctrl, CONSUMED); consumed !== produced; consumed = Atomics.load(ctrl, CONSUMED)) {
-      if (!waitProgress(own, consumed)) return giveUp(bytes.byteLength);
+      if (!waitProgress(own, consumed)) return giveUp();
     }
     return failed || Atomics.load(ctrl, FAILED) !== 0 ? 'failed' : 'written';
   };
