@@ -8,6 +8,22 @@ import { createWriteBehind, WORKER_READY_CELL, type WriteBehind } from '../src/s
 const readyThen = (then: string): string =>
   `const { workerData } = require('node:worker_threads'); Atomics.store(new Int32Array(workerData.control), ${WORKER_READY_CELL}, 1); ${then}`;
 
+/** A worker that writes each chunk correctly after `pause` (a statement run before each write). */
+const pausingWorker = (pause: string): string =>
+  readyThen(`
+      const fs = require('node:fs');
+      const c = new Int32Array(workerData.control), pos = new Float64Array(workerData.positions), data = new Uint8Array(workerData.ring);
+      let next = Atomics.load(c, 1);
+      for (;;) {
+        while (Atomics.load(c, 0) === next) Atomics.wait(c, 0, next, 1000);
+        ${pause}
+        const slot = next % workerData.slots, length = Atomics.load(c, 5 + slot);
+        fs.writeSync(Atomics.load(c, 2), data.subarray(slot * workerData.slotBytes, slot * workerData.slotBytes + length), 0, length, pos[slot]);
+        next += 1;
+        Atomics.store(c, 1, next);
+        Atomics.notify(c, 1);
+      }`);
+
 let dir: string;
 const behinds: WriteBehind[] = [];
 const behind = (...args: Parameters<typeof createWriteBehind>): WriteBehind => {
@@ -158,19 +174,7 @@ describe('createWriteBehind', () => {
 
   it('with a worker that falls behind, writes the chunks the ring has no room for itself: every byte lands once, in order', async () => {
     // A worker that writes correctly but slowly (5 ms per chunk): the ring of 2 slots is full most of the time.
-    const slow = readyThen(`
-      const fs = require('node:fs');
-      const c = new Int32Array(workerData.control), pos = new Float64Array(workerData.positions), data = new Uint8Array(workerData.ring);
-      let next = Atomics.load(c, 1);
-      for (;;) {
-        while (Atomics.load(c, 0) === next) Atomics.wait(c, 0, next, 1000);
-        Atomics.wait(c, 0, Atomics.load(c, 0), 5);
-        const slot = next % workerData.slots, length = Atomics.load(c, 5 + slot);
-        fs.writeSync(Atomics.load(c, 2), data.subarray(slot * workerData.slotBytes, slot * workerData.slotBytes + length), 0, length, pos[slot]);
-        next += 1;
-        Atomics.store(c, 1, next);
-        Atomics.notify(c, 1);
-      }`);
+    const slow = pausingWorker('Atomics.wait(c, 0, Atomics.load(c, 0), 5);');
     const wb = behind({ slotBytes: 1000, slots: 2, workerSource: slow });
     await started(wb);
     const bytes = new Uint8Array(50_500).map((_, i) => (i * 7) % 251);
@@ -182,19 +186,7 @@ describe('createWriteBehind', () => {
 
   it('with a worker that falls behind, shows the chunks ahead (to be hashed) before it writes any chunk itself', async () => {
     // A worker that runs but takes nothing for 300 ms: the ring of 2 slots is full at once.
-    const sleepy = readyThen(`
-      const fs = require('node:fs');
-      const c = new Int32Array(workerData.control), pos = new Float64Array(workerData.positions), data = new Uint8Array(workerData.ring);
-      let next = Atomics.load(c, 1);
-      for (;;) {
-        while (Atomics.load(c, 0) === next) Atomics.wait(c, 0, next, 1000);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // a sleep no notify cuts short
-        const slot = next % workerData.slots, length = Atomics.load(c, 5 + slot);
-        fs.writeSync(Atomics.load(c, 2), data.subarray(slot * workerData.slotBytes, slot * workerData.slotBytes + length), 0, length, pos[slot]);
-        next += 1;
-        Atomics.store(c, 1, next);
-        Atomics.notify(c, 1);
-      }`);
+    const sleepy = pausingWorker('Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // a sleep no notify cuts short');
     const wb = behind({ slotBytes: 1000, slots: 2, workerSource: sleepy });
     await started(wb);
     const bytes = new Uint8Array(6_500).map((_, i) => (i * 7) % 251);
