@@ -836,9 +836,28 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
-      const stored = rows.map((row) => (row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }));
-      // Each value written out as JSON once: bound as it is, or placed as JSON within the batch's JSON text.
-      const texts = stored.map((value) => JSON.stringify(value));
+      // Each value written out as JSON once: bound as it is, or placed as JSON within the batch's JSON
+      // text. An entry is the value of several rows (its own, the latest of its pipeline's step and of
+      // its step): the rows that never expire share one text.
+      const lasting = new Map<unknown, { readonly stored: { readonly value: unknown }; readonly text: string }>();
+      const stored: unknown[] = [];
+      const texts: string[] = [];
+      for (const row of rows) {
+        if (row.ttl !== undefined) {
+          const value = { value: row.value, expires: now + row.ttl };
+          stored.push(value);
+          texts.push(JSON.stringify(value));
+          continue;
+        }
+        let known = lasting.get(row.value);
+        if (known === undefined) {
+          const value = { value: row.value };
+          known = { stored: value, text: JSON.stringify(value) };
+          lasting.set(row.value, known);
+        }
+        stored.push(known.stored);
+        texts.push(known.text);
+      }
       // Once written, a read of the same text is the value written: no entry this process wrote is
       // parsed again. Only entries (frozen by `putEntry`): a run record is a value its writer may reuse.
       const written = (): void =>
