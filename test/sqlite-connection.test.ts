@@ -41,6 +41,32 @@ describe('a SQLite connection that keeps statements prepared', () => {
     expect(await other.query(select, JSON.stringify(['c', 'd']))).toEqual([{ value: '3' }, { value: '4' }]);
   });
 
+  it('a read does not wait behind a write of its connection that waits for the file, and sees it once written', async () => {
+    const connection = connect();
+    const other = connect();
+    const select = 'SELECT value FROM t WHERE key = ?';
+    const insert = 'INSERT INTO t (key, value) VALUES (?, ?)';
+    await connection.query(insert, 'a', 'before');
+    expect(await connection.query(select, 'a')).toEqual([{ value: 'before' }]);
+    await other.query('BEGIN IMMEDIATE'); // the other connection holds the file's write lock
+    const order: string[] = [];
+    const writing = connection.query(insert, 'b', 'written').then(() => order.push('write'));
+    // The write is under way (waiting for the lock) before the read is asked.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await connection.query(select, 'a')).toEqual([{ value: 'before' }]);
+    order.push('read');
+    await other.query('COMMIT');
+    await writing;
+    expect(order).toEqual(['read', 'write']);
+    expect(await connection.query(select, 'b')).toEqual([{ value: 'written' }]);
+  });
+
+  it('a file that is not in write-ahead logging is read and written through one connection', async () => {
+    const connection = connect([TABLE], ['PRAGMA journal_mode=DELETE']);
+    await connection.query("INSERT INTO t VALUES ('a', 'here')");
+    expect(await connection.query('SELECT value FROM t WHERE key = ?', 'a')).toEqual([{ value: 'here' }]);
+  });
+
   it('a statement that fails is reported, and runs once what it needs is there', async () => {
     const connection = connect([]);
     const select = 'SELECT value FROM u WHERE key = ?';

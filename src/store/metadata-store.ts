@@ -743,8 +743,30 @@ const rowValues = (): RowValues => {
   };
 };
 
-/** Up to this many rows, a write binds each key and value; past it, they go as one JSON text (SQLite binds at most a few thousand values). */
-const ROWS_BOUND = 16;
+/**
+ * Up to this many rows, a write binds each row's key, value and time (three values a row; SQLite
+ * binds at most 32,766); past it, they go as one JSON text. A group commit of entries fits.
+ */
+const ROWS_BOUND = 2_048;
+
+/** The fewest places of a statement that binds rows. */
+const ROW_PLACES_MIN = 4;
+
+/**
+ * The places of the statement that binds `rows` rows: the next power of two, so that a few
+ * statements, kept prepared, serve writes of every size (the places left over bind nothing).
+ */
+const rowPlacesFor = (rows: number): number => {
+  let places = ROW_PLACES_MIN;
+  while (places < rows) places *= 2;
+  return places;
+};
+
+/** When a record was created, if it says (a number), else `null`. */
+const createdAtOf = (value: unknown): number | null => {
+  const createdAt = typeof value === 'object' && value !== null ? (value as { readonly createdAt?: unknown }).createdAt : undefined;
+  return typeof createdAt === 'number' ? createdAt : null;
+};
 
 /**
  * @internal The pragmas a connection to the store's SQLite file starts with. Write-ahead logging:
@@ -836,31 +858,62 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
     setRows: async (rows) => {
       if (rows.length === 0) return;
       const now = Date.now();
-      const stored = rows.map((row) => (row.ttl === undefined ? { value: row.value } : { value: row.value, expires: now + row.ttl }));
-      // Each value written out as JSON once: bound as it is, or placed as JSON within the batch's JSON text.
-      const texts = stored.map((value) => JSON.stringify(value));
+      // Each value written out as JSON once: bound as it is, or placed as JSON within the batch's JSON
+      // text. An entry is the value of several rows (its own, the latest of its pipeline's step and of
+      // its step): the rows that never expire share one text.
+      const lasting = new Map<unknown, { readonly stored: { readonly value: unknown }; readonly text: string }>();
+      const stored: unknown[] = [];
+      const texts: string[] = [];
+      for (const row of rows) {
+        if (row.ttl !== undefined) {
+          const value = { value: row.value, expires: now + row.ttl };
+          stored.push(value);
+          texts.push(JSON.stringify(value));
+          continue;
+        }
+        let known = lasting.get(row.value);
+        if (known === undefined) {
+          const value = { value: row.value };
+          known = { stored: value, text: JSON.stringify(value) };
+          lasting.set(row.value, known);
+        }
+        stored.push(known.stored);
+        texts.push(known.text);
+      }
       // Once written, a read of the same text is the value written: no entry this process wrote is
       // parsed again. Only entries (frozen by `putEntry`): a run record is a value its writer may reuse.
       const written = (): void =>
         rows.forEach((row, i) => {
           if (row.key.startsWith('entry:') || row.key.startsWith('latest')) valueOf.wrote(`${namespace}:${row.key}`, texts[i] as string, stored[i]);
         });
-      if (rows.length <= ROWS_BOUND && rows.every((row) => row.keepNewer !== true)) {
-        // A few rows (a run's record and summary) are bound as they are: the JSON of a large
-        // record is not escaped into a second JSON text for SQLite to parse.
-        const pairs = rows.flatMap((row, i) => [`${namespace}:${row.key}`, texts[i] as string]);
-        await sqlite.query(`INSERT INTO ${table} (key, value) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value = excluded.value`, ...pairs);
+      // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
+      const storedIsNewer = (createdAt: string): string =>
+        `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > ${createdAt}, 0) ELSE 0 END`;
+      if (rows.length <= ROWS_BOUND) {
+        // Each row bound as it is (its value's JSON is not escaped into a second JSON text for
+        // SQLite to parse and write out again): its key, its value, and, when it is written only
+        // where the stored one is not newer, its createdAt. Unused places are bound to nothing.
+        const places = rowPlacesFor(rows.length);
+        const bound: unknown[] = new Array<unknown>(places * 3).fill(null);
+        rows.forEach((row, i) => {
+          bound[i * 3] = `${namespace}:${row.key}`;
+          bound[i * 3 + 1] = texts[i];
+          if (row.keepNewer === true) bound[i * 3 + 2] = createdAtOf(row.value);
+        });
+        await sqlite.query(
+          `INSERT INTO ${table} (key, value) SELECT r.column1, r.column2 FROM (VALUES ${'(?, ?, ?), '.repeat(places - 1)}(?, ?, ?)) AS r LEFT JOIN ${table} AS old ON old.key = r.column1 ` +
+            `WHERE r.column1 IS NOT NULL AND (r.column3 IS NULL OR old.key IS NULL OR NOT (${storedIsNewer('r.column3')})) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+          ...bound,
+        );
         written();
         return;
       }
       // Every row in one JSON text, each value as JSON within it (not as a string of JSON, which
       // would be escaped): SQLite writes each row's value out as its text.
       const batch = `[${rows.map((row, i) => `[${JSON.stringify(`${namespace}:${row.key}`)},${texts[i] as string}${row.keepNewer === true ? ',1' : ''}]`).join(',')}]`;
-      // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
-      const storedIsNewer = `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > json_extract(r.value, '$.value.createdAt'), 0) ELSE 0 END`;
       await sqlite.query(
         `INSERT INTO ${table} (key, value) SELECT r.key, r.value FROM (SELECT json_extract(row.value, '$[0]') AS key, json_extract(row.value, '$[1]') AS value, json_extract(row.value, '$[2]') AS keepNewer FROM json_each(?) AS row) AS r ` +
-          `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+          `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer("json_extract(r.value, '$.value.createdAt')")}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
         batch,
       );
       written();

@@ -4,6 +4,11 @@
  * planned and finalized each time (two round trips to the driver's threads less per query, and no
  * finalize on the main thread while another statement holds the connection).
  *
+ * Reads (`SELECT`) run on a second connection to the same file when it is in write-ahead-logging
+ * mode: a lookup never waits behind a commit being written (a reader does not block on the
+ * writer), and it sees every commit that completed before it was asked. A file in another mode
+ * (or in memory) is read and written through the one connection.
+ *
  * The driver is the one `@keyv/sqlite` runs on (node-sqlite3), found where that package is.
  *
  * @packageDocumentation
@@ -54,13 +59,40 @@ const sqliteDriver = (): Driver =>
  * const rows = await connection.query('SELECT value FROM keyv WHERE key = ?', 'stepcache:entry:abc');
  */
 export const openSqliteConnection = (file: string, options: SqliteConnectionOptions): SqliteConnection => {
-  const opened = new Promise<Database>((resolve, reject) => {
-    const db: Database = new (sqliteDriver().Database)(file, (e: Error | null) => (e === null ? resolve(db) : reject(e)));
-  }).then(async (db) => {
-    db.configure('busyTimeout', options.busyTimeoutMs);
+  const writing = openDatabase(file, async (db) => {
     // A pragma that fails leaves the connection as it was; it works on, and says so where it fails.
     for (const sql of options.pragmas) await allOf(db, sql, []).catch(() => undefined);
     for (const sql of options.setup) await allOf(db, sql, []);
+  }, options.busyTimeoutMs);
+  // Opened once the writer has set the file up (its mode, its tables), and only for a file in
+  // write-ahead logging: else reads share the writer.
+  const reading = writing.opened
+    .then((db) => allOf(db, 'PRAGMA journal_mode', []))
+    .then((rows) => ((rows[0] as { journal_mode?: unknown } | undefined)?.journal_mode === 'wal' ? openDatabase(file, async () => undefined, options.busyTimeoutMs) : writing));
+  reading.catch(() => undefined); // reported by each query
+  const isRead = (sql: string): boolean => /^\s*select\b/i.test(sql);
+  const query: SqliteQuery = async (sql, ...parameters) => (isRead(sql) ? (await reading).query(sql, parameters) : writing.query(sql, parameters));
+  const close = async (): Promise<void> => {
+    const reader = await reading.catch(() => undefined);
+    await Promise.all([writing.close(), reader === undefined || reader === writing ? undefined : reader.close()]);
+  };
+  return Object.freeze({ query, close });
+};
+
+/** One connection to the file, with its statements kept prepared. */
+interface OpenDatabase {
+  /** The connection, once `prepare` has run on it (rejects with why it could not open). */
+  readonly opened: Promise<Database>;
+  readonly query: (sql: string, parameters: readonly unknown[]) => Promise<unknown[]>;
+  readonly close: () => Promise<void>;
+}
+
+const openDatabase = (file: string, prepare: (db: Database) => Promise<void>, busyTimeoutMs: number): OpenDatabase => {
+  const opened = new Promise<Database>((resolve, reject) => {
+    const db: Database = new (sqliteDriver().Database)(file, (e: Error | null) => (e === null ? resolve(db) : reject(e)));
+  }).then(async (db) => {
+    db.configure('busyTimeout', busyTimeoutMs);
+    await prepare(db);
     return db;
   });
   opened.catch(() => undefined); // reported by each query
@@ -77,7 +109,7 @@ export const openSqliteConnection = (file: string, options: SqliteConnectionOpti
     });
     return preparing;
   };
-  const query: SqliteQuery = async (sql, ...parameters) => {
+  const query = async (sql: string, parameters: readonly unknown[]): Promise<unknown[]> => {
     const db = await opened;
     const preparing = statementOf(db, sql);
     if (preparing === undefined) return allOf(db, sql, parameters);
@@ -102,7 +134,7 @@ export const openSqliteConnection = (file: string, options: SqliteConnectionOpti
     await Promise.all(kept.map((s) => (s === undefined ? undefined : new Promise<void>((done) => s.finalize(() => done())))));
     await new Promise<void>((resolve, reject) => db.close((e: Error | null) => (e === null ? resolve() : reject(e))));
   };
-  return Object.freeze({ query, close });
+  return { opened, query, close };
 };
 
 const allOf = (db: Database, sql: string, parameters: readonly unknown[]): Promise<unknown[]> =>
