@@ -506,6 +506,41 @@ describe('files edited after this process read them', () => {
     fs.utimesSync(at, atime, mtime);
     expect(currentState(at, state)).not.toBe(state);
   });
+
+  it('a file is read again only when its stamp changed: an edit that keeps the size and the modification time changes it', async () => {
+    const dir = projectWith({ 'steps.js': 'exports.x = 2;\n' });
+    const at = path.join(dir, 'steps.js');
+    // A present far enough ahead that the file counts as changed long before it is read.
+    const later = Date.now() + 60_000;
+    const state = currentState(at, 'sha:', later);
+    expect(state).toMatch(/^sha:/);
+    const reads = jest.spyOn(jest.requireActual<typeof fs>('node:fs'), 'readFileSync');
+    try {
+      expect(currentState(at, state, later)).toBe(state);
+      expect(reads.mock.calls.filter(([file]) => file === at)).toEqual([]);
+      const { mtime, atime } = fs.statSync(at);
+      fs.writeFileSync(at, 'exports.x = 3;\n');
+      fs.utimesSync(at, atime, mtime);
+      expect(currentState(at, state, later)).not.toBe(state);
+      expect(reads.mock.calls.filter(([file]) => file === at)).toHaveLength(1);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
+  it('a file that changed just before it was read is read again every time', async () => {
+    const dir = projectWith({ 'steps.js': 'exports.x = 2;\n' });
+    const at = path.join(dir, 'steps.js');
+    const state = currentState(at, 'sha:');
+    const reads = jest.spyOn(jest.requireActual<typeof fs>('node:fs'), 'readFileSync');
+    try {
+      expect(currentState(at, state)).toBe(state);
+      expect(currentState(at, state)).toBe(state);
+      expect(reads.mock.calls.filter(([file]) => file === at)).toHaveLength(2);
+    } finally {
+      reads.mockRestore();
+    }
+  });
 });
 
 describe('a later fingerprint of the same function', () => {

@@ -1,7 +1,8 @@
 /**
  * Runs whose process is gone read as interrupted: the rule (pid dead on this host, heartbeat
  * stale elsewhere), a real child process killed with SIGKILL in the middle of its run, and the
- * heartbeat of a long run.
+ * heartbeat of a long run, and the start record a run writes only once it changes the store or
+ * lasts.
  */
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
@@ -9,7 +10,9 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { createRunner, pipeline, silentLogger, step } from '../src';
 import { runCli } from '../src/cli/cli';
-import { createSqliteMetadataStore } from '../src/store/metadata-store';
+import { runningRecords } from '../src/runner/run';
+import { createSqliteMetadataStore, type MetadataStore } from '../src/store/metadata-store';
+import type { RunRecord } from '../src/store/records';
 import { ownerGone, withLiveStatus, type OwnerProbe } from '../src/store/run-liveness';
 import { removeDir, tempDir } from './support/fixtures';
 
@@ -104,5 +107,98 @@ describe('the heartbeat of a run', () => {
       await runner.close();
       removeDir(dir);
     }
+  });
+});
+
+/** The real SQLite store of `dir`, noting the status of every run record written to it. */
+const notingRunWrites = (dir: string): { readonly store: MetadataStore; readonly written: Array<RunRecord['status']> } => {
+  const real = createSqliteMetadataStore(path.join(dir, 'metadata.sqlite'));
+  const written: Array<RunRecord['status']> = [];
+  return { store: { ...real, putRun: (run: RunRecord) => (written.push(run.status), real.putRun(run)) }, written };
+};
+
+describe('the start record of a run', () => {
+  it('is not written by a run that only serves steps from the cache: its final record is its one write', async () => {
+    const dir = tempDir('stepcache-start-record-');
+    const { store, written } = notingRunWrites(dir);
+    const runner = createRunner({ dir, logger: silentLogger, metadata: store });
+    try {
+      const double = step(function double_it({ x }: { x: number }) {
+        return 2 * x;
+      });
+      const p = pipeline('start_record_pipeline', (p) => ({ y: p.call(double, { x: 21 }) }));
+      const first = await runner.run(p);
+      expect(first.steps['double_it']?.status).toBe('executed');
+      expect(written).toEqual(['running', 'completed']);
+      written.length = 0;
+      const cached = await runner.run(p);
+      expect(cached.steps['double_it']?.status).toBe('cached');
+      expect(written).toEqual(['completed']);
+      expect(await cached.output('y')).toBe(42);
+      expect((await runner.getRun(cached.id))?.status).toBe('completed');
+    } finally {
+      await runner.close();
+      removeDir(dir);
+    }
+  });
+
+  it('is written as soon as a step starts executing, and lands before the final record', async () => {
+    const dir = tempDir('stepcache-start-record-');
+    const { store, written } = notingRunWrites(dir);
+    const runner = createRunner({ dir, logger: silentLogger, metadata: store });
+    try {
+      const seen: Array<string | undefined> = [];
+      const look = step(async function look_at_runs() {
+        // The start record is written when this step starts: wait for it to land.
+        for (let runs = await store.listRuns({ status: 'running' }); runs.length === 0; runs = await store.listRuns({ status: 'running' })) await new Promise((r) => setTimeout(r, 5));
+        seen.push(...(await store.listRuns({ status: 'running' })).map((r) => r.pipeline));
+        return seen.length;
+      });
+      const run = await runner.run(pipeline('executing_pipeline', (p) => ({ n: p.call(look) })));
+      expect(seen).toEqual(['executing_pipeline']);
+      expect(written).toEqual(['running', 'completed']);
+      expect((await store.getRun(run.id))?.status).toBe('completed');
+    } finally {
+      await runner.close();
+      removeDir(dir);
+    }
+  });
+
+  it('is written after a while by a run that executes nothing, then beats; never after the run ends', async () => {
+    const written: number[] = [];
+    const running = runningRecords(async () => void written.push(written.length), 5);
+    while (written.length < 3) await new Promise((r) => setTimeout(r, 5));
+    await running.end();
+    const ended = written.length;
+    running.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(written.length).toBe(ended);
+  });
+
+  it('is written once, however often it is started; a run that ends first writes none', async () => {
+    const writes: string[] = [];
+    const started = runningRecords(async () => void writes.push('start'), 60_000);
+    started.start();
+    started.start();
+    await started.end();
+    expect(writes).toEqual(['start']);
+    const unstarted = runningRecords(async () => void writes.push('late'), 60_000);
+    await unstarted.end();
+    unstarted.start();
+    expect(writes).toEqual(['start']);
+  });
+
+  it('fails the run when the start record fails, but not when a heartbeat does', async () => {
+    const failing = runningRecords(() => Promise.reject(new Error('the store is down')), 60_000);
+    failing.start();
+    await expect(failing.end()).rejects.toThrow('the store is down');
+    let calls = 0;
+    const beating = runningRecords(async () => {
+      calls += 1;
+      if (calls > 1) throw new Error('a heartbeat failed');
+    }, 5);
+    beating.start();
+    while (calls < 3) await new Promise((r) => setTimeout(r, 5));
+    await expect(beating.end()).resolves.toBeUndefined();
   });
 });

@@ -147,13 +147,15 @@ export const listFiles = (dir: string): readonly string[] => {
  * The state of `key` now, observed the same way as `like` was (by content, by existence, by listing, by value).
  * By content, a source file this process loaded is seen as it runs: edited on disk since (and not
  * reloaded), it is `changed` whatever the disk holds, so that nothing kept for the disk text (by
- * another process) is taken for the code loaded here.
+ * another process) is taken for the code loaded here. A file is read again only when its stamp
+ * changed since it was last read (see `digestsByStamp`); `nowMs` is the present on the wall
+ * clock, before anything is looked at.
  *
  * @internal
  * @example
  * currentState('/p/helpers.ts', kept) === kept; // the file has the same content
  */
-export const currentState = (key: string, like: ObservedState): ObservedState => {
+export const currentState = (key: string, like: ObservedState, nowMs: number = Date.now()): ObservedState => {
   if (key.startsWith(ENV)) return valueState(process.env[key.slice(ENV.length)]);
   if (key === ARGV) return valueState(process.argv.slice(2));
   if (isUnrepeatable(like)) return 'changed';
@@ -162,14 +164,47 @@ export const currentState = (key: string, like: ObservedState): ObservedState =>
     return names === undefined ? 'absent' : `dir:${contentDigest(names.join('\n'))}`;
   }
   try {
-    const stats = fs.statSync(key, { throwIfNoEntry: false });
+    const stats = fs.statSync(key, { bigint: true, throwIfNoEntry: false });
     if (stats?.isFile() !== true) return 'absent';
     if (!like.startsWith('sha:')) return 'file';
-    const disk = `sha:${contentDigest(fs.readFileSync(key))}`;
+    const disk = `sha:${diskDigest(key, stats, nowMs)}`;
     return runsDiskText(key, disk) ? disk : 'changed';
   } catch {
     return 'absent';
   }
+};
+
+/**
+ * How long before it is read a file must have last changed for its digest to be kept by stamp:
+ * longer than the coarsest clock of common file systems (2 s), so that a later change, even one
+ * within the same tick of that clock, gives the file another change time.
+ */
+const STAMP_AGE_NS = 3_000_000_000n;
+/** Files whose digests are kept by stamp, at most (the oldest kept is forgotten first). */
+const STAMPS_KEPT = 4096;
+
+/**
+ * The digest of each file read before, by path, with the file's stamp then (device, inode, size,
+ * modification and change times, in nanoseconds), as the artifact store keeps the stamps of the
+ * artifacts it verified. Every write to a file, and every rename over it, sets its change time to
+ * the present, which the file's owner cannot set back: a file with the same stamp has the same
+ * content, provided it had last changed {@link STAMP_AGE_NS} before it was read (a change within
+ * the same tick of the file system's clock could otherwise keep the stamp).
+ */
+const digestsByStamp = new Map<string, { readonly stamp: string; readonly digest: string }>();
+
+/** The digest of a file's content: the one kept for its stamp, or read and hashed (and kept, once the file is old enough). */
+const diskDigest = (file: string, stats: fs.BigIntStats, nowMs: number): string => {
+  const stamp = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+  const kept = digestsByStamp.get(file);
+  if (kept?.stamp === stamp) return kept.digest;
+  const digest = contentDigest(fs.readFileSync(file));
+  digestsByStamp.delete(file);
+  if (stats.ctimeNs < BigInt(nowMs) * 1_000_000n - STAMP_AGE_NS) {
+    if (digestsByStamp.size >= STAMPS_KEPT) digestsByStamp.delete(digestsByStamp.keys().next().value as string);
+    digestsByStamp.set(file, { stamp, digest });
+  }
+  return digest;
 };
 
 /**

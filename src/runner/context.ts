@@ -67,6 +67,11 @@ export interface RunContext {
    * answers so for it without asking the store, so a step can skip the call.
    */
   readonly isKnownPresent: (ref: MaybeInline) => boolean;
+  /**
+   * Resolves when a step of the run first starts executing, here or on a worker: from then on the
+   * run changes the store (a run that only serves steps from the cache never resolves it).
+   */
+  readonly executing: Promise<void>;
 }
 
 /** @internal What opening a context needs from the runner. */
@@ -141,7 +146,10 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   const hashKey = await keyHashFunction();
   const states = graph.nodes.map(pendingState);
   const indexOf = new Map(graph.nodes.map((n) => [n.name, n.index]));
+  let startExecuting: (() => void) | undefined;
+  const executing = new Promise<void>((resolve) => (startExecuting = resolve));
   const emit = (body: RunEventBody): void => {
+    if (body.type === 'step-executing' || body.type === 'step-remote-started') startExecuting?.();
     const event = runEvent(runId, body);
     const index = 'step' in event && event.step !== undefined ? indexOf.get(event.step) : undefined;
     if (index !== undefined) applyEvent(states[index] as NodeState, event);
@@ -207,6 +215,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     lookupsOnWorkers: deps.lookupsOnWorkers === true,
     commits: pendingCommits(),
     isKnownPresent: checked.isKnownPresent,
+    executing,
   };
 };
 

@@ -59,6 +59,8 @@ export interface RunnerOptions {
   /**
    * How often a run longer than this rewrites its record to say it is still running; a run whose
    * heartbeat is three beats old (and a minute), or whose process is gone from this host, reads as `interrupted`.
+   * A run first records that it is running when a step starts executing, or after half a second
+   * (one beat, if that is shorter): a run that serves every step from the cache sooner writes only its final record.
    * @default 30_000
    */
   readonly heartbeatEveryMs?: number;

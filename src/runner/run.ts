@@ -116,15 +116,19 @@ const outputLoader = (ctx: RunContext, stores: StoreAccess, final: RunRecord, pa
 };
 
 /**
- * @internal Runs a pipeline in its context: resolves with the run, or rejects with the first
- * failure (its `run` holds the record).
- */
-/**
  * How often a run says it is still running, by default: a run shorter than this never writes a
  * heartbeat; a longer one rewrites its start record this often (its status stays `running`),
  * so that readers elsewhere can tell it from one whose process is gone.
  */
 export const DEFAULT_HEARTBEAT_MS = 30_000;
+
+/**
+ * How long a run that executes nothing goes without a start record: one that ends sooner (a
+ * cached run, typically) writes its final record alone, one write instead of two. A run records
+ * its start as soon as a step starts executing, or once this time has passed, whichever comes
+ * first; killed before then, it had changed nothing in the store and leaves no record.
+ */
+export const START_RECORD_AFTER_MS = 500;
 
 /** @internal How a run is carried out: how many steps at once, how often it beats. */
 export interface RunSettings {
@@ -133,29 +137,71 @@ export interface RunSettings {
   readonly heartbeatEveryMs?: number | undefined;
 }
 
+/** @internal The writes that say a run is running: see {@link runningRecords}. */
+export interface RunningRecords {
+  /** Writes the start record now, unless it is written already or the run has ended. */
+  readonly start: () => void;
+  /** Stops the writes, then waits until those made have landed; rejects if the start record failed. */
+  readonly end: () => Promise<void>;
+}
+
+/**
+ * @internal The start record of a run and its heartbeats: `write` writes the record saying the run
+ * is running. It is written once, on `start` or after {@link START_RECORD_AFTER_MS} (or one
+ * heartbeat, if sooner), and never after `end`; each heartbeat after it writes it again, one write
+ * after another. The start record's failure is the run's (`end` rejects), a heartbeat's is not.
+ *
+ * @example
+ * const running = runningRecords(() => metadata.putRun(runningRecord), 30_000);
+ * running.start(); // a step starts executing
+ * await running.end(); // the start record has landed
+ */
+export const runningRecords = (write: () => Promise<void>, heartbeatEveryMs: number): RunningRecords => {
+  let startRecorded: Promise<void> | undefined;
+  let heartbeats: Promise<unknown> = Promise.resolve();
+  let ended = false;
+  const start = (): void => {
+    if (startRecorded !== undefined || ended) return;
+    startRecorded = write();
+    heartbeats = startRecorded.catch(() => undefined);
+  };
+  const startLater = setTimeout(start, Math.min(START_RECORD_AFTER_MS, heartbeatEveryMs));
+  startLater.unref();
+  const heartbeat = setInterval(() => {
+    if (startRecorded === undefined) return start();
+    heartbeats = heartbeats.then(write).catch(() => undefined);
+  }, heartbeatEveryMs);
+  heartbeat.unref();
+  const end = async (): Promise<void> => {
+    ended = true;
+    clearTimeout(startLater);
+    clearInterval(heartbeat);
+    await startRecorded;
+    await heartbeats;
+  };
+  return { start, end };
+};
+
+/**
+ * @internal Runs a pipeline in its context: resolves with the run, or rejects with the first
+ * failure (its `run` holds the record).
+ */
 export const runInContext = async <V>(ctx: RunContext, stores: StoreAccess, params: unknown, settings: RunSettings): Promise<Run<V>> => {
   const invalid = missingInputs(ctx) ?? promisedParameters(ctx);
   if (invalid !== undefined) throw invalid;
   const { nodes } = ctx.graph;
   const timing = { startedAt: new Date(), started: performance.now(), heartbeatEveryMs: settings.heartbeatEveryMs ?? DEFAULT_HEARTBEAT_MS };
   ctx.emit({ type: 'run-started', pipeline: ctx.pipeline.name, steps: nodes.map((n) => n.name) });
-  // The start record is written while the first steps run; it must land before the final one,
-  // and so must every heartbeat (each rewrites the start record with the time), one after another.
-  const recordRunning = () => stores.call('record the run', () => ctx.metadata.putRun(runRecord(ctx, params, timing, 'running')));
-  const startRecorded = recordRunning();
-  startRecorded.catch(() => undefined);
-  let heartbeats: Promise<unknown> = startRecorded.catch(() => undefined);
-  const heartbeat = setInterval(() => {
-    heartbeats = heartbeats.then(recordRunning).catch(() => undefined);
-  }, timing.heartbeatEveryMs);
-  heartbeat.unref();
+  // The start record lands before the final one, and so does every heartbeat.
+  const running = runningRecords(() => stores.call('record the run', () => ctx.metadata.putRun(runRecord(ctx, params, timing, 'running'))), timing.heartbeatEveryMs);
+  void ctx.executing.then(running.start);
   try {
     await schedule(ctx, settings.concurrency, resolveNode);
-  } finally {
-    clearInterval(heartbeat);
+  } catch (e: unknown) {
+    running.end().catch(() => undefined); // the schedule's own failure is the run's
+    throw e;
   }
-  await startRecorded;
-  await heartbeats;
+  await running.end();
   await recordCommits(ctx);
   await ctx.fingerprints.flush();
   const failed = nodes.filter((n) => ctx.states[n.index]?.status === 'failed');
