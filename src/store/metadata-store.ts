@@ -744,8 +744,8 @@ const rowValues = (): RowValues => {
 };
 
 /**
- * Up to this many rows, a write binds each row's key, value and time (three values a row; SQLite
- * binds at most 32,766); past it, they go as one JSON text. A group commit of entries fits.
+ * The most rows one statement writes, binding each row's key, value and time (three values a row;
+ * SQLite binds at most 32,766). A group commit of entries (4 rows each) fits.
  */
 const ROWS_BOUND = 2_048;
 
@@ -887,35 +887,27 @@ export const createSqliteMetadataStore = (file: string, options: MetadataStoreOp
           if (row.key.startsWith('entry:') || row.key.startsWith('latest')) valueOf.wrote(`${namespace}:${row.key}`, texts[i] as string, stored[i]);
         });
       // A row marked keepNewer is left out where the stored row holds a record with a later createdAt.
-      const storedIsNewer = (createdAt: string): string =>
-        `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > ${createdAt}, 0) ELSE 0 END`;
-      if (rows.length <= ROWS_BOUND) {
-        // Each row bound as it is (its value's JSON is not escaped into a second JSON text for
-        // SQLite to parse and write out again): its key, its value, and, when it is written only
-        // where the stored one is not newer, its createdAt. Unused places are bound to nothing.
-        const places = rowPlacesFor(rows.length);
+      const storedIsNewer = `CASE WHEN json_valid(old.value) THEN coalesce(json_type(old.value, '$.value.createdAt') IN ('integer', 'real') AND json_extract(old.value, '$.value.createdAt') > r.column3, 0) ELSE 0 END`;
+      // Each row bound as it is (its value's JSON is not escaped into a second JSON text for SQLite
+      // to parse and write out again): its key, its value, and, when it is written only where the
+      // stored one is not newer, its createdAt. Unused places are bound to nothing. A write of up to
+      // ROWS_BOUND rows (every write the store makes: a group commit of entries at most) is one
+      // statement, so one transaction; a bigger one would be several.
+      for (let from = 0; from < rows.length; from += ROWS_BOUND) {
+        const part = rows.slice(from, from + ROWS_BOUND);
+        const places = rowPlacesFor(part.length);
         const bound: unknown[] = new Array<unknown>(places * 3).fill(null);
-        rows.forEach((row, i) => {
+        part.forEach((row, i) => {
           bound[i * 3] = `${namespace}:${row.key}`;
-          bound[i * 3 + 1] = texts[i];
+          bound[i * 3 + 1] = texts[from + i];
           if (row.keepNewer === true) bound[i * 3 + 2] = createdAtOf(row.value);
         });
         await sqlite.query(
           `INSERT INTO ${table} (key, value) SELECT r.column1, r.column2 FROM (VALUES ${'(?, ?, ?), '.repeat(places - 1)}(?, ?, ?)) AS r LEFT JOIN ${table} AS old ON old.key = r.column1 ` +
-            `WHERE r.column1 IS NOT NULL AND (r.column3 IS NULL OR old.key IS NULL OR NOT (${storedIsNewer('r.column3')})) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+            `WHERE r.column1 IS NOT NULL AND (r.column3 IS NULL OR old.key IS NULL OR NOT (${storedIsNewer})) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
           ...bound,
         );
-        written();
-        return;
       }
-      // Every row in one JSON text, each value as JSON within it (not as a string of JSON, which
-      // would be escaped): SQLite writes each row's value out as its text.
-      const batch = `[${rows.map((row, i) => `[${JSON.stringify(`${namespace}:${row.key}`)},${texts[i] as string}${row.keepNewer === true ? ',1' : ''}]`).join(',')}]`;
-      await sqlite.query(
-        `INSERT INTO ${table} (key, value) SELECT r.key, r.value FROM (SELECT json_extract(row.value, '$[0]') AS key, json_extract(row.value, '$[1]') AS value, json_extract(row.value, '$[2]') AS keepNewer FROM json_each(?) AS row) AS r ` +
-          `LEFT JOIN ${table} AS old ON old.key = r.key WHERE r.keepNewer IS NULL OR old.key IS NULL OR NOT (${storedIsNewer("json_extract(r.value, '$.value.createdAt')")}) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        batch,
-      );
       written();
     },
   };
