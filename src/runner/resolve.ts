@@ -13,7 +13,7 @@ import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
 import { artifactsPresent, locateArtifact } from '../store/inline';
 import type { CacheEntry, EntryHead } from '../store/records';
-import { currentDigests, keyNow, keyOf, type RunContext } from './context';
+import { currentDigests, keyNow, keyOf, prefetchedFor, type RunContext } from './context';
 import { executeNode } from './execute';
 import { isRemote } from './executor';
 import { stepFailure } from './in-process-executor';
@@ -106,7 +106,7 @@ type Assessed = E.Either<StepcacheError, Assessment>;
 
 /** The entry of a key and the decision, from the batch fetched up front when it has it, else from the store. */
 const assessKey = (ctx: RunContext, node: GraphNode, key: StepKey): Assessed | Promise<Assessed> => {
-  const prefetched = ctx.prefetched.get(key.key);
+  const prefetched = prefetchedFor(ctx, node, key.key);
   const known = prefetched === undefined ? undefined : lookupNow(ctx, node, prefetched);
   if (known !== undefined) return E.right({ key, entry: prefetched, decision: decideCache(settingsOf(ctx, node), known) });
   return (async () => {
@@ -321,11 +321,11 @@ const ended = (ctx: RunContext, node: GraphNode, outcome: Settled, began: number
   const durationMs = performance.now() - began;
   switch (outcome._tag) {
     case 'Cached':
-      return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs });
+      return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs }, node.index);
     case 'Executed':
-      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs, ...(outcome.worker === undefined ? {} : { worker: outcome.worker }) });
+      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs, ...(outcome.worker === undefined ? {} : { worker: outcome.worker }) }, node.index);
     case 'Failed':
-      return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs });
+      return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs }, node.index);
   }
 };
 
@@ -335,7 +335,7 @@ const ended = (ctx: RunContext, node: GraphNode, outcome: Settled, began: number
  */
 export const resolveNode = (ctx: RunContext, node: GraphNode): Promise<void> | undefined => {
   const began = performance.now();
-  ctx.emit({ type: 'step-started', step: node.name });
+  ctx.emit({ type: 'step-started', step: node.name }, node.index);
   let outcome: Settled | Promise<Settled>;
   try {
     outcome = settle(ctx, node, MAX_REASSESSMENTS);
