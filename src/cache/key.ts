@@ -102,22 +102,13 @@ const writeText = (at: number, s: string): number => {
   return at + 5 + written;
 };
 
-/** Whether a record has symbol keys; a frozen record (outputs, settings, shared by steps) is asked once. */
-const symbolFree = new WeakSet<object>();
-const hasSymbolKeys = (value: object): boolean => {
-  if (symbolFree.has(value)) return false;
-  if (Object.getOwnPropertySymbols(value).length > 0) return true;
-  if (Object.isFrozen(value)) symbolFree.add(value);
-  return false;
-};
-
 /**
  * Writes a record of well-formed strings and numbers (a step's usual parameters), keys sorted by
  * code unit, at `at`; returns where it ends, or -1 when the record is anything else (what was
  * written past `at` is then to be overwritten).
  */
 const writeScalarRecord = (at: number, value: unknown): number => {
-  if (!isPlainObject(value) || hasSymbolKeys(value)) return -1;
+  if (!isPlainObject(value) || Object.getOwnPropertySymbols(value).length > 0) return -1;
   const keys = Object.keys(value);
   if (keys.length > 1) keys.sort();
   reserve(at, 5);
