@@ -82,6 +82,9 @@ const stillAbsent = (ctx: RunContext, flightKey: string, lookedUpAt: number | un
 
 const settingsOf = (ctx: RunContext, node: GraphNode): SettingsResolution => ctx.settings[node.index] as SettingsResolution;
 
+/** A miss (the same value for every one). */
+const MISS: CacheLookup = Object.freeze({ _tag: 'Miss' });
+
 /** A hit: the entry's age. */
 const hitOf = (entry: EntryHead): CacheLookup => ({ _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) });
 
@@ -91,15 +94,16 @@ const hitOf = (entry: EntryHead): CacheLookup => ({ _tag: 'Hit', ageMs: Math.max
  * present; `undefined` when the artifact store must be asked.
  */
 const lookupNow = (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): CacheLookup | undefined => {
-  if (entry === undefined) return { _tag: 'Miss' };
-  for (const o of node.outputNames) if (entry.outputs[o] === undefined) return { _tag: 'Miss' };
+  if (entry === undefined) return MISS;
+  const names = node.outputNames;
+  for (let i = 0; i < names.length; i++) if (entry.outputs[names[i] as string] === undefined) return MISS;
   for (const o in entry.outputs) if (!ctx.isKnownPresent(entry.outputs[o] as CacheEntry['outputs'][string])) return undefined;
   return hitOf(entry);
 };
 
 /** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
 const lookupFor = async (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): Promise<CacheLookup> =>
-  lookupNow(ctx, node, entry) ?? ((await artifactsPresent(ctx.artifacts, Object.values((entry as EntryHead).outputs))).every(Boolean) ? hitOf(entry as EntryHead) : { _tag: 'Miss' });
+  lookupNow(ctx, node, entry) ?? ((await artifactsPresent(ctx.artifacts, Object.values((entry as EntryHead).outputs))).every(Boolean) ? hitOf(entry as EntryHead) : MISS);
 
 /** An assessment, at once when nothing was waited for. */
 type Assessed = E.Either<StepcacheError, Assessment>;
