@@ -249,6 +249,17 @@ describe('encodeKeyFrame', () => {
     expect(encodeKeyFrame(lone)).toEqual(general(lone));
     expect(encodeKeyFrame(lone)).not.toEqual(encodeKeyFrame({ ...base, inputs: { ['\ufffd']: 'json//00' } }));
   });
+
+  it('a frozen record shared by keys is written the same every time, and one with a symbol key never as a plain record', () => {
+    const base: StepKeyParts = { step: 's', code: 'c', parameters: {}, inputs: {}, outputs: Object.freeze({ output: 'auto' }), settings: Object.freeze({}) };
+    const first = encodeKeyFrame(base);
+    expect(first).toEqual(general(base));
+    expect(encodeKeyFrame({ ...base, step: 't' })).toEqual(general({ ...base, step: 't' }));
+    expect(encodeKeyFrame(base)).toEqual(first);
+    const withSymbol = { ...base, outputs: Object.freeze({ output: 'auto', [Symbol('s')]: 'x' }) };
+    expect(encodeKeyFrame(withSymbol)).toEqual(general(withSymbol));
+    expect(encodeKeyFrame(withSymbol)).toEqual(general(withSymbol));
+  });
 });
 
 describe('hashers', () => {

@@ -660,6 +660,35 @@ describe('long chains', () => {
   }, 600_000);
 });
 
+describe('scheduling order', () => {
+  it('one step at a time, the steps made ready by one step start in pipeline order, before those that became ready later', async () => {
+    const started: string[] = [];
+    const onEvent = (e: RunEvent): void => {
+      if (e.type === 'step-started') started.push(e.step);
+    };
+    const source = step(function order_source({ n }: { n: number }) {
+      return n;
+    });
+    const use = step(function order_use({ value }: { value: number }) {
+      return value + 1;
+    });
+    // d (below a) becomes ready before c (below b), but c comes first in the pipeline.
+    const shape = pipeline('order', (p) => {
+      const a = p.call(source.named('a'), { n: 1 });
+      const b = p.call(source.named('b'), { n: 2 });
+      const c = p.call(use.named('c'), { value: b });
+      const d = p.call(use.named('d'), { value: a });
+      const e = p.call(use.named('e'), { value: c });
+      return { d, e };
+    });
+    await runnerFor({ onEvent }).run(shape);
+    expect(started).toEqual(['a', 'b', 'c', 'd', 'e']);
+    started.length = 0;
+    await runnerFor({ onEvent }).run(shape); // cached: every step resolved at once, in the same order
+    expect(started).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+});
+
 describe('a cached chain with a change in its middle', () => {
   // Cached links are served without waiting for anything; a link whose key changed, or whose key
   // waits for a file, is resolved as before: what is below it must still be right.

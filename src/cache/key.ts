@@ -81,10 +81,22 @@ const reserve = (at: number, needed: number): void => {
   scratchView = new DataView(grown.buffer);
 };
 
-/** Writes a string's tag, UTF-8 length and bytes at `at`; returns where it ends. */
+/**
+ * Writes a string's tag, UTF-8 length and bytes at `at`; returns where it ends. ASCII (names,
+ * hex digests, codes: nearly every string of a key) is copied code unit by code unit, which is
+ * its UTF-8; anything else goes through the encoder (which needs a view of the buffer, one
+ * allocation per string).
+ */
 const writeText = (at: number, s: string): number => {
   reserve(at, 5 + 3 * s.length); // at most 3 UTF-8 bytes per UTF-16 code unit
-  const { written } = utf8.encodeInto(s, scratch.subarray(at + 5));
+  const start = at + 5;
+  let i = 0;
+  for (; i < s.length; i++) {
+    const unit = s.charCodeAt(i);
+    if (unit >= 0x80) break;
+    scratch[start + i] = unit;
+  }
+  const written = i === s.length ? i : i + utf8.encodeInto(s.slice(i), scratch.subarray(start + i)).written;
   scratch[at] = TAG_STRING;
   scratchView.setUint32(at + 1, written);
   return at + 5 + written;
@@ -134,20 +146,23 @@ const writeKeyFrame = (parts: StepKeyParts): Uint8Array | undefined => {
   scratch[5] = TAG_NUMBER;
   scratchView.setFloat64(6, KEY_FORMAT_VERSION);
   let at = writeText(writeText(14, parts.step), parts.code);
-  for (const part of [parts.parameters, parts.inputs, parts.outputs, parts.settings]) {
-    const end = writeScalarRecord(at, part);
-    if (end !== -1) {
-      at = end;
-      continue;
-    }
-    // Anything else is encoded on its own: a value's bytes are the same alone as inside the frame.
-    const encoded = encodeCanonical(part);
-    if (E.isLeft(encoded)) return undefined;
-    reserve(at, encoded.right.length);
-    scratch.set(encoded.right, at);
-    at += encoded.right.length;
-  }
-  return scratch.subarray(0, at);
+  at = writeRecord(at, parts.parameters);
+  if (at !== -1) at = writeRecord(at, parts.inputs);
+  if (at !== -1) at = writeRecord(at, parts.outputs);
+  if (at !== -1) at = writeRecord(at, parts.settings);
+  return at === -1 ? undefined : scratch.subarray(0, at);
+};
+
+/** Writes one record of a key at `at`, as its scalar record or else by the general encoder; returns where it ends, or -1 when it cannot be encoded. */
+const writeRecord = (at: number, part: unknown): number => {
+  const end = writeScalarRecord(at, part);
+  if (end !== -1) return end;
+  // Anything else is encoded on its own: a value's bytes are the same alone as inside the frame.
+  const encoded = encodeCanonical(part);
+  if (E.isLeft(encoded)) return -1;
+  reserve(at, encoded.right.length);
+  scratch.set(encoded.right, at);
+  return at + encoded.right.length;
 };
 
 /**

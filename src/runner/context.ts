@@ -39,10 +39,17 @@ export interface RunContext {
   readonly metadata: MetadataStore;
   readonly artifacts: ArtifactStore;
   readonly executor: Executor;
-  /** Raises a run event: stamps it, applies it to its step's state, then tells the subscribers. */
-  readonly emit: (event: RunEventBody) => void;
-  /** Fetched in one batch at the start: the head of the latest entry of every step (made by any pipeline), by key. */
-  readonly prefetched: ReadonlyMap<string, EntryHead>;
+  /**
+   * Raises a run event: stamps it, applies it to its step's state, then tells the subscribers.
+   * A caller that knows the step's node index passes it (saves finding the step by name).
+   */
+  readonly emit: (event: RunEventBody, stepIndex?: number) => void;
+  /**
+   * Fetched in one batch at the start: the head of the latest entry of every step (made by any
+   * pipeline), by node index. A head serves a key only when it is the key's (see
+   * `prefetchedFor`): found by index, no key is hashed for a lookup in a map of every step.
+   */
+  readonly prefetched: ReadonlyArray<EntryHead | undefined>;
   /**
    * The latest entry of a step, whole (with its key components): what a miss is compared with.
    * Read once, for every step, at the first miss that asks (a fully cached run reads none).
@@ -148,10 +155,10 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   const indexOf = new Map(graph.nodes.map((n) => [n.name, n.index]));
   let startExecuting: (() => void) | undefined;
   const executing = new Promise<void>((resolve) => (startExecuting = resolve));
-  const emit = (body: RunEventBody): void => {
+  const emit = (body: RunEventBody, stepIndex?: number): void => {
     if (body.type === 'step-executing' || body.type === 'step-remote-started') startExecuting?.();
     const event = runEvent(runId, body);
-    const index = 'step' in event && event.step !== undefined ? indexOf.get(event.step) : undefined;
+    const index = stepIndex ?? ('step' in event && event.step !== undefined ? indexOf.get(event.step) : undefined);
     if (index !== undefined) applyEvent(states[index] as NodeState, event);
     deps.subscriber(event);
   };
@@ -177,8 +184,8 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
   const whole = readHeads === undefined ? await wholeLatest() : undefined;
   const heads = whole ?? (await deps.stores.call('be read', () => (readHeads as NonNullable<typeof readHeads>)(names)));
   const latest = heads.filter((e): e is EntryHead => e !== undefined);
-  let latestWhole: Promise<ReadonlyMap<string, CacheEntry>> | undefined = whole === undefined ? undefined : Promise.resolve(byStep(whole));
   const withLatest = new Set(latest.map((e) => e.step));
+  let latestWhole: Promise<ReadonlyMap<string, CacheEntry>> | undefined = whole === undefined ? undefined : Promise.resolve(byStep(whole));
   const readWhole = (): Promise<ReadonlyMap<string, CacheEntry>> =>
     wholeLatest().then(byStep, (e: unknown) => {
       latestWhole = undefined; // a failed read is tried again by the next miss
@@ -205,7 +212,7 @@ export const openContext = async (deps: ContextDependencies, pipe: AnyPipeline, 
     artifacts: readOnlyArtifactStore(checked.store, stores.hashing, readOnly, readOnlyNoticed),
     executor: deps.executor,
     emit,
-    prefetched: new Map(latest.map((e) => [e.key, e])),
+    prefetched: heads,
     latestOfStep,
     fingerprints,
     storeId: deps.stores.storeId,
@@ -235,6 +242,12 @@ export const currentDigests = (ctx: RunContext, node: GraphNode): string[] =>
     const d = ctx.states[ref.node]?.descriptors?.[ref.output];
     return d === undefined ? '' : artifactDigest(d);
   });
+
+/** @internal The head fetched up front for a node's key, if the latest entry of its step is the key's. */
+export const prefetchedFor = (ctx: RunContext, node: GraphNode, key: string): EntryHead | undefined => {
+  const head = ctx.prefetched[node.index];
+  return head !== undefined && head.key === key ? head : undefined;
+};
 
 /** @internal A node's state. */
 export const stateOf = (ctx: RunContext, node: GraphNode): NodeState => ctx.states[node.index] as NodeState;

@@ -12,6 +12,7 @@ import { stateOf, type RunContext } from './context';
 import type { Plan, PlannedStep } from './model';
 import { peekOutput } from './load';
 import { assess, whyExecuting } from './resolve';
+import type { InputLoader } from './step-key';
 
 const planExecute = (name: string, reason: ExecutionReason): PlannedStep => ({ name, expected: 'execute', reason, message: describeReason(reason) });
 
@@ -25,18 +26,25 @@ const planBelow = (ctx: RunContext, node: GraphNode, upstream: readonly string[]
   return { name: node.name, expected: 'depends', upstream, message };
 };
 
+/** Whether every node of `indices` is expected cached. */
+const allCached = (indices: readonly number[], cached: readonly boolean[]): boolean => {
+  for (const u of indices) if (cached[u] !== true) return false;
+  return true;
+};
+
 /** @internal The expectation for every step, in pipeline order; rejects with the first key that cannot be computed. */
 export const planSteps = async (ctx: RunContext): Promise<Plan> => {
   const { graph } = ctx;
   const steps: Record<string, PlannedStep> = {};
-  const cached: boolean[] = []; // by node index
+  const cached: boolean[] = new Array<boolean>(graph.nodes.length).fill(false); // by node index
+  const peek: InputLoader = (ref) => peekOutput(ctx, ref.node, ref.output);
   for (const node of graph.nodes) {
-    if (!node.upstream.every((u) => cached[u] === true)) {
+    if (!allCached(node.upstream, cached)) {
       const notCached = node.upstream.filter((u) => cached[u] !== true).map((u) => (graph.nodes[u] as GraphNode).name);
       steps[node.name] = planBelow(ctx, node, notCached);
       continue;
     }
-    const assessing = assess(ctx, node, (ref) => peekOutput(ctx, ref.node, ref.output));
+    const assessing = assess(ctx, node, peek);
     const assessed = assessing instanceof Promise ? await assessing : assessing; // a cached step is assessed at once
     if (E.isLeft(assessed)) throw assessed.left;
     const { key, entry, decision } = assessed.right;

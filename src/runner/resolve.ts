@@ -13,7 +13,7 @@ import type { GraphNode } from '../pipeline/pipeline';
 import { decideCache, type CacheDecision, type CacheLookup, type SettingsResolution } from '../settings/settings';
 import { artifactsPresent, locateArtifact } from '../store/inline';
 import type { CacheEntry, EntryHead } from '../store/records';
-import { currentDigests, keyNow, keyOf, type RunContext } from './context';
+import { currentDigests, keyNow, keyOf, prefetchedFor, type RunContext } from './context';
 import { executeNode } from './execute';
 import { isRemote } from './executor';
 import { stepFailure } from './in-process-executor';
@@ -82,6 +82,9 @@ const stillAbsent = (ctx: RunContext, flightKey: string, lookedUpAt: number | un
 
 const settingsOf = (ctx: RunContext, node: GraphNode): SettingsResolution => ctx.settings[node.index] as SettingsResolution;
 
+/** A miss (the same value for every one). */
+const MISS: CacheLookup = Object.freeze({ _tag: 'Miss' });
+
 /** A hit: the entry's age. */
 const hitOf = (entry: EntryHead): CacheLookup => ({ _tag: 'Hit', ageMs: Math.max(0, Date.now() - entry.createdAt) });
 
@@ -91,22 +94,23 @@ const hitOf = (entry: EntryHead): CacheLookup => ({ _tag: 'Hit', ageMs: Math.max
  * present; `undefined` when the artifact store must be asked.
  */
 const lookupNow = (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): CacheLookup | undefined => {
-  if (entry === undefined) return { _tag: 'Miss' };
-  for (const o of node.outputNames) if (entry.outputs[o] === undefined) return { _tag: 'Miss' };
+  if (entry === undefined) return MISS;
+  const names = node.outputNames;
+  for (let i = 0; i < names.length; i++) if (entry.outputs[names[i] as string] === undefined) return MISS;
   for (const o in entry.outputs) if (!ctx.isKnownPresent(entry.outputs[o] as CacheEntry['outputs'][string])) return undefined;
   return hitOf(entry);
 };
 
 /** What the cache holds for a node's key: a hit only when the entry has every output and all its artifacts are present. */
 const lookupFor = async (ctx: RunContext, node: GraphNode, entry: EntryHead | undefined): Promise<CacheLookup> =>
-  lookupNow(ctx, node, entry) ?? ((await artifactsPresent(ctx.artifacts, Object.values((entry as EntryHead).outputs))).every(Boolean) ? hitOf(entry as EntryHead) : { _tag: 'Miss' });
+  lookupNow(ctx, node, entry) ?? ((await artifactsPresent(ctx.artifacts, Object.values((entry as EntryHead).outputs))).every(Boolean) ? hitOf(entry as EntryHead) : MISS);
 
 /** An assessment, at once when nothing was waited for. */
 type Assessed = E.Either<StepcacheError, Assessment>;
 
 /** The entry of a key and the decision, from the batch fetched up front when it has it, else from the store. */
 const assessKey = (ctx: RunContext, node: GraphNode, key: StepKey): Assessed | Promise<Assessed> => {
-  const prefetched = ctx.prefetched.get(key.key);
+  const prefetched = prefetchedFor(ctx, node, key.key);
   const known = prefetched === undefined ? undefined : lookupNow(ctx, node, prefetched);
   if (known !== undefined) return E.right({ key, entry: prefetched, decision: decideCache(settingsOf(ctx, node), known) });
   return (async () => {
@@ -321,11 +325,11 @@ const ended = (ctx: RunContext, node: GraphNode, outcome: Settled, began: number
   const durationMs = performance.now() - began;
   switch (outcome._tag) {
     case 'Cached':
-      return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs });
+      return ctx.emit({ type: 'step-cached', step: node.name, key: outcome.key.key, cachedFrom: outcome.entry.runId, outputs: outcome.entry.outputs, durationMs }, node.index);
     case 'Executed':
-      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs, ...(outcome.worker === undefined ? {} : { worker: outcome.worker }) });
+      return ctx.emit({ type: 'step-executed', step: node.name, key: outcome.key.key, outputs: outcome.outputs, durationMs, ...(outcome.worker === undefined ? {} : { worker: outcome.worker }) }, node.index);
     case 'Failed':
-      return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs });
+      return ctx.emit({ type: 'step-failed', step: node.name, error: outcome.error, durationMs }, node.index);
   }
 };
 
@@ -335,7 +339,7 @@ const ended = (ctx: RunContext, node: GraphNode, outcome: Settled, began: number
  */
 export const resolveNode = (ctx: RunContext, node: GraphNode): Promise<void> | undefined => {
   const began = performance.now();
-  ctx.emit({ type: 'step-started', step: node.name });
+  ctx.emit({ type: 'step-started', step: node.name }, node.index);
   let outcome: Settled | Promise<Settled>;
   try {
     outcome = settle(ctx, node, MAX_REASSESSMENTS);

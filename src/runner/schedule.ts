@@ -32,13 +32,28 @@ export const schedule = (ctx: RunContext, concurrency: number, resolve: (ctx: Ru
         for (let i = next.length - 1; i >= 0; i--) below.push(next[i] as number); // depth first, in order, as before
       }
     };
+    /** Queues a node that became ready, in node order (in a chain, the queue is empty: it is appended). */
+    const enqueue = (d: number): void => {
+      const last = ready.length - 1;
+      if (last === -1 || (ready[last] as number) < d) {
+        ready.push(d);
+        return;
+      }
+      let at = 0;
+      while ((ready[at] as number) < d) at++;
+      ready.splice(at, 0, d);
+    };
     const settle = (index: number): void => {
-      for (const d of dependents[index] as number[]) {
-        if (statusOf(index) === 'failed') skip(d, (nodes[index] as GraphNode).name);
-        else if (--(waiting[d] as number) === 0 && statusOf(d) === 'pending') {
-          const at = ready.findIndex((r) => r > d);
-          ready.splice(at === -1 ? ready.length : at, 0, d);
-        }
+      const below = dependents[index] as number[];
+      if (below.length === 0) return;
+      if (statusOf(index) === 'failed') {
+        const name = (nodes[index] as GraphNode).name;
+        for (const d of below) skip(d, name);
+        return;
+      }
+      for (let i = 0; i < below.length; i++) {
+        const d = below[i] as number;
+        if (--(waiting[d] as number) === 0 && statusOf(d) === 'pending') enqueue(d);
       }
     };
     const pump = (): void => {

@@ -33,8 +33,22 @@ export interface NodeState {
   repair?: Promise<E.Either<StepcacheError, void>>;
 }
 
+/**
+ * A step's state, whose map of handed-over values is made when first asked for: a cached step
+ * (most steps of a re-run) never has one, and a run of 10,000 steps keeps 10,000 states.
+ */
+class StepState implements NodeState {
+  status: NodeState['status'] = 'pending';
+  durationMs = 0;
+  private made: NodeState['values'] | undefined;
+
+  get values(): NodeState['values'] {
+    return (this.made ??= new Map());
+  }
+}
+
 /** @internal A step before anything happened to it. */
-export const pendingState = (): NodeState => ({ status: 'pending', values: new Map(), durationMs: 0 });
+export const pendingState = (): NodeState => new StepState();
 
 // transitions
 

@@ -133,7 +133,8 @@ const codecFingerprints = new WeakMap<object, CodeFingerprint | null>();
  */
 export const withInputCodecs = (env: KeyEnvironment, node: GraphNode, fingerprint: CodeFingerprint, ignored: readonly string[]): CodeFingerprint => {
   let result = fingerprint;
-  for (const [field, ref] of Object.entries(node.inputs)) {
+  for (const field of Object.keys(node.inputs)) {
+    const ref = node.inputs[field] as OutputRef;
     if (ignored.includes(field)) continue;
     const upstream = env.nodeOf?.(ref.node);
     const format = upstream?.step.outputSpec?.[ref.output];
@@ -266,6 +267,7 @@ const outputFormatsOf = (node: GraphNode): Readonly<Record<string, string>> => {
 };
 
 const NOTHING: Readonly<Record<string, string>> = Object.freeze({});
+const NONE_IGNORED: readonly string[] = Object.freeze([]);
 
 /** `fingerprint:<hash>` of each fingerprint, made once (the steps of a run share a few). */
 const codes = new WeakMap<CodeFingerprint, string>();
@@ -288,7 +290,7 @@ interface KeyBase {
 }
 
 const keyBaseOf = (env: KeyEnvironment, node: GraphNode, settings: ResolvedCacheSettings): E.Either<StepcacheError, KeyBase> => {
-  const ignored = settings.ignoredInputs ?? [];
+  const ignored = settings.ignoredInputs ?? NONE_IGNORED;
   const parameters = keyedParameters(env, node, ignored);
   const inputs: Record<string, string> = {};
   const inputDigests: string[] = [];
