@@ -155,8 +155,8 @@ const calibrate = (plain: () => number, targetMs: number): number => {
   }
 };
 
-/** Untimed cached runs after the executing one, so that the in-process figure is the warm steady state. */
-const WARM_CACHED_RUNS = 3;
+/** Untimed cached runs after the executing one, so that the in-process figure is the warm steady state (with 3, the first timed runs still paid for compiling the runner and collecting the executing run's garbage). */
+const WARM_CACHED_RUNS = 10;
 
 const measureCachedSteps = async (runner: Runner, dir: string, shapeName: ShapeName): Promise<CachedStepResult> => {
   const shape = SHAPES[shapeName];

@@ -2,6 +2,7 @@
  * The SQLite connection that keeps its statements prepared: a statement runs again with new
  * parameters, one that failed is prepared anew, setup failures are reported, and it closes.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openSqliteConnection, type SqliteConnection } from '../src/store/sqlite-connection';
 import { removeDir, tempDir } from './support/fixtures';
@@ -101,5 +102,16 @@ describe('a SQLite connection that keeps statements prepared', () => {
     for (let i = 0; i < 3; i++) await connection.query('SELECT value FROM t WHERE key = ?', String(i));
     await expect(connection.close()).resolves.toBeUndefined();
     open = open.filter((c) => c !== connection);
+  });
+
+  it('closed, leaves the file alone in its folder: the write-ahead log is folded in and its files removed, each time', async () => {
+    for (let i = 0; i < 24; i++) {
+      const connection = connect();
+      await connection.query('INSERT INTO t (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', 'k', String(i));
+      expect(await connection.query('SELECT value FROM t WHERE key = ?', 'k')).toEqual([{ value: String(i) }]);
+      await connection.close();
+      open = open.filter((c) => c !== connection);
+      expect(fs.readdirSync(dir)).toEqual(['db.sqlite']);
+    }
   });
 });

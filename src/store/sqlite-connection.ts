@@ -74,7 +74,10 @@ export const openSqliteConnection = (file: string, options: SqliteConnectionOpti
   const query: SqliteQuery = async (sql, ...parameters) => (isRead(sql) ? (await reading).query(sql, parameters) : writing.query(sql, parameters));
   const close = async (): Promise<void> => {
     const reader = await reading.catch(() => undefined);
-    await Promise.all([writing.close(), reader === undefined || reader === writing ? undefined : reader.close()]);
+    // The reader first, then the writer: the last connection to close folds the write-ahead log
+    // into the database and removes its files, which two closing at once may each leave to the other.
+    if (reader !== undefined && reader !== writing) await reader.close();
+    await writing.close();
   };
   return Object.freeze({ query, close });
 };
