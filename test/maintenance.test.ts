@@ -96,6 +96,18 @@ describe('runner.cache', () => {
     expect(left).toEqual(['first/big_features', 'first/small_summary', 'second/small_summary']);
   });
 
+  it('evicts for room only entries that hold stored bytes: one whose outputs are all inside it stays, however old', async () => {
+    await runner.run(makePipeline('tiny'), { n: 2 }); // 16 B and a number: both inside their entries
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await runner.run(makePipeline('large'), { n: 1000 }); // 8 kB: a file
+    const report = await runner.cache.prune({ maxBytes: 0, graceMs: 0 });
+    expect(report.remainingBytes).toBe(0);
+    const left = (await runner.cache.list()).map((e) => `${e.pipeline}/${e.step}`).sort();
+    expect(left).toEqual(['large/small_summary', 'tiny/big_features', 'tiny/small_summary']);
+    expect(artifactFiles()).toEqual([]);
+    await expectConsistent();
+  });
+
   it('clears every entry and artifact; the next run executes everything', async () => {
     await runner.run(makePipeline('a'));
     const report = await runner.cache.clear();

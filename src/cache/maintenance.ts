@@ -51,7 +51,11 @@ export interface PruneOptions {
   readonly step?: string;
   /** Only this pipeline's entries. */
   readonly pipeline?: string;
-  /** Evict least recently used entries until the remaining artifacts take at most this many bytes. */
+  /**
+   * Evict least recently used entries (of those last used at once, the biggest first) until the
+   * remaining stored artifacts take at most this many bytes. Outputs kept inside their entries
+   * take none: an entry made only of them is never evicted for room.
+   */
   readonly maxBytes?: number;
   /** Unreferenced artifacts and temporary files younger than this are kept (a run may be writing them). @default 600000 */
   readonly graceMs?: number;
@@ -212,7 +216,13 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
     const selected = selectedForPruning(options);
     const doomed = new Set(entries.filter((e) => selected(e, now - (used.get(e.key) ?? e.createdAt))).map((e) => e.key));
     if (options.maxBytes !== undefined) {
-      const kept = entries.filter((e) => !doomed.has(e.key)).sort((a, b) => (used.get(a.key) ?? 0) - (used.get(b.key) ?? 0));
+      // Least recently used first, and of entries last used at once the one with the most bytes
+      // stored. An entry whose outputs are all inside it holds no stored bytes: evicting it never
+      // makes room, so it is kept.
+      const stored = new Map(entries.map((e) => [e.key, artifactsOf(e).reduce((sum, d) => sum + d.size, 0)]));
+      const kept = entries
+        .filter((e) => !doomed.has(e.key) && artifactsOf(e).length > 0)
+        .sort((a, b) => (used.get(a.key) ?? 0) - (used.get(b.key) ?? 0) || (stored.get(b.key) ?? 0) - (stored.get(a.key) ?? 0));
       while (kept.length > 0 && uniqueBytes(kept) > options.maxBytes) doomed.add((kept.shift() as CacheEntry).key);
     }
     const removed = entries.filter((e) => doomed.has(e.key));
