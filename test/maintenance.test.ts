@@ -75,9 +75,9 @@ describe('runner.cache', () => {
   it('evicts least recently used entries first to fit maxBytes', async () => {
     await runner.run(makePipeline('old_one'), { n: 4000 }); // 32 kB
     await new Promise((resolve) => setTimeout(resolve, 10));
-    await runner.run(makePipeline('new_one'), { n: 10 }); // 80 B
-    const report = await runner.cache.prune({ maxBytes: 1000, graceMs: 0 });
-    expect(report.remainingBytes).toBeLessThanOrEqual(1000);
+    await runner.run(makePipeline('new_one'), { n: 200 }); // 1.6 kB: a file too (not inside its entry)
+    const report = await runner.cache.prune({ maxBytes: 2000, graceMs: 0 });
+    expect(report.remainingBytes).toBeLessThanOrEqual(2000);
     const left = (await runner.cache.list()).map((e) => `${e.pipeline}/${e.step}`).sort();
     // the oldest (and biggest) goes first; eviction stops as soon as the rest fits
     expect(left).toEqual(['new_one/big_features', 'new_one/small_summary', 'old_one/small_summary']);
@@ -86,12 +86,13 @@ describe('runner.cache', () => {
   });
 
   it('counts a cached use as a use: a re-used old entry survives an LRU eviction', async () => {
-    await runner.run(makePipeline('first'), { n: 100 });
+    // Files of 1.6 and 2.4 kB (bigger than what is kept inside an entry); room for one of them only.
+    await runner.run(makePipeline('first'), { n: 200 });
     await new Promise((resolve) => setTimeout(resolve, 10));
-    await runner.run(makePipeline('second'), { n: 200 });
+    await runner.run(makePipeline('second'), { n: 300 });
     await new Promise((resolve) => setTimeout(resolve, 10));
-    await runner.run(makePipeline('first'), { n: 100 }); // served from cache: now the most recent
-    await runner.cache.prune({ maxBytes: 900, graceMs: 0 });
+    await runner.run(makePipeline('first'), { n: 200 }); // served from cache: now the most recent
+    await runner.cache.prune({ maxBytes: 2000, graceMs: 0 });
     const left = (await runner.cache.list()).map((e) => `${e.pipeline}/${e.step}`).sort();
     expect(left).toEqual(['first/big_features', 'first/small_summary', 'second/small_summary']);
   });
