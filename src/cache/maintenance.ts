@@ -221,7 +221,7 @@ export const createCacheAdmin = (stores: () => Promise<{ readonly metadata: Meta
       // makes room, so it is kept.
       const stored = new Map(entries.map((e) => [e.key, artifactsOf(e).reduce((sum, d) => sum + d.size, 0)]));
       const kept = entries
-        .filter((e) => !doomed.has(e.key) && artifactsOf(e).length > 0)
+        .filter((e) => !doomed.has(e.key) && (stored.get(e.key) ?? 0) > 0)
         .sort((a, b) => (used.get(a.key) ?? 0) - (used.get(b.key) ?? 0) || (stored.get(b.key) ?? 0) - (stored.get(a.key) ?? 0));
       while (kept.length > 0 && uniqueBytes(kept) > options.maxBytes) doomed.add((kept.shift() as CacheEntry).key);
     }

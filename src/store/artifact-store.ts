@@ -171,6 +171,19 @@ export const otherHashingMessage = (hashing: ContentHashing, id: string): string
   `is named by another content hash (${id.length} hex digits; this store names contents by ${hashing.name}, ${hashing.idLength} digits: was it written with${hashing.name === 'xxh3-128' ? '' : 'out'} a secret?)`;
 
 /**
+ * @internal How a store whose content hashing is `hashing` names bytes without storing them (its
+ * `idOf`): the id its `put` gives them, the empty artifact's for no bytes.
+ *
+ * @example
+ * const idOf = artifactIdOf(contentHashing(undefined));
+ * await idOf(new Uint8Array([1])); // 32 hex characters, as put would name them
+ */
+export const artifactIdOf =
+  (hashing: ContentHashing) =>
+  (bytes: Uint8Array): string | Promise<string> =>
+    bytes.byteLength === 0 ? EMPTY_ARTIFACT_ID : contentIdOf(hashing, bytes);
+
+/**
  * The embedded artifact store: files named by content hash in two-character shards.
  *
  * @example
@@ -516,7 +529,7 @@ export const createFileArtifactStore = (dir: string, options: ArtifactStoreOptio
     return removed;
   };
 
-  const idOf = (bytes: Uint8Array): string | Promise<string> => (bytes.byteLength === 0 ? EMPTY_ARTIFACT_ID : contentIdOf(hashing, bytes));
+  const idOf = artifactIdOf(hashing);
 
   return Object.freeze({ put, putNow, idOf, get, present, remove, list, sweepTemporary, locate: (id: string) => (id === EMPTY_ARTIFACT_ID ? '(empty)' : fileOf(id)) });
 };

@@ -11,8 +11,8 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import * as E from 'fp-ts/Either';
 import { StepcacheError } from '../errors';
-import { contentHashing, contentIdOf } from '../hash/hashers';
-import { isArtifactId, madeBy, otherHashingMessage, type ArtifactLoadError, type ArtifactRef, type ArtifactStore, type ArtifactStoreOptions } from './artifact-store';
+import { contentHashing } from '../hash/hashers';
+import { artifactIdOf, isArtifactId, madeBy, otherHashingMessage, type ArtifactLoadError, type ArtifactRef, type ArtifactStore, type ArtifactStoreOptions } from './artifact-store';
 import { EMPTY_ARTIFACT_ID } from './serialize';
 
 // model
@@ -403,7 +403,7 @@ export const createS3ArtifactStore = (options: S3ArtifactStoreOptions): S3Artifa
   return Object.freeze({
     put,
     // Small outputs kept inside their cache entries are named by it and never reach the bucket.
-    idOf: (bytes: Uint8Array): string | Promise<string> => (bytes.byteLength === 0 ? EMPTY_ARTIFACT_ID : contentIdOf(hashing, bytes)),
+    idOf: artifactIdOf(hashing),
     get,
     present,
     remove,
