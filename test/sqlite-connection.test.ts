@@ -8,6 +8,8 @@ import { openSqliteConnection, type SqliteConnection } from '../src/store/sqlite
 import { removeDir, tempDir } from './support/fixtures';
 
 const TABLE = 'CREATE TABLE IF NOT EXISTS t(key TEXT PRIMARY KEY, value TEXT)';
+/** Writes a row, replacing the one of its key. */
+const UPSERT = 'INSERT INTO t (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
 
 describe('a SQLite connection that keeps statements prepared', () => {
   let dir: string;
@@ -29,7 +31,7 @@ describe('a SQLite connection that keeps statements prepared', () => {
   it('runs the same statement again with other parameters, and sees what other connections wrote', async () => {
     const connection = connect();
     const other = connect();
-    const insert = 'INSERT INTO t (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+    const insert = UPSERT;
     const select = 'SELECT value FROM t WHERE key IN (SELECT value FROM json_each(?)) ORDER BY key';
     await connection.query(insert, 'a', '1');
     await connection.query(insert, 'b', '2');
@@ -107,7 +109,7 @@ describe('a SQLite connection that keeps statements prepared', () => {
   it('closed, leaves the file alone in its folder: the write-ahead log is folded in and its files removed, each time', async () => {
     for (let i = 0; i < 24; i++) {
       const connection = connect();
-      await connection.query('INSERT INTO t (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', 'k', String(i));
+      await connection.query(UPSERT, 'k', String(i));
       expect(await connection.query('SELECT value FROM t WHERE key = ?', 'k')).toEqual([{ value: String(i) }]);
       await connection.close();
       open = open.filter((c) => c !== connection);
